@@ -81,7 +81,8 @@ class ArchConfig:
         if res_match is None or len(parts) < 2:
             raise InvalidArchError(
                 f"cannot parse arch {text!r}: expected 'r<resolution>_<stage>_<stage>...', "
-                "each stage 'k<kernel>e<expand>' blocks joined by '-', e.g. 'r32_k3e3-k5e4_k7e6-k3e3'"
+                "each stage 'k<kernel>e<expand>' blocks joined by '-', "
+                "e.g. 'r32_k3e3-k5e4_k7e6-k3e3'"
             )
         stages = []
         for index, stage_text in enumerate(parts[1:], start=1):

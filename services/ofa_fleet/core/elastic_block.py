@@ -23,9 +23,7 @@ class ElasticMBConv(nn.Module):
     kernel size and hidden width of this call.
     """
 
-    def __init__(
-        self, space: SearchSpace, in_channels: int, stage: StageSpec, stride: int
-    ) -> None:
+    def __init__(self, space: SearchSpace, in_channels: int, stage: StageSpec, stride: int) -> None:
         super().__init__()
         self.space = space
         self.in_channels = in_channels

@@ -11,7 +11,6 @@ from torch import nn
 
 from ofa_fleet.core.arch import ArchConfig, validate
 from ofa_fleet.core.elastic_block import ElasticMBConv
-from ofa_fleet.core.elastic_ops import activation
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
 
@@ -21,7 +20,9 @@ class FirstBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.depthwise = nn.Conv2d(in_channels, in_channels, 3, 1, 1, groups=in_channels, bias=False)
+        self.depthwise = nn.Conv2d(
+            in_channels, in_channels, 3, 1, 1, groups=in_channels, bias=False
+        )
         self.depthwise_bn = nn.BatchNorm2d(in_channels)
         self.act = nn.ReLU()
         self.project = nn.Conv2d(in_channels, out_channels, 1, bias=False)

@@ -1,0 +1,144 @@
+"""`train`, `eval` and `export`: the OFA core from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ofa_fleet.cli.progress import RichTrainingProgress
+from ofa_fleet.core.space import PRESETS, SearchSpace
+from ofa_fleet.data import load_dataset
+from ofa_fleet.errors import CheckpointError, InvalidArgumentError, NotFoundError
+from ofa_fleet.subnet import export_subnet, materialize, resolve_arch
+from ofa_fleet.training.checkpoint import load_checkpoint
+from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
+from ofa_fleet.training.config import TrainConfig
+from ofa_fleet.training.evaluate import top1_accuracy
+from ofa_fleet.training.trainer import ProgressiveTrainer, TrainingObserver
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a supernet by progressive shrinking")
+    train.add_argument("--data", default="digits", help="digits, an ImageFolder dir or a .npz")
+    train.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
+    train.add_argument("--epochs-per-phase", type=int, help="epochs of every phase")
+    train.add_argument("--resume", action="store_true", help="continue from --out")
+    train.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    train.add_argument("--space", default="cpu", help=f"{'|'.join(PRESETS)} or a JSON file")
+    train.add_argument("--image-size", type=int, default=32)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--json", action="store_true")
+    train.set_defaults(handler=run_train)
+
+    for name, helptext in (("eval", "top-1 of one subnet"), ("export", "subnet to ONNX")):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("--checkpoint", required=True, type=Path)
+        cmd.add_argument("--arch", default="max", help="max, min, random or an arch string")
+        cmd.add_argument("--seed", type=int, default=0, help="for --arch random")
+        cmd.add_argument("--data", help="default: the checkpoint's own dataset")
+        cmd.add_argument("--json", action="store_true")
+        if name == "export":
+            cmd.add_argument("--out", required=True, type=Path, help="ONNX file to write")
+        cmd.set_defaults(handler=run_eval if name == "eval" else run_export)
+
+
+def load_space(text: str) -> SearchSpace:
+    if text in PRESETS:
+        return PRESETS[text]()
+    path = Path(text)
+    if not path.is_file():
+        raise NotFoundError(f"--space {text!r} is neither a preset ({list(PRESETS)}) nor a file")
+    try:
+        return SearchSpace.from_dict(json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise InvalidArgumentError(f"search space file {path} is not valid: {exc}") from exc
+
+
+def run_train(args: argparse.Namespace) -> dict[str, Any]:
+    if args.out.exists() and not (args.resume or args.force):
+        raise CheckpointError(
+            f"{args.out} exists; pass --resume to continue it or --force to start over"
+        )
+    if args.resume and not args.out.exists():
+        raise CheckpointError(f"cannot resume: {args.out} does not exist")
+    with RichTrainingProgress() as observer:
+        trainer = make_trainer(args, observer)
+        result = trainer.run()
+    last = result.figures.history[-1] if result.figures.history else {}
+    return {
+        "checkpoint": str(result.path),
+        "supernet_version": result.version,
+        "epochs": result.figures.epochs,
+        "images_seen": result.figures.images_seen,
+        "cpu_seconds": round(result.figures.cpu_seconds, 1),
+        "wall_seconds": round(result.figures.wall_seconds, 1),
+        "val_top1_max": last.get("val_top1_largest"),
+        "val_top1_min": last.get("val_top1_smallest"),
+    }
+
+
+def make_trainer(args: argparse.Namespace, observer: TrainingObserver) -> ProgressiveTrainer:
+    if args.resume:
+        checkpoint = load_checkpoint(args.out)
+        stored = TrainConfig.from_dict(checkpoint.train_config)
+        if args.epochs_per_phase and (args.epochs_per_phase,) * 4 != stored.epochs_per_phase:
+            raise InvalidArgumentError(
+                f"{args.out} was started with --epochs-per-phase "
+                f"{list(stored.epochs_per_phase)}; resume without changing it"
+            )
+        splits = load_checkpoint_data(checkpoint, args.data)
+        return ProgressiveTrainer.resume(splits, args.out, observer)
+    config = TrainConfig(seed=args.seed)
+    if args.epochs_per_phase is not None:
+        if args.epochs_per_phase <= 0:
+            raise InvalidArgumentError("--epochs-per-phase must be positive")
+        config = config.with_epochs(args.epochs_per_phase)
+    if args.batch_size is not None:
+        config = TrainConfig.from_dict({**config.to_dict(), "batch_size": args.batch_size})
+    splits = load_dataset(
+        args.data, image_size=args.image_size, val_fraction=VAL_FRACTION, seed=args.seed
+    )
+    return ProgressiveTrainer(splits, args.out, config, load_space(args.space), observer)
+
+
+def run_eval(args: argparse.Namespace) -> dict[str, Any]:
+    checkpoint = load_checkpoint(args.checkpoint)
+    arch = resolve_arch(args.arch, checkpoint, args.seed)
+    splits = load_checkpoint_data(checkpoint, args.data)
+    subnet = materialize(checkpoint, arch, splits)
+    top1 = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
+    return {
+        "arch": str(arch),
+        "top1": round(top1, 4),
+        "macs": subnet.complexity.macs,
+        "params": subnet.complexity.params,
+    }
+
+
+def run_export(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.perf_counter()
+    checkpoint = load_checkpoint(args.checkpoint)
+    arch = resolve_arch(args.arch, checkpoint, args.seed)
+    splits = load_checkpoint_data(checkpoint, args.data)
+    subnet = materialize(checkpoint, arch, splits)
+    exported = export_subnet(checkpoint, subnet, splits)
+    write_atomically(args.out, exported.onnx_bytes)
+    return {
+        "arch": str(arch),
+        "sha256": hashlib.sha256(exported.onnx_bytes).hexdigest(),
+        "bytes": len(exported.onnx_bytes),
+        "seconds": round(time.perf_counter() - started, 3),
+        "out": str(args.out),
+    }
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

@@ -1,0 +1,34 @@
+"""How every command speaks: one JSON object with ``--json``, readable text otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# Progress bars and tables go to stderr so that stdout stays clean for `--json`.
+stderr_console = Console(stderr=True)
+
+
+def emit(result: dict[str, Any], as_json: bool, title: str) -> None:
+    """Print ``result`` as one JSON line on stdout, or as a two-column table."""
+    if as_json:
+        sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+        return
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in result.items():
+        table.add_row(key, _human(value))
+    Console().print(table)
+
+
+def _human(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return str(value)

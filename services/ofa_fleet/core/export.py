@@ -1,0 +1,135 @@
+"""ONNX export of a static subnet, and the checks that make it safe to ship.
+
+Export uses TorchScript tracing (``dynamo=False``): about 0.15 s for a subnet here, against
+about 4 s for the dynamo exporter, and specialization exports one model per profile on the
+request path. Both pass the checker and match onnxruntime to ~1e-7 (measured; see
+MEASURED.md). Every exported model is verified twice before it leaves this module:
+``onnx.checker`` with ``full_check`` and an onnxruntime run compared to PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from ofa_fleet.errors import ExportError
+
+OPSET = 17
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a device needs to know about a model, stored in ONNX ``metadata_props``."""
+
+    arch: str
+    supernet_version: str
+    input_shape: tuple[int, int, int, int]
+    classes: tuple[str, ...]
+    normalization: dict[str, list[float]]
+    macs: int
+    params: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_props(self) -> dict[str, str]:
+        props = {
+            "ofa_fleet.arch": self.arch,
+            "ofa_fleet.supernet_version": self.supernet_version,
+            "ofa_fleet.input_shape": json.dumps(list(self.input_shape)),
+            "ofa_fleet.classes": json.dumps(list(self.classes)),
+            "ofa_fleet.normalization": json.dumps(self.normalization, sort_keys=True),
+            "ofa_fleet.macs": str(self.macs),
+            "ofa_fleet.params": str(self.params),
+        }
+        props.update({f"ofa_fleet.{key}": value for key, value in self.extra.items()})
+        return props
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    onnx_bytes: bytes
+    sha256: str
+    seconds: float
+    max_abs_diff: float
+
+
+def export_onnx(
+    net: nn.Module,
+    metadata: ModelMetadata,
+    check_inputs: list[torch.Tensor],
+    tolerance: float = 1e-4,
+) -> ExportedModel:
+    """Export ``net`` (eval mode) to ONNX bytes, attach metadata, verify, return.
+
+    ``check_inputs`` are batches on which onnxruntime must match PyTorch within
+    ``tolerance`` (max absolute difference of the logits); random and real data both.
+    """
+    started = time.perf_counter()
+    net = net.eval()
+    buffer = io.BytesIO()
+    example = torch.zeros(metadata.input_shape)
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracing exporter is chosen on purpose (see module docstring); its notice is not news.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            net,
+            (example,),
+            buffer,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    model = onnx.load_from_string(buffer.getvalue())
+    for key, value in metadata.to_props().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx_bytes = model.SerializeToString()
+    max_diff = verify_onnx(onnx_bytes, net, check_inputs, tolerance)
+    return ExportedModel(
+        onnx_bytes=onnx_bytes,
+        sha256=hashlib.sha256(onnx_bytes).hexdigest(),
+        seconds=time.perf_counter() - started,
+        max_abs_diff=max_diff,
+    )
+
+
+def verify_onnx(
+    onnx_bytes: bytes, net: nn.Module, inputs: list[torch.Tensor], tolerance: float
+) -> float:
+    """Run the checker and compare onnxruntime to PyTorch; return the largest difference."""
+    try:
+        onnx.checker.check_model(onnx.load_from_string(onnx_bytes), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"exported model fails onnx.checker: {exc}") from exc
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    worst = 0.0
+    with torch.no_grad():
+        for batch in inputs:
+            expected = net(batch).numpy()
+            (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: batch.numpy()})
+            worst = max(worst, float(np.max(np.abs(actual - expected))))
+    if worst > tolerance:
+        raise ExportError(
+            f"onnxruntime output differs from PyTorch by {worst:.3g} (> {tolerance:g})"
+        )
+    return worst
+
+
+def read_metadata(onnx_bytes: bytes) -> dict[str, str]:
+    """The ``ofa_fleet.*`` metadata of an exported model, keys without the prefix."""
+    model = onnx.load_from_string(onnx_bytes)
+    prefix = "ofa_fleet."
+    return {p.key[len(prefix) :]: p.value for p in model.metadata_props if p.key.startswith(prefix)}

@@ -1,0 +1,92 @@
+"""From a trained supernet to a shippable model: extract, recalibrate, measure, export.
+
+This is the core's public path that the CLI, search and delivery all take, so a subnet is
+materialised the same way whoever asks for it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.bn_calibration import recalibrate_batchnorm
+from ofa_fleet.core.complexity import Complexity, complexity
+from ofa_fleet.core.export import ExportedModel, ModelMetadata, export_onnx
+from ofa_fleet.core.extract import extract
+from ofa_fleet.core.static_net import StaticNet
+from ofa_fleet.data import DataSplits, calibration_batches, resize
+from ofa_fleet.errors import InvalidArchError
+from ofa_fleet.training.checkpoint import Checkpoint
+
+CALIBRATION_BATCHES = 8
+CALIBRATION_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Subnet:
+    arch: ArchConfig
+    net: StaticNet
+    complexity: Complexity
+
+
+def resolve_arch(text: str, checkpoint: Checkpoint, seed: int = 0) -> ArchConfig:
+    """``max``, ``min``, ``random`` (seeded) or a canonical arch string."""
+    space = checkpoint.space
+    match text:
+        case "max":
+            return ArchConfig.max(space)
+        case "min":
+            return ArchConfig.min(space)
+        case "random":
+            return ArchConfig.sample(space, random.Random(seed))
+        case _:
+            if not text.startswith("r"):
+                raise InvalidArchError(
+                    f"--arch must be max, min, random or a canonical arch string; got {text!r}"
+                )
+            return ArchConfig.parse(text, space)
+
+
+def materialize(
+    checkpoint: Checkpoint, arch: ArchConfig, splits: DataSplits, seed: int = 0
+) -> Subnet:
+    """Extract ``arch`` and give it BatchNorm statistics of its own from training data."""
+    net = extract(checkpoint.supernet, arch)
+    batches = [
+        resize(batch, arch.resolution)
+        for batch in calibration_batches(splits, CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, seed)
+    ]
+    recalibrate_batchnorm(net, batches)
+    size = complexity(
+        checkpoint.space, arch, checkpoint.supernet.in_channels, checkpoint.supernet.num_classes
+    )
+    return Subnet(arch=arch, net=net, complexity=size)
+
+
+def metadata_for(checkpoint: Checkpoint, subnet: Subnet) -> ModelMetadata:
+    r = subnet.arch.resolution
+    return ModelMetadata(
+        arch=str(subnet.arch),
+        supernet_version=checkpoint.version,
+        input_shape=(1, checkpoint.supernet.in_channels, r, r),
+        classes=checkpoint.classes,
+        normalization=dict(checkpoint.dataset["normalization"]),
+        macs=subnet.complexity.macs,
+        params=subnet.complexity.params,
+        extra={"space_fingerprint": checkpoint.space.fingerprint},
+    )
+
+
+def export_subnet(
+    checkpoint: Checkpoint, subnet: Subnet, splits: DataSplits, seed: int = 0
+) -> ExportedModel:
+    """Export to ONNX and verify against PyTorch on random and on real inputs."""
+    r = subnet.arch.resolution
+    channels = checkpoint.supernet.in_channels
+    generator = torch.Generator().manual_seed(seed)
+    random_input = torch.randn(4, channels, r, r, generator=generator)
+    real_input = resize(calibration_batches(splits, 1, 8, seed + 1)[0], r)
+    return export_onnx(subnet.net, metadata_for(checkpoint, subnet), [random_input, real_input])

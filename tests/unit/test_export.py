@@ -1,0 +1,77 @@
+import random
+
+import onnx
+import pytest
+import torch
+
+from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.complexity import complexity
+from ofa_fleet.core.export import ModelMetadata, export_onnx, read_metadata, verify_onnx
+from ofa_fleet.core.extract import extract
+from ofa_fleet.core.space import SearchSpace
+from ofa_fleet.errors import ExportError
+from tests.unit.test_supernet_extract import perturbed_supernet
+
+SPACE = SearchSpace()
+
+
+def metadata(arch: ArchConfig) -> ModelMetadata:
+    size = complexity(SPACE, arch, 3, 10)
+    return ModelMetadata(
+        arch=str(arch),
+        supernet_version="abc123",
+        input_shape=(1, 3, arch.resolution, arch.resolution),
+        classes=tuple("0123456789"),
+        normalization={"mean": [0.5] * 3, "std": [0.25] * 3},
+        macs=size.macs,
+        params=size.params,
+    )
+
+
+@pytest.mark.parametrize("which", ["max", "min", "random"])
+def test_export_passes_checker_and_matches_pytorch(which):
+    net = perturbed_supernet()
+    arch = {
+        "max": ArchConfig.max(SPACE),
+        "min": ArchConfig.min(SPACE),
+        "random": ArchConfig.sample(SPACE, random.Random(11)),
+    }[which]
+    static = extract(net, arch)
+    r = arch.resolution
+    inputs = [torch.randn(4, 3, r, r), torch.rand(2, 3, r, r)]
+    exported = export_onnx(static, metadata(arch), inputs)
+    assert exported.max_abs_diff <= 1e-4
+    model = onnx.load_from_string(exported.onnx_bytes)
+    assert model.opset_import[0].version >= 17
+    onnx.checker.check_model(model, full_check=True)
+    meta = read_metadata(exported.onnx_bytes)
+    assert meta["arch"] == str(arch)
+    assert meta["supernet_version"] == "abc123"
+    assert meta["input_shape"] == f"[1, 3, {r}, {r}]"
+    assert meta["params"] == str(sum(p.numel() for p in static.parameters()))
+    assert "mean" in meta["normalization"] and '"9"' in meta["classes"]
+
+
+def test_export_is_deterministic():
+    static = extract(perturbed_supernet(), ArchConfig.min(SPACE))
+    inputs = [torch.randn(1, 3, 24, 24)]
+    first = export_onnx(static, metadata(ArchConfig.min(SPACE)), inputs)
+    second = export_onnx(static, metadata(ArchConfig.min(SPACE)), inputs)
+    assert first.sha256 == second.sha256
+
+
+def test_verification_catches_a_mismatch():
+    arch = ArchConfig.min(SPACE)
+    static = extract(perturbed_supernet(), arch)
+    inputs = [torch.randn(2, 3, 24, 24)]
+    exported = export_onnx(static, metadata(arch), inputs)
+    with torch.no_grad():
+        static.head.classifier.bias.add_(0.01)
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        verify_onnx(exported.onnx_bytes, static, inputs, 1e-4)
+
+
+def test_verification_rejects_garbage():
+    static = extract(perturbed_supernet(), ArchConfig.min(SPACE))
+    with pytest.raises((ExportError, Exception)):
+        verify_onnx(b"not a model", static, [torch.randn(1, 3, 24, 24)], 1e-4)
