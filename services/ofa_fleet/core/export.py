@@ -85,7 +85,7 @@ def export_onnx(
         torch.onnx.export(
             net,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # file-like objects are supported at run time
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},

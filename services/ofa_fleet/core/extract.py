@@ -27,8 +27,8 @@ def extract(supernet: OFASupernet, arch: ArchConfig) -> StaticNet:
     """
     validate(arch, supernet.space)
     blocks = []
-    for elastic_blocks, stage_choice in zip(supernet.stages, arch.stages, strict=True):
-        for elastic, choice in zip(elastic_blocks, stage_choice, strict=False):
+    for stage, choices in zip(supernet.elastic_stages, arch.stages, strict=True):
+        for elastic, choice in stage.active(choices):
             blocks.append(_extract_block(elastic, choice.kernel, choice.expand))
     net = StaticNet(
         copy.deepcopy(supernet.stem),
@@ -67,6 +67,7 @@ def _copy_se(target: SqueezeExcite | None, elastic: ElasticMBConv, mid: int, hid
     assert target is not None and elastic.se is not None
     source = elastic.se
     assert source.reduce.bias is not None and source.expand.bias is not None
+    assert target.reduce.bias is not None and target.expand.bias is not None
     target.reduce.weight.copy_(source.reduce.weight[:hidden, :mid])
     target.reduce.bias.copy_(source.reduce.bias[:hidden])
     target.expand.weight.copy_(source.expand.weight[:mid, :hidden])

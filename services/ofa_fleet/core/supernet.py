@@ -9,7 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ofa_fleet.core.arch import ArchConfig, validate
+from typing import cast
+
+from ofa_fleet.core.arch import ArchConfig, BlockChoice, validate
 from ofa_fleet.core.elastic_block import ElasticMBConv
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
@@ -73,6 +75,35 @@ class Head(nn.Module):
         return self.classifier(self.dropout(torch.flatten(out, 1)))
 
 
+class ElasticStage(nn.Module):
+    """The blocks of one stage; a subnet of depth D runs the first D of them."""
+
+    def __init__(self, space: SearchSpace, index: int) -> None:
+        super().__init__()
+        spec = space.stages[index]
+        self.blocks = nn.ModuleList(
+            ElasticMBConv(
+                space,
+                space.stage_input_width(index) if b == 0 else spec.width,
+                spec,
+                spec.stride if b == 0 else 1,
+            )
+            for b in range(space.max_depth)
+        )
+
+    def active(self, choices: tuple[BlockChoice, ...]) -> list[tuple[ElasticMBConv, BlockChoice]]:
+        """The first ``len(choices)`` blocks, each with its choice (elastic depth)."""
+        return [(cast(ElasticMBConv, self.blocks[i]), c) for i, c in enumerate(choices)]
+
+    def all_blocks(self) -> list[ElasticMBConv]:
+        return [cast(ElasticMBConv, block) for block in self.blocks]
+
+    def forward(self, x: torch.Tensor, choices: tuple[BlockChoice, ...]) -> torch.Tensor:
+        for block, choice in self.active(choices):
+            x = block(x, choice)
+        return x
+
+
 class OFASupernet(nn.Module):
     """Elastic MobileNetV3-style network covering a whole `SearchSpace`."""
 
@@ -90,14 +121,7 @@ class OFASupernet(nn.Module):
         self.dropout = dropout
         self.stem = Stem(in_channels, space.stem_width, space.stem_stride)
         self.first_block = FirstBlock(space.stem_width, space.first_block_width)
-        self.stages = nn.ModuleList()
-        for s, stage in enumerate(space.stages):
-            blocks = nn.ModuleList()
-            for b in range(space.max_depth):
-                in_channels_b = space.stage_input_width(s) if b == 0 else stage.width
-                stride = stage.stride if b == 0 else 1
-                blocks.append(ElasticMBConv(space, in_channels_b, stage, stride))
-            self.stages.append(blocks)
+        self.stages = nn.ModuleList(ElasticStage(space, s) for s in range(space.num_stages))
         self.head = Head(space.stages[-1].width, space, num_classes, dropout)
 
     def forward(self, x: torch.Tensor, arch: ArchConfig) -> torch.Tensor:
@@ -109,13 +133,16 @@ class OFASupernet(nn.Module):
                 f"{arch.resolution}x{arch.resolution}; resize the batch first"
             )
         out = self.first_block(self.stem(x))
-        for blocks, stage_choice in zip(self.stages, arch.stages, strict=True):
-            for block, choice in zip(blocks, stage_choice, strict=False):
-                out = block(out, choice)
+        for stage, choices in zip(self.elastic_stages, arch.stages, strict=True):
+            out = stage(out, choices)
         return self.head(out)
+
+    @property
+    def elastic_stages(self) -> list[ElasticStage]:
+        return [cast(ElasticStage, stage) for stage in self.stages]
 
     def sort_channels_by_importance(self) -> None:
         """Prepare elastic width: see `ElasticMBConv.sort_channels_by_importance`."""
-        for blocks in self.stages:
-            for block in blocks:
+        for stage in self.elastic_stages:
+            for block in stage.all_blocks():
                 block.sort_channels_by_importance()

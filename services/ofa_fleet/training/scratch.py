@@ -1,0 +1,101 @@
+"""Training one fixed architecture from scratch: the baseline OFA claims to match.
+
+Used by benchmarks to compare an extracted subnet with the same architecture trained on
+its own, and to measure what per-device training would cost. Same data pipeline, loss
+and schedule family as the supernet's full phase, so the comparison is about weight
+sharing, not about recipes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.extract import extract
+from ofa_fleet.core.space import SearchSpace
+from ofa_fleet.core.static_net import StaticNet
+from ofa_fleet.core.supernet import OFASupernet
+from ofa_fleet.data import DataSplits, augment, iterate_batches, normalize, resize
+from ofa_fleet.training.trainer import cosine_lr
+
+
+@dataclass(frozen=True)
+class ScratchResult:
+    net: StaticNet
+    images_seen: int
+    cpu_seconds: float
+    wall_seconds: float
+
+
+def fresh_network(
+    space: SearchSpace, arch: ArchConfig, in_channels: int, classes: int
+) -> StaticNet:
+    """A randomly initialised static network of architecture ``arch``."""
+    net = extract(OFASupernet(space, in_channels, classes), arch)
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out")
+    return net
+
+
+def train_from_scratch(
+    net: StaticNet,
+    arch: ArchConfig,
+    splits: DataSplits,
+    images: int,
+    *,
+    lr: float = 0.1,
+    batch_size: int = 64,
+    weight_decay: float = 4e-5,
+    label_smoothing: float = 0.1,
+    seed: int = 0,
+    channels_last: bool = True,
+) -> ScratchResult:
+    """Train ``net`` at ``arch.resolution`` for ``images`` training images (cosine LR)."""
+    steps_per_epoch = len(splits.train) // batch_size
+    total_steps = max(1, math.ceil(images / batch_size))
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    no_decay = [p for p in net.parameters() if p.ndim <= 1]
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0}],
+        lr=lr,
+        momentum=0.9,
+        nesterov=True,
+    )
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    net.train()
+    wall, cpu = time.perf_counter(), time.process_time()
+    step, seen, epoch = 0, 0, 0
+    while step < total_steps:
+        torch.manual_seed(seed + epoch)
+        shuffle = torch.Generator().manual_seed(seed + epoch)
+        augmentation = torch.Generator().manual_seed(seed + epoch + 10_000)
+        for batch, labels in iterate_batches(
+            splits.train, batch_size, generator=shuffle, drop_last=True
+        ):
+            if step >= total_steps:
+                break
+            x = normalize(augment(batch, augmentation, flip=splits.flip), splits.normalization)
+            x = resize(x, arch.resolution)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(lr, step, total_steps)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(net(x), labels, label_smoothing=label_smoothing)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            seen += len(labels)
+        epoch += 1
+        if steps_per_epoch == 0:
+            break
+    net.eval()
+    return ScratchResult(net, seen, time.process_time() - cpu, time.perf_counter() - wall)
