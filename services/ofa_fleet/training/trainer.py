@@ -109,7 +109,9 @@ class ProgressiveTrainer:
         self.config = config
         self.observer = observer or SilentObserver()
         channels = int(splits.train.images.shape[1])
-        self.supernet = OFASupernet(space, channels, len(splits.train.classes), config.dropout)
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed)  # the initial weights are part of the seeded run
+            self.supernet = OFASupernet(space, channels, len(splits.train.classes), config.dropout)
         self.teacher: OFASupernet | None = None
         self.figures = TrainingFigures()
         self.progress = {"phase": 0, "epoch": 0, "finished": 0}
@@ -239,7 +241,7 @@ class ProgressiveTrainer:
             if teacher_logits is not None:
                 loss = loss + self.config.kd_ratio * soft_cross_entropy(logits, teacher_logits)
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
         optimizer.step()
         return total / len(subnets)
 
