@@ -6,10 +6,10 @@ stored state, so concurrent callers cannot see each other's subnet.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
-
-from typing import cast
 
 from ofa_fleet.core.arch import ArchConfig, BlockChoice, validate
 from ofa_fleet.core.elastic_block import ElasticMBConv
