@@ -139,7 +139,10 @@ class ProgressiveTrainer:
 
     def run(self) -> TrainResult:
         if self.config.channels_last:
-            self.supernet.to(memory_format=torch.channels_last)
+            # Teacher too: a format change alters float rounding, and resume must be exact.
+            for net in (self.supernet, self.teacher):
+                if net is not None:
+                    net.to(memory_format=torch.channels_last)
         version = ""
         for index, phase in enumerate(self.phases):
             if index < self.progress["phase"]:
