@@ -104,8 +104,9 @@ def ensure_trained(path: Path, epochs_per_phase: int | None) -> None:
 
 def print_table(result: dict[str, Any]) -> None:
     table = Table(title=f"Subnets of supernet {result['supernet_version']} (no retraining)")
-    for column in ("subnet", "top-1", "MACs", "params", "ONNX KiB", "latency ms", "arch"):
-        table.add_column(column, justify="left" if column in ("subnet", "arch") else "right")
+    for column in ("subnet", "top-1", "MACs", "params", "ONNX KiB", "latency ms"):
+        table.add_column(column, justify="left" if column == "subnet" else "right")
+    table.add_column("arch", overflow="fold", min_width=24)
     for row in result["subnets"]:
         table.add_row(
             row["subnet"],
