@@ -120,7 +120,7 @@ def main() -> int:
     }
     rows = []
     for label, arch in archs.items():
-        sub = materialize(checkpoint, arch, splits)
+        sub = materialize(checkpoint.supernet, arch, splits)
         ofa_top1 = top1_accuracy(sub.net, splits.val, splits.normalization, arch.resolution)
         console.print(f"{label}: extracted top-1 {ofa_top1:.4f}; training from scratch ...")
         net = fresh_network(space, arch, 3, len(splits.train.classes))

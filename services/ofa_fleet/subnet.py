@@ -17,6 +17,7 @@ from ofa_fleet.core.complexity import Complexity, complexity
 from ofa_fleet.core.export import ExportedModel, ModelMetadata, export_onnx
 from ofa_fleet.core.extract import extract
 from ofa_fleet.core.static_net import StaticNet
+from ofa_fleet.core.supernet import OFASupernet
 from ofa_fleet.data import DataSplits, calibration_batches, resize
 from ofa_fleet.errors import InvalidArchError
 from ofa_fleet.training.checkpoint import Checkpoint
@@ -51,18 +52,19 @@ def resolve_arch(text: str, checkpoint: Checkpoint, seed: int = 0) -> ArchConfig
 
 
 def materialize(
-    checkpoint: Checkpoint, arch: ArchConfig, splits: DataSplits, seed: int = 0
+    supernet: OFASupernet, arch: ArchConfig, splits: DataSplits, seed: int = 0
 ) -> Subnet:
-    """Extract ``arch`` and give it BatchNorm statistics of its own from training data."""
-    net = extract(checkpoint.supernet, arch)
+    """Extract ``arch`` and give it BatchNorm statistics of its own from training data.
+
+    Takes the bare supernet, so training can validate mid-run without a checkpoint.
+    """
+    net = extract(supernet, arch)
     batches = [
         resize(batch, arch.resolution)
         for batch in calibration_batches(splits, CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, seed)
     ]
     recalibrate_batchnorm(net, batches)
-    size = complexity(
-        checkpoint.space, arch, checkpoint.supernet.in_channels, checkpoint.supernet.num_classes
-    )
+    size = complexity(supernet.space, arch, supernet.in_channels, supernet.num_classes)
     return Subnet(arch=arch, net=net, complexity=size)
 
 

@@ -110,7 +110,7 @@ def run_eval(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint = load_checkpoint(args.checkpoint)
     arch = resolve_arch(args.arch, checkpoint, args.seed)
     splits = load_checkpoint_data(checkpoint, args.data)
-    subnet = materialize(checkpoint, arch, splits)
+    subnet = materialize(checkpoint.supernet, arch, splits)
     top1 = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
     return {
         "arch": str(arch),
@@ -125,7 +125,7 @@ def run_export(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint = load_checkpoint(args.checkpoint)
     arch = resolve_arch(args.arch, checkpoint, args.seed)
     splits = load_checkpoint_data(checkpoint, args.data)
-    subnet = materialize(checkpoint, arch, splits)
+    subnet = materialize(checkpoint.supernet, arch, splits)
     exported = export_subnet(checkpoint, subnet, splits)
     write_atomically(args.out, exported.onnx_bytes)
     return {

@@ -51,7 +51,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any] | None:
     ]
     rows = []
     for label, arch in archs:
-        subnet = materialize(checkpoint, arch, splits)
+        subnet = materialize(checkpoint.supernet, arch, splits)
         top1 = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
         exported = export_subnet(checkpoint, subnet, splits)
         out = args.workdir / f"{label}.onnx"

@@ -250,7 +250,6 @@ class ProgressiveTrainer:
 
     def _validate(self, phase: Phase) -> dict[str, float]:
         """Top-1 of the phase's largest and smallest subnets, BatchNorm recalibrated."""
-        checkpoint_view = self._as_checkpoint()
         space = self.supernet.space
         top = space.resolutions[-1]
         figures = {}
@@ -258,21 +257,11 @@ class ProgressiveTrainer:
             ("val_top1_largest", phase.largest(space, top)),
             ("val_top1_smallest", phase.smallest(space, space.resolutions[0])),
         ):
-            subnet = materialize(checkpoint_view, arch, self.splits)
+            subnet = materialize(self.supernet, arch, self.splits)
             figures[label] = top1_accuracy(
                 subnet.net, self.splits.val, self.splits.normalization, arch.resolution
             )
         return figures
-
-    def _as_checkpoint(self) -> Checkpoint:
-        return Checkpoint(
-            supernet=self.supernet,
-            dataset=self.splits.describe(),
-            train_config=self.config.to_dict(),
-            progress=self.progress,
-            figures=self.figures,
-            version="",
-        )
 
     def _save(self, optimizer: torch.optim.SGD | None) -> str:
         self.optimizer_state = optimizer.state_dict() if optimizer is not None else None
