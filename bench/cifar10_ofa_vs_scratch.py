@@ -89,11 +89,15 @@ def main() -> int:
     parser.add_argument("--epochs", default="6,2,2,3", help="epochs of the four phases")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--supernet-only", action="store_true", help="train (or reuse) the supernet and stop"
+    )
     args = parser.parse_args()
     if not (args.cifar_dir / "train.tar.gz").is_file():
         console.print(f"skipped: CIFAR-10 archives not found in {args.cifar_dir}")
         return 0
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     root = unpack(args.cifar_dir, args.cache_dir)
     started = time.perf_counter()
     splits = subset(load_dataset(str(root), image_size=32), args.train_images, args.seed)
@@ -111,6 +115,9 @@ def main() -> int:
                 ProgressiveTrainer.resume(splits, ckpt, observer).run()
             else:
                 ProgressiveTrainer(splits, ckpt, config, space, observer).run()
+    if args.supernet_only:
+        console.print(f"supernet checkpoint: {ckpt}")
+        return 0
     checkpoint = load_checkpoint(ckpt)
     figures = checkpoint.figures
     archs = {

@@ -1,0 +1,295 @@
+"""`HardwareProfile`: one kind of device, as the registry stores it and search reads it.
+
+A profile says what the hardware is (CPU, memory, storage, runtime) and what its model
+must meet (latency budget, model size, peak memory, optionally accuracy). It may carry a
+latency table the device measured for itself, and latency reports from devices in the
+field, which calibrate the predictor. Every field is checked here, at the boundary, so a
+bad profile fails with the field's name instead of producing a model nobody can run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.units import parse_bytes
+from ofa_fleet.predictors.latency_table import LatencyTable
+
+ARCHITECTURES = ("x86_64", "aarch64", "armv7", "riscv64")
+ENGINES = ("onnxruntime",)
+EXECUTION_PROVIDERS = (
+    "CPUExecutionProvider",
+    "XnnpackExecutionProvider",
+    "ACLExecutionProvider",
+    "ArmNNExecutionProvider",
+    "NnapiExecutionProvider",
+    "CoreMLExecutionProvider",
+    "OpenVINOExecutionProvider",
+)
+
+
+@dataclass(frozen=True)
+class CpuSpec:
+    """The processor the model runs on.
+
+    Attributes:
+        architecture: instruction set, one of `ARCHITECTURES`.
+        cores: physical cores on the device.
+        clock_ghz: sustained clock.
+        peak_gflops: peak fp32 GFLOP/s of the cores the model uses, when known
+            (datasheet or a measurement); otherwise derived from the clock.
+        memory_bandwidth_gbps: sustained memory bandwidth in GB/s, when known.
+    """
+
+    architecture: str
+    cores: int
+    clock_ghz: float
+    peak_gflops: float | None = None
+    memory_bandwidth_gbps: float | None = None
+
+    def validate(self, where: str) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise InvalidArgumentError(
+                f"{where}.architecture must be one of {list(ARCHITECTURES)}, "
+                f"got {self.architecture!r}"
+            )
+        _positive(self.cores, f"{where}.cores")
+        _positive(self.clock_ghz, f"{where}.clock_ghz")
+        if self.peak_gflops is not None:
+            _positive(self.peak_gflops, f"{where}.peak_gflops")
+        if self.memory_bandwidth_gbps is not None:
+            _positive(self.memory_bandwidth_gbps, f"{where}.memory_bandwidth_gbps")
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """How the device runs models: the engine, its execution provider and threads."""
+
+    engine: str = "onnxruntime"
+    execution_provider: str = "CPUExecutionProvider"
+    threads: int = 1
+
+    def validate(self, where: str, cores: int) -> None:
+        if self.engine not in ENGINES:
+            raise InvalidArgumentError(
+                f"{where}.engine must be one of {list(ENGINES)}, got {self.engine!r}"
+            )
+        if self.execution_provider not in EXECUTION_PROVIDERS:
+            raise InvalidArgumentError(
+                f"{where}.execution_provider {self.execution_provider!r} is not a known "
+                f"onnxruntime execution provider; known: {list(EXECUTION_PROVIDERS)}"
+            )
+        _positive(self.threads, f"{where}.threads")
+        if self.threads > cores:
+            raise InvalidArgumentError(
+                f"{where}.threads is {self.threads} but the CPU has {cores} cores"
+            )
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What a model must meet to be shipped to this kind of device.
+
+    Attributes:
+        latency_budget_ms: most milliseconds one inference may take.
+        batch_size: batch the budget is stated at.
+        resolution: input resolution the device feeds, when fixed (a camera); ``None``
+            lets search pick the resolution.
+        max_model_bytes: largest model file the device accepts.
+        max_peak_memory_bytes: most activation memory an inference may use.
+        min_top1: least top-1 accuracy (0-1) worth shipping; ``None``: no floor.
+    """
+
+    latency_budget_ms: float
+    max_model_bytes: int
+    max_peak_memory_bytes: int
+    batch_size: int = 1
+    resolution: int | None = None
+    min_top1: float | None = None
+
+    def validate(self, where: str) -> None:
+        _positive(self.latency_budget_ms, f"{where}.latency_budget_ms")
+        _positive(self.batch_size, f"{where}.batch_size")
+        _positive(self.max_model_bytes, f"{where}.max_model_bytes")
+        _positive(self.max_peak_memory_bytes, f"{where}.max_peak_memory_bytes")
+        if self.resolution is not None:
+            _positive(self.resolution, f"{where}.resolution")
+        if self.min_top1 is not None and not 0.0 <= self.min_top1 <= 1.0:
+            raise InvalidArgumentError(f"{where}.min_top1 must be within 0..1, got {self.min_top1}")
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    """A whole-model latency a device measured for a model it runs."""
+
+    arch: str
+    measured_ms: float
+
+    def validate(self, where: str) -> None:
+        if not isinstance(self.arch, str) or not self.arch:
+            raise InvalidArgumentError(f"{where}.arch must be an arch string")
+        _positive(self.measured_ms, f"{where}.measured_ms")
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """One kind of device. See the module docstring."""
+
+    name: str
+    cpu: CpuSpec
+    ram_bytes: int
+    storage_bytes: int
+    constraints: Constraints
+    runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
+    latency_table: LatencyTable | None = None
+    latency_reports: tuple[LatencyReport, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = f"profile {self.name!r}"
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InvalidArgumentError("profile name must be a non-empty string")
+        self.cpu.validate(f"{where}: cpu")
+        self.runtime.validate(f"{where}: runtime", self.cpu.cores)
+        self.constraints.validate(f"{where}: constraints")
+        _positive(self.ram_bytes, f"{where}: ram_bytes")
+        _positive(self.storage_bytes, f"{where}: storage_bytes")
+        if self.constraints.max_model_bytes > self.storage_bytes:
+            raise InvalidArgumentError(
+                f"{where}: constraints.max_model_bytes ({self.constraints.max_model_bytes}) "
+                f"exceeds storage_bytes ({self.storage_bytes})"
+            )
+        if self.constraints.max_peak_memory_bytes > self.ram_bytes:
+            raise InvalidArgumentError(
+                f"{where}: constraints.max_peak_memory_bytes "
+                f"({self.constraints.max_peak_memory_bytes}) exceeds ram_bytes ({self.ram_bytes})"
+            )
+        for index, report in enumerate(self.latency_reports):
+            report.validate(f"{where}: latency_reports[{index}]")
+
+    @property
+    def threads(self) -> int:
+        return self.runtime.threads
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored shape: what `from_dict` reads and what profile files contain."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "cpu": _drop_none(vars(self.cpu)),
+            "ram_bytes": self.ram_bytes,
+            "storage_bytes": self.storage_bytes,
+            "runtime": dict(vars(self.runtime)),
+            "constraints": _drop_none(vars(self.constraints)),
+        }
+        if self.latency_table is not None:
+            data["latency_table"] = self.latency_table.to_dict()
+        if self.latency_reports:
+            data["latency_reports"] = [dict(vars(r)) for r in self.latency_reports]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, name_hint: str = "profile") -> HardwareProfile:
+        """Build and validate a profile; errors name the field at fault."""
+        if not isinstance(data, dict):
+            raise InvalidArgumentError(f"{name_hint}: a profile must be a mapping")
+        where = f"profile {data.get('name', name_hint)!r}"
+        _only(
+            data,
+            (
+                "name",
+                "cpu",
+                "ram_bytes",
+                "storage_bytes",
+                "runtime",
+                "constraints",
+                "latency_table",
+                "latency_reports",
+            ),
+            where,
+        )
+        for required in ("name", "cpu", "ram_bytes", "storage_bytes", "constraints"):
+            if required not in data:
+                raise InvalidArgumentError(f"{where}: missing field {required!r}")
+        cpu = _build(CpuSpec, data["cpu"], f"{where}: cpu")
+        runtime = _build(RuntimeSpec, data.get("runtime") or {}, f"{where}: runtime")
+        limits = dict(_mapping(data["constraints"], f"{where}: constraints"))
+        for key in ("max_model_bytes", "max_peak_memory_bytes"):
+            if key in limits:
+                limits[key] = parse_bytes(limits[key], f"{where}: constraints.{key}")
+        constraints = _build(Constraints, limits, f"{where}: constraints")
+        table = data.get("latency_table")
+        reports = data.get("latency_reports") or []
+        if not isinstance(reports, list):
+            raise InvalidArgumentError(f"{where}: latency_reports must be a list")
+        return cls(
+            name=data["name"],
+            cpu=cpu,
+            ram_bytes=parse_bytes(data["ram_bytes"], f"{where}: ram_bytes"),
+            storage_bytes=parse_bytes(data["storage_bytes"], f"{where}: storage_bytes"),
+            constraints=constraints,
+            runtime=runtime,
+            latency_table=LatencyTable.from_dict(table) if table is not None else None,
+            latency_reports=tuple(
+                _build(LatencyReport, r, f"{where}: latency_reports[{i}]")
+                for i, r in enumerate(reports)
+            ),
+        )
+
+    def with_reports(self, reports: tuple[LatencyReport, ...]) -> HardwareProfile:
+        return HardwareProfile(
+            self.name,
+            self.cpu,
+            self.ram_bytes,
+            self.storage_bytes,
+            self.constraints,
+            self.runtime,
+            self.latency_table,
+            reports,
+        )
+
+    def with_table(self, table: LatencyTable | None) -> HardwareProfile:
+        return HardwareProfile(
+            self.name,
+            self.cpu,
+            self.ram_bytes,
+            self.storage_bytes,
+            self.constraints,
+            self.runtime,
+            table,
+            self.latency_reports,
+        )
+
+
+def _positive(value: object, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentError(f"{field} must be a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidArgumentError(f"{field} must be positive, got {value!r}")
+
+
+def _mapping(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidArgumentError(f"{where} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _only(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidArgumentError(f"{where}: unknown fields {unknown}; allowed: {list(allowed)}")
+
+
+def _build(cls: type, value: object, where: str) -> Any:
+    data = _mapping(value, where)
+    allowed = tuple(cls.__dataclass_fields__)
+    _only(data, allowed, where)
+    try:
+        built = cls(**data)
+    except TypeError as exc:
+        raise InvalidArgumentError(f"{where}: {exc}") from exc
+    return built
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if value is not None}

@@ -1,0 +1,50 @@
+"""Profiles as files: YAML or JSON, in the shape the registry stores.
+
+``latency_table`` may be inline or a path to the JSON ``profile-device`` wrote, relative
+to the profile file, so a device's measurements can be attached without editing them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ofa_fleet.errors import InvalidArgumentError, NotFoundError
+from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.predictors.latency_table import LatencyTable
+
+
+def load_profile(path: Path) -> HardwareProfile:
+    data = _read(path)
+    if isinstance(data, dict) and isinstance(data.get("latency_table"), str):
+        table_path = path.parent / data["latency_table"]
+        data = {**data, "latency_table": load_latency_table(table_path).to_dict()}
+    try:
+        return HardwareProfile.from_dict(data, name_hint=path.name)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{path}: {exc}") from exc
+
+
+def load_latency_table(path: Path) -> LatencyTable:
+    data = _read(path)
+    try:
+        return LatencyTable.from_dict(data)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{path}: {exc}") from exc
+
+
+def _read(path: Path) -> Any:
+    if not path.is_file():
+        raise NotFoundError(f"{path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InvalidArgumentError(
+            f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {str(exc).splitlines()[0]}"
+        ) from exc

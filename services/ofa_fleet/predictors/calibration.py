@@ -1,0 +1,57 @@
+"""Calibration: a per-profile correction fitted on what devices report.
+
+A base predictor (the analytic estimate, or a latency table) splits each subnet's
+predicted latency into components (for the analytic estimate: dense convolution,
+depthwise convolution, memory-bound nodes, dispatch). Reported whole-model latencies
+fit one weight per component, so a device whose depthwise convolutions are slower than
+its datasheet suggests corrects that part alone.
+
+With few reports the fit is held close to a single common scale (ridge regression
+toward the scale that best fits all reports), and the components separate as reports
+accumulate: one report already fixes the overall level, a handful the mix. Errors are
+relative, since a budget is a ratio to meet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ofa_fleet.errors import InvalidArgumentError
+
+RIDGE = 2.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Weights per component; ``predict = components @ weights``."""
+
+    weights: tuple[float, ...]
+    reports: int
+
+    def predict(self, components: np.ndarray) -> np.ndarray:
+        """``components``: (n, k) or (k,) base times in ms -> calibrated ms."""
+        return np.asarray(components) @ np.asarray(self.weights)
+
+
+def fit_calibration(
+    components: np.ndarray, measured: np.ndarray, ridge: float = RIDGE
+) -> Calibration:
+    """Fit weights on (n, k) component rows against n measured latencies (ms)."""
+    rows = np.asarray(components, dtype=np.float64)
+    targets = np.asarray(measured, dtype=np.float64)
+    if rows.ndim != 2 or len(rows) != len(targets) or len(rows) == 0:
+        raise InvalidArgumentError("calibration needs one component row per measurement")
+    if np.any(targets <= 0) or not np.all(np.isfinite(targets)):
+        raise InvalidArgumentError("measured latencies must be positive")
+    relative = rows / targets[:, None]  # each row scaled so the target is 1
+    totals = relative.sum(axis=1)
+    common = float(np.sum(totals) / np.sum(totals**2))  # best single scale, relative error
+    prior = np.full(rows.shape[1], common)
+    # minimise |relative @ w - 1|^2 + ridge * |w - prior|^2, in closed form
+    gram = relative.T @ relative + ridge * np.eye(rows.shape[1])
+    rhs = relative.T @ np.ones(len(targets)) + ridge * prior
+    weights = np.linalg.solve(gram, rhs)
+    weights = np.clip(weights, common * 0.05, None)  # a component never costs nothing
+    return Calibration(weights=tuple(float(w) for w in weights), reports=len(targets))

@@ -1,0 +1,149 @@
+"""Build a device's latency table by timing layers in onnxruntime on the device itself.
+
+What ``ofa-fleet profile-device`` runs, and what a device agent runs on real hardware:
+it needs onnxruntime and the search space, not PyTorch or the supernet's weights.
+
+Three sets of models are timed together in interleaved rounds (see `timing`):
+1. every distinct layer of the space alone (OFA's lookup table);
+2. chains of 1..4 shape-keeping 1x1 convolutions at every tensor shape that can sit
+   between two layers; the chains' intercept is what a model boundary costs there
+   (the runtime call plus onnxruntime's layout conversions at the edges), which a sum of
+   separately-timed layers pays once per layer and a whole model once;
+3. a few whole random subnets, to fit the table's remaining bias (``scale``, ``offset``).
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import numpy as np
+import onnxruntime as ort
+
+from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.space import SearchSpace
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.predictors.latency_table import LatencyTable, boundary_key
+from ofa_fleet.predictors.layers import Layer, space_layers, subnet_layers
+from ofa_fleet.predictors.onnx_blocks import conv_chain_model, layers_model
+from ofa_fleet.predictors.timing import InterleavedTimer
+
+CHAIN_LENGTHS = (1, 2, 3, 4)
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def profile_device(
+    space: SearchSpace,
+    in_channels: int,
+    num_classes: int,
+    threads: int = 1,
+    provider: str = "CPUExecutionProvider",
+    whole_models: int = 16,
+    rounds: int = 5,
+    runs_per_round: int = 30,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+) -> LatencyTable:
+    """Time this machine and return its latency table for ``space``."""
+    if provider not in ort.get_available_providers():
+        raise InvalidArgumentError(
+            f"execution provider {provider} is not available here; "
+            f"available: {ort.get_available_providers()}"
+        )
+    if whole_models < 2:
+        raise InvalidArgumentError("profiling needs at least 2 whole models to fit its correction")
+    report = progress or (lambda stage, done, total: None)
+    timer = InterleavedTimer(threads, provider)
+    layers = space_layers(space, in_channels, num_classes)
+    layer_index = {}
+    for done, layer in enumerate(layers, 1):
+        layer_index[layer.key] = timer.add(layers_model([layer], seed), _input_shape(layer))
+        report("building layer models", done, len(layers))
+    shapes = sorted({(x.out_channels, x.out_size) for x in layers if x.kind != "head"})
+    chain_index: dict[tuple[int, int], list[int]] = {}
+    for done, (channels, size) in enumerate(shapes, 1):
+        chain_index[(channels, size)] = [
+            timer.add(conv_chain_model(channels, size, n, seed), (1, channels, size, size))
+            for n in CHAIN_LENGTHS
+        ]
+        report("building boundary models", done, len(shapes))
+    archs = sample_archs(space, whole_models, seed)
+    whole_index = []
+    for done, arch in enumerate(archs, 1):
+        subnet = subnet_layers(space, arch, in_channels, num_classes)
+        whole_index.append(timer.add(layers_model(subnet, seed), _input_shape(subnet[0])))
+        report("building whole models", done, len(archs))
+    timings = timer.measure(
+        rounds, runs_per_round, on_round=lambda done: report("timing", done, rounds)
+    )
+    table = LatencyTable(
+        space_fingerprint=space.fingerprint,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        threads=threads,
+        execution_provider=provider,
+        onnxruntime_version=ort.__version__,
+        machine=machine_description(),
+        layers={key: round(timings[i], 6) for key, i in layer_index.items()},
+        boundaries={
+            boundary_key(*shape): round(max(0.0, _intercept([timings[i] for i in idx])), 6)
+            for shape, idx in chain_index.items()
+        },
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    measured = [timings[i] for i in whole_index]
+    sums = [table.table_sum_ms(subnet_layers(space, a, in_channels, num_classes)) for a in archs]
+    scale, offset = fit_relative_line(sums, measured)
+    samples = tuple(
+        {"arch": str(a), "measured_ms": round(m, 6)} for a, m in zip(archs, measured, strict=True)
+    )
+    return LatencyTable(**{**vars(table), "scale": scale, "offset_ms": offset, "samples": samples})
+
+
+def sample_archs(space: SearchSpace, count: int, seed: int) -> list[ArchConfig]:
+    """The largest and smallest subnets plus seeded random ones: the range search sees."""
+    rng = random.Random(seed)
+    archs = [ArchConfig.max(space), ArchConfig.min(space)]
+    while len(archs) < count:
+        archs.append(ArchConfig.sample(space, rng))
+    return archs[:count]
+
+
+def fit_relative_line(predicted: list[float], measured: list[float]) -> tuple[float, float]:
+    """``scale, offset`` minimising the squared *relative* error of ``scale*p + offset``.
+
+    Relative, because a budget is a ratio to meet: 0.1 ms off matters on a 0.3 ms model
+    and not on a 30 ms one. Falls back to a pure scale when the offset would make the
+    line negative over the observed range.
+    """
+    p = np.asarray(predicted, dtype=np.float64)
+    m = np.asarray(measured, dtype=np.float64)
+    design = np.stack([p / m, 1.0 / m], axis=1)
+    (scale, offset), *_ = np.linalg.lstsq(design, np.ones_like(m), rcond=None)
+    if scale <= 0 or scale * p.min() + offset <= 0:
+        scale, offset = float(np.sum(p / m) / np.sum((p / m) ** 2)), 0.0
+    return float(scale), float(offset)
+
+
+def machine_description() -> str:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{platform.machine()} {model}".strip()
+
+
+def _intercept(times: list[float]) -> float:
+    _slope, intercept = np.polyfit(np.asarray(CHAIN_LENGTHS, dtype=np.float64), times, 1)
+    return float(intercept)
+
+
+def _input_shape(layer: Layer) -> tuple[int, int, int, int]:
+    return (1, layer.in_channels, layer.size, layer.size)

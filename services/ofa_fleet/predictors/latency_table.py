@@ -1,0 +1,129 @@
+"""`LatencyTable`: per-layer latencies a device measured on itself (OFA's lookup table).
+
+A subnet's latency is read off the table as the sum of its layers, minus what timing
+each layer alone adds at every internal boundary (the runtime's per-call cost and the
+layout conversions onnxruntime inserts at a model's edges, which a whole model pays only
+once), then scaled by a correction fitted to whole subnets timed in the same profiling
+run. The table records what it was measured for, so it is never applied to another
+search space, input or thread count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ofa_fleet.core.space import SearchSpace
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.predictors.layers import Layer
+
+FORMAT = "ofa-fleet.latency-table/1"
+
+
+def boundary_key(channels: int, size: int) -> str:
+    return f"c{channels}-h{size}"
+
+
+@dataclass(frozen=True)
+class LatencyTable:
+    """Measured per-layer latencies (ms, batch 1) and their whole-model correction.
+
+    Attributes:
+        space_fingerprint / in_channels / num_classes: what the layers belong to.
+        threads / execution_provider / onnxruntime_version / machine: how and where.
+        layers: ms per `Layer.key`.
+        boundaries: ms that timing two layers apart adds over timing them together, per
+            tensor shape between them (`boundary_key`).
+        scale / offset_ms: whole-model correction, ``scale * table_sum + offset_ms``.
+        samples: whole subnets timed while profiling, ``{"arch", "measured_ms"}``.
+        created: ISO timestamp.
+    """
+
+    space_fingerprint: str
+    in_channels: int
+    num_classes: int
+    threads: int
+    execution_provider: str
+    onnxruntime_version: str
+    machine: str
+    layers: dict[str, float]
+    boundaries: dict[str, float] = field(default_factory=dict)
+    scale: float = 1.0
+    offset_ms: float = 0.0
+    samples: tuple[dict[str, Any], ...] = ()
+    created: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise InvalidArgumentError("latency table has no layers")
+        for key, value in {**self.layers, **self.boundaries}.items():
+            if not isinstance(value, int | float) or value != value or value < 0:
+                raise InvalidArgumentError(f"latency table entry {key!r} is not a latency: {value}")
+        if self.threads <= 0:
+            raise InvalidArgumentError(f"latency table threads must be positive: {self.threads}")
+        if not self.scale > 0:
+            raise InvalidArgumentError(f"latency table scale must be positive: {self.scale}")
+
+    def check_compatible(self, space: SearchSpace, in_channels: int, num_classes: int) -> None:
+        """Refuse a table measured for another space or network shape."""
+        if self.space_fingerprint != space.fingerprint:
+            raise InvalidArgumentError(
+                f"latency table was measured for search space {self.space_fingerprint}, "
+                f"not this supernet's space {space.fingerprint}; run profile-device with "
+                "this checkpoint"
+            )
+        if (self.in_channels, self.num_classes) != (in_channels, num_classes):
+            raise InvalidArgumentError(
+                f"latency table is for {self.in_channels}-channel input and "
+                f"{self.num_classes} classes, this supernet has {in_channels} and {num_classes}"
+            )
+
+    def table_sum_ms(self, layers: list[Layer]) -> float:
+        """Sum of the layers' entries minus the boundary costs between them."""
+        try:
+            total = sum(self.layers[layer.key] for layer in layers)
+        except KeyError as exc:
+            raise InvalidArgumentError(f"latency table has no entry for layer {exc}") from exc
+        for layer in layers[:-1]:
+            total -= self.boundaries.get(boundary_key(layer.out_channels, layer.out_size), 0.0)
+        return total
+
+    def predict_ms(self, layers: list[Layer]) -> float:
+        return max(0.0, self.scale * self.table_sum_ms(layers) + self.offset_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "space_fingerprint": self.space_fingerprint,
+            "in_channels": self.in_channels,
+            "num_classes": self.num_classes,
+            "threads": self.threads,
+            "execution_provider": self.execution_provider,
+            "onnxruntime_version": self.onnxruntime_version,
+            "machine": self.machine,
+            "created": self.created,
+            "scale": self.scale,
+            "offset_ms": self.offset_ms,
+            "layers": dict(sorted(self.layers.items())),
+            "boundaries": dict(sorted(self.boundaries.items())),
+            "samples": list(self.samples),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LatencyTable:
+        if not isinstance(data, dict):
+            raise InvalidArgumentError("latency table must be a mapping")
+        if data.get("format") != FORMAT:
+            raise InvalidArgumentError(
+                f"latency table format is {data.get('format')!r}, expected {FORMAT!r}"
+            )
+        values = {k: v for k, v in data.items() if k != "format"}
+        allowed = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise InvalidArgumentError(f"latency table has unknown fields {unknown}")
+        values["samples"] = tuple(values.get("samples", ()))
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise InvalidArgumentError(f"latency table is incomplete: {exc}") from exc

@@ -1,0 +1,70 @@
+"""Timing many small onnxruntime models fairly: interleaved rounds, medians of medians.
+
+Latencies here are microseconds to a millisecond. Timing one model after another lets
+slow drift (frequency scaling, another process waking up) land on some models and not
+others, which skews a table far more than noise does. So every model is timed a little
+in each of several rounds, round-robin, and its figure is the median over rounds of the
+median within a round.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+
+def make_session(onnx_bytes: bytes, threads: int, provider: str) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(onnx_bytes, options, providers=[provider])
+
+
+class InterleavedTimer:
+    """Times a set of models in round-robin rounds; see the module docstring."""
+
+    def __init__(self, threads: int = 1, provider: str = "CPUExecutionProvider") -> None:
+        self.threads = threads
+        self.provider = provider
+        self._runs: list[Callable[[], object]] = []
+
+    def add(self, onnx_bytes: bytes, input_shape: Sequence[int]) -> int:
+        """Register a model; returns its index in `measure`'s result."""
+        session = make_session(onnx_bytes, self.threads, self.provider)
+        name = session.get_inputs()[0].name
+        feed = {name: np.random.default_rng(0).standard_normal(input_shape, dtype=np.float32)}
+        self._runs.append(lambda: session.run(None, feed))
+        return len(self._runs) - 1
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def measure(
+        self,
+        rounds: int = 5,
+        runs_per_round: int = 40,
+        warmup: int = 10,
+        on_round: Callable[[int], None] | None = None,
+    ) -> list[float]:
+        """Median-of-medians milliseconds per registered model."""
+        for run in self._runs:
+            for _ in range(warmup):
+                run()
+        per_round: list[list[float]] = [[] for _ in self._runs]
+        clock = time.perf_counter
+        for round_index in range(rounds):
+            for index, run in enumerate(self._runs):
+                samples = []
+                for _ in range(runs_per_round):
+                    started = clock()
+                    run()
+                    samples.append(clock() - started)
+                per_round[index].append(statistics.median(samples) * 1000.0)
+            if on_round is not None:
+                on_round(round_index + 1)
+        return [statistics.median(values) for values in per_round]
