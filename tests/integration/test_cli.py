@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -16,33 +12,9 @@ import pytest
 
 from ofa_fleet.core.export import read_metadata
 from ofa_fleet.training.checkpoint import load_checkpoint
+from tests.integration.cli import ofa_fleet
 
 pytestmark = pytest.mark.slow
-
-
-def ofa_fleet(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "ofa_fleet.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},  # see tests/conftest.py
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"ofa-fleet {' '.join(args)} failed: {result.stderr}")
-    return result
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("cli") / "supernet.ckpt"
-    result = ofa_fleet(
-        "train", "--data", "digits", "--out", str(path), "--epochs-per-phase", "1", "--json"
-    )
-    summary = json.loads(result.stdout)
-    assert summary["epochs"] == 4
-    assert len(summary["supernet_version"]) == 16
-    return path
 
 
 @pytest.mark.parametrize("arch", ["max", "min", "random"])

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ofa_fleet.cli import core_commands, demo_command
+from ofa_fleet.cli import core_commands, demo_command, predictor_commands
 from ofa_fleet.cli.output import emit
 from ofa_fleet.errors import OfaFleetError
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     core_commands.add_commands(sub)
     demo_command.add_command(sub)
+    predictor_commands.add_commands(sub)
     return parser
 
 

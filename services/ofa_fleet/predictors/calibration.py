@@ -20,7 +20,7 @@ import numpy as np
 
 from ofa_fleet.errors import InvalidArgumentError
 
-RIDGE = 2.0
+RIDGE = 0.05
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,12 @@ def fit_calibration(
     relative = rows / targets[:, None]  # each row scaled so the target is 1
     totals = relative.sum(axis=1)
     common = float(np.sum(totals) / np.sum(totals**2))  # best single scale, relative error
-    prior = np.full(rows.shape[1], common)
-    # minimise |relative @ w - 1|^2 + ridge * |w - prior|^2, in closed form
-    gram = relative.T @ relative + ridge * np.eye(rows.shape[1])
-    rhs = relative.T @ np.ones(len(targets)) + ridge * prior
-    weights = np.linalg.solve(gram, rhs)
-    weights = np.clip(weights, common * 0.05, None)  # a component never costs nothing
-    return Calibration(weights=tuple(float(w) for w in weights), reports=len(targets))
+    design = relative * common  # in units of the common scale: the prior is all ones
+    # minimise |design @ u - 1|^2 + ridge * |u - 1|^2 in closed form; weights = common * u
+    k = rows.shape[1]
+    gram = design.T @ design + ridge * np.eye(k)
+    multipliers = np.linalg.solve(gram, design.T @ np.ones(len(targets)) + ridge * np.ones(k))
+    multipliers = np.clip(multipliers, 0.05, None)  # a component never costs nothing
+    return Calibration(
+        weights=tuple(float(common * u) for u in multipliers), reports=len(targets)
+    )

@@ -1,0 +1,183 @@
+"""`profile-device`, `predict` and `predictor fit`: the predictors from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ofa_fleet.cli.core_commands import write_atomically
+from ofa_fleet.cli.output import stderr_console
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.local_machine import local_profile
+from ofa_fleet.hardware.profile_file import load_latency_table, load_profile
+from ofa_fleet.predictors.accuracy import (
+    AccuracyPredictor,
+    fit_accuracy_predictor,
+    sample_archs_for_fit,
+)
+from ofa_fleet.predictors.accuracy_samples import measure_samples
+from ofa_fleet.predictors.device_profiling import profile_device
+from ofa_fleet.predictors.latency import LatencyPredictor
+from ofa_fleet.predictors.layer_index import LayerIndex
+from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
+from ofa_fleet.subnet import resolve_arch
+from ofa_fleet.training.checkpoint import load_checkpoint
+from ofa_fleet.training.checkpoint_data import load_checkpoint_data
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    profile = sub.add_parser(
+        "profile-device", help="measure this machine's latency table for a supernet's space"
+    )
+    profile.add_argument("--checkpoint", required=True, type=Path)
+    profile.add_argument("--out", required=True, type=Path, help="latency table JSON to write")
+    profile.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    profile.add_argument("--provider", default="CPUExecutionProvider")
+    profile.add_argument("--whole-models", type=int, default=16, help="subnets timed whole")
+    profile.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    profile.add_argument("--json", action="store_true")
+    profile.set_defaults(handler=run_profile_device)
+
+    predict = sub.add_parser("predict", help="predicted latency, size, memory and top-1")
+    predict.add_argument("--checkpoint", required=True, type=Path)
+    target = predict.add_mutually_exclusive_group(required=True)
+    target.add_argument("--profile", type=Path, help="hardware profile (YAML or JSON)")
+    target.add_argument("--lut", type=Path, help="latency table; the target is this machine")
+    predict.add_argument("--arch", default="max", help="max, min, random or an arch string")
+    predict.add_argument("--seed", type=int, default=0, help="for --arch random")
+    predict.add_argument(
+        "--predictor", type=Path, help="accuracy predictor from `predictor fit` (else no top1)"
+    )
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(handler=run_predict)
+
+    predictor = sub.add_parser("predictor", help="accuracy predictor")
+    actions = predictor.add_subparsers(dest="action", required=True)
+    fit = actions.add_parser("fit", help="measure subnets and fit the accuracy predictor")
+    fit.add_argument("--checkpoint", required=True, type=Path)
+    fit.add_argument("--samples", type=int, default=200, help="subnets to measure")
+    fit.add_argument("--out", required=True, type=Path)
+    fit.add_argument("--data", help="default: the checkpoint's own dataset")
+    fit.add_argument("--holdout", type=float, default=0.2, help="share kept out of the fit")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--json", action="store_true")
+    fit.set_defaults(handler=run_predictor_fit)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr_console,
+    )
+
+
+def run_profile_device(args: argparse.Namespace) -> dict[str, Any]:
+    if args.threads <= 0:
+        raise InvalidArgumentError("--threads must be positive")
+    if args.rounds <= 0:
+        raise InvalidArgumentError("--rounds must be positive")
+    checkpoint = load_checkpoint(args.checkpoint)
+    supernet = checkpoint.supernet
+    started = time.perf_counter()
+    with _progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        table = profile_device(
+            checkpoint.space,
+            supernet.in_channels,
+            supernet.num_classes,
+            threads=args.threads,
+            provider=args.provider,
+            whole_models=args.whole_models,
+            rounds=args.rounds,
+            progress=report,
+        )
+    write_atomically(args.out, json.dumps(table.to_dict(), indent=1).encode())
+    predictor = LatencyPredictor(
+        LayerIndex(checkpoint.space, supernet.in_channels, supernet.num_classes),
+        local_profile(args.threads, table),
+    )
+    archs = [resolve_arch(s["arch"], checkpoint) for s in table.samples]
+    predicted = predictor.predict(archs)
+    errors = [abs(p / s["measured_ms"] - 1) for p, s in zip(predicted, table.samples, strict=True)]
+    return {
+        "out": str(args.out),
+        "layers": len(table.layers),
+        "boundaries": len(table.boundaries),
+        "threads": table.threads,
+        "scale": round(table.scale, 4),
+        "offset_ms": round(table.offset_ms, 4),
+        "whole_models": len(table.samples),
+        "whole_models_within_10pct": round(sum(e <= 0.1 for e in errors) / len(errors), 3),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def run_predict(args: argparse.Namespace) -> dict[str, Any]:
+    checkpoint = load_checkpoint(args.checkpoint)
+    if args.profile is not None:
+        profile = load_profile(args.profile)
+    else:
+        table = load_latency_table(args.lut)
+        profile = local_profile(table.threads, table)
+    accuracy = AccuracyPredictor.load(args.predictor) if args.predictor else None
+    predictor = SubnetPredictor(
+        checkpoint.space,
+        checkpoint.supernet.in_channels,
+        checkpoint.supernet.num_classes,
+        profile,
+        accuracy,
+        checkpoint.version,
+    )
+    arch = resolve_arch(args.arch, checkpoint, args.seed)
+    return {**predictor.predict([arch]).record(0), "profile": profile.name}
+
+
+def run_predictor_fit(args: argparse.Namespace) -> dict[str, Any]:
+    if args.samples < 10:
+        raise InvalidArgumentError("--samples must be at least 10")
+    checkpoint = load_checkpoint(args.checkpoint)
+    splits = load_checkpoint_data(checkpoint, args.data)
+    archs = sample_archs_for_fit(checkpoint.space, args.samples, args.seed)
+    with _progress() as progress:
+        task = progress.add_task("measuring subnets", total=len(archs))
+        samples, cpu_seconds = measure_samples(
+            checkpoint.supernet,
+            splits,
+            archs,
+            lambda done, total: progress.update(task, completed=done),
+        )
+    predictor = fit_accuracy_predictor(
+        checkpoint.space,
+        checkpoint.version,
+        samples,
+        holdout_fraction=args.holdout,
+        seed=args.seed,
+        cost={"sample_cpu_seconds": cpu_seconds},
+    )
+    predictor.save(args.out)
+    quality = predictor.quality
+    return {
+        "out": str(args.out),
+        "samples": len(samples),
+        "train_samples": quality.train_samples,
+        "holdout_samples": quality.holdout_samples,
+        "kendall_tau": round(quality.kendall_tau, 4),
+        "rmse_points": round(quality.rmse_points, 3),
+        "max_error_points": round(quality.max_error_points, 3),
+        "sample_cpu_seconds": round(cpu_seconds, 1),
+        "fit_cpu_seconds": round(predictor.cost["fit_cpu_seconds"], 1),
+    }
