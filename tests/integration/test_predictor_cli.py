@@ -1,0 +1,144 @@
+"""`profile-device`, `predictor fit` and `predict` as a user runs them, on a real supernet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ofa_fleet.predictors.accuracy import AccuracyPredictor
+from ofa_fleet.predictors.latency_table import LatencyTable
+from tests.integration.cli import ofa_fleet
+
+pytestmark = pytest.mark.slow
+
+PROFILES = Path(__file__).resolve().parents[2] / "deploy" / "profiles"
+FIELDS = {
+    "arch",
+    "latency_ms",
+    "latency_source",
+    "top1",
+    "model_bytes",
+    "peak_memory_bytes",
+    "macs",
+}
+
+
+@pytest.fixture(scope="module")
+def lut(checkpoint, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("lut") / "lut.json"
+    result = ofa_fleet(
+        *("profile-device", "--checkpoint", str(checkpoint), "--out", str(out)),
+        *("--rounds", "2", "--whole-models", "4", "--json"),
+    )
+    summary = json.loads(result.stdout)
+    assert summary["layers"] == len(json.loads(out.read_text())["layers"]) > 100
+    assert summary["threads"] == 1
+    return out
+
+
+@pytest.fixture(scope="module")
+def predictor(checkpoint, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pred") / "digits.pred"
+    result = ofa_fleet(
+        *("predictor", "fit", "--checkpoint", str(checkpoint), "--samples", "12"),
+        *("--out", str(out), "--json"),
+    )
+    summary = json.loads(result.stdout)
+    assert summary["samples"] == 12
+    assert summary["holdout_samples"] >= 2
+    assert summary["sample_cpu_seconds"] > 0
+    return out
+
+
+def predict(*args: str) -> dict:
+    return json.loads(ofa_fleet("predict", *args, "--json").stdout)
+
+
+def test_predict_with_the_machines_own_table(checkpoint, lut, predictor):
+    large = predict("--checkpoint", str(checkpoint), "--lut", str(lut), "--arch", "max",
+                    "--predictor", str(predictor))  # fmt: skip
+    small = predict("--checkpoint", str(checkpoint), "--lut", str(lut), "--arch", "min",
+                    "--predictor", str(predictor))  # fmt: skip
+    assert set(large) >= FIELDS
+    assert large["latency_source"] == "lut"
+    assert 0 < small["latency_ms"] < large["latency_ms"]
+    assert small["model_bytes"] < large["model_bytes"]
+    assert small["macs"] < large["macs"]
+    assert 0.0 <= small["top1"] <= 1.0
+
+
+@pytest.mark.parametrize("name", ["raspberry-pi-3", "raspberry-pi-4", "x86-gateway"])
+def test_predict_for_each_example_profile(checkpoint, name):
+    result = predict("--checkpoint", str(checkpoint), "--profile", str(PROFILES / f"{name}.yaml"))
+    assert result["latency_source"] == "analytic"
+    assert result["profile"] == name
+    assert result["top1"] is None
+
+
+def test_reports_in_a_profile_calibrate(checkpoint, tmp_path):
+    data = yaml.safe_load((PROFILES / "raspberry-pi-4.yaml").read_text())
+    base = predict(
+        "--checkpoint", str(checkpoint), "--profile", str(PROFILES / "raspberry-pi-4.yaml")
+    )
+    data["latency_reports"] = [{"arch": base["arch"], "measured_ms": 3 * base["latency_ms"]}]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
+    result = predict("--checkpoint", str(checkpoint), "--profile", str(tmp_path / "p.yaml"))
+    assert result["latency_source"] == "calibrated"
+    assert result["latency_ms"] == pytest.approx(3 * base["latency_ms"], rel=0.05)
+
+
+def test_a_table_for_another_space_is_refused(checkpoint, lut, tmp_path):
+    table = LatencyTable.from_dict(json.loads(lut.read_text()))
+    other = {**table.to_dict(), "space_fingerprint": "ffffffffffffffff"}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    result = ofa_fleet(
+        "predict", "--checkpoint", str(checkpoint), "--lut", str(tmp_path / "other.json"),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: latency table was measured for search space ffff")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        ({"constraints": {"latency_budget_ms": 0}}, "latency_budget_ms must be positive"),
+        ({"runtime": {"execution_provider": "GPU"}}, "not a known onnxruntime execution provider"),
+    ],
+)
+def test_bad_profiles_are_one_line_errors(checkpoint, tmp_path, edit, fragment):
+    data = yaml.safe_load((PROFILES / "x86-gateway.yaml").read_text())
+    for section, values in edit.items():
+        data[section] = {**data[section], **values}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(data))
+    result = ofa_fleet(
+        "predict", "--checkpoint", str(checkpoint), "--profile", str(tmp_path / "bad.yaml"),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_predictor_of_another_supernet_is_refused(checkpoint, predictor, tmp_path):
+    other = AccuracyPredictor.load(predictor)
+    other.supernet_version = "0123456789abcdef"
+    other.save(tmp_path / "other.pred")
+    result = ofa_fleet(
+        "predict", "--checkpoint", str(checkpoint), "--profile", str(PROFILES / "x86-gateway.yaml"),
+        "--predictor", str(tmp_path / "other.pred"), check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "fitted for supernet 0123456789abcdef" in result.stderr
+
+
+def test_missing_table_file_is_named(checkpoint):
+    result = ofa_fleet(
+        "predict", "--checkpoint", str(checkpoint), "--lut", "/nonexistent/lut.json", check=False
+    )
+    assert result.returncode == 2
+    assert "/nonexistent/lut.json does not exist" in result.stderr
