@@ -10,7 +10,7 @@ bad profile fails with the field's name instead of producing a model nobody can 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ofa_fleet.errors import InvalidArgumentError
@@ -282,7 +282,7 @@ def _only(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
 
 def _build(cls: type, value: object, where: str) -> Any:
     data = _mapping(value, where)
-    allowed = tuple(cls.__dataclass_fields__)
+    allowed = tuple(f.name for f in fields(cls))
     _only(data, allowed, where)
     try:
         built = cls(**data)

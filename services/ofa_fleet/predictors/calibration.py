@@ -54,6 +54,4 @@ def fit_calibration(
     gram = design.T @ design + ridge * np.eye(k)
     multipliers = np.linalg.solve(gram, design.T @ np.ones(len(targets)) + ridge * np.ones(k))
     multipliers = np.clip(multipliers, 0.05, None)  # a component never costs nothing
-    return Calibration(
-        weights=tuple(float(common * u) for u in multipliers), reports=len(targets)
-    )
+    return Calibration(weights=tuple(float(common * u) for u in multipliers), reports=len(targets))

@@ -281,12 +281,12 @@ def layer_nodes(layer: Layer) -> list[Node]:
             add("expand", mid * area_in, ("input",), "conv", cin * mid * area_in, cin * mid + mid)
             add("expand_act", mid * area_in, ("expand",), "elementwise")
             add("pool", mid, ("expand_act",), "pool")
-            pooled, features = "pool", mid
+            pooled, width = "pool", mid
             if layer.feature_width:
                 fw = layer.feature_width
                 add("feature", fw, ("pool",), "conv", mid * fw, mid * fw)
                 add("feature_act", fw, ("feature",), "elementwise")
-                pooled, features = "feature_act", fw
-            add("flatten", features, (pooled,), "elementwise")
-            add("classifier", cout, ("flatten",), "gemm", features * cout, features * cout + cout)
+                pooled, width = "feature_act", fw
+            add("flatten", width, (pooled,), "elementwise")
+            add("classifier", cout, ("flatten",), "gemm", width * cout, width * cout + cout)
     return nodes

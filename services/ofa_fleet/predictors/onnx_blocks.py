@@ -9,6 +9,7 @@ weights: on a CPU, latency depends on shapes, not on values.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -39,7 +40,7 @@ class _GraphBuilder:
         self.initializers.append(numpy_helper.from_array(values, name))
         return name
 
-    def node(self, op: str, inputs: list[str], **attributes: object) -> str:
+    def node(self, op: str, inputs: list[str], **attributes: Any) -> str:
         out = self.name(op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], **attributes))
         return out
