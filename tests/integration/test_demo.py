@@ -37,15 +37,21 @@ def test_demo_trains_once_and_ships_verified_subnets(tmp_path):
     assert [r["subnet"] for r in rows] == ["max", "min", "random-1"]
     macs = {r["subnet"]: r["macs"] for r in rows}
     assert macs["max"] >= 5 * macs["min"]
+    predicted = {r["subnet"]: r["predicted_latency_ms"] for r in rows}
+    assert predicted["max"] > predicted["min"]
     for row in rows:
         blob = Path(row["file"]).read_bytes()
         assert hashlib.sha256(blob).hexdigest() == row["sha256"]
         assert read_metadata(blob)["arch"] == row["arch"]
         assert read_metadata(blob)["supernet_version"] == first["supernet_version"]
         assert row["latency_ms"] > 0
+        assert row["predicted_latency_ms"] > 0
+        assert 0 < row["peak_memory_bytes"] < row["onnx_bytes"]
         assert row["top1"] > 0.3  # one epoch a phase: far above chance (0.1), not converged
     checkpoint = tmp_path / "supernet.ckpt"
     stamp = checkpoint.stat().st_mtime_ns
+    table_stamp = (tmp_path / "latency-table.json").stat().st_mtime_ns
     second = run_demo(tmp_path)  # a finished checkpoint is reused, not retrained
     assert checkpoint.stat().st_mtime_ns == stamp
+    assert (tmp_path / "latency-table.json").stat().st_mtime_ns == table_stamp
     assert [r["sha256"] for r in second["subnets"]] == [r["sha256"] for r in rows]

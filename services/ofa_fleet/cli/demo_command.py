@@ -2,12 +2,14 @@
 
 Trains a supernet on the built-in ``digits`` data (or reuses a finished checkpoint), then
 carves several subnets out of it without retraining, exports each as verified ONNX and
-shows what each costs and how accurate it is.
+shows what each costs and how accurate it is, with the latency this machine's own
+latency table predicted for it next to the latency measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -16,13 +18,19 @@ from rich.console import Console
 from rich.table import Table
 
 from ofa_fleet.cli.core_commands import write_atomically
+from ofa_fleet.cli.output import stderr_console
 from ofa_fleet.cli.progress import RichTrainingProgress
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.onnx_latency import measure_latency_ms
 from ofa_fleet.core.space import cpu_space
 from ofa_fleet.data import load_dataset
+from ofa_fleet.hardware.local_machine import local_profile
+from ofa_fleet.hardware.profile_file import load_latency_table
+from ofa_fleet.predictors.device_profiling import profile_device
+from ofa_fleet.predictors.latency_table import LatencyTable
+from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.subnet import export_subnet, materialize
-from ofa_fleet.training.checkpoint import load_checkpoint
+from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.evaluate import top1_accuracy
@@ -49,8 +57,15 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any] | None:
         (f"random-{i + 1}", ArchConfig.sample(checkpoint.space, rng))
         for i in range(args.random_subnets)
     ]
+    predictor = SubnetPredictor(
+        checkpoint.space,
+        checkpoint.supernet.in_channels,
+        checkpoint.supernet.num_classes,
+        local_profile(1, ensure_latency_table(args.workdir / "latency-table.json", checkpoint)),
+    )
+    predictions = predictor.predict([arch for _, arch in archs])
     rows = []
-    for label, arch in archs:
+    for i, (label, arch) in enumerate(archs):
         subnet = materialize(checkpoint.supernet, arch, splits)
         top1 = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
         exported = export_subnet(checkpoint, subnet, splits)
@@ -69,6 +84,8 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any] | None:
                 "params": subnet.complexity.params,
                 "onnx_bytes": len(exported.onnx_bytes),
                 "latency_ms": round(latency, 3),
+                "predicted_latency_ms": round(float(predictions.latency_ms[i]), 3),
+                "peak_memory_bytes": int(predictions.peak_memory_bytes[i]),
                 "sha256": exported.sha256,
                 "file": str(out),
             }
@@ -102,9 +119,23 @@ def ensure_trained(path: Path, epochs_per_phase: int | None) -> None:
         ProgressiveTrainer(splits, path, config, cpu_space(), observer).run()
 
 
+def ensure_latency_table(path: Path, checkpoint: Checkpoint) -> LatencyTable:
+    """This machine's latency table for the checkpoint's space (measured once, ~10 s)."""
+    if path.exists():
+        table = load_latency_table(path)
+        if table.space_fingerprint == checkpoint.space.fingerprint and table.threads == 1:
+            return table
+    net = checkpoint.supernet
+    with stderr_console.status("profiling this machine's latency table ..."):
+        table = profile_device(checkpoint.space, net.in_channels, net.num_classes, threads=1)
+    write_atomically(path, json.dumps(table.to_dict(), indent=1).encode())
+    return table
+
+
 def print_table(result: dict[str, Any]) -> None:
     table = Table(title=f"Subnets of supernet {result['supernet_version']} (no retraining)")
-    for column in ("subnet", "top-1", "MACs", "params", "ONNX KiB", "latency ms"):
+    columns = ("subnet", "top-1", "MACs", "params", "ONNX KiB", "peak KiB", "ms", "predicted ms")
+    for column in columns:
         table.add_column(column, justify="left" if column == "subnet" else "right")
     table.add_column("arch", overflow="fold", min_width=24)
     for row in result["subnets"]:
@@ -114,7 +145,9 @@ def print_table(result: dict[str, Any]) -> None:
             f"{row['macs'] / 1e6:.2f}M",
             f"{row['params'] / 1e3:.0f}K",
             f"{row['onnx_bytes'] / 1024:.0f}",
+            f"{row['peak_memory_bytes'] / 1024:.0f}",
             f"{row['latency_ms']:.3f}",
+            f"{row['predicted_latency_ms']:.3f}",
             row["arch"],
         )
     Console().print(table)
