@@ -39,7 +39,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     profile.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     profile.add_argument("--provider", default="CPUExecutionProvider")
     profile.add_argument("--whole-models", type=int, default=16, help="subnets timed whole")
-    profile.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    profile.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds")
     profile.add_argument("--json", action="store_true")
     profile.set_defaults(handler=run_profile_device)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import platform
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -41,65 +42,109 @@ def profile_device(
     threads: int = 1,
     provider: str = "CPUExecutionProvider",
     whole_models: int = 16,
-    rounds: int = 5,
-    runs_per_round: int = 30,
+    rounds: int = 9,
+    runs_per_round: int = 20,
     seed: int = 0,
     progress: ProgressCallback | None = None,
 ) -> LatencyTable:
     """Time this machine and return its latency table for ``space``."""
-    if provider not in ort.get_available_providers():
-        raise InvalidArgumentError(
-            f"execution provider {provider} is not available here; "
-            f"available: {ort.get_available_providers()}"
+    profiler = DeviceProfiler(
+        space, in_channels, num_classes, threads, provider, whole_models, seed, progress
+    )
+    table, _ = profiler.run(rounds, runs_per_round)
+    return table
+
+
+class DeviceProfiler:
+    """One profiling run; callers may add probe models timed in the same rounds.
+
+    Probes serve benchmarks: a machine's speed drifts (on a shared VM, by 1.5x over
+    minutes, measured), so comparing a table with models timed in another run mixes the
+    table's error with the machine's drift.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        in_channels: int,
+        num_classes: int,
+        threads: int = 1,
+        provider: str = "CPUExecutionProvider",
+        whole_models: int = 16,
+        seed: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        if provider not in ort.get_available_providers():
+            raise InvalidArgumentError(
+                f"execution provider {provider} is not available here; "
+                f"available: {ort.get_available_providers()}"
+            )
+        if whole_models < 2:
+            raise InvalidArgumentError(
+                "profiling needs at least 2 whole models to fit its correction"
+            )
+        self.space, self.in_channels, self.num_classes = space, in_channels, num_classes
+        self.report = progress or (lambda stage, done, total: None)
+        self.timer = InterleavedTimer(threads, provider)
+        layers = space_layers(space, in_channels, num_classes)
+        self.layer_index: dict[str, int] = {}
+        for done, layer in enumerate(layers, 1):
+            model = layers_model([layer], seed)
+            self.layer_index[layer.key] = self.timer.add(model, _input_shape(layer))
+            self.report("building layer models", done, len(layers))
+        shapes = sorted({(x.out_channels, x.out_size) for x in layers if x.kind != "head"})
+        self.chain_index: dict[tuple[int, int], list[int]] = {}
+        for done, (channels, size) in enumerate(shapes, 1):
+            self.chain_index[(channels, size)] = [
+                self.timer.add(conv_chain_model(channels, size, n, seed), (1, channels, size, size))
+                for n in CHAIN_LENGTHS
+            ]
+            self.report("building boundary models", done, len(shapes))
+        self.archs = sample_archs(space, whole_models, seed)
+        self.whole_index = []
+        for done, arch in enumerate(self.archs, 1):
+            subnet = subnet_layers(space, arch, in_channels, num_classes)
+            self.whole_index.append(
+                self.timer.add(layers_model(subnet, seed), _input_shape(subnet[0]))
+            )
+            self.report("building whole models", done, len(self.archs))
+        self.probe_index: list[int] = []
+
+    def add_probe(self, onnx_bytes: bytes, input_shape: tuple[int, ...]) -> None:
+        self.probe_index.append(self.timer.add(onnx_bytes, input_shape))
+
+    def run(self, rounds: int = 9, runs_per_round: int = 20) -> tuple[LatencyTable, list[float]]:
+        """The table, and the probes' latencies (ms) in the order they were added."""
+        timings = self.timer.measure(
+            rounds, runs_per_round, on_round=lambda done: self.report("timing", done, rounds)
         )
-    if whole_models < 2:
-        raise InvalidArgumentError("profiling needs at least 2 whole models to fit its correction")
-    report = progress or (lambda stage, done, total: None)
-    timer = InterleavedTimer(threads, provider)
-    layers = space_layers(space, in_channels, num_classes)
-    layer_index = {}
-    for done, layer in enumerate(layers, 1):
-        layer_index[layer.key] = timer.add(layers_model([layer], seed), _input_shape(layer))
-        report("building layer models", done, len(layers))
-    shapes = sorted({(x.out_channels, x.out_size) for x in layers if x.kind != "head"})
-    chain_index: dict[tuple[int, int], list[int]] = {}
-    for done, (channels, size) in enumerate(shapes, 1):
-        chain_index[(channels, size)] = [
-            timer.add(conv_chain_model(channels, size, n, seed), (1, channels, size, size))
-            for n in CHAIN_LENGTHS
+        table = LatencyTable(
+            space_fingerprint=self.space.fingerprint,
+            in_channels=self.in_channels,
+            num_classes=self.num_classes,
+            threads=self.timer.threads,
+            execution_provider=self.timer.provider,
+            onnxruntime_version=ort.__version__,
+            machine=machine_description(),
+            layers={key: round(timings[i], 6) for key, i in self.layer_index.items()},
+            boundaries={
+                boundary_key(*shape): round(max(0.0, _intercept([timings[i] for i in idx])), 6)
+                for shape, idx in self.chain_index.items()
+            },
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        measured = [timings[i] for i in self.whole_index]
+        sums = [
+            table.table_sum_ms(subnet_layers(self.space, a, self.in_channels, self.num_classes))
+            for a in self.archs
         ]
-        report("building boundary models", done, len(shapes))
-    archs = sample_archs(space, whole_models, seed)
-    whole_index = []
-    for done, arch in enumerate(archs, 1):
-        subnet = subnet_layers(space, arch, in_channels, num_classes)
-        whole_index.append(timer.add(layers_model(subnet, seed), _input_shape(subnet[0])))
-        report("building whole models", done, len(archs))
-    timings = timer.measure(
-        rounds, runs_per_round, on_round=lambda done: report("timing", done, rounds)
-    )
-    table = LatencyTable(
-        space_fingerprint=space.fingerprint,
-        in_channels=in_channels,
-        num_classes=num_classes,
-        threads=threads,
-        execution_provider=provider,
-        onnxruntime_version=ort.__version__,
-        machine=machine_description(),
-        layers={key: round(timings[i], 6) for key, i in layer_index.items()},
-        boundaries={
-            boundary_key(*shape): round(max(0.0, _intercept([timings[i] for i in idx])), 6)
-            for shape, idx in chain_index.items()
-        },
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    measured = [timings[i] for i in whole_index]
-    sums = [table.table_sum_ms(subnet_layers(space, a, in_channels, num_classes)) for a in archs]
-    scale, offset = fit_relative_line(sums, measured)
-    samples = tuple(
-        {"arch": str(a), "measured_ms": round(m, 6)} for a, m in zip(archs, measured, strict=True)
-    )
-    return LatencyTable(**{**vars(table), "scale": scale, "offset_ms": offset, "samples": samples})
+        scale, offset = fit_relative_line(sums, measured)
+        samples = tuple(
+            {"arch": str(a), "measured_ms": round(m, 6)}
+            for a, m in zip(self.archs, measured, strict=True)
+        )
+        table = replace(table, scale=scale, offset_ms=offset, samples=samples)
+        return table, [timings[i] for i in self.probe_index]
 
 
 def sample_archs(space: SearchSpace, count: int, seed: int) -> list[ArchConfig]:
