@@ -8,9 +8,10 @@
    those measurements: the share within +-10% and the RMSE, for the table (``lut``),
    for the table's plain sum (OFA's table used as is, the baseline), for the table
    without its whole-model correction (``lut_boundaries_only``) and for the analytic
-   estimate from this machine's figures. The subnets are then timed again in a run of their own: on a shared VM the
-   machine's speed drifts between runs, and ``separate_run_vs_same_run`` shows by how
-   much, as the error a table measured earlier carries on top of its own.
+   estimate from this machine's figures. The subnets are then timed again in a run of
+   their own: on a shared VM the machine's speed drifts between runs, and
+   ``separate_run_vs_same_run`` shows by how much, as the error a table measured
+   earlier carries on top of its own.
 2. CALIBRATION. From the analytic estimate alone, N of the measured subnets are given as
    device reports and the rest are predicted: the share within +-10% for each N
    (mean over ``--draws`` random choices of the N), and the least N reaching 90%.
