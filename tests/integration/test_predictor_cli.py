@@ -47,7 +47,7 @@ def predictor(checkpoint, tmp_path_factory) -> Path:
         *("--out", str(out), "--json"),
     )
     summary = json.loads(result.stdout)
-    assert summary["samples"] == 12
+    assert summary["samples"] == summary["newly_measured"] == 12
     assert summary["holdout_samples"] >= 2
     assert summary["sample_cpu_seconds"] > 0
     return out
@@ -142,3 +142,18 @@ def test_missing_table_file_is_named(checkpoint):
     )
     assert result.returncode == 2
     assert "/nonexistent/lut.json does not exist" in result.stderr
+
+
+def test_asking_for_more_samples_measures_only_the_new_ones(checkpoint, predictor, tmp_path):
+    out = tmp_path / "more.pred"
+    out.write_bytes(predictor.read_bytes())
+    result = ofa_fleet(
+        *("predictor", "fit", "--checkpoint", str(checkpoint), "--samples", "14"),
+        *("--out", str(out), "--json"),
+    )
+    summary = json.loads(result.stdout)
+    assert summary["newly_measured"] == 2
+    assert summary["samples"] == 14
+    earlier = {s.arch: s.top1 for s in AccuracyPredictor.load(predictor).samples}
+    now = {s.arch: s.top1 for s in AccuracyPredictor.load(out).samples}
+    assert {arch: now[arch] for arch in earlier} == earlier

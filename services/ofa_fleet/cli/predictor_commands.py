@@ -17,6 +17,7 @@ from ofa_fleet.hardware.local_machine import local_profile
 from ofa_fleet.hardware.profile_file import load_latency_table, load_profile
 from ofa_fleet.predictors.accuracy import (
     AccuracyPredictor,
+    AccuracySample,
     fit_accuracy_predictor,
     sample_archs_for_fit,
 )
@@ -61,7 +62,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     fit = actions.add_parser("fit", help="measure subnets and fit the accuracy predictor")
     fit.add_argument("--checkpoint", required=True, type=Path)
     fit.add_argument("--samples", type=int, default=200, help="subnets to measure")
-    fit.add_argument("--out", required=True, type=Path)
+    fit.add_argument(
+        "--out", required=True, type=Path, help="predictor file; samples it holds are reused"
+    )
     fit.add_argument("--data", help="default: the checkpoint's own dataset")
     fit.add_argument("--holdout", type=float, default=0.2, help="share kept out of the fit")
     fit.add_argument("--seed", type=int, default=0)
@@ -150,34 +153,58 @@ def run_predictor_fit(args: argparse.Namespace) -> dict[str, Any]:
     if args.samples < 10:
         raise InvalidArgumentError("--samples must be at least 10")
     checkpoint = load_checkpoint(args.checkpoint)
-    splits = load_checkpoint_data(checkpoint, args.data)
-    archs = sample_archs_for_fit(checkpoint.space, args.samples, args.seed)
-    with _progress() as progress:
-        task = progress.add_task("measuring subnets", total=len(archs))
-        samples, cpu_seconds = measure_samples(
-            checkpoint.supernet,
-            splits,
-            archs,
-            lambda done, total: progress.update(task, completed=done),
-        )
+    known, known_cost = reusable_samples(args.out, checkpoint.version)
+    archs = [
+        arch
+        for arch in sample_archs_for_fit(checkpoint.space, args.samples, args.seed)
+        if str(arch) not in known
+    ]
+    cpu_seconds = 0.0
+    if archs:
+        splits = load_checkpoint_data(checkpoint, args.data)
+        with _progress() as progress:
+            task = progress.add_task("measuring subnets", total=len(archs))
+            measured, cpu_seconds = measure_samples(
+                checkpoint.supernet,
+                splits,
+                archs,
+                lambda done, total: progress.update(task, completed=done),
+            )
+        known.update({sample.arch: sample for sample in measured})
     predictor = fit_accuracy_predictor(
         checkpoint.space,
         checkpoint.version,
-        samples,
+        list(known.values()),
         holdout_fraction=args.holdout,
         seed=args.seed,
-        cost={"sample_cpu_seconds": cpu_seconds},
+        cost={"sample_cpu_seconds": known_cost + cpu_seconds},
     )
     predictor.save(args.out)
     quality = predictor.quality
     return {
         "out": str(args.out),
-        "samples": len(samples),
+        "samples": len(predictor.samples),
+        "newly_measured": len(archs),
         "train_samples": quality.train_samples,
         "holdout_samples": quality.holdout_samples,
         "kendall_tau": round(quality.kendall_tau, 4),
         "rmse_points": round(quality.rmse_points, 3),
         "max_error_points": round(quality.max_error_points, 3),
-        "sample_cpu_seconds": round(cpu_seconds, 1),
+        "sample_cpu_seconds": round(known_cost + cpu_seconds, 1),
         "fit_cpu_seconds": round(predictor.cost["fit_cpu_seconds"], 1),
     }
+
+
+def reusable_samples(path: Path, supernet_version: str) -> tuple[dict[str, AccuracySample], float]:
+    """Samples an earlier fit into ``path`` measured on this supernet, and their CPU time.
+
+    Measuring is the expensive part of a fit (seconds a subnet); asking for more samples
+    later measures only the new ones.
+    """
+    if not path.exists():
+        return {}, 0.0
+    previous = AccuracyPredictor.load(path)
+    if previous.supernet_version != supernet_version:
+        return {}, 0.0
+    samples = {sample.arch: sample for sample in previous.samples}
+    return samples, float(previous.cost.get("sample_cpu_seconds", 0.0))

@@ -148,7 +148,7 @@ def fit_accuracy_predictor(
     samples: Sequence[AccuracySample],
     holdout_fraction: float = 0.2,
     seed: int = 0,
-    epochs: int = 500,
+    epochs: int = 1000,
     cost: dict[str, float] | None = None,
 ) -> AccuracyPredictor:
     """Fit on a seeded share of ``samples``; report quality on the rest."""
