@@ -85,7 +85,7 @@ class AccuracyPredictor:
 
     def predict_encoded(self, encodings: np.ndarray) -> np.ndarray:
         """Top-1 for rows of `ArchConfig.encode` (n, length), clipped to 0..1."""
-        return _predict(self.network, self.base_top1, encodings)
+        return predict_top1(self.network, self.base_top1, encodings)
 
     def predict(self, archs: Sequence[ArchConfig]) -> np.ndarray:
         return self.predict_encoded(np.stack([a.encode(self.space) for a in archs]))
@@ -163,11 +163,8 @@ def fit_accuracy_predictor(
     held, trained = order[:holdout_count], order[holdout_count:]
     encodings = np.stack([ArchConfig.parse(s.arch, space).encode(space) for s in samples])
     targets = np.array([s.top1 for s in samples], dtype=np.float32)
-    base = float(targets[trained].mean())
-    torch.manual_seed(seed)
-    network = _mlp(encodings.shape[1])
-    _train(network, encodings[trained], targets[trained] - base, epochs)
-    predicted = _predict(network, base, encodings[held])
+    network, base = fit_network(encodings[trained], targets[trained], epochs, seed)
+    predicted = predict_top1(network, base, encodings[held])
     errors = (predicted - targets[held]) * 100.0
     tau = kendalltau(predicted, targets[held]).statistic
     quality = FitQuality(
@@ -181,8 +178,19 @@ def fit_accuracy_predictor(
     return AccuracyPredictor(space, supernet_version, network, base, quality, samples, cost)
 
 
+def fit_network(
+    encodings: np.ndarray, targets: np.ndarray, epochs: int = 1000, seed: int = 0
+) -> tuple[nn.Sequential, float]:
+    """Train the MLP on (encoding, top-1) pairs; returns it and the mean it predicts around."""
+    base = float(np.mean(targets))
+    torch.manual_seed(seed)
+    network = _mlp(encodings.shape[1])
+    _train(network, encodings, (targets - base).astype(np.float32), epochs)
+    return network, base
+
+
 @torch.no_grad()
-def _predict(network: nn.Sequential, base: float, encodings: np.ndarray) -> np.ndarray:
+def predict_top1(network: nn.Sequential, base: float, encodings: np.ndarray) -> np.ndarray:
     network.eval()
     out = network(torch.from_numpy(np.asarray(encodings, dtype=np.float32)))
     return np.clip(out.squeeze(1).numpy() + base, 0.0, 1.0)
