@@ -21,7 +21,6 @@ from ofa_fleet.cli.core_commands import write_atomically
 from ofa_fleet.cli.output import stderr_console
 from ofa_fleet.cli.progress import RichTrainingProgress
 from ofa_fleet.core.arch import ArchConfig
-from ofa_fleet.core.onnx_latency import measure_latency_ms
 from ofa_fleet.core.space import cpu_space
 from ofa_fleet.data import load_dataset
 from ofa_fleet.hardware.local_machine import local_profile
@@ -29,6 +28,7 @@ from ofa_fleet.hardware.profile_file import load_latency_table
 from ofa_fleet.predictors.device_profiling import profile_device
 from ofa_fleet.predictors.latency_table import LatencyTable
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
+from ofa_fleet.predictors.timing import InterleavedTimer
 from ofa_fleet.subnet import export_subnet, materialize
 from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
@@ -65,13 +65,14 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any] | None:
     )
     predictions = predictor.predict([arch for _, arch in archs])
     rows = []
+    timer = InterleavedTimer(threads=1)
     for i, (label, arch) in enumerate(archs):
         subnet = materialize(checkpoint.supernet, arch, splits)
         top1 = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
         exported = export_subnet(checkpoint, subnet, splits)
         out = args.workdir / f"{label}.onnx"
         write_atomically(out, exported.onnx_bytes)
-        latency = measure_latency_ms(
+        timer.add(
             exported.onnx_bytes,
             (1, checkpoint.supernet.in_channels, arch.resolution, arch.resolution),
         )
@@ -83,13 +84,15 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any] | None:
                 "macs": subnet.complexity.macs,
                 "params": subnet.complexity.params,
                 "onnx_bytes": len(exported.onnx_bytes),
-                "latency_ms": round(latency, 3),
                 "predicted_latency_ms": round(float(predictions.latency_ms[i]), 3),
                 "peak_memory_bytes": int(predictions.peak_memory_bytes[i]),
                 "sha256": exported.sha256,
                 "file": str(out),
             }
         )
+    # Timed together in interleaved rounds, as the latency table was (see `timing`).
+    for row, latency in zip(rows, timer.measure(), strict=True):
+        row["latency_ms"] = round(latency, 3)
     result = {
         "checkpoint": str(checkpoint_path),
         "supernet_version": checkpoint.version,
