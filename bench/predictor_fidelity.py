@@ -37,6 +37,7 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +165,7 @@ def calibration_curve(
         for _ in range(draws if count else 1):
             chosen = rng.sample(range(pool), count)
             reports = tuple(LatencyReport(str(archs[i]), float(measured[i])) for i in chosen)
-            predictor = LatencyPredictor(index, base.with_reports(reports))
+            predictor = LatencyPredictor(index, replace(base, latency_reports=reports))
             held = list(range(pool, len(archs)))
             predicted = predictor.predict([archs[i] for i in held])
             shares.append(np.mean(np.abs(predicted / measured[held] - 1.0) <= 0.10))

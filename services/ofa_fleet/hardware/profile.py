@@ -236,30 +236,6 @@ class HardwareProfile:
             ),
         )
 
-    def with_reports(self, reports: tuple[LatencyReport, ...]) -> HardwareProfile:
-        return HardwareProfile(
-            self.name,
-            self.cpu,
-            self.ram_bytes,
-            self.storage_bytes,
-            self.constraints,
-            self.runtime,
-            self.latency_table,
-            reports,
-        )
-
-    def with_table(self, table: LatencyTable | None) -> HardwareProfile:
-        return HardwareProfile(
-            self.name,
-            self.cpu,
-            self.ram_bytes,
-            self.storage_bytes,
-            self.constraints,
-            self.runtime,
-            table,
-            self.latency_reports,
-        )
-
 
 def _positive(value: object, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -69,6 +69,21 @@ class _GraphBuilder:
     def mean(self, x: str) -> str:
         return self.node("ReduceMean", [x], axes=[2, 3], keepdims=1)
 
+    def serialize(self, name: str, input_shape: list[int], output_shape: list[int]) -> bytes:
+        """The checked model: the last node's output becomes the graph's output."""
+        self.nodes[-1].output[0] = OUTPUT
+        graph = helper.make_graph(
+            self.nodes,
+            name,
+            [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, input_shape)],
+            [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, output_shape)],
+            self.initializers,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        return model.SerializeToString()
+
     def layer(self, x: str, layer: Layer) -> str:
         cin, cout, mid = layer.in_channels, layer.out_channels, layer.mid_channels
         match layer.kind:
@@ -113,7 +128,6 @@ def layers_model(layers: Sequence[Layer], seed: int = 0) -> bytes:
     out = INPUT
     for layer in layers:
         out = builder.layer(out, layer)
-    builder.nodes[-1].output[0] = OUTPUT
     first, last = layers[0], layers[-1]
     input_shape = [1, first.in_channels, first.size, first.size]
     output_shape = (
@@ -121,17 +135,7 @@ def layers_model(layers: Sequence[Layer], seed: int = 0) -> bytes:
         if last.kind == "head"
         else [1, last.out_channels, last.out_size, last.out_size]
     )
-    graph = helper.make_graph(
-        builder.nodes,
-        "layers",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, input_shape)],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, output_shape)],
-        builder.initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return builder.serialize("layers", input_shape, output_shape)
 
 
 def conv_chain_model(channels: int, size: int, count: int, seed: int = 0) -> bytes:
@@ -144,15 +148,5 @@ def conv_chain_model(channels: int, size: int, count: int, seed: int = 0) -> byt
     out = INPUT
     for _ in range(count):
         out = builder.node("Relu", [builder.conv(out, channels, channels, 1, 1, False, True)])
-    builder.nodes[-1].output[0] = OUTPUT
     shape = [1, channels, size, size]
-    graph = helper.make_graph(
-        builder.nodes,
-        "chain",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, shape)],
-        builder.initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8
-    return model.SerializeToString()
+    return builder.serialize("chain", shape, shape)
