@@ -20,7 +20,6 @@ from ofa_fleet.core.complexity import conv_output_size
 from ofa_fleet.core.space import SearchSpace
 
 FLOAT_BYTES = 4
-KINDS = ("stem", "first", "mbconv", "head")
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,6 @@ class LayerFigures:
     Attributes:
         macs: multiply-accumulates (convolutions and the classifier).
         weights: exported parameters (floats), BatchNorm folded into biases.
-        activation_bytes: bytes of every tensor the layer reads or writes, once each.
         peak_bytes: most activation memory alive at once while the layer runs, counting
             its input, with every tensor freed after its last use.
         nodes: ONNX nodes the layer exports to.
@@ -93,7 +91,6 @@ class LayerFigures:
 
     macs: int
     weights: int
-    activation_bytes: int
     peak_bytes: int
     nodes: int
 
@@ -187,7 +184,6 @@ def _figures(layer: Layer) -> LayerFigures:
     return LayerFigures(
         macs=sum(n.macs for n in nodes),
         weights=sum(n.weights for n in nodes),
-        activation_bytes=(input_elements + sum(n.elements for n in nodes)) * FLOAT_BYTES,
         peak_bytes=peak_live_elements(input_elements, nodes) * FLOAT_BYTES,
         nodes=len(nodes),
     )
