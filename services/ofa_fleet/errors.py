@@ -16,6 +16,10 @@ class InvalidArgumentError(OfaFleetError, ValueError):
     """A value given by the caller is malformed or outside what is allowed."""
 
 
+class OutOfRangeError(InvalidArgumentError):
+    """A position (cursor, offset) lies beyond what exists."""
+
+
 class InvalidArchError(InvalidArgumentError):
     """An architecture config does not belong to the search space."""
 
@@ -34,3 +38,27 @@ class CheckpointError(OfaFleetError):
 
 class ExportError(OfaFleetError):
     """An exported model failed its checks (ONNX checker or runtime parity)."""
+
+
+class AlreadyExistsError(OfaFleetError):
+    """A record with that name already exists."""
+
+
+class FailedPreconditionError(OfaFleetError):
+    """The request is valid but the system is not in a state to carry it out."""
+
+
+class ConflictError(OfaFleetError):
+    """Someone else changed the record first (an expected revision no longer holds)."""
+
+
+class UnauthenticatedError(OfaFleetError):
+    """The call carries no credentials, or credentials nobody issued."""
+
+
+class PermissionDeniedError(OfaFleetError):
+    """The caller is known but may not make this call, or not on this record."""
+
+
+class UnavailableError(OfaFleetError):
+    """A dependency (database, another service) cannot be reached right now; retry later."""

@@ -1,0 +1,226 @@
+"""Protobuf messages to the registry's plain values and back; nothing else.
+
+Incoming messages are turned into the same dictionaries profile files hold, so one
+validator (`HardwareProfile.from_dict`) judges a profile however it arrived.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.registry.records import (
+    Change,
+    ChangeKind,
+    ChangeOperation,
+    DeviceRecord,
+    DeviceStatus,
+    FleetRecord,
+    ProfileRecord,
+    RolloutPolicy,
+    RolloutStrategy,
+)
+from ofa_fleet.v1 import common_pb2, registry_pb2
+
+_STRATEGIES = {
+    common_pb2.ROLLOUT_STRATEGY_AUTO_LATEST: RolloutStrategy.AUTO_LATEST,
+    common_pb2.ROLLOUT_STRATEGY_PINNED: RolloutStrategy.PINNED,
+    common_pb2.ROLLOUT_STRATEGY_STAGED: RolloutStrategy.STAGED,
+}
+_KINDS = {
+    ChangeKind.PROFILE: registry_pb2.CHANGE_KIND_PROFILE,
+    ChangeKind.FLEET: registry_pb2.CHANGE_KIND_FLEET,
+    ChangeKind.DEVICE: registry_pb2.CHANGE_KIND_DEVICE,
+}
+_OPERATIONS = {
+    ChangeOperation.CREATED: registry_pb2.CHANGE_OPERATION_CREATED,
+    ChangeOperation.UPDATED: registry_pb2.CHANGE_OPERATION_UPDATED,
+    ChangeOperation.DELETED: registry_pb2.CHANGE_OPERATION_DELETED,
+}
+
+
+def profile_from_proto(message: common_pb2.HardwareProfile, field: str) -> HardwareProfile:
+    if not message.ByteSize():
+        raise InvalidArgumentError(f"{field} is required")
+    data: dict[str, Any] = {
+        "name": message.name,
+        "cpu": {
+            "architecture": message.cpu.architecture,
+            "cores": message.cpu.cores,
+            "clock_ghz": message.cpu.clock_ghz,
+        },
+        "ram_bytes": message.ram_bytes,
+        "storage_bytes": message.storage_bytes,
+        "runtime": {
+            "engine": message.runtime.engine or "onnxruntime",
+            "execution_provider": message.runtime.execution_provider or "CPUExecutionProvider",
+            "threads": message.runtime.threads or 1,
+        },
+        "constraints": {
+            "latency_budget_ms": message.constraints.latency_budget_ms,
+            "batch_size": message.constraints.batch_size or 1,
+            "max_model_bytes": message.constraints.max_model_bytes,
+            "max_peak_memory_bytes": message.constraints.max_peak_memory_bytes,
+        },
+        "latency_reports": [
+            {"arch": r.arch, "measured_ms": r.measured_ms} for r in message.latency_reports
+        ],
+    }
+    for optional in ("peak_gflops", "memory_bandwidth_gbps"):
+        if message.cpu.HasField(optional):
+            data["cpu"][optional] = getattr(message.cpu, optional)
+    for optional in ("resolution", "min_top1"):
+        if message.constraints.HasField(optional):
+            data["constraints"][optional] = getattr(message.constraints, optional)
+    if message.latency_table_json:
+        try:
+            data["latency_table"] = json.loads(message.latency_table_json)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgumentError(
+                f"{field}.latency_table_json is not JSON ({exc.msg} at character {exc.pos}); "
+                "send the file `ofa-fleet profile-device` wrote, unchanged"
+            ) from exc
+    return HardwareProfile.from_dict(data)
+
+
+def profile_to_proto(spec: HardwareProfile) -> common_pb2.HardwareProfile:
+    message = common_pb2.HardwareProfile(
+        name=spec.name,
+        cpu=common_pb2.CpuSpec(
+            architecture=spec.cpu.architecture,
+            cores=spec.cpu.cores,
+            clock_ghz=spec.cpu.clock_ghz,
+            peak_gflops=spec.cpu.peak_gflops,
+            memory_bandwidth_gbps=spec.cpu.memory_bandwidth_gbps,
+        ),
+        ram_bytes=spec.ram_bytes,
+        storage_bytes=spec.storage_bytes,
+        runtime=common_pb2.RuntimeSpec(
+            engine=spec.runtime.engine,
+            execution_provider=spec.runtime.execution_provider,
+            threads=spec.runtime.threads,
+        ),
+        constraints=common_pb2.Constraints(
+            latency_budget_ms=spec.constraints.latency_budget_ms,
+            batch_size=spec.constraints.batch_size,
+            resolution=spec.constraints.resolution,
+            max_model_bytes=spec.constraints.max_model_bytes,
+            max_peak_memory_bytes=spec.constraints.max_peak_memory_bytes,
+            min_top1=spec.constraints.min_top1,
+        ),
+        latency_reports=[
+            common_pb2.LatencyReport(arch=r.arch, measured_ms=r.measured_ms)
+            for r in spec.latency_reports
+        ],
+    )
+    if spec.latency_table is not None:
+        message.latency_table_json = json.dumps(spec.latency_table.to_dict())
+    return message
+
+
+def profile_record_to_proto(record: ProfileRecord) -> registry_pb2.Profile:
+    return registry_pb2.Profile(
+        spec=profile_to_proto(record.spec),
+        revision=record.revision,
+        create_time=timestamp(record.created_us),
+        update_time=timestamp(record.updated_us),
+    )
+
+
+def rollout_from_proto(message: registry_pb2.RolloutPolicy) -> RolloutPolicy:
+    if message.strategy == common_pb2.ROLLOUT_STRATEGY_UNSPECIFIED and not message.ByteSize():
+        return RolloutPolicy()
+    strategy = _STRATEGIES.get(message.strategy)
+    if strategy is None:
+        raise InvalidArgumentError(
+            f"rollout.strategy {message.strategy} is not one of "
+            "ROLLOUT_STRATEGY_AUTO_LATEST, ROLLOUT_STRATEGY_PINNED, ROLLOUT_STRATEGY_STAGED"
+        )
+    return RolloutPolicy(
+        strategy=strategy,
+        pinned_model_sha256=message.pinned_model_sha256,
+        canary_percent=message.staged.canary_percent,
+        failure_threshold_percent=message.staged.failure_threshold_percent,
+        min_success_reports=message.staged.min_success_reports,
+    )
+
+
+def rollout_to_proto(policy: RolloutPolicy) -> registry_pb2.RolloutPolicy:
+    strategy = next(k for k, v in _STRATEGIES.items() if v is policy.strategy)
+    message = registry_pb2.RolloutPolicy(
+        strategy=strategy, pinned_model_sha256=policy.pinned_model_sha256
+    )
+    if policy.strategy is RolloutStrategy.STAGED:
+        message.staged.CopyFrom(
+            registry_pb2.StagedRollout(
+                canary_percent=policy.canary_percent,
+                failure_threshold_percent=policy.failure_threshold_percent,
+                min_success_reports=policy.min_success_reports,
+            )
+        )
+    return message
+
+
+def fleet_to_proto(record: FleetRecord) -> registry_pb2.Fleet:
+    return registry_pb2.Fleet(
+        name=record.name,
+        profile=record.profile,
+        rollout=rollout_to_proto(record.rollout),
+        revision=record.revision,
+        create_time=timestamp(record.created_us),
+        update_time=timestamp(record.updated_us),
+    )
+
+
+def status_from_proto(message: registry_pb2.DeviceStatus) -> DeviceStatus:
+    return DeviceStatus(
+        model_sha256=message.model_sha256,
+        measured_latency_ms=message.measured_latency_ms,
+        onnxruntime_version=message.onnxruntime_version,
+        errors=tuple(message.errors),
+    )
+
+
+def device_to_proto(record: DeviceRecord) -> registry_pb2.Device:
+    message = registry_pb2.Device(
+        id=record.id,
+        fleet=record.fleet,
+        hardware_id=record.hardware_id,
+        create_time=timestamp(record.created_us),
+        revision=record.revision,
+    )
+    if record.last_seen_us is not None:
+        message.last_seen_time.CopyFrom(timestamp(record.last_seen_us))
+    if record.status is not None:
+        message.status.CopyFrom(
+            registry_pb2.DeviceStatus(
+                model_sha256=record.status.model_sha256,
+                measured_latency_ms=record.status.measured_latency_ms,
+                onnxruntime_version=record.status.onnxruntime_version,
+                errors=record.status.errors,
+                report_time=timestamp(record.status.reported_us),
+            )
+        )
+    return message
+
+
+def change_to_proto(change: Change) -> registry_pb2.WatchChangesResponse:
+    return registry_pb2.WatchChangesResponse(
+        cursor=change.cursor,
+        kind=_KINDS[change.kind],
+        operation=_OPERATIONS[change.operation],
+        id=change.entity_id,
+        revision=change.revision,
+        commit_time=timestamp(change.committed_us),
+        parent=change.parent,
+    )
+
+
+def timestamp(micros: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMicroseconds(micros)
+    return stamp

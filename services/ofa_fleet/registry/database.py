@@ -1,0 +1,185 @@
+"""Where the registry's records live: an SQLite file by default, PostgreSQL by URL.
+
+SQLite is one writer at a time by design, so the writer engine holds a single connection
+that begins every transaction with ``BEGIN IMMEDIATE``: writers queue in the pool instead
+of colliding in SQLite's lock and failing with "database is locked". Readers use their own
+pool and, in WAL mode, never wait for the writer. ``synchronous=FULL`` makes a commit
+durable before the call is acknowledged, power loss included.
+
+PostgreSQL serves several registry replicas at once; both engines are the same pool there.
+Migrations run under an advisory lock so replicas that start together migrate once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ofa_fleet.errors import InvalidArgumentError, UnavailableError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+POOL_TIMEOUT_S = 30.0
+MIGRATION_LOCK_KEY = 0x0FA_F1EE7  # any constant shared by every replica
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A validated database URL; ``postgresql://`` is given the psycopg 3 driver."""
+
+    url: URL
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @classmethod
+    def parse(cls, value: str) -> DatabaseUrl:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise InvalidArgumentError(
+                f"--db {value!r} is not a database URL; use sqlite:///PATH or "
+                "postgresql://USER@HOST:PORT/DATABASE"
+            ) from exc
+        backend = url.get_backend_name()
+        if backend == "postgresql":
+            return cls(url.set(drivername="postgresql+psycopg"))
+        if backend == "sqlite":
+            if not url.database or url.database == ":memory:":
+                raise InvalidArgumentError(
+                    "--db sqlite needs a file (sqlite:///PATH): an in-memory database "
+                    "would lose every record when the server stops"
+                )
+            return cls(url.set(drivername="sqlite+pysqlite"))
+        raise InvalidArgumentError(
+            f"--db: unsupported database {backend!r}; use sqlite:///PATH or postgresql://..."
+        )
+
+    def redacted(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+
+class Database:
+    """The registry's engines and sessions; see the module docstring for the two pools."""
+
+    def __init__(self, url: DatabaseUrl, pool_size: int = 8) -> None:
+        self.url = url
+        if url.is_sqlite:
+            Path(url.url.database or "").parent.mkdir(parents=True, exist_ok=True)
+            self.writer = _sqlite_engine(url.url, pool_size=1, begin="BEGIN IMMEDIATE")
+            self.reader = _sqlite_engine(url.url, pool_size=pool_size, begin="BEGIN")
+        else:
+            self.writer = create_engine(
+                url.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_timeout=POOL_TIMEOUT_S,
+                pool_pre_ping=True,
+            )
+            self.reader = self.writer
+        self._write_sessions = sessionmaker(self.writer, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction that commits when the block ends and rolls back if it raises."""
+        with _unavailable_on_connection_loss(self.url), self._write_sessions.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with _unavailable_on_connection_loss(self.url), self._read_sessions.begin() as session:
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (a no-op when it is there already)."""
+        with _unavailable_on_connection_loss(self.url), self.writer.connect() as connection:
+            if not self.url.is_sqlite:
+                connection.execute(
+                    text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+                connection.commit()
+            try:
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+            finally:
+                if not self.url.is_sqlite:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                    connection.commit()
+
+    def ping(self) -> bool:
+        """Whether the database answers a trivial query right now (readiness)."""
+        try:
+            with self.reader.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except OperationalError:
+            return False
+
+    def table_names(self) -> list[str]:
+        with self.reader.connect() as connection:
+            return sorted(inspect(connection).get_table_names())
+
+    def close(self) -> None:
+        self.writer.dispose()
+        self.reader.dispose()
+
+
+def _sqlite_engine(url: URL, pool_size: int, begin: str) -> Engine:
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_S,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Leave transactions to the "begin" hook below instead of the driver's own guesses.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "PRAGMA foreign_keys=ON",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+@contextlib.contextmanager
+def _unavailable_on_connection_loss(url: DatabaseUrl) -> Iterator[None]:
+    try:
+        yield
+    except PoolTimeoutError as exc:
+        raise UnavailableError(
+            f"database {url.redacted()} is busy: no connection free within {POOL_TIMEOUT_S:.0f} s"
+        ) from exc
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise UnavailableError(f"database {url.redacted()} is unavailable: {reason}") from exc

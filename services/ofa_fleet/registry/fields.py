@@ -1,0 +1,79 @@
+"""Checks for the registry's own fields (names, labels, digests, pages).
+
+Each failure names the field, says what was wrong and what is allowed. Strings are also
+kept free of control characters: PostgreSQL refuses NUL in text, and a log line or a
+terminal should never be steered by a device's label.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ofa_fleet.errors import InvalidArgumentError
+
+NAME_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+DEVICE_ID_PATTERN = re.compile(r"d-[0-9a-f]{20}")
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def check_name(value: str, field: str) -> str:
+    """A DNS label: what profiles and fleets are called (and Kubernetes objects may be)."""
+    if not value:
+        raise InvalidArgumentError(f"{field} is required")
+    if not NAME_PATTERN.fullmatch(value):
+        raise InvalidArgumentError(
+            f"{field} {_shown(value)} is not a valid name: use 1-63 lower-case letters, "
+            "digits and '-', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def check_device_id(value: str, field: str = "device_id") -> str:
+    if not value:
+        raise InvalidArgumentError(f"{field} is required")
+    if not DEVICE_ID_PATTERN.fullmatch(value):
+        raise InvalidArgumentError(
+            f"{field} {_shown(value)} is not a device id (the registry issues ids like "
+            "'d-' followed by 20 hex digits)"
+        )
+    return value
+
+
+def check_text(value: str, field: str, max_length: int) -> str:
+    """Free text: printable, at most `max_length` characters; may be empty."""
+    if len(value) > max_length:
+        raise InvalidArgumentError(
+            f"{field} is {len(value)} characters long; at most {max_length} are allowed"
+        )
+    for char in value:
+        if not char.isprintable():
+            raise InvalidArgumentError(
+                f"{field} contains the control character U+{ord(char):04X}; "
+                "only printable characters are allowed"
+            )
+    return value
+
+
+def check_sha256(value: str, field: str, required: bool) -> str:
+    if not value and not required:
+        return value
+    if not SHA256_PATTERN.fullmatch(value):
+        raise InvalidArgumentError(
+            f"{field} {_shown(value)} is not a sha256 digest: 64 lower-case hex digits"
+        )
+    return value
+
+
+def check_page_size(value: int, field: str = "page_size") -> int:
+    if value == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidArgumentError(f"{field} must be 1-{MAX_PAGE_SIZE} (0 means 100), got {value}")
+    return value
+
+
+def _shown(value: str) -> str:
+    """The value for an error message: quoted, escaped and cut short."""
+    return repr(value if len(value) <= 80 else value[:77] + "...")

@@ -1,0 +1,177 @@
+"""The registry's records as plain values: what the store returns and the servicer converts.
+
+No SQLAlchemy rows and no protobuf messages leave their own layer; these frozen values are
+what both sides agree on.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.registry.fields import check_sha256, check_text
+
+MAX_STATUS_ERRORS = 16
+MAX_ERROR_LENGTH = 1024
+T = TypeVar("T")
+
+
+class RolloutStrategy(enum.Enum):
+    AUTO_LATEST = "auto-latest"
+    PINNED = "pinned"
+    STAGED = "staged"
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    """How a fleet takes new models; delivery enforces it, the registry stores it."""
+
+    strategy: RolloutStrategy = RolloutStrategy.AUTO_LATEST
+    pinned_model_sha256: str = ""
+    canary_percent: int = 0
+    failure_threshold_percent: int = 0
+    min_success_reports: int = 0
+
+    def __post_init__(self) -> None:
+        where = "rollout"
+        if self.strategy is RolloutStrategy.PINNED:
+            check_sha256(self.pinned_model_sha256, f"{where}.pinned_model_sha256", required=True)
+        elif self.pinned_model_sha256:
+            raise InvalidArgumentError(
+                f"{where}.pinned_model_sha256 is set but the strategy is "
+                f"{self.strategy.value}; it applies only to the pinned strategy"
+            )
+        if self.strategy is RolloutStrategy.STAGED:
+            if not 1 <= self.canary_percent <= 100:
+                raise InvalidArgumentError(
+                    f"{where}.staged.canary_percent must be 1-100, got {self.canary_percent}"
+                )
+            if not 0 <= self.failure_threshold_percent <= 100:
+                raise InvalidArgumentError(
+                    f"{where}.staged.failure_threshold_percent must be 0-100, "
+                    f"got {self.failure_threshold_percent}"
+                )
+            if self.min_success_reports < 1:
+                raise InvalidArgumentError(
+                    f"{where}.staged.min_success_reports must be at least 1, "
+                    f"got {self.min_success_reports}"
+                )
+        elif self.canary_percent or self.failure_threshold_percent or self.min_success_reports:
+            raise InvalidArgumentError(
+                f"{where}.staged is set but the strategy is {self.strategy.value}; "
+                "it applies only to the staged strategy"
+            )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "strategy": self.strategy.value,
+            "pinned_model_sha256": self.pinned_model_sha256,
+            "canary_percent": self.canary_percent,
+            "failure_threshold_percent": self.failure_threshold_percent,
+            "min_success_reports": self.min_success_reports,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> RolloutPolicy:
+        return cls(
+            strategy=RolloutStrategy(data["strategy"]),
+            pinned_model_sha256=str(data["pinned_model_sha256"]),
+            canary_percent=int(str(data["canary_percent"])),
+            failure_threshold_percent=int(str(data["failure_threshold_percent"])),
+            min_success_reports=int(str(data["min_success_reports"])),
+        )
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    spec: HardwareProfile
+    revision: int
+    created_us: int
+    updated_us: int
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class FleetRecord:
+    name: str
+    profile: str
+    rollout: RolloutPolicy
+    revision: int
+    created_us: int
+    updated_us: int
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """What a device reports: its model, how fast it ran, what went wrong."""
+
+    model_sha256: str = ""
+    measured_latency_ms: float = 0.0
+    onnxruntime_version: str = ""
+    errors: tuple[str, ...] = ()
+    reported_us: int = 0
+
+    def __post_init__(self) -> None:
+        check_sha256(self.model_sha256, "status.model_sha256", required=False)
+        latency = self.measured_latency_ms
+        if not (latency == 0.0 or 0.0 < latency < 3_600_000.0):
+            raise InvalidArgumentError(
+                "status.measured_latency_ms must be positive and under an hour "
+                f"(0 when not measured), got {latency!r}"
+            )
+        check_text(self.onnxruntime_version, "status.onnxruntime_version", 64)
+        if len(self.errors) > MAX_STATUS_ERRORS:
+            raise InvalidArgumentError(
+                f"status.errors holds {len(self.errors)} entries; at most "
+                f"{MAX_STATUS_ERRORS} are kept per report, newest last"
+            )
+        for index, error in enumerate(self.errors):
+            check_text(error.replace("\n", " "), f"status.errors[{index}]", MAX_ERROR_LENGTH)
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    id: str
+    fleet: str
+    hardware_id: str
+    revision: int
+    created_us: int
+    last_seen_us: int | None
+    status: DeviceStatus | None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing; `next_token` is empty on the last one."""
+
+    items: tuple[T, ...]
+    next_token: str
+
+
+class ChangeKind(enum.Enum):
+    PROFILE = "profile"
+    FLEET = "fleet"
+    DEVICE = "device"
+
+
+class ChangeOperation(enum.Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Change:
+    cursor: int
+    kind: ChangeKind
+    operation: ChangeOperation
+    entity_id: str
+    parent: str
+    revision: int
+    committed_us: int

@@ -1,0 +1,164 @@
+"""`RegistryServicer`: protobuf in, `RegistryStore` call, protobuf out.
+
+Database work runs in worker threads so one slow query never stalls the event loop that
+serves every other call. The interceptor has already authenticated the caller and checked
+that a device names only itself; errors raised here are mapped to status codes there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import ParamSpec, TypeVar
+
+from grpc import aio
+
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.registry import convert
+from ofa_fleet.registry.change_feed import ChangeFeed
+from ofa_fleet.registry.store import RegistryStore
+from ofa_fleet.serving.access import current_principal
+from ofa_fleet.v1 import registry_pb2 as pb
+from ofa_fleet.v1 import registry_pb2_grpc
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
+    def __init__(self, store: RegistryStore, feed: ChangeFeed) -> None:
+        self.store = store
+        self.feed = feed
+
+    async def _run(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(call, *args, **kwargs)
+
+    async def _write(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        result = await asyncio.to_thread(call, *args, **kwargs)
+        self.feed.notify()
+        return result
+
+    # -- profiles -------------------------------------------------------------------------
+
+    async def CreateProfile(  # noqa: N802 - names come from the proto
+        self, request: pb.CreateProfileRequest, context: aio.ServicerContext
+    ) -> pb.CreateProfileResponse:
+        spec = convert.profile_from_proto(request.profile, "profile")
+        record = await self._write(self.store.create_profile, spec)
+        return pb.CreateProfileResponse(profile=convert.profile_record_to_proto(record))
+
+    async def GetProfile(  # noqa: N802
+        self, request: pb.GetProfileRequest, context: aio.ServicerContext
+    ) -> pb.GetProfileResponse:
+        record = await self._run(self.store.get_profile, request.name)
+        return pb.GetProfileResponse(profile=convert.profile_record_to_proto(record))
+
+    async def ListProfiles(  # noqa: N802
+        self, request: pb.ListProfilesRequest, context: aio.ServicerContext
+    ) -> pb.ListProfilesResponse:
+        page = await self._run(self.store.list_profiles, request.page_size, request.page_token)
+        return pb.ListProfilesResponse(
+            profiles=[convert.profile_record_to_proto(r) for r in page.items],
+            next_page_token=page.next_token,
+        )
+
+    async def UpdateProfile(  # noqa: N802
+        self, request: pb.UpdateProfileRequest, context: aio.ServicerContext
+    ) -> pb.UpdateProfileResponse:
+        spec = convert.profile_from_proto(request.profile, "profile")
+        expected = request.expected_revision if request.HasField("expected_revision") else None
+        record = await self._write(self.store.update_profile, spec, expected)
+        return pb.UpdateProfileResponse(profile=convert.profile_record_to_proto(record))
+
+    async def DeleteProfile(  # noqa: N802
+        self, request: pb.DeleteProfileRequest, context: aio.ServicerContext
+    ) -> pb.DeleteProfileResponse:
+        await self._write(self.store.delete_profile, request.name)
+        return pb.DeleteProfileResponse()
+
+    # -- fleets ---------------------------------------------------------------------------
+
+    async def CreateFleet(  # noqa: N802
+        self, request: pb.CreateFleetRequest, context: aio.ServicerContext
+    ) -> pb.CreateFleetResponse:
+        rollout = convert.rollout_from_proto(request.rollout)
+        record, token = await self._write(
+            self.store.create_fleet, request.name, request.profile, rollout
+        )
+        return pb.CreateFleetResponse(fleet=convert.fleet_to_proto(record), enrolment_token=token)
+
+    async def GetFleet(  # noqa: N802
+        self, request: pb.GetFleetRequest, context: aio.ServicerContext
+    ) -> pb.GetFleetResponse:
+        record = await self._run(self.store.get_fleet, request.name)
+        return pb.GetFleetResponse(fleet=convert.fleet_to_proto(record))
+
+    async def ListFleets(  # noqa: N802
+        self, request: pb.ListFleetsRequest, context: aio.ServicerContext
+    ) -> pb.ListFleetsResponse:
+        page = await self._run(self.store.list_fleets, request.page_size, request.page_token)
+        return pb.ListFleetsResponse(
+            fleets=[convert.fleet_to_proto(r) for r in page.items],
+            next_page_token=page.next_token,
+        )
+
+    async def DeleteFleet(  # noqa: N802
+        self, request: pb.DeleteFleetRequest, context: aio.ServicerContext
+    ) -> pb.DeleteFleetResponse:
+        await self._write(self.store.delete_fleet, request.name)
+        return pb.DeleteFleetResponse()
+
+    # -- devices --------------------------------------------------------------------------
+
+    async def RegisterDevice(  # noqa: N802
+        self, request: pb.RegisterDeviceRequest, context: aio.ServicerContext
+    ) -> pb.RegisterDeviceResponse:
+        fleet = current_principal().subject
+        record, token = await self._write(self.store.register_device, fleet, request.hardware_id)
+        return pb.RegisterDeviceResponse(device=convert.device_to_proto(record), device_token=token)
+
+    async def Heartbeat(  # noqa: N802
+        self, request: pb.HeartbeatRequest, context: aio.ServicerContext
+    ) -> pb.HeartbeatResponse:
+        now = await self._run(self.store.heartbeat, request.device_id)
+        return pb.HeartbeatResponse(server_time=convert.timestamp(now))
+
+    async def ReportStatus(  # noqa: N802
+        self, request: pb.ReportStatusRequest, context: aio.ServicerContext
+    ) -> pb.ReportStatusResponse:
+        if not request.HasField("status"):
+            raise InvalidArgumentError("status is required")
+        status = convert.status_from_proto(request.status)
+        record = await self._write(self.store.report_status, request.device_id, status)
+        return pb.ReportStatusResponse(device=convert.device_to_proto(record))
+
+    async def GetDevice(  # noqa: N802
+        self, request: pb.GetDeviceRequest, context: aio.ServicerContext
+    ) -> pb.GetDeviceResponse:
+        record = await self._run(self.store.get_device, request.device_id)
+        return pb.GetDeviceResponse(device=convert.device_to_proto(record))
+
+    async def ListDevices(  # noqa: N802
+        self, request: pb.ListDevicesRequest, context: aio.ServicerContext
+    ) -> pb.ListDevicesResponse:
+        page = await self._run(
+            self.store.list_devices, request.page_size, request.page_token, request.fleet
+        )
+        return pb.ListDevicesResponse(
+            devices=[convert.device_to_proto(r) for r in page.items],
+            next_page_token=page.next_token,
+        )
+
+    async def DeleteDevice(  # noqa: N802
+        self, request: pb.DeleteDeviceRequest, context: aio.ServicerContext
+    ) -> pb.DeleteDeviceResponse:
+        await self._write(self.store.delete_device, request.device_id)
+        return pb.DeleteDeviceResponse()
+
+    # -- change feed ----------------------------------------------------------------------
+
+    async def WatchChanges(  # noqa: N802
+        self, request: pb.WatchChangesRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchChangesResponse]:
+        async for change in self.feed.watch(request.after_cursor):
+            yield convert.change_to_proto(change)

@@ -1,0 +1,472 @@
+"""`RegistryStore`: every registry operation as one database transaction, no gRPC inside.
+
+Each write also appends its change to the change feed in the same transaction, so a
+watcher sees exactly the changes that committed, in commit order, and nothing that rolled
+back. Uniqueness is checked before inserting (for a clear message) and again by the
+database (for the race between two replicas), both ending in `AlreadyExistsError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ofa_fleet.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.registry import tokens
+from ofa_fleet.registry.database import Database
+from ofa_fleet.registry.fields import (
+    check_device_id,
+    check_name,
+    check_page_size,
+    check_text,
+)
+from ofa_fleet.registry.records import (
+    Change,
+    ChangeKind,
+    ChangeOperation,
+    DeviceRecord,
+    DeviceStatus,
+    FleetRecord,
+    Page,
+    ProfileRecord,
+    RolloutPolicy,
+)
+from ofa_fleet.registry.tables import (
+    ChangeCounterRow,
+    ChangeRow,
+    DeviceRow,
+    FleetRow,
+    ProfileRow,
+)
+
+MAX_HARDWARE_ID_LENGTH = 128
+NAMES_SHOWN_IN_ERRORS = 10
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class RegistryStore:
+    """The registry's core; the servicer, the CLI's tests and benchmarks all call this."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # -- profiles -------------------------------------------------------------------------
+
+    def create_profile(self, spec: HardwareProfile) -> ProfileRecord:
+        name = check_name(spec.name, "profile.name")
+        now = now_us()
+        with self._unique(f"profile {name!r} already exists"), self.database.write() as s:
+            if s.get(ProfileRow, name) is not None:
+                raise AlreadyExistsError(f"profile {name!r} already exists")
+            row = ProfileRow(
+                name=name, spec_json=_spec_json(spec), revision=1, created_us=now, updated_us=now
+            )
+            s.add(row)
+            s.flush()
+            _record_change(s, ChangeKind.PROFILE, ChangeOperation.CREATED, name, "", 1)
+            return _profile(row)
+
+    def get_profile(self, name: str) -> ProfileRecord:
+        check_name(name, "name")
+        with self.database.read() as s:
+            return _profile(_profile_row(s, name))
+
+    def list_profiles(self, page_size: int = 0, page_token: str = "") -> Page[ProfileRecord]:
+        size = check_page_size(page_size)
+        after = _decode_page_token(page_token, "profiles")
+        with self.database.read() as s:
+            query = select(ProfileRow).order_by(ProfileRow.name).limit(size + 1)
+            if after:
+                query = query.where(ProfileRow.name > after)
+            rows = s.scalars(query).all()
+        return _page([_profile(r) for r in rows], size, "profiles", lambda p: p.name)
+
+    def update_profile(
+        self, spec: HardwareProfile, expected_revision: int | None = None
+    ) -> ProfileRecord:
+        name = check_name(spec.name, "profile.name")
+        with self.database.write() as s:
+            row = _profile_row(s, name)
+            if expected_revision is not None and row.revision != expected_revision:
+                raise ConflictError(
+                    f"profile {name!r} is at revision {row.revision}, not the expected "
+                    f"{expected_revision}; get it again and reapply the change"
+                )
+            row.spec_json = _spec_json(spec)
+            row.revision += 1
+            row.updated_us = now_us()
+            s.flush()
+            _record_change(s, ChangeKind.PROFILE, ChangeOperation.UPDATED, name, "", row.revision)
+            return _profile(row)
+
+    def delete_profile(self, name: str) -> None:
+        check_name(name, "name")
+        with self.database.write() as s:
+            row = _profile_row(s, name)
+            users = s.scalars(
+                select(FleetRow.name)
+                .where(FleetRow.profile_name == name)
+                .order_by(FleetRow.name)
+                .limit(NAMES_SHOWN_IN_ERRORS + 1)
+            ).all()
+            if users:
+                raise FailedPreconditionError(
+                    f"profile {name!r} is used by fleet(s) {_listed(users)}; delete those "
+                    "fleets or move them to another profile first"
+                )
+            s.delete(row)
+            _record_change(s, ChangeKind.PROFILE, ChangeOperation.DELETED, name, "", row.revision)
+
+    # -- fleets ---------------------------------------------------------------------------
+
+    def create_fleet(
+        self, name: str, profile: str, rollout: RolloutPolicy
+    ) -> tuple[FleetRecord, str]:
+        """The new fleet and its enrolment token (the only time the token exists in clear)."""
+        check_name(name, "name")
+        check_name(profile, "profile")
+        token, token_hash = tokens.issue(tokens.ENROLMENT_PREFIX)
+        now = now_us()
+        with self._unique(f"fleet {name!r} already exists"), self.database.write() as s:
+            if s.get(FleetRow, name) is not None:
+                raise AlreadyExistsError(f"fleet {name!r} already exists")
+            if s.get(ProfileRow, profile) is None:
+                raise NotFoundError(
+                    f"profile {profile!r} does not exist; create it before its fleet"
+                )
+            row = FleetRow(
+                name=name,
+                profile_name=profile,
+                rollout_json=json.dumps(rollout.to_dict()),
+                token_hash=token_hash,
+                revision=1,
+                created_us=now,
+                updated_us=now,
+            )
+            s.add(row)
+            s.flush()
+            _record_change(s, ChangeKind.FLEET, ChangeOperation.CREATED, name, profile, 1)
+            return _fleet(row), token
+
+    def get_fleet(self, name: str) -> FleetRecord:
+        check_name(name, "name")
+        with self.database.read() as s:
+            return _fleet(_fleet_row(s, name))
+
+    def list_fleets(self, page_size: int = 0, page_token: str = "") -> Page[FleetRecord]:
+        size = check_page_size(page_size)
+        after = _decode_page_token(page_token, "fleets")
+        with self.database.read() as s:
+            query = select(FleetRow).order_by(FleetRow.name).limit(size + 1)
+            if after:
+                query = query.where(FleetRow.name > after)
+            rows = s.scalars(query).all()
+        return _page([_fleet(r) for r in rows], size, "fleets", lambda f: f.name)
+
+    def delete_fleet(self, name: str) -> None:
+        check_name(name, "name")
+        with self.database.write() as s:
+            row = _fleet_row(s, name)
+            devices = s.scalar(
+                select(func.count()).select_from(DeviceRow).where(DeviceRow.fleet_name == name)
+            )
+            if devices:
+                raise FailedPreconditionError(
+                    f"fleet {name!r} still has {devices} enrolled device(s); delete them "
+                    "first (ofa-fleet devices list --fleet NAME shows them)"
+                )
+            s.delete(row)
+            _record_change(
+                s, ChangeKind.FLEET, ChangeOperation.DELETED, name, row.profile_name, row.revision
+            )
+
+    def fleet_for_enrolment_token(self, token: str) -> str | None:
+        with self.database.read() as s:
+            return s.scalar(
+                select(FleetRow.name).where(FleetRow.token_hash == tokens.digest(token))
+            )
+
+    # -- devices --------------------------------------------------------------------------
+
+    def register_device(self, fleet: str, hardware_id: str) -> tuple[DeviceRecord, str]:
+        """A new device of `fleet` and its device token (shown to the device only now)."""
+        check_text(hardware_id, "hardware_id", MAX_HARDWARE_ID_LENGTH)
+        token, token_hash = tokens.issue(tokens.DEVICE_PREFIX)
+        now = now_us()
+        with self.database.write() as s:
+            _fleet_row(s, fleet)
+            row = DeviceRow(
+                id=tokens.new_device_id(),
+                fleet_name=fleet,
+                hardware_id=hardware_id,
+                token_hash=token_hash,
+                revision=1,
+                created_us=now,
+                last_seen_us=now,
+            )
+            s.add(row)
+            s.flush()
+            _record_change(s, ChangeKind.DEVICE, ChangeOperation.CREATED, row.id, fleet, 1)
+            return _device(row), token
+
+    def heartbeat(self, device_id: str) -> int:
+        """Record that the device is alive; not a change (watchers are not woken for it)."""
+        check_device_id(device_id)
+        now = now_us()
+        with self.database.write() as s:
+            done = s.execute(
+                update(DeviceRow).where(DeviceRow.id == device_id).values(last_seen_us=now)
+            )
+            if done.rowcount == 0:  # type: ignore[attr-defined]
+                raise NotFoundError(f"device {device_id!r} does not exist")
+        return now
+
+    def report_status(self, device_id: str, status: DeviceStatus) -> DeviceRecord:
+        check_device_id(device_id)
+        now = now_us()
+        with self.database.write() as s:
+            row = _device_row(s, device_id)
+            row.model_sha256 = status.model_sha256
+            row.measured_latency_ms = status.measured_latency_ms
+            row.onnxruntime_version = status.onnxruntime_version
+            row.errors_json = json.dumps(list(status.errors))
+            row.reported_us = now
+            row.last_seen_us = now
+            row.revision += 1
+            s.flush()
+            _record_change(
+                s, ChangeKind.DEVICE, ChangeOperation.UPDATED, row.id, row.fleet_name, row.revision
+            )
+            return _device(row)
+
+    def get_device(self, device_id: str) -> DeviceRecord:
+        check_device_id(device_id)
+        with self.database.read() as s:
+            return _device(_device_row(s, device_id))
+
+    def list_devices(
+        self, page_size: int = 0, page_token: str = "", fleet: str = ""
+    ) -> Page[DeviceRecord]:
+        size = check_page_size(page_size)
+        if fleet:
+            check_name(fleet, "fleet")
+        after = _decode_page_token(page_token, f"devices/{fleet}")
+        with self.database.read() as s:
+            if fleet and s.get(FleetRow, fleet) is None:
+                raise NotFoundError(f"fleet {fleet!r} does not exist")
+            query = select(DeviceRow).order_by(DeviceRow.id).limit(size + 1)
+            if fleet:
+                query = query.where(DeviceRow.fleet_name == fleet)
+            if after:
+                query = query.where(DeviceRow.id > after)
+            rows = s.scalars(query).all()
+        return _page([_device(r) for r in rows], size, f"devices/{fleet}", lambda d: d.id)
+
+    def delete_device(self, device_id: str) -> None:
+        check_device_id(device_id)
+        with self.database.write() as s:
+            row = _device_row(s, device_id)
+            s.delete(row)
+            _record_change(
+                s, ChangeKind.DEVICE, ChangeOperation.DELETED, row.id, row.fleet_name, row.revision
+            )
+
+    def device_for_token(self, token: str) -> str | None:
+        with self.database.read() as s:
+            return s.scalar(
+                select(DeviceRow.id).where(DeviceRow.token_hash == tokens.digest(token))
+            )
+
+    # -- change feed ----------------------------------------------------------------------
+
+    def changes_after(self, cursor: int, limit: int = 500) -> list[Change]:
+        with self.database.read() as s:
+            rows = s.scalars(
+                select(ChangeRow)
+                .where(ChangeRow.cursor > cursor)
+                .order_by(ChangeRow.cursor)
+                .limit(limit)
+            ).all()
+        return [_change(r) for r in rows]
+
+    def last_cursor(self) -> int:
+        with self.database.read() as s:
+            return int(
+                s.scalar(select(ChangeCounterRow.value).where(ChangeCounterRow.id == 1)) or 0
+            )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _unique(message: str) -> _UniqueViolation:
+        return _UniqueViolation(message)
+
+
+class _UniqueViolation:
+    """Turns the database's unique-key error (a concurrent insert won) into ALREADY_EXISTS."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, _tb: object) -> bool:
+        if isinstance(error, IntegrityError):
+            raise AlreadyExistsError(self.message) from error
+        return False
+
+
+def _record_change(
+    s: Session,
+    kind: ChangeKind,
+    operation: ChangeOperation,
+    entity_id: str,
+    parent: str,
+    revision: int,
+) -> None:
+    cursor = s.execute(
+        update(ChangeCounterRow)
+        .where(ChangeCounterRow.id == 1)
+        .values(value=ChangeCounterRow.value + 1)
+        .returning(ChangeCounterRow.value)
+    ).scalar_one()
+    s.add(
+        ChangeRow(
+            cursor=cursor,
+            kind=kind.value,
+            operation=operation.value,
+            entity_id=entity_id,
+            parent=parent,
+            revision=revision,
+            committed_us=now_us(),
+        )
+    )
+
+
+def _spec_json(spec: HardwareProfile) -> str:
+    return json.dumps(spec.to_dict(), separators=(",", ":"), allow_nan=False)
+
+
+def _profile_row(s: Session, name: str) -> ProfileRow:
+    row = s.get(ProfileRow, name)
+    if row is None:
+        raise NotFoundError(f"profile {name!r} does not exist")
+    return row
+
+
+def _fleet_row(s: Session, name: str) -> FleetRow:
+    row = s.get(FleetRow, name)
+    if row is None:
+        raise NotFoundError(f"fleet {name!r} does not exist")
+    return row
+
+
+def _device_row(s: Session, device_id: str) -> DeviceRow:
+    row = s.get(DeviceRow, device_id)
+    if row is None:
+        raise NotFoundError(f"device {device_id!r} does not exist")
+    return row
+
+
+def _profile(row: ProfileRow) -> ProfileRecord:
+    return ProfileRecord(
+        spec=HardwareProfile.from_dict(json.loads(row.spec_json)),
+        revision=row.revision,
+        created_us=row.created_us,
+        updated_us=row.updated_us,
+    )
+
+
+def _fleet(row: FleetRow) -> FleetRecord:
+    return FleetRecord(
+        name=row.name,
+        profile=row.profile_name,
+        rollout=RolloutPolicy.from_dict(json.loads(row.rollout_json)),
+        revision=row.revision,
+        created_us=row.created_us,
+        updated_us=row.updated_us,
+    )
+
+
+def _device(row: DeviceRow) -> DeviceRecord:
+    status = None
+    if row.reported_us is not None:
+        status = DeviceStatus(
+            model_sha256=row.model_sha256 or "",
+            measured_latency_ms=row.measured_latency_ms or 0.0,
+            onnxruntime_version=row.onnxruntime_version or "",
+            errors=tuple(json.loads(row.errors_json or "[]")),
+            reported_us=row.reported_us,
+        )
+    return DeviceRecord(
+        id=row.id,
+        fleet=row.fleet_name,
+        hardware_id=row.hardware_id,
+        revision=row.revision,
+        created_us=row.created_us,
+        last_seen_us=row.last_seen_us,
+        status=status,
+    )
+
+
+def _change(row: ChangeRow) -> Change:
+    return Change(
+        cursor=row.cursor,
+        kind=ChangeKind(row.kind),
+        operation=ChangeOperation(row.operation),
+        entity_id=row.entity_id,
+        parent=row.parent,
+        revision=row.revision,
+        committed_us=row.committed_us,
+    )
+
+
+def _page(items: list, size: int, listing: str, key: object) -> Page:  # type: ignore[type-arg]
+    if len(items) <= size:
+        return Page(tuple(items), "")
+    shown = items[:size]
+    last = key(shown[-1])  # type: ignore[operator]
+    return Page(tuple(shown), _encode_page_token(listing, last))
+
+
+def _encode_page_token(listing: str, last: str) -> str:
+    return base64.urlsafe_b64encode(f"{listing}\n{last}".encode()).decode().rstrip("=")
+
+
+def _decode_page_token(token: str, listing: str) -> str:
+    if not token:
+        return ""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    issued_for, _, last = raw.partition("\n")
+    if issued_for != listing or not last:
+        raise InvalidArgumentError(
+            "page_token is not one this listing issued; pass the next_page_token of the "
+            "previous page with the same filters, or leave it empty for the first page"
+        )
+    return last
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:NAMES_SHOWN_IN_ERRORS])
+    return shown + (" and more" if len(names) > NAMES_SHOWN_IN_ERRORS else "")

@@ -1,0 +1,1 @@
+"""What every OFA Fleet server shares: bootstrap, access control, error mapping, logging."""

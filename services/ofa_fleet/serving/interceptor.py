@@ -1,0 +1,170 @@
+"""The interceptor every server runs: authenticate, authorize, map errors, log each call.
+
+It wraps each method's behaviour rather than answering for it, so it sees the request (a
+device may only name itself) and whatever the servicer raises. Health and reflection are
+public, as probes and grpcurl expect. A method with no access rule is refused: forgetting
+a rule must fail closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+from grpc import aio
+
+from ofa_fleet.errors import OfaFleetError, PermissionDeniedError, UnauthenticatedError
+from ofa_fleet.serving.access import (
+    PUBLIC_SERVICES,
+    AccessRule,
+    Authenticator,
+    Principal,
+    authorize,
+    bearer_token,
+    set_current_principal,
+)
+from ofa_fleet.serving.status_codes import status_code_for
+
+log = logging.getLogger("ofa_fleet.access")
+
+CallObserver = Callable[[str, grpc.StatusCode, float], None]
+
+
+class CallInterceptor(aio.ServerInterceptor):
+    """See the module docstring. `observers` hear (method, code, seconds) of every call."""
+
+    def __init__(
+        self,
+        rules: Mapping[str, AccessRule],
+        authenticator: Authenticator,
+        observers: tuple[CallObserver, ...] = (),
+    ) -> None:
+        self._rules = dict(rules)
+        self._authenticator = authenticator
+        self._observers = observers
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.lstrip("/").split("/")[0] in PUBLIC_SERVICES:
+            return handler
+        metadata = tuple(handler_call_details.invocation_metadata or ())
+        call = _Call(self, method, self._rules.get(method), metadata)
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                call.unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                call.stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        raise TypeError(f"{method}: client-streaming methods are not supported by the stack")
+
+
+class _Call:
+    """One call's checks and bookkeeping, shared by the unary and streaming wrappers."""
+
+    def __init__(
+        self,
+        owner: CallInterceptor,
+        method: str,
+        rule: AccessRule | None,
+        metadata: tuple[tuple[str, Any], ...],
+    ) -> None:
+        self.owner = owner
+        self.method = method
+        self.rule = rule
+        self.metadata = metadata
+        self.principal: Principal | None = None
+
+    async def admit(self, request: object) -> None:
+        if self.rule is None:
+            raise PermissionDeniedError(f"{self.method} has no access rule; nobody may call it")
+        token = bearer_token(self.metadata)
+        principal = await self.owner._authenticator.authenticate(token)
+        if principal is None:
+            raise UnauthenticatedError(
+                "the bearer token is not one this system issued (or it was revoked)"
+            )
+        authorize(self.method, self.rule, principal, request)
+        self.principal = principal
+        set_current_principal(principal)
+
+    def unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapped(request: object, context: aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                await self.admit(request)
+                return await behavior(request, context)
+            except BaseException as error:  # classified in fail(), then re-raised
+                code = await self.fail(error, context)
+                raise
+            finally:
+                self.finish(context, code, started)
+
+        return wrapped
+
+    def stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+        async def wrapped(request: object, context: aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                await self.admit(request)
+                async for response in behavior(request, context):
+                    yield response
+            except BaseException as error:  # classified in fail(), then re-raised
+                code = await self.fail(error, context)
+                raise
+            finally:
+                self.finish(context, code, started)
+
+        return wrapped
+
+    async def fail(self, error: BaseException, context: aio.ServicerContext) -> grpc.StatusCode:
+        """Abort with the status `error` stands for; returns the code for the log."""
+        if isinstance(error, aio.AbortError):
+            return context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[no-any-return]
+        if isinstance(error, asyncio.CancelledError | GeneratorExit):
+            return grpc.StatusCode.CANCELLED
+        if isinstance(error, OfaFleetError):
+            code = status_code_for(error)
+            await context.abort(code, str(error))
+        incident = uuid.uuid4().hex[:12]
+        log.exception("unexpected error", extra={"method": self.method, "incident": incident})
+        await context.abort(
+            grpc.StatusCode.INTERNAL,
+            f"internal error (incident {incident}); the server log has the details",
+        )
+        return grpc.StatusCode.INTERNAL  # not reached: abort raises
+
+    def finish(self, context: aio.ServicerContext, code: grpc.StatusCode, started: float) -> None:
+        seconds = time.perf_counter() - started
+        if code is grpc.StatusCode.OK and context.code() not in (None, grpc.StatusCode.OK):
+            code = context.code()
+        set_current_principal(None)
+        log.info(
+            "call",
+            extra={
+                "method": self.method,
+                "code": code.name,
+                "ms": round(seconds * 1000, 3),
+                "principal": self.principal.describe() if self.principal else "",
+                "peer": context.peer(),
+            },
+        )
+        for observe in self.owner._observers:
+            observe(self.method, code, seconds)

@@ -1,0 +1,183 @@
+"""The one server bootstrap every OFA Fleet service runs on.
+
+It builds a `grpc.aio` server with the shared interceptor, message limits and keepalive
+settings; registers health checking (reporting real readiness: a service is SERVING only
+while its own check passes) and reflection (so grpcurl can list and call it); listens in
+plaintext on loopback or with TLS; and shuts down gracefully: on SIGTERM health turns
+NOT_SERVING, long streams are told to end, in-flight calls get `grace_seconds` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.serving.access import AccessRule, Authenticator
+from ofa_fleet.serving.channel_options import SERVER_OPTIONS
+from ofa_fleet.serving.interceptor import CallInterceptor, CallObserver
+from ofa_fleet.serving.tls import TlsFiles, is_loopback, server_credentials
+
+log = logging.getLogger("ofa_fleet.server")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    tls: TlsFiles = field(default_factory=TlsFiles)
+    allow_plaintext: bool = False
+    grace_seconds: float = 10.0
+    readiness_interval_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise InvalidArgumentError(f"--port must be 0-65535, got {self.port}")
+        if not self.tls.enabled and not is_loopback(self.host) and not self.allow_plaintext:
+            raise InvalidArgumentError(
+                f"refusing to listen on {self.host} without TLS: give --tls-cert and "
+                "--tls-key, listen on 127.0.0.1, or pass --allow-plaintext when a proxy "
+                "or mesh encrypts the traffic"
+            )
+        if self.tls.enabled and self.tls.cert is None:
+            raise InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key too")
+
+
+@dataclass(frozen=True)
+class Service:
+    """What one gRPC service brings to the bootstrap.
+
+    Attributes:
+        name: full service name, e.g. ``ofa_fleet.v1.RegistryService``.
+        register: adds the servicer to the server.
+        rules: access rule for every method path of the service.
+        ready: whether the service can answer right now (its database, its peers).
+        stopping: called once on shutdown so long-running streams end by themselves.
+    """
+
+    name: str
+    register: Callable[[aio.Server], None]
+    rules: Mapping[str, AccessRule]
+    ready: Callable[[], Awaitable[bool]]
+    stopping: Callable[[], None] = lambda: None
+
+
+class Server:
+    """A running server; `start`, then `wait` (until SIGTERM/SIGINT) or `stop`."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        services: Sequence[Service],
+        authenticator: Authenticator,
+        observers: tuple[CallObserver, ...] = (),
+    ) -> None:
+        self.config = config
+        self.services = tuple(services)
+        rules: dict[str, AccessRule] = {}
+        for service in self.services:
+            rules.update(service.rules)
+        self._server = aio.server(
+            interceptors=[CallInterceptor(rules, authenticator, observers)],
+            options=list(SERVER_OPTIONS),
+        )
+        self._health = health.aio.HealthServicer()
+        self._stopped = asyncio.Event()
+        self._readiness: asyncio.Task[None] | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        return f"{host}:{self.port}"
+
+    async def start(self) -> int:
+        for service in self.services:
+            service.register(self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            [s.name for s in self.services]
+            + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self._server,
+        )
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        target = f"{host}:{self.config.port}"
+        if self.config.tls.enabled:
+            self.port = self._server.add_secure_port(target, server_credentials(self.config.tls))
+        else:
+            self.port = self._server.add_insecure_port(target)
+        await self._server.start()
+        await self._check_readiness()
+        self._readiness = asyncio.create_task(self._watch_readiness())
+        log.info(
+            "serving",
+            extra={
+                "address": self.address,
+                "services": [s.name for s in self.services],
+                "tls": "mutual"
+                if self.config.tls.ca
+                else "on"
+                if self.config.tls.enabled
+                else "off",
+            },
+        )
+        return self.port
+
+    async def wait(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        waiter = asyncio.create_task(stop.wait())
+        stopped = asyncio.create_task(self._stopped.wait())
+        await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (waiter, stopped):
+            task.cancel()
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        log.info("stopping", extra={"grace_seconds": self.config.grace_seconds})
+        if self._readiness is not None:
+            self._readiness.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._readiness
+        await self._health.enter_graceful_shutdown()
+        for service in self.services:
+            service.stopping()
+        await self._server.stop(self.config.grace_seconds)
+        log.info("stopped")
+
+    async def _watch_readiness(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.readiness_interval_seconds)
+            await self._check_readiness()
+
+    async def _check_readiness(self) -> None:
+        overall = True
+        for service in self.services:
+            try:
+                ready = await service.ready()
+            except Exception:  # a failing check means not ready, never a dead server
+                log.exception("readiness check failed", extra={"service": service.name})
+                ready = False
+            overall = overall and ready
+            await self._health.set(service.name, _status(ready))
+        await self._health.set("", _status(overall))
+
+
+def _status(ready: bool) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
+    if ready:
+        return health_pb2.HealthCheckResponse.SERVING
+    return health_pb2.HealthCheckResponse.NOT_SERVING

@@ -1,0 +1,109 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RolloutStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLLOUT_STRATEGY_UNSPECIFIED: _ClassVar[RolloutStrategy]
+    ROLLOUT_STRATEGY_AUTO_LATEST: _ClassVar[RolloutStrategy]
+    ROLLOUT_STRATEGY_PINNED: _ClassVar[RolloutStrategy]
+    ROLLOUT_STRATEGY_STAGED: _ClassVar[RolloutStrategy]
+ROLLOUT_STRATEGY_UNSPECIFIED: RolloutStrategy
+ROLLOUT_STRATEGY_AUTO_LATEST: RolloutStrategy
+ROLLOUT_STRATEGY_PINNED: RolloutStrategy
+ROLLOUT_STRATEGY_STAGED: RolloutStrategy
+
+class CpuSpec(_message.Message):
+    __slots__ = ("architecture", "cores", "clock_ghz", "peak_gflops", "memory_bandwidth_gbps")
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    CORES_FIELD_NUMBER: _ClassVar[int]
+    CLOCK_GHZ_FIELD_NUMBER: _ClassVar[int]
+    PEAK_GFLOPS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BANDWIDTH_GBPS_FIELD_NUMBER: _ClassVar[int]
+    architecture: str
+    cores: int
+    clock_ghz: float
+    peak_gflops: float
+    memory_bandwidth_gbps: float
+    def __init__(self, architecture: _Optional[str] = ..., cores: _Optional[int] = ..., clock_ghz: _Optional[float] = ..., peak_gflops: _Optional[float] = ..., memory_bandwidth_gbps: _Optional[float] = ...) -> None: ...
+
+class RuntimeSpec(_message.Message):
+    __slots__ = ("engine", "execution_provider", "threads")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    execution_provider: str
+    threads: int
+    def __init__(self, engine: _Optional[str] = ..., execution_provider: _Optional[str] = ..., threads: _Optional[int] = ...) -> None: ...
+
+class Constraints(_message.Message):
+    __slots__ = ("latency_budget_ms", "batch_size", "resolution", "max_model_bytes", "max_peak_memory_bytes", "min_top1")
+    LATENCY_BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    MAX_MODEL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_PEAK_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MIN_TOP1_FIELD_NUMBER: _ClassVar[int]
+    latency_budget_ms: float
+    batch_size: int
+    resolution: int
+    max_model_bytes: int
+    max_peak_memory_bytes: int
+    min_top1: float
+    def __init__(self, latency_budget_ms: _Optional[float] = ..., batch_size: _Optional[int] = ..., resolution: _Optional[int] = ..., max_model_bytes: _Optional[int] = ..., max_peak_memory_bytes: _Optional[int] = ..., min_top1: _Optional[float] = ...) -> None: ...
+
+class LatencyReport(_message.Message):
+    __slots__ = ("arch", "measured_ms")
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_MS_FIELD_NUMBER: _ClassVar[int]
+    arch: str
+    measured_ms: float
+    def __init__(self, arch: _Optional[str] = ..., measured_ms: _Optional[float] = ...) -> None: ...
+
+class HardwareProfile(_message.Message):
+    __slots__ = ("name", "cpu", "ram_bytes", "storage_bytes", "runtime", "constraints", "latency_table_json", "latency_reports")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    RAM_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_TABLE_JSON_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cpu: CpuSpec
+    ram_bytes: int
+    storage_bytes: int
+    runtime: RuntimeSpec
+    constraints: Constraints
+    latency_table_json: str
+    latency_reports: _containers.RepeatedCompositeFieldContainer[LatencyReport]
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[_Union[CpuSpec, _Mapping]] = ..., ram_bytes: _Optional[int] = ..., storage_bytes: _Optional[int] = ..., runtime: _Optional[_Union[RuntimeSpec, _Mapping]] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., latency_table_json: _Optional[str] = ..., latency_reports: _Optional[_Iterable[_Union[LatencyReport, _Mapping]]] = ...) -> None: ...
+
+class BlockConfig(_message.Message):
+    __slots__ = ("kernel_size", "expand_ratio")
+    KERNEL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    EXPAND_RATIO_FIELD_NUMBER: _ClassVar[int]
+    kernel_size: int
+    expand_ratio: int
+    def __init__(self, kernel_size: _Optional[int] = ..., expand_ratio: _Optional[int] = ...) -> None: ...
+
+class StageConfig(_message.Message):
+    __slots__ = ("blocks",)
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    blocks: _containers.RepeatedCompositeFieldContainer[BlockConfig]
+    def __init__(self, blocks: _Optional[_Iterable[_Union[BlockConfig, _Mapping]]] = ...) -> None: ...
+
+class ArchConfig(_message.Message):
+    __slots__ = ("resolution", "stages")
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    resolution: int
+    stages: _containers.RepeatedCompositeFieldContainer[StageConfig]
+    def __init__(self, resolution: _Optional[int] = ..., stages: _Optional[_Iterable[_Union[StageConfig, _Mapping]]] = ...) -> None: ...

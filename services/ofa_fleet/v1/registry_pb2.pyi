@@ -1,0 +1,338 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from ofa_fleet.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANGE_KIND_UNSPECIFIED: _ClassVar[ChangeKind]
+    CHANGE_KIND_PROFILE: _ClassVar[ChangeKind]
+    CHANGE_KIND_FLEET: _ClassVar[ChangeKind]
+    CHANGE_KIND_DEVICE: _ClassVar[ChangeKind]
+
+class ChangeOperation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHANGE_OPERATION_UNSPECIFIED: _ClassVar[ChangeOperation]
+    CHANGE_OPERATION_CREATED: _ClassVar[ChangeOperation]
+    CHANGE_OPERATION_UPDATED: _ClassVar[ChangeOperation]
+    CHANGE_OPERATION_DELETED: _ClassVar[ChangeOperation]
+CHANGE_KIND_UNSPECIFIED: ChangeKind
+CHANGE_KIND_PROFILE: ChangeKind
+CHANGE_KIND_FLEET: ChangeKind
+CHANGE_KIND_DEVICE: ChangeKind
+CHANGE_OPERATION_UNSPECIFIED: ChangeOperation
+CHANGE_OPERATION_CREATED: ChangeOperation
+CHANGE_OPERATION_UPDATED: ChangeOperation
+CHANGE_OPERATION_DELETED: ChangeOperation
+
+class Profile(_message.Message):
+    __slots__ = ("spec", "revision", "create_time", "update_time")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    spec: _common_pb2.HardwareProfile
+    revision: int
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, spec: _Optional[_Union[_common_pb2.HardwareProfile, _Mapping]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class StagedRollout(_message.Message):
+    __slots__ = ("canary_percent", "failure_threshold_percent", "min_success_reports")
+    CANARY_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_THRESHOLD_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    MIN_SUCCESS_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    canary_percent: int
+    failure_threshold_percent: int
+    min_success_reports: int
+    def __init__(self, canary_percent: _Optional[int] = ..., failure_threshold_percent: _Optional[int] = ..., min_success_reports: _Optional[int] = ...) -> None: ...
+
+class RolloutPolicy(_message.Message):
+    __slots__ = ("strategy", "pinned_model_sha256", "staged")
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    PINNED_MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    STAGED_FIELD_NUMBER: _ClassVar[int]
+    strategy: _common_pb2.RolloutStrategy
+    pinned_model_sha256: str
+    staged: StagedRollout
+    def __init__(self, strategy: _Optional[_Union[_common_pb2.RolloutStrategy, str]] = ..., pinned_model_sha256: _Optional[str] = ..., staged: _Optional[_Union[StagedRollout, _Mapping]] = ...) -> None: ...
+
+class Fleet(_message.Message):
+    __slots__ = ("name", "profile", "rollout", "revision", "create_time", "update_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    profile: str
+    rollout: RolloutPolicy
+    revision: int
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., profile: _Optional[str] = ..., rollout: _Optional[_Union[RolloutPolicy, _Mapping]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeviceStatus(_message.Message):
+    __slots__ = ("model_sha256", "measured_latency_ms", "onnxruntime_version", "errors", "report_time")
+    MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    ONNXRUNTIME_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_TIME_FIELD_NUMBER: _ClassVar[int]
+    model_sha256: str
+    measured_latency_ms: float
+    onnxruntime_version: str
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    report_time: _timestamp_pb2.Timestamp
+    def __init__(self, model_sha256: _Optional[str] = ..., measured_latency_ms: _Optional[float] = ..., onnxruntime_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Device(_message.Message):
+    __slots__ = ("id", "fleet", "hardware_id", "create_time", "last_seen_time", "status", "revision")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FLEET_FIELD_NUMBER: _ClassVar[int]
+    HARDWARE_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    fleet: str
+    hardware_id: str
+    create_time: _timestamp_pb2.Timestamp
+    last_seen_time: _timestamp_pb2.Timestamp
+    status: DeviceStatus
+    revision: int
+    def __init__(self, id: _Optional[str] = ..., fleet: _Optional[str] = ..., hardware_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class CreateProfileRequest(_message.Message):
+    __slots__ = ("profile",)
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    profile: _common_pb2.HardwareProfile
+    def __init__(self, profile: _Optional[_Union[_common_pb2.HardwareProfile, _Mapping]] = ...) -> None: ...
+
+class CreateProfileResponse(_message.Message):
+    __slots__ = ("profile",)
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    profile: Profile
+    def __init__(self, profile: _Optional[_Union[Profile, _Mapping]] = ...) -> None: ...
+
+class GetProfileRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetProfileResponse(_message.Message):
+    __slots__ = ("profile",)
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    profile: Profile
+    def __init__(self, profile: _Optional[_Union[Profile, _Mapping]] = ...) -> None: ...
+
+class ListProfilesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListProfilesResponse(_message.Message):
+    __slots__ = ("profiles", "next_page_token")
+    PROFILES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    profiles: _containers.RepeatedCompositeFieldContainer[Profile]
+    next_page_token: str
+    def __init__(self, profiles: _Optional[_Iterable[_Union[Profile, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateProfileRequest(_message.Message):
+    __slots__ = ("profile", "expected_revision")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    profile: _common_pb2.HardwareProfile
+    expected_revision: int
+    def __init__(self, profile: _Optional[_Union[_common_pb2.HardwareProfile, _Mapping]] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+
+class UpdateProfileResponse(_message.Message):
+    __slots__ = ("profile",)
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    profile: Profile
+    def __init__(self, profile: _Optional[_Union[Profile, _Mapping]] = ...) -> None: ...
+
+class DeleteProfileRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteProfileResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CreateFleetRequest(_message.Message):
+    __slots__ = ("name", "profile", "rollout")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    profile: str
+    rollout: RolloutPolicy
+    def __init__(self, name: _Optional[str] = ..., profile: _Optional[str] = ..., rollout: _Optional[_Union[RolloutPolicy, _Mapping]] = ...) -> None: ...
+
+class CreateFleetResponse(_message.Message):
+    __slots__ = ("fleet", "enrolment_token")
+    FLEET_FIELD_NUMBER: _ClassVar[int]
+    ENROLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    fleet: Fleet
+    enrolment_token: str
+    def __init__(self, fleet: _Optional[_Union[Fleet, _Mapping]] = ..., enrolment_token: _Optional[str] = ...) -> None: ...
+
+class GetFleetRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetFleetResponse(_message.Message):
+    __slots__ = ("fleet",)
+    FLEET_FIELD_NUMBER: _ClassVar[int]
+    fleet: Fleet
+    def __init__(self, fleet: _Optional[_Union[Fleet, _Mapping]] = ...) -> None: ...
+
+class ListFleetsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListFleetsResponse(_message.Message):
+    __slots__ = ("fleets", "next_page_token")
+    FLEETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    fleets: _containers.RepeatedCompositeFieldContainer[Fleet]
+    next_page_token: str
+    def __init__(self, fleets: _Optional[_Iterable[_Union[Fleet, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteFleetRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteFleetResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RegisterDeviceRequest(_message.Message):
+    __slots__ = ("hardware_id",)
+    HARDWARE_ID_FIELD_NUMBER: _ClassVar[int]
+    hardware_id: str
+    def __init__(self, hardware_id: _Optional[str] = ...) -> None: ...
+
+class RegisterDeviceResponse(_message.Message):
+    __slots__ = ("device", "device_token")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    device_token: str
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., device_token: _Optional[str] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("device_id",)
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("server_time",)
+    SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    server_time: _timestamp_pb2.Timestamp
+    def __init__(self, server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReportStatusRequest(_message.Message):
+    __slots__ = ("device_id", "status")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    status: DeviceStatus
+    def __init__(self, device_id: _Optional[str] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ...) -> None: ...
+
+class ReportStatusResponse(_message.Message):
+    __slots__ = ("device",)
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
+
+class GetDeviceRequest(_message.Message):
+    __slots__ = ("device_id",)
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+
+class GetDeviceResponse(_message.Message):
+    __slots__ = ("device",)
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
+
+class ListDevicesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "fleet")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FLEET_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    fleet: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., fleet: _Optional[str] = ...) -> None: ...
+
+class ListDevicesResponse(_message.Message):
+    __slots__ = ("devices", "next_page_token")
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    devices: _containers.RepeatedCompositeFieldContainer[Device]
+    next_page_token: str
+    def __init__(self, devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteDeviceRequest(_message.Message):
+    __slots__ = ("device_id",)
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+
+class DeleteDeviceResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WatchChangesRequest(_message.Message):
+    __slots__ = ("after_cursor",)
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    after_cursor: int
+    def __init__(self, after_cursor: _Optional[int] = ...) -> None: ...
+
+class WatchChangesResponse(_message.Message):
+    __slots__ = ("cursor", "kind", "operation", "id", "revision", "commit_time", "parent")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_TIME_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    cursor: int
+    kind: ChangeKind
+    operation: ChangeOperation
+    id: str
+    revision: int
+    commit_time: _timestamp_pb2.Timestamp
+    parent: str
+    def __init__(self, cursor: _Optional[int] = ..., kind: _Optional[_Union[ChangeKind, str]] = ..., operation: _Optional[_Union[ChangeOperation, str]] = ..., id: _Optional[str] = ..., revision: _Optional[int] = ..., commit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., parent: _Optional[str] = ...) -> None: ...

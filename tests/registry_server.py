@@ -1,0 +1,86 @@
+"""A real registry server on a loopback port, served from a background thread.
+
+Tests talk to it with ordinary synchronous gRPC stubs, over a real socket, exactly as a
+device or the CLI would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from types import TracebackType
+
+import grpc
+
+from ofa_fleet.registry.database import Database, DatabaseUrl
+from ofa_fleet.registry.service import registry_authenticator, registry_service
+from ofa_fleet.registry.store import RegistryStore
+from ofa_fleet.serving.server import Server, ServerConfig
+from ofa_fleet.v1 import registry_pb2_grpc
+
+OPERATOR_TOKEN = "operator-token-for-tests-0123456789"
+
+
+class RegistryServerThread:
+    def __init__(
+        self,
+        db_url: str,
+        config: ServerConfig | None = None,
+        operator_token: str = OPERATOR_TOKEN,
+    ) -> None:
+        self.db_url = db_url
+        self.config = config or ServerConfig(grace_seconds=1.0)
+        self.operator_token = operator_token
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.server: Server | None = None
+        self.store: RegistryStore | None = None
+        self.database: Database | None = None
+        self.port = 0
+
+    def __enter__(self) -> RegistryServerThread:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=60)
+        return self
+
+    async def _start(self) -> None:
+        self.database = Database(DatabaseUrl.parse(self.db_url))
+        await asyncio.to_thread(self.database.migrate)
+        service, self.store = registry_service(self.database, poll_seconds=0.2)
+        self.server = Server(
+            self.config, [service], registry_authenticator(self.operator_token, self.store)
+        )
+        self.port = await self.server.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def channel(self) -> grpc.Channel:
+        return grpc.insecure_channel(self.address)
+
+    def stub(self, channel: grpc.Channel) -> registry_pb2_grpc.RegistryServiceStub:
+        return registry_pb2_grpc.RegistryServiceStub(channel)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=60)
+            self.server = None
+        if self.database is not None:
+            self.database.close()
+            self.database = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
