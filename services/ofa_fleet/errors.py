@@ -62,3 +62,11 @@ class PermissionDeniedError(OfaFleetError):
 
 class UnavailableError(OfaFleetError):
     """A dependency (database, another service) cannot be reached right now; retry later."""
+
+
+class RemoteCallError(OfaFleetError):
+    """A call to an OFA Fleet service failed; `code` is the gRPC status code's name."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -11,7 +11,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ofa_fleet.cli import core_commands, demo_command, predictor_commands
+from ofa_fleet.cli import (
+    core_commands,
+    demo_command,
+    predictor_commands,
+    registry_commands,
+    serve_command,
+)
 from ofa_fleet.cli.output import emit
 from ofa_fleet.errors import OfaFleetError
 
@@ -32,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     core_commands.add_commands(sub)
     demo_command.add_command(sub)
     predictor_commands.add_commands(sub)
+    serve_command.add_command(sub)
+    registry_commands.add_commands(sub)
     return parser
 
 

@@ -1,0 +1,268 @@
+"""`ofa-fleet profiles|fleets|devices ...`: operate a running registry.
+
+Every command needs the registry's address (--registry or OFA_FLEET_REGISTRY) and the
+operator token (--operator-token-file or OFA_FLEET_OPERATOR_TOKEN).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.table import Table
+
+from ofa_fleet.cli.output import stderr_console
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.profile_file import load_profile
+from ofa_fleet.registry import convert
+from ofa_fleet.registry.records import RolloutPolicy, RolloutStrategy
+from ofa_fleet.serving.client import call, open_channel
+from ofa_fleet.serving.credentials import load_operator_token
+from ofa_fleet.serving.tls import TlsFiles
+from ofa_fleet.v1 import registry_pb2 as pb
+from ofa_fleet.v1 import registry_pb2_grpc
+
+DEFAULT_REGISTRY = "127.0.0.1:50051"
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    profiles = _group(sub, "profiles", "hardware profiles in the registry")
+    create = _command(profiles, "create", "store profiles from YAML/JSON files", _create_profiles)
+    create.add_argument("files", nargs="+", type=Path)
+    update = _command(profiles, "update", "replace profiles from files (bumps revision)", _update)
+    update.add_argument("files", nargs="+", type=Path)
+    _command(profiles, "list", "list profiles", _list_profiles)
+    get = _command(profiles, "get", "show one profile", _get_profile)
+    get.add_argument("name")
+    delete = _command(profiles, "delete", "delete a profile no fleet uses", _delete_profile)
+    delete.add_argument("name")
+
+    fleets = _group(sub, "fleets", "fleets: devices sharing a profile and a rollout policy")
+    create = _command(fleets, "create", "create a fleet; prints its enrolment token", _create_fleet)
+    create.add_argument("name")
+    create.add_argument("--profile", required=True)
+    create.add_argument(
+        "--rollout", choices=[s.value for s in RolloutStrategy], default="auto-latest"
+    )
+    create.add_argument("--pin", default="", help="model sha256 for --rollout pinned")
+    create.add_argument("--canary-percent", type=int, default=10)
+    create.add_argument("--failure-threshold-percent", type=int, default=20)
+    create.add_argument("--min-success-reports", type=int, default=1)
+    _command(fleets, "list", "list fleets", _list_fleets)
+    delete = _command(fleets, "delete", "delete a fleet without devices", _delete_fleet)
+    delete.add_argument("name")
+
+    devices = _group(sub, "devices", "enrolled devices")
+    listing = _command(devices, "list", "list devices", _list_devices)
+    listing.add_argument("--fleet", default="", help="only this fleet's devices")
+
+
+def _group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
+    parser = sub.add_parser(name, help=help)
+    return parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
+
+
+def _command(
+    group: argparse._SubParsersAction,
+    name: str,
+    help: str,
+    handler: Callable[[argparse.Namespace, Registry], dict[str, Any] | None],
+) -> argparse.ArgumentParser:
+    parser = group.add_parser(name, help=help)
+    parser.add_argument(
+        "--registry",
+        default=os.environ.get("OFA_FLEET_REGISTRY", DEFAULT_REGISTRY),
+        help=f"registry address (env OFA_FLEET_REGISTRY; default {DEFAULT_REGISTRY})",
+    )
+    parser.add_argument("--operator-token-file", type=Path)
+    parser.add_argument("--tls-ca", type=Path, help="PEM CA that signed the registry's cert")
+    parser.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS")
+    parser.add_argument("--tls-key", type=Path, help="key of --tls-cert")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=lambda args: _run(args, handler))
+    return parser
+
+
+class Registry:
+    """The registry as the CLI uses it: one channel, the operator token, a deadline."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.address = args.registry
+        self.token = load_operator_token(args.operator_token_file)
+        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
+        self.channel = open_channel(self.address, tls)
+        self.stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
+        self.timeout = args.timeout
+
+    def __call__(self, method: str, request: object) -> Any:
+        rpc = getattr(self.stub, method)
+        return call("registry", self.address, rpc, request, self.token, self.timeout)
+
+    def pages(self, method: str, field: str, **filters: str) -> Iterator[Any]:
+        token = ""
+        while True:
+            response = self(method, getattr(pb, f"{method}Request")(page_token=token, **filters))
+            yield from getattr(response, field)
+            token = response.next_page_token
+            if not token:
+                return
+
+
+def _run(
+    args: argparse.Namespace,
+    handler: Callable[[argparse.Namespace, Registry], dict[str, Any] | None],
+) -> dict[str, Any] | None:
+    registry = Registry(args)
+    try:
+        return handler(args, registry)
+    finally:
+        registry.channel.close()
+
+
+def _create_profiles(args: argparse.Namespace, registry: Registry) -> None:
+    specs = [load_profile(path) for path in args.files]  # all files valid before any call
+    created = []
+    for spec in specs:
+        response = registry(
+            "CreateProfile", pb.CreateProfileRequest(profile=convert.profile_to_proto(spec))
+        )
+        created.append(response.profile)
+    _print_profiles(created, args.json)
+
+
+def _update(args: argparse.Namespace, registry: Registry) -> None:
+    specs = [load_profile(path) for path in args.files]
+    updated = []
+    for spec in specs:
+        response = registry(
+            "UpdateProfile", pb.UpdateProfileRequest(profile=convert.profile_to_proto(spec))
+        )
+        updated.append(response.profile)
+    _print_profiles(updated, args.json)
+
+
+def _list_profiles(args: argparse.Namespace, registry: Registry) -> None:
+    _print_profiles(list(registry.pages("ListProfiles", "profiles")), args.json)
+
+
+def _get_profile(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
+    profile = registry("GetProfile", pb.GetProfileRequest(name=args.name)).profile
+    if args.json:
+        return MessageToDict(profile, preserving_proto_field_name=True)
+    spec = convert.profile_from_proto(profile.spec, "profile")
+    data = spec.to_dict()
+    data.pop("latency_table", None)
+    return {
+        **data,
+        "revision": profile.revision,
+        "latency_table": "yes" if profile.spec.latency_table_json else "no",
+        "updated": profile.update_time.ToJsonString(),
+    }
+
+
+def _delete_profile(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
+    registry("DeleteProfile", pb.DeleteProfileRequest(name=args.name))
+    return {"deleted": args.name}
+
+
+def _create_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
+    strategy = RolloutStrategy(args.rollout)
+    staged = strategy is RolloutStrategy.STAGED
+    policy = RolloutPolicy(
+        strategy=strategy,
+        pinned_model_sha256=args.pin,
+        canary_percent=args.canary_percent if staged else 0,
+        failure_threshold_percent=args.failure_threshold_percent if staged else 0,
+        min_success_reports=args.min_success_reports if staged else 0,
+    )
+    if args.pin and strategy is not RolloutStrategy.PINNED:
+        raise InvalidArgumentError("--pin applies only with --rollout pinned")
+    response = registry(
+        "CreateFleet",
+        pb.CreateFleetRequest(
+            name=args.name, profile=args.profile, rollout=convert.rollout_to_proto(policy)
+        ),
+    )
+    if not args.json:
+        stderr_console.print(
+            "[bold]Keep the enrolment token now:[/] it is stored only as a hash and will not "
+            "be shown again. Devices enrol with it."
+        )
+    return {
+        "fleet": response.fleet.name,
+        "profile": response.fleet.profile,
+        "rollout": args.rollout,
+        "enrolment_token": response.enrolment_token,
+    }
+
+
+def _list_fleets(args: argparse.Namespace, registry: Registry) -> None:
+    fleets = list(registry.pages("ListFleets", "fleets"))
+    rows = [
+        {
+            "name": f.name,
+            "profile": f.profile,
+            "rollout": convert.rollout_from_proto(f.rollout).strategy.value,
+            "revision": f.revision,
+            "created": f.create_time.ToJsonString(),
+        }
+        for f in fleets
+    ]
+    _print_rows("fleets", rows, args.json)
+
+
+def _delete_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
+    registry("DeleteFleet", pb.DeleteFleetRequest(name=args.name))
+    return {"deleted": args.name}
+
+
+def _list_devices(args: argparse.Namespace, registry: Registry) -> None:
+    devices = list(registry.pages("ListDevices", "devices", fleet=args.fleet))
+    rows = [
+        {
+            "id": d.id,
+            "fleet": d.fleet,
+            "hardware_id": d.hardware_id,
+            "last_seen": d.last_seen_time.ToJsonString() if d.HasField("last_seen_time") else "",
+            "model_sha256": d.status.model_sha256,
+            "latency_ms": round(d.status.measured_latency_ms, 3),
+            "errors": len(d.status.errors),
+        }
+        for d in devices
+    ]
+    _print_rows("devices", rows, args.json)
+
+
+def _print_profiles(profiles: list[pb.Profile], as_json: bool) -> None:
+    rows = [
+        {
+            "name": p.spec.name,
+            "revision": p.revision,
+            "cpu": f"{p.spec.cpu.architecture} x{p.spec.cpu.cores} @ {p.spec.cpu.clock_ghz} GHz",
+            "latency_budget_ms": p.spec.constraints.latency_budget_ms,
+            "max_model_bytes": p.spec.constraints.max_model_bytes,
+            "latency_table": bool(p.spec.latency_table_json),
+        }
+        for p in profiles
+    ]
+    _print_rows("profiles", rows, as_json)
+
+
+def _print_rows(kind: str, rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({kind: rows}, sort_keys=True) + "\n")
+        return
+    table = Table(title=f"{kind} ({len(rows)})")
+    for column in rows[0] if rows else ["name"]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    Console().print(table)

@@ -1,0 +1,85 @@
+"""`ofa-fleet serve registry`: run a service until SIGTERM.
+
+Flags beat environment variables (OFA_FLEET_REGISTRY_DB, OFA_FLEET_OPERATOR_TOKEN), which
+beat the built-in defaults. Logs are JSON lines on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+from ofa_fleet.registry.database import Database, DatabaseUrl
+from ofa_fleet.registry.service import registry_authenticator, registry_service
+from ofa_fleet.serving.credentials import load_operator_token
+from ofa_fleet.serving.logs import configure_logging
+from ofa_fleet.serving.server import Server, ServerConfig
+from ofa_fleet.serving.tls import TlsFiles
+
+REGISTRY_PORT = 50051
+DEFAULT_REGISTRY_DB = "sqlite:///ofa-fleet-registry.db"
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run an OFA Fleet service")
+    services = serve.add_subparsers(dest="service", required=True, parser_class=type(serve))
+    registry = services.add_parser("registry", help="profiles, fleets and devices")
+    registry.add_argument(
+        "--db",
+        default=os.environ.get("OFA_FLEET_REGISTRY_DB", DEFAULT_REGISTRY_DB),
+        help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (env OFA_FLEET_REGISTRY_DB)",
+    )
+    add_server_flags(registry, REGISTRY_PORT)
+    registry.set_defaults(handler=run_registry)
+
+
+def add_server_flags(parser: argparse.ArgumentParser, port: int) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=port, help="0 picks a free port")
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate (enables TLS)")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--tls-client-ca", type=Path, help="PEM CA; clients must present a cert it signed"
+    )
+    parser.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="listen without TLS on a non-loopback address (a mesh or proxy encrypts)",
+    )
+    parser.add_argument(
+        "--operator-token-file", type=Path, help="file holding the operator token (else env)"
+    )
+    parser.add_argument("--grace-seconds", type=float, default=10.0)
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        tls=TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_client_ca),
+        allow_plaintext=args.allow_plaintext,
+        grace_seconds=args.grace_seconds,
+    )
+
+
+def run_registry(args: argparse.Namespace) -> None:
+    config = server_config(args)
+    token = load_operator_token(args.operator_token_file)
+    url = DatabaseUrl.parse(args.db)
+    configure_logging(args.log_level)
+    asyncio.run(_serve_registry(config, url, token))
+
+
+async def _serve_registry(config: ServerConfig, url: DatabaseUrl, token: str) -> None:
+    database = Database(url)
+    try:
+        await asyncio.to_thread(database.migrate)
+        service, store = registry_service(database)
+        server = Server(config, [service], registry_authenticator(token, store))
+        await server.start()
+        await server.wait()
+    finally:
+        database.close()

@@ -1,0 +1,57 @@
+"""Calling OFA Fleet services from Python: channels, bearer metadata, deadlines, errors.
+
+gRPC sets no deadline by default, so a call to a hung server would wait forever; every
+call made here has one. A failed call becomes a `RemoteCallError` whose message names the
+service, the status and the server's own explanation, ready for a person to read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+
+from ofa_fleet.errors import RemoteCallError
+from ofa_fleet.serving.channel_options import CLIENT_OPTIONS
+from ofa_fleet.serving.tls import TlsFiles, channel_credentials
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+Response = TypeVar("Response")
+
+
+def open_channel(address: str, tls: TlsFiles | None = None) -> grpc.Channel:
+    if tls is not None and tls.enabled:
+        return grpc.secure_channel(address, channel_credentials(tls), options=CLIENT_OPTIONS)
+    return grpc.insecure_channel(address, options=CLIENT_OPTIONS)
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def call(
+    service: str,
+    address: str,
+    method: Callable[..., Response],
+    request: object,
+    token: str,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Response:
+    """`method(request)` with the bearer token and a deadline; errors made readable."""
+    try:
+        return method(request, metadata=bearer(token), timeout=timeout)
+    except grpc.RpcError as error:
+        raise remote_error(service, address, error) from None
+
+
+def remote_error(service: str, address: str, error: grpc.RpcError) -> RemoteCallError:
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    details = error.details() if hasattr(error, "details") else str(error)
+    if code is grpc.StatusCode.UNAVAILABLE:
+        message = f"cannot reach the {service} at {address}: {details}"
+    elif code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        message = f"the {service} at {address} did not answer in time"
+    else:
+        message = f"{service} at {address}: {details} ({code.name})"
+    return RemoteCallError(message, code.name)

@@ -1,0 +1,266 @@
+"""RegistryService over a real loopback socket: access control, errors, the change feed."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from ofa_fleet.registry import convert
+from ofa_fleet.registry.access_rules import RULES, SERVICE
+from ofa_fleet.v1 import common_pb2, registry_pb2
+from ofa_fleet.v1 import registry_pb2 as pb
+from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
+from tests.registry.conftest import example_profile
+from tests.registry.server_thread import OPERATOR_TOKEN, RegistryServerThread, bearer
+
+OPERATOR = bearer(OPERATOR_TOKEN)
+SHA = "cd" * 32
+
+
+class Fleet:
+    """A profile, a fleet and two enrolled devices on a running registry."""
+
+    def __init__(self, stub: RegistryServiceStub) -> None:
+        spec = convert.profile_to_proto(example_profile())
+        stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR, timeout=10)
+        created = stub.CreateFleet(
+            pb.CreateFleetRequest(name="pis", profile=spec.name), metadata=OPERATOR, timeout=10
+        )
+        self.enrolment = created.enrolment_token
+        self.devices = [
+            stub.RegisterDevice(
+                pb.RegisterDeviceRequest(hardware_id=f"sn-{i}"),
+                metadata=bearer(self.enrolment),
+                timeout=10,
+            )
+            for i in range(2)
+        ]
+
+
+@pytest.fixture
+def stub(channel: grpc.Channel) -> RegistryServiceStub:
+    return RegistryServiceStub(channel)
+
+
+def rpc_error(call, request, metadata) -> grpc.RpcError:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as caught:
+        call(request, metadata=metadata, timeout=10)
+    return caught.value
+
+
+def test_every_method_has_an_access_rule() -> None:
+    methods = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"].methods
+    assert {f"/{SERVICE}/{m.name}" for m in methods} == set(RULES)
+
+
+def test_device_lifecycle(stub: RegistryServiceStub) -> None:
+    fleet = Fleet(stub)
+    first = fleet.devices[0]
+    assert first.device.fleet == "pis" and first.device.hardware_id == "sn-0"
+    assert first.device_token.startswith("ofa_device_")
+    own = bearer(first.device_token)
+    stub.Heartbeat(pb.HeartbeatRequest(device_id=first.device.id), metadata=own, timeout=10)
+    status = pb.DeviceStatus(
+        model_sha256=SHA, measured_latency_ms=2.5, onnxruntime_version="1.22.0", errors=["oops"]
+    )
+    reported = stub.ReportStatus(
+        pb.ReportStatusRequest(device_id=first.device.id, status=status), metadata=own, timeout=10
+    ).device
+    assert reported.status.model_sha256 == SHA and list(reported.status.errors) == ["oops"]
+    assert reported.status.report_time.seconds > 0
+    seen_by_device = stub.GetDevice(
+        pb.GetDeviceRequest(device_id=first.device.id), metadata=own, timeout=10
+    ).device
+    assert seen_by_device == reported
+    listed = stub.ListDevices(pb.ListDevicesRequest(fleet="pis"), metadata=OPERATOR, timeout=10)
+    assert {d.id for d in listed.devices} == {d.device.id for d in fleet.devices}
+    assert first.device_token.encode() not in listed.SerializeToString()
+    stub.DeleteDevice(pb.DeleteDeviceRequest(device_id=first.device.id), metadata=OPERATOR)
+    error = rpc_error(stub.Heartbeat, pb.HeartbeatRequest(device_id=first.device.id), own)
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED  # its token died with it
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ((), "needs 'authorization: Bearer <token>'"),
+        ((("authorization", "Basic abc"),), "must read 'Bearer <token>'"),
+        (bearer("ofa_device_forged"), "not one this system issued"),
+        (bearer(OPERATOR_TOKEN + "x"), "not one this system issued"),
+    ],
+)
+def test_unauthenticated_calls(stub: RegistryServiceStub, metadata, message) -> None:  # type: ignore[no-untyped-def]
+    error = rpc_error(stub.ListProfiles, pb.ListProfilesRequest(), metadata)
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert message in error.details()
+
+
+def test_tokens_only_reach_what_they_are_for(stub: RegistryServiceStub) -> None:
+    fleet = Fleet(stub)
+    mine, other = fleet.devices
+    as_device = bearer(mine.device_token)
+    denied = [
+        (stub.ListProfiles, pb.ListProfilesRequest(), as_device, "needs the operator token"),
+        (stub.ListDevices, pb.ListDevicesRequest(), bearer(fleet.enrolment), "operator token"),
+        (stub.RegisterDevice, pb.RegisterDeviceRequest(), OPERATOR, "needs the enrolment token"),
+        (
+            stub.Heartbeat,
+            pb.HeartbeatRequest(device_id=other.device.id),
+            as_device,
+            "only be used for its own record",
+        ),
+        (
+            stub.GetDevice,
+            pb.GetDeviceRequest(device_id=other.device.id),
+            as_device,
+            "only be used for its own record",
+        ),
+        (
+            stub.Heartbeat,
+            pb.HeartbeatRequest(device_id=mine.device.id),
+            OPERATOR,
+            "needs the device token",
+        ),
+    ]
+    for call, request, metadata, message in denied:
+        error = rpc_error(call, request, metadata)
+        assert error.code() is grpc.StatusCode.PERMISSION_DENIED, (call, error.details())
+        assert message in error.details()
+
+
+def test_validation_errors_name_the_field(stub: RegistryServiceStub) -> None:
+    spec = convert.profile_to_proto(example_profile())
+    cases = [
+        (pb.CreateProfileRequest(), "profile is required"),
+        (pb.CreateProfileRequest(profile=common_pb2.HardwareProfile(name="x")), "must be positive"),
+    ]
+    spec.runtime.threads = 64
+    cases.append((pb.CreateProfileRequest(profile=spec), "runtime.threads is 64 but the CPU has 4"))
+    for request, message in cases:
+        error = rpc_error(stub.CreateProfile, request, OPERATOR)
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert message in error.details(), error.details()
+    error = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="No Such"), OPERATOR)
+    assert "1-63 lower-case letters" in error.details()
+    error = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="missing"), OPERATOR)
+    assert error.code() is grpc.StatusCode.NOT_FOUND
+
+
+def test_update_bumps_revision_and_detects_conflicts(stub: RegistryServiceStub) -> None:
+    spec = convert.profile_to_proto(example_profile())
+    stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR)
+    spec.constraints.latency_budget_ms = 3.0
+    updated = stub.UpdateProfile(
+        pb.UpdateProfileRequest(profile=spec, expected_revision=1), metadata=OPERATOR
+    ).profile
+    assert (updated.revision, updated.spec.constraints.latency_budget_ms) == (2, 3.0)
+    error = rpc_error(
+        stub.UpdateProfile, pb.UpdateProfileRequest(profile=spec, expected_revision=1), OPERATOR
+    )
+    assert error.code() is grpc.StatusCode.ABORTED
+
+
+def test_watch_streams_changes_and_resumes_from_a_cursor(
+    stub: RegistryServiceStub, registry: RegistryServerThread
+) -> None:
+    received: queue.Queue[pb.WatchChangesResponse] = queue.Queue()
+    stream = stub.WatchChanges(pb.WatchChangesRequest(after_cursor=0), metadata=OPERATOR)
+
+    def read() -> None:
+        try:
+            for change in stream:
+                received.put(change)
+        except grpc.RpcError:  # cancelled below
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    fleet = Fleet(stub)  # profile, fleet, two devices: four changes
+    device = fleet.devices[0].device.id
+    stub.Heartbeat(
+        pb.HeartbeatRequest(device_id=device), metadata=bearer(fleet.devices[0].device_token)
+    )
+    stub.DeleteDevice(pb.DeleteDeviceRequest(device_id=device), metadata=OPERATOR)
+    changes = [received.get(timeout=10) for _ in range(5)]
+    stream.cancel()
+    assert [c.cursor for c in changes] == [1, 2, 3, 4, 5]
+    assert [c.kind for c in changes] == [
+        pb.CHANGE_KIND_PROFILE,
+        pb.CHANGE_KIND_FLEET,
+        pb.CHANGE_KIND_DEVICE,
+        pb.CHANGE_KIND_DEVICE,
+        pb.CHANGE_KIND_DEVICE,
+    ]
+    assert changes[-1].operation == pb.CHANGE_OPERATION_DELETED and changes[-1].id == device
+    assert received.empty()  # the heartbeat was not a change
+    resumed = stub.WatchChanges(pb.WatchChangesRequest(after_cursor=3), metadata=OPERATOR)
+    assert [next(resumed).cursor, next(resumed).cursor] == [4, 5]
+    resumed.cancel()
+    ahead = stub.WatchChanges(pb.WatchChangesRequest(after_cursor=99), metadata=OPERATOR)
+    with pytest.raises(grpc.RpcError) as caught:
+        next(ahead)
+    assert caught.value.code() is grpc.StatusCode.OUT_OF_RANGE
+
+
+def test_stopping_the_server_ends_watch_streams(registry: RegistryServerThread) -> None:
+    with registry.channel() as channel:
+        stream = RegistryServiceStub(channel).WatchChanges(
+            pb.WatchChangesRequest(), metadata=OPERATOR, timeout=30
+        )
+        ended = threading.Event()
+
+        def drain() -> None:
+            try:
+                list(stream)
+            except grpc.RpcError:
+                pass
+            ended.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        registry.stop()
+        assert ended.wait(timeout=10)
+
+
+def test_health_and_reflection(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", SERVICE):
+        answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    services = ProtoReflectionDescriptorDatabase(channel).get_services()
+    assert SERVICE in services and "grpc.health.v1.Health" in services
+
+
+def test_unexpected_errors_are_internal_without_details(
+    stub: RegistryServiceStub, registry: RegistryServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    assert registry.store is not None
+    monkeypatch.setattr(registry.store, "list_fleets", broken)
+    error = rpc_error(stub.ListFleets, pb.ListFleetsRequest(), OPERATOR)
+    assert error.code() is grpc.StatusCode.INTERNAL
+    assert "incident" in error.details() and "secret" not in error.details()
+
+
+def test_tokens_never_reach_the_logs(
+    stub: RegistryServiceStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        fleet = Fleet(stub)
+        device = fleet.devices[0]
+        stub.Heartbeat(
+            pb.HeartbeatRequest(device_id=device.device.id), metadata=bearer(device.device_token)
+        )
+        rpc_error(stub.ListFleets, pb.ListFleetsRequest(), bearer(device.device_token))
+    text = "\n".join(str(vars(record)) for record in caplog.records)
+    assert "RegistryService/Heartbeat" in text  # the calls were logged...
+    for secret in (OPERATOR_TOKEN, fleet.enrolment, device.device_token):
+        assert secret not in text  # ...without their tokens
