@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -217,10 +218,8 @@ def test_stopping_the_server_ends_watch_streams(registry: RegistryServerThread) 
         ended = threading.Event()
 
         def drain() -> None:
-            try:
+            with contextlib.suppress(grpc.RpcError):
                 list(stream)
-            except grpc.RpcError:
-                pass
             ended.set()
 
         threading.Thread(target=drain, daemon=True).start()

@@ -89,6 +89,7 @@ class _Call:
         self.rule = rule
         self.metadata = metadata
         self.principal: Principal | None = None
+        self.code = grpc.StatusCode.OK
 
     async def admit(self, request: object) -> None:
         if self.rule is None:
@@ -105,66 +106,66 @@ class _Call:
 
     def unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: object, context: aio.ServicerContext) -> Any:
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
+            started, peer = time.perf_counter(), context.peer()
             try:
                 await self.admit(request)
                 return await behavior(request, context)
             except BaseException as error:  # classified in fail(), then re-raised
-                code = await self.fail(error, context)
+                await self.fail(error, context)
                 raise
             finally:
-                self.finish(context, code, started)
+                self.finish(started, peer)
 
         return wrapped
 
     def stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
         async def wrapped(request: object, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
+            started, peer = time.perf_counter(), context.peer()
             try:
                 await self.admit(request)
                 async for response in behavior(request, context):
                     yield response
             except BaseException as error:  # classified in fail(), then re-raised
-                code = await self.fail(error, context)
+                await self.fail(error, context)
                 raise
             finally:
-                self.finish(context, code, started)
+                self.finish(started, peer)
 
         return wrapped
 
-    async def fail(self, error: BaseException, context: aio.ServicerContext) -> grpc.StatusCode:
-        """Abort with the status `error` stands for; returns the code for the log."""
+    async def fail(self, error: BaseException, context: aio.ServicerContext) -> None:
+        """Abort with the status `error` stands for, remembering the code for the log.
+
+        The context is touched only while the call is alive: once a client has cancelled
+        (CancelledError, or GeneratorExit for a stream), asking it anything may crash.
+        """
         if isinstance(error, aio.AbortError):
-            return context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[no-any-return]
+            return
         if isinstance(error, asyncio.CancelledError | GeneratorExit):
-            return grpc.StatusCode.CANCELLED
+            self.code = grpc.StatusCode.CANCELLED
+            return
         if isinstance(error, OfaFleetError):
-            code = status_code_for(error)
-            await context.abort(code, str(error))
+            self.code = status_code_for(error)
+            await context.abort(self.code, str(error))
         incident = uuid.uuid4().hex[:12]
         log.exception("unexpected error", extra={"method": self.method, "incident": incident})
+        self.code = grpc.StatusCode.INTERNAL
         await context.abort(
-            grpc.StatusCode.INTERNAL,
-            f"internal error (incident {incident}); the server log has the details",
+            self.code, f"internal error (incident {incident}); the server log has the details"
         )
-        return grpc.StatusCode.INTERNAL  # not reached: abort raises
 
-    def finish(self, context: aio.ServicerContext, code: grpc.StatusCode, started: float) -> None:
+    def finish(self, started: float, peer: str) -> None:
         seconds = time.perf_counter() - started
-        if code is grpc.StatusCode.OK and context.code() not in (None, grpc.StatusCode.OK):
-            code = context.code()
         set_current_principal(None)
         log.info(
             "call",
             extra={
                 "method": self.method,
-                "code": code.name,
+                "code": self.code.name,
                 "ms": round(seconds * 1000, 3),
                 "principal": self.principal.describe() if self.principal else "",
-                "peer": context.peer(),
+                "peer": peer,
             },
         )
         for observe in self.owner._observers:
-            observe(self.method, code, seconds)
+            observe(self.method, self.code, seconds)
