@@ -21,24 +21,26 @@ SERVICES = PROTOS.parent / "services"
 PACKAGE = Path("ofa_fleet") / "v1"
 
 
-def proto_files() -> list[Path]:
-    return sorted((PROTOS / PACKAGE).glob("*.proto"))
+def proto_files(root: Path | None = None) -> list[Path]:
+    return sorted(((root or PROTOS) / PACKAGE).glob("*.proto"))
 
 
-def generate(out: Path) -> list[Path]:
+def generate(out: Path, root: Path | None = None) -> list[Path]:
     """Write `*_pb2.py`, `*_pb2.pyi` and `*_pb2_grpc.py` for every proto under `out`."""
+    root = root or PROTOS
+    out.mkdir(parents=True, exist_ok=True)
     include = Path(protoc.__file__).parent / "_proto"
     args = [
         "protoc",
-        f"-I{PROTOS}",
+        f"-I{root}",
         f"-I{include}",
         f"--python_out={out}",
         f"--pyi_out={out}",
         f"--grpc_python_out={out}",
-        *(str(p.relative_to(PROTOS)) for p in proto_files()),
+        *(str(p.relative_to(root)) for p in proto_files(root)),
     ]
     cwd = Path.cwd()
-    os.chdir(PROTOS)
+    os.chdir(root)
     try:
         code = protoc.main(args)
     finally:

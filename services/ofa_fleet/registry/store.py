@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -72,7 +73,7 @@ class RegistryStore:
     def create_profile(self, spec: HardwareProfile) -> ProfileRecord:
         name = check_name(spec.name, "profile.name")
         now = now_us()
-        with self._unique(f"profile {name!r} already exists"), self.database.write() as s:
+        with _unique(f"profile {name!r} already exists"), self.database.write() as s:
             if s.get(ProfileRow, name) is not None:
                 raise AlreadyExistsError(f"profile {name!r} already exists")
             row = ProfileRow(
@@ -144,7 +145,7 @@ class RegistryStore:
         check_name(profile, "profile")
         token, token_hash = tokens.issue(tokens.ENROLMENT_PREFIX)
         now = now_us()
-        with self._unique(f"fleet {name!r} already exists"), self.database.write() as s:
+        with _unique(f"fleet {name!r} already exists"), self.database.write() as s:
             if s.get(FleetRow, name) is not None:
                 raise AlreadyExistsError(f"fleet {name!r} already exists")
             if s.get(ProfileRow, profile) is None:
@@ -312,26 +313,14 @@ class RegistryStore:
                 s.scalar(select(ChangeCounterRow.value).where(ChangeCounterRow.id == 1)) or 0
             )
 
-    # -- helpers --------------------------------------------------------------------------
 
-    @staticmethod
-    def _unique(message: str) -> _UniqueViolation:
-        return _UniqueViolation(message)
-
-
-class _UniqueViolation:
+@contextlib.contextmanager
+def _unique(message: str) -> Iterator[None]:
     """Turns the database's unique-key error (a concurrent insert won) into ALREADY_EXISTS."""
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, error: BaseException | None, _tb: object) -> bool:
-        if isinstance(error, IntegrityError):
-            raise AlreadyExistsError(self.message) from error
-        return False
+    try:
+        yield
+    except IntegrityError as error:
+        raise AlreadyExistsError(message) from error
 
 
 def _record_change(

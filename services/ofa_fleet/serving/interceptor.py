@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc import aio
@@ -61,13 +61,13 @@ class CallInterceptor(aio.ServerInterceptor):
         call = _Call(self, method, self._rules.get(method), metadata)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                call.unary(handler.unary_unary),
+                call.unary(cast(Any, handler.unary_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                call.stream(handler.unary_stream),
+                call.stream(cast(Any, handler.unary_stream)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

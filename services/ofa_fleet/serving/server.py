@@ -89,7 +89,7 @@ class Server:
             interceptors=[CallInterceptor(rules, authenticator, observers)],
             options=list(SERVER_OPTIONS),
         )
-        self._health = health.aio.HealthServicer()
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._stopped = asyncio.Event()
         self._readiness: asyncio.Task[None] | None = None
         self.port = 0

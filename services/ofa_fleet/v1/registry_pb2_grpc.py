@@ -141,7 +141,7 @@ class RegistryServiceServicer:
 
     def UpdateProfile(self, request, context):
         """Replaces a profile's content and bumps its revision (which makes its models stale).
-        With expected_revision set, FAILED_PRECONDITION when someone else updated it first.
+        With expected_revision set, ABORTED when someone else updated it first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
