@@ -46,9 +46,10 @@ class RegistryServerThread:
     async def _start(self) -> None:
         self.database = Database(DatabaseUrl.parse(self.db_url))
         await asyncio.to_thread(self.database.migrate)
-        service, self.store = registry_service(self.database, poll_seconds=0.2)
+        registry = registry_service(self.database, poll_seconds=0.2)
+        self.store = registry.store
         self.server = Server(
-            self.config, [service], registry_authenticator(self.operator_token, self.store)
+            self.config, [registry.service], registry_authenticator(self.operator_token, registry)
         )
         self.port = await self.server.start()
 

@@ -77,8 +77,8 @@ async def _serve_registry(config: ServerConfig, url: DatabaseUrl, token: str) ->
     database = Database(url)
     try:
         await asyncio.to_thread(database.migrate)
-        service, store = registry_service(database)
-        server = Server(config, [service], registry_authenticator(token, store))
+        registry = registry_service(database)
+        server = Server(config, [registry.service], registry_authenticator(token, registry))
         await server.start()
         await server.wait()
     finally:

@@ -20,7 +20,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -97,6 +97,17 @@ class Database:
         """One transaction that commits when the block ends and rolls back if it raises."""
         with _unavailable_on_connection_loss(self.url), self._write_sessions.begin() as session:
             yield session
+
+    @contextlib.contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """Like `write`, without the ORM: for hot paths where its bookkeeping would dominate."""
+        with _unavailable_on_connection_loss(self.url), self.writer.begin() as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        with _unavailable_on_connection_loss(self.url), self.reader.begin() as connection:
+            yield connection
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.database import Database
 from ofa_fleet.registry.servicer import RegistryServicer
 from ofa_fleet.registry.store import RegistryStore
+from ofa_fleet.registry.token_cache import TokenCache
 from ofa_fleet.registry.tokens import DEVICE_PREFIX, ENROLMENT_PREFIX
 from ofa_fleet.serving.access import OperatorAuthenticator, Principal, Role
 from ofa_fleet.serving.server import Service
@@ -18,31 +20,44 @@ from ofa_fleet.v1 import registry_pb2_grpc
 class RegistryTokens:
     """Device and enrolment tokens, looked up by digest in the registry's own tables."""
 
-    def __init__(self, store: RegistryStore) -> None:
+    def __init__(self, store: RegistryStore, cache: TokenCache) -> None:
         self.store = store
+        self.cache = cache
 
     async def authenticate(self, token: str) -> Principal | None:
+        principal = self.cache.get(token)
+        if principal is not None:
+            return principal
         if token.startswith(DEVICE_PREFIX):
             device = await asyncio.to_thread(self.store.device_for_token, token)
-            return Principal(Role.DEVICE, device) if device else None
-        if token.startswith(ENROLMENT_PREFIX):
+            principal = Principal(Role.DEVICE, device) if device else None
+        elif token.startswith(ENROLMENT_PREFIX):
             fleet = await asyncio.to_thread(self.store.fleet_for_enrolment_token, token)
-            return Principal(Role.ENROLMENT, fleet) if fleet else None
-        return None
+            principal = Principal(Role.ENROLMENT, fleet) if fleet else None
+        if principal is not None:
+            self.cache.put(token, principal)
+        return principal
 
 
-def registry_service(
-    database: Database, poll_seconds: float = 1.0
-) -> tuple[Service, RegistryStore]:
-    """The registry's `Service` for the bootstrap, and its store for in-process callers."""
+@dataclass(frozen=True)
+class Registry:
+    """The registry's parts: the bootstrap's `Service`, the store, the token checker."""
+
+    service: Service
+    store: RegistryStore
+    tokens: RegistryTokens
+
+
+def registry_service(database: Database, poll_seconds: float = 1.0) -> Registry:
     store = RegistryStore(database)
     feed = ChangeFeed(store, poll_seconds=poll_seconds)
-    servicer = RegistryServicer(store, feed)
+    tokens = RegistryTokens(store, TokenCache())
+    servicer = RegistryServicer(store, feed, revoked=tokens.cache.forget)
 
     async def ready() -> bool:
         return await asyncio.to_thread(database.ping)
 
-    return (
+    return Registry(
         Service(
             name=SERVICE,
             register=lambda server: registry_pb2_grpc.add_RegistryServiceServicer_to_server(
@@ -53,8 +68,9 @@ def registry_service(
             stopping=feed.close,
         ),
         store,
+        tokens,
     )
 
 
-def registry_authenticator(operator_token: str, store: RegistryStore) -> OperatorAuthenticator:
-    return OperatorAuthenticator(operator_token, [RegistryTokens(store)])
+def registry_authenticator(operator_token: str, registry: Registry) -> OperatorAuthenticator:
+    return OperatorAuthenticator(operator_token, [registry.tokens])

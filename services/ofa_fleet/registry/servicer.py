@@ -26,9 +26,15 @@ R = TypeVar("R")
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
-    def __init__(self, store: RegistryStore, feed: ChangeFeed) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        feed: ChangeFeed,
+        revoked: Callable[[str], None] = lambda subject: None,
+    ) -> None:
         self.store = store
         self.feed = feed
+        self.revoked = revoked  # a deleted device's or fleet's cached tokens must go
 
     async def _run(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(call, *args, **kwargs)
@@ -106,6 +112,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.DeleteFleetRequest, context: aio.ServicerContext
     ) -> pb.DeleteFleetResponse:
         await self._write(self.store.delete_fleet, request.name)
+        self.revoked(request.name)
         return pb.DeleteFleetResponse()
 
     # -- devices --------------------------------------------------------------------------
@@ -153,6 +160,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.DeleteDeviceRequest, context: aio.ServicerContext
     ) -> pb.DeleteDeviceResponse:
         await self._write(self.store.delete_device, request.device_id)
+        self.revoked(request.device_id)
         return pb.DeleteDeviceResponse()
 
     # -- change feed ----------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""`ofa-fleet profiles|fleets|devices` against a running registry, as an operator types them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ofa_fleet.cli.main import main
+from ofa_fleet.v1 import registry_pb2 as pb
+from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
+from tests.registry.conftest import PROFILES
+from tests.registry.server_thread import OPERATOR_TOKEN, RegistryServerThread, bearer
+
+
+@pytest.fixture
+def cli(
+    registry: RegistryServerThread, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OFA_FLEET_OPERATOR_TOKEN", OPERATOR_TOKEN)
+    monkeypatch.setenv("OFA_FLEET_REGISTRY", registry.address)
+
+    def run(*args: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, json.loads(out) if out.strip().startswith("{") else {}, err
+
+    return run
+
+
+def test_operator_workflow(cli, registry: RegistryServerThread) -> None:  # type: ignore[no-untyped-def]
+    files = sorted(str(p) for p in PROFILES.glob("*.yaml"))
+    code, created, _ = cli("profiles", "create", *files, "--json")
+    assert code == 0
+    names = [p["name"] for p in created["profiles"]]
+    assert names == ["raspberry-pi-3", "raspberry-pi-4", "x86-gateway"]
+    _, listed, _ = cli("profiles", "list", "--json")
+    assert [p["name"] for p in listed["profiles"]] == names
+    _, shown, _ = cli("profiles", "get", "raspberry-pi-4", "--json")
+    assert shown["spec"]["constraints"]["latency_budget_ms"] == 4.0
+    code, fleet, _ = cli("fleets", "create", "pis", "--profile", "raspberry-pi-4", "--json")
+    assert code == 0 and fleet["enrolment_token"].startswith("ofa_enrol_")
+    _, fleets, _ = cli("fleets", "list", "--json")
+    assert fleets["fleets"][0]["rollout"] == "auto-latest"
+    with registry.channel() as channel:
+        device = RegistryServiceStub(channel).RegisterDevice(
+            pb.RegisterDeviceRequest(hardware_id="sn-7"),
+            metadata=bearer(fleet["enrolment_token"]),
+            timeout=10,
+        )
+    _, devices, _ = cli("devices", "list", "--fleet", "pis", "--json")
+    assert [d["id"] for d in devices["devices"]] == [device.device.id]
+    code, _, err = cli("profiles", "delete", "raspberry-pi-4")
+    assert code == 2 and "used by fleet(s) 'pis'" in err and "FAILED_PRECONDITION" in err
+    code, _, err = cli("fleets", "create", "pis", "--profile", "raspberry-pi-4")
+    assert code == 2 and "fleet 'pis' already exists" in err
+    code, _, _ = cli("profiles", "delete", "x86-gateway", "--json")
+    assert code == 0
+    _, listed, _ = cli("profiles", "list", "--json")
+    assert len(listed["profiles"]) == 2
+
+
+def test_bad_files_are_refused_before_any_call(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: broken\ncpu: {architecture: z80, cores: 1, clock_ghz: 1}\n")
+    good = PROFILES / "raspberry-pi-4.yaml"
+    code, _, err = cli("profiles", "create", str(good), str(bad))
+    assert code == 2 and "bad.yaml" in err
+    _, listed, _ = cli("profiles", "list", "--json")
+    assert listed["profiles"] == []  # the good file was not stored either
+
+
+def test_missing_token_and_unreachable_registry(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OFA_FLEET_REGISTRY", "127.0.0.1:1")
+    code, _, err = cli("profiles", "list", "--timeout", "2")
+    assert code == 2 and "cannot reach the registry at 127.0.0.1:1" in err
+    monkeypatch.delenv("OFA_FLEET_OPERATOR_TOKEN")
+    code, _, err = cli("profiles", "list")
+    assert code == 2 and "set OFA_FLEET_OPERATOR_TOKEN or pass --operator-token-file" in err
