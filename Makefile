@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint format install clean
+.PHONY: demo test test-fast lint format install clean protos protos-lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +27,20 @@ test: lint
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not integration"
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Regenerate services/ofa_fleet/v1/ from protos/ (commit the result; never edit it by hand).
+protos: $(STAMP)
+	$(BIN)/python protos/generate.py
+
+# buf lint, with buf from npm installed into .tools/ on first use.
+protos-lint:
+	test -x .tools/node_modules/.bin/buf || npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@1.75
+	cd protos && ../.tools/node_modules/.bin/buf lint
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) runs .tools .pytest_cache .ruff_cache .mypy_cache

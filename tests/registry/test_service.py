@@ -224,7 +224,7 @@ def test_stopping_the_server_ends_watch_streams(registry: RegistryServerThread) 
 
         threading.Thread(target=drain, daemon=True).start()
         registry.stop()
-        assert ended.wait(timeout=10)
+        assert ended.wait(timeout=30)
 
 
 def test_health_and_reflection(channel: grpc.Channel) -> None:

@@ -17,6 +17,7 @@ from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.registry import convert
 from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.store import RegistryStore
+from ofa_fleet.registry.write_batcher import WriteBatcher
 from ofa_fleet.serving.access import current_principal
 from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1 import registry_pb2_grpc
@@ -34,6 +35,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     ) -> None:
         self.store = store
         self.feed = feed
+        self.batcher = WriteBatcher(store.database)
         self.revoked = revoked  # a deleted device's or fleet's cached tokens must go
 
     async def _run(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -120,14 +122,18 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def RegisterDevice(  # noqa: N802
         self, request: pb.RegisterDeviceRequest, context: aio.ServicerContext
     ) -> pb.RegisterDeviceResponse:
-        fleet = current_principal().subject
-        record, token = await self._write(self.store.register_device, fleet, request.hardware_id)
+        fleet, hardware_id = current_principal().subject, request.hardware_id
+        record, token = await self.batcher.submit(
+            lambda c: self.store.register_device_in(c, fleet, hardware_id)
+        )
+        self.feed.notify()
         return pb.RegisterDeviceResponse(device=convert.device_to_proto(record), device_token=token)
 
     async def Heartbeat(  # noqa: N802
         self, request: pb.HeartbeatRequest, context: aio.ServicerContext
     ) -> pb.HeartbeatResponse:
-        now = await self._run(self.store.heartbeat, request.device_id)
+        device_id = request.device_id
+        now = await self.batcher.submit(lambda c: self.store.heartbeat_in(c, device_id))
         return pb.HeartbeatResponse(server_time=convert.timestamp(now))
 
     async def ReportStatus(  # noqa: N802

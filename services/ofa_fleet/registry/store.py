@@ -207,7 +207,18 @@ class RegistryStore:
     # -- devices --------------------------------------------------------------------------
 
     def register_device(self, fleet: str, hardware_id: str) -> tuple[DeviceRecord, str]:
-        """A new device of `fleet` and its device token (shown to the device only now).
+        """A new device of `fleet` and its device token (shown to the device only now)."""
+        with self.database.write_connection() as c:
+            return self.register_device_in(c, fleet, hardware_id)
+
+    def heartbeat(self, device_id: str) -> int:
+        """Record that the device is alive; not a change (watchers are not woken for it)."""
+        with self.database.write_connection() as c:
+            return self.heartbeat_in(c, device_id)
+
+    @staticmethod
+    def register_device_in(c: Connection, fleet: str, hardware_id: str) -> tuple[DeviceRecord, str]:
+        """`register_device` inside a transaction the caller owns (see `write_batcher`).
 
         Enrolment and heartbeats are what a whole fleet does at boot, so both are written
         with plain statements rather than the ORM, which would cost several times more.
@@ -216,33 +227,31 @@ class RegistryStore:
         token, token_hash = tokens.issue(tokens.DEVICE_PREFIX)
         now = now_us()
         device_id = tokens.new_device_id()
-        row = {
-            "id": device_id,
-            "fleet_name": fleet,
-            "hardware_id": hardware_id,
-            "token_hash": token_hash,
-            "revision": 1,
-            "created_us": now,
-            "last_seen_us": now,
-        }
-        with self.database.write_connection() as c:
-            if c.execute(select(FleetRow.name).where(FleetRow.name == fleet)).first() is None:
-                raise NotFoundError(f"fleet {fleet!r} does not exist")
-            c.execute(insert(DeviceRow).values(row))
-            _record_change(c, ChangeKind.DEVICE, ChangeOperation.CREATED, device_id, fleet, 1)
-        record = DeviceRecord(device_id, fleet, hardware_id, 1, now, now, None)
-        return record, token
+        if c.execute(select(FleetRow.name).where(FleetRow.name == fleet)).first() is None:
+            raise NotFoundError(f"fleet {fleet!r} does not exist")
+        c.execute(
+            insert(DeviceRow).values(
+                id=device_id,
+                fleet_name=fleet,
+                hardware_id=hardware_id,
+                token_hash=token_hash,
+                revision=1,
+                created_us=now,
+                last_seen_us=now,
+            )
+        )
+        _record_change(c, ChangeKind.DEVICE, ChangeOperation.CREATED, device_id, fleet, 1)
+        return DeviceRecord(device_id, fleet, hardware_id, 1, now, now, None), token
 
-    def heartbeat(self, device_id: str) -> int:
-        """Record that the device is alive; not a change (watchers are not woken for it)."""
+    @staticmethod
+    def heartbeat_in(c: Connection, device_id: str) -> int:
         check_device_id(device_id)
         now = now_us()
-        with self.database.write_connection() as c:
-            done = c.execute(
-                update(DeviceRow).where(DeviceRow.id == device_id).values(last_seen_us=now)
-            )
-            if done.rowcount == 0:
-                raise NotFoundError(f"device {device_id!r} does not exist")
+        done = c.execute(
+            update(DeviceRow).where(DeviceRow.id == device_id).values(last_seen_us=now)
+        )
+        if done.rowcount == 0:
+            raise NotFoundError(f"device {device_id!r} does not exist")
         return now
 
     def report_status(self, device_id: str, status: DeviceStatus) -> DeviceRecord:

@@ -1,0 +1,68 @@
+"""Group commit: many writes, one transaction, each caller answered with its own outcome."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ofa_fleet.errors import NotFoundError
+from ofa_fleet.registry.records import RolloutPolicy
+from ofa_fleet.registry.store import RegistryStore
+from ofa_fleet.registry.write_batcher import WriteBatcher
+from tests.registry.conftest import example_profile
+
+
+def test_concurrent_writes_share_commits_and_fail_alone(store: RegistryStore) -> None:
+    store.create_profile(example_profile())
+    store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
+    batcher = WriteBatcher(store.database, max_batch=16)
+    commits = 0
+    original = batcher._commit
+
+    def counting(writes):  # type: ignore[no-untyped-def]
+        nonlocal commits
+        commits += 1
+        return original(writes)
+
+    batcher._commit = counting  # type: ignore[method-assign]
+
+    async def burst() -> list[object]:
+        calls = [
+            batcher.submit(
+                lambda c, i=i: RegistryStore.register_device_in(
+                    c, "nope" if i == 7 else "pis", f"{i}"
+                )
+            )
+            for i in range(40)
+        ]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = asyncio.run(burst())
+    assert isinstance(outcomes[7], NotFoundError)
+    registered = [o for i, o in enumerate(outcomes) if i != 7]
+    assert all(isinstance(o, tuple) for o in registered)
+    assert [o[0].hardware_id for o in registered] == [str(i) for i in range(40) if i != 7]  # type: ignore[index]
+    stored = {d.id for d in store.list_devices(page_size=1000).items}
+    assert stored == {o[0].id for o in registered}  # type: ignore[index]
+    assert 3 <= commits < 40  # batched (16 a commit at most), not one commit per write
+    assert [c.cursor for c in store.changes_after(0)] == list(range(1, 42))
+
+
+def test_a_failed_commit_fails_every_write_in_it(store: RegistryStore) -> None:
+    batcher = WriteBatcher(store.database)
+
+    def broken(writes):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk full")
+
+    batcher._commit = broken  # type: ignore[method-assign]
+
+    async def two() -> list[object]:
+        return await asyncio.gather(
+            batcher.submit(lambda c: 1), batcher.submit(lambda c: 2), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(two())
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    with pytest.raises(NotFoundError):
+        store.heartbeat("d-" + "0" * 20)
