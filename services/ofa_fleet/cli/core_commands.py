@@ -7,18 +7,15 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ofa_fleet.cli.progress import RichTrainingProgress
-from ofa_fleet.core.space import PRESETS, SearchSpace
-from ofa_fleet.data import load_dataset
 from ofa_fleet.errors import CheckpointError, InvalidArgumentError, NotFoundError
-from ofa_fleet.subnet import export_subnet, materialize, resolve_arch
-from ofa_fleet.training.checkpoint import load_checkpoint
-from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
-from ofa_fleet.training.config import TrainConfig
-from ofa_fleet.training.evaluate import top1_accuracy
-from ofa_fleet.training.trainer import ProgressiveTrainer, TrainingObserver
+
+# torch, scikit-learn and onnx load in the handlers that use them, so that building the
+# parser (and running the light commands) does not pay for them.
+if TYPE_CHECKING:
+    from ofa_fleet.core.space import SearchSpace
+    from ofa_fleet.training.trainer import ProgressiveTrainer, TrainingObserver
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +25,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs-per-phase", type=int, help="epochs of every phase")
     train.add_argument("--resume", action="store_true", help="continue from --out")
     train.add_argument("--force", action="store_true", help="overwrite an existing --out")
-    train.add_argument("--space", default="cpu", help=f"{'|'.join(PRESETS)} or a JSON file")
+    train.add_argument(
+        "--space", default="cpu", help="a preset space name (default: %(default)s) or a JSON file"
+    )
     train.add_argument("--image-size", type=int, default=32)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--seed", type=int, default=0)
@@ -48,6 +47,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def load_space(text: str) -> SearchSpace:
+    from ofa_fleet.core.space import PRESETS, SearchSpace
+
     if text in PRESETS:
         return PRESETS[text]()
     path = Path(text)
@@ -66,6 +67,8 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         )
     if args.resume and not args.out.exists():
         raise CheckpointError(f"cannot resume: {args.out} does not exist")
+    from ofa_fleet.cli.progress import RichTrainingProgress
+
     with RichTrainingProgress() as observer:
         trainer = make_trainer(args, observer)
         result = trainer.run()
@@ -83,6 +86,12 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def make_trainer(args: argparse.Namespace, observer: TrainingObserver) -> ProgressiveTrainer:
+    from ofa_fleet.data import load_dataset
+    from ofa_fleet.training.checkpoint import load_checkpoint
+    from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
+    from ofa_fleet.training.config import TrainConfig
+    from ofa_fleet.training.trainer import ProgressiveTrainer
+
     if args.resume:
         checkpoint = load_checkpoint(args.out)
         stored = TrainConfig.from_dict(checkpoint.train_config)
@@ -107,6 +116,11 @@ def make_trainer(args: argparse.Namespace, observer: TrainingObserver) -> Progre
 
 
 def run_eval(args: argparse.Namespace) -> dict[str, Any]:
+    from ofa_fleet.subnet import materialize, resolve_arch
+    from ofa_fleet.training.checkpoint import load_checkpoint
+    from ofa_fleet.training.checkpoint_data import load_checkpoint_data
+    from ofa_fleet.training.evaluate import top1_accuracy
+
     checkpoint = load_checkpoint(args.checkpoint)
     arch = resolve_arch(args.arch, checkpoint, args.seed)
     splits = load_checkpoint_data(checkpoint, args.data)
@@ -121,6 +135,10 @@ def run_eval(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_export(args: argparse.Namespace) -> dict[str, Any]:
+    from ofa_fleet.subnet import export_subnet, materialize, resolve_arch
+    from ofa_fleet.training.checkpoint import load_checkpoint
+    from ofa_fleet.training.checkpoint_data import load_checkpoint_data
+
     started = time.perf_counter()
     checkpoint = load_checkpoint(args.checkpoint)
     arch = resolve_arch(args.arch, checkpoint, args.seed)

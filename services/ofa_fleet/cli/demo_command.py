@@ -12,29 +12,19 @@ import argparse
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from ofa_fleet.cli.core_commands import write_atomically
 from ofa_fleet.cli.output import stderr_console
-from ofa_fleet.cli.progress import RichTrainingProgress
-from ofa_fleet.core.arch import ArchConfig
-from ofa_fleet.core.space import cpu_space
-from ofa_fleet.data import load_dataset
-from ofa_fleet.hardware.local_machine import local_profile
-from ofa_fleet.hardware.profile_file import load_latency_table
-from ofa_fleet.predictors.device_profiling import profile_device
-from ofa_fleet.predictors.latency_table import LatencyTable
-from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
-from ofa_fleet.predictors.timing import InterleavedTimer
-from ofa_fleet.subnet import export_subnet, materialize
-from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
-from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
-from ofa_fleet.training.config import TrainConfig
-from ofa_fleet.training.evaluate import top1_accuracy
-from ofa_fleet.training.trainer import ProgressiveTrainer
+
+# torch, scikit-learn and onnx load in the handlers that use them, so that building the
+# parser (and running the light commands) does not pay for them.
+if TYPE_CHECKING:
+    from ofa_fleet.predictors.latency_table import LatencyTable
+    from ofa_fleet.training.checkpoint import Checkpoint
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +37,15 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> dict[str, Any] | None:
+    from ofa_fleet.core.arch import ArchConfig
+    from ofa_fleet.hardware.local_machine import local_profile
+    from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
+    from ofa_fleet.predictors.timing import InterleavedTimer
+    from ofa_fleet.subnet import export_subnet, materialize
+    from ofa_fleet.training.checkpoint import load_checkpoint
+    from ofa_fleet.training.checkpoint_data import load_checkpoint_data
+    from ofa_fleet.training.evaluate import top1_accuracy
+
     checkpoint_path = args.workdir / "supernet.ckpt"
     ensure_trained(checkpoint_path, args.epochs_per_phase)
     checkpoint = load_checkpoint(checkpoint_path)
@@ -106,6 +105,14 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def ensure_trained(path: Path, epochs_per_phase: int | None) -> None:
     """Train, resume an interrupted run, or do nothing if a finished checkpoint exists."""
+    from ofa_fleet.cli.progress import RichTrainingProgress
+    from ofa_fleet.core.space import cpu_space
+    from ofa_fleet.data import load_dataset
+    from ofa_fleet.training.checkpoint import load_checkpoint
+    from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
+    from ofa_fleet.training.config import TrainConfig
+    from ofa_fleet.training.trainer import ProgressiveTrainer
+
     if path.exists():
         checkpoint = load_checkpoint(path)
         if checkpoint.finished:
@@ -124,6 +131,9 @@ def ensure_trained(path: Path, epochs_per_phase: int | None) -> None:
 
 def ensure_latency_table(path: Path, checkpoint: Checkpoint) -> LatencyTable:
     """This machine's latency table for the checkpoint's space (measured once, ~10 s)."""
+    from ofa_fleet.hardware.profile_file import load_latency_table
+    from ofa_fleet.predictors.device_profiling import profile_device
+
     if path.exists():
         table = load_latency_table(path)
         if table.space_fingerprint == checkpoint.space.fingerprint and table.threads == 1:

@@ -6,29 +6,18 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ofa_fleet.cli.core_commands import write_atomically
 from ofa_fleet.cli.output import stderr_console
 from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.hardware.local_machine import local_profile
-from ofa_fleet.hardware.profile_file import load_latency_table, load_profile
-from ofa_fleet.predictors.accuracy import (
-    AccuracyPredictor,
-    AccuracySample,
-    fit_accuracy_predictor,
-    sample_archs_for_fit,
-)
-from ofa_fleet.predictors.accuracy_samples import measure_samples
-from ofa_fleet.predictors.device_profiling import profile_device
-from ofa_fleet.predictors.latency import LatencyPredictor
-from ofa_fleet.predictors.layer_index import LayerIndex
-from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
-from ofa_fleet.subnet import resolve_arch
-from ofa_fleet.training.checkpoint import load_checkpoint
-from ofa_fleet.training.checkpoint_data import load_checkpoint_data
+
+# torch, scikit-learn and onnxruntime load in the handlers that use them, so that building
+# the parser (and running the light commands) does not pay for them.
+if TYPE_CHECKING:
+    from ofa_fleet.predictors.accuracy import AccuracySample
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -87,6 +76,13 @@ def run_profile_device(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidArgumentError("--threads must be positive")
     if args.rounds <= 0:
         raise InvalidArgumentError("--rounds must be positive")
+    from ofa_fleet.hardware.local_machine import local_profile
+    from ofa_fleet.predictors.device_profiling import profile_device
+    from ofa_fleet.predictors.latency import LatencyPredictor
+    from ofa_fleet.predictors.layer_index import LayerIndex
+    from ofa_fleet.subnet import resolve_arch
+    from ofa_fleet.training.checkpoint import load_checkpoint
+
     checkpoint = load_checkpoint(args.checkpoint)
     supernet = checkpoint.supernet
     started = time.perf_counter()
@@ -130,6 +126,13 @@ def run_profile_device(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_predict(args: argparse.Namespace) -> dict[str, Any]:
+    from ofa_fleet.hardware.local_machine import local_profile
+    from ofa_fleet.hardware.profile_file import load_latency_table, load_profile
+    from ofa_fleet.predictors.accuracy import AccuracyPredictor
+    from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
+    from ofa_fleet.subnet import resolve_arch
+    from ofa_fleet.training.checkpoint import load_checkpoint
+
     checkpoint = load_checkpoint(args.checkpoint)
     if args.profile is not None:
         profile = load_profile(args.profile)
@@ -152,6 +155,11 @@ def run_predict(args: argparse.Namespace) -> dict[str, Any]:
 def run_predictor_fit(args: argparse.Namespace) -> dict[str, Any]:
     if args.samples < 10:
         raise InvalidArgumentError("--samples must be at least 10")
+    from ofa_fleet.predictors.accuracy import fit_accuracy_predictor, sample_archs_for_fit
+    from ofa_fleet.predictors.accuracy_samples import measure_samples
+    from ofa_fleet.training.checkpoint import load_checkpoint
+    from ofa_fleet.training.checkpoint_data import load_checkpoint_data
+
     checkpoint = load_checkpoint(args.checkpoint)
     known, known_cost = reusable_samples(args.out, checkpoint.version)
     archs = [
@@ -203,6 +211,8 @@ def reusable_samples(path: Path, supernet_version: str) -> tuple[dict[str, Accur
     """
     if not path.exists():
         return {}, 0.0
+    from ofa_fleet.predictors.accuracy import AccuracyPredictor
+
     previous = AccuracyPredictor.load(path)
     if previous.supernet_version != supernet_version:
         return {}, 0.0

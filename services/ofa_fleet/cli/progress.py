@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import (
     BarColumn,
@@ -14,7 +14,9 @@ from rich.progress import (
 )
 
 from ofa_fleet.cli.output import stderr_console
-from ofa_fleet.training.phases import Phase
+
+if TYPE_CHECKING:
+    from ofa_fleet.training.phases import Phase
 
 
 class RichTrainingProgress:
