@@ -18,10 +18,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ofa_fleet.registry import convert
 from ofa_fleet.registry.access_rules import RULES
 from ofa_fleet.serving.access import Role
-from ofa_fleet.v1 import registry_pb2
+from ofa_fleet.v1 import common_pb2, registry_pb2
+from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
+from tests.registry.conftest import example_profile
 from tests.registry.test_service import OPERATOR, Fleet, bearer
 
 SERVICE = registry_pb2.DESCRIPTOR.services_by_name["RegistryService"]
@@ -137,3 +140,55 @@ def _call(call: Any, request: Message, metadata: Any, streaming: bool) -> grpc.R
     except grpc.RpcError as error:
         return error
     return None
+
+
+def _leaves(message: Message, path: str = "") -> list[tuple[str, FieldDescriptor, Message]]:
+    """Every scalar field of a message and its sub-messages, with its dotted path."""
+    found = []
+    for field in message.DESCRIPTOR.fields:
+        if field.type == FieldDescriptor.TYPE_MESSAGE:
+            if not field.is_repeated:
+                found += _leaves(getattr(message, field.name), f"{path}{field.name}.")
+        elif not field.is_repeated:
+            found.append((f"{path}{field.name}", field, message))
+    return found
+
+
+VALID = convert.profile_to_proto(example_profile())
+LEAVES = [path for path, _, _ in _leaves(VALID)]
+
+
+@pytest.mark.parametrize("path", LEAVES)
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_one_bad_field_in_a_valid_profile_is_named(
+    path: str, channel: grpc.Channel, data: st.DataObject
+) -> None:
+    """A valid profile with one field set to an extreme value: stored, or refused by name."""
+    profile = common_pb2.HardwareProfile()
+    profile.CopyFrom(VALID)
+    profile.name = data.draw(st.from_regex(r"[a-z][a-z0-9]{0,20}", fullmatch=True))
+    _, field, holder = next(leaf for leaf in _leaves(profile) if leaf[0] == path)
+    if field.name == "name" and holder is profile:
+        value = data.draw(TEXT)
+    else:
+        value = data.draw(scalar(field))
+    setattr(holder, field.name, value)
+    stub = RegistryServiceStub(channel)
+    for call, request in (
+        (stub.CreateProfile, pb.CreateProfileRequest(profile=profile)),
+        (stub.UpdateProfile, pb.UpdateProfileRequest(profile=profile)),
+    ):
+        error = _call(call, request, OPERATOR, streaming=False)
+        if error is None or error.code() in (
+            grpc.StatusCode.ALREADY_EXISTS,
+            grpc.StatusCode.NOT_FOUND,
+        ):
+            continue
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, (path, error.details())
+        leaf = path.rsplit(".", 1)[-1]
+        assert leaf in error.details() or "name" in error.details(), (path, error.details())

@@ -263,3 +263,16 @@ def test_tokens_never_reach_the_logs(
     assert "RegistryService/Heartbeat" in text  # the calls were logged...
     for secret in (OPERATOR_TOKEN, fleet.enrolment, device.device_token):
         assert secret not in text  # ...without their tokens
+
+
+def test_huge_or_deep_values_get_a_short_clear_error(stub: RegistryServiceStub) -> None:
+    spec = convert.profile_to_proto(example_profile())
+    spec.runtime.execution_provider = "x" * 100_000
+    error = rpc_error(stub.CreateProfile, pb.CreateProfileRequest(profile=spec), OPERATOR)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "execution_provider" in error.details() and len(error.details()) <= 2000
+    spec = convert.profile_to_proto(example_profile())
+    spec.latency_table_json = "[" * 100_000
+    error = rpc_error(stub.CreateProfile, pb.CreateProfileRequest(profile=spec), OPERATOR)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "latency_table_json" in error.details()

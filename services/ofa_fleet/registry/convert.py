@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.predictors.latency_table import LatencyTable
 from ofa_fleet.registry.records import (
     Change,
     ChangeKind,
@@ -78,12 +79,18 @@ def profile_from_proto(message: common_pb2.HardwareProfile, field: str) -> Hardw
             data["constraints"][optional] = getattr(message.constraints, optional)
     if message.latency_table_json:
         try:
-            data["latency_table"] = json.loads(message.latency_table_json)
+            table = json.loads(message.latency_table_json)
+            LatencyTable.from_dict(table)
         except json.JSONDecodeError as exc:
             raise InvalidArgumentError(
                 f"{field}.latency_table_json is not JSON ({exc.msg} at character {exc.pos}); "
                 "send the file `ofa-fleet profile-device` wrote, unchanged"
             ) from exc
+        except RecursionError as exc:
+            raise InvalidArgumentError(f"{field}.latency_table_json is nested too deeply") from exc
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{field}.latency_table_json: {exc}") from exc
+        data["latency_table"] = table
     return HardwareProfile.from_dict(data)
 
 

@@ -31,6 +31,9 @@ from ofa_fleet.serving.access import (
 from ofa_fleet.serving.status_codes import status_code_for
 
 log = logging.getLogger("ofa_fleet.access")
+# Status details travel in HTTP/2 trailers, which clients cap at 8 KiB by default; a message
+# quoting a huge field would turn a clear INVALID_ARGUMENT into an opaque transport error.
+MAX_DETAILS_CHARS = 2000
 
 CallObserver = Callable[[str, grpc.StatusCode, float], None]
 
@@ -146,7 +149,7 @@ class _Call:
             return
         if isinstance(error, OfaFleetError):
             self.code = status_code_for(error)
-            await context.abort(self.code, str(error))
+            await context.abort(self.code, bounded(str(error)))
         incident = uuid.uuid4().hex[:12]
         log.exception("unexpected error", extra={"method": self.method, "incident": incident})
         self.code = grpc.StatusCode.INTERNAL
@@ -169,3 +172,10 @@ class _Call:
         )
         for observe in self.owner._observers:
             observe(self.method, self.code, seconds)
+
+
+def bounded(message: str) -> str:
+    """`message`, cut to `MAX_DETAILS_CHARS` with a note when it was longer."""
+    if len(message) <= MAX_DETAILS_CHARS:
+        return message
+    return message[: MAX_DETAILS_CHARS - 40] + f"... ({len(message):,} characters, cut)"
