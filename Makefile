@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest -m "slow or not slow"
+	$(BIN)/python -m pytest -m "slow or not slow" --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not integration"
