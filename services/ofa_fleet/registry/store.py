@@ -13,11 +13,12 @@ import binascii
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ofa_fleet.errors import (
     AlreadyExistsError,
@@ -55,6 +56,8 @@ from ofa_fleet.registry.tables import (
 )
 
 MAX_HARDWARE_ID_LENGTH = 128
+Row = TypeVar("Row")
+Record = TypeVar("Record")
 NAMES_SHOWN_IN_ERRORS = 10
 
 
@@ -90,14 +93,9 @@ class RegistryStore:
             return _profile(_profile_row(s, name))
 
     def list_profiles(self, page_size: int = 0, page_token: str = "") -> Page[ProfileRecord]:
-        size = check_page_size(page_size)
-        after = _decode_page_token(page_token, "profiles")
-        with self.database.read() as s:
-            query = select(ProfileRow).order_by(ProfileRow.name).limit(size + 1)
-            if after:
-                query = query.where(ProfileRow.name > after)
-            rows = s.scalars(query).all()
-        return _page([_profile(r) for r in rows], size, "profiles", lambda p: p.name)
+        return self._page(
+            select(ProfileRow), ProfileRow.name, "profiles", page_size, page_token, _profile
+        )
 
     def update_profile(
         self, spec: HardwareProfile, expected_revision: int | None = None
@@ -172,14 +170,7 @@ class RegistryStore:
             return _fleet(_fleet_row(s, name))
 
     def list_fleets(self, page_size: int = 0, page_token: str = "") -> Page[FleetRecord]:
-        size = check_page_size(page_size)
-        after = _decode_page_token(page_token, "fleets")
-        with self.database.read() as s:
-            query = select(FleetRow).order_by(FleetRow.name).limit(size + 1)
-            if after:
-                query = query.where(FleetRow.name > after)
-            rows = s.scalars(query).all()
-        return _page([_fleet(r) for r in rows], size, "fleets", lambda f: f.name)
+        return self._page(select(FleetRow), FleetRow.name, "fleets", page_size, page_token, _fleet)
 
     def delete_fleet(self, name: str) -> None:
         check_name(name, "name")
@@ -280,20 +271,15 @@ class RegistryStore:
     def list_devices(
         self, page_size: int = 0, page_token: str = "", fleet: str = ""
     ) -> Page[DeviceRecord]:
-        size = check_page_size(page_size)
         if fleet:
             check_name(fleet, "fleet")
-        after = _decode_page_token(page_token, f"devices/{fleet}")
-        with self.database.read() as s:
-            if fleet and s.get(FleetRow, fleet) is None:
-                raise NotFoundError(f"fleet {fleet!r} does not exist")
-            query = select(DeviceRow).order_by(DeviceRow.id).limit(size + 1)
-            if fleet:
-                query = query.where(DeviceRow.fleet_name == fleet)
-            if after:
-                query = query.where(DeviceRow.id > after)
-            rows = s.scalars(query).all()
-        return _page([_device(r) for r in rows], size, f"devices/{fleet}", lambda d: d.id)
+            with self.database.read() as s:
+                if s.get(FleetRow, fleet) is None:
+                    raise NotFoundError(f"fleet {fleet!r} does not exist")
+        query = select(DeviceRow)
+        if fleet:
+            query = query.where(DeviceRow.fleet_name == fleet)
+        return self._page(query, DeviceRow.id, f"devices/{fleet}", page_size, page_token, _device)
 
     def delete_device(self, device_id: str) -> None:
         check_device_id(device_id)
@@ -303,6 +289,27 @@ class RegistryStore:
             _record_change(
                 s, ChangeKind.DEVICE, ChangeOperation.DELETED, row.id, row.fleet_name, row.revision
             )
+
+    def _page(
+        self,
+        query: Select[Row],
+        key: InstrumentedAttribute[str],
+        listing: str,
+        page_size: int,
+        page_token: str,
+        to_record: Callable[[Row], Record],
+    ) -> Page[Record]:
+        """One page of `query` ordered by `key`; the token names the last key shown."""
+        size = check_page_size(page_size)
+        after = _decode_page_token(page_token, listing)
+        query = query.order_by(key).limit(size + 1)
+        if after:
+            query = query.where(key > after)
+        with self.database.read() as s:
+            rows = s.scalars(query).all()
+        shown = rows[:size]
+        token = _encode_page_token(listing, getattr(shown[-1], key.key)) if len(rows) > size else ""
+        return Page(tuple(to_record(r) for r in shown), token)
 
     def device_for_token(self, token: str) -> str | None:
         with self.database.read() as s:
@@ -441,14 +448,6 @@ def _change(row: ChangeRow) -> Change:
         revision=row.revision,
         committed_us=row.committed_us,
     )
-
-
-def _page(items: list, size: int, listing: str, key: object) -> Page:  # type: ignore[type-arg]
-    if len(items) <= size:
-        return Page(tuple(items), "")
-    shown = items[:size]
-    last = key(shown[-1])  # type: ignore[operator]
-    return Page(tuple(shown), _encode_page_token(listing, last))
 
 
 def _encode_page_token(listing: str, last: str) -> str:
