@@ -63,10 +63,19 @@ class RegistryServerThread:
     def stub(self, channel: grpc.Channel) -> registry_pb2_grpc.RegistryServiceStub:
         return registry_pb2_grpc.RegistryServiceStub(channel)
 
-    def stop(self) -> None:
+    def stop_serving(self) -> None:
+        """Stop the server gracefully but keep its event loop running (see `stop`)."""
         if self.server is not None:
             asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=60)
             self.server = None
+
+    def stop(self) -> None:
+        """Stop serving, then close the database and the loop.
+
+        A test that watches what clients see on shutdown calls `stop_serving` first and
+        waits for its clients: a loop stopped at once could leave their last frames unsent.
+        """
+        self.stop_serving()
         if self.database is not None:
             self.database.close()
             self.database = None

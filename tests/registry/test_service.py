@@ -213,7 +213,7 @@ def test_watch_streams_changes_and_resumes_from_a_cursor(
 def test_stopping_the_server_ends_watch_streams(registry: RegistryServerThread) -> None:
     with registry.channel() as channel:
         stream = RegistryServiceStub(channel).WatchChanges(
-            pb.WatchChangesRequest(), metadata=OPERATOR, timeout=30
+            pb.WatchChangesRequest(), metadata=OPERATOR, timeout=60
         )
         ended = threading.Event()
 
@@ -223,8 +223,8 @@ def test_stopping_the_server_ends_watch_streams(registry: RegistryServerThread) 
             ended.set()
 
         threading.Thread(target=drain, daemon=True).start()
-        registry.stop()
-        assert ended.wait(timeout=30)
+        registry.stop_serving()
+        assert ended.wait(timeout=20)
 
 
 def test_health_and_reflection(channel: grpc.Channel) -> None:
