@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import socket
@@ -32,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,7 +51,11 @@ from ofa_fleet.v1 import registry_pb2 as pb  # noqa: E402
 from ofa_fleet.v1 import registry_pb2_grpc  # noqa: E402
 from tests.databases import postgres_schema  # noqa: E402
 from tests.registry.conftest import example_profile  # noqa: E402
-from tests.registry.server_process import RegistryProcess  # noqa: E402
+from tests.registry.server_process import (  # noqa: E402
+    RegistryProcess,
+    all_device_ids,
+    kill_during_enrolment,
+)
 from tests.registry.server_thread import OPERATOR_TOKEN, bearer  # noqa: E402
 
 OPERATOR = bearer(OPERATOR_TOKEN)
@@ -168,48 +170,19 @@ def measure_registry(db_url: str, concurrency: int, seconds: float) -> list[dict
 
 
 def durability(db_url: str) -> dict[str, int]:
-    acknowledged: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-    with RegistryProcess(db_url) as server:
+    with RegistryProcess(db_url) as server, grpc.insecure_channel(server.address) as channel:
         token = prepare(server.address)
-        channel = grpc.insecure_channel(server.address)
-        stub = registry_pb2_grpc.RegistryServiceStub(channel)
-
-        def enrol(worker: int) -> None:
-            for i in range(100_000):
-                if stop.is_set():
-                    return
-                try:
-                    answer = stub.RegisterDevice(
-                        pb.RegisterDeviceRequest(hardware_id=f"w{worker}-{i}"),
-                        metadata=bearer(token),
-                        timeout=10,
-                    )
-                except grpc.RpcError:
-                    return
-                with lock:
-                    acknowledged.append(answer.device.id)
-
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit(enrol, w) for w in range(8)]
-            time.sleep(3.0)
-            server.kill()
-            stop.set()
-            for future in futures:
-                future.result()
-        channel.close()
+        started = time.monotonic()
+        acknowledged = kill_during_enrolment(
+            server,
+            registry_pb2_grpc.RegistryServiceStub(channel),
+            token,
+            lambda _: time.monotonic() - started > 3.0,
+        )
     database = Database(DatabaseUrl.parse(db_url))
     try:
         store = RegistryStore(database)
-        stored: set[str] = set()
-        token = ""
-        while True:
-            page = store.list_devices(page_size=1000, page_token=token)
-            stored |= {d.id for d in page.items}
-            token = page.next_token
-            if not token:
-                break
+        stored = all_device_ids(store)
         changes = {
             c.entity_id
             for c in store.changes_after(0, limit=1_000_000)

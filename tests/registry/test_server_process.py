@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import subprocess
 import threading
@@ -25,7 +24,12 @@ from tests import tools
 from tests.certificates import make_pki
 from tests.integration.cli import ofa_fleet
 from tests.registry.conftest import example_profile
-from tests.registry.server_process import RegistryProcess, sqlite_url
+from tests.registry.server_process import (
+    RegistryProcess,
+    all_device_ids,
+    kill_during_enrolment,
+    sqlite_url,
+)
 from tests.registry.server_thread import OPERATOR_TOKEN, bearer
 
 pytestmark = pytest.mark.integration
@@ -137,45 +141,18 @@ def test_grpcurl_lists_and_calls_through_reflection(tmp_path: Path) -> None:
 
 def test_kill_9_loses_no_acknowledged_registration(db_url: str) -> None:
     """Devices enrol from 8 threads; kill -9 mid-burst; every acknowledged one survives whole."""
-    acknowledged: list[str] = []
     with RegistryProcess(db_url) as server, grpc.insecure_channel(server.address) as channel:
         stub = RegistryServiceStub(channel)
         _create_profile(stub)
         token = stub.CreateFleet(
             pb.CreateFleetRequest(name="burst", profile="raspberry-pi-4"), metadata=OPERATOR
         ).enrolment_token
-        lock = threading.Lock()
-        stop = threading.Event()
-
-        def enrol(worker: int) -> None:
-            for i in range(10_000):
-                if stop.is_set():
-                    return
-                try:
-                    answer = stub.RegisterDevice(
-                        pb.RegisterDeviceRequest(hardware_id=f"w{worker}-{i}"),
-                        metadata=bearer(token),
-                        timeout=10,
-                    )
-                except grpc.RpcError:
-                    return
-                with lock:
-                    acknowledged.append(answer.device.id)
-
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit(enrol, w) for w in range(8)]
-            deadline = time.monotonic() + 60
-            while len(acknowledged) < 150 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            server.kill()
-            stop.set()
-            for future in futures:
-                future.result(timeout=30)
+        acknowledged = kill_during_enrolment(server, stub, token, lambda acked: len(acked) >= 150)
     assert len(acknowledged) >= 150
     database = Database(DatabaseUrl.parse(db_url))
     try:
         store = RegistryStore(database)
-        stored = {d.id: d for d in _all_devices(store)}
+        stored = all_device_ids(store)
         assert set(acknowledged) <= set(stored), "an acknowledged registration was lost"
         with database.read() as s:
             rows = s.query(DeviceRow).all()
@@ -184,13 +161,3 @@ def test_kill_9_loses_no_acknowledged_registration(db_url: str) -> None:
         assert sorted(c.entity_id for c in created) == sorted(stored)  # no half-written device
     finally:
         database.close()
-
-
-def _all_devices(store: RegistryStore) -> list:  # type: ignore[type-arg]
-    devices, token = [], ""
-    while True:
-        page = store.list_devices(page_size=1000, page_token=token)
-        devices += page.items
-        token = page.next_token
-        if not token:
-            return devices

@@ -128,25 +128,21 @@ def _run(
 
 
 def _create_profiles(args: argparse.Namespace, registry: Registry) -> None:
-    specs = [load_profile(path) for path in args.files]  # all files valid before any call
-    created = []
-    for spec in specs:
-        response = registry(
-            "CreateProfile", pb.CreateProfileRequest(profile=convert.profile_to_proto(spec))
-        )
-        created.append(response.profile)
-    _print_profiles(created, args.json)
+    _store_profiles(args, registry, "CreateProfile", pb.CreateProfileRequest)
 
 
 def _update(args: argparse.Namespace, registry: Registry) -> None:
-    specs = [load_profile(path) for path in args.files]
-    updated = []
-    for spec in specs:
-        response = registry(
-            "UpdateProfile", pb.UpdateProfileRequest(profile=convert.profile_to_proto(spec))
-        )
-        updated.append(response.profile)
-    _print_profiles(updated, args.json)
+    _store_profiles(args, registry, "UpdateProfile", pb.UpdateProfileRequest)
+
+
+def _store_profiles(
+    args: argparse.Namespace, registry: Registry, method: str, request: Callable[..., Any]
+) -> None:
+    specs = [load_profile(path) for path in args.files]  # all files valid before any call
+    stored = [
+        registry(method, request(profile=convert.profile_to_proto(spec))).profile for spec in specs
+    ]
+    _print_profiles(stored, args.json)
 
 
 def _list_profiles(args: argparse.Namespace, registry: Registry) -> None:
