@@ -48,6 +48,15 @@ class FailedPreconditionError(OfaFleetError):
     """The request is valid but the system is not in a state to carry it out."""
 
 
+class InfeasibleProfileError(FailedPreconditionError):
+    """No subnet of the search space meets a profile's budget; the message says how close
+    the space can come, so an operator can relax the budget or train a smaller space."""
+
+
+class CancelledError(OfaFleetError):
+    """The caller went away or its deadline passed; the work was stopped, not finished."""
+
+
 class ConflictError(OfaFleetError):
     """Someone else changed the record first (an expected revision no longer holds)."""
 

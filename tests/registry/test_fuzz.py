@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ofa_fleet.registry import convert
+from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.access_rules import RULES
 from ofa_fleet.serving.access import Role
 from ofa_fleet.v1 import common_pb2, registry_pb2
@@ -154,7 +154,7 @@ def _leaves(message: Message, path: str = "") -> list[tuple[str, FieldDescriptor
     return found
 
 
-VALID = convert.profile_to_proto(example_profile())
+VALID = profile_to_proto(example_profile())
 LEAVES = [path for path, _, _ in _leaves(VALID)]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ofa_fleet.registry import convert
+from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.database import Database, DatabaseUrl
 from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
@@ -57,7 +57,7 @@ def test_a_watch_on_one_replica_sees_writes_on_another(shared_url: str) -> None:
                 pb.WatchChangesRequest(), metadata=OPERATOR, timeout=30
             )
             with writer.channel() as other:
-                spec = convert.profile_to_proto(example_profile())
+                spec = profile_to_proto(example_profile())
                 RegistryServiceStub(other).CreateProfile(
                     pb.CreateProfileRequest(profile=spec), metadata=OPERATOR, timeout=10
                 )

@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from ofa_fleet.registry import convert
+from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.database import Database, DatabaseUrl
 from ofa_fleet.registry.records import ChangeKind
 from ofa_fleet.registry.store import RegistryStore
@@ -37,7 +37,7 @@ OPERATOR = bearer(OPERATOR_TOKEN)
 
 
 def _create_profile(stub: RegistryServiceStub) -> None:
-    spec = convert.profile_to_proto(example_profile())
+    spec = profile_to_proto(example_profile())
     stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR, timeout=10)
 
 

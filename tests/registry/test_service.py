@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from ofa_fleet.registry import convert
+from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.v1 import common_pb2, registry_pb2
 from ofa_fleet.v1 import registry_pb2 as pb
@@ -30,7 +30,7 @@ class Fleet:
     """A profile, a fleet and two enrolled devices on a running registry."""
 
     def __init__(self, stub: RegistryServiceStub) -> None:
-        spec = convert.profile_to_proto(example_profile())
+        spec = profile_to_proto(example_profile())
         stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR, timeout=10)
         created = stub.CreateFleet(
             pb.CreateFleetRequest(name="pis", profile=spec.name), metadata=OPERATOR, timeout=10
@@ -138,7 +138,7 @@ def test_tokens_only_reach_what_they_are_for(stub: RegistryServiceStub) -> None:
 
 
 def test_validation_errors_name_the_field(stub: RegistryServiceStub) -> None:
-    spec = convert.profile_to_proto(example_profile())
+    spec = profile_to_proto(example_profile())
     cases = [
         (pb.CreateProfileRequest(), "profile is required"),
         (pb.CreateProfileRequest(profile=common_pb2.HardwareProfile(name="x")), "must be positive"),
@@ -156,7 +156,7 @@ def test_validation_errors_name_the_field(stub: RegistryServiceStub) -> None:
 
 
 def test_update_bumps_revision_and_detects_conflicts(stub: RegistryServiceStub) -> None:
-    spec = convert.profile_to_proto(example_profile())
+    spec = profile_to_proto(example_profile())
     stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR)
     spec.constraints.latency_budget_ms = 3.0
     updated = stub.UpdateProfile(
@@ -266,12 +266,12 @@ def test_tokens_never_reach_the_logs(
 
 
 def test_huge_or_deep_values_get_a_short_clear_error(stub: RegistryServiceStub) -> None:
-    spec = convert.profile_to_proto(example_profile())
+    spec = profile_to_proto(example_profile())
     spec.runtime.execution_provider = "x" * 100_000
     error = rpc_error(stub.CreateProfile, pb.CreateProfileRequest(profile=spec), OPERATOR)
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "execution_provider" in error.details() and len(error.details()) <= 2000
-    spec = convert.profile_to_proto(example_profile())
+    spec = profile_to_proto(example_profile())
     spec.latency_table_json = "[" * 100_000
     error = rpc_error(stub.CreateProfile, pb.CreateProfileRequest(profile=spec), OPERATOR)
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -16,6 +16,7 @@ from ofa_fleet.cli import (
     demo_command,
     predictor_commands,
     registry_commands,
+    search_commands,
     serve_command,
 )
 from ofa_fleet.cli.output import emit
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictor_commands.add_commands(sub)
     serve_command.add_command(sub)
     registry_commands.add_commands(sub)
+    search_commands.add_command(sub)
     return parser
 
 

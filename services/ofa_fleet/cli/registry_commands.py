@@ -21,6 +21,7 @@ from rich.table import Table
 from ofa_fleet.cli.output import stderr_console
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_file import load_profile
+from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
 from ofa_fleet.registry import convert
 from ofa_fleet.registry.records import RolloutPolicy, RolloutStrategy
 from ofa_fleet.serving.client import call, open_channel
@@ -139,9 +140,7 @@ def _store_profiles(
     args: argparse.Namespace, registry: Registry, method: str, request: Callable[..., Any]
 ) -> None:
     specs = [load_profile(path) for path in args.files]  # all files valid before any call
-    stored = [
-        registry(method, request(profile=convert.profile_to_proto(spec))).profile for spec in specs
-    ]
+    stored = [registry(method, request(profile=profile_to_proto(spec))).profile for spec in specs]
     _print_profiles(stored, args.json)
 
 
@@ -153,7 +152,7 @@ def _get_profile(args: argparse.Namespace, registry: Registry) -> dict[str, Any]
     profile = registry("GetProfile", pb.GetProfileRequest(name=args.name)).profile
     if args.json:
         return MessageToDict(profile, preserving_proto_field_name=True)
-    spec = convert.profile_from_proto(profile.spec, "profile")
+    spec = profile_from_proto(profile.spec, "profile")
     data = spec.to_dict()
     data.pop("latency_table", None)
     return {

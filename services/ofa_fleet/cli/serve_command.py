@@ -10,15 +10,22 @@ import argparse
 import asyncio
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ofa_fleet.registry.database import Database, DatabaseUrl
-from ofa_fleet.registry.service import registry_authenticator, registry_service
+from ofa_fleet.cli.search_commands import add_search_flags
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.logs import configure_logging
 from ofa_fleet.serving.server import Server, ServerConfig
 from ofa_fleet.serving.tls import TlsFiles
 
+if TYPE_CHECKING:
+    from ofa_fleet.registry.database import DatabaseUrl
+    from ofa_fleet.search.specializer import Specializer
+
 REGISTRY_PORT = 50051
+SEARCH_PORT = 50052
 DEFAULT_REGISTRY_DB = "sqlite:///ofa-fleet-registry.db"
 
 
@@ -33,6 +40,29 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     add_server_flags(registry, REGISTRY_PORT)
     registry.set_defaults(handler=run_registry)
+
+    search = services.add_parser("search", help="specialize subnets for hardware profiles")
+    search.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=os.environ.get("OFA_FLEET_CHECKPOINT"),
+        required="OFA_FLEET_CHECKPOINT" not in os.environ,
+        help="supernet checkpoint (env OFA_FLEET_CHECKPOINT)",
+    )
+    search.add_argument(
+        "--predictor", type=Path, help="accuracy predictor (default: CKPT.predictor, fitted once)"
+    )
+    search.add_argument("--data", help="data for re-ranking (default: the checkpoint's)")
+    add_search_flags(search)
+    search.add_argument(
+        "--registry",
+        default=os.environ.get("OFA_FLEET_REGISTRY"),
+        help="registry to look profile_name up in (env OFA_FLEET_REGISTRY); else inline only",
+    )
+    search.add_argument("--registry-tls-ca", type=Path, help="PEM CA of the registry's cert")
+    search.add_argument("--concurrency", type=int, default=8, help="specializations run at once")
+    add_server_flags(search, SEARCH_PORT)
+    search.set_defaults(handler=run_search)
 
 
 def add_server_flags(parser: argparse.ArgumentParser, port: int) -> None:
@@ -66,6 +96,8 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def run_registry(args: argparse.Namespace) -> None:
+    from ofa_fleet.registry.database import DatabaseUrl
+
     config = server_config(args)
     token = load_operator_token(args.operator_token_file)
     url = DatabaseUrl.parse(args.db)
@@ -74,6 +106,9 @@ def run_registry(args: argparse.Namespace) -> None:
 
 
 async def _serve_registry(config: ServerConfig, url: DatabaseUrl, token: str) -> None:
+    from ofa_fleet.registry.database import Database
+    from ofa_fleet.registry.service import registry_authenticator, registry_service
+
     database = Database(url)
     try:
         await asyncio.to_thread(database.migrate)
@@ -83,3 +118,36 @@ async def _serve_registry(config: ServerConfig, url: DatabaseUrl, token: str) ->
         await server.wait()
     finally:
         database.close()
+
+
+def run_search(args: argparse.Namespace) -> None:
+    if args.concurrency <= 0:
+        raise InvalidArgumentError("--concurrency must be positive")
+    if args.workers is not None and args.workers <= 0:
+        raise InvalidArgumentError("--workers must be positive")
+    config = server_config(args)
+    token = load_operator_token(args.operator_token_file)
+    configure_logging(args.log_level)
+    from ofa_fleet.search.ray_runtime import start_ray, stop_ray
+    from ofa_fleet.search.service import load_specializer
+
+    start_ray(args.ray_address)
+    try:
+        specializer = load_specializer(args.checkpoint, args.predictor, args.data, args.workers)
+        asyncio.run(_serve_search(args, config, token, specializer))
+    finally:
+        stop_ray()
+
+
+async def _serve_search(
+    args: argparse.Namespace, config: ServerConfig, token: str, specializer: Specializer
+) -> None:
+    from ofa_fleet.search.service import registry_lookup, search_service
+
+    lookup = None
+    if args.registry:
+        lookup = registry_lookup(args.registry, token, TlsFiles(ca=args.registry_tls_ca))
+    search = search_service(specializer, lookup, args.concurrency)
+    server = Server(config, [search.service], OperatorAuthenticator(token))
+    await server.start()
+    await server.wait()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -100,6 +100,13 @@ class AccuracyPredictor:
     def save(self, path: Path) -> None:
         """Write atomically: a reader never sees half a predictor."""
         buffer = io.BytesIO()
+        self.save_to(buffer)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(buffer.getvalue())
+        tmp.replace(path)
+
+    def save_to(self, stream: BinaryIO) -> None:
         torch.save(
             {
                 "format": FORMAT,
@@ -111,23 +118,24 @@ class AccuracyPredictor:
                 "samples": [asdict(s) for s in self.samples],
                 "cost": self.cost,
             },
-            buffer,
+            stream,
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(buffer.getvalue())
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> AccuracyPredictor:
         if not path.is_file():
             raise NotFoundError(f"accuracy predictor {path} does not exist")
+        with path.open("rb") as stream:
+            return cls.load_from(stream, str(path))
+
+    @classmethod
+    def load_from(cls, stream: BinaryIO, name: str) -> AccuracyPredictor:
         try:
-            data: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+            data: dict[str, Any] = torch.load(stream, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise CheckpointError(f"{path} is not an accuracy predictor: {exc}") from exc
+            raise CheckpointError(f"{name} is not an accuracy predictor: {exc}") from exc
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise CheckpointError(f"{path} is not an accuracy predictor ({FORMAT})")
+            raise CheckpointError(f"{name} is not an accuracy predictor ({FORMAT})")
         space = SearchSpace.from_dict(data["space"])
         network = _mlp(encoding_length(space))
         network.load_state_dict(data["state"])

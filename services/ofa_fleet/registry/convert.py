@@ -6,14 +6,10 @@ validator (`HardwareProfile.from_dict`) judges a profile however it arrived.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.hardware.profile import HardwareProfile
-from ofa_fleet.predictors.latency_table import LatencyTable
+from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.records import (
     Change,
     ChangeKind,
@@ -42,91 +38,6 @@ _OPERATIONS = {
     ChangeOperation.UPDATED: registry_pb2.CHANGE_OPERATION_UPDATED,
     ChangeOperation.DELETED: registry_pb2.CHANGE_OPERATION_DELETED,
 }
-
-
-def profile_from_proto(message: common_pb2.HardwareProfile, field: str) -> HardwareProfile:
-    if not message.ByteSize():
-        raise InvalidArgumentError(f"{field} is required")
-    data: dict[str, Any] = {
-        "name": message.name,
-        "cpu": {
-            "architecture": message.cpu.architecture,
-            "cores": message.cpu.cores,
-            "clock_ghz": message.cpu.clock_ghz,
-        },
-        "ram_bytes": message.ram_bytes,
-        "storage_bytes": message.storage_bytes,
-        "runtime": {
-            "engine": message.runtime.engine or "onnxruntime",
-            "execution_provider": message.runtime.execution_provider or "CPUExecutionProvider",
-            "threads": message.runtime.threads or 1,
-        },
-        "constraints": {
-            "latency_budget_ms": message.constraints.latency_budget_ms,
-            "batch_size": message.constraints.batch_size or 1,
-            "max_model_bytes": message.constraints.max_model_bytes,
-            "max_peak_memory_bytes": message.constraints.max_peak_memory_bytes,
-        },
-        "latency_reports": [
-            {"arch": r.arch, "measured_ms": r.measured_ms} for r in message.latency_reports
-        ],
-    }
-    for optional in ("peak_gflops", "memory_bandwidth_gbps"):
-        if message.cpu.HasField(optional):
-            data["cpu"][optional] = getattr(message.cpu, optional)
-    for optional in ("resolution", "min_top1"):
-        if message.constraints.HasField(optional):
-            data["constraints"][optional] = getattr(message.constraints, optional)
-    if message.latency_table_json:
-        try:
-            table = json.loads(message.latency_table_json)
-            LatencyTable.from_dict(table)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgumentError(
-                f"{field}.latency_table_json is not JSON ({exc.msg} at character {exc.pos}); "
-                "send the file `ofa-fleet profile-device` wrote, unchanged"
-            ) from exc
-        except RecursionError as exc:
-            raise InvalidArgumentError(f"{field}.latency_table_json is nested too deeply") from exc
-        except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"{field}.latency_table_json: {exc}") from exc
-        data["latency_table"] = table
-    return HardwareProfile.from_dict(data)
-
-
-def profile_to_proto(spec: HardwareProfile) -> common_pb2.HardwareProfile:
-    message = common_pb2.HardwareProfile(
-        name=spec.name,
-        cpu=common_pb2.CpuSpec(
-            architecture=spec.cpu.architecture,
-            cores=spec.cpu.cores,
-            clock_ghz=spec.cpu.clock_ghz,
-            peak_gflops=spec.cpu.peak_gflops,
-            memory_bandwidth_gbps=spec.cpu.memory_bandwidth_gbps,
-        ),
-        ram_bytes=spec.ram_bytes,
-        storage_bytes=spec.storage_bytes,
-        runtime=common_pb2.RuntimeSpec(
-            engine=spec.runtime.engine,
-            execution_provider=spec.runtime.execution_provider,
-            threads=spec.runtime.threads,
-        ),
-        constraints=common_pb2.Constraints(
-            latency_budget_ms=spec.constraints.latency_budget_ms,
-            batch_size=spec.constraints.batch_size,
-            resolution=spec.constraints.resolution,
-            max_model_bytes=spec.constraints.max_model_bytes,
-            max_peak_memory_bytes=spec.constraints.max_peak_memory_bytes,
-            min_top1=spec.constraints.min_top1,
-        ),
-        latency_reports=[
-            common_pb2.LatencyReport(arch=r.arch, measured_ms=r.measured_ms)
-            for r in spec.latency_reports
-        ],
-    )
-    if spec.latency_table is not None:
-        message.latency_table_json = json.dumps(spec.latency_table.to_dict())
-    return message
 
 
 def profile_record_to_proto(record: ProfileRecord) -> registry_pb2.Profile:

@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar
 from grpc import aio
 
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.registry import convert
 from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.store import RegistryStore
@@ -51,7 +52,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def CreateProfile(  # noqa: N802 - names come from the proto
         self, request: pb.CreateProfileRequest, context: aio.ServicerContext
     ) -> pb.CreateProfileResponse:
-        spec = convert.profile_from_proto(request.profile, "profile")
+        spec = profile_from_proto(request.profile, "profile")
         record = await self._write(self.store.create_profile, spec)
         return pb.CreateProfileResponse(profile=convert.profile_record_to_proto(record))
 
@@ -73,7 +74,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdateProfile(  # noqa: N802
         self, request: pb.UpdateProfileRequest, context: aio.ServicerContext
     ) -> pb.UpdateProfileResponse:
-        spec = convert.profile_from_proto(request.profile, "profile")
+        spec = profile_from_proto(request.profile, "profile")
         expected = request.expected_revision if request.HasField("expected_revision") else None
         record = await self._write(self.store.update_profile, spec, expected)
         return pb.UpdateProfileResponse(profile=convert.profile_record_to_proto(record))

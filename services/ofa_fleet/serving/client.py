@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import grpc
+from grpc import aio
 
 from ofa_fleet.errors import RemoteCallError
 from ofa_fleet.serving.channel_options import CLIENT_OPTIONS
@@ -24,6 +25,13 @@ def open_channel(address: str, tls: TlsFiles | None = None) -> grpc.Channel:
     if tls is not None and tls.enabled:
         return grpc.secure_channel(address, channel_credentials(tls), options=CLIENT_OPTIONS)
     return grpc.insecure_channel(address, options=CLIENT_OPTIONS)
+
+
+def open_aio_channel(address: str, tls: TlsFiles | None = None) -> aio.Channel:
+    """The asyncio channel a service uses to call another service."""
+    if tls is not None and tls.enabled:
+        return aio.secure_channel(address, channel_credentials(tls), options=CLIENT_OPTIONS)
+    return aio.insecure_channel(address, options=CLIENT_OPTIONS)
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

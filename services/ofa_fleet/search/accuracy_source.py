@@ -1,0 +1,63 @@
+"""Where search's accuracy predictor comes from: a given file, or one fitted and kept.
+
+Search cannot run without one, and an operator starting `serve search` on a fresh
+checkpoint should not have to run another command first. So unless a file is named, the
+predictor lives beside the checkpoint (``CKPT.predictor``): loaded when it was fitted for
+this very supernet, otherwise fitted on the Ray workers (measuring subnets in parallel)
+and written there atomically for the next start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ofa_fleet.errors import NotFoundError
+from ofa_fleet.predictors.accuracy import (
+    AccuracyPredictor,
+    AccuracySample,
+    fit_accuracy_predictor,
+    sample_archs_for_fit,
+)
+from ofa_fleet.search.workers import SearchWorkers
+from ofa_fleet.training.checkpoint import Checkpoint
+
+FIT_SAMPLES = 100
+
+
+def sidecar_path(checkpoint_path: Path) -> Path:
+    return checkpoint_path.with_name(checkpoint_path.name + ".predictor")
+
+
+def resolve_accuracy_predictor(
+    checkpoint_path: Path,
+    checkpoint: Checkpoint,
+    measuring: SearchWorkers,
+    explicit: Path | None = None,
+    samples: int = FIT_SAMPLES,
+    on_done: Callable[[int, int], None] | None = None,
+) -> AccuracyPredictor:
+    """The named predictor (which must fit this supernet), else the sidecar, else a fit.
+
+    ``measuring`` are workers holding this checkpoint's bundle (no predictor needed).
+    """
+    if explicit is not None:
+        if not explicit.is_file():
+            raise NotFoundError(f"accuracy predictor {explicit} does not exist")
+        predictor = AccuracyPredictor.load(explicit)
+        predictor.check_compatible(checkpoint.space, checkpoint.version)
+        return predictor
+    path = sidecar_path(checkpoint_path)
+    if path.is_file():
+        predictor = AccuracyPredictor.load(path)
+        if predictor.supernet_version == checkpoint.version:
+            return predictor
+    archs = sample_archs_for_fit(checkpoint.space, samples, seed=0)
+    measured = measuring.measure(archs, seed=0, should_stop=lambda: False, on_done=on_done)
+    predictor = fit_accuracy_predictor(
+        checkpoint.space,
+        checkpoint.version,
+        [AccuracySample(str(a), top1) for a, top1 in zip(archs, measured, strict=True)],
+    )
+    predictor.save(path)
+    return predictor

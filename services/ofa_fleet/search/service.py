@@ -1,0 +1,109 @@
+"""The search service assembled: supernet and predictor loaded, workers warm, servicer.
+
+Loading is the slow part (a Ray start, the supernet in every worker, perhaps a predictor
+fit), so it happens once, before the server reports SERVING; each `Specialize` then pays
+only for its own search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import ray
+
+from ofa_fleet.errors import NotFoundError, UnavailableError
+from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.hardware.profile_proto import profile_from_proto
+from ofa_fleet.search.access_rules import RULES, SERVICE
+from ofa_fleet.search.accuracy_source import resolve_accuracy_predictor
+from ofa_fleet.search.bundle import SupernetBundle
+from ofa_fleet.search.servicer import DEFAULT_CONCURRENCY, ProfileLookup, SearchServicer
+from ofa_fleet.search.specializer import Specializer
+from ofa_fleet.search.workers import SearchWorkers
+from ofa_fleet.serving.client import bearer, open_aio_channel
+from ofa_fleet.serving.server import Service
+from ofa_fleet.serving.tls import TlsFiles
+from ofa_fleet.training.checkpoint import load_checkpoint
+from ofa_fleet.training.checkpoint_data import load_checkpoint_data
+from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc, search_pb2_grpc
+
+LOOKUP_TIMEOUT_SECONDS = 10.0
+
+
+def load_specializer(
+    checkpoint_path: Path,
+    predictor_path: Path | None = None,
+    data: str | None = None,
+    slots: int | None = None,
+    on_fit: Callable[[int, int], None] | None = None,
+) -> Specializer:
+    """Load the checkpoint, find or fit its accuracy predictor, warm the Ray workers.
+
+    Ray must be started (`ray_runtime.start_ray`) first.
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    splits = load_checkpoint_data(checkpoint, data)
+    measuring = SearchWorkers(SupernetBundle.of(checkpoint, splits, None), slots)
+    accuracy = resolve_accuracy_predictor(
+        checkpoint_path, checkpoint, measuring, predictor_path, on_done=on_fit
+    )
+    del measuring
+    workers = SearchWorkers(SupernetBundle.of(checkpoint, splits, accuracy), slots)
+    workers.warm_up()
+    return Specializer(checkpoint.space, workers)
+
+
+@dataclass(frozen=True)
+class Search:
+    service: Service
+    servicer: SearchServicer
+
+
+def search_service(
+    specializer: Specializer,
+    lookup: ProfileLookup | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> Search:
+    servicer = SearchServicer(specializer, lookup, concurrency)
+
+    async def ready() -> bool:
+        return ray.is_initialized() and bool(ray.cluster_resources().get("CPU"))
+
+    return Search(
+        Service(
+            name=SERVICE,
+            register=lambda server: search_pb2_grpc.add_SearchServiceServicer_to_server(
+                servicer, server
+            ),
+            rules=RULES,
+            ready=ready,
+            stopping=servicer.close,
+        ),
+        servicer,
+    )
+
+
+def registry_lookup(address: str, token: str, tls: TlsFiles | None = None) -> ProfileLookup:
+    """Profiles by name from the registry at ``address``, with the operator token."""
+    stub = registry_pb2_grpc.RegistryServiceStub(open_aio_channel(address, tls))
+
+    async def lookup(name: str) -> HardwareProfile:
+        try:
+            response = await stub.GetProfile(
+                registry_pb2.GetProfileRequest(name=name),
+                metadata=bearer(token),
+                timeout=LOOKUP_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.NOT_FOUND:
+                raise NotFoundError(f"the registry has no profile {name!r}") from None
+            raise UnavailableError(
+                f"cannot look profile {name!r} up in the registry at {address}: "
+                f"{error.details()} ({error.code().name})"
+            ) from None
+        return profile_from_proto(response.profile.spec, "profile")
+
+    return lookup

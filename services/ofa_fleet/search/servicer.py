@@ -1,0 +1,101 @@
+"""`SearchService` over gRPC: one specialization per call, streamed as it happens.
+
+The search itself is blocking work (Ray calls, NumPy), so it runs on a bounded thread
+pool while the event loop relays its progress. When the caller cancels or its deadline
+passes, gRPC cancels this coroutine; the `finally` sets the stop flag the search polls
+between rounds, which cancels the Ray tasks still running for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from grpc import aio
+
+from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError
+from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.hardware.profile_proto import profile_from_proto
+from ofa_fleet.search import convert
+from ofa_fleet.search.specializer import Event, Specialization, Specializer
+from ofa_fleet.v1 import search_pb2, search_pb2_grpc
+
+ProfileLookup = Callable[[str], Awaitable[HardwareProfile]]
+"""Fetches a profile by name from the registry."""
+
+DEFAULT_CONCURRENCY = 8
+
+
+class SearchServicer(search_pb2_grpc.SearchServiceServicer):
+    def __init__(
+        self,
+        specializer: Specializer,
+        lookup: ProfileLookup | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        self.specializer = specializer
+        self.lookup = lookup
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="specialize"
+        )
+        self.stopping = threading.Event()
+
+    async def Specialize(  # noqa: N802
+        self, request: search_pb2.SpecializeRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[search_pb2.SpecializeResponse]:
+        profile = await self._profile(request)
+        options = convert.options_from_proto(request.options)
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[Event] = asyncio.Queue()
+        stop = threading.Event()
+
+        def should_stop() -> bool:
+            late = deadline is not None and time.monotonic() > deadline
+            return stop.is_set() or self.stopping.is_set() or late
+
+        def on_event(event: Event) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+        work: asyncio.Future[Specialization] = loop.run_in_executor(
+            self.pool, self.specializer.specialize, profile, options, on_event, should_stop
+        )
+        # A call cancelled mid-search leaves the outcome (CancelledError) unread: mark it read.
+        work.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            while not work.done() or not events.empty():
+                getter: asyncio.Future[Any] = asyncio.ensure_future(events.get())
+                waiting: set[asyncio.Future[Any]] = {getter, work}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield convert.progress_to_proto(getter.result())
+                else:
+                    getter.cancel()
+            result: Specialization = work.result()
+            yield convert.result_to_proto(result)
+            for chunk in convert.model_chunks(result.onnx_bytes):
+                yield chunk
+        finally:
+            stop.set()
+
+    async def _profile(self, request: search_pb2.SpecializeRequest) -> HardwareProfile:
+        target = request.WhichOneof("target")
+        if target == "profile":
+            return profile_from_proto(request.profile, "profile")
+        if target == "profile_name":
+            if self.lookup is None:
+                raise FailedPreconditionError(
+                    "this search service has no registry to look profile_name up in "
+                    "(start it with --registry), so send the profile inline"
+                )
+            return await self.lookup(request.profile_name)
+        raise InvalidArgumentError("give the target: profile (inline) or profile_name")
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.pool.shutdown(wait=False, cancel_futures=True)

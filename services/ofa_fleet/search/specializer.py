@@ -1,0 +1,244 @@
+"""Specialize: from a hardware profile to a verified ONNX model, in four steps.
+
+1. evolution over predicted figures (candidate batches scored on Ray workers);
+2. the best few re-ranked by real held-out top-1 (extract, recalibrate BatchNorm,
+   evaluate), because the accuracy predictor is an estimate with a known error;
+3. the winner exported to ONNX and checked against PyTorch in onnxruntime;
+4. the result kept in a cache, so an identical request for the same supernet is answered
+   without searching again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.space import SearchSpace
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.search import worker
+from ofa_fleet.search.candidates import Budget, Candidate
+from ofa_fleet.search.evolution import EvolutionSearch, EvolutionSettings, Progress
+from ofa_fleet.search.result_cache import ResultCache, cache_key
+from ofa_fleet.search.workers import SearchWorkers
+
+MAX_POPULATION = 1000
+MAX_GENERATIONS = 1000
+MAX_TOP_K = 16
+
+
+@dataclass(frozen=True)
+class SpecializeOptions:
+    """How hard to search; every field is part of the cache key except ``use_cache``.
+
+    Attributes:
+        measure_latency: time the winner in onnxruntime on the worker that exported it,
+            with the profile's threads. Only meaningful when that worker *is* the target
+            hardware (``ofa-fleet search --lut`` on the machine that measured the table).
+    """
+
+    seed: int = 0
+    population: int = 100
+    generations: int = 100
+    patience: int = 15
+    top_k: int = 4
+    measure_latency: bool = False
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:
+        if not 4 <= self.population <= MAX_POPULATION:
+            raise InvalidArgumentError(
+                f"options.population must be 4-{MAX_POPULATION}, got {self.population}"
+            )
+        if not 1 <= self.generations <= MAX_GENERATIONS:
+            raise InvalidArgumentError(
+                f"options.max_generations must be 1-{MAX_GENERATIONS}, got {self.generations}"
+            )
+        if not 1 <= self.top_k <= MAX_TOP_K:
+            raise InvalidArgumentError(f"options.rerank_top_k must be 1-{MAX_TOP_K}")
+        if self.patience < 1:
+            raise InvalidArgumentError("options.patience must be positive")
+        if self.seed < 0:
+            raise InvalidArgumentError("options.seed must not be negative")
+
+    def evolution(self) -> EvolutionSettings:
+        return EvolutionSettings(
+            population=self.population,
+            generations=self.generations,
+            patience=self.patience,
+            seed=self.seed,
+            top_k=self.top_k,
+        )
+
+    def cache_fields(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "population": self.population,
+            "generations": self.generations,
+            "patience": self.patience,
+            "top_k": self.top_k,
+            "measure_latency": self.measure_latency,
+        }
+
+
+@dataclass(frozen=True)
+class Reranked:
+    candidate: Candidate
+    measured_top1: float
+
+
+@dataclass(frozen=True)
+class Specialization:
+    """The chosen subnet, what was predicted and measured for it, and its model."""
+
+    profile_name: str
+    supernet_version: str
+    arch: ArchConfig
+    predicted: Candidate
+    latency_source: str
+    measured_top1: float
+    measured_latency_ms: float | None
+    onnx_bytes: bytes
+    sha256: str
+    max_abs_diff: float
+    front: tuple[Candidate, ...]
+    reranked: tuple[Reranked, ...]
+    statistics: dict[str, Any]
+    from_cache: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the model bytes, as the CLI prints it with ``--json``."""
+        return {
+            "profile": self.profile_name,
+            "supernet_version": self.supernet_version,
+            "arch": str(self.arch),
+            "predicted": self.predicted.to_dict(),
+            "latency_source": self.latency_source,
+            "measured": {
+                "top1": round(self.measured_top1, 5),
+                "latency_ms": None
+                if self.measured_latency_ms is None
+                else round(self.measured_latency_ms, 4),
+                "model_bytes": len(self.onnx_bytes),
+                "max_abs_diff": self.max_abs_diff,
+            },
+            "sha256": self.sha256,
+            "pareto_front": [c.to_dict() for c in self.front],
+            "reranked": [
+                {**r.candidate.to_dict(), "measured_top1": round(r.measured_top1, 5)}
+                for r in self.reranked
+            ],
+            "statistics": self.statistics,
+            "from_cache": self.from_cache,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """A progress report: ``stage`` is ``search``, ``rerank`` or ``export``."""
+
+    stage: str
+    generation: int = 0
+    generations: int = 0
+    evaluated: int = 0
+    best: Candidate | None = None
+
+
+@dataclass
+class Specializer:
+    """Specializes profiles against one supernet; safe to call from several threads."""
+
+    space: SearchSpace
+    workers: SearchWorkers
+    cache: ResultCache = field(default_factory=ResultCache)
+
+    @property
+    def supernet_version(self) -> str:
+        return self.workers.version
+
+    def specialize(
+        self,
+        profile: HardwareProfile,
+        options: SpecializeOptions | None = None,
+        on_event: Callable[[Event], None] = lambda _: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> Specialization:
+        options = options or SpecializeOptions()
+        key = cache_key(self.supernet_version, worker.profile_key(profile), options.cache_fields())
+        if options.use_cache:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
+        started = time.perf_counter()
+        budget = Budget.of(profile.constraints, self.space)
+        latency_source = ""
+
+        def report(progress: Progress) -> None:
+            on_event(
+                Event(
+                    "search",
+                    progress.generation,
+                    progress.generations,
+                    progress.evaluated,
+                    progress.best,
+                )
+            )
+
+        scorer = self.workers.scorer(profile, should_stop)
+
+        def score(archs: Any) -> Any:
+            nonlocal latency_source
+            predictions = scorer(archs)
+            latency_source = predictions.latency_source
+            return predictions
+
+        search = EvolutionSearch(
+            self.space, score, budget, options.evolution(), report, should_stop
+        )
+        outcome = search.run()
+
+        on_event(Event("rerank", best=outcome.best, evaluated=outcome.statistics.evaluated))
+        rerank_started = time.perf_counter()
+        measured = self.workers.measure([c.arch for c in outcome.ranked], options.seed, should_stop)
+        reranked = tuple(
+            Reranked(c, top1) for c, top1 in zip(outcome.ranked, measured, strict=True)
+        )
+        # Highest measured top-1; ties go to the faster subnet.
+        chosen = max(reranked, key=lambda r: (r.measured_top1, -r.candidate.latency_ms))
+        rerank_seconds = time.perf_counter() - rerank_started
+
+        on_event(Event("export", best=chosen.candidate, evaluated=outcome.statistics.evaluated))
+        export_started = time.perf_counter()
+        exported = self.workers.export(
+            chosen.candidate.arch,
+            options.seed,
+            should_stop,
+            timing_threads=profile.threads if options.measure_latency else None,
+        )
+        export_seconds = time.perf_counter() - export_started
+        result = Specialization(
+            profile_name=profile.name,
+            supernet_version=self.supernet_version,
+            arch=chosen.candidate.arch,
+            predicted=chosen.candidate,
+            latency_source=latency_source,
+            measured_top1=chosen.measured_top1,
+            measured_latency_ms=exported.latency_ms,
+            onnx_bytes=exported.onnx_bytes,
+            sha256=exported.sha256,
+            max_abs_diff=exported.max_abs_diff,
+            front=outcome.front,
+            reranked=reranked,
+            statistics={
+                **outcome.statistics.to_dict(),
+                "rerank_seconds": round(rerank_seconds, 4),
+                "export_seconds": round(export_seconds, 4),
+                "total_seconds": round(time.perf_counter() - started, 4),
+                "workers": self.workers.slots,
+            },
+        )
+        self.cache.put(key, result)
+        return result

@@ -1,0 +1,167 @@
+"""What runs inside a Ray worker: scoring, measuring and exporting candidates.
+
+Ray reuses worker processes, so each keeps what it built warm: the supernet rebuilt from
+the bundle in the object store (once per process, not once per task), and a predictor
+per hardware profile. Tasks receive the bundle's `ObjectRef` inside a list, which Ray
+does not resolve, so a warm worker does not even map the weights again.
+
+These are plain functions; `search.workers` wraps them as Ray tasks, and tests call them
+directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+import torch
+
+from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.data import DataSplits
+from ofa_fleet.errors import FailedPreconditionError
+from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.predictors.accuracy import AccuracyPredictor
+from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
+from ofa_fleet.predictors.timing import InterleavedTimer
+from ofa_fleet.search.bundle import SupernetBundle
+from ofa_fleet.subnet import export_subnet, materialize
+from ofa_fleet.training.checkpoint import Checkpoint
+from ofa_fleet.training.evaluate import top1_accuracy
+
+PROFILES_KEPT = 32
+
+
+@dataclass
+class WorkerState:
+    checkpoint: Checkpoint
+    splits: DataSplits
+    accuracy: AccuracyPredictor | None
+
+
+_lock = threading.Lock()
+_states: dict[str, WorkerState] = {}
+_predictors: OrderedDict[tuple[str, str], SubnetPredictor] = OrderedDict()
+
+
+def profile_key(profile: HardwareProfile) -> str:
+    """Content hash of a profile: equal profiles share a predictor and a cache entry."""
+    text = json.dumps(profile.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def state_for(bundle_box: list[Any]) -> WorkerState:
+    """This process's supernet, data and accuracy predictor for the boxed bundle."""
+    ref = bundle_box[0]
+    key = ref.hex() if isinstance(ref, ray.ObjectRef) else str(id(ref))
+    with _lock:
+        state = _states.get(key)
+        if state is None:
+            bundle: SupernetBundle = ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref
+            torch.set_num_threads(1)
+            state = WorkerState(bundle.checkpoint(), bundle.data_splits(), bundle.accuracy())
+            _states.clear()  # a new bundle (a new supernet) retires the old one
+            _predictors.clear()
+            _states[key] = state
+        return state
+
+
+def predictor_for(state: WorkerState, profile_box: list[Any], key: str) -> SubnetPredictor:
+    if state.accuracy is None:
+        raise FailedPreconditionError("these search workers hold no accuracy predictor")
+    with _lock:
+        predictor = _predictors.get((state.checkpoint.version, key))
+        if predictor is not None:
+            _predictors.move_to_end((state.checkpoint.version, key))
+            return predictor
+    ref = profile_box[0]
+    profile: HardwareProfile = ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref
+    supernet = state.checkpoint.supernet
+    predictor = SubnetPredictor(
+        state.checkpoint.space,
+        supernet.in_channels,
+        supernet.num_classes,
+        profile,
+        state.accuracy,
+        state.checkpoint.version,
+    )
+    with _lock:
+        _predictors[(state.checkpoint.version, key)] = predictor
+        while len(_predictors) > PROFILES_KEPT:
+            _predictors.popitem(last=False)
+    return predictor
+
+
+def score_archs(
+    bundle_box: list[Any], profile_box: list[Any], key: str, archs: list[str]
+) -> dict[str, Any]:
+    """Predicted figures of ``archs`` (canonical strings) on the boxed profile."""
+    state = state_for(bundle_box)
+    predictor = predictor_for(state, profile_box, key)
+    space = state.checkpoint.space
+    predictions = predictor.predict([ArchConfig.parse(a, space) for a in archs])
+    return {
+        "latency_ms": predictions.latency_ms,
+        "latency_source": predictions.latency_source,
+        "top1": predictions.top1,
+        "model_bytes": predictions.model_bytes,
+        "peak_memory_bytes": predictions.peak_memory_bytes,
+        "macs": predictions.macs,
+    }
+
+
+def measure_top1(bundle_box: list[Any], arch: str, seed: int) -> float:
+    """Real held-out top-1: extract, recalibrate BatchNorm, evaluate."""
+    state = state_for(bundle_box)
+    config = ArchConfig.parse(arch, state.checkpoint.space)
+    subnet = materialize(state.checkpoint.supernet, config, state.splits, seed)
+    return top1_accuracy(
+        subnet.net, state.splits.val, state.splits.normalization, config.resolution
+    )
+
+
+def export_model(
+    bundle_box: list[Any],
+    arch: str,
+    seed: int,
+    timing_threads: int | None,
+    provider: str = "CPUExecutionProvider",
+) -> dict[str, Any]:
+    """Extract, recalibrate, export to ONNX and verify it against PyTorch.
+
+    With ``timing_threads``, also time the model in onnxruntime on this worker: only
+    meaningful when the worker runs on the hardware the profile describes.
+    """
+    state = state_for(bundle_box)
+    config = ArchConfig.parse(arch, state.checkpoint.space)
+    subnet = materialize(state.checkpoint.supernet, config, state.splits, seed)
+    exported = export_subnet(state.checkpoint, subnet, state.splits, seed)
+    latency = None
+    if timing_threads is not None:
+        timer = InterleavedTimer(timing_threads, provider)
+        shape = (1, state.checkpoint.supernet.in_channels, config.resolution, config.resolution)
+        timer.add(exported.onnx_bytes, shape)
+        latency = timer.measure(rounds=5, runs_per_round=20)[0]
+    return {
+        "onnx_bytes": exported.onnx_bytes,
+        "sha256": exported.sha256,
+        "max_abs_diff": exported.max_abs_diff,
+        "latency_ms": latency,
+    }
+
+
+def worker_pid() -> int:
+    return os.getpid()
+
+
+def warm(bundle_box: list[Any], pause: float) -> int:
+    """Build this process's state, hold the worker ``pause`` seconds, return its pid."""
+    state_for(bundle_box)
+    time.sleep(pause)
+    return os.getpid()

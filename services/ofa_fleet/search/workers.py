@@ -1,0 +1,161 @@
+"""Search work on Ray: candidate batches, re-ranking and export spread over workers.
+
+The bundle (weights, data, accuracy predictor) is put in the object store once; every
+task names it by reference, so no weights travel per task. A batch of candidates is split
+into at most one chunk per worker slot, and never into chunks too small to pay for a
+task's round trip. Tasks are retried when their worker dies (Ray's ``max_retries``), so a
+search survives losing a worker; a search whose caller leaves cancels what it started.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ray
+from ray.exceptions import GetTimeoutError, RayError, RayTaskError
+
+from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.errors import CancelledError, OfaFleetError, UnavailableError
+from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.predictors.subnet_predictor import Predictions
+from ofa_fleet.search import worker
+from ofa_fleet.search.bundle import SupernetBundle
+from ofa_fleet.search.candidates import Scorer
+
+MIN_CHUNK = 64
+RETRIES = 3
+POLL_SECONDS = 0.05
+
+_score = ray.remote(num_cpus=1, max_retries=RETRIES)(worker.score_archs)
+_measure = ray.remote(num_cpus=1, max_retries=RETRIES)(worker.measure_top1)
+_export = ray.remote(num_cpus=1, max_retries=RETRIES)(worker.export_model)
+_pid = ray.remote(num_cpus=1)(worker.worker_pid)
+_warm = ray.remote(num_cpus=1, max_retries=RETRIES)(worker.warm)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    onnx_bytes: bytes
+    sha256: str
+    max_abs_diff: float
+    latency_ms: float | None
+
+
+class SearchWorkers:
+    """The Ray side of search for one supernet bundle.
+
+    Args:
+        bundle: what workers need; put in the object store here, once.
+        slots: how many tasks to run at once (default: the cluster's CPUs).
+        min_chunk: fewest candidates worth one task.
+    """
+
+    def __init__(
+        self, bundle: SupernetBundle, slots: int | None = None, min_chunk: int = MIN_CHUNK
+    ) -> None:
+        self.version = bundle.version
+        self._box = [ray.put(bundle)]
+        self.slots = slots or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.min_chunk = min_chunk
+
+    def warm_up(self, pause: float = 0.5) -> list[int]:
+        """Build the supernet in ``slots`` worker processes; returns their pids.
+
+        Each task holds its worker for ``pause`` seconds so that the tasks land on
+        distinct processes rather than queueing on the first one to start.
+        """
+        return sorted(set(ray.get([_warm.remote(self._box, pause) for _ in range(self.slots)])))
+
+    def scorer(
+        self,
+        profile: HardwareProfile,
+        should_stop: Callable[[], bool] = lambda: False,
+        slots: int | None = None,
+    ) -> Scorer:
+        """A `Scorer` for ``profile``: the profile is put in the store once per search."""
+        profile_box = [ray.put(profile)]
+        key = worker.profile_key(profile)
+        width = slots or self.slots
+
+        def score(archs: Sequence[ArchConfig]) -> Predictions:
+            names = [str(a) for a in archs]
+            chunks = max(1, min(width, math.ceil(len(names) / self.min_chunk)))
+            size = math.ceil(len(names) / chunks)
+            refs = [
+                _score.remote(self._box, profile_box, key, names[i : i + size])
+                for i in range(0, len(names), size)
+            ]
+            parts = gather(refs, should_stop)
+            return Predictions(
+                archs=tuple(archs),
+                latency_ms=np.concatenate([p["latency_ms"] for p in parts]),
+                latency_source=parts[0]["latency_source"],
+                top1=np.concatenate([p["top1"] for p in parts]),
+                model_bytes=np.concatenate([p["model_bytes"] for p in parts]),
+                peak_memory_bytes=np.concatenate([p["peak_memory_bytes"] for p in parts]),
+                macs=np.concatenate([p["macs"] for p in parts]),
+            )
+
+        return score
+
+    def measure(
+        self,
+        archs: Sequence[ArchConfig],
+        seed: int,
+        should_stop: Callable[[], bool],
+        on_done: Callable[[int, int], None] | None = None,
+    ) -> list[float]:
+        """Real held-out top-1 of each arch, measured in parallel."""
+        refs = [_measure.remote(self._box, str(a), seed) for a in archs]
+        return [float(v) for v in gather(refs, should_stop, on_done)]
+
+    def export(
+        self,
+        arch: ArchConfig,
+        seed: int,
+        should_stop: Callable[[], bool],
+        timing_threads: int | None = None,
+    ) -> ExportResult:
+        (result,) = gather(
+            [_export.remote(self._box, str(arch), seed, timing_threads)], should_stop
+        )
+        return ExportResult(**result)
+
+    def pids(self) -> list[int]:
+        return sorted(set(ray.get([_pid.remote() for _ in range(self.slots)])))
+
+
+def gather(
+    refs: list[Any],
+    should_stop: Callable[[], bool],
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[Any]:
+    """Results of ``refs`` in order; cancels them all when ``should_stop`` turns true.
+
+    A task that failed with one of our own errors re-raises it (an invalid arch stays
+    INVALID_ARGUMENT); a worker lost more often than the retries allow is UNAVAILABLE.
+    """
+    pending = list(refs)
+    while pending:
+        if should_stop():
+            for ref in refs:
+                ray.cancel(ref)
+            raise CancelledError("search cancelled: the caller left or its deadline passed")
+        _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
+        if on_done is not None:
+            on_done(len(refs) - len(pending), len(refs))
+    try:
+        return ray.get(refs, timeout=60)
+    except RayTaskError as exc:
+        cause = exc.cause
+        if isinstance(cause, OfaFleetError):
+            raise cause from None
+        raise
+    except GetTimeoutError as exc:  # all were ready a moment ago: the object store is gone
+        raise UnavailableError(f"Ray results could not be fetched: {exc}") from exc
+    except RayError as exc:
+        raise UnavailableError(f"a search worker was lost beyond {RETRIES} retries: {exc}") from exc

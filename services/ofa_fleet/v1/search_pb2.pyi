@@ -1,0 +1,168 @@
+from ofa_fleet.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SearchStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEARCH_STAGE_UNSPECIFIED: _ClassVar[SearchStage]
+    SEARCH_STAGE_EVOLUTION: _ClassVar[SearchStage]
+    SEARCH_STAGE_RERANK: _ClassVar[SearchStage]
+    SEARCH_STAGE_EXPORT: _ClassVar[SearchStage]
+SEARCH_STAGE_UNSPECIFIED: SearchStage
+SEARCH_STAGE_EVOLUTION: SearchStage
+SEARCH_STAGE_RERANK: SearchStage
+SEARCH_STAGE_EXPORT: SearchStage
+
+class SpecializeRequest(_message.Message):
+    __slots__ = ("profile", "profile_name", "options")
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    profile: _common_pb2.HardwareProfile
+    profile_name: str
+    options: SearchOptions
+    def __init__(self, profile: _Optional[_Union[_common_pb2.HardwareProfile, _Mapping]] = ..., profile_name: _Optional[str] = ..., options: _Optional[_Union[SearchOptions, _Mapping]] = ...) -> None: ...
+
+class SearchOptions(_message.Message):
+    __slots__ = ("seed", "population", "max_generations", "patience", "rerank_top_k", "measure_latency", "skip_cache")
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    POPULATION_FIELD_NUMBER: _ClassVar[int]
+    MAX_GENERATIONS_FIELD_NUMBER: _ClassVar[int]
+    PATIENCE_FIELD_NUMBER: _ClassVar[int]
+    RERANK_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    SKIP_CACHE_FIELD_NUMBER: _ClassVar[int]
+    seed: int
+    population: int
+    max_generations: int
+    patience: int
+    rerank_top_k: int
+    measure_latency: bool
+    skip_cache: bool
+    def __init__(self, seed: _Optional[int] = ..., population: _Optional[int] = ..., max_generations: _Optional[int] = ..., patience: _Optional[int] = ..., rerank_top_k: _Optional[int] = ..., measure_latency: _Optional[bool] = ..., skip_cache: _Optional[bool] = ...) -> None: ...
+
+class SubnetFigures(_message.Message):
+    __slots__ = ("arch", "top1", "latency_ms", "model_bytes", "peak_memory_bytes", "macs")
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    TOP1_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PEAK_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MACS_FIELD_NUMBER: _ClassVar[int]
+    arch: str
+    top1: float
+    latency_ms: float
+    model_bytes: int
+    peak_memory_bytes: int
+    macs: int
+    def __init__(self, arch: _Optional[str] = ..., top1: _Optional[float] = ..., latency_ms: _Optional[float] = ..., model_bytes: _Optional[int] = ..., peak_memory_bytes: _Optional[int] = ..., macs: _Optional[int] = ...) -> None: ...
+
+class SearchProgress(_message.Message):
+    __slots__ = ("stage", "generation", "max_generations", "candidates_evaluated", "best")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    MAX_GENERATIONS_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_EVALUATED_FIELD_NUMBER: _ClassVar[int]
+    BEST_FIELD_NUMBER: _ClassVar[int]
+    stage: SearchStage
+    generation: int
+    max_generations: int
+    candidates_evaluated: int
+    best: SubnetFigures
+    def __init__(self, stage: _Optional[_Union[SearchStage, str]] = ..., generation: _Optional[int] = ..., max_generations: _Optional[int] = ..., candidates_evaluated: _Optional[int] = ..., best: _Optional[_Union[SubnetFigures, _Mapping]] = ...) -> None: ...
+
+class MeasuredFigures(_message.Message):
+    __slots__ = ("top1", "model_bytes", "max_abs_diff", "latency_ms")
+    TOP1_FIELD_NUMBER: _ClassVar[int]
+    MODEL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ABS_DIFF_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    top1: float
+    model_bytes: int
+    max_abs_diff: float
+    latency_ms: float
+    def __init__(self, top1: _Optional[float] = ..., model_bytes: _Optional[int] = ..., max_abs_diff: _Optional[float] = ..., latency_ms: _Optional[float] = ...) -> None: ...
+
+class RerankedCandidate(_message.Message):
+    __slots__ = ("predicted", "measured_top1")
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_TOP1_FIELD_NUMBER: _ClassVar[int]
+    predicted: SubnetFigures
+    measured_top1: float
+    def __init__(self, predicted: _Optional[_Union[SubnetFigures, _Mapping]] = ..., measured_top1: _Optional[float] = ...) -> None: ...
+
+class SearchStatistics(_message.Message):
+    __slots__ = ("generations", "candidates_evaluated", "feasible_candidates", "stop_reason", "search_seconds", "rerank_seconds", "export_seconds", "total_seconds", "workers", "from_cache")
+    GENERATIONS_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_EVALUATED_FIELD_NUMBER: _ClassVar[int]
+    FEASIBLE_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RERANK_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
+    generations: int
+    candidates_evaluated: int
+    feasible_candidates: int
+    stop_reason: str
+    search_seconds: float
+    rerank_seconds: float
+    export_seconds: float
+    total_seconds: float
+    workers: int
+    from_cache: bool
+    def __init__(self, generations: _Optional[int] = ..., candidates_evaluated: _Optional[int] = ..., feasible_candidates: _Optional[int] = ..., stop_reason: _Optional[str] = ..., search_seconds: _Optional[float] = ..., rerank_seconds: _Optional[float] = ..., export_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., workers: _Optional[int] = ..., from_cache: _Optional[bool] = ...) -> None: ...
+
+class SpecializeResult(_message.Message):
+    __slots__ = ("profile_name", "supernet_version", "arch", "arch_string", "predicted", "latency_source", "measured", "pareto_front", "reranked", "statistics", "model_size", "model_sha256")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SUPERNET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    ARCH_STRING_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
+    PARETO_FRONT_FIELD_NUMBER: _ClassVar[int]
+    RERANKED_FIELD_NUMBER: _ClassVar[int]
+    STATISTICS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    supernet_version: str
+    arch: _common_pb2.ArchConfig
+    arch_string: str
+    predicted: SubnetFigures
+    latency_source: str
+    measured: MeasuredFigures
+    pareto_front: _containers.RepeatedCompositeFieldContainer[SubnetFigures]
+    reranked: _containers.RepeatedCompositeFieldContainer[RerankedCandidate]
+    statistics: SearchStatistics
+    model_size: int
+    model_sha256: str
+    def __init__(self, profile_name: _Optional[str] = ..., supernet_version: _Optional[str] = ..., arch: _Optional[_Union[_common_pb2.ArchConfig, _Mapping]] = ..., arch_string: _Optional[str] = ..., predicted: _Optional[_Union[SubnetFigures, _Mapping]] = ..., latency_source: _Optional[str] = ..., measured: _Optional[_Union[MeasuredFigures, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[SubnetFigures, _Mapping]]] = ..., reranked: _Optional[_Iterable[_Union[RerankedCandidate, _Mapping]]] = ..., statistics: _Optional[_Union[SearchStatistics, _Mapping]] = ..., model_size: _Optional[int] = ..., model_sha256: _Optional[str] = ...) -> None: ...
+
+class ModelChunk(_message.Message):
+    __slots__ = ("offset", "data")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    data: bytes
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class SpecializeResponse(_message.Message):
+    __slots__ = ("progress", "result", "chunk")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    progress: SearchProgress
+    result: SpecializeResult
+    chunk: ModelChunk
+    def __init__(self, progress: _Optional[_Union[SearchProgress, _Mapping]] = ..., result: _Optional[_Union[SpecializeResult, _Mapping]] = ..., chunk: _Optional[_Union[ModelChunk, _Mapping]] = ...) -> None: ...
