@@ -7,7 +7,6 @@ device or the CLI would.
 from __future__ import annotations
 
 import asyncio
-import threading
 from types import TracebackType
 
 import grpc
@@ -17,6 +16,7 @@ from ofa_fleet.registry.service import registry_authenticator, registry_service
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.serving.server import Server, ServerConfig
 from ofa_fleet.v1 import registry_pb2_grpc
+from tests.loop_thread import LoopThread
 
 OPERATOR_TOKEN = "operator-token-for-tests-0123456789"
 
@@ -31,16 +31,15 @@ class RegistryServerThread:
         self.db_url = db_url
         self.config = config or ServerConfig(grace_seconds=1.0)
         self.operator_token = operator_token
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._loop: LoopThread | None = None
         self.server: Server | None = None
         self.store: RegistryStore | None = None
         self.database: Database | None = None
         self.port = 0
 
     def __enter__(self) -> RegistryServerThread:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=60)
+        self._loop = LoopThread()
+        self._loop.run(self._start())
         return self
 
     async def _start(self) -> None:
@@ -65,8 +64,8 @@ class RegistryServerThread:
 
     def stop_serving(self) -> None:
         """Stop the server gracefully but keep its event loop running (see `stop`)."""
-        if self.server is not None:
-            asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=60)
+        if self.server is not None and self._loop is not None:
+            self._loop.run(self.server.stop())
             self.server = None
 
     def stop(self) -> None:
@@ -79,9 +78,8 @@ class RegistryServerThread:
         if self.database is not None:
             self.database.close()
             self.database = None
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
+        if self._loop is not None:
+            self._loop.close()
 
     def __exit__(
         self,

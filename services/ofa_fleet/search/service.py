@@ -18,7 +18,7 @@ from ofa_fleet.errors import NotFoundError, UnavailableError
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.search.access_rules import RULES, SERVICE
-from ofa_fleet.search.accuracy_source import resolve_accuracy_predictor
+from ofa_fleet.search.accuracy_source import FIT_SAMPLES, resolve_accuracy_predictor
 from ofa_fleet.search.bundle import SupernetBundle
 from ofa_fleet.search.servicer import DEFAULT_CONCURRENCY, ProfileLookup, SearchServicer
 from ofa_fleet.search.specializer import Specializer
@@ -39,6 +39,7 @@ def load_specializer(
     data: str | None = None,
     slots: int | None = None,
     on_fit: Callable[[int, int], None] | None = None,
+    fit_samples: int = FIT_SAMPLES,
 ) -> Specializer:
     """Load the checkpoint, find or fit its accuracy predictor, warm the Ray workers.
 
@@ -48,7 +49,7 @@ def load_specializer(
     splits = load_checkpoint_data(checkpoint, data)
     measuring = SearchWorkers(SupernetBundle.of(checkpoint, splits, None), slots)
     accuracy = resolve_accuracy_predictor(
-        checkpoint_path, checkpoint, measuring, predictor_path, on_done=on_fit
+        checkpoint_path, checkpoint, measuring, predictor_path, fit_samples, on_fit
     )
     del measuring
     workers = SearchWorkers(SupernetBundle.of(checkpoint, splits, accuracy), slots)
