@@ -17,8 +17,7 @@ from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.serving.server import Server, ServerConfig
 from ofa_fleet.v1 import registry_pb2_grpc
 from tests.loop_thread import LoopThread
-
-OPERATOR_TOKEN = "operator-token-for-tests-0123456789"
+from tests.server_process import OPERATOR_TOKEN
 
 
 class RegistryServerThread:

@@ -43,6 +43,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             max_workers=concurrency, thread_name_prefix="specialize"
         )
         self.stopping = threading.Event()
+        self.active = 0  # specializations running now (read by tests and, later, metrics)
 
     async def Specialize(  # noqa: N802
         self, request: search_pb2.SpecializeRequest, context: aio.ServicerContext
@@ -65,8 +66,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         work: asyncio.Future[Specialization] = loop.run_in_executor(
             self.pool, self.specializer.specialize, profile, options, on_event, should_stop
         )
-        # A call cancelled mid-search leaves the outcome (CancelledError) unread: mark it read.
-        work.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self.active += 1
+        work.add_done_callback(self._finished)
         try:
             while not work.done() or not events.empty():
                 getter: asyncio.Future[Any] = asyncio.ensure_future(events.get())
@@ -82,6 +83,12 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                 yield chunk
         finally:
             stop.set()
+
+    def _finished(self, work: asyncio.Future[Specialization]) -> None:
+        self.active -= 1
+        # A call cancelled mid-search leaves the outcome (CancelledError) unread: read it.
+        if not work.cancelled():
+            work.exception()
 
     async def _profile(self, request: search_pb2.SpecializeRequest) -> HardwareProfile:
         target = request.WhichOneof("target")
