@@ -29,3 +29,17 @@ def checkpoint(tmp_path_factory) -> Path:
     assert summary["epochs"] == 4
     assert len(summary["supernet_version"]) == 16
     return path
+
+
+@pytest.fixture(scope="session")
+def lut(checkpoint, tmp_path_factory) -> Path:
+    """This machine's latency table for the session supernet's space (a quick profile)."""
+    out = tmp_path_factory.mktemp("lut") / "lut.json"
+    result = ofa_fleet(
+        *("profile-device", "--checkpoint", str(checkpoint), "--out", str(out)),
+        *("--rounds", "2", "--whole-models", "4", "--json"),
+    )
+    summary = json.loads(result.stdout)
+    assert summary["layers"] == len(json.loads(out.read_text())["layers"]) > 100
+    assert summary["threads"] == 1
+    return out

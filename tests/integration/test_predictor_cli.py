@@ -27,19 +27,6 @@ FIELDS = {
 
 
 @pytest.fixture(scope="module")
-def lut(checkpoint, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("lut") / "lut.json"
-    result = ofa_fleet(
-        *("profile-device", "--checkpoint", str(checkpoint), "--out", str(out)),
-        *("--rounds", "2", "--whole-models", "4", "--json"),
-    )
-    summary = json.loads(result.stdout)
-    assert summary["layers"] == len(json.loads(out.read_text())["layers"]) > 100
-    assert summary["threads"] == 1
-    return out
-
-
-@pytest.fixture(scope="module")
 def predictor(checkpoint, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pred") / "digits.pred"
     result = ofa_fleet(
