@@ -7,6 +7,7 @@ only for its own search.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,10 @@ def search_service(
     servicer = SearchServicer(specializer, lookup, concurrency)
 
     async def ready() -> bool:
-        return ray.is_initialized() and bool(ray.cluster_resources().get("CPU"))
+        # A call to Ray's control store: off the event loop, like any blocking call.
+        return await asyncio.to_thread(
+            lambda: ray.is_initialized() and bool(ray.cluster_resources().get("CPU"))
+        )
 
     return Search(
         Service(
