@@ -29,12 +29,13 @@ cores is marked '!' with a warning: 2 threads sharing 2 cores slow down far more
 proportion, so such figures (and even their ratios) are not valid. Such a row is measured again,
 after waiting for an idle machine, up to ``--retry-busy`` times (default 2).
 
-The peer: if ``import ofa`` fails, this script installs it once with
-``pip install --no-deps --target bench/.peer/ofa-<version>`` (a cache folder that holds
-its own ``.gitignore``) and puts that folder on ``sys.path``; the package imports
-torchvision for its data loaders only, so when torchvision is absent the script puts empty
-stand-in modules in its place during the import. Without the peer (no network,
-``--no-peer``) the peer columns read "unavailable" and the script still exits 0.
+The peer: if ``import ofa`` fails, ``bench/peer_ofa.py`` (shared with
+``bench/search_specialize.py``) installs it once with ``pip install --no-deps --target
+bench/.peer/ofa-<version>`` (a cache folder that holds its own ``.gitignore``) and puts
+that folder on ``sys.path``; the package imports torchvision for its data loaders only,
+so when torchvision is absent empty stand-in modules take its place during the import.
+Without the peer (no network, ``--no-peer``) the peer columns read "unavailable" and the
+script still exits 0.
 
 Run (about 5 minutes on 2 idle cores with the defaults)::
 
@@ -49,22 +50,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
-import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
 import random
-import shutil
 import statistics
-import subprocess
 import sys
 import time
-import types
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +72,15 @@ from ofa_fleet.core.complexity import complexity
 from ofa_fleet.core.space import SearchSpace, mobilenet_v3_imagenet_space
 from ofa_fleet.core.supernet import OFASupernet
 
-PEER_PACKAGE = "ofa"
-PEER_VERSION = "0.1.0.post202307202001"
-PEER_CACHE = Path(__file__).resolve().parent / ".peer"
-PEER_DIR = PEER_CACHE / f"ofa-{PEER_VERSION}"
+# The peer's helpers live beside this script, which is also loaded by path (its tests).
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peer_ofa
+from peer_ofa import Peer
+from peer_ofa import torchvision_stand_ins as torchvision_stand_ins  # re-exported for tests
+
 PEER_MODULE = "ofa.imagenet_classification.elastic_nn.networks"
+PEER_CLASS = "OFAMobileNetV3"
 
 N_CLASSES = 10
 RESOLUTION = 32
@@ -381,149 +379,9 @@ def mean_macs_fraction(space: SearchSpace, archs: list[ArchConfig]) -> float:
 # --------------------------------------------------------------------------- the peer
 
 
-@dataclass
-class Peer:
-    available: bool
-    reason: str = ""
-    version: str | None = None
-    location: str | None = None
-    torchvision_stand_ins: bool = False
-    cls: type[nn.Module] | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "package": f"{PEER_PACKAGE}=={PEER_VERSION}",
-            "class": f"{PEER_MODULE}.OFAMobileNetV3",
-            "available": self.available,
-            "reason": self.reason,
-            "version": self.version,
-            "location": self.location,
-            "torchvision_stand_ins": self.torchvision_stand_ins,
-        }
-
-
-def _torchvision_works() -> bool:
-    if importlib.util.find_spec("torchvision") is None:
-        return False
-    try:
-        importlib.import_module("torchvision.transforms.functional")
-    except Exception:  # a torchvision built for another torch fails in many ways
-        for name in [n for n in sys.modules if n.split(".")[0] == "torchvision"]:
-            del sys.modules[name]
-        return False
-    return True
-
-
-@contextmanager
-def torchvision_stand_ins() -> Iterator[bool]:
-    """STAND-INS, NOT TORCHVISION: empty modules in ``sys.modules`` while ``ofa`` imports.
-
-    The peer's networks need no torchvision, but importing them runs ``ofa/utils/__init__``,
-    which imports its data-loader helpers, whose module body does
-    ``import torchvision.transforms.functional as F``, ``import torchvision.transforms``
-    and subclasses ``transforms.RandomResizedCrop``. Those three names are all its import
-    chain touches (``torchvision.datasets`` is only imported by its ImageNet data provider,
-    which the networks do not import). The stand-ins carry no code: the one class exists
-    to be subclassed and refuses to be built. A real, working torchvision is used instead
-    when there is one. The stand-ins leave ``sys.modules`` again on exit, so nothing else
-    in the process mistakes them for torchvision.
-
-    Yields whether the stand-ins were used.
-    """
-    if _torchvision_works():
-        yield False
-        return
-
-    class RandomResizedCrop:  # stand-in: subclassed by ofa at import time, never built here
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise RuntimeError("torchvision stand-in from bench/train_throughput.py: no data")
-
-    root = types.ModuleType("torchvision", "Stand-in (bench/train_throughput.py): empty.")
-    transforms = types.ModuleType("torchvision.transforms", "Stand-in: empty.")
-    functional = types.ModuleType("torchvision.transforms.functional", "Stand-in: empty.")
-    root.__path__ = []  # packages, so the dotted imports resolve to these entries
-    transforms.__path__ = []
-    transforms.RandomResizedCrop = RandomResizedCrop  # type: ignore[attr-defined]
-    transforms.functional = functional  # type: ignore[attr-defined]
-    root.transforms = transforms  # type: ignore[attr-defined]
-    stand_ins = {m.__name__: m for m in (root, transforms, functional)}
-    sys.modules.update(stand_ins)
-    try:
-        yield True
-    finally:
-        for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
-                del sys.modules[name]
-
-
-def _install_peer(log: Callable[[str], None]) -> str | None:
-    """pip-install the peer into PEER_DIR; returns an error message, or None."""
-    PEER_CACHE.mkdir(parents=True, exist_ok=True)
-    ignore = PEER_CACHE / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# Cache of bench/train_throughput.py: never committed.\n*\n")
-    staging = PEER_CACHE / f"{PEER_DIR.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-deps",
-        "--no-input",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--target",
-        str(staging),
-        f"{PEER_PACKAGE}=={PEER_VERSION}",
-    ]
-    log(f"installing the peer: {' '.join(command[1:])}")
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"pip could not run: {exc}"
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return f"pip install failed (exit {done.returncode}): {' | '.join(tail)}"
-    shutil.rmtree(PEER_DIR, ignore_errors=True)
-    staging.rename(PEER_DIR)
-    return None
-
-
 def load_peer(*, install: bool = True, log: Callable[[str], None] = print) -> Peer:
     """Import the peer's OFAMobileNetV3, from the environment or from the bench cache."""
-    with torchvision_stand_ins() as stand_ins:
-        try:
-            module = importlib.import_module(PEER_MODULE)
-        except ModuleNotFoundError as exc:
-            if exc.name != PEER_PACKAGE:
-                return Peer(False, f"importing {PEER_MODULE} failed: {exc}")
-            if not (PEER_DIR / PEER_PACKAGE).is_dir():
-                if not install:
-                    return Peer(False, f"{PEER_PACKAGE} is not installed")
-                error = _install_peer(log)
-                if error is not None:
-                    return Peer(False, error)
-            sys.path.insert(0, str(PEER_DIR))
-            importlib.invalidate_caches()
-            try:
-                module = importlib.import_module(PEER_MODULE)
-            except Exception as inner:
-                return Peer(False, f"importing {PEER_MODULE} from {PEER_DIR} failed: {inner}")
-        except Exception as exc:
-            return Peer(False, f"importing {PEER_MODULE} failed: {exc}")
-    try:
-        version: str | None = importlib.metadata.version(PEER_PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        version = None
-    root = sys.modules[PEER_PACKAGE].__file__ or ""
-    return Peer(
-        True,
-        version=version,
-        location=str(Path(root).parent.parent),
-        torchvision_stand_ins=stand_ins,
-        cls=module.OFAMobileNetV3,
-    )
+    return peer_ofa.load_peer(f"{PEER_MODULE}:{PEER_CLASS}", install=install, log=log)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -611,10 +469,11 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     peer = Peer(False, "skipped (--no-peer)") if args.no_peer else load_peer(log=log)
     if not peer.available:
         log(f"[peer unavailable] {peer.reason}; its columns read 'unavailable'")
+    peer_cls: type[nn.Module] | None = peer.objects.get(PEER_CLASS)
 
     space_a = same_space_at_32()
     ours_max = OFASupernet(space_a, num_classes=N_CLASSES)
-    peer_max = build_peer(peer.cls) if peer.cls is not None else None
+    peer_max = build_peer(peer_cls) if peer_cls is not None else None
     parts = parameter_parts(ours_max, peer_max)
     params = {
         "ours": _count([ours_max]),
@@ -636,10 +495,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
                 our_runner(space_a, channels_last=True, name=OURS_CL, **common),
                 our_runner(space_a, channels_last=False, name=OURS_NCHW, **common),
             ]
-            if peer.cls is not None:
+            if peer_cls is not None:
                 runners += [
-                    peer_runner(peer.cls, space_a, channels_last=False, name=PEER_NCHW, **common),
-                    peer_runner(peer.cls, space_a, channels_last=True, name=PEER_CL, **common),
+                    peer_runner(peer_cls, space_a, channels_last=False, name=PEER_NCHW, **common),
+                    peer_runner(peer_cls, space_a, channels_last=True, name=PEER_CL, **common),
                 ]
             archs = subnet_sequence(space_a, subnet, args.steps, args.seed)
             result = measure_row(runners, archs, batch=batch, retries=args.retry_busy, log=log)

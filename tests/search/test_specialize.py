@@ -77,6 +77,11 @@ def test_identical_requests_are_answered_from_the_cache(specializer: Specializer
     ).from_cache
 
 
+def test_an_empty_batch_scores_to_empty_figures(specializer: Specializer):
+    predictions = specializer.workers.scorer(example_profile())([])
+    assert predictions.archs == () and len(predictions.latency_ms) == 0
+
+
 def test_an_infeasible_profile_fails_at_once_with_the_space_reach(specializer: Specializer):
     profile = with_budget(example_profile("raspberry-pi-3"), 0.01)
     with pytest.raises(InfeasibleProfileError, match=r"the fastest subnet needs [0-9.]+ ms"):
@@ -143,12 +148,11 @@ def test_the_fitted_predictor_is_kept_beside_the_checkpoint_and_reused(
     path = sidecar_path(search_checkpoint)
     assert path.is_file()
 
-    class NoMeasuring:
-        def measure(self, *args, **kwargs):
-            raise AssertionError("a kept predictor must not be fitted again")
+    def no_measuring():
+        raise AssertionError("a kept predictor must not be fitted again")
 
     checkpoint = load_checkpoint(search_checkpoint)
-    predictor = resolve_accuracy_predictor(search_checkpoint, checkpoint, NoMeasuring())
+    predictor = resolve_accuracy_predictor(search_checkpoint, checkpoint, no_measuring)
     assert predictor.supernet_version == checkpoint.version
     assert len(predictor.samples) == FIT_SAMPLES
 
@@ -162,4 +166,4 @@ def test_a_named_predictor_for_another_supernet_is_refused(
     stale.write_bytes(source)
     other = dataclasses.replace(checkpoint, version="0" * 16)
     with pytest.raises(InvalidArgumentError, match="fitted for supernet"):
-        resolve_accuracy_predictor(search_checkpoint, other, None, stale)  # type: ignore[arg-type]
+        resolve_accuracy_predictor(search_checkpoint, other, lambda: None, stale)

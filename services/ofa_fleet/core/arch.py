@@ -16,6 +16,7 @@ reads: input resolution 32; stage 1 has two blocks (kernel 7 expand 6, kernel 5 
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -88,13 +89,13 @@ class ArchConfig:
         for index, stage_text in enumerate(parts[1:], start=1):
             blocks = []
             for block_text in stage_text.split("-"):
-                match = _BLOCK_RE.match(block_text)
-                if match is None:
+                block = _parse_block(block_text)
+                if block is None:
                     raise InvalidArchError(
                         f"cannot parse block {block_text!r} of stage {index} in arch {text!r}: "
                         "expected 'k<kernel>e<expand>', e.g. 'k5e4'"
                     )
-                blocks.append(BlockChoice(int(match.group(1)), int(match.group(2))))
+                blocks.append(block)
             stages.append(tuple(blocks))
         arch = cls(int(res_match.group(1)), tuple(stages))
         if space is not None:
@@ -194,6 +195,14 @@ class ArchConfig:
                 tuple(BlockChoice(rng.choice(kernels), rng.choice(expands)) for _ in range(depth))
             )
         return cls(resolution, tuple(stages))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_block(text: str) -> BlockChoice | None:
+    """Blocks repeat endlessly across archs (a space has a handful of kinds), and search
+    workers parse thousands of archs a second: parse each spelling once."""
+    match = _BLOCK_RE.match(text)
+    return None if match is None else BlockChoice(int(match.group(1)), int(match.group(2)))
 
 
 def encoding_length(space: SearchSpace) -> int:

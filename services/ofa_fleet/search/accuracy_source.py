@@ -32,14 +32,15 @@ def sidecar_path(checkpoint_path: Path) -> Path:
 def resolve_accuracy_predictor(
     checkpoint_path: Path,
     checkpoint: Checkpoint,
-    measuring: SearchWorkers,
+    measuring: Callable[[], SearchWorkers],
     explicit: Path | None = None,
     samples: int = FIT_SAMPLES,
     on_done: Callable[[int, int], None] | None = None,
 ) -> AccuracyPredictor:
     """The named predictor (which must fit this supernet), else the sidecar, else a fit.
 
-    ``measuring`` are workers holding this checkpoint's bundle (no predictor needed).
+    ``measuring`` makes workers holding this checkpoint's bundle (no predictor in it);
+    it is called only when a fit is needed, so a kept predictor costs no extra bundle.
     """
     if explicit is not None:
         if not explicit.is_file():
@@ -53,7 +54,7 @@ def resolve_accuracy_predictor(
         if predictor.supernet_version == checkpoint.version:
             return predictor
     archs = sample_archs_for_fit(checkpoint.space, samples, seed=0)
-    measured = measuring.measure(archs, seed=0, should_stop=lambda: False, on_done=on_done)
+    measured = measuring().measure(archs, seed=0, should_stop=lambda: False, on_done=on_done)
     predictor = fit_accuracy_predictor(
         checkpoint.space,
         checkpoint.version,

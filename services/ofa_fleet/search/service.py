@@ -48,11 +48,14 @@ def load_specializer(
     """
     checkpoint = load_checkpoint(checkpoint_path)
     splits = load_checkpoint_data(checkpoint, data)
-    measuring = SearchWorkers(SupernetBundle.of(checkpoint, splits, None), slots)
     accuracy = resolve_accuracy_predictor(
-        checkpoint_path, checkpoint, measuring, predictor_path, fit_samples, on_fit
+        checkpoint_path,
+        checkpoint,
+        lambda: SearchWorkers(SupernetBundle.of(checkpoint, splits, None), slots),
+        predictor_path,
+        fit_samples,
+        on_fit,
     )
-    del measuring
     workers = SearchWorkers(SupernetBundle.of(checkpoint, splits, accuracy), slots)
     workers.warm_up()
     return Specializer(checkpoint.space, workers)

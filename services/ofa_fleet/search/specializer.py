@@ -35,6 +35,8 @@ class SpecializeOptions:
     """How hard to search; every field is part of the cache key except ``use_cache``.
 
     Attributes:
+        use_cache: answer from the cache when it can; a fresh result is stored either way,
+            so ``use_cache=False`` refreshes the entry.
         measure_latency: time the winner in onnxruntime on the worker that exported it,
             with the profile's threads. Only meaningful when that worker *is* the target
             hardware (``ofa-fleet search --lut`` on the machine that measured the table).

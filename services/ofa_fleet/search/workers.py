@@ -83,6 +83,8 @@ class SearchWorkers:
 
         def score(archs: Sequence[ArchConfig]) -> Predictions:
             names = [str(a) for a in archs]
+            if not names:
+                return _no_predictions()
             chunks = max(1, min(width, math.ceil(len(names) / self.min_chunk)))
             size = math.ceil(len(names) / chunks)
             refs = [
@@ -127,6 +129,11 @@ class SearchWorkers:
 
     def pids(self) -> list[int]:
         return sorted(set(ray.get([_pid.remote() for _ in range(self.slots)])))
+
+
+def _no_predictions() -> Predictions:
+    empty = np.zeros(0, dtype=np.int64)
+    return Predictions((), np.zeros(0), "", np.zeros(0), empty, empty, empty)
 
 
 def gather(
