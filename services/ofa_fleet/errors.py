@@ -53,6 +53,10 @@ class InfeasibleProfileError(FailedPreconditionError):
     the space can come, so an operator can relax the budget or train a smaller space."""
 
 
+class IntegrityError(OfaFleetError):
+    """Bytes do not match their digest or a signature does not verify: never install them."""
+
+
 class CancelledError(OfaFleetError):
     """The caller went away or its deadline passed; the work was stopped, not finished."""
 

@@ -21,6 +21,7 @@ _CODES: tuple[tuple[type[errors.OfaFleetError], grpc.StatusCode], ...] = (
     (errors.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (errors.UnavailableError, grpc.StatusCode.UNAVAILABLE),
     (errors.CancelledError, grpc.StatusCode.CANCELLED),
+    (errors.IntegrityError, grpc.StatusCode.DATA_LOSS),
     (errors.DataError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.CheckpointError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ExportError, grpc.StatusCode.INTERNAL),

@@ -1,0 +1,1 @@
+"""Delivery: the model store, signed manifests and the service devices fetch models from."""

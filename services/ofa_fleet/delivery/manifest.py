@@ -1,0 +1,79 @@
+"""The manifest: what a device is told about a model before its first byte arrives.
+
+Delivery signs the manifest's canonical bytes, and the device checks that signature and
+the model's sha256 before installing: the sha256 proves the bytes are the ones described,
+the signature proves delivery described them. Canonical means one spelling for one
+content (sorted keys, no spaces, UTF-8), so signer and verifier agree byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ofa_fleet.errors import InvalidArgumentError
+
+FORMAT = "ofa-fleet.manifest/1"
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One model file and where it came from.
+
+    Attributes:
+        sha256: hex digest of the ONNX bytes.
+        size_bytes: length of the ONNX bytes.
+        profile_name: the hardware profile it was specialized for.
+        profile_revision: that profile's revision at the time (a newer one makes it stale).
+        supernet_version: the supernet it was cut from (a newer one makes it stale).
+        arch: canonical arch string.
+        created_us: when delivery stored it, microseconds since the epoch.
+        figures: predicted and measured figures (latency_ms, top1, ...), for display.
+    """
+
+    sha256: str
+    size_bytes: int
+    profile_name: str
+    profile_revision: int
+    supernet_version: str
+    arch: str
+    created_us: int
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.sha256) != 64 or not set(self.sha256) <= _HEX:
+            raise InvalidArgumentError(
+                f"manifest sha256 must be 64 hex digits, got {self.sha256!r}"
+            )
+        if self.size_bytes <= 0:
+            raise InvalidArgumentError("manifest size_bytes must be positive")
+        if self.profile_revision < 1 or self.created_us < 0:
+            raise InvalidArgumentError("manifest profile_revision must be >= 1, created_us >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, **asdict(self)}
+
+    def canonical_bytes(self) -> bytes:
+        """The exact bytes that are signed."""
+        return json.dumps(
+            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InvalidArgumentError(f"not a model manifest ({FORMAT})")
+        values = {k: v for k, v in data.items() if k != "format"}
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise InvalidArgumentError(f"malformed manifest: {exc}") from exc
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        try:
+            return cls.from_dict(json.loads(data))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidArgumentError(f"manifest is not JSON: {exc}") from exc
