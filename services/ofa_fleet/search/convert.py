@@ -129,7 +129,7 @@ def model_chunks(
 ) -> Iterator[search_pb2.SpecializeResponse]:
     for offset in range(0, len(onnx_bytes), chunk_bytes):
         yield search_pb2.SpecializeResponse(
-            chunk=search_pb2.ModelChunk(
+            chunk=common_pb2.ModelChunk(
                 offset=offset, data=onnx_bytes[offset : offset + chunk_bytes]
             )
         )

@@ -107,3 +107,11 @@ class ArchConfig(_message.Message):
     resolution: int
     stages: _containers.RepeatedCompositeFieldContainer[StageConfig]
     def __init__(self, resolution: _Optional[int] = ..., stages: _Optional[_Iterable[_Union[StageConfig, _Mapping]]] = ...) -> None: ...
+
+class ModelChunk(_message.Message):
+    __slots__ = ("offset", "data")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    data: bytes
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...

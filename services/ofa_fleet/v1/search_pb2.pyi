@@ -149,14 +149,6 @@ class SpecializeResult(_message.Message):
     model_sha256: str
     def __init__(self, profile_name: _Optional[str] = ..., supernet_version: _Optional[str] = ..., arch: _Optional[_Union[_common_pb2.ArchConfig, _Mapping]] = ..., arch_string: _Optional[str] = ..., predicted: _Optional[_Union[SubnetFigures, _Mapping]] = ..., latency_source: _Optional[str] = ..., measured: _Optional[_Union[MeasuredFigures, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[SubnetFigures, _Mapping]]] = ..., reranked: _Optional[_Iterable[_Union[RerankedCandidate, _Mapping]]] = ..., statistics: _Optional[_Union[SearchStatistics, _Mapping]] = ..., model_size: _Optional[int] = ..., model_sha256: _Optional[str] = ...) -> None: ...
 
-class ModelChunk(_message.Message):
-    __slots__ = ("offset", "data")
-    OFFSET_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    offset: int
-    data: bytes
-    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
-
 class SpecializeResponse(_message.Message):
     __slots__ = ("progress", "result", "chunk")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -164,5 +156,5 @@ class SpecializeResponse(_message.Message):
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     progress: SearchProgress
     result: SpecializeResult
-    chunk: ModelChunk
-    def __init__(self, progress: _Optional[_Union[SearchProgress, _Mapping]] = ..., result: _Optional[_Union[SpecializeResult, _Mapping]] = ..., chunk: _Optional[_Union[ModelChunk, _Mapping]] = ...) -> None: ...
+    chunk: _common_pb2.ModelChunk
+    def __init__(self, progress: _Optional[_Union[SearchProgress, _Mapping]] = ..., result: _Optional[_Union[SpecializeResult, _Mapping]] = ..., chunk: _Optional[_Union[_common_pb2.ModelChunk, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,200 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from ofa_fleet.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ModelChangeReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_CHANGE_REASON_UNSPECIFIED: _ClassVar[ModelChangeReason]
+    MODEL_CHANGE_REASON_MISSING: _ClassVar[ModelChangeReason]
+    MODEL_CHANGE_REASON_NEW_SUPERNET: _ClassVar[ModelChangeReason]
+    MODEL_CHANGE_REASON_PROFILE_CHANGED: _ClassVar[ModelChangeReason]
+    MODEL_CHANGE_REASON_OVER_BUDGET: _ClassVar[ModelChangeReason]
+    MODEL_CHANGE_REASON_OPERATOR: _ClassVar[ModelChangeReason]
+
+class SpecializationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SPECIALIZATION_STATE_UNSPECIFIED: _ClassVar[SpecializationState]
+    SPECIALIZATION_STATE_CURRENT: _ClassVar[SpecializationState]
+    SPECIALIZATION_STATE_PENDING: _ClassVar[SpecializationState]
+    SPECIALIZATION_STATE_FAILING: _ClassVar[SpecializationState]
+MODEL_CHANGE_REASON_UNSPECIFIED: ModelChangeReason
+MODEL_CHANGE_REASON_MISSING: ModelChangeReason
+MODEL_CHANGE_REASON_NEW_SUPERNET: ModelChangeReason
+MODEL_CHANGE_REASON_PROFILE_CHANGED: ModelChangeReason
+MODEL_CHANGE_REASON_OVER_BUDGET: ModelChangeReason
+MODEL_CHANGE_REASON_OPERATOR: ModelChangeReason
+SPECIALIZATION_STATE_UNSPECIFIED: SpecializationState
+SPECIALIZATION_STATE_CURRENT: SpecializationState
+SPECIALIZATION_STATE_PENDING: SpecializationState
+SPECIALIZATION_STATE_FAILING: SpecializationState
+
+class ModelManifest(_message.Message):
+    __slots__ = ("canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "created_at", "chunk_size")
+    CANONICAL_MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    SUPERNET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    canonical_manifest: bytes
+    signature: bytes
+    key_id: str
+    sha256: str
+    size_bytes: int
+    arch: str
+    profile_name: str
+    profile_revision: int
+    supernet_version: str
+    created_at: _timestamp_pb2.Timestamp
+    chunk_size: int
+    def __init__(self, canonical_manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., arch: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., supernet_version: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., chunk_size: _Optional[int] = ...) -> None: ...
+
+class GetModelRequest(_message.Message):
+    __slots__ = ("device_id", "have_sha256", "resume_sha256", "resume_offset")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    HAVE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    RESUME_SHA256_FIELD_NUMBER: _ClassVar[int]
+    RESUME_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    have_sha256: str
+    resume_sha256: str
+    resume_offset: int
+    def __init__(self, device_id: _Optional[str] = ..., have_sha256: _Optional[str] = ..., resume_sha256: _Optional[str] = ..., resume_offset: _Optional[int] = ...) -> None: ...
+
+class UpToDate(_message.Message):
+    __slots__ = ("sha256",)
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    def __init__(self, sha256: _Optional[str] = ...) -> None: ...
+
+class GetModelResponse(_message.Message):
+    __slots__ = ("manifest", "chunk", "up_to_date")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    UP_TO_DATE_FIELD_NUMBER: _ClassVar[int]
+    manifest: ModelManifest
+    chunk: _common_pb2.ModelChunk
+    up_to_date: UpToDate
+    def __init__(self, manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., chunk: _Optional[_Union[_common_pb2.ModelChunk, _Mapping]] = ..., up_to_date: _Optional[_Union[UpToDate, _Mapping]] = ...) -> None: ...
+
+class WatchModelRequest(_message.Message):
+    __slots__ = ("device_id",)
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+
+class WatchModelResponse(_message.Message):
+    __slots__ = ("manifest",)
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    manifest: ModelManifest
+    def __init__(self, manifest: _Optional[_Union[ModelManifest, _Mapping]] = ...) -> None: ...
+
+class GetSigningKeyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSigningKeyResponse(_message.Message):
+    __slots__ = ("public_key_pem", "key_id")
+    PUBLIC_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    public_key_pem: bytes
+    key_id: str
+    def __init__(self, public_key_pem: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class StoredModel(_message.Message):
+    __slots__ = ("manifest", "current_for_fleets")
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FOR_FLEETS_FIELD_NUMBER: _ClassVar[int]
+    manifest: ModelManifest
+    current_for_fleets: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., current_for_fleets: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ("profile_name", "page_size", "page_token")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    page_size: int
+    page_token: str
+    def __init__(self, profile_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models", "next_page_token")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[StoredModel]
+    next_page_token: str
+    def __init__(self, models: _Optional[_Iterable[_Union[StoredModel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetProfileModelsRequest(_message.Message):
+    __slots__ = ("profile_name", "history_limit")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    history_limit: int
+    def __init__(self, profile_name: _Optional[str] = ..., history_limit: _Optional[int] = ...) -> None: ...
+
+class ModelHistoryEntry(_message.Message):
+    __slots__ = ("sha256", "reason", "at")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    reason: ModelChangeReason
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, sha256: _Optional[str] = ..., reason: _Optional[_Union[ModelChangeReason, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetProfileModelsResponse(_message.Message):
+    __slots__ = ("profile_name", "current", "history", "state", "last_error", "attempts", "next_attempt_at")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    current: ModelManifest
+    history: _containers.RepeatedCompositeFieldContainer[ModelHistoryEntry]
+    state: SpecializationState
+    last_error: str
+    attempts: int
+    next_attempt_at: _timestamp_pb2.Timestamp
+    def __init__(self, profile_name: _Optional[str] = ..., current: _Optional[_Union[ModelManifest, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ModelHistoryEntry, _Mapping]]] = ..., state: _Optional[_Union[SpecializationState, str]] = ..., last_error: _Optional[str] = ..., attempts: _Optional[int] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PinFleetRequest(_message.Message):
+    __slots__ = ("fleet_name", "sha256")
+    FLEET_NAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    fleet_name: str
+    sha256: str
+    def __init__(self, fleet_name: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class PinFleetResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RespecializeRequest(_message.Message):
+    __slots__ = ("profile_name",)
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    def __init__(self, profile_name: _Optional[str] = ...) -> None: ...
+
+class RespecializeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
