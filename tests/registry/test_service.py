@@ -276,3 +276,14 @@ def test_huge_or_deep_values_get_a_short_clear_error(stub: RegistryServiceStub) 
     error = rpc_error(stub.CreateProfile, pb.CreateProfileRequest(profile=spec), OPERATOR)
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "latency_table_json" in error.details()
+
+
+def test_who_am_i_names_the_device_its_token_belongs_to(stub: RegistryServiceStub) -> None:
+    fleet = Fleet(stub)
+    for enrolled in fleet.devices:
+        answer = stub.WhoAmI(pb.WhoAmIRequest(), metadata=bearer(enrolled.device_token), timeout=10)
+        assert answer.device.id == enrolled.device.id and answer.device.fleet == "pis"
+    error = rpc_error(stub.WhoAmI, pb.WhoAmIRequest(), OPERATOR)
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+    error = rpc_error(stub.WhoAmI, pb.WhoAmIRequest(), bearer("ofa_device_forged"))
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED

@@ -152,6 +152,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         record = await self._run(self.store.get_device, request.device_id)
         return pb.GetDeviceResponse(device=convert.device_to_proto(record))
 
+    async def WhoAmI(  # noqa: N802
+        self, request: pb.WhoAmIRequest, context: aio.ServicerContext
+    ) -> pb.WhoAmIResponse:
+        record = await self._run(self.store.get_device, current_principal().subject)
+        return pb.WhoAmIResponse(device=convert.device_to_proto(record))
+
     async def ListDevices(  # noqa: N802
         self, request: pb.ListDevicesRequest, context: aio.ServicerContext
     ) -> pb.ListDevicesResponse:

@@ -285,6 +285,16 @@ class GetDeviceResponse(_message.Message):
     device: Device
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
 
+class WhoAmIRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WhoAmIResponse(_message.Message):
+    __slots__ = ("device",)
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
+
 class ListDevicesRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "fleet")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]

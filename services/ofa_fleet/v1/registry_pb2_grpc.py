@@ -99,6 +99,11 @@ class RegistryServiceStub:
                 request_serializer=ofa__fleet_dot_v1_dot_registry__pb2.GetDeviceRequest.SerializeToString,
                 response_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.GetDeviceResponse.FromString,
                 _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/ofa_fleet.v1.RegistryService/WhoAmI',
+                request_serializer=ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
         self.ListDevices = channel.unary_unary(
                 '/ofa_fleet.v1.RegistryService/ListDevices',
                 request_serializer=ofa__fleet_dot_v1_dot_registry__pb2.ListDevicesRequest.SerializeToString,
@@ -208,6 +213,14 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WhoAmI(self, request, context):
+        """The device whose token the call carries. Device token. Other services (delivery)
+        authenticate a device by asking this, so only the registry holds token digests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDevices(self, request, context):
         """Devices ordered by id, a page at a time, optionally of one fleet.
         """
@@ -297,6 +310,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetDevice,
                     request_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.GetDeviceRequest.FromString,
                     response_serializer=ofa__fleet_dot_v1_dot_registry__pb2.GetDeviceResponse.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIRequest.FromString,
+                    response_serializer=ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIResponse.SerializeToString,
             ),
             'ListDevices': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDevices,
@@ -665,6 +683,33 @@ class RegistryService:
             '/ofa_fleet.v1.RegistryService/GetDevice',
             ofa__fleet_dot_v1_dot_registry__pb2.GetDeviceRequest.SerializeToString,
             ofa__fleet_dot_v1_dot_registry__pb2.GetDeviceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ofa_fleet.v1.RegistryService/WhoAmI',
+            ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
+            ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
             options,
             channel_credentials,
             insecure,
