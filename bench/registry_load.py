@@ -44,9 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ofa_fleet.registry import convert  # noqa: E402
-from ofa_fleet.registry.database import Database, DatabaseUrl  # noqa: E402
+from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS  # noqa: E402
 from ofa_fleet.registry.records import ChangeKind  # noqa: E402
 from ofa_fleet.registry.store import RegistryStore  # noqa: E402
+from ofa_fleet.storage.database import Database, DatabaseUrl  # noqa: E402
 from ofa_fleet.v1 import registry_pb2 as pb  # noqa: E402
 from ofa_fleet.v1 import registry_pb2_grpc  # noqa: E402
 from tests.databases import postgres_schema  # noqa: E402
@@ -179,7 +180,7 @@ def durability(db_url: str) -> dict[str, int]:
             token,
             lambda _: time.monotonic() - started > 3.0,
         )
-    database = Database(DatabaseUrl.parse(db_url))
+    database = Database(DatabaseUrl.parse(db_url), REGISTRY_MIGRATIONS)
     try:
         store = RegistryStore(database)
         stored = all_device_ids(store)

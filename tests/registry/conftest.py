@@ -10,8 +10,9 @@ import pytest
 
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_file import load_profile
-from ofa_fleet.registry.database import Database, DatabaseUrl
+from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
 from ofa_fleet.registry.store import RegistryStore
+from ofa_fleet.storage.database import Database, DatabaseUrl
 from tests.databases import database_url
 from tests.registry.server_thread import RegistryServerThread
 
@@ -28,7 +29,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[RegistryStore]:
-    database = Database(DatabaseUrl.parse(db_url))
+    database = Database(DatabaseUrl.parse(db_url), REGISTRY_MIGRATIONS)
     database.migrate()
     try:
         yield RegistryStore(database)

@@ -11,10 +11,11 @@ from types import TracebackType
 
 import grpc
 
-from ofa_fleet.registry.database import Database, DatabaseUrl
+from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
 from ofa_fleet.registry.service import registry_authenticator, registry_service
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.serving.server import Server, ServerConfig
+from ofa_fleet.storage.database import Database, DatabaseUrl
 from ofa_fleet.v1 import registry_pb2_grpc
 from tests.loop_thread import LoopThread
 from tests.server_process import OPERATOR_TOKEN
@@ -42,7 +43,7 @@ class RegistryServerThread:
         return self
 
     async def _start(self) -> None:
-        self.database = Database(DatabaseUrl.parse(self.db_url))
+        self.database = Database(DatabaseUrl.parse(self.db_url), REGISTRY_MIGRATIONS)
         await asyncio.to_thread(self.database.migrate)
         registry = registry_service(self.database, poll_seconds=0.2)
         self.store = registry.store

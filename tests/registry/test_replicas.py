@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from ofa_fleet.hardware.profile_proto import profile_to_proto
-from ofa_fleet.registry.database import Database, DatabaseUrl
+from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
+from ofa_fleet.storage.database import Database, DatabaseUrl
 from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
 from tests.databases import postgres_schema
@@ -29,7 +30,7 @@ def test_replicas_starting_together_migrate_once(shared_url: str) -> None:
     failures: list[BaseException] = []
 
     def migrate() -> None:
-        database = Database(DatabaseUrl.parse(shared_url))
+        database = Database(DatabaseUrl.parse(shared_url), REGISTRY_MIGRATIONS)
         try:
             database.migrate()
         except BaseException as error:  # collected and reported by the assertion below
@@ -43,7 +44,7 @@ def test_replicas_starting_together_migrate_once(shared_url: str) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert failures == []
-    database = Database(DatabaseUrl.parse(shared_url))
+    database = Database(DatabaseUrl.parse(shared_url), REGISTRY_MIGRATIONS)
     try:
         assert "devices" in database.table_names()
     finally:

@@ -12,12 +12,13 @@ import grpc
 import pytest
 
 from ofa_fleet.hardware.profile_proto import profile_to_proto
-from ofa_fleet.registry.database import Database, DatabaseUrl
+from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
 from ofa_fleet.registry.records import ChangeKind
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.tables import DeviceRow
 from ofa_fleet.serving.client import open_channel
 from ofa_fleet.serving.tls import TlsFiles
+from ofa_fleet.storage.database import Database, DatabaseUrl
 from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
 from tests import tools
@@ -149,7 +150,7 @@ def test_kill_9_loses_no_acknowledged_registration(db_url: str) -> None:
         ).enrolment_token
         acknowledged = kill_during_enrolment(server, stub, token, lambda acked: len(acked) >= 150)
     assert len(acknowledged) >= 150
-    database = Database(DatabaseUrl.parse(db_url))
+    database = Database(DatabaseUrl.parse(db_url), REGISTRY_MIGRATIONS)
     try:
         store = RegistryStore(database)
         stored = all_device_ids(store)

@@ -21,8 +21,8 @@ from ofa_fleet.serving.server import Server, ServerConfig
 from ofa_fleet.serving.tls import TlsFiles
 
 if TYPE_CHECKING:
-    from ofa_fleet.registry.database import DatabaseUrl
     from ofa_fleet.search.specializer import Specializer
+    from ofa_fleet.storage.database import DatabaseUrl
 
 REGISTRY_PORT = 50051
 SEARCH_PORT = 50052
@@ -96,7 +96,7 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def run_registry(args: argparse.Namespace) -> None:
-    from ofa_fleet.registry.database import DatabaseUrl
+    from ofa_fleet.storage.database import DatabaseUrl
 
     config = server_config(args)
     token = load_operator_token(args.operator_token_file)
@@ -106,10 +106,11 @@ def run_registry(args: argparse.Namespace) -> None:
 
 
 async def _serve_registry(config: ServerConfig, url: DatabaseUrl, token: str) -> None:
-    from ofa_fleet.registry.database import Database
+    from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
     from ofa_fleet.registry.service import registry_authenticator, registry_service
+    from ofa_fleet.storage.database import Database
 
-    database = Database(url)
+    database = Database(url, REGISTRY_MIGRATIONS)
     try:
         await asyncio.to_thread(database.migrate)
         registry = registry_service(database)

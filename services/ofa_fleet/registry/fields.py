@@ -1,4 +1,4 @@
-"""Checks for the registry's own fields (names, labels, digests, pages).
+"""Checks for the registry's own fields (names, labels, digests); pages are in `storage.pages`.
 
 Each failure names the field, says what was wrong and what is allowed. Strings are also
 kept free of control characters: PostgreSQL refuses NUL in text, and a log line or a
@@ -14,8 +14,6 @@ from ofa_fleet.errors import InvalidArgumentError
 NAME_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 DEVICE_ID_PATTERN = re.compile(r"d-[0-9a-f]{20}")
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 
 def check_name(value: str, field: str) -> str:
@@ -63,14 +61,6 @@ def check_sha256(value: str, field: str, required: bool) -> str:
         raise InvalidArgumentError(
             f"{field} {_shown(value)} is not a sha256 digest: 64 lower-case hex digits"
         )
-    return value
-
-
-def check_page_size(value: int, field: str = "page_size") -> int:
-    if value == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise InvalidArgumentError(f"{field} must be 1-{MAX_PAGE_SIZE} (0 means 100), got {value}")
     return value
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile import HardwareProfile
@@ -16,7 +15,6 @@ from ofa_fleet.registry.fields import check_sha256, check_text
 
 MAX_STATUS_ERRORS = 16
 MAX_ERROR_LENGTH = 1024
-T = TypeVar("T")
 
 
 class RolloutStrategy(enum.Enum):
@@ -144,14 +142,6 @@ class DeviceRecord:
     created_us: int
     last_seen_us: int | None
     status: DeviceStatus | None
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a listing; `next_token` is empty on the last one."""
-
-    items: tuple[T, ...]
-    next_token: str
 
 
 class ChangeKind(enum.Enum):

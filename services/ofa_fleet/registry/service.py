@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.registry.change_feed import ChangeFeed
-from ofa_fleet.registry.database import Database
 from ofa_fleet.registry.servicer import RegistryServicer
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.token_cache import TokenCache
 from ofa_fleet.registry.tokens import DEVICE_PREFIX, ENROLMENT_PREFIX
 from ofa_fleet.serving.access import OperatorAuthenticator, Principal, Role
 from ofa_fleet.serving.server import Service
+from ofa_fleet.storage.database import Database
 from ofa_fleet.v1 import registry_pb2_grpc
 
 

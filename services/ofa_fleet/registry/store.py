@@ -8,8 +8,6 @@ database (for the race between two replicas), both ending in `AlreadyExistsError
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import time
@@ -24,16 +22,13 @@ from ofa_fleet.errors import (
     AlreadyExistsError,
     ConflictError,
     FailedPreconditionError,
-    InvalidArgumentError,
     NotFoundError,
 )
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.registry import tokens
-from ofa_fleet.registry.database import Database
 from ofa_fleet.registry.fields import (
     check_device_id,
     check_name,
-    check_page_size,
     check_text,
 )
 from ofa_fleet.registry.records import (
@@ -43,7 +38,6 @@ from ofa_fleet.registry.records import (
     DeviceRecord,
     DeviceStatus,
     FleetRecord,
-    Page,
     ProfileRecord,
     RolloutPolicy,
 )
@@ -53,6 +47,13 @@ from ofa_fleet.registry.tables import (
     DeviceRow,
     FleetRow,
     ProfileRow,
+)
+from ofa_fleet.storage.database import Database
+from ofa_fleet.storage.pages import (
+    Page,
+    check_page_size,
+    decode_page_token,
+    encode_page_token,
 )
 
 MAX_HARDWARE_ID_LENGTH = 128
@@ -301,14 +302,14 @@ class RegistryStore:
     ) -> Page[Record]:
         """One page of `query` ordered by `key`; the token names the last key shown."""
         size = check_page_size(page_size)
-        after = _decode_page_token(page_token, listing)
+        after = decode_page_token(page_token, listing)
         query = query.order_by(key).limit(size + 1)
         if after:
             query = query.where(key > after)
         with self.database.read() as s:
             rows = s.scalars(query).all()
         shown = rows[:size]
-        token = _encode_page_token(listing, getattr(shown[-1], key.key)) if len(rows) > size else ""
+        token = encode_page_token(listing, getattr(shown[-1], key.key)) if len(rows) > size else ""
         return Page(tuple(to_record(r) for r in shown), token)
 
     def device_for_token(self, token: str) -> str | None:
@@ -448,26 +449,6 @@ def _change(row: ChangeRow) -> Change:
         revision=row.revision,
         committed_us=row.committed_us,
     )
-
-
-def _encode_page_token(listing: str, last: str) -> str:
-    return base64.urlsafe_b64encode(f"{listing}\n{last}".encode()).decode().rstrip("=")
-
-
-def _decode_page_token(token: str, listing: str) -> str:
-    if not token:
-        return ""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raw = ""
-    issued_for, _, last = raw.partition("\n")
-    if issued_for != listing or not last:
-        raise InvalidArgumentError(
-            "page_token is not one this listing issued; pass the next_page_token of the "
-            "previous page with the same filters, or leave it empty for the first page"
-        )
-    return last
 
 
 def _listed(names: Sequence[str]) -> str:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from ofa_fleet.errors import OfaFleetError
-from ofa_fleet.registry.database import Database
+from ofa_fleet.storage.database import Database
 
 T = TypeVar("T")
 Write = Callable[[Connection], Any]

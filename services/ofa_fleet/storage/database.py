@@ -1,13 +1,16 @@
-"""Where the registry's records live: an SQLite file by default, PostgreSQL by URL.
+"""Where a service's records live: an SQLite file by default, PostgreSQL by URL.
 
 SQLite is one writer at a time by design, so the writer engine holds a single connection
 that begins every transaction with ``BEGIN IMMEDIATE``: writers queue in the pool instead
 of colliding in SQLite's lock and failing with "database is locked". Readers use their own
 pool and, in WAL mode, never wait for the writer. ``synchronous=FULL`` makes a commit
-durable before the call is acknowledged, power loss included.
+durable before the call is acknowledged, power loss included. Two `Database` objects on one
+file (two processes, or two services sharing it) each hold a writer connection; they take
+turns in SQLite's own lock, waiting up to the busy timeout.
 
-PostgreSQL serves several registry replicas at once; both engines are the same pool there.
-Migrations run under an advisory lock so replicas that start together migrate once.
+PostgreSQL serves several replicas at once; both engines are the same pool there. Each
+`Database` migrates one Alembic history (`Migrations`) under that history's advisory lock,
+so replicas that start together migrate once, and two services can share one database.
 """
 
 from __future__ import annotations
@@ -27,11 +30,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ofa_fleet.errors import InvalidArgumentError, UnavailableError
+from ofa_fleet.storage.migrations import CONNECTION, VERSION_TABLE, Migrations
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POOL_TIMEOUT_S = 30.0
-MIGRATION_LOCK_KEY = 0x0FA_F1EE7  # any constant shared by every replica
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,13 @@ class DatabaseUrl:
         return self.url.get_backend_name() == "sqlite"
 
     @classmethod
-    def parse(cls, value: str) -> DatabaseUrl:
+    def parse(cls, value: str, field: str = "--db") -> DatabaseUrl:
+        """`value` checked; errors name `field`, the flag or setting it came from."""
         try:
             url = make_url(value)
         except ArgumentError as exc:
             raise InvalidArgumentError(
-                f"--db {value!r} is not a database URL; use sqlite:///PATH or "
+                f"{field} {value!r} is not a database URL; use sqlite:///PATH or "
                 "postgresql://USER@HOST:PORT/DATABASE"
             ) from exc
         backend = url.get_backend_name()
@@ -59,12 +62,12 @@ class DatabaseUrl:
         if backend == "sqlite":
             if not url.database or url.database == ":memory:":
                 raise InvalidArgumentError(
-                    "--db sqlite needs a file (sqlite:///PATH): an in-memory database "
+                    f"{field} sqlite needs a file (sqlite:///PATH): an in-memory database "
                     "would lose every record when the server stops"
                 )
             return cls(url.set(drivername="sqlite+pysqlite"))
         raise InvalidArgumentError(
-            f"--db: unsupported database {backend!r}; use sqlite:///PATH or postgresql://..."
+            f"{field}: unsupported database {backend!r}; use sqlite:///PATH or postgresql://..."
         )
 
     def redacted(self) -> str:
@@ -72,10 +75,15 @@ class DatabaseUrl:
 
 
 class Database:
-    """The registry's engines and sessions; see the module docstring for the two pools."""
+    """One service's engines and sessions; see the module docstring for the two pools.
 
-    def __init__(self, url: DatabaseUrl, pool_size: int = 8) -> None:
+    `migrations` is the history `migrate` applies: the service's own tables, version table
+    and lock, so services sharing a database never migrate each other's tables.
+    """
+
+    def __init__(self, url: DatabaseUrl, migrations: Migrations, pool_size: int = 8) -> None:
         self.url = url
+        self.migrations = migrations
         if url.is_sqlite:
             Path(url.url.database or "").parent.mkdir(parents=True, exist_ok=True)
             self.writer = _sqlite_engine(url.url, pool_size=1, begin="BEGIN IMMEDIATE")
@@ -116,23 +124,22 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (a no-op when it is there already)."""
+        history = self.migrations
+        lock = {"key": history.lock_key}
         with _unavailable_on_connection_loss(self.url), self.writer.connect() as connection:
             if not self.url.is_sqlite:
-                connection.execute(
-                    text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                )
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), lock)
                 connection.commit()
             try:
                 config = Config()
-                config.set_main_option("script_location", str(MIGRATIONS))
-                config.attributes["connection"] = connection
+                config.set_main_option("script_location", str(history.location))
+                config.attributes[CONNECTION] = connection
+                config.attributes[VERSION_TABLE] = history.version_table
                 command.upgrade(config, "head")
                 connection.commit()
             finally:
                 if not self.url.is_sqlite:
-                    connection.execute(
-                        text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
-                    )
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
                     connection.commit()
 
     def ping(self) -> bool:
