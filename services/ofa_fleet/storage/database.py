@@ -16,6 +16,7 @@ so replicas that start together migrate once, and two services can share one dat
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,10 @@ from ofa_fleet.storage.migrations import CONNECTION, VERSION_TABLE, Migrations
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POOL_TIMEOUT_S = 30.0
+# Alembic's `op` and `context` are module-level proxies to the migration in progress: two
+# upgrades at once in one process (registry and delivery starting together in `up`)
+# overwrite each other's and fail. The advisory lock orders processes; this, threads.
+_ALEMBIC_IN_THIS_PROCESS = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,8 @@ class Database:
                 config.set_main_option("script_location", str(history.location))
                 config.attributes[CONNECTION] = connection
                 config.attributes[VERSION_TABLE] = history.version_table
-                command.upgrade(config, "head")
+                with _ALEMBIC_IN_THIS_PROCESS:
+                    command.upgrade(config, "head")
                 connection.commit()
             finally:
                 if not self.url.is_sqlite:

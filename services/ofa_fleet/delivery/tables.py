@@ -1,0 +1,79 @@
+"""Delivery's tables. Alembic migrations create them; a test checks the two agree.
+
+Times are integer microseconds since the Unix epoch (UTC), as in the registry. A model is
+its ONNX bytes, named by their sha256, and immutable once stored: its row keeps the
+canonical manifest bytes exactly as signed (a later spelling of the manifest format must
+not break old signatures) beside the manifest's fields copied out for queries.
+`model_blobs` holds the bytes only when the database is the blob store (`DatabaseBlobStore`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAME_LENGTH = 63
+SHA256_HEX_LENGTH = 64
+SUPERNET_VERSION_LENGTH = 64
+REASON_LENGTH = 256
+ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ModelRow(Base):
+    __tablename__ = "models"
+    __table_args__ = (
+        Index("ix_models_created", "created_us", "sha256"),
+        Index("ix_models_profile_created", "profile_name", "created_us", "sha256"),
+    )
+
+    sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    profile_revision: Mapped[int] = mapped_column(BigInteger)
+    supernet_version: Mapped[str] = mapped_column(String(SUPERNET_VERSION_LENGTH))
+    arch: Mapped[str] = mapped_column(Text)
+    figures_json: Mapped[str] = mapped_column(Text)
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModelBlobRow(Base):
+    """A model's bytes, when the database is the blob store; written before its `ModelRow`."""
+
+    __tablename__ = "model_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CurrentModelRow(Base):
+    """The model each profile's devices get now; changed only with a `ModelHistoryRow`."""
+
+    __tablename__ = "current_models"
+
+    profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    sha256: Mapped[str] = mapped_column(
+        String(SHA256_HEX_LENGTH), ForeignKey("models.sha256", ondelete="RESTRICT")
+    )
+    since_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModelHistoryRow(Base):
+    """Every change of a profile's current model, in the order they committed."""
+
+    __tablename__ = "model_history"
+    __table_args__ = (Index("ix_model_history_profile", "profile_name", "id"),)
+
+    # SQLite numbers rows itself only for a column declared exactly INTEGER PRIMARY KEY.
+    id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
+    profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    sha256: Mapped[str] = mapped_column(
+        String(SHA256_HEX_LENGTH), ForeignKey("models.sha256", ondelete="RESTRICT")
+    )
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH))
+    at_us: Mapped[int] = mapped_column(BigInteger)
