@@ -1,0 +1,349 @@
+"""`ModelStore`: delivery's models (signed records over immutable blobs) and each profile's
+current one, as plain Python over a `Database` and a `BlobStore`; no gRPC inside.
+
+Adding a model writes the blob first and the record second, in its own transaction, so a
+record never names a missing blob. A crash between the two leaves a blob without a record:
+harmless (nothing points at it, nothing serves it) and reused when the same model is added
+again. Changing a profile's current model appends to its history in the same transaction,
+so the history holds every change that committed and nothing that rolled back.
+
+Reads go through a per-process cache bounded by bytes and keyed by sha256: content never
+changes under a name, so nothing is ever invalidated, and a thousand devices booting at
+once cost one blob read per replica, not a thousand (concurrent misses on one blob wait
+for a single load instead of each loading it).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.exc import IntegrityError as DuplicateKeyError
+
+from ofa_fleet.delivery.blobs import BlobStore, digest
+from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.delivery.tables import (
+    REASON_LENGTH,
+    SUPERNET_VERSION_LENGTH,
+    CurrentModelRow,
+    ModelHistoryRow,
+    ModelRow,
+)
+from ofa_fleet.errors import (
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfRangeError,
+)
+from ofa_fleet.registry.fields import check_name, check_sha256, check_text
+from ofa_fleet.storage.database import Database
+from ofa_fleet.storage.lru import ByteLru
+from ofa_fleet.storage.pages import (
+    Page,
+    check_page_size,
+    decode_page_token,
+    encode_page_token,
+)
+
+MIB = 1024 * 1024
+DEFAULT_CACHE_BYTES = 256 * MIB
+MAX_SIGNATURE_BYTES = 1024
+DEFAULT_HISTORY = 100
+MAX_HISTORY = 1000
+LOAD_LOCKS = 64
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A stored model: its manifest, the exact bytes that were signed, the signature.
+
+    Attributes:
+        manifest: the manifest, rebuilt from `manifest_bytes`.
+        manifest_bytes: the canonical bytes exactly as signed; serve these, never a
+            re-serialization (a later manifest format must not break old signatures).
+        signature: delivery's signature over `manifest_bytes`.
+        created_us: when this store first stored the model.
+    """
+
+    manifest: Manifest
+    manifest_bytes: bytes
+    signature: bytes
+    created_us: int
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest.sha256
+
+    @property
+    def size_bytes(self) -> int:
+        return self.manifest.size_bytes
+
+    @property
+    def profile_name(self) -> str:
+        return self.manifest.profile_name
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change of a profile's current model: to `sha256`, why, and when it committed."""
+
+    profile_name: str
+    sha256: str
+    reason: str
+    at_us: int
+
+
+class ModelStore:
+    """Delivery's models; the servicer, the reconciler, tests and benchmarks call this.
+
+    Thread-safe: every method is one short transaction or a cache lookup, so servers call
+    it from worker threads (`asyncio.to_thread`).
+    """
+
+    def __init__(
+        self, database: Database, blobs: BlobStore, cache_bytes: int = DEFAULT_CACHE_BYTES
+    ) -> None:
+        self.database = database
+        self.blobs = blobs
+        self.cache = ByteLru(cache_bytes)
+        # Striped rather than one lock per sha256: bounded, and two blobs rarely share one.
+        self._load_locks = [threading.Lock() for _ in range(LOAD_LOCKS)]
+
+    # -- models ---------------------------------------------------------------------------
+
+    def add(self, manifest: Manifest, signature: bytes, data: bytes) -> ModelRecord:
+        """Store a model whose `data` matches `manifest`; returns its record.
+
+        Idempotent: adding a sha256 that is already stored returns the stored record
+        (whose manifest wins if the one given differs: the bytes are the same model
+        whichever profile asked for them) and only puts the blob back if it went missing.
+        """
+        _check_manifest(manifest)
+        if not 1 <= len(signature) <= MAX_SIGNATURE_BYTES:
+            raise InvalidArgumentError(
+                f"signature is {len(signature)} bytes long; it must be 1-{MAX_SIGNATURE_BYTES}"
+            )
+        _check_data(manifest, data)
+        stored = self._find(manifest.sha256)
+        if stored is not None:
+            if not self.blobs.exists(manifest.sha256):  # a lost volume, repaired by re-adding
+                self.blobs.put(data)
+            return stored
+        self.blobs.put(data)
+        manifest_bytes = manifest.canonical_bytes()
+        row = ModelRow(
+            sha256=manifest.sha256,
+            size_bytes=manifest.size_bytes,
+            profile_name=manifest.profile_name,
+            profile_revision=manifest.profile_revision,
+            supernet_version=manifest.supernet_version,
+            arch=manifest.arch,
+            figures_json=json.dumps(manifest.figures, sort_keys=True),
+            manifest=manifest_bytes,
+            signature=signature,
+            created_us=_now_us(),
+        )
+        try:
+            with self.database.write() as s:
+                s.add(row)
+        except DuplicateKeyError:  # another replica stored it first: theirs is the record
+            return self.record(manifest.sha256)
+        self.cache.put(manifest.sha256, data)
+        return _record(row)
+
+    def record(self, sha256: str) -> ModelRecord:
+        check_sha256(sha256, "sha256", required=True)
+        stored = self._find(sha256)
+        if stored is None:
+            raise NotFoundError(f"no model {sha256}")
+        return stored
+
+    def read(self, sha256: str) -> bytes:
+        """The model's bytes, verified, from the cache or else the blob store."""
+        check_sha256(sha256, "sha256", required=True)
+        cached = self.cache.get(sha256)
+        if cached is not None:
+            return cached
+        with self._load_locks[int(sha256[:8], 16) % LOAD_LOCKS]:
+            cached = self.cache.get(sha256)  # loaded while this thread waited for the lock
+            if cached is not None:
+                return cached
+            try:
+                data = self.blobs.get(sha256)
+            except NotFoundError:
+                raise NotFoundError(f"no model {sha256}") from None
+            self.cache.put(sha256, data)
+            return data
+
+    def read_range(self, sha256: str, offset: int, length: int) -> bytes:
+        """Up to `length` bytes of the model from `offset`: a chunk, or the rest on resume.
+
+        `offset` may equal the size (nothing is left: the answer is empty); beyond it is
+        `OutOfRangeError`. A range running past the end is cut at the end.
+        """
+        if offset < 0:
+            raise InvalidArgumentError(f"offset must be 0 or more, got {offset}")
+        if length < 1:
+            raise InvalidArgumentError(f"length must be at least 1, got {length}")
+        data = self.read(sha256)
+        if offset > len(data):
+            raise OutOfRangeError(
+                f"offset {offset} is past the end of model {sha256}, which is {len(data)} "
+                f"bytes long; resume from an offset between 0 and {len(data)}"
+            )
+        return data[offset : offset + length]
+
+    def list_models(
+        self, profile_name: str | None = None, page_size: int = 0, page_token: str = ""
+    ) -> Page[ModelRecord]:
+        """Models newest first, all or one profile's; the token resumes after the last shown."""
+        size = check_page_size(page_size)
+        listing = "models"
+        query = select(ModelRow)
+        if profile_name:
+            check_name(profile_name, "profile_name")
+            listing = f"models/{profile_name}"
+            query = query.where(ModelRow.profile_name == profile_name)
+        after = decode_page_token(page_token, listing)
+        if after:
+            query = _after(query, after)
+        query = query.order_by(ModelRow.created_us.desc(), ModelRow.sha256.desc())
+        with self.database.read() as s:
+            rows = s.scalars(query.limit(size + 1)).all()
+        shown = rows[:size]
+        token = ""
+        if len(rows) > size:
+            token = encode_page_token(listing, f"{shown[-1].created_us}:{shown[-1].sha256}")
+        return Page(tuple(_record(r) for r in shown), token)
+
+    # -- current models and their history -------------------------------------------------
+
+    def set_current(self, profile_name: str, sha256: str, reason: str) -> None:
+        """Make `sha256` the profile's current model, recording why (a no-op if it is)."""
+        check_name(profile_name, "profile_name")
+        check_sha256(sha256, "sha256", required=True)
+        if not reason:
+            raise InvalidArgumentError("reason is required: say why the model changes")
+        check_text(reason, "reason", REASON_LENGTH)
+        try:
+            self._set_current(profile_name, sha256, reason)
+        except DuplicateKeyError:
+            # Another replica made the profile's first current model at the same moment;
+            # now its row exists and the retry waits on its lock instead.
+            self._set_current(profile_name, sha256, reason)
+
+    def _set_current(self, profile_name: str, sha256: str, reason: str) -> None:
+        with self.database.write() as s:
+            if s.get(ModelRow, sha256) is None:
+                raise NotFoundError(f"no model {sha256}; add it before making it current")
+            # FOR UPDATE (PostgreSQL; SQLite has one writer anyway): a concurrent change
+            # waits, then sees this one, so two replicas setting one model record it once.
+            current = s.scalars(
+                select(CurrentModelRow)
+                .where(CurrentModelRow.profile_name == profile_name)
+                .with_for_update()
+            ).first()
+            if current is not None and current.sha256 == sha256:
+                return
+            now = _now_us()
+            if current is None:
+                s.add(CurrentModelRow(profile_name=profile_name, sha256=sha256, since_us=now))
+            else:
+                current.sha256, current.since_us = sha256, now
+            s.add(
+                ModelHistoryRow(profile_name=profile_name, sha256=sha256, reason=reason, at_us=now)
+            )
+
+    def current(self, profile_name: str) -> ModelRecord | None:
+        """The profile's current model, or None while it has none."""
+        check_name(profile_name, "profile_name")
+        query = (
+            select(ModelRow)
+            .join(CurrentModelRow, CurrentModelRow.sha256 == ModelRow.sha256)
+            .where(CurrentModelRow.profile_name == profile_name)
+        )
+        with self.database.read() as s:
+            row = s.scalars(query).first()
+            return None if row is None else _record(row)
+
+    def history(self, profile_name: str, limit: int = DEFAULT_HISTORY) -> list[HistoryEntry]:
+        """The profile's changes of current model, newest first, at most `limit`."""
+        check_name(profile_name, "profile_name")
+        if not 1 <= limit <= MAX_HISTORY:
+            raise InvalidArgumentError(f"limit must be 1-{MAX_HISTORY}, got {limit}")
+        query = (
+            select(ModelHistoryRow)
+            .where(ModelHistoryRow.profile_name == profile_name)
+            .order_by(ModelHistoryRow.id.desc())
+            .limit(limit)
+        )
+        with self.database.read() as s:
+            return [
+                HistoryEntry(r.profile_name, r.sha256, r.reason, r.at_us) for r in s.scalars(query)
+            ]
+
+    def _find(self, sha256: str) -> ModelRecord | None:
+        with self.database.read() as s:
+            row = s.get(ModelRow, sha256)
+            return None if row is None else _record(row)
+
+
+def _check_manifest(manifest: Manifest) -> None:
+    """The manifest fields this store keeps in bounded columns."""
+    check_name(manifest.profile_name, "manifest.profile_name")
+    if not manifest.supernet_version:
+        raise InvalidArgumentError("manifest.supernet_version is required")
+    check_text(manifest.supernet_version, "manifest.supernet_version", SUPERNET_VERSION_LENGTH)
+    if not manifest.arch:
+        raise InvalidArgumentError("manifest.arch is required")
+
+
+def _check_data(manifest: Manifest, data: bytes) -> None:
+    """`IntegrityError` unless `data` is exactly the bytes `manifest` describes."""
+    if len(data) != manifest.size_bytes:
+        raise IntegrityError(
+            f"model bytes are {len(data)} long but manifest.size_bytes is "
+            f"{manifest.size_bytes}; store only the bytes the manifest describes"
+        )
+    actual = digest(data)
+    if actual != manifest.sha256:
+        raise IntegrityError(
+            f"model bytes hash to {actual} but manifest.sha256 is {manifest.sha256}; "
+            "store only the bytes the manifest describes"
+        )
+
+
+def _after(query: Select[ModelRow], last: str) -> Select[ModelRow]:
+    """Rows after `last` ("created_us:sha256") in newest-first order."""
+    created, _, sha256 = last.partition(":")
+    try:
+        created_us = int(created)
+        check_sha256(sha256, "page_token", required=True)
+    except ValueError:  # InvalidArgumentError is one too
+        raise InvalidArgumentError(
+            "page_token is not one this listing issued; pass the next_page_token of the "
+            "previous page with the same filters, or leave it empty for the first page"
+        ) from None
+    return query.where(
+        or_(
+            ModelRow.created_us < created_us,
+            and_(ModelRow.created_us == created_us, ModelRow.sha256 < sha256),
+        )
+    )
+
+
+def _record(row: ModelRow) -> ModelRecord:
+    manifest_bytes = bytes(row.manifest)
+    return ModelRecord(
+        manifest=Manifest.from_bytes(manifest_bytes),
+        manifest_bytes=manifest_bytes,
+        signature=bytes(row.signature),
+        created_us=row.created_us,
+    )
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
