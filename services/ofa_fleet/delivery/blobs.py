@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError as DuplicateKeyError
 
 from ofa_fleet.delivery.tables import ModelBlobRow
@@ -205,7 +205,12 @@ class DatabaseBlobStore:
     def get(self, sha256: str) -> bytes:
         check_sha256(sha256, "sha256", required=True)
         with self.database.read_connection() as connection:
-            data = connection.scalar(select(ModelBlobRow.data).where(ModelBlobRow.sha256 == sha256))
+            if self.database.url.is_sqlite:
+                data = connection.scalar(
+                    select(ModelBlobRow.data).where(ModelBlobRow.sha256 == sha256)
+                )
+            else:
+                data = _fetch_binary(connection, sha256)
         if data is None:
             raise _not_found(sha256, "the database")
         return verified(sha256, bytes(data), f"the database ({self.database.url.redacted()})")
@@ -227,3 +232,20 @@ class DatabaseBlobStore:
         if length is None:
             raise _not_found(sha256, "the database")
         return int(length)
+
+
+def _fetch_binary(connection: Connection, sha256: str) -> bytes | None:
+    """A blob from PostgreSQL in the binary wire format.
+
+    psycopg receives ``bytea`` as hex text unless a cursor asks for binary, and decoding
+    the hex was most of the time: 2 MB blobs came at 160 MB/s as text, 850 MB/s as binary
+    (measured on loopback). The cursor runs inside SQLAlchemy's transaction.
+    """
+    driver = connection.connection.driver_connection
+    assert driver is not None, "an open connection has its driver connection"
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(
+            f"SELECT data FROM {ModelBlobRow.__tablename__} WHERE sha256 = %s", (sha256,)
+        )
+        row = cursor.fetchone()
+    return None if row is None else bytes(row[0])
