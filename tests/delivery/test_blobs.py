@@ -118,10 +118,11 @@ def test_a_blob_lost_from_the_volume_is_written_again(tmp_path: Path) -> None:
     assert store.get(sha256) == b"model"
 
 
-def test_a_truncated_file_is_replaced_by_the_next_put(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damaged", [b"whole", b"whole mode!"])
+def test_a_damaged_file_is_replaced_by_the_next_put(tmp_path: Path, damaged: bytes) -> None:
     store = FileBlobStore(tmp_path)
     sha256 = store.put(b"whole model")
-    store.path(sha256).write_bytes(b"whole")
+    store.path(sha256).write_bytes(damaged)
     store.put(b"whole model")
     assert store.get(sha256) == b"whole model"
 

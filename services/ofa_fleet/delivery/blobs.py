@@ -107,7 +107,7 @@ class FileBlobStore:
         if not folder.is_dir():
             folder.mkdir(exist_ok=True)
             _fsync_directory(self.root)
-        if not self._has_whole(final, len(data)):
+        if not self._has_whole(final, sha256):
             _write_atomically(final, data)
         # Also when another writer renamed it: its rename is durable only once this is.
         _fsync_directory(folder)
@@ -147,10 +147,14 @@ class FileBlobStore:
         return removed
 
     @staticmethod
-    def _has_whole(path: Path, size: int) -> bool:
-        """Whether `path` is already there with `size` bytes (then only a rename made it)."""
+    def _has_whole(path: Path, sha256: str) -> bool:
+        """Whether `path` already holds the blob, checked byte for byte.
+
+        Puts are rare (one per specialization), so re-adding a model also repairs a file
+        that a disk or an operator damaged, where a size check would keep a flipped bit.
+        """
         try:
-            return path.stat().st_size == size
+            return digest(path.read_bytes()) == sha256
         except FileNotFoundError:
             return False
 
