@@ -1,0 +1,24 @@
+"""Who may call each DeliveryService method (see `serving.access` for the checks)."""
+
+from __future__ import annotations
+
+from ofa_fleet.serving.access import AccessRule, Role, rules_for
+
+SERVICE = "ofa_fleet.v1.DeliveryService"
+
+_OPERATOR = AccessRule.of(Role.OPERATOR)
+_OWN_DEVICE = AccessRule.of(Role.DEVICE, own_field="device_id")
+
+RULES = rules_for(
+    SERVICE,
+    {
+        "GetModel": _OWN_DEVICE,
+        "WatchModel": _OWN_DEVICE,
+        # Devices fetch it to verify manifests; operators to pin it in their tooling.
+        "GetSigningKey": AccessRule.of(Role.DEVICE, Role.OPERATOR),
+        "ListModels": _OPERATOR,
+        "GetProfileModels": _OPERATOR,
+        "PinFleet": _OPERATOR,
+        "Respecialize": _OPERATOR,
+    },
+)

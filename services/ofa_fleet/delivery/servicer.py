@@ -1,0 +1,170 @@
+"""`DeliveryService` over gRPC: devices fetch their model; operators inspect the store.
+
+`GetModel` streams from the store in bounded chunks read one at a time, so a thousand
+devices downloading at once hold a thousand chunks in memory, not a thousand models.
+A device whose profile has no model yet is held (up to its deadline, checked every
+`WAIT_POLL_SECONDS`) while the reconciler works, then told to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc import aio
+
+from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.delivery.targets import TargetModels
+from ofa_fleet.errors import OutOfRangeError, UnavailableError
+from ofa_fleet.registry.fields import check_name
+from ofa_fleet.serving.access import current_principal
+from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
+
+CHUNK_BYTES = 64 * 1024
+WAIT_POLL_SECONDS = 0.5
+RETRY_HINT_SECONDS = 5
+DEFAULT_WAIT_SECONDS = 30.0
+
+
+class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
+    def __init__(
+        self,
+        store: ModelStore,
+        signer: ModelSigner,
+        devices: RegistryDeviceAuthenticator,
+        targets: TargetModels,
+        chunk_bytes: int = CHUNK_BYTES,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.devices = devices
+        self.targets = targets
+        self.chunk_bytes = chunk_bytes
+
+    async def GetModel(  # noqa: N802
+        self, request: delivery_pb2.GetModelRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[delivery_pb2.GetModelResponse]:
+        device_id = current_principal().subject
+        record = await self._target(device_id, context.time_remaining())
+        if request.have_sha256 == record.sha256:
+            yield delivery_pb2.GetModelResponse(
+                up_to_date=delivery_pb2.UpToDate(sha256=record.sha256)
+            )
+            return
+        offset = request.resume_offset if request.resume_sha256 == record.sha256 else 0
+        if offset > record.size_bytes:
+            raise OutOfRangeError(
+                f"resume_offset {offset} is past the end of model {record.sha256} "
+                f"({record.size_bytes} bytes)"
+            )
+        yield delivery_pb2.GetModelResponse(manifest=self.manifest(record))
+        while offset < record.size_bytes:
+            data = await asyncio.to_thread(
+                self.store.read_range, record.sha256, offset, self.chunk_bytes
+            )
+            yield delivery_pb2.GetModelResponse(
+                chunk=common_pb2.ModelChunk(offset=offset, data=data)
+            )
+            offset += len(data)
+
+    async def GetSigningKey(  # noqa: N802
+        self, request: delivery_pb2.GetSigningKeyRequest, context: aio.ServicerContext
+    ) -> delivery_pb2.GetSigningKeyResponse:
+        return delivery_pb2.GetSigningKeyResponse(
+            public_key_pem=self.signer.public_key_pem, key_id=self.signer.key_id
+        )
+
+    async def ListModels(  # noqa: N802
+        self, request: delivery_pb2.ListModelsRequest, context: aio.ServicerContext
+    ) -> delivery_pb2.ListModelsResponse:
+        page = await asyncio.to_thread(
+            self.store.list_models,
+            request.profile_name or None,
+            request.page_size,
+            request.page_token,
+        )
+        return delivery_pb2.ListModelsResponse(
+            models=[delivery_pb2.StoredModel(manifest=self.manifest(r)) for r in page.items],
+            next_page_token=page.next_token,
+        )
+
+    async def GetProfileModels(  # noqa: N802
+        self, request: delivery_pb2.GetProfileModelsRequest, context: aio.ServicerContext
+    ) -> delivery_pb2.GetProfileModelsResponse:
+        check_name(request.profile_name, "profile_name")
+        current = await asyncio.to_thread(self.store.current, request.profile_name)
+        history = await asyncio.to_thread(
+            self.store.history, request.profile_name, request.history_limit or 100
+        )
+        answer = delivery_pb2.GetProfileModelsResponse(
+            profile_name=request.profile_name,
+            history=[
+                delivery_pb2.ModelHistoryEntry(
+                    sha256=h.sha256, reason=_reason(h.reason), at=_timestamp(h.at_us)
+                )
+                for h in history
+            ],
+            state=delivery_pb2.SPECIALIZATION_STATE_CURRENT
+            if current is not None
+            else delivery_pb2.SPECIALIZATION_STATE_PENDING,
+        )
+        if current is not None:
+            answer.current.CopyFrom(self.manifest(current))
+        return answer
+
+    def manifest(self, record: ModelRecord) -> delivery_pb2.ModelManifest:
+        m = record.manifest
+        return delivery_pb2.ModelManifest(
+            canonical_manifest=record.manifest_bytes,
+            signature=record.signature,
+            key_id=self.signer.key_id,
+            sha256=m.sha256,
+            size_bytes=m.size_bytes,
+            arch=m.arch,
+            profile_name=m.profile_name,
+            profile_revision=m.profile_revision,
+            supernet_version=m.supernet_version,
+            created_at=_timestamp(m.created_us),
+            chunk_size=self.chunk_bytes,
+        )
+
+    async def _target(self, device_id: str, remaining: float | None) -> ModelRecord:
+        """The device's model; waits while there is none, within the call's deadline."""
+        fleet = self.devices.fleet_of(device_id)
+        if fleet is None:  # authenticated by a cache entry another path filled: ask again
+            raise UnavailableError("device identity expired; retry the call")
+        budget = DEFAULT_WAIT_SECONDS if remaining is None else remaining - 1.0
+        deadline = time.monotonic() + max(0.0, budget)
+        while True:
+            record = await self.targets.for_fleet(fleet)
+            if record is not None:
+                return record
+            if time.monotonic() + WAIT_POLL_SECONDS > deadline:
+                raise UnavailableError(
+                    f"fleet {fleet!r} has no model yet: its profile is being specialized; "
+                    f"retry in {RETRY_HINT_SECONDS} s"
+                )
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+
+
+_REASONS = {
+    "missing": delivery_pb2.MODEL_CHANGE_REASON_MISSING,
+    "new-supernet": delivery_pb2.MODEL_CHANGE_REASON_NEW_SUPERNET,
+    "profile-changed": delivery_pb2.MODEL_CHANGE_REASON_PROFILE_CHANGED,
+    "over-budget": delivery_pb2.MODEL_CHANGE_REASON_OVER_BUDGET,
+    "operator": delivery_pb2.MODEL_CHANGE_REASON_OPERATOR,
+}
+
+
+def _reason(text: str) -> delivery_pb2.ModelChangeReason:
+    return _REASONS.get(text, delivery_pb2.MODEL_CHANGE_REASON_UNSPECIFIED)
+
+
+def _timestamp(micros: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMicroseconds(micros)
+    return stamp
