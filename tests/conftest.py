@@ -8,6 +8,9 @@ turning a loaded CI machine into a timeout. One thread keeps the suite's time st
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,35 @@ def lut(checkpoint, tmp_path_factory) -> Path:
     assert summary["layers"] == len(json.loads(out.read_text())["layers"]) > 100
     assert summary["threads"] == 1
     return out
+
+
+# A local Ray (two CPUs) and a warm specializer, started once per session for the search
+# and delivery tests. Ray's token authentication is off for this loopback-only cluster.
+# The specializer fits its accuracy predictor on 24 measured subnets of the session's
+# digits supernet: enough for the mechanics under test, a fraction of a real fit's cost.
+FIT_SAMPLES = 24
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from ofa_fleet.search.ray_runtime import start_ray, stop_ray
+
+    start_ray(num_cpus=2)
+    yield
+    stop_ray()
+
+
+@pytest.fixture(scope="session")
+def search_checkpoint(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session supernet, so its fitted predictor lands in a folder of its own."""
+    path = tmp_path_factory.mktemp("search") / "supernet.ckpt"
+    shutil.copy(checkpoint, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def specializer(ray_local: None, search_checkpoint: Path):
+    from ofa_fleet.search.service import load_specializer
+
+    return load_specializer(search_checkpoint, fit_samples=FIT_SAMPLES)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import TracebackType
 
 from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.reconciler import ReconcilerSettings
 from ofa_fleet.delivery.service import Delivery, delivery_service
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.serving.server import Server, ServerConfig
@@ -15,8 +17,17 @@ from tests.server_process import OPERATOR_TOKEN
 
 class DeliveryServerThread:
     def __init__(
-        self, store: ModelStore, key_path: Path, registry_address: str, chunk_bytes: int
+        self,
+        store: ModelStore,
+        key_path: Path,
+        registry_address: str,
+        chunk_bytes: int,
+        search_address: str | None = None,
+        settings: ReconcilerSettings | None = None,
     ) -> None:
+        self.search_address = search_address
+        self.settings = settings
+        self.reconciling: asyncio.Task[None] | None = None
         self.store = store
         self.signer = ModelSigner.load_or_create(key_path)
         self.registry_address = registry_address
@@ -37,11 +48,15 @@ class DeliveryServerThread:
             self.registry_address,
             OPERATOR_TOKEN,
             chunk_bytes=self.chunk_bytes,
+            search_address=self.search_address,
+            settings=self.settings,
         )
         self.server = Server(
             ServerConfig(grace_seconds=1.0), [self.delivery.service], self.delivery.authenticator
         )
         self.port = await self.server.start()
+        if self.delivery.reconciler is not None:
+            self.reconciling = asyncio.create_task(self.delivery.reconciler.run())
 
     @property
     def address(self) -> str:
@@ -54,5 +69,7 @@ class DeliveryServerThread:
         tb: TracebackType | None,
     ) -> None:
         if self.server is not None:
-            self.loop.run(self.server.stop())
+            self.loop.run(self.server.stop())  # stops the reconciler too
+        if self.reconciling is not None:
+            self.loop.run(asyncio.wait_for(self.reconciling, timeout=30))
         self.loop.close()

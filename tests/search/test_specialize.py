@@ -17,7 +17,8 @@ from ofa_fleet.errors import CancelledError, InfeasibleProfileError, InvalidArgu
 from ofa_fleet.search.accuracy_source import resolve_accuracy_predictor, sidecar_path
 from ofa_fleet.search.specializer import Event, SpecializeOptions, Specializer
 from ofa_fleet.training.checkpoint import load_checkpoint
-from tests.search.conftest import FIT_SAMPLES, example_profile
+from tests.conftest import FIT_SAMPLES
+from tests.search.conftest import example_profile
 from tests.search.ray_processes import kill, ray_workers
 
 pytestmark = pytest.mark.slow

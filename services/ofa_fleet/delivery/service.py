@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from ofa_fleet.delivery.access_rules import RULES, SERVICE
 from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.delivery.ledger import Ledger
 from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.reconciler import Reconciler, ReconcilerSettings
 from ofa_fleet.delivery.servicer import CHUNK_BYTES, DeliveryServicer
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.targets import FleetDirectory, TargetModels
@@ -15,14 +17,17 @@ from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.client import open_aio_channel
 from ofa_fleet.serving.server import Service
 from ofa_fleet.serving.tls import TlsFiles
-from ofa_fleet.v1 import delivery_pb2_grpc, registry_pb2_grpc
+from ofa_fleet.v1 import delivery_pb2_grpc, registry_pb2_grpc, search_pb2_grpc
 
 
 @dataclass(frozen=True)
 class Delivery:
+    """The bootstrap's parts, and the reconciler the caller runs beside the server."""
+
     service: Service
     servicer: DeliveryServicer
     authenticator: OperatorAuthenticator
+    reconciler: Reconciler | None
 
 
 def delivery_service(
@@ -32,14 +37,26 @@ def delivery_service(
     operator_token: str,
     registry_tls: TlsFiles | None = None,
     chunk_bytes: int = CHUNK_BYTES,
+    search_address: str | None = None,
+    search_tls: TlsFiles | None = None,
+    settings: ReconcilerSettings | None = None,
 ) -> Delivery:
-    """Call from inside the event loop that will serve (the registry channel binds to it)."""
+    """Call from inside the event loop that will serve (the channels bind to it).
+
+    Without ``search_address`` no reconciler runs: this replica serves what the store
+    holds (several replicas may serve while one reconciles).
+    """
     registry = registry_pb2_grpc.RegistryServiceStub(
         open_aio_channel(registry_address, registry_tls)
     )
     devices = RegistryDeviceAuthenticator(registry)
     targets = TargetModels(store, FleetDirectory(registry, operator_token))
-    servicer = DeliveryServicer(store, signer, devices, targets, chunk_bytes)
+    ledger = Ledger(store.database)
+    reconciler = None
+    if search_address is not None:
+        search = search_pb2_grpc.SearchServiceStub(open_aio_channel(search_address, search_tls))
+        reconciler = Reconciler(store, ledger, signer, registry, search, operator_token, settings)
+    servicer = DeliveryServicer(store, signer, devices, targets, ledger, reconciler, chunk_bytes)
 
     async def ready() -> bool:
         return await asyncio.to_thread(store.database.ping)
@@ -51,5 +68,7 @@ def delivery_service(
         ),
         rules=RULES,
         ready=ready,
+        stopping=reconciler.stop if reconciler is not None else (lambda: None),
     )
-    return Delivery(service, servicer, OperatorAuthenticator(operator_token, [devices]))
+    authenticator = OperatorAuthenticator(operator_token, [devices])
+    return Delivery(service, servicer, authenticator, reconciler)

@@ -16,10 +16,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 
 from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.delivery.ledger import CURRENT, FAILING, PENDING, Ledger
 from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.reconciler import Reconciler
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.targets import TargetModels
-from ofa_fleet.errors import OutOfRangeError, UnavailableError
+from ofa_fleet.errors import FailedPreconditionError, OutOfRangeError, UnavailableError
 from ofa_fleet.registry.fields import check_name
 from ofa_fleet.serving.access import current_principal
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
@@ -37,8 +39,12 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         signer: ModelSigner,
         devices: RegistryDeviceAuthenticator,
         targets: TargetModels,
+        ledger: Ledger,
+        reconciler: Reconciler | None = None,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
+        self.ledger = ledger
+        self.reconciler = reconciler
         self.store = store
         self.signer = signer
         self.devices = devices
@@ -100,6 +106,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         history = await asyncio.to_thread(
             self.store.history, request.profile_name, request.history_limit or 100
         )
+        state = await asyncio.to_thread(self.ledger.get, request.profile_name)
         answer = delivery_pb2.GetProfileModelsResponse(
             profile_name=request.profile_name,
             history=[
@@ -108,13 +115,28 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
                 )
                 for h in history
             ],
-            state=delivery_pb2.SPECIALIZATION_STATE_CURRENT
-            if current is not None
-            else delivery_pb2.SPECIALIZATION_STATE_PENDING,
+            # A model stored without the reconciler (no state) is current all the same.
+            state=_STATES[state.state if state else CURRENT if current else PENDING],
         )
+        if state is not None:
+            answer.last_error = state.last_error
+            answer.attempts = state.attempts
+            if state.next_attempt_us:
+                answer.next_attempt_at.CopyFrom(_timestamp(state.next_attempt_us))
         if current is not None:
             answer.current.CopyFrom(self.manifest(current))
         return answer
+
+    async def Respecialize(  # noqa: N802
+        self, request: delivery_pb2.RespecializeRequest, context: aio.ServicerContext
+    ) -> delivery_pb2.RespecializeResponse:
+        check_name(request.profile_name, "profile_name")
+        if self.reconciler is None:
+            raise FailedPreconditionError(
+                "this delivery server runs no reconciler (start it with --search)"
+            )
+        self.reconciler.wake(request.profile_name, "operator")
+        return delivery_pb2.RespecializeResponse()
 
     def manifest(self, record: ModelRecord) -> delivery_pb2.ModelManifest:
         m = record.manifest
@@ -151,6 +173,11 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             await asyncio.sleep(WAIT_POLL_SECONDS)
 
 
+_STATES = {
+    CURRENT: delivery_pb2.SPECIALIZATION_STATE_CURRENT,
+    PENDING: delivery_pb2.SPECIALIZATION_STATE_PENDING,
+    FAILING: delivery_pb2.SPECIALIZATION_STATE_FAILING,
+}
 _REASONS = {
     "missing": delivery_pb2.MODEL_CHANGE_REASON_MISSING,
     "new-supernet": delivery_pb2.MODEL_CHANGE_REASON_NEW_SUPERNET,

@@ -77,3 +77,32 @@ class ModelHistoryRow(Base):
     )
     reason: Mapped[str] = mapped_column(String(REASON_LENGTH))
     at_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class SpecializationRow(Base):
+    """Where a profile's specialization stands, and what its current model satisfies.
+
+    Models are named by their bytes, so a model's own manifest cannot say which profile
+    revision it serves (the same bytes may serve revisions 1 and 2): this row does.
+    """
+
+    __tablename__ = "specializations"
+
+    profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    # The profile revision and supernet the current model was specialized for (0, "": none).
+    profile_revision: Mapped[int] = mapped_column(BigInteger)
+    supernet_version: Mapped[str] = mapped_column(String(SUPERNET_VERSION_LENGTH))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text)
+    next_attempt_us: Mapped[int] = mapped_column(BigInteger)
+    updated_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class WatchCursorRow(Base):
+    """How far the reconciler has followed a change feed, so a restart resumes there."""
+
+    __tablename__ = "watch_cursors"
+
+    source: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    cursor: Mapped[int] = mapped_column(BigInteger)

@@ -1,4 +1,5 @@
-"""Delivery's first schema: models, their blobs, each profile's current model and history.
+"""Delivery's first schema: models, their blobs, each profile's current model and history,
+the reconciler's specialization states and watch cursor.
 
 Revision ID: 0001
 Revises:
@@ -66,8 +67,31 @@ def upgrade() -> None:
         sa.Column("at_us", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_model_history_profile", "model_history", ["profile_name", "id"])
+    op.create_table(
+        "specializations",
+        sa.Column("profile_name", sa.String(63), primary_key=True),
+        sa.Column("profile_revision", sa.BigInteger(), nullable=False),
+        sa.Column("supernet_version", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column("next_attempt_us", sa.BigInteger(), nullable=False),
+        sa.Column("updated_us", sa.BigInteger(), nullable=False),
+    )
+    op.create_table(
+        "watch_cursors",
+        sa.Column("source", sa.String(63), primary_key=True),
+        sa.Column("cursor", sa.BigInteger(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    for table in ("model_history", "current_models", "model_blobs", "models"):
+    for table in (
+        "watch_cursors",
+        "specializations",
+        "model_history",
+        "current_models",
+        "model_blobs",
+        "models",
+    ):
         op.drop_table(table)

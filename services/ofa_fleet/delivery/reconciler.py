@@ -1,0 +1,252 @@
+"""The reconciler: every profile in the registry gets a current model, and keeps one.
+
+Like a Kubernetes controller it acts on the *difference* between what is and what should
+be, never on the events themselves: a change in the registry's feed only says "look at
+this profile again". Looking means: if the profile's current model was specialized for
+its present revision, nothing; otherwise ask search to `Specialize` it, sign and store
+the result, and make it current. That makes it idempotent (looking twice does no harm)
+and restart-safe (the feed cursor and each profile's state live in the database, and a
+search interrupted by a restart is asked again; search's cache answers a repeat at once).
+
+Profiles are specialized concurrently up to `concurrency`; a failure is recorded with its
+message, and the profile is looked at again after an exponential backoff, never in a
+hot loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import grpc
+from grpc import aio
+
+from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
+from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.errors import OfaFleetError
+from ofa_fleet.search.stream import SpecializeStream
+from ofa_fleet.serving.client import bearer
+from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc, search_pb2, search_pb2_grpc
+
+log = logging.getLogger("ofa_fleet.reconciler")
+
+FEED = "registry"
+REGISTRY_TIMEOUT_SECONDS = 10.0
+WATCH_RETRY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ReconcilerSettings:
+    concurrency: int = 2
+    specialize_timeout_seconds: float = 600.0
+    retry_poll_seconds: float = 1.0
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    options: search_pb2.SearchOptions = field(default_factory=search_pb2.SearchOptions)
+
+
+class Reconciler:
+    """Runs until `stop`; `wake` asks it to look at one profile (e.g. an operator's request)."""
+
+    def __init__(
+        self,
+        store: ModelStore,
+        ledger: Ledger,
+        signer: ModelSigner,
+        registry: registry_pb2_grpc.RegistryServiceStub,
+        search: search_pb2_grpc.SearchServiceStub,
+        token: str,
+        settings: ReconcilerSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.signer = signer
+        self.registry = registry
+        self.search = search
+        self.token = token
+        self.settings = settings or ReconcilerSettings()
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._stopped = asyncio.Event()
+
+    def wake(self, profile_name: str, reason: str = "") -> None:
+        """Look at ``profile_name`` soon; ``reason`` forces a new model (e.g. "operator")."""
+        if profile_name not in self._queued:
+            self._queued.add(profile_name)
+            self._queue.put_nowait((profile_name, reason))
+
+    async def run(self) -> None:
+        tasks = [
+            asyncio.create_task(self._follow_feed()),
+            asyncio.create_task(self._retry_failed()),
+        ]
+        tasks += [asyncio.create_task(self._work()) for _ in range(self.settings.concurrency)]
+        try:
+            await self._stopped.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    # ------------------------------------------------------------------ what to look at
+
+    async def _follow_feed(self) -> None:
+        """Every profile once, then every profile change, resuming from the saved cursor."""
+        while True:
+            try:
+                await self._look_at_every_profile()
+                cursor = await asyncio.to_thread(self.ledger.cursor, FEED)
+                async for change in self.registry.WatchChanges(
+                    registry_pb2.WatchChangesRequest(after_cursor=cursor),
+                    metadata=bearer(self.token),
+                ):
+                    if change.kind == registry_pb2.CHANGE_KIND_PROFILE:
+                        if change.operation == registry_pb2.CHANGE_OPERATION_DELETED:
+                            await asyncio.to_thread(self.ledger.forget, change.id)
+                        else:
+                            self.wake(change.id)
+                    await asyncio.to_thread(self.ledger.save_cursor, FEED, change.cursor)
+            except aio.AioRpcError as error:
+                log.warning(
+                    "registry feed interrupted",
+                    extra={"code": error.code().name, "error": error.details()},
+                )
+            await asyncio.sleep(WATCH_RETRY_SECONDS)
+
+    async def _look_at_every_profile(self) -> None:
+        token = ""
+        while True:
+            page = await self.registry.ListProfiles(
+                registry_pb2.ListProfilesRequest(page_size=1000, page_token=token),
+                metadata=bearer(self.token),
+                timeout=REGISTRY_TIMEOUT_SECONDS,
+            )
+            for profile in page.profiles:
+                self.wake(profile.spec.name)
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def _retry_failed(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.retry_poll_seconds)
+            now_us = time.time_ns() // 1000
+            for state in await asyncio.to_thread(self.ledger.all):
+                if state.state == FAILING and state.next_attempt_us <= now_us:
+                    self.wake(state.profile_name)
+
+    # ----------------------------------------------------------------------- the work
+
+    async def _work(self) -> None:
+        while True:
+            name, reason = await self._queue.get()
+            self._queued.discard(name)
+            try:
+                await self.reconcile(name, reason)
+            except Exception as error:  # one profile's failure must not stop the others
+                log.exception("reconcile failed", extra={"profile": name})
+                await asyncio.to_thread(
+                    self.ledger.mark_failing, name, f"internal: {error}", self.settings.backoff
+                )
+
+    async def reconcile(self, name: str, forced_reason: str = "") -> None:
+        """Bring one profile's current model up to date (see the module docstring)."""
+        try:
+            answer = await self.registry.GetProfile(
+                registry_pb2.GetProfileRequest(name=name),
+                metadata=bearer(self.token),
+                timeout=REGISTRY_TIMEOUT_SECONDS,
+            )
+        except aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.NOT_FOUND:
+                await asyncio.to_thread(self.ledger.forget, name)
+                return
+            raise
+        profile = answer.profile
+        state = await asyncio.to_thread(self.ledger.get, name)
+        current = await asyncio.to_thread(self.store.current, name)
+        if forced_reason:
+            reason = forced_reason
+        elif current is None or state is None or state.profile_revision == 0:
+            reason = "missing"
+        elif state.profile_revision != profile.revision:
+            reason = "profile-changed"
+        elif state.state == CURRENT:
+            return
+        else:
+            reason = "missing"  # an earlier attempt for this revision did not finish
+        waiting = state is not None and state.next_attempt_us > time.time_ns() // 1000
+        if waiting and state is not None and state.state == FAILING and not forced_reason:
+            return  # the retry loop wakes it when its backoff has passed
+        await self._specialize(profile, reason)
+
+    async def _specialize(self, profile: registry_pb2.Profile, reason: str) -> None:
+        name = profile.spec.name
+        await asyncio.to_thread(self.ledger.mark_pending, name)
+        started = time.perf_counter()
+        try:
+            stream = SpecializeStream()
+            async for response in self.search.Specialize(
+                search_pb2.SpecializeRequest(profile=profile.spec, options=self.settings.options),
+                metadata=bearer(self.token),
+                timeout=self.settings.specialize_timeout_seconds,
+            ):
+                stream.feed(response)
+            remote = stream.finish()
+        except (aio.AioRpcError, OfaFleetError) as error:
+            message = (
+                f"{error.code().name}: {error.details()}"
+                if isinstance(error, aio.AioRpcError)
+                else str(error)
+            )
+            attempts = await asyncio.to_thread(
+                self.ledger.mark_failing, name, message, self.settings.backoff
+            )
+            log.warning(
+                "specialization failed",
+                extra={"profile": name, "attempts": attempts, "error": message},
+            )
+            return
+        result = remote.result
+        manifest = Manifest(
+            sha256=result.model_sha256,
+            size_bytes=result.model_size,
+            profile_name=name,
+            profile_revision=profile.revision,
+            supernet_version=result.supernet_version,
+            arch=result.arch_string,
+            created_us=time.time_ns() // 1000,
+            figures={
+                "predicted_latency_ms": result.predicted.latency_ms,
+                "predicted_top1": result.predicted.top1,
+                "measured_top1": result.measured.top1,
+                "latency_source": result.latency_source,
+                "macs": result.predicted.macs,
+                "peak_memory_bytes": result.predicted.peak_memory_bytes,
+            },
+        )
+        signature = self.signer.sign(manifest)
+        await asyncio.to_thread(self.store.add, manifest, signature, remote.onnx_bytes)
+        await asyncio.to_thread(self.store.set_current, name, manifest.sha256, reason)
+        await asyncio.to_thread(
+            self.ledger.mark_current, name, profile.revision, result.supernet_version
+        )
+        log.info(
+            "specialized",
+            extra={
+                "profile": name,
+                "revision": profile.revision,
+                "sha256": manifest.sha256,
+                "reason": reason,
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )

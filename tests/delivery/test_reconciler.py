@@ -1,0 +1,157 @@
+"""The reconciler against a real registry, a real search service on Ray, and the store."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
+from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.reconciler import ReconcilerSettings
+from ofa_fleet.delivery.signing import verify_manifest
+from ofa_fleet.hardware.profile_proto import profile_to_proto
+from ofa_fleet.v1 import (
+    delivery_pb2,
+    delivery_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+    search_pb2,
+)
+from tests.delivery.conftest import blob_store, open_database
+from tests.delivery.server_thread import DeliveryServerThread
+from tests.registry.server_thread import RegistryServerThread, bearer
+from tests.search.conftest import example_profile
+from tests.search.server_thread import SearchServerThread
+from tests.server_process import OPERATOR_TOKEN
+
+pytestmark = pytest.mark.slow
+
+OPERATOR = bearer(OPERATOR_TOKEN)
+SETTINGS = ReconcilerSettings(
+    retry_poll_seconds=0.2,
+    backoff=BackoffPolicy(base_seconds=1.0, cap_seconds=60.0),
+    options=search_pb2.SearchOptions(rerank_top_k=1, patience=5),
+)
+
+
+def eventually(check: Callable[[], object], timeout: float = 180.0) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "the reconciler did not get there in time"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def services(specializer, tmp_path: Path) -> Iterator[tuple]:
+    with (
+        RegistryServerThread(f"sqlite:///{tmp_path / 'registry.db'}") as registry,
+        SearchServerThread(specializer) as search,
+    ):
+        yield registry, search, tmp_path
+
+
+def start_delivery(registry, search, folder: Path) -> tuple[DeliveryServerThread, ModelStore]:
+    database = open_database(f"sqlite:///{folder / 'delivery.db'}")
+    store = ModelStore(database, blob_store("files", database, folder / "blobs"))
+    delivery = DeliveryServerThread(
+        store, folder / "signing.key", registry.address, 64 * 1024, search.address, SETTINGS
+    )
+    return delivery, store
+
+
+def test_profiles_get_models_that_follow_their_revisions(services):
+    registry, search, folder = services
+    with registry.channel() as channel:
+        stub = registry_pb2_grpc.RegistryServiceStub(channel)
+        profile = example_profile("x86-gateway")
+        stub.CreateProfile(
+            registry_pb2.CreateProfileRequest(profile=profile_to_proto(profile)),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        delivery, store = start_delivery(registry, search, folder)
+        ledger = Ledger(store.database)
+        with delivery:
+            first = eventually(lambda: store.current("x86-gateway"))
+            state = ledger.get("x86-gateway")
+            assert state.state == CURRENT and state.profile_revision == 1
+            manifest = first.manifest
+            assert manifest.profile_revision == 1 and manifest.figures["measured_top1"] > 0.5
+            verify_manifest(
+                delivery.signer.public_key_pem,
+                Manifest.from_bytes(first.manifest_bytes),
+                first.signature,
+            )
+            session = ort.InferenceSession(
+                store.read(first.sha256), providers=["CPUExecutionProvider"]
+            )
+            shape = [1 if not isinstance(d, int) else d for d in session.get_inputs()[0].shape]
+            (logits,) = session.run(None, {"input": np.zeros(shape, dtype=np.float32)})
+            assert np.isfinite(logits).all()
+
+            # A new revision with a tighter budget: a new model, recorded as such.
+            tighter = dataclasses.replace(
+                profile,
+                constraints=dataclasses.replace(profile.constraints, latency_budget_ms=0.6),
+            )
+            stub.UpdateProfile(
+                registry_pb2.UpdateProfileRequest(profile=profile_to_proto(tighter)),
+                metadata=OPERATOR,
+                timeout=10,
+            )
+            eventually(lambda: ledger.get("x86-gateway").profile_revision == 2)
+            history = store.history("x86-gateway")
+            assert history[0].reason == "profile-changed" or history[0].sha256 == first.sha256
+            assert store.current("x86-gateway").manifest.figures["predicted_latency_ms"] <= 0.6
+
+        # A restart looks at every profile again and finds nothing to do.
+        before = ledger.get("x86-gateway")
+        delivery, store = start_delivery(registry, search, folder)
+        with delivery:
+            time.sleep(2.0)
+            after = Ledger(store.database).get("x86-gateway")
+        assert after == before
+
+
+def test_an_infeasible_profile_is_retried_with_backoff_and_shown_failing(services):
+    registry, search, folder = services
+    profile = example_profile("raspberry-pi-3")
+    impossible = dataclasses.replace(
+        profile, constraints=dataclasses.replace(profile.constraints, latency_budget_ms=0.001)
+    )
+    with registry.channel() as channel:
+        registry_pb2_grpc.RegistryServiceStub(channel).CreateProfile(
+            registry_pb2.CreateProfileRequest(profile=profile_to_proto(impossible)),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+    delivery, store = start_delivery(registry, search, folder)
+    ledger = Ledger(store.database)
+    with delivery, grpc.insecure_channel(delivery.address) as channel:
+        failing = eventually(lambda: (s := ledger.get("raspberry-pi-3")) and s.state == FAILING)
+        assert failing
+        time.sleep(2.5)
+        state = ledger.get("raspberry-pi-3")
+        # Attempts at 0 s, 1 s and 3 s at most: backoff, not a hot loop.
+        assert 1 <= state.attempts <= 3
+        assert "the fastest subnet needs" in state.last_error
+        shown = delivery_pb2_grpc.DeliveryServiceStub(channel).GetProfileModels(
+            delivery_pb2.GetProfileModelsRequest(profile_name="raspberry-pi-3"),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        assert shown.state == delivery_pb2.SPECIALIZATION_STATE_FAILING
+        assert "fastest subnet" in shown.last_error and shown.HasField("next_attempt_at")
+        assert not shown.HasField("current")
+    assert store.current("raspberry-pi-3") is None
