@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 REGISTRY_PORT = 50051
 SEARCH_PORT = 50052
+DELIVERY_PORT = 50053
+DEFAULT_DELIVERY_DB = "sqlite:///ofa-fleet-delivery.db"
+DEFAULT_BLOBS = "ofa-fleet-models"
+DEFAULT_SIGNING_KEY = "ofa-fleet-signing.key"
 DEFAULT_REGISTRY_DB = "sqlite:///ofa-fleet-registry.db"
 
 
@@ -63,6 +67,41 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--concurrency", type=int, default=8, help="specializations run at once")
     add_server_flags(search, SEARCH_PORT)
     search.set_defaults(handler=run_search)
+
+    delivery = services.add_parser("delivery", help="models to devices, and the reconciler")
+    delivery.add_argument(
+        "--db",
+        default=os.environ.get("OFA_FLEET_DELIVERY_DB", DEFAULT_DELIVERY_DB),
+        help="sqlite:///PATH or postgresql://... (env OFA_FLEET_DELIVERY_DB)",
+    )
+    delivery.add_argument(
+        "--blobs",
+        default=os.environ.get("OFA_FLEET_DELIVERY_BLOBS", DEFAULT_BLOBS),
+        help="folder for model files (one replica, or a shared volume), or 'database' to "
+        "keep them in --db (several replicas without a shared volume)",
+    )
+    delivery.add_argument(
+        "--signing-key",
+        type=Path,
+        default=Path(os.environ.get("OFA_FLEET_SIGNING_KEY", DEFAULT_SIGNING_KEY)),
+        help="Ed25519 key that signs manifests; created (mode 0600) when missing",
+    )
+    delivery.add_argument(
+        "--registry",
+        default=os.environ.get("OFA_FLEET_REGISTRY", "127.0.0.1:50051"),
+        help="registry address (env OFA_FLEET_REGISTRY)",
+    )
+    delivery.add_argument(
+        "--search",
+        default=os.environ.get("OFA_FLEET_SEARCH"),
+        help="search address (env OFA_FLEET_SEARCH); runs the reconciler. Without it this "
+        "replica only serves what the store holds",
+    )
+    delivery.add_argument("--upstream-tls-ca", type=Path, help="PEM CA of registry and search")
+    delivery.add_argument("--chunk-bytes", type=int, default=64 * 1024)
+    delivery.add_argument("--reconcile-concurrency", type=int, default=2)
+    add_server_flags(delivery, DELIVERY_PORT)
+    delivery.set_defaults(handler=run_delivery)
 
 
 def add_server_flags(parser: argparse.ArgumentParser, port: int) -> None:
@@ -152,3 +191,63 @@ async def _serve_search(
     server = Server(config, [search.service], OperatorAuthenticator(token))
     await server.start()
     await server.wait()
+
+
+def run_delivery(args: argparse.Namespace) -> None:
+    if not 1024 <= args.chunk_bytes <= 4 * 1024 * 1024:
+        raise InvalidArgumentError("--chunk-bytes must be 1024 to 4194304")
+    if args.reconcile_concurrency <= 0:
+        raise InvalidArgumentError("--reconcile-concurrency must be positive")
+    from ofa_fleet.storage.database import DatabaseUrl
+
+    config = server_config(args)
+    token = load_operator_token(args.operator_token_file)
+    url = DatabaseUrl.parse(args.db)
+    configure_logging(args.log_level)
+    asyncio.run(_serve_delivery(args, config, url, token))
+
+
+async def _serve_delivery(
+    args: argparse.Namespace, config: ServerConfig, url: DatabaseUrl, token: str
+) -> None:
+    from ofa_fleet.delivery.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
+    from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
+    from ofa_fleet.delivery.model_store import ModelStore
+    from ofa_fleet.delivery.reconciler import ReconcilerSettings
+    from ofa_fleet.delivery.service import delivery_service
+    from ofa_fleet.delivery.signing import ModelSigner
+    from ofa_fleet.storage.database import Database
+
+    signer = ModelSigner.load_or_create(args.signing_key)
+    database = Database(url, DELIVERY_MIGRATIONS)
+    try:
+        await asyncio.to_thread(database.migrate)
+        blobs: BlobStore
+        if args.blobs == "database":
+            blobs = DatabaseBlobStore(database)
+        else:
+            files = FileBlobStore(Path(args.blobs))
+            files.remove_stale_temporaries()
+            blobs = files
+        upstream = TlsFiles(ca=args.upstream_tls_ca)
+        delivery = delivery_service(
+            ModelStore(database, blobs),
+            signer,
+            args.registry,
+            token,
+            registry_tls=upstream,
+            chunk_bytes=args.chunk_bytes,
+            search_address=args.search,
+            search_tls=upstream,
+            settings=ReconcilerSettings(concurrency=args.reconcile_concurrency),
+        )
+        server = Server(config, [delivery.service], delivery.authenticator)
+        await server.start()
+        reconciling = None
+        if delivery.reconciler is not None:
+            reconciling = asyncio.create_task(delivery.reconciler.run())
+        await server.wait()
+        if reconciling is not None:
+            await reconciling
+    finally:
+        database.close()
