@@ -1,0 +1,289 @@
+"""One boot: from an enrolled identity to a model that runs here and has been reported.
+
+1. `GetSigningKey`: the key is pinned on first use and must match it ever after.
+2. The installed model (if any) is checked against the pinned key and its sha256: a
+   model damaged on disk is not offered as `have_sha256`, so delivery sends it again.
+3. `GetModel` with what the device has and what it was downloading; up to date, or the
+   model streamed, verified and installed (`download.ModelFetcher`).
+4. The model is loaded in onnxruntime, smoke-tested and timed (`smoke.smoke_test`).
+5. `ReportStatus`: the model's sha256, its measured latency, errors if any.
+
+What goes wrong is handled so that a device always runs the best model it can vouch for:
+a refused model (signature, key, bytes) leaves the previous one running; a model that
+verifies but does not run is rolled back to the previous one. Both are reported to the
+registry as errors, and the boot ends with `problem` set. Only when no model can run
+at all does the boot raise (after reporting that too). Transient failures are retried
+with backoff inside each step; nothing here gives up on a service that is merely down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from ofa_fleet.agent.backoff import Backoff, retry
+from ofa_fleet.agent.connections import Connections
+from ofa_fleet.agent.download import ChunkHook, DownloadTimeouts, ModelFetcher, Transfer
+from ofa_fleet.agent.identity import Identity, identity_path
+from ofa_fleet.agent.install import ModelDirectory
+from ofa_fleet.agent.smoke import SmokeResult, Timing, smoke_test
+from ofa_fleet.agent.state import InstalledModel
+from ofa_fleet.agent.trust import SigningKey, load_pinned, trust
+from ofa_fleet.errors import (
+    FailedPreconditionError,
+    IntegrityError,
+    OfaFleetError,
+    RemoteCallError,
+)
+from ofa_fleet.v1 import delivery_pb2, registry_pb2
+
+log = logging.getLogger("ofa_fleet.agent")
+MAX_ERROR_CHARS = 1024  # what the registry keeps of one status error
+
+
+@dataclass(frozen=True)
+class BootSettings:
+    threads: int = 1
+    backoff: Backoff = field(default_factory=Backoff)
+    download: DownloadTimeouts = field(default_factory=DownloadTimeouts)
+    timing: Timing = field(default_factory=Timing)
+
+
+@dataclass
+class BootReport:
+    """What a boot did, for the command's output and the tests."""
+
+    device_id: str
+    fleet: str
+    enrolled: bool
+    model_sha256: str = ""
+    arch: str = ""
+    profile_name: str = ""
+    up_to_date: bool = False
+    bytes_downloaded: int = 0
+    resumed_from: int = 0
+    latency_ms: float = 0.0
+    latency_runs: int = 0
+    threads: int = 1
+    input_shape: tuple[int, ...] = ()
+    seconds_to_model: float = 0.0
+    seconds_total: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    # Set when the device runs an older model than delivery offered (refused, rolled back).
+    problem: OfaFleetError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device_id": self.device_id,
+            "fleet": self.fleet,
+            "enrolled": self.enrolled,
+            "model_sha256": self.model_sha256,
+            "arch": self.arch,
+            "profile": self.profile_name,
+            "up_to_date": self.up_to_date,
+            "bytes_downloaded": self.bytes_downloaded,
+            "resumed_from": self.resumed_from,
+            "latency_ms": round(self.latency_ms, 4),
+            "latency_runs": self.latency_runs,
+            "threads": self.threads,
+            "input_shape": list(self.input_shape),
+            "onnxruntime_version": ort.__version__,
+            "seconds_to_model": round(self.seconds_to_model, 3),
+            "seconds_total": round(self.seconds_total, 3),
+            "errors": list(self.errors),
+        }
+
+
+class Boot:
+    """The boot sequence of one device; see the module docstring."""
+
+    def __init__(
+        self,
+        connections: Connections,
+        identity: Identity,
+        models: ModelDirectory,
+        settings: BootSettings,
+        started: float,
+        on_chunk: ChunkHook | None = None,
+    ) -> None:
+        self.connections = connections
+        self.identity = identity
+        self.models = models
+        self.settings = settings
+        self.started = started
+        self.on_chunk = on_chunk
+
+    @property
+    def state_dir(self) -> Path:
+        return self.models.state_dir
+
+    async def run(self, enrolled: bool) -> BootReport:
+        report = BootReport(
+            self.identity.device_id,
+            self.identity.fleet,
+            enrolled,
+            threads=self.settings.threads,
+        )
+        pinned = load_pinned(self.state_dir)
+        have = self._installed()
+        if pinned is not None:  # checked first, so a refusal below falls back on it
+            have = await self._verified(have, pinned)
+        try:
+            key = await self._signing_key()
+            if pinned is None:
+                have = await self._verified(have, key)
+            model = await self._fetch(have, key, report)
+        except IntegrityError as exc:
+            model = await self._refused(exc, have, report)
+        smoke, model = await self._smoke(model, report)
+        report.model_sha256 = model.manifest.sha256
+        report.arch = model.manifest.arch
+        report.profile_name = model.manifest.profile_name
+        report.latency_ms, report.latency_runs = smoke.latency_ms, smoke.runs
+        report.input_shape = smoke.input_shape
+        report.seconds_to_model = smoke.ready_at - self.started
+        log.info(
+            "model running",
+            extra={
+                "device_id": self.identity.device_id,
+                "model_sha256": model.manifest.sha256,
+                "latency_ms": round(smoke.latency_ms, 4),
+                "seconds_to_model": round(report.seconds_to_model, 3),
+            },
+        )
+        await self._report(model.manifest.sha256, smoke.latency_ms, report.errors)
+        report.seconds_total = time.monotonic() - self.started
+        return report
+
+    def _installed(self) -> InstalledModel | None:
+        try:
+            return self.models.installed()
+        except IntegrityError as exc:
+            raise FailedPreconditionError(
+                f"{exc}; remove it (and {self.models.models_dir}) to download the model again"
+            ) from None
+
+    async def _signing_key(self) -> SigningKey:
+        try:
+            served = await retry(
+                lambda: self.connections.call_delivery(
+                    self.connections.delivery.GetSigningKey,
+                    delivery_pb2.GetSigningKeyRequest(),
+                    self.identity.device_token,
+                ),
+                "delivery GetSigningKey",
+                self.settings.backoff,
+            )
+        except RemoteCallError as error:
+            if error.code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+                raise RemoteCallError(
+                    f"{error}: the registry no longer accepts device "
+                    f"{self.identity.device_id}; if it was deleted, remove "
+                    f"{identity_path(self.state_dir)} to enrol again",
+                    error.code,
+                ) from None
+            raise
+        return trust(self.state_dir, served.public_key_pem, served.key_id)
+
+    async def _verified(
+        self, have: InstalledModel | None, key: SigningKey
+    ) -> InstalledModel | None:
+        """`have` if its signature and bytes still check out, else None (fetch it again)."""
+        if have is None:
+            return None
+        try:
+            await asyncio.to_thread(have.verify, key.pem)
+        except IntegrityError as exc:
+            log.warning("installed model fails its check", extra={"error": str(exc)})
+            return None
+        return have
+
+    async def _fetch(
+        self, have: InstalledModel | None, key: SigningKey, report: BootReport
+    ) -> InstalledModel:
+        fetcher = ModelFetcher(
+            self.connections,
+            self.identity,
+            self.models,
+            key,
+            self.settings.download,
+            self.on_chunk,
+        )
+        transfer = Transfer()
+        try:
+            fetched = await retry(
+                lambda: fetcher.fetch(have, transfer), "delivery GetModel", self.settings.backoff
+            )
+        finally:
+            report.bytes_downloaded = transfer.bytes_downloaded
+            report.resumed_from = transfer.resumed_from
+        report.up_to_date = fetched.up_to_date
+        return fetched.model
+
+    async def _refused(
+        self, error: IntegrityError, have: InstalledModel | None, report: BootReport
+    ) -> InstalledModel:
+        """Keep running what is installed (verified above) after a refusal."""
+        log.error("model refused", extra={"error": str(error)})
+        report.errors.append(str(error))
+        if have is None:
+            await self._report("", 0.0, report.errors)
+            raise IntegrityError(f"{error}; no model to run") from None
+        report.problem = IntegrityError(f"{error}; still running model {have.manifest.sha256}")
+        return have
+
+    async def _smoke(
+        self, model: InstalledModel, report: BootReport
+    ) -> tuple[SmokeResult, InstalledModel]:
+        """Smoke-test `model`; if it fails, roll back to the previous model and test that."""
+        try:
+            return await self._smoke_test(model), model
+        except FailedPreconditionError as exc:
+            report.errors.append(str(exc))
+            log.error("model fails to run", extra={"error": str(exc)})
+            previous = await asyncio.to_thread(self._rollback)
+            if previous is None:
+                await self._report("", 0.0, report.errors)
+                raise
+            report.problem = FailedPreconditionError(
+                f"{exc}; rolled back to model {previous.manifest.sha256}"
+            )
+            return await self._smoke_test(previous), previous
+
+    def _rollback(self) -> InstalledModel | None:
+        try:
+            return self.models.rollback()
+        except IntegrityError:
+            return None
+
+    async def _smoke_test(self, model: InstalledModel) -> SmokeResult:
+        return await asyncio.to_thread(
+            smoke_test, model.path, self.settings.threads, self.settings.timing
+        )
+
+    async def _report(self, sha256: str, latency_ms: float, errors: list[str]) -> None:
+        status = registry_pb2.DeviceStatus(
+            model_sha256=sha256,
+            measured_latency_ms=latency_ms,
+            onnxruntime_version=ort.__version__,
+            errors=[_status_error(e) for e in errors[-16:]],
+        )
+        request = registry_pb2.ReportStatusRequest(device_id=self.identity.device_id, status=status)
+        await retry(
+            lambda: self.connections.call_registry(
+                self.connections.registry.ReportStatus, request, self.identity.device_token
+            ),
+            "registry ReportStatus",
+            self.settings.backoff,
+        )
+
+
+def _status_error(text: str) -> str:
+    printable = "".join(c if c.isprintable() else " " for c in text)
+    return printable[:MAX_ERROR_CHARS]

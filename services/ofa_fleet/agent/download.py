@@ -1,0 +1,211 @@
+"""`GetModel`: ask for this device's model with what it has, stream it to disk, install it.
+
+One call of `fetch` is one attempt; the boot retries it with backoff, and because every
+chunk is appended to the partial file as it arrives, each retry (or the next start, after
+a crash or a SIGTERM) asks to resume from what is on disk and receives only the rest.
+Nothing downloaded is trusted: the manifest is checked against the pinned key before the
+first byte (`manifests.signed_manifest`), and `ModelDirectory.install` checks size,
+sha256 and signature again over the whole file before it becomes current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from grpc import aio
+
+from ofa_fleet.agent.backoff import TransientError
+from ofa_fleet.agent.connections import Connections
+from ofa_fleet.agent.identity import Identity
+from ofa_fleet.agent.install import ModelDirectory
+from ofa_fleet.agent.manifests import signed_manifest
+from ofa_fleet.agent.pending import clear_pending, read_pending, write_pending
+from ofa_fleet.agent.state import InstalledModel
+from ofa_fleet.agent.trust import SigningKey, key_path
+from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.errors import IntegrityError, InvalidArgumentError
+from ofa_fleet.serving.client import bearer
+from ofa_fleet.v1 import delivery_pb2
+
+# (bytes of the model on disk, its size): called after every chunk is on disk.
+ChunkHook = Callable[[int, int], None]
+DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 600.0
+DEFAULT_STALL_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class DownloadTimeouts:
+    """Bounds of one `GetModel` call.
+
+    `call_seconds` is the call's deadline: it bounds delivery's wait for a model that is
+    still being specialized as well as the transfer, so it is generous; a transfer that
+    outlives it is simply resumed by the next attempt. `stall_seconds` bounds the gap
+    between two chunks, so that a stalled stream is noticed long before the deadline.
+    """
+
+    call_seconds: float = DEFAULT_DOWNLOAD_TIMEOUT_SECONDS
+    stall_seconds: float = DEFAULT_STALL_TIMEOUT_SECONDS
+
+
+@dataclass
+class Transfer:
+    """What one boot's `GetModel` attempts moved, all retries together."""
+
+    bytes_downloaded: int = 0
+    resumed_from: int = 0  # offset the first resumed stream started at; 0 when none
+
+
+@dataclass(frozen=True)
+class Fetched:
+    model: InstalledModel
+    up_to_date: bool
+
+
+class ModelFetcher:
+    """Fetches and installs this device's model from delivery."""
+
+    def __init__(
+        self,
+        connections: Connections,
+        identity: Identity,
+        models: ModelDirectory,
+        key: SigningKey,
+        timeouts: DownloadTimeouts = DownloadTimeouts(),
+        on_chunk: ChunkHook | None = None,
+    ) -> None:
+        self.connections = connections
+        self.identity = identity
+        self.models = models
+        self.key = key
+        self.timeouts = timeouts
+        self.on_chunk = on_chunk
+
+    @property
+    def state_dir(self) -> Path:
+        return self.models.state_dir
+
+    async def fetch(self, have: InstalledModel | None, transfer: Transfer) -> Fetched:
+        """One `GetModel` attempt: up to date, or the model downloaded and installed.
+
+        Transient failures (delivery down, the stream cut or stalled) are raised for the
+        caller to retry; `IntegrityError` means the model was refused and is not kept.
+        """
+        pending = read_pending(self.state_dir)
+        offset = self.models.partial_size(pending) if pending else 0
+        request = delivery_pb2.GetModelRequest(
+            device_id=self.identity.device_id,
+            have_sha256=have.manifest.sha256 if have else "",
+            resume_sha256=pending or "",
+            resume_offset=offset,
+        )
+        call = self.connections.delivery.GetModel(
+            request,
+            metadata=bearer(self.identity.device_token),
+            timeout=self.timeouts.call_seconds,
+        )
+        messages: AsyncIterator[delivery_pb2.GetModelResponse] = aiter(call)
+        try:
+            first = await self._read(messages, None)
+            if first is None:
+                raise TransientError("delivery ended GetModel without an answer")
+            if first.HasField("up_to_date"):
+                return self._up_to_date(first.up_to_date.sha256, have)
+            if not first.HasField("manifest"):
+                raise TransientError("delivery's GetModel began with a chunk, not a manifest")
+            manifest = signed_manifest(first.manifest, self.key, key_path(self.state_dir))
+            if pending != manifest.sha256:
+                if pending:
+                    self.models.discard(pending)  # the target changed: that partial is moot
+                write_pending(self.state_dir, manifest.sha256)
+            resumed = await self._receive(messages, manifest, transfer)
+        finally:
+            call.cancel()
+        model = await self._install(manifest, first.manifest.signature, resumed)
+        return Fetched(model, False)
+
+    async def _receive(
+        self,
+        messages: AsyncIterator[delivery_pb2.GetModelResponse],
+        manifest: Manifest,
+        transfer: Transfer,
+    ) -> bool:
+        """Append the stream to the partial; whether it continued bytes from before."""
+        sha256, total = manifest.sha256, manifest.size_bytes
+        size = self.models.partial_size(sha256)
+        if size > total:  # garbage past the end (see downloads.py): start again
+            self.models.discard(sha256)
+            size = 0
+        first_chunk = True
+        start, resumed = size, size > 0
+        while size < total:
+            message = await self._read(messages, self.timeouts.stall_seconds)
+            if message is None:
+                raise TransientError(
+                    f"delivery ended the stream of model {sha256} at {size} of {total} bytes"
+                )
+            if not message.HasField("chunk"):
+                raise TransientError(f"delivery sent something else than a chunk of {sha256}")
+            chunk = message.chunk
+            if first_chunk:
+                first_chunk = False
+                if chunk.offset == 0 and size > 0:
+                    self.models.discard(sha256)  # delivery did not resume: start over
+                    size, resumed = 0, False
+            try:
+                size = self.models.append(sha256, chunk.offset, chunk.data)
+            except InvalidArgumentError as exc:
+                self.models.discard(sha256)
+                raise TransientError(
+                    f"delivery's stream skipped or repeated bytes: {exc}"
+                ) from None
+            transfer.bytes_downloaded += len(chunk.data)
+            if self.on_chunk is not None:
+                self.on_chunk(size, total)
+        if resumed and transfer.resumed_from == 0:
+            transfer.resumed_from = start
+        return resumed
+
+    async def _install(self, manifest: Manifest, signature: bytes, resumed: bool) -> InstalledModel:
+        """Verify and install the download.
+
+        A resumed download that fails its check may owe that to bytes from before (a power
+        cut leaves garbage at a partial's end, see `downloads.py`), not to delivery: its
+        partial is gone by now, so it is retried once more from zero. One received whole
+        in this very call that fails is refused.
+        """
+        try:
+            return await asyncio.to_thread(self.models.install, manifest, signature, self.key.pem)
+        except IntegrityError as exc:
+            if not resumed:
+                raise
+            raise TransientError(f"{exc}; downloading it again from the start") from None
+        finally:
+            # Installed, or refused and its partial discarded: nothing is left to resume.
+            if self.models.partial_size(manifest.sha256) == 0:
+                clear_pending(self.state_dir)
+
+    async def _read(
+        self,
+        messages: AsyncIterator[delivery_pb2.GetModelResponse],
+        stall_seconds: float | None,
+    ) -> delivery_pb2.GetModelResponse | None:
+        """The next message, None at the end of the stream; errors made retryable or readable."""
+        try:
+            return await asyncio.wait_for(anext(messages), stall_seconds)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise TransientError(f"delivery sent nothing for {stall_seconds:g} s") from None
+        except aio.AioRpcError as error:
+            raise self.connections.delivery_error(error) from None
+
+    def _up_to_date(self, sha256: str, have: InstalledModel | None) -> Fetched:
+        if have is None or sha256 != have.manifest.sha256:
+            raise IntegrityError(
+                f"delivery says this device is up to date with model {sha256 or '(none)'}, but "
+                f"it runs {have.manifest.sha256 if have else 'none'}"
+            )
+        return Fetched(have, True)

@@ -1,0 +1,178 @@
+"""The agent's life: lock the state directory, enrol once, boot, then stay alive.
+
+`Agent.run(once=True)` ends when the model runs and has been reported. Otherwise the
+agent heartbeats every `heartbeat_seconds` until SIGTERM or SIGINT. Either signal
+cancels whatever is in flight (a backoff wait, a download: its bytes stay on disk and
+are resumed next time, an RPC) and the agent ends cleanly: channels closed, lock
+released. A signal before the model runs is an error (the boot did not finish); one
+after it is a normal end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ofa_fleet.agent.backoff import retry
+from ofa_fleet.agent.boot import Boot, BootReport, BootSettings
+from ofa_fleet.agent.connections import Connections, Endpoints
+from ofa_fleet.agent.download import ChunkHook
+from ofa_fleet.agent.identity import Identity, enrolled_identity
+from ofa_fleet.agent.install import ModelDirectory
+from ofa_fleet.agent.state_lock import StateLock
+from ofa_fleet.errors import CancelledError, InvalidArgumentError
+from ofa_fleet.v1 import registry_pb2
+
+log = logging.getLogger("ofa_fleet.agent")
+DEFAULT_HEARTBEAT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    state_dir: Path
+    endpoints: Endpoints
+    fleet_token: str | None = None
+    hardware_id: str | None = None
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    boot: BootSettings = field(default_factory=BootSettings)
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_seconds <= 0:
+            raise InvalidArgumentError(
+                f"heartbeat interval must be positive, got {self.heartbeat_seconds}"
+            )
+        if self.boot.threads < 1:
+            raise InvalidArgumentError(f"threads must be at least 1, got {self.boot.threads}")
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    boot: BootReport
+    heartbeats: int = 0
+    stopped_by: str | None = None
+
+
+class Agent:
+    """One device agent; `run` it once per process (the state lock sees to that)."""
+
+    def __init__(self, config: AgentConfig, on_chunk: ChunkHook | None = None) -> None:
+        self.config = config
+        self.on_chunk = on_chunk
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[AgentResult] | None = None
+        self._stop_reason: str | None = None
+        self.heartbeats = 0
+
+    async def run(self, once: bool = False) -> AgentResult:
+        """Boot (and with `once=False`, heartbeat until stopped); see the module docstring."""
+        started = time.monotonic()
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        signals = self._handle_signals()
+        try:
+            with StateLock(self.config.state_dir):
+                models = ModelDirectory(self.config.state_dir)
+                connections = Connections(self.config.endpoints)
+                try:
+                    return await self._run(connections, models, started, once)
+                finally:
+                    await connections.close()
+        except asyncio.CancelledError:
+            if self._stop_reason is None:
+                raise  # cancelled by our caller, not by a signal: theirs to handle
+            self._uncancel()
+            raise CancelledError(
+                f"stopped by {self._stop_reason} before the model was running; what was "
+                "downloaded is kept and the next start resumes from it"
+            ) from None
+        finally:
+            for signum in signals:
+                self._loop.remove_signal_handler(signum)
+
+    def request_stop(self, reason: str = "request") -> None:
+        """Stop the agent as SIGTERM would; callable from any thread."""
+        if self._loop is None:
+            raise RuntimeError("the agent is not running")
+        self._loop.call_soon_threadsafe(self._stop, reason)
+
+    async def _run(
+        self, connections: Connections, models: ModelDirectory, started: float, once: bool
+    ) -> AgentResult:
+        identity, enrolled = await enrolled_identity(
+            self.config.state_dir,
+            connections,
+            self.config.fleet_token,
+            self.config.hardware_id,
+            self.config.boot.backoff,
+        )
+        if enrolled:
+            log.info("enrolled", extra={"device_id": identity.device_id, "fleet": identity.fleet})
+        boot = Boot(connections, identity, models, self.config.boot, started, self.on_chunk)
+        report = await boot.run(enrolled)
+        if once:
+            if report.problem is not None:
+                raise report.problem
+            return AgentResult(report)
+        if report.problem is not None:
+            log.error("running an older model", extra={"error": str(report.problem)})
+        try:
+            await self._follow_model_updates()
+            await self._heartbeat(connections, identity)
+        except asyncio.CancelledError:
+            if self._stop_reason is None:
+                raise
+            self._uncancel()
+            log.info("stopped", extra={"signal": self._stop_reason})
+        return AgentResult(report, self.heartbeats, self._stop_reason)
+
+    async def _follow_model_updates(self) -> None:
+        """Where the agent will follow delivery's `WatchModel` stream.
+
+        Each manifest it sends will run a `Boot` again (download, verify, install, smoke
+        test, report), so a new model reaches a running device without a restart.
+        Delivery does not serve `WatchModel` yet, so nothing is followed: a running agent
+        picks up a new model at its next start.
+        """
+        log.info(
+            "not following model updates",
+            extra={"reason": "delivery does not serve WatchModel yet; restart to update"},
+        )
+
+    async def _heartbeat(self, connections: Connections, identity: Identity) -> None:
+        """Tell the registry the device is alive, every `heartbeat_seconds`, until stopped."""
+        request = registry_pb2.HeartbeatRequest(device_id=identity.device_id)
+        while True:
+            await asyncio.sleep(self.config.heartbeat_seconds)
+            await retry(
+                lambda: connections.call_registry(
+                    connections.registry.Heartbeat, request, identity.device_token
+                ),
+                "registry Heartbeat",
+                self.config.boot.backoff,
+            )
+            self.heartbeats += 1
+
+    def _handle_signals(self) -> list[signal.Signals]:
+        """SIGTERM and SIGINT stop the agent; only the main thread can receive them."""
+        if threading.current_thread() is not threading.main_thread() or self._loop is None:
+            return []
+        handled = [signal.SIGTERM, signal.SIGINT]
+        for signum in handled:
+            self._loop.add_signal_handler(signum, self._stop, signum.name)
+        return handled
+
+    def _stop(self, reason: str) -> None:
+        if self._stop_reason is None and self._task is not None and not self._task.done():
+            self._stop_reason = reason
+            self._task.cancel()
+
+    def _uncancel(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(AttributeError):
+                self._task.uncancel()
