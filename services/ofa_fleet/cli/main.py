@@ -14,6 +14,7 @@ from typing import NoReturn
 from ofa_fleet.cli import (
     core_commands,
     demo_command,
+    device_commands,
     predictor_commands,
     registry_commands,
     search_commands,
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     core_commands.add_commands(sub)
     demo_command.add_command(sub)
+    device_commands.add_command(sub)
     predictor_commands.add_commands(sub)
     serve_command.add_command(sub)
     registry_commands.add_commands(sub)

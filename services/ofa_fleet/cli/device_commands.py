@@ -1,0 +1,101 @@
+"""`ofa-fleet device run`: what a device runs, to get, check, run and report its model.
+
+With `--once` it enrols if needed, boots (download, verify, install, smoke test, measure,
+report) and exits, printing what it did. Without, it boots and then heartbeats until
+SIGTERM or SIGINT. Progress is logged as JSON lines on stderr; the result goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from ofa_fleet.cli.registry_commands import DEFAULT_REGISTRY
+from ofa_fleet.cli.serve_command import DELIVERY_PORT
+
+DEFAULT_DELIVERY = f"127.0.0.1:{DELIVERY_PORT}"
+
+REGISTRY_ENV = "OFA_FLEET_REGISTRY"
+DELIVERY_ENV = "OFA_FLEET_DELIVERY"
+FLEET_TOKEN_ENV = "OFA_FLEET_FLEET_TOKEN"
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    device = sub.add_parser("device", help="the device agent")
+    actions = device.add_subparsers(dest="action", required=True, parser_class=type(device))
+    run = actions.add_parser(
+        "run", help="enrol once, fetch and verify this device's model, run it, report"
+    )
+    run.add_argument(
+        "--registry",
+        default=os.environ.get(REGISTRY_ENV, DEFAULT_REGISTRY),
+        help=f"registry address (env {REGISTRY_ENV}; default {DEFAULT_REGISTRY})",
+    )
+    run.add_argument(
+        "--delivery",
+        default=os.environ.get(DELIVERY_ENV, DEFAULT_DELIVERY),
+        help=f"delivery address (env {DELIVERY_ENV}; default {DEFAULT_DELIVERY})",
+    )
+    run.add_argument(
+        "--fleet-token",
+        default=os.environ.get(FLEET_TOKEN_ENV),
+        help=f"the fleet's enrolment token, needed only to enrol (env {FLEET_TOKEN_ENV})",
+    )
+    run.add_argument(
+        "--state", required=True, type=Path, help="state directory (identity, model, key)"
+    )
+    run.add_argument("--hardware-id", help="this device's label (default: from the machine)")
+    run.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    run.add_argument("--once", action="store_true", help="boot, report and exit")
+    run.add_argument(
+        "--heartbeat-seconds", type=float, default=30.0, help="between heartbeats (default 30)"
+    )
+    run.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    run.add_argument(
+        "--download-timeout", type=float, default=600.0, help="seconds per GetModel call"
+    )
+    run.add_argument("--tls-ca", type=Path, help="PEM CA that signed the services' certs")
+    run.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS")
+    run.add_argument("--tls-key", type=Path, help="key of --tls-cert")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    run.add_argument("--json", action="store_true")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from ofa_fleet.agent.boot import BootSettings
+    from ofa_fleet.agent.connections import Endpoints
+    from ofa_fleet.agent.download import DownloadTimeouts
+    from ofa_fleet.agent.runner import Agent, AgentConfig
+    from ofa_fleet.errors import InvalidArgumentError
+    from ofa_fleet.serving.logs import configure_logging
+    from ofa_fleet.serving.tls import TlsFiles
+
+    for flag, value in (("--timeout", args.timeout), ("--download-timeout", args.download_timeout)):
+        if value <= 0:
+            raise InvalidArgumentError(f"{flag} must be positive, got {value}")
+    config = AgentConfig(
+        state_dir=args.state,
+        endpoints=Endpoints(
+            registry=args.registry,
+            delivery=args.delivery,
+            tls=TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca),
+            call_timeout_seconds=args.timeout,
+        ),
+        fleet_token=args.fleet_token,
+        hardware_id=args.hardware_id,
+        heartbeat_seconds=args.heartbeat_seconds,
+        boot=BootSettings(
+            threads=args.threads,
+            download=DownloadTimeouts(call_seconds=args.download_timeout),
+        ),
+    )
+    configure_logging(args.log_level)
+    result = asyncio.run(Agent(config).run(once=args.once))
+    output = result.boot.to_dict()
+    if not args.once:
+        output.update(heartbeats=result.heartbeats, stopped_by=result.stopped_by)
+    return output
