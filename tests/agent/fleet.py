@@ -21,13 +21,10 @@ from ofa_fleet.agent.download import ChunkHook, DownloadTimeouts
 from ofa_fleet.agent.runner import Agent, AgentConfig, AgentResult
 from ofa_fleet.agent.smoke import Timing
 from ofa_fleet.delivery.model_store import ModelStore
-from ofa_fleet.delivery.service import delivery_service
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.hardware.profile_proto import profile_to_proto
-from ofa_fleet.serving.server import Server, ServerConfig
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 from tests.delivery.conftest import manifest_for
-from tests.delivery.server_thread import DeliveryServerThread
 from tests.registry.conftest import example_profile
 from tests.registry.server_thread import RegistryServerThread, bearer
 from tests.server_process import OPERATOR_TOKEN
@@ -37,22 +34,6 @@ FLEET = "pis"
 CHUNK = 4096
 FAST_BACKOFF = Backoff(initial_seconds=0.05, cap_seconds=0.4)
 FAST_TIMING = Timing(warmup=1, runs=5, min_runs=3, max_seconds=0.2)
-
-
-class DeliveryOnPort(DeliveryServerThread):
-    """A delivery server on a port chosen in advance, so agents can be told it before it runs."""
-
-    def __init__(self, *args: Any, port: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fixed_port = port
-
-    async def _start(self) -> None:
-        self.delivery = delivery_service(
-            self.store, self.signer, self.registry_address, OPERATOR_TOKEN, chunk_bytes=CHUNK
-        )
-        config = ServerConfig(port=self.fixed_port, grace_seconds=1.0)
-        self.server = Server(config, [self.delivery.service], self.delivery.authenticator)
-        self.port = await self.server.start()
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ from ofa_fleet.agent.state_lock import StateLock
 from ofa_fleet.agent.trust import key_path
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError
-from tests.agent.fleet import CHUNK, DeliveryOnPort, Fleet, free_port, sha256
+from tests.agent.fleet import CHUNK, Fleet, free_port, sha256
 from tests.delivery.server_thread import DeliveryServerThread
 
 
@@ -222,7 +222,9 @@ def test_the_agent_waits_with_backoff_for_a_delivery_that_is_down(
     runner.start()
     time.sleep(1.0)
     assert not results  # still waiting
-    with DeliveryOnPort(fleet.store, fleet.key_path, fleet.registry.address, CHUNK, port=port):
+    with DeliveryServerThread(
+        fleet.store, fleet.key_path, fleet.registry.address, CHUNK, port=port
+    ):
         runner.join(timeout=20)
         assert not runner.is_alive()
     assert results[0].boot.model_sha256 == sha

@@ -24,7 +24,9 @@ class DeliveryServerThread:
         chunk_bytes: int,
         search_address: str | None = None,
         settings: ReconcilerSettings | None = None,
+        port: int = 0,
     ) -> None:
+        self.requested_port = port
         self.search_address = search_address
         self.settings = settings
         self.reconciling: asyncio.Task[None] | None = None
@@ -52,7 +54,9 @@ class DeliveryServerThread:
             settings=self.settings,
         )
         self.server = Server(
-            ServerConfig(grace_seconds=1.0), [self.delivery.service], self.delivery.authenticator
+            ServerConfig(port=self.requested_port, grace_seconds=1.0),
+            [self.delivery.service],
+            self.delivery.authenticator,
         )
         self.port = await self.server.start()
         if self.delivery.reconciler is not None:
