@@ -226,3 +226,33 @@ def test_operators_list_models_and_see_a_profiles_current_model(world: World):
     ]
     assert shown.history[0].reason == delivery_pb2.MODEL_CHANGE_REASON_MISSING
     assert shown.state == delivery_pb2.SPECIALIZATION_STATE_CURRENT
+
+
+def test_a_watching_device_hears_of_each_new_current_model(world: World):
+    enrolled = world.devices[0]
+    stream = world.delivery.WatchModel(
+        delivery_pb2.WatchModelRequest(device_id=enrolled.device.id),
+        metadata=bearer(enrolled.device_token),
+        timeout=60,
+    )
+    later = threading.Timer(0.5, world.add_model, args=(10,))
+    later.start()  # nothing is current when the watch begins
+    first = next(stream)
+    later.join()
+    assert first.manifest.sha256 == hashlib.sha256(model_bytes(10, 100_000)).hexdigest()
+    world.add_model(11)  # made current by another writer: seen at the next poll
+    second = next(stream)
+    assert second.manifest.sha256 == hashlib.sha256(model_bytes(11, 100_000)).hexdigest()
+    signed = Manifest.from_bytes(second.manifest.canonical_manifest)
+    verify_manifest(world.signer.public_key_pem, signed, second.manifest.signature)
+    stream.cancel()
+    other = world.devices[1]
+    with pytest.raises(grpc.RpcError) as error:
+        next(
+            world.delivery.WatchModel(
+                delivery_pb2.WatchModelRequest(device_id=other.device.id),
+                metadata=bearer(enrolled.device_token),
+                timeout=10,
+            )
+        )
+    assert error.value.code() is grpc.StatusCode.PERMISSION_DENIED

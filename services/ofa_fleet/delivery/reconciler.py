@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -61,7 +62,9 @@ class Reconciler:
         search: search_pb2_grpc.SearchServiceStub,
         token: str,
         settings: ReconcilerSettings | None = None,
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
+        self.changed = changed
         self.store = store
         self.ledger = ledger
         self.signer = signer
@@ -237,6 +240,7 @@ class Reconciler:
         signature = self.signer.sign(manifest)
         await asyncio.to_thread(self.store.add, manifest, signature, remote.onnx_bytes)
         await asyncio.to_thread(self.store.set_current, name, manifest.sha256, reason)
+        self.changed()  # devices watching this replica hear of it now
         await asyncio.to_thread(
             self.ledger.mark_current, name, profile.revision, result.supernet_version
         )

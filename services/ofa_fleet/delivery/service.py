@@ -9,6 +9,7 @@ from ofa_fleet.delivery.access_rules import RULES, SERVICE
 from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.ledger import Ledger
 from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.model_watch import TargetWatch
 from ofa_fleet.delivery.reconciler import Reconciler, ReconcilerSettings
 from ofa_fleet.delivery.servicer import CHUNK_BYTES, DeliveryServicer
 from ofa_fleet.delivery.signing import ModelSigner
@@ -52,11 +53,21 @@ def delivery_service(
     devices = RegistryDeviceAuthenticator(registry)
     targets = TargetModels(store, FleetDirectory(registry, operator_token))
     ledger = Ledger(store.database)
+    watch = TargetWatch(targets)
     reconciler = None
     if search_address is not None:
         search = search_pb2_grpc.SearchServiceStub(open_aio_channel(search_address, search_tls))
-        reconciler = Reconciler(store, ledger, signer, registry, search, operator_token, settings)
-    servicer = DeliveryServicer(store, signer, devices, targets, ledger, reconciler, chunk_bytes)
+        reconciler = Reconciler(
+            store, ledger, signer, registry, search, operator_token, settings, watch.notify
+        )
+    servicer = DeliveryServicer(
+        store, signer, devices, targets, ledger, watch, reconciler, chunk_bytes
+    )
+
+    def stopping() -> None:
+        watch.close()  # watch streams end, so shutdown need not wait out the grace period
+        if reconciler is not None:
+            reconciler.stop()
 
     async def ready() -> bool:
         return await asyncio.to_thread(store.database.ping)
@@ -68,7 +79,7 @@ def delivery_service(
         ),
         rules=RULES,
         ready=ready,
-        stopping=reconciler.stop if reconciler is not None else (lambda: None),
+        stopping=stopping,
     )
     authenticator = OperatorAuthenticator(operator_token, [devices])
     return Delivery(service, servicer, authenticator, reconciler)

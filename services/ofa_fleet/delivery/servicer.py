@@ -18,6 +18,7 @@ from grpc import aio
 from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, PENDING, Ledger
 from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.model_watch import TargetWatch
 from ofa_fleet.delivery.reconciler import Reconciler
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.targets import TargetModels
@@ -40,9 +41,11 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         devices: RegistryDeviceAuthenticator,
         targets: TargetModels,
         ledger: Ledger,
+        watch: TargetWatch,
         reconciler: Reconciler | None = None,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
+        self.watch = watch
         self.ledger = ledger
         self.reconciler = reconciler
         self.store = store
@@ -76,6 +79,13 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
                 chunk=common_pb2.ModelChunk(offset=offset, data=data)
             )
             offset += len(data)
+
+    async def WatchModel(  # noqa: N802
+        self, request: delivery_pb2.WatchModelRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[delivery_pb2.WatchModelResponse]:
+        fleet = self._fleet_of(current_principal().subject)
+        async for record in self.watch.follow(fleet):
+            yield delivery_pb2.WatchModelResponse(manifest=self.manifest(record))
 
     async def GetSigningKey(  # noqa: N802
         self, request: delivery_pb2.GetSigningKeyRequest, context: aio.ServicerContext
@@ -154,11 +164,15 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             chunk_size=self.chunk_bytes,
         )
 
+    def _fleet_of(self, device_id: str) -> str:
+        fleet = self.devices.fleet_of(device_id)
+        if fleet is None:  # authentication and fleet lookup come from one registry answer
+            raise UnavailableError("device identity expired; retry the call")
+        return fleet
+
     async def _target(self, device_id: str, remaining: float | None) -> ModelRecord:
         """The device's model; waits while there is none, within the call's deadline."""
-        fleet = self.devices.fleet_of(device_id)
-        if fleet is None:  # authenticated by a cache entry another path filled: ask again
-            raise UnavailableError("device identity expired; retry the call")
+        fleet = self._fleet_of(device_id)
         budget = DEFAULT_WAIT_SECONDS if remaining is None else remaining - 1.0
         deadline = time.monotonic() + max(0.0, budget)
         while True:
