@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ofa_fleet.agent.durable import write_all
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.storage.durable import write_all
 
 PART_SUFFIX = ".part"
 _HEX = frozenset("0123456789abcdef")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from ofa_fleet.agent.backoff import Backoff, retry
 from ofa_fleet.agent.connections import Connections
-from ofa_fleet.agent.durable import write_atomic
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError, RemoteCallError
+from ofa_fleet.storage.durable import write_atomic
 from ofa_fleet.v1 import registry_pb2
 
 IDENTITY_NAME = "identity.json"

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 from ofa_fleet.agent.downloads import check_sha256
-from ofa_fleet.agent.durable import write_atomic
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.storage.durable import write_atomic
 
 PENDING_NAME = "download.json"
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ofa_fleet.agent.durable import write_atomic
 from ofa_fleet.delivery.signing import public_key_id
 from ofa_fleet.errors import IntegrityError
+from ofa_fleet.storage.durable import write_atomic
 
 KEY_NAME = "signing-key.pem"
 

@@ -38,6 +38,7 @@ from ofa_fleet.delivery.tables import ModelBlobRow
 from ofa_fleet.errors import IntegrityError, NotFoundError
 from ofa_fleet.registry.fields import check_sha256
 from ofa_fleet.storage.database import Database
+from ofa_fleet.storage.durable import fsync_directory
 
 SUFFIX = ".onnx"
 TEMPORARY_PREFIX = ".partial-"
@@ -106,11 +107,11 @@ class FileBlobStore:
         folder = final.parent
         if not folder.is_dir():
             folder.mkdir(exist_ok=True)
-            _fsync_directory(self.root)
+            fsync_directory(self.root)
         if not self._has_whole(final, sha256):
             _write_atomically(final, data)
         # Also when another writer renamed it: its rename is durable only once this is.
-        _fsync_directory(folder)
+        fsync_directory(folder)
         return sha256
 
     def get(self, sha256: str) -> bytes:
@@ -177,14 +178,6 @@ def _write_atomically(final: Path, data: bytes) -> None:
         if not renamed:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name)
-
-
-def _fsync_directory(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 class DatabaseBlobStore:

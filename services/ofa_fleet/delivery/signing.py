@@ -39,6 +39,7 @@ from ofa_fleet.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from ofa_fleet.storage.durable import fsync_directory
 
 KEY_ID_HEX_DIGITS = 16
 
@@ -182,12 +183,4 @@ def _publish_new_key(path: Path) -> None:
             ) from None
     finally:
         os.unlink(tmp_name)
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
+    fsync_directory(path.parent)

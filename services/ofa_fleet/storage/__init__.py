@@ -3,5 +3,5 @@
 `database` opens an SQLite file or PostgreSQL and migrates one Alembic history
 (`migrations.Migrations`); each service owns its tables and its history, so the registry
 and delivery can live in one database or two. `pages` is the keyset pagination every
-listing uses.
+listing uses; `durable` writes files that survive a crash (the device agent uses it too).
 """
