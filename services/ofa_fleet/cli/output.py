@@ -7,10 +7,22 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 # Progress bars and tables go to stderr so that stdout stays clean for `--json`.
 stderr_console = Console(stderr=True)
+
+
+def step_progress() -> Progress:
+    """A counted progress bar on stderr, for commands that work through N steps."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr_console,
+    )
 
 
 def emit(result: dict[str, Any], as_json: bool, title: str) -> None:

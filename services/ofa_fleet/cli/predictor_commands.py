@@ -8,10 +8,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from ofa_fleet.cli.core_commands import write_atomically
-from ofa_fleet.cli.output import stderr_console
+from ofa_fleet.cli.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
 
 # torch, scikit-learn and onnxruntime load in the handlers that use them, so that building
@@ -61,16 +59,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     fit.set_defaults(handler=run_predictor_fit)
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr_console,
-    )
-
-
 def run_profile_device(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads <= 0:
         raise InvalidArgumentError("--threads must be positive")
@@ -86,7 +74,7 @@ def run_profile_device(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint = load_checkpoint(args.checkpoint)
     supernet = checkpoint.supernet
     started = time.perf_counter()
-    with _progress() as progress:
+    with step_progress() as progress:
         tasks: dict[str, Any] = {}
 
         def report(stage: str, done: int, total: int) -> None:
@@ -170,7 +158,7 @@ def run_predictor_fit(args: argparse.Namespace) -> dict[str, Any]:
     cpu_seconds = 0.0
     if archs:
         splits = load_checkpoint_data(checkpoint, args.data)
-        with _progress() as progress:
+        with step_progress() as progress:
             task = progress.add_task("measuring subnets", total=len(archs))
             measured, cpu_seconds = measure_samples(
                 checkpoint.supernet,

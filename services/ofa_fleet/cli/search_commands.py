@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ofa_fleet.cli.core_commands import write_atomically
-from ofa_fleet.cli.output import stderr_console
+from ofa_fleet.cli.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ def run_search(args: argparse.Namespace) -> dict[str, Any] | None:
         top_k=args.top_k,
         measure_latency=args.lut is not None,
     )
-    with _progress() as progress:
+    with step_progress() as progress:
         task = progress.add_task("starting Ray", total=None)
         start_ray(args.ray_address)
         try:
@@ -197,13 +196,3 @@ def print_result(result: Specialization, profile: HardwareProfile, summary: dict
     for key, value in rows:
         table.add_row(key, value)
     Console().print(table)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr_console,
-    )
