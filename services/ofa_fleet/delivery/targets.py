@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-import grpc
 from grpc import aio
 
 from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
-from ofa_fleet.errors import FailedPreconditionError, NotFoundError, UnavailableError
-from ofa_fleet.serving.client import bearer
+from ofa_fleet.errors import FailedPreconditionError
+from ofa_fleet.serving.client import bearer, upstream_error
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
 FLEET_TTL_SECONDS = 5.0
@@ -42,12 +41,7 @@ class FleetDirectory:
                 timeout=REGISTRY_TIMEOUT_SECONDS,
             )
         except aio.AioRpcError as error:
-            if error.code() is grpc.StatusCode.NOT_FOUND:
-                raise NotFoundError(f"fleet {name!r} no longer exists in the registry") from None
-            raise UnavailableError(
-                f"cannot read fleet {name!r} from the registry: {error.details()} "
-                f"({error.code().name}); retry"
-            ) from None
+            raise upstream_error(error, f"fleet {name!r}", "the registry") from None
         self._fleets[name] = (answer.fleet, time.monotonic() + FLEET_TTL_SECONDS)
         return answer.fleet
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import grpc
 import ray
 
-from ofa_fleet.errors import NotFoundError, UnavailableError
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.search.access_rules import RULES, SERVICE
@@ -24,7 +23,7 @@ from ofa_fleet.search.bundle import SupernetBundle
 from ofa_fleet.search.servicer import DEFAULT_CONCURRENCY, ProfileLookup, SearchServicer
 from ofa_fleet.search.specializer import Specializer
 from ofa_fleet.search.workers import SearchWorkers
-from ofa_fleet.serving.client import bearer, open_aio_channel
+from ofa_fleet.serving.client import bearer, open_aio_channel, upstream_error
 from ofa_fleet.serving.server import Service
 from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.training.checkpoint import load_checkpoint
@@ -106,12 +105,7 @@ def registry_lookup(address: str, token: str, tls: TlsFiles | None = None) -> Pr
                 timeout=LOOKUP_TIMEOUT_SECONDS,
             )
         except grpc.aio.AioRpcError as error:
-            if error.code() is grpc.StatusCode.NOT_FOUND:
-                raise NotFoundError(f"the registry has no profile {name!r}") from None
-            raise UnavailableError(
-                f"cannot look profile {name!r} up in the registry at {address}: "
-                f"{error.details()} ({error.code().name})"
-            ) from None
+            raise upstream_error(error, f"profile {name!r}", f"the registry at {address}") from None
         return profile_from_proto(response.profile.spec, "profile")
 
     return lookup

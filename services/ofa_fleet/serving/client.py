@@ -13,7 +13,7 @@ from typing import TypeVar
 import grpc
 from grpc import aio
 
-from ofa_fleet.errors import RemoteCallError
+from ofa_fleet.errors import NotFoundError, OfaFleetError, RemoteCallError, UnavailableError
 from ofa_fleet.serving.channel_options import CLIENT_OPTIONS
 from ofa_fleet.serving.tls import TlsFiles, channel_credentials
 
@@ -63,3 +63,16 @@ def remote_error(service: str, address: str, error: grpc.RpcError) -> RemoteCall
     else:
         message = f"{service} at {address}: {details} ({code.name})"
     return RemoteCallError(message, code.name)
+
+
+def upstream_error(error: grpc.RpcError, what: str, address: str) -> OfaFleetError:
+    """A failed call one service made to another, as this service's own error.
+
+    NOT_FOUND stays NOT_FOUND (the caller named something that is not there); anything
+    else is UNAVAILABLE, which tells the caller to retry.
+    """
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    details = error.details() if hasattr(error, "details") else str(error)
+    if code is grpc.StatusCode.NOT_FOUND:
+        return NotFoundError(f"{what} does not exist (according to {address})")
+    return UnavailableError(f"cannot read {what} from {address}: {details} ({code.name}); retry")
