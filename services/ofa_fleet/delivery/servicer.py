@@ -1,7 +1,8 @@
 """`DeliveryService` over gRPC: devices fetch their model; operators inspect the store.
 
-`GetModel` streams from the store in bounded chunks read one at a time, so a thousand
-devices downloading at once hold a thousand chunks in memory, not a thousand models.
+`GetModel` reads the model once per call (from the replica's cache, shared by every call
+for that model: a thousand devices downloading one model hold it once) and sends it in
+bounded chunks.
 A device whose profile has no model yet is held (up to its deadline, checked every
 `WAIT_POLL_SECONDS`) while the reconciler works, then told to retry.
 """
@@ -71,10 +72,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
                 f"({record.size_bytes} bytes)"
             )
         yield delivery_pb2.GetModelResponse(manifest=self.manifest(record))
+        model = await asyncio.to_thread(self.store.read, record.sha256)
+        view = memoryview(model)
         while offset < record.size_bytes:
-            data = await asyncio.to_thread(
-                self.store.read_range, record.sha256, offset, self.chunk_bytes
-            )
+            data = bytes(view[offset : offset + self.chunk_bytes])
             yield delivery_pb2.GetModelResponse(
                 chunk=common_pb2.ModelChunk(offset=offset, data=data)
             )
