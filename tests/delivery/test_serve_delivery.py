@@ -46,3 +46,21 @@ def test_bad_flags_are_one_line_errors(tmp_path: Path):
 
     result = ofa_fleet("serve", "delivery", "--chunk-bytes", "10", check=False)
     assert result.returncode == 2 and "--chunk-bytes must be 1024" in result.stderr
+
+
+def test_one_replica_reconciles_and_a_standby_takes_over_when_it_dies(tmp_path: Path):
+    """Two replicas on one store: one leads, the other stands by until the leader dies."""
+    with RegistryServerThread(f"sqlite:///{tmp_path / 'registry.db'}") as registry:
+        shared = (
+            *("--registry", registry.address, "--db", f"sqlite:///{tmp_path / 'delivery.db'}"),
+            *("--blobs", str(tmp_path / "models"), "--signing-key", str(tmp_path / "key")),
+            *("--search", "127.0.0.1:1"),  # never reached: the registry has no profiles
+        )
+        with ServerProcess("delivery", *shared) as leader:
+            leader.wait_for("leading", 30)
+            with ServerProcess("delivery", *shared) as standby:
+                standby.wait_for("standing by", 30)
+                leader.kill()
+                standby.wait_for("leading", 30)
+                assert standby.terminate() == 0
+    assert '"leading"' not in standby.log.split('"standing by"')[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -213,10 +214,12 @@ async def _serve_delivery(
     from ofa_fleet.delivery.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
     from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
     from ofa_fleet.delivery.model_store import ModelStore
+    from ofa_fleet.delivery.reconcile_leader import RECONCILER_LOCK_KEY, reconcile_as_leader
     from ofa_fleet.delivery.reconciler import ReconcilerSettings
     from ofa_fleet.delivery.service import delivery_service
     from ofa_fleet.delivery.signing import ModelSigner
     from ofa_fleet.storage.database import Database
+    from ofa_fleet.storage.leadership import leader_lock
 
     signer = ModelSigner.load_or_create(args.signing_key)
     database = Database(url, DELIVERY_MIGRATIONS)
@@ -245,9 +248,14 @@ async def _serve_delivery(
         await server.start()
         reconciling = None
         if delivery.reconciler is not None:
-            reconciling = asyncio.create_task(delivery.reconciler.run())
+            lock = leader_lock(database, RECONCILER_LOCK_KEY)
+            reconciling = asyncio.create_task(reconcile_as_leader(lock, delivery.reconciler))
+            # A lost lock ends the server, and `reconciling`'s error ends the command.
+            reconciling.add_done_callback(lambda _: asyncio.create_task(server.stop()))
         await server.wait()
         if reconciling is not None:
-            await reconciling
+            reconciling.cancel()  # standing by, or already stopped by `server.stop`
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciling
     finally:
         database.close()
