@@ -61,6 +61,28 @@ def test_operator_workflow(cli, registry: RegistryServerThread) -> None:  # type
     assert len(listed["profiles"]) == 2
 
 
+def test_fleets_update_changes_the_rollout_policy(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("profiles", "create", str(PROFILES / "raspberry-pi-4.yaml"), "--json")
+    cli("fleets", "create", "pis", "--profile", "raspberry-pi-4", "--json")
+    code, updated, _ = cli(
+        "fleets", "update", "pis", "--rollout", "staged", "--canary-percent", "25", "--json"
+    )
+    assert code == 0 and updated["revision"] == 2
+    assert updated["rollout"]["strategy"] == "ROLLOUT_STRATEGY_STAGED"
+    assert updated["rollout"]["staged"]["canary_percent"] == 25
+    _, fleets, _ = cli("fleets", "list", "--json")
+    assert fleets["fleets"][0]["rollout"] == "staged"
+    sha = "ab" * 32
+    code, updated, _ = cli("fleets", "update", "pis", "--rollout", "pinned", "--pin", sha, "--json")
+    assert code == 0 and updated["rollout"]["pinned_model_sha256"] == sha
+    code, _, err = cli(
+        "fleets", "update", "pis", "--rollout", "auto-latest", "--expected-revision", "1"
+    )
+    assert code == 2 and "ABORTED" in err and "not the expected 1" in err
+    code, _, err = cli("fleets", "update", "pis", "--rollout", "auto-latest", "--pin", sha)
+    assert code == 2 and "--pin applies only with --rollout pinned" in err
+
+
 def test_bad_files_are_refused_before_any_call(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: broken\ncpu: {architecture: z80, cores: 1, clock_ghz: 1}\n")

@@ -169,6 +169,47 @@ def test_update_bumps_revision_and_detects_conflicts(stub: RegistryServiceStub) 
     assert error.code() is grpc.StatusCode.ABORTED
 
 
+def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceStub) -> None:
+    fleet = Fleet(stub)
+    after = stub.WatchChanges(pb.WatchChangesRequest(after_cursor=0), metadata=OPERATOR)
+    seen = [next(after).cursor for _ in range(4)]  # profile, fleet, two devices
+    pinned = pb.RolloutPolicy(strategy=common_pb2.ROLLOUT_STRATEGY_PINNED, pinned_model_sha256=SHA)
+    updated = stub.UpdateFleet(
+        pb.UpdateFleetRequest(name="pis", rollout=pinned, expected_revision=1), metadata=OPERATOR
+    ).fleet
+    assert updated.revision == 2 and updated.rollout == pinned
+    change = next(after)
+    after.cancel()
+    assert (change.cursor, change.kind, change.operation) == (
+        seen[-1] + 1,
+        pb.CHANGE_KIND_FLEET,
+        pb.CHANGE_OPERATION_UPDATED,
+    )
+    assert (change.id, change.parent, change.revision) == ("pis", "raspberry-pi-4", 2)
+    got = stub.GetFleet(pb.GetFleetRequest(name="pis"), metadata=OPERATOR).fleet
+    assert got.rollout.pinned_model_sha256 == SHA
+    stale = pb.UpdateFleetRequest(name="pis", rollout=pb.RolloutPolicy(), expected_revision=1)
+    assert rpc_error(stub.UpdateFleet, stale, OPERATOR).code() is grpc.StatusCode.ABORTED
+    bad = pb.UpdateFleetRequest(
+        name="pis",
+        rollout=pb.RolloutPolicy(
+            strategy=common_pb2.ROLLOUT_STRATEGY_STAGED,
+            staged=pb.StagedRollout(canary_percent=0, min_success_reports=1),
+        ),
+    )
+    error = rpc_error(stub.UpdateFleet, bad, OPERATOR)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "canary_percent" in error.details()
+    missing = pb.UpdateFleetRequest(name="nope", rollout=pinned)
+    assert rpc_error(stub.UpdateFleet, missing, OPERATOR).code() is grpc.StatusCode.NOT_FOUND
+    device = bearer(fleet.devices[0].device_token)
+    denied = rpc_error(stub.UpdateFleet, pb.UpdateFleetRequest(name="pis"), device)
+    assert denied.code() is grpc.StatusCode.PERMISSION_DENIED
+    enrolment = rpc_error(
+        stub.UpdateFleet, pb.UpdateFleetRequest(name="pis"), bearer(fleet.enrolment)
+    )
+    assert enrolment.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
 def test_watch_streams_changes_and_resumes_from_a_cursor(
     stub: RegistryServiceStub, registry: RegistryServerThread
 ) -> None:

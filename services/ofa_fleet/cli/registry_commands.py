@@ -57,6 +57,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--failure-threshold-percent", type=int, default=20)
     create.add_argument("--min-success-reports", type=int, default=1)
     _command(fleets, "list", "list fleets", _list_fleets)
+    update = _command(fleets, "update", "change a fleet's rollout policy", _update_fleet)
+    update.add_argument("name")
+    update.add_argument("--rollout", choices=[s.value for s in RolloutStrategy], required=True)
+    update.add_argument("--pin", default="", help="model sha256 for --rollout pinned")
+    update.add_argument("--canary-percent", type=int, default=10)
+    update.add_argument("--failure-threshold-percent", type=int, default=20)
+    update.add_argument("--min-success-reports", type=int, default=1)
+    update.add_argument("--expected-revision", type=int, help="apply only at this revision")
     delete = _command(fleets, "delete", "delete a fleet without devices", _delete_fleet)
     delete.add_argument("name")
 
@@ -168,18 +176,22 @@ def _delete_profile(args: argparse.Namespace, registry: Registry) -> dict[str, A
     return {"deleted": args.name}
 
 
-def _create_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
+def _rollout_policy(args: argparse.Namespace) -> RolloutPolicy:
     strategy = RolloutStrategy(args.rollout)
     staged = strategy is RolloutStrategy.STAGED
-    policy = RolloutPolicy(
+    if args.pin and strategy is not RolloutStrategy.PINNED:
+        raise InvalidArgumentError("--pin applies only with --rollout pinned")
+    return RolloutPolicy(
         strategy=strategy,
         pinned_model_sha256=args.pin,
         canary_percent=args.canary_percent if staged else 0,
         failure_threshold_percent=args.failure_threshold_percent if staged else 0,
         min_success_reports=args.min_success_reports if staged else 0,
     )
-    if args.pin and strategy is not RolloutStrategy.PINNED:
-        raise InvalidArgumentError("--pin applies only with --rollout pinned")
+
+
+def _create_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
+    policy = _rollout_policy(args)
     response = registry(
         "CreateFleet",
         pb.CreateFleetRequest(
@@ -212,6 +224,21 @@ def _list_fleets(args: argparse.Namespace, registry: Registry) -> None:
         for f in fleets
     ]
     _print_rows("fleets", rows, args.json)
+
+
+def _update_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
+    request = pb.UpdateFleetRequest(
+        name=args.name, rollout=convert.rollout_to_proto(_rollout_policy(args))
+    )
+    if args.expected_revision is not None:
+        request.expected_revision = args.expected_revision
+    fleet = registry("UpdateFleet", request).fleet
+    return {
+        "fleet": fleet.name,
+        "profile": fleet.profile,
+        "revision": fleet.revision,
+        "rollout": MessageToDict(fleet.rollout, preserving_proto_field_name=True),
+    }
 
 
 def _delete_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:

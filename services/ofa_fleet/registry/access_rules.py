@@ -20,6 +20,7 @@ RULES = rules_for(
         "CreateFleet": _OPERATOR,
         "GetFleet": _OPERATOR,
         "ListFleets": _OPERATOR,
+        "UpdateFleet": _OPERATOR,
         "DeleteFleet": _OPERATOR,
         "RegisterDevice": AccessRule.of(Role.ENROLMENT),
         "Heartbeat": _OWN_DEVICE,

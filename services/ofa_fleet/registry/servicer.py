@@ -111,6 +111,14 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             next_page_token=page.next_token,
         )
 
+    async def UpdateFleet(  # noqa: N802
+        self, request: pb.UpdateFleetRequest, context: aio.ServicerContext
+    ) -> pb.UpdateFleetResponse:
+        rollout = convert.rollout_from_proto(request.rollout)
+        expected = request.expected_revision if request.HasField("expected_revision") else None
+        record = await self._write(self.store.update_fleet, request.name, rollout, expected)
+        return pb.UpdateFleetResponse(fleet=convert.fleet_to_proto(record))
+
     async def DeleteFleet(  # noqa: N802
         self, request: pb.DeleteFleetRequest, context: aio.ServicerContext
     ) -> pb.DeleteFleetResponse:

@@ -173,6 +173,27 @@ class RegistryStore:
     def list_fleets(self, page_size: int = 0, page_token: str = "") -> Page[FleetRecord]:
         return self._page(select(FleetRow), FleetRow.name, "fleets", page_size, page_token, _fleet)
 
+    def update_fleet(
+        self, name: str, rollout: RolloutPolicy, expected_revision: int | None = None
+    ) -> FleetRecord:
+        """Replace the fleet's rollout policy; its watchers (delivery) apply the new one."""
+        check_name(name, "name")
+        with self.database.write() as s:
+            row = _fleet_row(s, name)
+            if expected_revision is not None and row.revision != expected_revision:
+                raise ConflictError(
+                    f"fleet {name!r} is at revision {row.revision}, not the expected "
+                    f"{expected_revision}; get it again and reapply the change"
+                )
+            row.rollout_json = json.dumps(rollout.to_dict())
+            row.revision += 1
+            row.updated_us = now_us()
+            s.flush()
+            _record_change(
+                s, ChangeKind.FLEET, ChangeOperation.UPDATED, name, row.profile_name, row.revision
+            )
+            return _fleet(row)
+
     def delete_fleet(self, name: str) -> None:
         check_name(name, "name")
         with self.database.write() as s:

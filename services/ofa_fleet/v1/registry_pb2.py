@@ -26,17 +26,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from ofa_fleet.v1 import common_pb2 as ofa__fleet_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bofa_fleet/v1/registry.proto\x12\x0cofa_fleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19ofa_fleet/v1/common.proto\"\xaa\x01\n\x07Profile\x12+\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.ofa_fleet.v1.HardwareProfile\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\rStagedRollout\x12\x16\n\x0e\x63\x61nary_percent\x18\x01 \x01(\r\x12!\n\x19\x66\x61ilure_threshold_percent\x18\x02 \x01(\r\x12\x1b\n\x13min_success_reports\x18\x03 \x01(\r\"\x8a\x01\n\rRolloutPolicy\x12/\n\x08strategy\x18\x01 \x01(\x0e\x32\x1d.ofa_fleet.v1.RolloutStrategy\x12\x1b\n\x13pinned_model_sha256\x18\x02 \x01(\t\x12+\n\x06staged\x18\x03 \x01(\x0b\x32\x1b.ofa_fleet.v1.StagedRollout\"\xc8\x01\n\x05\x46leet\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12,\n\x07rollout\x18\x03 \x01(\x0b\x32\x1b.ofa_fleet.v1.RolloutPolicy\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9f\x01\n\x0c\x44\x65viceStatus\x12\x14\n\x0cmodel_sha256\x18\x01 \x01(\t\x12\x1b\n\x13measured_latency_ms\x18\x02 \x01(\x01\x12\x1b\n\x13onnxruntime_version\x18\x03 \x01(\t\x12\x0e\n\x06\x65rrors\x18\x04 \x03(\t\x12/\n\x0breport_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x01\n\x06\x44\x65vice\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x66leet\x18\x02 \x01(\t\x12\x13\n\x0bhardware_id\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06status\x18\x06 \x01(\x0b\x32\x1a.ofa_fleet.v1.DeviceStatus\x12\x10\n\x08revision\x18\x07 \x01(\x04\"F\n\x14\x43reateProfileRequest\x12.\n\x07profile\x18\x01 \x01(\x0b\x32\x1d.ofa_fleet.v1.HardwareProfile\"?\n\x15\x43reateProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.ofa_fleet.v1.Profile\"!\n\x11GetProfileRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x12GetProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.ofa_fleet.v1.Profile\"<\n\x13ListProfilesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"X\n\x14ListProfilesResponse\x12\'\n\x08profiles\x18\x01 \x03(\x0b\x32\x15.ofa_fleet.v1.Profile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"|\n\x14UpdateProfileRequest\x12.\n\x07profile\x18\x01 \x01(\x0b\x32\x1d.ofa_fleet.v1.HardwareProfile\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x14\n\x12_expected_revision\"?\n\x15UpdateProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.ofa_fleet.v1.Profile\"$\n\x14\x44\x65leteProfileRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteProfileResponse\"a\n\x12\x43reateFleetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12,\n\x07rollout\x18\x03 \x01(\x0b\x32\x1b.ofa_fleet.v1.RolloutPolicy\"R\n\x13\x43reateFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.ofa_fleet.v1.Fleet\x12\x17\n\x0f\x65nrolment_token\x18\x02 \x01(\t\"\x1f\n\x0fGetFleetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x10GetFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.ofa_fleet.v1.Fleet\":\n\x11ListFleetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x12ListFleetsResponse\x12#\n\x06\x66leets\x18\x01 \x03(\x0b\x32\x13.ofa_fleet.v1.Fleet\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x12\x44\x65leteFleetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteFleetResponse\",\n\x15RegisterDeviceRequest\x12\x13\n\x0bhardware_id\x18\x01 \x01(\t\"T\n\x16RegisterDeviceResponse\x12$\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x14.ofa_fleet.v1.Device\x12\x14\n\x0c\x64\x65vice_token\x18\x02 \x01(\t\"%\n\x10HeartbeatRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"D\n\x11HeartbeatResponse\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x13ReportStatusRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0b\x32\x1a.ofa_fleet.v1.DeviceStatus\"<\n\x14ReportStatusResponse\x12$\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x14.ofa_fleet.v1.Device\"%\n\x10GetDeviceRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"9\n\x11GetDeviceResponse\x12$\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x14.ofa_fleet.v1.Device\"\x0f\n\rWhoAmIRequest\"6\n\x0eWhoAmIResponse\x12$\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x14.ofa_fleet.v1.Device\"J\n\x12ListDevicesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05\x66leet\x18\x03 \x01(\t\"U\n\x13ListDevicesResponse\x12%\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x14.ofa_fleet.v1.Device\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x13\x44\x65leteDeviceRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteDeviceResponse\"+\n\x13WatchChangesRequest\x12\x14\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\x04\"\xdf\x01\n\x14WatchChangesResponse\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12&\n\x04kind\x18\x02 \x01(\x0e\x32\x18.ofa_fleet.v1.ChangeKind\x12\x30\n\toperation\x18\x03 \x01(\x0e\x32\x1d.ofa_fleet.v1.ChangeOperation\x12\n\n\x02id\x18\x04 \x01(\t\x12\x10\n\x08revision\x18\x05 \x01(\x04\x12/\n\x0b\x63ommit_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06parent\x18\x07 \x01(\t*q\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HANGE_KIND_PROFILE\x10\x01\x12\x15\n\x11\x43HANGE_KIND_FLEET\x10\x02\x12\x16\n\x12\x43HANGE_KIND_DEVICE\x10\x03*\x8d\x01\n\x0f\x43hangeOperation\x12 \n\x1c\x43HANGE_OPERATION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43HANGE_OPERATION_CREATED\x10\x01\x12\x1c\n\x18\x43HANGE_OPERATION_UPDATED\x10\x02\x12\x1c\n\x18\x43HANGE_OPERATION_DELETED\x10\x03\x32\xa4\x0b\n\x0fRegistryService\x12X\n\rCreateProfile\x12\".ofa_fleet.v1.CreateProfileRequest\x1a#.ofa_fleet.v1.CreateProfileResponse\x12O\n\nGetProfile\x12\x1f.ofa_fleet.v1.GetProfileRequest\x1a .ofa_fleet.v1.GetProfileResponse\x12U\n\x0cListProfiles\x12!.ofa_fleet.v1.ListProfilesRequest\x1a\".ofa_fleet.v1.ListProfilesResponse\x12X\n\rUpdateProfile\x12\".ofa_fleet.v1.UpdateProfileRequest\x1a#.ofa_fleet.v1.UpdateProfileResponse\x12X\n\rDeleteProfile\x12\".ofa_fleet.v1.DeleteProfileRequest\x1a#.ofa_fleet.v1.DeleteProfileResponse\x12R\n\x0b\x43reateFleet\x12 .ofa_fleet.v1.CreateFleetRequest\x1a!.ofa_fleet.v1.CreateFleetResponse\x12I\n\x08GetFleet\x12\x1d.ofa_fleet.v1.GetFleetRequest\x1a\x1e.ofa_fleet.v1.GetFleetResponse\x12O\n\nListFleets\x12\x1f.ofa_fleet.v1.ListFleetsRequest\x1a .ofa_fleet.v1.ListFleetsResponse\x12R\n\x0b\x44\x65leteFleet\x12 .ofa_fleet.v1.DeleteFleetRequest\x1a!.ofa_fleet.v1.DeleteFleetResponse\x12[\n\x0eRegisterDevice\x12#.ofa_fleet.v1.RegisterDeviceRequest\x1a$.ofa_fleet.v1.RegisterDeviceResponse\x12L\n\tHeartbeat\x12\x1e.ofa_fleet.v1.HeartbeatRequest\x1a\x1f.ofa_fleet.v1.HeartbeatResponse\x12U\n\x0cReportStatus\x12!.ofa_fleet.v1.ReportStatusRequest\x1a\".ofa_fleet.v1.ReportStatusResponse\x12L\n\tGetDevice\x12\x1e.ofa_fleet.v1.GetDeviceRequest\x1a\x1f.ofa_fleet.v1.GetDeviceResponse\x12\x43\n\x06WhoAmI\x12\x1b.ofa_fleet.v1.WhoAmIRequest\x1a\x1c.ofa_fleet.v1.WhoAmIResponse\x12R\n\x0bListDevices\x12 .ofa_fleet.v1.ListDevicesRequest\x1a!.ofa_fleet.v1.ListDevicesResponse\x12U\n\x0c\x44\x65leteDevice\x12!.ofa_fleet.v1.DeleteDeviceRequest\x1a\".ofa_fleet.v1.DeleteDeviceResponse\x12W\n\x0cWatchChanges\x12!.ofa_fleet.v1.WatchChangesRequest\x1a\".ofa_fleet.v1.WatchChangesResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bofa_fleet/v1/registry.proto\x12\x0cofa_fleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19ofa_fleet/v1/common.proto\"\xaa\x01\n\x07Profile\x12+\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.ofa_fleet.v1.HardwareProfile\x12\x10\n\x08revision\x18\x02 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\rStagedRollout\x12\x16\n\x0e\x63\x61nary_percent\x18\x01 \x01(\r\x12!\n\x19\x66\x61ilure_threshold_percent\x18\x02 \x01(\r\x12\x1b\n\x13min_success_reports\x18\x03 \x01(\r\"\x8a\x01\n\rRolloutPolicy\x12/\n\x08strategy\x18\x01 \x01(\x0e\x32\x1d.ofa_fleet.v1.RolloutStrategy\x12\x1b\n\x13pinned_model_sha256\x18\x02 \x01(\t\x12+\n\x06staged\x18\x03 \x01(\x0b\x32\x1b.ofa_fleet.v1.StagedRollout\"\xc8\x01\n\x05\x46leet\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12,\n\x07rollout\x18\x03 \x01(\x0b\x32\x1b.ofa_fleet.v1.RolloutPolicy\x12\x10\n\x08revision\x18\x04 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9f\x01\n\x0c\x44\x65viceStatus\x12\x14\n\x0cmodel_sha256\x18\x01 \x01(\t\x12\x1b\n\x13measured_latency_ms\x18\x02 \x01(\x01\x12\x1b\n\x13onnxruntime_version\x18\x03 \x01(\t\x12\x0e\n\x06\x65rrors\x18\x04 \x03(\t\x12/\n\x0breport_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xdb\x01\n\x06\x44\x65vice\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x66leet\x18\x02 \x01(\t\x12\x13\n\x0bhardware_id\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06status\x18\x06 \x01(\x0b\x32\x1a.ofa_fleet.v1.DeviceStatus\x12\x10\n\x08revision\x18\x07 \x01(\x04\"F\n\x14\x43reateProfileRequest\x12.\n\x07profile\x18\x01 \x01(\x0b\x32\x1d.ofa_fleet.v1.HardwareProfile\"?\n\x15\x43reateProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.ofa_fleet.v1.Profile\"!\n\x11GetProfileRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x12GetProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.ofa_fleet.v1.Profile\"<\n\x13ListProfilesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"X\n\x14ListProfilesResponse\x12\'\n\x08profiles\x18\x01 \x03(\x0b\x32\x15.ofa_fleet.v1.Profile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"|\n\x14UpdateProfileRequest\x12.\n\x07profile\x18\x01 \x01(\x0b\x32\x1d.ofa_fleet.v1.HardwareProfile\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x14\n\x12_expected_revision\"?\n\x15UpdateProfileResponse\x12&\n\x07profile\x18\x01 \x01(\x0b\x32\x15.ofa_fleet.v1.Profile\"$\n\x14\x44\x65leteProfileRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x15\x44\x65leteProfileResponse\"a\n\x12\x43reateFleetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12,\n\x07rollout\x18\x03 \x01(\x0b\x32\x1b.ofa_fleet.v1.RolloutPolicy\"R\n\x13\x43reateFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.ofa_fleet.v1.Fleet\x12\x17\n\x0f\x65nrolment_token\x18\x02 \x01(\t\"\x1f\n\x0fGetFleetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x10GetFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.ofa_fleet.v1.Fleet\":\n\x11ListFleetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x12ListFleetsResponse\x12#\n\x06\x66leets\x18\x01 \x03(\x0b\x32\x13.ofa_fleet.v1.Fleet\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x86\x01\n\x12UpdateFleetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x07rollout\x18\x02 \x01(\x0b\x32\x1b.ofa_fleet.v1.RolloutPolicy\x12\x1e\n\x11\x65xpected_revision\x18\x03 \x01(\x04H\x00\x88\x01\x01\x42\x14\n\x12_expected_revision\"9\n\x13UpdateFleetResponse\x12\"\n\x05\x66leet\x18\x01 \x01(\x0b\x32\x13.ofa_fleet.v1.Fleet\"\"\n\x12\x44\x65leteFleetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteFleetResponse\",\n\x15RegisterDeviceRequest\x12\x13\n\x0bhardware_id\x18\x01 \x01(\t\"T\n\x16RegisterDeviceResponse\x12$\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x14.ofa_fleet.v1.Device\x12\x14\n\x0c\x64\x65vice_token\x18\x02 \x01(\t\"%\n\x10HeartbeatRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"D\n\x11HeartbeatResponse\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x13ReportStatusRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12*\n\x06status\x18\x02 \x01(\x0b\x32\x1a.ofa_fleet.v1.DeviceStatus\"<\n\x14ReportStatusResponse\x12$\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x14.ofa_fleet.v1.Device\"%\n\x10GetDeviceRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"9\n\x11GetDeviceResponse\x12$\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x14.ofa_fleet.v1.Device\"\x0f\n\rWhoAmIRequest\"6\n\x0eWhoAmIResponse\x12$\n\x06\x64\x65vice\x18\x01 \x01(\x0b\x32\x14.ofa_fleet.v1.Device\"J\n\x12ListDevicesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05\x66leet\x18\x03 \x01(\t\"U\n\x13ListDevicesResponse\x12%\n\x07\x64\x65vices\x18\x01 \x03(\x0b\x32\x14.ofa_fleet.v1.Device\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x13\x44\x65leteDeviceRequest\x12\x11\n\tdevice_id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteDeviceResponse\"+\n\x13WatchChangesRequest\x12\x14\n\x0c\x61\x66ter_cursor\x18\x01 \x01(\x04\"\xdf\x01\n\x14WatchChangesResponse\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\x04\x12&\n\x04kind\x18\x02 \x01(\x0e\x32\x18.ofa_fleet.v1.ChangeKind\x12\x30\n\toperation\x18\x03 \x01(\x0e\x32\x1d.ofa_fleet.v1.ChangeOperation\x12\n\n\x02id\x18\x04 \x01(\t\x12\x10\n\x08revision\x18\x05 \x01(\x04\x12/\n\x0b\x63ommit_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06parent\x18\x07 \x01(\t*q\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HANGE_KIND_PROFILE\x10\x01\x12\x15\n\x11\x43HANGE_KIND_FLEET\x10\x02\x12\x16\n\x12\x43HANGE_KIND_DEVICE\x10\x03*\x8d\x01\n\x0f\x43hangeOperation\x12 \n\x1c\x43HANGE_OPERATION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43HANGE_OPERATION_CREATED\x10\x01\x12\x1c\n\x18\x43HANGE_OPERATION_UPDATED\x10\x02\x12\x1c\n\x18\x43HANGE_OPERATION_DELETED\x10\x03\x32\xf8\x0b\n\x0fRegistryService\x12X\n\rCreateProfile\x12\".ofa_fleet.v1.CreateProfileRequest\x1a#.ofa_fleet.v1.CreateProfileResponse\x12O\n\nGetProfile\x12\x1f.ofa_fleet.v1.GetProfileRequest\x1a .ofa_fleet.v1.GetProfileResponse\x12U\n\x0cListProfiles\x12!.ofa_fleet.v1.ListProfilesRequest\x1a\".ofa_fleet.v1.ListProfilesResponse\x12X\n\rUpdateProfile\x12\".ofa_fleet.v1.UpdateProfileRequest\x1a#.ofa_fleet.v1.UpdateProfileResponse\x12X\n\rDeleteProfile\x12\".ofa_fleet.v1.DeleteProfileRequest\x1a#.ofa_fleet.v1.DeleteProfileResponse\x12R\n\x0b\x43reateFleet\x12 .ofa_fleet.v1.CreateFleetRequest\x1a!.ofa_fleet.v1.CreateFleetResponse\x12I\n\x08GetFleet\x12\x1d.ofa_fleet.v1.GetFleetRequest\x1a\x1e.ofa_fleet.v1.GetFleetResponse\x12O\n\nListFleets\x12\x1f.ofa_fleet.v1.ListFleetsRequest\x1a .ofa_fleet.v1.ListFleetsResponse\x12R\n\x0bUpdateFleet\x12 .ofa_fleet.v1.UpdateFleetRequest\x1a!.ofa_fleet.v1.UpdateFleetResponse\x12R\n\x0b\x44\x65leteFleet\x12 .ofa_fleet.v1.DeleteFleetRequest\x1a!.ofa_fleet.v1.DeleteFleetResponse\x12[\n\x0eRegisterDevice\x12#.ofa_fleet.v1.RegisterDeviceRequest\x1a$.ofa_fleet.v1.RegisterDeviceResponse\x12L\n\tHeartbeat\x12\x1e.ofa_fleet.v1.HeartbeatRequest\x1a\x1f.ofa_fleet.v1.HeartbeatResponse\x12U\n\x0cReportStatus\x12!.ofa_fleet.v1.ReportStatusRequest\x1a\".ofa_fleet.v1.ReportStatusResponse\x12L\n\tGetDevice\x12\x1e.ofa_fleet.v1.GetDeviceRequest\x1a\x1f.ofa_fleet.v1.GetDeviceResponse\x12\x43\n\x06WhoAmI\x12\x1b.ofa_fleet.v1.WhoAmIRequest\x1a\x1c.ofa_fleet.v1.WhoAmIResponse\x12R\n\x0bListDevices\x12 .ofa_fleet.v1.ListDevicesRequest\x1a!.ofa_fleet.v1.ListDevicesResponse\x12U\n\x0c\x44\x65leteDevice\x12!.ofa_fleet.v1.DeleteDeviceRequest\x1a\".ofa_fleet.v1.DeleteDeviceResponse\x12W\n\x0cWatchChanges\x12!.ofa_fleet.v1.WatchChangesRequest\x1a\".ofa_fleet.v1.WatchChangesResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ofa_fleet.v1.registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANGEKIND']._serialized_start=3286
-  _globals['_CHANGEKIND']._serialized_end=3399
-  _globals['_CHANGEOPERATION']._serialized_start=3402
-  _globals['_CHANGEOPERATION']._serialized_end=3543
+  _globals['_CHANGEKIND']._serialized_start=3482
+  _globals['_CHANGEKIND']._serialized_end=3595
+  _globals['_CHANGEOPERATION']._serialized_start=3598
+  _globals['_CHANGEOPERATION']._serialized_end=3739
   _globals['_PROFILE']._serialized_start=106
   _globals['_PROFILE']._serialized_end=276
   _globals['_STAGEDROLLOUT']._serialized_start=278
@@ -81,42 +81,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTFLEETSREQUEST']._serialized_end=2081
   _globals['_LISTFLEETSRESPONSE']._serialized_start=2083
   _globals['_LISTFLEETSRESPONSE']._serialized_end=2165
-  _globals['_DELETEFLEETREQUEST']._serialized_start=2167
-  _globals['_DELETEFLEETREQUEST']._serialized_end=2201
-  _globals['_DELETEFLEETRESPONSE']._serialized_start=2203
-  _globals['_DELETEFLEETRESPONSE']._serialized_end=2224
-  _globals['_REGISTERDEVICEREQUEST']._serialized_start=2226
-  _globals['_REGISTERDEVICEREQUEST']._serialized_end=2270
-  _globals['_REGISTERDEVICERESPONSE']._serialized_start=2272
-  _globals['_REGISTERDEVICERESPONSE']._serialized_end=2356
-  _globals['_HEARTBEATREQUEST']._serialized_start=2358
-  _globals['_HEARTBEATREQUEST']._serialized_end=2395
-  _globals['_HEARTBEATRESPONSE']._serialized_start=2397
-  _globals['_HEARTBEATRESPONSE']._serialized_end=2465
-  _globals['_REPORTSTATUSREQUEST']._serialized_start=2467
-  _globals['_REPORTSTATUSREQUEST']._serialized_end=2551
-  _globals['_REPORTSTATUSRESPONSE']._serialized_start=2553
-  _globals['_REPORTSTATUSRESPONSE']._serialized_end=2613
-  _globals['_GETDEVICEREQUEST']._serialized_start=2615
-  _globals['_GETDEVICEREQUEST']._serialized_end=2652
-  _globals['_GETDEVICERESPONSE']._serialized_start=2654
-  _globals['_GETDEVICERESPONSE']._serialized_end=2711
-  _globals['_WHOAMIREQUEST']._serialized_start=2713
-  _globals['_WHOAMIREQUEST']._serialized_end=2728
-  _globals['_WHOAMIRESPONSE']._serialized_start=2730
-  _globals['_WHOAMIRESPONSE']._serialized_end=2784
-  _globals['_LISTDEVICESREQUEST']._serialized_start=2786
-  _globals['_LISTDEVICESREQUEST']._serialized_end=2860
-  _globals['_LISTDEVICESRESPONSE']._serialized_start=2862
-  _globals['_LISTDEVICESRESPONSE']._serialized_end=2947
-  _globals['_DELETEDEVICEREQUEST']._serialized_start=2949
-  _globals['_DELETEDEVICEREQUEST']._serialized_end=2989
-  _globals['_DELETEDEVICERESPONSE']._serialized_start=2991
-  _globals['_DELETEDEVICERESPONSE']._serialized_end=3013
-  _globals['_WATCHCHANGESREQUEST']._serialized_start=3015
-  _globals['_WATCHCHANGESREQUEST']._serialized_end=3058
-  _globals['_WATCHCHANGESRESPONSE']._serialized_start=3061
-  _globals['_WATCHCHANGESRESPONSE']._serialized_end=3284
-  _globals['_REGISTRYSERVICE']._serialized_start=3546
-  _globals['_REGISTRYSERVICE']._serialized_end=4990
+  _globals['_UPDATEFLEETREQUEST']._serialized_start=2168
+  _globals['_UPDATEFLEETREQUEST']._serialized_end=2302
+  _globals['_UPDATEFLEETRESPONSE']._serialized_start=2304
+  _globals['_UPDATEFLEETRESPONSE']._serialized_end=2361
+  _globals['_DELETEFLEETREQUEST']._serialized_start=2363
+  _globals['_DELETEFLEETREQUEST']._serialized_end=2397
+  _globals['_DELETEFLEETRESPONSE']._serialized_start=2399
+  _globals['_DELETEFLEETRESPONSE']._serialized_end=2420
+  _globals['_REGISTERDEVICEREQUEST']._serialized_start=2422
+  _globals['_REGISTERDEVICEREQUEST']._serialized_end=2466
+  _globals['_REGISTERDEVICERESPONSE']._serialized_start=2468
+  _globals['_REGISTERDEVICERESPONSE']._serialized_end=2552
+  _globals['_HEARTBEATREQUEST']._serialized_start=2554
+  _globals['_HEARTBEATREQUEST']._serialized_end=2591
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2593
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2661
+  _globals['_REPORTSTATUSREQUEST']._serialized_start=2663
+  _globals['_REPORTSTATUSREQUEST']._serialized_end=2747
+  _globals['_REPORTSTATUSRESPONSE']._serialized_start=2749
+  _globals['_REPORTSTATUSRESPONSE']._serialized_end=2809
+  _globals['_GETDEVICEREQUEST']._serialized_start=2811
+  _globals['_GETDEVICEREQUEST']._serialized_end=2848
+  _globals['_GETDEVICERESPONSE']._serialized_start=2850
+  _globals['_GETDEVICERESPONSE']._serialized_end=2907
+  _globals['_WHOAMIREQUEST']._serialized_start=2909
+  _globals['_WHOAMIREQUEST']._serialized_end=2924
+  _globals['_WHOAMIRESPONSE']._serialized_start=2926
+  _globals['_WHOAMIRESPONSE']._serialized_end=2980
+  _globals['_LISTDEVICESREQUEST']._serialized_start=2982
+  _globals['_LISTDEVICESREQUEST']._serialized_end=3056
+  _globals['_LISTDEVICESRESPONSE']._serialized_start=3058
+  _globals['_LISTDEVICESRESPONSE']._serialized_end=3143
+  _globals['_DELETEDEVICEREQUEST']._serialized_start=3145
+  _globals['_DELETEDEVICEREQUEST']._serialized_end=3185
+  _globals['_DELETEDEVICERESPONSE']._serialized_start=3187
+  _globals['_DELETEDEVICERESPONSE']._serialized_end=3209
+  _globals['_WATCHCHANGESREQUEST']._serialized_start=3211
+  _globals['_WATCHCHANGESREQUEST']._serialized_end=3254
+  _globals['_WATCHCHANGESRESPONSE']._serialized_start=3257
+  _globals['_WATCHCHANGESRESPONSE']._serialized_end=3480
+  _globals['_REGISTRYSERVICE']._serialized_start=3742
+  _globals['_REGISTRYSERVICE']._serialized_end=5270
 # @@protoc_insertion_point(module_scope)

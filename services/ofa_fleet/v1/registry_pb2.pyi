@@ -223,6 +223,22 @@ class ListFleetsResponse(_message.Message):
     next_page_token: str
     def __init__(self, fleets: _Optional[_Iterable[_Union[Fleet, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class UpdateFleetRequest(_message.Message):
+    __slots__ = ("name", "rollout", "expected_revision")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rollout: RolloutPolicy
+    expected_revision: int
+    def __init__(self, name: _Optional[str] = ..., rollout: _Optional[_Union[RolloutPolicy, _Mapping]] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+
+class UpdateFleetResponse(_message.Message):
+    __slots__ = ("fleet",)
+    FLEET_FIELD_NUMBER: _ClassVar[int]
+    fleet: Fleet
+    def __init__(self, fleet: _Optional[_Union[Fleet, _Mapping]] = ...) -> None: ...
+
 class DeleteFleetRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -74,6 +74,11 @@ class RegistryServiceStub:
                 request_serializer=ofa__fleet_dot_v1_dot_registry__pb2.ListFleetsRequest.SerializeToString,
                 response_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.ListFleetsResponse.FromString,
                 _registered_method=True)
+        self.UpdateFleet = channel.unary_unary(
+                '/ofa_fleet.v1.RegistryService/UpdateFleet',
+                request_serializer=ofa__fleet_dot_v1_dot_registry__pb2.UpdateFleetRequest.SerializeToString,
+                response_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.UpdateFleetResponse.FromString,
+                _registered_method=True)
         self.DeleteFleet = channel.unary_unary(
                 '/ofa_fleet.v1.RegistryService/DeleteFleet',
                 request_serializer=ofa__fleet_dot_v1_dot_registry__pb2.DeleteFleetRequest.SerializeToString,
@@ -174,6 +179,15 @@ class RegistryServiceServicer:
 
     def ListFleets(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateFleet(self, request, context):
+        """Replaces a fleet's rollout policy and bumps its revision; delivery applies the new
+        policy to the fleet's devices. With expected_revision set, ABORTED when someone else
+        updated it first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -285,6 +299,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListFleets,
                     request_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.ListFleetsRequest.FromString,
                     response_serializer=ofa__fleet_dot_v1_dot_registry__pb2.ListFleetsResponse.SerializeToString,
+            ),
+            'UpdateFleet': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateFleet,
+                    request_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.UpdateFleetRequest.FromString,
+                    response_serializer=ofa__fleet_dot_v1_dot_registry__pb2.UpdateFleetResponse.SerializeToString,
             ),
             'DeleteFleet': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteFleet,
@@ -548,6 +567,33 @@ class RegistryService:
             '/ofa_fleet.v1.RegistryService/ListFleets',
             ofa__fleet_dot_v1_dot_registry__pb2.ListFleetsRequest.SerializeToString,
             ofa__fleet_dot_v1_dot_registry__pb2.ListFleetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateFleet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ofa_fleet.v1.RegistryService/UpdateFleet',
+            ofa__fleet_dot_v1_dot_registry__pb2.UpdateFleetRequest.SerializeToString,
+            ofa__fleet_dot_v1_dot_registry__pb2.UpdateFleetResponse.FromString,
             options,
             channel_credentials,
             insecure,
