@@ -8,6 +8,11 @@ The channels reconnect on their own with gRPC's backoff, which by default grows 
 minutes: a device whose delivery was down for a while would then keep failing fast long
 after it came back. The agent's channels cap that at a few seconds, below the agent's
 own retry cap, so that a service that is back is found by the next retry.
+
+gRPC shares one TCP connection among all channels of a process that have the same target
+and options (its global subchannel pool). That suits one device per process; a process
+that plays many devices (the fleet simulator) sets `own_connection` to give each of its
+channels a connection of its own, as separate devices would have.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Endpoints:
     delivery: str
     tls: TlsFiles | None = None
     call_timeout_seconds: float = DEFAULT_CALL_TIMEOUT_SECONDS
+    own_connection: bool = False  # see the module docstring
 
 
 class Connections:
@@ -48,8 +54,8 @@ class Connections:
 
     def __init__(self, endpoints: Endpoints) -> None:
         self.endpoints = endpoints
-        self._registry_channel = _open(endpoints.registry, endpoints.tls)
-        self._delivery_channel = _open(endpoints.delivery, endpoints.tls)
+        self._registry_channel = _open(endpoints.registry, endpoints)
+        self._delivery_channel = _open(endpoints.delivery, endpoints)
         self.registry = registry_pb2_grpc.RegistryServiceStub(self._registry_channel)
         self.delivery = delivery_pb2_grpc.DeliveryServiceStub(self._delivery_channel)
 
@@ -91,8 +97,11 @@ class Connections:
         await self._delivery_channel.close(None)
 
 
-def _open(address: str, tls: TlsFiles | None) -> aio.Channel:
+def _open(address: str, endpoints: Endpoints) -> aio.Channel:
     options = [*CLIENT_OPTIONS, *RECONNECT_OPTIONS]
+    if endpoints.own_connection:
+        options.append(("grpc.use_local_subchannel_pool", 1))
+    tls = endpoints.tls
     if tls is not None and tls.enabled:
         return aio.secure_channel(address, channel_credentials(tls), options=options)
     return aio.insecure_channel(address, options=options)

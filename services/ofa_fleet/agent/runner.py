@@ -59,11 +59,25 @@ class AgentResult:
 
 
 class Agent:
-    """One device agent; `run` it once per process (the state lock sees to that)."""
+    """One device agent; `run` it once per state directory (the state lock sees to that).
 
-    def __init__(self, config: AgentConfig, on_chunk: ChunkHook | None = None) -> None:
+    Many agents may share one event loop (the fleet simulator): each then passes
+    `handle_signals=False`, since a process has one handler per signal, and may share
+    one `Connections` (the agent uses it and leaves closing it to its owner).
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        on_chunk: ChunkHook | None = None,
+        *,
+        connections: Connections | None = None,
+        handle_signals: bool = True,
+    ) -> None:
         self.config = config
         self.on_chunk = on_chunk
+        self.connections = connections
+        self.handle_signals = handle_signals
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[AgentResult] | None = None
         self._stop_reason: str | None = None
@@ -78,11 +92,12 @@ class Agent:
         try:
             with StateLock(self.config.state_dir):
                 models = ModelDirectory(self.config.state_dir)
-                connections = Connections(self.config.endpoints)
+                connections = self.connections or Connections(self.config.endpoints)
                 try:
                     return await self._run(connections, models, started, once)
                 finally:
-                    await connections.close()
+                    if connections is not self.connections:
+                        await connections.close()
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 raise  # cancelled by our caller, not by a signal: theirs to handle
@@ -160,7 +175,9 @@ class Agent:
 
     def _handle_signals(self) -> list[signal.Signals]:
         """SIGTERM and SIGINT stop the agent; only the main thread can receive them."""
-        if threading.current_thread() is not threading.main_thread() or self._loop is None:
+        if not self.handle_signals or self._loop is None:
+            return []
+        if threading.current_thread() is not threading.main_thread():
             return []
         handled = [signal.SIGTERM, signal.SIGINT]
         for signum in handled:

@@ -15,6 +15,7 @@ from ofa_fleet.cli import (
     core_commands,
     demo_command,
     device_commands,
+    fleet_commands,
     predictor_commands,
     registry_commands,
     search_commands,
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     device_commands.add_command(sub)
     predictor_commands.add_commands(sub)
     serve_command.add_command(sub)
-    registry_commands.add_commands(sub)
+    fleet_commands.add_commands(registry_commands.add_commands(sub))
     search_commands.add_command(sub)
     return parser
 

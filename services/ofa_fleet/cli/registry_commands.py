@@ -1,4 +1,4 @@
-"""`ofa-fleet profiles|fleets|devices ...`: operate a running registry.
+"""`ofa-fleet profiles|fleet|devices ...`: operate a running registry.
 
 Every command needs the registry's address (--registry or OFA_FLEET_REGISTRY) and the
 operator token (--operator-token-file or OFA_FLEET_OPERATOR_TOKEN).
@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ from ofa_fleet.v1 import registry_pb2_grpc
 DEFAULT_REGISTRY = "127.0.0.1:50051"
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """Add the registry's command groups; returns `fleet`, which other modules extend."""
     profiles = _group(sub, "profiles", "hardware profiles in the registry")
     create = _command(profiles, "create", "store profiles from YAML/JSON files", _create_profiles)
     create.add_argument("files", nargs="+", type=Path)
@@ -45,7 +46,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     delete = _command(profiles, "delete", "delete a profile no fleet uses", _delete_profile)
     delete.add_argument("name")
 
-    fleets = _group(sub, "fleets", "fleets: devices sharing a profile and a rollout policy")
+    fleets = _group(
+        sub, "fleet", "fleets: devices sharing a profile and a rollout policy", ["fleets"]
+    )
     create = _command(fleets, "create", "create a fleet; prints its enrolment token", _create_fleet)
     create.add_argument("name")
     create.add_argument("--profile", required=True)
@@ -71,10 +74,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     devices = _group(sub, "devices", "enrolled devices")
     listing = _command(devices, "list", "list devices", _list_devices)
     listing.add_argument("--fleet", default="", help="only this fleet's devices")
+    return fleets
 
 
-def _group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
-    parser = sub.add_parser(name, help=help)
+def _group(
+    sub: argparse._SubParsersAction, name: str, help: str, aliases: Sequence[str] = ()
+) -> argparse._SubParsersAction:
+    parser = sub.add_parser(name, help=help, aliases=list(aliases))
     return parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
 
 

@@ -1,0 +1,99 @@
+"""The fleet simulator against a real registry and delivery on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ofa_fleet.agent.identity import identity_path
+from ofa_fleet.fleet.simulator import simulate_fleet
+from ofa_fleet.fleet.summary import DeviceOutcome, SimulationSummary, nearest_rank
+from tests.agent.fleet import Fleet, sha256
+from tests.fleet.conftest import empty_fleet_token, settings
+
+DEVICES = 20
+
+
+def test_simulated_devices_boot_verify_and_a_rerun_reuses_them(
+    fleet: Fleet, model: bytes, tmp_path: Path
+) -> None:
+    root = tmp_path / "fleet"
+    seen: list[DeviceOutcome] = []
+    first = asyncio.run(simulate_fleet(settings(fleet, root, DEVICES), seen.append))
+
+    assert (first.booted, first.verified, first.failed) == (DEVICES, DEVICES, 0)
+    assert first.devices == DEVICES
+    assert sorted(o.index for o in seen) == list(range(DEVICES))
+    assert [o.index for o in first.outcomes] == list(range(DEVICES))
+    ids = [o.device_id for o in first.outcomes]
+    assert len(set(ids)) == DEVICES and all(ids)
+    assert all(o.model_sha256 == sha256(model) and o.enrolled for o in first.outcomes)
+    assert all(o.latency_ms > 0 and o.error == "" for o in first.outcomes)
+    assert first.bytes_downloaded == DEVICES * len(model)
+    assert 0 < first.p50_seconds <= first.p99_seconds <= first.wall_seconds
+    registered = {d.id: d for d in fleet.devices()}
+    assert set(registered) == set(ids)
+    assert {registered[i].hardware_id for i in ids} == {f"sim-{n:05d}" for n in range(DEVICES)}
+    assert all(registered[i].status.model_sha256 == sha256(model) for i in ids)
+    assert all(identity_path(root / f"device-{n:05d}").is_file() for n in range(DEVICES))
+
+    # Again over the same root, a few at a time, each device on connections of its own.
+    again = asyncio.run(
+        simulate_fleet(settings(fleet, root, DEVICES, concurrency=4, own_connections=True))
+    )
+    assert (again.booted, again.verified, again.failed) == (DEVICES, DEVICES, 0)
+    assert [o.device_id for o in again.outcomes] == ids
+    assert not any(o.enrolled for o in again.outcomes)
+    assert again.bytes_downloaded == 0
+    assert len(fleet.devices()) == DEVICES  # nobody enrolled twice
+
+
+def test_devices_without_a_model_by_the_deadline_fail_with_what_they_waited_for(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    token = empty_fleet_token(fleet)
+    summary = asyncio.run(
+        simulate_fleet(
+            settings(fleet, tmp_path / "fleet", 3, fleet_token=token, deadline_seconds=2.5)
+        )
+    )
+    assert (summary.booted, summary.verified, summary.failed) == (0, 0, 3)
+    assert summary.p50_seconds == summary.p99_seconds == 0.0
+    for outcome in summary.outcomes:
+        assert not outcome.ok and not outcome.verified
+        assert "no model within the 2.5 s deadline" in outcome.error
+        assert "delivery GetModel" in outcome.error  # what it was waiting on
+    assert sum(summary.errors().values()) == 3
+
+
+def test_one_failing_device_does_not_stop_the_others(
+    fleet: Fleet, model: bytes, tmp_path: Path
+) -> None:
+    root = tmp_path / "fleet"
+    damaged = identity_path(root / "device-00002")
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text("not json")
+    summary = asyncio.run(simulate_fleet(settings(fleet, root, 4)))
+    assert (summary.booted, summary.verified, summary.failed) == (3, 3, 1)
+    failed = summary.outcomes[2]
+    assert not failed.ok and "identity file" in failed.error and failed.device_id == ""
+    assert summary.errors() == {failed.error: 1}
+    assert summary.bytes_downloaded == 3 * len(model)
+
+
+def test_percentiles_are_taken_by_nearest_rank_over_booted_devices() -> None:
+    assert nearest_rank([], 50) == 0.0
+    values = [float(v) for v in range(1, 101)]
+    assert nearest_rank(values, 50) == 50.0 and nearest_rank(values, 99) == 99.0
+    assert nearest_rank([3.0], 99) == 3.0
+    outcomes = [
+        DeviceOutcome(0, "a", True, True, 1.0, "s", 0.1, 10, ""),
+        DeviceOutcome(1, "", False, False, 0.0, "", 0.0, 0, "down"),
+        DeviceOutcome(2, "c", True, False, 3.0, "s", 0.1, 5, "bad file"),
+    ]
+    summary = SimulationSummary.of(list(reversed(outcomes)), 4.0)
+    assert (summary.booted, summary.verified, summary.failed) == (2, 1, 1)
+    assert (summary.p50_seconds, summary.p99_seconds) == (1.0, 3.0)
+    data = summary.to_dict()
+    assert data["bytes_downloaded"] == 15 and [o["index"] for o in data["outcomes"]] == [0, 1, 2]
+    assert data["errors"] == {"down": 1, "bad file": 1}
