@@ -128,6 +128,17 @@ def test_only_operators_may_specialize(stub):
     assert error.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_get_supernet_names_the_version_every_result_carries(stub, specializer):
+    answer = stub.GetSupernet(search_pb2.GetSupernetRequest(), metadata=AUTH, timeout=30)
+    assert answer.version == specializer.supernet_version != ""
+    assert answer.space_fingerprint == specializer.space.fingerprint
+    _, result = read(stub.Specialize(request(), metadata=AUTH, timeout=120))
+    assert result.result.supernet_version == answer.version
+    with pytest.raises(grpc.RpcError) as error:
+        stub.GetSupernet(search_pb2.GetSupernetRequest(), timeout=30)
+    assert error.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_a_cancelled_call_stops_its_search(stub, server):
     call = stub.Specialize(request(**{f.name: v for f, v in SLOW.ListFields()}), metadata=AUTH)
     first = next(call)

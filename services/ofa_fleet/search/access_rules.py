@@ -10,4 +10,10 @@ from ofa_fleet.serving.access import AccessRule, Role, rules_for
 
 SERVICE = "ofa_fleet.v1.SearchService"
 
-RULES = rules_for(SERVICE, {"Specialize": AccessRule.of(Role.OPERATOR)})
+RULES = rules_for(
+    SERVICE,
+    {
+        "Specialize": AccessRule.of(Role.OPERATOR),
+        "GetSupernet": AccessRule.of(Role.OPERATOR),
+    },
+)

@@ -84,6 +84,14 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         finally:
             stop.set()
 
+    async def GetSupernet(  # noqa: N802
+        self, request: search_pb2.GetSupernetRequest, context: aio.ServicerContext
+    ) -> search_pb2.GetSupernetResponse:
+        return search_pb2.GetSupernetResponse(
+            version=self.specializer.supernet_version,
+            space_fingerprint=self.specializer.space.fingerprint,
+        )
+
     def _finished(self, work: asyncio.Future[Specialization]) -> None:
         self.active -= 1
         # A call cancelled mid-search leaves the outcome (CancelledError) unread: read it.

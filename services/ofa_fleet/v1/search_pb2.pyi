@@ -19,6 +19,18 @@ SEARCH_STAGE_EVOLUTION: SearchStage
 SEARCH_STAGE_RERANK: SearchStage
 SEARCH_STAGE_EXPORT: SearchStage
 
+class GetSupernetRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSupernetResponse(_message.Message):
+    __slots__ = ("version", "space_fingerprint")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    space_fingerprint: str
+    def __init__(self, version: _Optional[str] = ..., space_fingerprint: _Optional[str] = ...) -> None: ...
+
 class SpecializeRequest(_message.Message):
     __slots__ = ("profile", "profile_name", "options")
     PROFILE_FIELD_NUMBER: _ClassVar[int]

@@ -43,6 +43,11 @@ class SearchServiceStub:
                 request_serializer=ofa__fleet_dot_v1_dot_search__pb2.SpecializeRequest.SerializeToString,
                 response_deserializer=ofa__fleet_dot_v1_dot_search__pb2.SpecializeResponse.FromString,
                 _registered_method=True)
+        self.GetSupernet = channel.unary_unary(
+                '/ofa_fleet.v1.SearchService/GetSupernet',
+                request_serializer=ofa__fleet_dot_v1_dot_search__pb2.GetSupernetRequest.SerializeToString,
+                response_deserializer=ofa__fleet_dot_v1_dot_search__pb2.GetSupernetResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
@@ -62,6 +67,14 @@ class SearchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSupernet(self, request, context):
+        """Which supernet this service specializes from. The version changes when the service
+        is restarted with another checkpoint; delivery then re-specializes every profile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SearchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -69,6 +82,11 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.Specialize,
                     request_deserializer=ofa__fleet_dot_v1_dot_search__pb2.SpecializeRequest.FromString,
                     response_serializer=ofa__fleet_dot_v1_dot_search__pb2.SpecializeResponse.SerializeToString,
+            ),
+            'GetSupernet': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSupernet,
+                    request_deserializer=ofa__fleet_dot_v1_dot_search__pb2.GetSupernetRequest.FromString,
+                    response_serializer=ofa__fleet_dot_v1_dot_search__pb2.GetSupernetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -102,6 +120,33 @@ class SearchService:
             '/ofa_fleet.v1.SearchService/Specialize',
             ofa__fleet_dot_v1_dot_search__pb2.SpecializeRequest.SerializeToString,
             ofa__fleet_dot_v1_dot_search__pb2.SpecializeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSupernet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ofa_fleet.v1.SearchService/GetSupernet',
+            ofa__fleet_dot_v1_dot_search__pb2.GetSupernetRequest.SerializeToString,
+            ofa__fleet_dot_v1_dot_search__pb2.GetSupernetResponse.FromString,
             options,
             channel_credentials,
             insecure,
