@@ -109,3 +109,7 @@ class CountingBlobs:
 
     def size(self, sha256: str) -> int:
         return self.inner.size(sha256)
+
+
+# The running registry and delivery servers most service tests share (a fixture).
+from tests.delivery.world import world  # noqa: E402, F401

@@ -1,7 +1,9 @@
 """Telling running devices that their fleet's model changed (`WatchModel`).
 
 A thousand devices of one fleet watch the same thing, so the target is looked up once
-per fleet per `poll_seconds` and shared by all its watchers, not once per device. A
+per fleet per `poll_seconds` and shared by all its watchers, not once per device; each
+watcher then picks its own device's model from it (a staged rollout's canaries run
+another model than the rest, and all move on promotion or rollback). A
 change this replica makes (its reconciler) wakes every watcher at once; a change made
 by another replica is seen at the next poll.
 """
@@ -14,7 +16,7 @@ import time
 from collections.abc import AsyncIterator
 
 from ofa_fleet.delivery.model_store import ModelRecord
-from ofa_fleet.delivery.targets import TargetModels
+from ofa_fleet.delivery.targets import FleetTarget, TargetModels
 
 POLL_SECONDS = 1.0
 
@@ -23,17 +25,17 @@ class TargetWatch:
     def __init__(self, targets: TargetModels, poll_seconds: float = POLL_SECONDS) -> None:
         self.targets = targets
         self.poll_seconds = poll_seconds
-        self._seen: dict[str, tuple[ModelRecord | None, float]] = {}
+        self._seen: dict[str, tuple[FleetTarget, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._changed = asyncio.Event()
         self._closed = False
 
-    async def follow(self, fleet: str) -> AsyncIterator[ModelRecord]:
-        """The fleet's target model now (once there is one), then each time it changes."""
+    async def follow(self, fleet: str, device_id: str) -> AsyncIterator[ModelRecord]:
+        """The device's target model now (once there is one), then each time it changes."""
         sent = ""
         while not self._closed:
             woken = self._changed
-            record = await self._target(fleet)
+            record = (await self._target(fleet)).for_device(device_id)
             if record is not None and record.sha256 != sent:
                 sent = record.sha256
                 yield record
@@ -51,12 +53,12 @@ class TargetWatch:
         self._closed = True
         self._changed.set()
 
-    async def _target(self, fleet: str) -> ModelRecord | None:
+    async def _target(self, fleet: str) -> FleetTarget:
         lock = self._locks.setdefault(fleet, asyncio.Lock())
         async with lock:  # one lookup per fleet, however many devices wait on it
             seen = self._seen.get(fleet)
             if seen is not None and seen[1] > time.monotonic():
                 return seen[0]
-            record = await self.targets.for_fleet(fleet)
-            self._seen[fleet] = (record, time.monotonic() + self.poll_seconds / 2)
-            return record
+            target = await self.targets.for_fleet(fleet)
+            self._seen[fleet] = (target, time.monotonic() + self.poll_seconds / 2)
+            return target

@@ -20,6 +20,7 @@ from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, PENDING, Ledger
 from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.model_watch import TargetWatch
+from ofa_fleet.delivery.pinning import FleetPinning
 from ofa_fleet.delivery.reconciler import Reconciler
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.targets import TargetModels
@@ -54,6 +55,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         self.devices = devices
         self.targets = targets
         self.chunk_bytes = chunk_bytes
+        self.pinning = FleetPinning(store, targets.fleets, watch.notify)
 
     async def GetModel(  # noqa: N802
         self, request: delivery_pb2.GetModelRequest, context: aio.ServicerContext
@@ -84,8 +86,8 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     async def WatchModel(  # noqa: N802
         self, request: delivery_pb2.WatchModelRequest, context: aio.ServicerContext
     ) -> AsyncIterator[delivery_pb2.WatchModelResponse]:
-        fleet = self._fleet_of(current_principal().subject)
-        async for record in self.watch.follow(fleet):
+        device_id = current_principal().subject
+        async for record in self.watch.follow(self._fleet_of(device_id), device_id):
             yield delivery_pb2.WatchModelResponse(manifest=self.manifest(record))
 
     async def GetSigningKey(  # noqa: N802
@@ -138,6 +140,14 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             answer.current.CopyFrom(self.manifest(current))
         return answer
 
+    async def PinFleet(  # noqa: N802
+        self, request: delivery_pb2.PinFleetRequest, context: aio.ServicerContext
+    ) -> delivery_pb2.PinFleetResponse:
+        fleet = await self.pinning.pin(request.fleet_name, request.sha256, request.rollback)
+        return delivery_pb2.PinFleetResponse(
+            sha256=fleet.rollout.pinned_model_sha256, fleet_revision=fleet.revision
+        )
+
     async def Respecialize(  # noqa: N802
         self, request: delivery_pb2.RespecializeRequest, context: aio.ServicerContext
     ) -> delivery_pb2.RespecializeResponse:
@@ -177,7 +187,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         budget = DEFAULT_WAIT_SECONDS if remaining is None else remaining - 1.0
         deadline = time.monotonic() + max(0.0, budget)
         while True:
-            record = await self.targets.for_fleet(fleet)
+            record = (await self.targets.for_fleet(fleet)).for_device(device_id)
             if record is not None:
                 return record
             if time.monotonic() + WAIT_POLL_SECONDS > deadline:

@@ -9,7 +9,16 @@ not break old signatures) beside the manifest's fields copied out for queries.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAME_LENGTH = 63
@@ -97,6 +106,12 @@ class SpecializationRow(Base):
     last_error: Mapped[str] = mapped_column(Text)
     next_attempt_us: Mapped[int] = mapped_column(BigInteger)
     updated_us: Mapped[int] = mapped_column(BigInteger)
+    # The model devices measured over budget and was re-specialized for (once per model).
+    over_budget_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), server_default="")
+    over_budget_median_ms: Mapped[float] = mapped_column(Float, server_default="0")
+    over_budget_reports: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Field latencies ({"arch", "measured_ms"} JSON list) every later search calibrates on.
+    latency_reports_json: Mapped[str] = mapped_column(Text, server_default="[]")
 
 
 class WatchCursorRow(Base):
@@ -106,3 +121,40 @@ class WatchCursorRow(Base):
 
     source: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
     cursor: Mapped[int] = mapped_column(BigInteger)
+
+
+class RolloutRow(Base):
+    """A staged fleet's rollout of its profile's newest model (see `delivery.rollout`).
+
+    The policy's figures are copied in when the rollout starts, so an edited policy
+    applies to the next rollout, not to one half done.
+    """
+
+    __tablename__ = "rollouts"
+
+    fleet_name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    from_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    to_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    state: Mapped[str] = mapped_column(String(16))
+    canary_percent: Mapped[int] = mapped_column(Integer)
+    failure_threshold_percent: Mapped[int] = mapped_column(Integer)
+    min_success_reports: Mapped[int] = mapped_column(Integer)
+    # {device id: microseconds it became a canary}; only reports after that count.
+    canaries_json: Mapped[str] = mapped_column(Text)
+    successes: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    needed_successes: Mapped[int] = mapped_column(Integer)
+    started_us: Mapped[int] = mapped_column(BigInteger)
+    updated_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class FleetPinRow(Base):
+    """A fleet an operator pinned, and the rollout policy an unpin gives back."""
+
+    __tablename__ = "fleet_pins"
+
+    fleet_name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    previous_rollout_json: Mapped[str] = mapped_column(Text)
+    pinned_us: Mapped[int] = mapped_column(BigInteger)

@@ -3,18 +3,22 @@
 A device belongs to a fleet, a fleet has a profile and a rollout policy (in the
 registry), and a profile has a current model (in the store). Fleets change rarely and a
 booting fleet asks thousands of times in a minute, so fleet records are cached briefly;
-an edited policy is seen within `FLEET_TTL_SECONDS`.
+an edited policy is seen within `FLEET_TTL_SECONDS` (at once on the replica that edited
+it). A staged fleet's devices do not all run the same model: its `FleetTarget` says which
+devices are canaries of its rollout (`delivery.rollout`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 from grpc import aio
 
 from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
-from ofa_fleet.errors import FailedPreconditionError
+from ofa_fleet.delivery.rollout import CANARY
+from ofa_fleet.delivery.rollout_store import RolloutStore
 from ofa_fleet.serving.client import bearer, upstream_error
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
@@ -30,9 +34,10 @@ class FleetDirectory:
         self.token = token
         self._fleets: dict[str, tuple[registry_pb2.Fleet, float]] = {}
 
-    async def fleet(self, name: str) -> registry_pb2.Fleet:
+    async def fleet(self, name: str, fresh: bool = False) -> registry_pb2.Fleet:
+        """The fleet's record; ``fresh`` skips the cache (before changing the fleet)."""
         cached = self._fleets.get(name)
-        if cached is not None and cached[1] > time.monotonic():
+        if not fresh and cached is not None and cached[1] > time.monotonic():
             return cached[0]
         try:
             answer = await self.registry.GetFleet(
@@ -42,26 +47,59 @@ class FleetDirectory:
             )
         except aio.AioRpcError as error:
             raise upstream_error(error, f"fleet {name!r}", "the registry") from None
-        self._fleets[name] = (answer.fleet, time.monotonic() + FLEET_TTL_SECONDS)
+        self.remember(answer.fleet)
         return answer.fleet
+
+    def remember(self, fleet: registry_pb2.Fleet) -> None:
+        """Cache ``fleet`` as the registry just returned it (e.g. after an update)."""
+        self._fleets[fleet.name] = (fleet, time.monotonic() + FLEET_TTL_SECONDS)
+
+
+@dataclass(frozen=True)
+class FleetTarget:
+    """What a fleet's devices should run: one model, or during a staged rollout's canary
+    phase the new model for the canaries and the previous one for the rest."""
+
+    model: ModelRecord | None
+    canary_model: ModelRecord | None = None
+    canaries: frozenset[str] = frozenset()
+
+    def for_device(self, device_id: str) -> ModelRecord | None:
+        """None while there is no model for this device yet."""
+        if self.canary_model is not None and device_id in self.canaries:
+            return self.canary_model
+        return self.model
 
 
 class TargetModels:
-    """The model a fleet's devices should run now, by its rollout policy."""
+    """The models a fleet's devices should run now, by its rollout policy."""
 
-    def __init__(self, store: ModelStore, fleets: FleetDirectory) -> None:
+    def __init__(
+        self, store: ModelStore, fleets: FleetDirectory, rollouts: RolloutStore | None = None
+    ) -> None:
         self.store = store
         self.fleets = fleets
+        self.rollouts = rollouts or RolloutStore(store.database)
 
-    async def for_fleet(self, fleet_name: str) -> ModelRecord | None:
-        """None while the fleet's profile has no model yet."""
+    async def for_fleet(self, fleet_name: str) -> FleetTarget:
         fleet = await self.fleets.fleet(fleet_name)
         strategy = fleet.rollout.strategy
         if strategy == common_pb2.ROLLOUT_STRATEGY_PINNED:
-            return await asyncio.to_thread(self.store.record, fleet.rollout.pinned_model_sha256)
+            pinned = await asyncio.to_thread(self.store.record, fleet.rollout.pinned_model_sha256)
+            return FleetTarget(pinned)
         if strategy == common_pb2.ROLLOUT_STRATEGY_STAGED:
-            raise FailedPreconditionError(
-                f"fleet {fleet_name!r} uses a staged rollout, which this delivery version "
-                "does not serve yet; use auto-latest or pinned"
-            )
-        return await asyncio.to_thread(self.store.current, fleet.profile)
+            return await asyncio.to_thread(self._staged, fleet)
+        return FleetTarget(await asyncio.to_thread(self.store.current, fleet.profile))
+
+    def _staged(self, fleet: registry_pb2.Fleet) -> FleetTarget:
+        """The fleet's rollout as stored; before its first one, the current model (a
+        fleet's first model goes to every device, see `delivery.rollout`)."""
+        rollout = self.rollouts.get(fleet.name)
+        if rollout is None or rollout.profile_name != fleet.profile:
+            return FleetTarget(self.store.current(fleet.profile))
+        rest = rollout.model_for("")  # a device that is no canary
+        model = self.store.record(rest) if rest else None
+        if rollout.state != CANARY:
+            return FleetTarget(model)
+        canary_model = self.store.record(rollout.to_sha256)
+        return FleetTarget(model, canary_model, frozenset(rollout.canaries))

@@ -26,6 +26,13 @@ class SpecializationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SPECIALIZATION_STATE_CURRENT: _ClassVar[SpecializationState]
     SPECIALIZATION_STATE_PENDING: _ClassVar[SpecializationState]
     SPECIALIZATION_STATE_FAILING: _ClassVar[SpecializationState]
+
+class RolloutState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLLOUT_STATE_UNSPECIFIED: _ClassVar[RolloutState]
+    ROLLOUT_STATE_CANARY: _ClassVar[RolloutState]
+    ROLLOUT_STATE_PROMOTED: _ClassVar[RolloutState]
+    ROLLOUT_STATE_ROLLED_BACK: _ClassVar[RolloutState]
 MODEL_CHANGE_REASON_UNSPECIFIED: ModelChangeReason
 MODEL_CHANGE_REASON_MISSING: ModelChangeReason
 MODEL_CHANGE_REASON_NEW_SUPERNET: ModelChangeReason
@@ -36,6 +43,10 @@ SPECIALIZATION_STATE_UNSPECIFIED: SpecializationState
 SPECIALIZATION_STATE_CURRENT: SpecializationState
 SPECIALIZATION_STATE_PENDING: SpecializationState
 SPECIALIZATION_STATE_FAILING: SpecializationState
+ROLLOUT_STATE_UNSPECIFIED: RolloutState
+ROLLOUT_STATE_CANARY: RolloutState
+ROLLOUT_STATE_PROMOTED: RolloutState
+ROLLOUT_STATE_ROLLED_BACK: RolloutState
 
 class ModelManifest(_message.Message):
     __slots__ = ("canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "created_at", "chunk_size")
@@ -160,7 +171,7 @@ class ModelHistoryEntry(_message.Message):
     def __init__(self, sha256: _Optional[str] = ..., reason: _Optional[_Union[ModelChangeReason, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetProfileModelsResponse(_message.Message):
-    __slots__ = ("profile_name", "current", "history", "state", "last_error", "attempts", "next_attempt_at")
+    __slots__ = ("profile_name", "current", "history", "state", "last_error", "attempts", "next_attempt_at", "rollouts", "over_budget_sha256", "over_budget_median_ms", "over_budget_reports")
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +179,10 @@ class GetProfileModelsResponse(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
+    OVER_BUDGET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    OVER_BUDGET_MEDIAN_MS_FIELD_NUMBER: _ClassVar[int]
+    OVER_BUDGET_REPORTS_FIELD_NUMBER: _ClassVar[int]
     profile_name: str
     current: ModelManifest
     history: _containers.RepeatedCompositeFieldContainer[ModelHistoryEntry]
@@ -175,19 +190,53 @@ class GetProfileModelsResponse(_message.Message):
     last_error: str
     attempts: int
     next_attempt_at: _timestamp_pb2.Timestamp
-    def __init__(self, profile_name: _Optional[str] = ..., current: _Optional[_Union[ModelManifest, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ModelHistoryEntry, _Mapping]]] = ..., state: _Optional[_Union[SpecializationState, str]] = ..., last_error: _Optional[str] = ..., attempts: _Optional[int] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    rollouts: _containers.RepeatedCompositeFieldContainer[FleetRollout]
+    over_budget_sha256: str
+    over_budget_median_ms: float
+    over_budget_reports: int
+    def __init__(self, profile_name: _Optional[str] = ..., current: _Optional[_Union[ModelManifest, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ModelHistoryEntry, _Mapping]]] = ..., state: _Optional[_Union[SpecializationState, str]] = ..., last_error: _Optional[str] = ..., attempts: _Optional[int] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollouts: _Optional[_Iterable[_Union[FleetRollout, _Mapping]]] = ..., over_budget_sha256: _Optional[str] = ..., over_budget_median_ms: _Optional[float] = ..., over_budget_reports: _Optional[int] = ...) -> None: ...
+
+class FleetRollout(_message.Message):
+    __slots__ = ("fleet_name", "state", "from_sha256", "to_sha256", "canary_devices", "successful_canaries", "failed_canaries", "needed_successes", "started_at", "updated_at")
+    FLEET_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FROM_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    CANARY_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    SUCCESSFUL_CANARIES_FIELD_NUMBER: _ClassVar[int]
+    FAILED_CANARIES_FIELD_NUMBER: _ClassVar[int]
+    NEEDED_SUCCESSES_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    fleet_name: str
+    state: RolloutState
+    from_sha256: str
+    to_sha256: str
+    canary_devices: int
+    successful_canaries: int
+    failed_canaries: int
+    needed_successes: int
+    started_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, fleet_name: _Optional[str] = ..., state: _Optional[_Union[RolloutState, str]] = ..., from_sha256: _Optional[str] = ..., to_sha256: _Optional[str] = ..., canary_devices: _Optional[int] = ..., successful_canaries: _Optional[int] = ..., failed_canaries: _Optional[int] = ..., needed_successes: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PinFleetRequest(_message.Message):
-    __slots__ = ("fleet_name", "sha256")
+    __slots__ = ("fleet_name", "sha256", "rollback")
     FLEET_NAME_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_FIELD_NUMBER: _ClassVar[int]
     fleet_name: str
     sha256: str
-    def __init__(self, fleet_name: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+    rollback: bool
+    def __init__(self, fleet_name: _Optional[str] = ..., sha256: _Optional[str] = ..., rollback: _Optional[bool] = ...) -> None: ...
 
 class PinFleetResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("sha256", "fleet_revision")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    FLEET_REVISION_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    fleet_revision: int
+    def __init__(self, sha256: _Optional[str] = ..., fleet_revision: _Optional[int] = ...) -> None: ...
 
 class RespecializeRequest(_message.Message):
     __slots__ = ("profile_name",)

@@ -123,8 +123,11 @@ class DeliveryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PinFleet(self, request, context):
-        """Pins a fleet to a stored model (a rollback is a pin to an earlier one), or unpins it
-        back to its rollout policy with an empty sha256.
+        """Pins a fleet to a stored model of its profile (changing the fleet's rollout policy in
+        the registry to pinned), rolls it back to the model its profile had before the one
+        the fleet runs now, or unpins it back to the policy it had before the pin with an
+        empty sha256. NOT_FOUND for a model delivery does not hold; FAILED_PRECONDITION for a
+        model of another profile or a rollback with no earlier model.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
