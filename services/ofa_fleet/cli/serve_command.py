@@ -121,6 +121,13 @@ def add_server_flags(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument(
         "--operator-token-file", type=Path, help="file holding the operator token (else env)"
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=os.environ.get("OFA_FLEET_METRICS_PORT") or None,  # argparse applies type
+        help="serve Prometheus /metrics on this port of --host (0: a free one; env "
+        "OFA_FLEET_METRICS_PORT); none when absent",
+    )
     parser.add_argument("--grace-seconds", type=float, default=10.0)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
@@ -132,6 +139,7 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         tls=TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_client_ca),
         allow_plaintext=args.allow_plaintext,
         grace_seconds=args.grace_seconds,
+        metrics_port=args.metrics_port,
     )
 
 

@@ -28,6 +28,7 @@ from ofa_fleet.serving.access import (
     bearer_token,
     set_current_principal,
 )
+from ofa_fleet.serving.grpc_metrics import GrpcServerMetrics
 from ofa_fleet.serving.status_codes import status_code_for
 
 log = logging.getLogger("ofa_fleet.access")
@@ -35,21 +36,19 @@ log = logging.getLogger("ofa_fleet.access")
 # quoting a huge field would turn a clear INVALID_ARGUMENT into an opaque transport error.
 MAX_DETAILS_CHARS = 2000
 
-CallObserver = Callable[[str, grpc.StatusCode, float], None]
-
 
 class CallInterceptor(aio.ServerInterceptor):
-    """See the module docstring. `observers` hear (method, code, seconds) of every call."""
+    """See the module docstring. `metrics`, when given, counts and times every call."""
 
     def __init__(
         self,
         rules: Mapping[str, AccessRule],
         authenticator: Authenticator,
-        observers: tuple[CallObserver, ...] = (),
+        metrics: GrpcServerMetrics | None = None,
     ) -> None:
         self._rules = dict(rules)
         self._authenticator = authenticator
-        self._observers = observers
+        self._metrics = metrics
 
     async def intercept_service(
         self,
@@ -61,14 +60,15 @@ class CallInterceptor(aio.ServerInterceptor):
         if handler is None or method.lstrip("/").split("/")[0] in PUBLIC_SERVICES:
             return handler
         metadata = tuple(handler_call_details.invocation_metadata or ())
-        call = _Call(self, method, self._rules.get(method), metadata)
         if handler.unary_unary is not None:
+            call = _Call(self, method, "unary", self._rules.get(method), metadata)
             return grpc.unary_unary_rpc_method_handler(
                 call.unary(cast(Any, handler.unary_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
+            call = _Call(self, method, "server_stream", self._rules.get(method), metadata)
             return grpc.unary_stream_rpc_method_handler(
                 call.stream(cast(Any, handler.unary_stream)),
                 request_deserializer=handler.request_deserializer,
@@ -84,11 +84,14 @@ class _Call:
         self,
         owner: CallInterceptor,
         method: str,
+        kind: str,
         rule: AccessRule | None,
         metadata: tuple[tuple[str, Any], ...],
     ) -> None:
         self.owner = owner
         self.method = method
+        self.kind = kind
+        self.metrics = owner._metrics
         self.rule = rule
         self.metadata = metadata
         self.principal: Principal | None = None
@@ -109,10 +112,13 @@ class _Call:
 
     def unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: object, context: aio.ServicerContext) -> Any:
-            started, peer = time.perf_counter(), context.peer()
+            started, peer = self.start(context)
             try:
                 await self.admit(request)
-                return await behavior(request, context)
+                response = await behavior(request, context)
+                if self.metrics is not None:
+                    self.metrics.sent(self.method, self.kind)
+                return response
             except BaseException as error:  # classified in fail(), then re-raised
                 await self.fail(error, context)
                 raise
@@ -123,10 +129,12 @@ class _Call:
 
     def stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
         async def wrapped(request: object, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            started, peer = time.perf_counter(), context.peer()
+            started, peer = self.start(context)
             try:
                 await self.admit(request)
                 async for response in behavior(request, context):
+                    if self.metrics is not None:
+                        self.metrics.sent(self.method, self.kind)
                     yield response
             except BaseException as error:  # classified in fail(), then re-raised
                 await self.fail(error, context)
@@ -135,6 +143,11 @@ class _Call:
                 self.finish(started, peer)
 
         return wrapped
+
+    def start(self, context: aio.ServicerContext) -> tuple[float, str]:
+        if self.metrics is not None:
+            self.metrics.started(self.method, self.kind)
+        return time.perf_counter(), context.peer()
 
     async def fail(self, error: BaseException, context: aio.ServicerContext) -> None:
         """Abort with the status `error` stands for, remembering the code for the log.
@@ -170,8 +183,8 @@ class _Call:
                 "peer": peer,
             },
         )
-        for observe in self.owner._observers:
-            observe(self.method, self.code, seconds)
+        if self.metrics is not None:
+            self.metrics.handled(self.method, self.kind, self.code, seconds)
 
 
 def bounded(message: str) -> str:

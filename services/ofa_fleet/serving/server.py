@@ -23,7 +23,8 @@ from grpc_reflection.v1alpha import reflection
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.serving.access import AccessRule, Authenticator
 from ofa_fleet.serving.channel_options import SERVER_OPTIONS
-from ofa_fleet.serving.interceptor import CallInterceptor, CallObserver
+from ofa_fleet.serving.interceptor import CallInterceptor
+from ofa_fleet.serving.metrics_endpoint import MetricsEndpoint
 from ofa_fleet.serving.tls import TlsFiles, is_loopback, server_credentials
 
 log = logging.getLogger("ofa_fleet.server")
@@ -37,6 +38,8 @@ class ServerConfig:
     allow_plaintext: bool = False
     grace_seconds: float = 10.0
     readiness_interval_seconds: float = 5.0
+    # Where `/metrics` is served (on `host`); None serves none, 0 picks a free port.
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -78,15 +81,18 @@ class Server:
         config: ServerConfig,
         services: Sequence[Service],
         authenticator: Authenticator,
-        observers: tuple[CallObserver, ...] = (),
+        metrics: MetricsEndpoint | None = None,
     ) -> None:
         self.config = config
+        # Calls are counted even when nothing scrapes them (cheap), so that a test or an
+        # embedding program can read `metrics.registry` without an HTTP endpoint.
+        self.metrics = metrics or MetricsEndpoint.create()
         self.services = tuple(services)
         rules: dict[str, AccessRule] = {}
         for service in self.services:
             rules.update(service.rules)
         self._server = aio.server(
-            interceptors=[CallInterceptor(rules, authenticator, observers)],
+            interceptors=[CallInterceptor(rules, authenticator, self.metrics.grpc)],
             options=list(SERVER_OPTIONS),
         )
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -114,6 +120,8 @@ class Server:
             self.port = self._server.add_secure_port(target, server_credentials(self.config.tls))
         else:
             self.port = self._server.add_insecure_port(target)
+        if self.config.metrics_port is not None:
+            self.metrics.start(self.config.host, self.config.metrics_port)
         await self._server.start()
         await self._check_readiness()
         self._readiness = asyncio.create_task(self._watch_readiness())
@@ -127,6 +135,7 @@ class Server:
                 else "on"
                 if self.config.tls.enabled
                 else "off",
+                "metrics": f"{host}:{self.metrics.port}" if self.metrics.port else "",
             },
         )
         return self.port
@@ -157,6 +166,7 @@ class Server:
         for service in self.services:
             service.stopping()
         await self._server.stop(self.config.grace_seconds)
+        self.metrics.stop()
         log.info("stopped")
 
     async def _watch_readiness(self) -> None:
