@@ -1,11 +1,14 @@
 """The reconciler's memory: each profile's specialization state and the feed cursor.
 
 Kept in delivery's database, so a restarted reconciler knows which profiles are current,
-which failed (and when to try again), and where in the registry's change feed it was.
+which failed (and when to try again), where in the registry's change feed it was, which
+model its devices measured over budget (`over_budget`) and the field latencies learnt
+from them, which every later search of the profile calibrates on.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -17,6 +20,7 @@ from ofa_fleet.storage.database import Database
 
 CURRENT, PENDING, FAILING = "current", "pending", "failing"
 ERROR_LENGTH = 2000
+MAX_LEARNT_REPORTS = 16
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,11 @@ class SpecializationState:
     attempts: int
     last_error: str
     next_attempt_us: int
+    over_budget_sha256: str = ""
+    over_budget_median_ms: float = 0.0
+    over_budget_reports: int = 0
+    # (arch, measured ms) learnt from devices, oldest first.
+    latency_reports: tuple[tuple[str, float], ...] = ()
 
 
 class Ledger:
@@ -53,6 +62,8 @@ class Ledger:
         with self.database.write() as s:
             row = _row(s, profile_name)
             row.state, row.attempts, row.last_error = CURRENT, 0, ""
+            if row.profile_revision != revision:  # an edited profile may be other hardware
+                row.latency_reports_json = "[]"
             row.profile_revision, row.supernet_version = revision, supernet_version
             row.next_attempt_us = 0
             row.updated_us = _now_us()
@@ -67,6 +78,26 @@ class Ledger:
             row.updated_us = _now_us()
             row.next_attempt_us = row.updated_us + int(backoff.delay(row.attempts) * 1e6)
             return row.attempts
+
+    def record_over_budget(
+        self, profile_name: str, sha256: str, arch: str, median_ms: float, reports: int
+    ) -> bool:
+        """Remember that ``sha256`` ran over budget; False if it already was (no new ask).
+
+        The measurement becomes a latency report for the profile's later searches (one
+        per arch, the newest kept; at most `MAX_LEARNT_REPORTS`).
+        """
+        with self.database.write() as s:
+            row = _row(s, profile_name)
+            if row.over_budget_sha256 == sha256:
+                return False
+            row.over_budget_sha256, row.over_budget_median_ms = sha256, median_ms
+            row.over_budget_reports = reports
+            learnt = [r for r in json.loads(row.latency_reports_json or "[]") if r["arch"] != arch]
+            learnt.append({"arch": arch, "measured_ms": median_ms})
+            row.latency_reports_json = json.dumps(learnt[-MAX_LEARNT_REPORTS:])
+            row.updated_us = _now_us()
+            return True
 
     def forget(self, profile_name: str) -> None:
         with self.database.write() as s:
@@ -111,6 +142,10 @@ def _row(session: Session, profile_name: str) -> SpecializationRow:
             last_error="",
             next_attempt_us=0,
             updated_us=_now_us(),
+            over_budget_sha256="",
+            over_budget_median_ms=0.0,
+            over_budget_reports=0,
+            latency_reports_json="[]",
         )
         session.add(row)
     return row
@@ -125,6 +160,10 @@ def _state(row: SpecializationRow) -> SpecializationState:
         row.attempts,
         row.last_error,
         row.next_attempt_us,
+        row.over_budget_sha256,
+        row.over_budget_median_ms,
+        row.over_budget_reports,
+        tuple((r["arch"], float(r["measured_ms"])) for r in json.loads(row.latency_reports_json)),
     )
 
 

@@ -11,6 +11,11 @@ search interrupted by a restart is asked again; search's cache answers a repeat 
 Profiles are specialized concurrently up to `concurrency`; a failure is recorded with its
 message, and the profile is looked at again after an exponential backoff, never in a
 hot loop.
+
+The same feed carries what devices report; the reconciler hands those changes to its
+`FleetMonitor`, which advances staged rollouts and asks for a new model ("over-budget")
+when the devices measure the current one over budget. The latencies it learnt join the
+profile's own `latency_reports` in every later `Specialize`, so search calibrates on them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc import aio
 
+from ofa_fleet.delivery.fleet_monitor import FleetMonitor, MonitorSettings
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
 from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.model_store import ModelStore
@@ -32,7 +38,7 @@ from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.errors import OfaFleetError
 from ofa_fleet.search.stream import SpecializeStream
 from ofa_fleet.serving.client import bearer
-from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc, search_pb2, search_pb2_grpc
+from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc, search_pb2, search_pb2_grpc
 
 log = logging.getLogger("ofa_fleet.reconciler")
 
@@ -48,6 +54,7 @@ class ReconcilerSettings:
     retry_poll_seconds: float = 1.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     options: search_pb2.SearchOptions = field(default_factory=search_pb2.SearchOptions)
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
 
 
 class Reconciler:
@@ -75,6 +82,9 @@ class Reconciler:
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._queued: set[str] = set()
         self._stopped = asyncio.Event()
+        self.monitor = FleetMonitor(
+            registry, token, store, ledger, self.wake, changed, self.settings.monitor
+        )
 
     def wake(self, profile_name: str, reason: str = "") -> None:
         """Look at ``profile_name`` soon; ``reason`` forces a new model (e.g. "operator")."""
@@ -86,6 +96,7 @@ class Reconciler:
         tasks = [
             asyncio.create_task(self._follow_feed()),
             asyncio.create_task(self._retry_failed()),
+            asyncio.create_task(self.monitor.run()),
         ]
         tasks += [asyncio.create_task(self._work()) for _ in range(self.settings.concurrency)]
         try:
@@ -117,6 +128,11 @@ class Reconciler:
                             await asyncio.to_thread(self.ledger.forget, change.id)
                         else:
                             self.wake(change.id)
+                            self.monitor.profile_changed(change.id)
+                    elif change.kind == registry_pb2.CHANGE_KIND_FLEET:
+                        self.monitor.fleet_changed(change.id, change.parent)
+                    elif change.kind == registry_pb2.CHANGE_KIND_DEVICE:
+                        self.monitor.device_changed(change.parent)
                     await asyncio.to_thread(self.ledger.save_cursor, FEED, change.cursor)
             except aio.AioRpcError as error:
                 log.warning(
@@ -195,11 +211,12 @@ class Reconciler:
     async def _specialize(self, profile: registry_pb2.Profile, reason: str) -> None:
         name = profile.spec.name
         await asyncio.to_thread(self.ledger.mark_pending, name)
+        spec = await asyncio.to_thread(self._with_learnt_latencies, profile.spec)
         started = time.perf_counter()
         try:
             stream = SpecializeStream()
             async for response in self.search.Specialize(
-                search_pb2.SpecializeRequest(profile=profile.spec, options=self.settings.options),
+                search_pb2.SpecializeRequest(profile=spec, options=self.settings.options),
                 metadata=bearer(self.token),
                 timeout=self.settings.specialize_timeout_seconds,
             ):
@@ -241,6 +258,7 @@ class Reconciler:
         await asyncio.to_thread(self.store.add, manifest, signature, remote.onnx_bytes)
         await asyncio.to_thread(self.store.set_current, name, manifest.sha256, reason)
         self.changed()  # devices watching this replica hear of it now
+        self.monitor.profile_changed(name)  # staged fleets start a rollout
         await asyncio.to_thread(
             self.ledger.mark_current, name, profile.revision, result.supernet_version
         )
@@ -254,3 +272,19 @@ class Reconciler:
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
+
+    def _with_learnt_latencies(
+        self, spec: common_pb2.HardwareProfile
+    ) -> common_pb2.HardwareProfile:
+        """The profile as search should see it: plus what its devices measured (see
+        `over_budget`), unless the profile already reports that arch itself."""
+        state = self.ledger.get(spec.name)
+        if state is None or not state.latency_reports:
+            return spec
+        merged = common_pb2.HardwareProfile()
+        merged.CopyFrom(spec)
+        known = {r.arch for r in spec.latency_reports}
+        for arch, measured_ms in state.latency_reports:
+            if arch not in known:
+                merged.latency_reports.add(arch=arch, measured_ms=measured_ms)
+        return merged

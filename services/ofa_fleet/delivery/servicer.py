@@ -22,6 +22,7 @@ from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.model_watch import TargetWatch
 from ofa_fleet.delivery.pinning import FleetPinning
 from ofa_fleet.delivery.reconciler import Reconciler
+from ofa_fleet.delivery.rollout import CANARY, PROMOTED, ROLLED_BACK, Rollout
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.targets import TargetModels
 from ofa_fleet.errors import FailedPreconditionError, OutOfRangeError, UnavailableError
@@ -120,6 +121,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             self.store.history, request.profile_name, request.history_limit or 100
         )
         state = await asyncio.to_thread(self.ledger.get, request.profile_name)
+        rollouts = await asyncio.to_thread(self.targets.rollouts.for_profile, request.profile_name)
         answer = delivery_pb2.GetProfileModelsResponse(
             profile_name=request.profile_name,
             history=[
@@ -130,10 +132,14 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             ],
             # A model stored without the reconciler (no state) is current all the same.
             state=_STATES[state.state if state else CURRENT if current else PENDING],
+            rollouts=[_rollout(r) for r in rollouts],
         )
         if state is not None:
             answer.last_error = state.last_error
             answer.attempts = state.attempts
+            answer.over_budget_sha256 = state.over_budget_sha256
+            answer.over_budget_median_ms = state.over_budget_median_ms
+            answer.over_budget_reports = state.over_budget_reports
             if state.next_attempt_us:
                 answer.next_attempt_at.CopyFrom(_timestamp(state.next_attempt_us))
         if current is not None:
@@ -210,6 +216,28 @@ _REASONS = {
     "over-budget": delivery_pb2.MODEL_CHANGE_REASON_OVER_BUDGET,
     "operator": delivery_pb2.MODEL_CHANGE_REASON_OPERATOR,
 }
+
+
+_ROLLOUT_STATES = {
+    CANARY: delivery_pb2.ROLLOUT_STATE_CANARY,
+    PROMOTED: delivery_pb2.ROLLOUT_STATE_PROMOTED,
+    ROLLED_BACK: delivery_pb2.ROLLOUT_STATE_ROLLED_BACK,
+}
+
+
+def _rollout(rollout: Rollout) -> delivery_pb2.FleetRollout:
+    return delivery_pb2.FleetRollout(
+        fleet_name=rollout.fleet_name,
+        state=_ROLLOUT_STATES.get(rollout.state, delivery_pb2.ROLLOUT_STATE_UNSPECIFIED),
+        from_sha256=rollout.from_sha256,
+        to_sha256=rollout.to_sha256,
+        canary_devices=len(rollout.canaries),
+        successful_canaries=rollout.successes,
+        failed_canaries=rollout.failures,
+        needed_successes=rollout.needed_successes,
+        started_at=_timestamp(rollout.started_us),
+        updated_at=_timestamp(rollout.updated_us),
+    )
 
 
 def _reason(text: str) -> delivery_pb2.ModelChangeReason:

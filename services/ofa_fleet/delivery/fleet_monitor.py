@@ -1,0 +1,194 @@
+"""The fleet monitor: acts on what devices report, a profile at a time.
+
+The reconciler follows the registry's change feed and tells the monitor what changed: a
+device (it reported, enrolled or left), a fleet (its policy), a profile (its budget, or
+its current model here). The monitor gathers those into dirty profiles and, at most once
+per `settle_seconds`, looks at each: its fleets' devices and their last reports
+(`device_reports`), then
+
+- advances every staged fleet's rollout (`rollout`, kept in `rollout_store`), and
+- asks for a new model when the devices measure the current one over budget
+  (`over_budget`).
+
+Like the reconciler it acts on the state it reads, not on the events, so a missed or
+repeated event costs nothing: a full sweep every `sweep_seconds` catches up anyway, and
+a restart resumes from what the database holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ofa_fleet.delivery import rollout as rules
+from ofa_fleet.delivery.device_reports import DeviceReports
+from ofa_fleet.delivery.ledger import Ledger
+from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.over_budget import DEFAULT_MIN_REPORTS, OverBudget
+from ofa_fleet.delivery.rollout import DeviceReport
+from ofa_fleet.delivery.rollout_store import RolloutStore
+from ofa_fleet.errors import NotFoundError, OfaFleetError
+from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
+
+log = logging.getLogger("ofa_fleet.fleet_monitor")
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    settle_seconds: float = 1.0
+    sweep_seconds: float = 30.0
+    over_budget_min_reports: int = DEFAULT_MIN_REPORTS
+
+
+class FleetMonitor:
+    def __init__(
+        self,
+        registry: registry_pb2_grpc.RegistryServiceStub,
+        token: str,
+        store: ModelStore,
+        ledger: Ledger,
+        wake: Callable[[str, str], None],
+        changed: Callable[[], None] = lambda: None,
+        settings: MonitorSettings | None = None,
+    ) -> None:
+        self.settings = settings or MonitorSettings()
+        self.reports = DeviceReports(registry, token)
+        self.store = store
+        self.rollouts = RolloutStore(store.database)
+        self.over_budget = OverBudget(ledger, wake, self.settings.over_budget_min_reports)
+        self.changed = changed  # targets moved: this replica's watchers look again
+        self._fleet_profiles: dict[str, str] = {}
+        self._dirty: set[str] = set()
+        self._sweep_due = True
+
+    # -------------------------------------------------------------- what changed
+
+    def device_changed(self, fleet: str) -> None:
+        profile = self._fleet_profiles.get(fleet)
+        if profile is None:
+            self._sweep_due = True  # a fleet not seen yet: the sweep finds its profile
+        else:
+            self._dirty.add(profile)
+
+    def fleet_changed(self, fleet: str, profile: str) -> None:
+        self._fleet_profiles[fleet] = profile
+        self._dirty.add(profile)
+
+    def profile_changed(self, profile: str) -> None:
+        self._dirty.add(profile)
+
+    # -------------------------------------------------------------- the loop
+
+    async def run(self) -> None:
+        next_sweep = 0.0
+        while True:
+            due = self._sweep_due or time.monotonic() >= next_sweep
+            if due and await self._sweep():
+                next_sweep = time.monotonic() + self.settings.sweep_seconds
+            dirty, self._dirty = self._dirty, set()
+            for profile in sorted(dirty):
+                try:
+                    await self.evaluate_profile(profile)
+                except OfaFleetError as error:  # the registry is away: look again later
+                    self._dirty.add(profile)
+                    log.warning("fleet monitor", extra={"profile": profile, "error": str(error)})
+            await asyncio.sleep(self.settings.settle_seconds)
+
+    async def _sweep(self) -> bool:
+        """Every profile that has fleets becomes dirty; False when the registry is away."""
+        try:
+            fleets = await self.reports.fleets()
+        except OfaFleetError as error:
+            log.warning("fleet monitor sweep", extra={"error": str(error)})
+            return False
+        self._sweep_due = False
+        self._fleet_profiles = {f.name: f.profile for f in fleets}
+        self._dirty.update(self._fleet_profiles.values())
+        return True
+
+    async def evaluate_profile(self, name: str) -> None:
+        """Look at one profile's fleets and devices now and act (see the module doc)."""
+        try:
+            profile = await self.reports.profile(name)
+        except NotFoundError:
+            return
+        budget_ms = profile.spec.constraints.latency_budget_ms
+        current = await asyncio.to_thread(self.store.current, name)
+        fleets = [f for f in await self.reports.fleets() if f.profile == name]
+        every_device: list[DeviceReport] = []
+        moved = False
+        for fleet in fleets:
+            self._fleet_profiles[fleet.name] = fleet.profile
+            try:
+                devices = await self.reports.of_fleet(fleet.name)
+            except NotFoundError:  # deleted since the listing
+                continue
+            every_device += devices
+            moved |= await asyncio.to_thread(self._roll, fleet, current, devices, budget_ms)
+        if moved:
+            self.changed()
+        if current is not None:
+            verdict = await self.over_budget.check(name, current, budget_ms, every_device)
+            if verdict is not None:
+                log.warning(
+                    "model over budget: specializing again",
+                    extra={
+                        "profile": name,
+                        "sha256": verdict.sha256,
+                        "median_ms": round(verdict.median_ms, 4),
+                        "budget_ms": budget_ms,
+                        "reports": verdict.reports,
+                    },
+                )
+
+    def _roll(
+        self,
+        fleet: registry_pb2.Fleet,
+        current: ModelRecord | None,
+        devices: list[DeviceReport],
+        budget_ms: float,
+    ) -> bool:
+        """Start or advance the fleet's rollout; True when what its devices run moved."""
+        stored = self.rollouts.get(fleet.name)
+        strategy = fleet.rollout.strategy
+        if strategy == common_pb2.ROLLOUT_STRATEGY_PINNED:
+            return False  # kept as it was: an unpin resumes it
+        if strategy != common_pb2.ROLLOUT_STRATEGY_STAGED or (
+            stored is not None and stored.profile_name != fleet.profile
+        ):
+            if stored is not None:  # back to staged later starts from the model it runs
+                self.rollouts.delete(fleet.name)
+            if strategy != common_pb2.ROLLOUT_STRATEGY_STAGED:
+                return False
+            stored = None
+        if current is None:
+            return False
+        now = time.time_ns() // 1000
+        rollout = stored
+        if rollout is None or rollout.to_sha256 != current.sha256:
+            staged = fleet.rollout.staged
+            policy = rules.StagedPolicy(
+                staged.canary_percent, staged.failure_threshold_percent, staged.min_success_reports
+            )
+            rollout = rules.start(fleet.name, fleet.profile, policy, current.sha256, stored, now)
+        advanced = rules.advance(rollout, devices, budget_ms, now)
+        if advanced == stored:
+            return False
+        self.rollouts.save(advanced)
+        if stored is None or advanced.state != stored.state:
+            log.info(
+                "rollout",
+                extra={
+                    "fleet": fleet.name,
+                    "state": advanced.state,
+                    "from": advanced.from_sha256,
+                    "to": advanced.to_sha256,
+                    "canaries": len(advanced.canaries),
+                    "successes": advanced.successes,
+                    "failures": advanced.failures,
+                },
+            )
+        return True
