@@ -1,11 +1,12 @@
 """The agent's life: lock the state directory, enrol once, boot, then stay alive.
 
 `Agent.run(once=True)` ends when the model runs and has been reported. Otherwise the
-agent heartbeats every `heartbeat_seconds` until SIGTERM or SIGINT. Either signal
-cancels whatever is in flight (a backoff wait, a download: its bytes stay on disk and
-are resumed next time, an RPC) and the agent ends cleanly: channels closed, lock
-released. A signal before the model runs is an error (the boot did not finish); one
-after it is a normal end.
+agent then follows delivery's `WatchModel` stream, booting again whenever it names a new
+model (`model_updates.ModelUpdates`), and heartbeats every `heartbeat_seconds` beside it,
+until SIGTERM or SIGINT (or `request_stop`). Either signal cancels whatever is in flight
+(a backoff wait, a download: its bytes stay on disk and are resumed next time, an RPC)
+and the agent ends cleanly: channels closed, lock released. A signal before the model
+runs is an error (the boot did not finish); one after it is a normal end.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ofa_fleet.agent.backoff import retry
 from ofa_fleet.agent.boot import Boot, BootReport, BootSettings
@@ -25,6 +28,7 @@ from ofa_fleet.agent.connections import Connections, Endpoints
 from ofa_fleet.agent.download import ChunkHook
 from ofa_fleet.agent.identity import Identity, enrolled_identity
 from ofa_fleet.agent.install import ModelDirectory
+from ofa_fleet.agent.model_updates import ModelUpdates
 from ofa_fleet.agent.state_lock import StateLock
 from ofa_fleet.errors import CancelledError, InvalidArgumentError
 from ofa_fleet.v1 import registry_pb2
@@ -53,9 +57,10 @@ class AgentConfig:
 
 @dataclass(frozen=True)
 class AgentResult:
-    boot: BootReport
+    boot: BootReport  # the first boot's
     heartbeats: int = 0
     stopped_by: str | None = None
+    updates: tuple[BootReport, ...] = ()  # boots for models announced while running
 
 
 class Agent:
@@ -82,6 +87,8 @@ class Agent:
         self._task: asyncio.Task[AgentResult] | None = None
         self._stop_reason: str | None = None
         self.heartbeats = 0
+        self.updates: list[BootReport] = []
+        self.model_updates: ModelUpdates | None = None  # once the first boot is done
 
     async def run(self, once: bool = False) -> AgentResult:
         """Boot (and with `once=False`, heartbeat until stopped); see the module docstring."""
@@ -136,28 +143,25 @@ class Agent:
             return AgentResult(report)
         if report.problem is not None:
             log.error("running an older model", extra={"error": str(report.problem)})
+        updates = ModelUpdates(
+            connections,
+            identity,
+            self.config.boot.backoff,
+            report.model_sha256,
+            lambda: Boot(
+                connections, identity, models, self.config.boot, time.monotonic(), self.on_chunk
+            ).run(enrolled=False),
+            self.updates.append,
+        )
+        self.model_updates = updates
         try:
-            await self._follow_model_updates()
-            await self._heartbeat(connections, identity)
+            await _together(updates.follow(), self._heartbeat(connections, identity))
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 raise
             self._uncancel()
             log.info("stopped", extra={"signal": self._stop_reason})
-        return AgentResult(report, self.heartbeats, self._stop_reason)
-
-    async def _follow_model_updates(self) -> None:
-        """Where the agent will follow delivery's `WatchModel` stream.
-
-        Each manifest it sends will run a `Boot` again (download, verify, install, smoke
-        test, report), so a new model reaches a running device without a restart.
-        Delivery does not serve `WatchModel` yet, so nothing is followed: a running agent
-        picks up a new model at its next start.
-        """
-        log.info(
-            "not following model updates",
-            extra={"reason": "delivery does not serve WatchModel yet; restart to update"},
-        )
+        return AgentResult(report, self.heartbeats, self._stop_reason, tuple(self.updates))
 
     async def _heartbeat(self, connections: Connections, identity: Identity) -> None:
         """Tell the registry the device is alive, every `heartbeat_seconds`, until stopped."""
@@ -193,3 +197,18 @@ class Agent:
         if self._task is not None:
             with contextlib.suppress(AttributeError):
                 self._task.uncancel()
+
+
+async def _together(*work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` side by side until all end; the first error cancels the rest and is raised
+    as itself (not in an exception group, so the command prints it as one line)."""
+    tasks = [asyncio.create_task(w) for w in work]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

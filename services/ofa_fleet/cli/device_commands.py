@@ -1,8 +1,9 @@
 """`ofa-fleet device run`: what a device runs, to get, check, run and report its model.
 
 With `--once` it enrols if needed, boots (download, verify, install, smoke test, measure,
-report) and exits, printing what it did. Without, it boots and then heartbeats until
-SIGTERM or SIGINT. Progress is logged as JSON lines on stderr; the result goes to stdout.
+report) and exits, printing what it did. Without, it boots, then follows delivery's
+`WatchModel` (booting again for each new model it names) and heartbeats until SIGTERM or
+SIGINT. Progress is logged as JSON lines on stderr; the result goes to stdout.
 """
 
 from __future__ import annotations
@@ -97,5 +98,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     result = asyncio.run(Agent(config).run(once=args.once))
     output = result.boot.to_dict()
     if not args.once:
-        output.update(heartbeats=result.heartbeats, stopped_by=result.stopped_by)
+        output.update(
+            heartbeats=result.heartbeats,
+            stopped_by=result.stopped_by,
+            updates=[update.to_dict() for update in result.updates],
+        )
     return output
