@@ -73,12 +73,15 @@ class ModelUpdates:
 
     async def follow(self) -> None:
         """Watch and update until cancelled; returns only if delivery has no `WatchModel`."""
-        updater = asyncio.create_task(self._update())
+        tasks = [asyncio.create_task(self._watch()), asyncio.create_task(self._update())]
         try:
-            await self._watch()
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # an error of either ends the watch with it
         finally:
-            updater.cancel()
-            await asyncio.gather(updater, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _watch(self) -> None:
         attempt = 0
