@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from ofa_fleet.delivery.fleet_monitor import MonitorSettings
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
 from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.model_store import ModelStore
@@ -39,6 +40,7 @@ SETTINGS = ReconcilerSettings(
     retry_poll_seconds=0.2,
     backoff=BackoffPolicy(base_seconds=1.0, cap_seconds=60.0),
     options=search_pb2.SearchOptions(rerank_top_k=1, patience=5),
+    monitor=MonitorSettings(settle_seconds=0.2),
 )
 
 
@@ -155,3 +157,56 @@ def test_an_infeasible_profile_is_retried_with_backoff_and_shown_failing(service
         assert "fastest subnet" in shown.last_error and shown.HasField("next_attempt_at")
         assert not shown.HasField("current")
     assert store.current("raspberry-pi-3") is None
+
+
+def test_a_model_measured_over_budget_is_specialized_again_once_with_the_reports(services):
+    registry, search, folder = services
+    with registry.channel() as channel:
+        stub = registry_pb2_grpc.RegistryServiceStub(channel)
+        stub.CreateProfile(
+            registry_pb2.CreateProfileRequest(profile=profile_to_proto(example_profile())),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        fleet = stub.CreateFleet(
+            registry_pb2.CreateFleetRequest(name="pis", profile="raspberry-pi-4"),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        devices = [
+            stub.RegisterDevice(
+                registry_pb2.RegisterDeviceRequest(),
+                metadata=bearer(fleet.enrolment_token),
+                timeout=10,
+            )
+            for _ in range(3)
+        ]
+        delivery, store = start_delivery(registry, search, folder)
+        ledger = Ledger(store.database)
+        with delivery:
+            first = eventually(lambda: store.current("raspberry-pi-4"))
+            budget = example_profile().constraints.latency_budget_ms
+            slow = first.manifest.figures["predicted_latency_ms"] * 1.5
+            measured = max(slow, budget * 1.1)  # over budget, a calibration search can meet
+            for device in devices:
+                stub.ReportStatus(
+                    registry_pb2.ReportStatusRequest(
+                        device_id=device.device.id,
+                        status=registry_pb2.DeviceStatus(
+                            model_sha256=first.sha256, measured_latency_ms=measured
+                        ),
+                    ),
+                    metadata=bearer(device.device_token),
+                    timeout=10,
+                )
+            second = eventually(
+                lambda: (c := store.current("raspberry-pi-4")) and c.sha256 != first.sha256 and c
+            )
+            assert second.manifest.figures["latency_source"] == "calibrated"
+            assert second.manifest.figures["predicted_latency_ms"] <= budget
+            state = ledger.get("raspberry-pi-4")
+            assert (state.over_budget_sha256, state.over_budget_reports) == (first.sha256, 3)
+            assert state.latency_reports == ((first.manifest.arch, measured),)
+            time.sleep(1.0)  # the devices still report the old model: no second search
+            reasons = [h.reason for h in store.history("raspberry-pi-4")]
+            assert reasons == ["over-budget", "missing"]

@@ -249,3 +249,30 @@ def watch(rollouts: Rollouts, device: int) -> grpc.Future:
         metadata=bearer(enrolled.device_token),
         timeout=30,
     )
+
+
+def test_devices_measuring_the_model_over_budget_ask_for_one_new_model(rollouts: Rollouts):
+    current = rollouts.new_model(8)
+    rollouts.evaluate()
+    rollouts.report(0, current, 9.0)
+    rollouts.report(1, current, 11.0)
+    rollouts.report(2, "ab" * 32, 50.0)  # another model: not this one's measurement
+    rollouts.evaluate()
+    assert rollouts.woken == []  # two reports are too few to judge
+    rollouts.report(3, current, 10.0)
+    rollouts.report(4, current, 1.0)
+    rollouts.evaluate()  # median of 9, 11, 10, 1 is 9.5 ms against a 4 ms budget
+    assert rollouts.woken == [(PROFILE, "over-budget")]
+    shown = rollouts.shown()
+    assert (shown.over_budget_sha256, shown.over_budget_median_ms) == (current, 9.5)
+    assert shown.over_budget_reports == 4
+    state = Ledger(rollouts.store.database).get(PROFILE)  # type: ignore[union-attr]
+    assert state is not None and state.latency_reports == (("ks=3,3|e=3,4|d=2,2|r=32", 9.5),)
+    rollouts.report(4, current, 12.0)
+    rollouts.evaluate()
+    assert rollouts.woken == [(PROFILE, "over-budget")]  # never twice for one model
+    fine = rollouts.new_model(9)
+    for device in range(3):
+        rollouts.report(device, fine, 3.0)
+    rollouts.evaluate()
+    assert rollouts.woken == [(PROFILE, "over-budget")]  # within budget
