@@ -3,8 +3,10 @@ over gRPC, and the fleet monitor judging their reports; the state survives a res
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import grpc
 import pytest
 from grpc import aio
 
-from ofa_fleet.delivery.fleet_monitor import FleetMonitor
+from ofa_fleet.delivery.fleet_monitor import FleetMonitor, MonitorSettings
 from ofa_fleet.delivery.ledger import Ledger
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.hardware.profile_proto import profile_to_proto
@@ -276,3 +278,32 @@ def test_devices_measuring_the_model_over_budget_ask_for_one_new_model(rollouts:
         rollouts.report(device, fine, 3.0)
     rollouts.evaluate()
     assert rollouts.woken == [(PROFILE, "over-budget")]  # within budget
+
+
+def test_the_running_monitor_finds_new_reports_by_itself(rollouts: Rollouts):
+    first = rollouts.new_model(10)
+    assert rollouts.monitor is not None
+    rollouts.monitor.settings = MonitorSettings(settle_seconds=0.05, sweep_seconds=0.2)
+    running = asyncio.run_coroutine_threadsafe(rollouts.monitor.run(), rollouts.loop.loop)
+    try:
+        eventually(lambda: rollouts.shown().rollouts)
+        second = rollouts.new_model(11)
+        rollouts.monitor.profile_changed(PROFILE)  # as the reconciler does when it stores one
+        eventually(lambda: rollouts.shown().rollouts[0].to_sha256 == second)
+        canaries = [d for d in range(DEVICES) if rollouts.target(d) == second]
+        for device in canaries:
+            rollouts.report(device, second, 1.0)  # found by the periodic sweep
+        eventually(
+            lambda: rollouts.shown().rollouts[0].state == delivery_pb2.ROLLOUT_STATE_PROMOTED
+        )
+        assert {rollouts.target(d) for d in range(DEVICES)} == {second} != {first}
+    finally:
+        running.cancel()
+
+
+def eventually(check: Callable[[], object], timeout: float = 20.0) -> object:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, "the monitor did not get there in time"
+        time.sleep(0.05)
+    return value

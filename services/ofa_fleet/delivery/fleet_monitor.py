@@ -89,12 +89,20 @@ class FleetMonitor:
             if due and await self._sweep():
                 next_sweep = time.monotonic() + self.settings.sweep_seconds
             dirty, self._dirty = self._dirty, set()
+            try:
+                fleets = await self.reports.fleets() if dirty else []
+            except OfaFleetError as error:  # the registry is away: look again later
+                log.warning("fleet monitor", extra={"error": str(error)})
+                self._dirty |= dirty
+                dirty = set()
             for profile in sorted(dirty):
                 try:
-                    await self.evaluate_profile(profile)
-                except OfaFleetError as error:  # the registry is away: look again later
+                    await self.evaluate_profile(profile, fleets)
+                except OfaFleetError as error:
                     self._dirty.add(profile)
                     log.warning("fleet monitor", extra={"profile": profile, "error": str(error)})
+                except Exception:  # one profile's fault must not stop every rollout
+                    log.exception("fleet monitor failed", extra={"profile": profile})
             await asyncio.sleep(self.settings.settle_seconds)
 
     async def _sweep(self) -> bool:
@@ -109,15 +117,21 @@ class FleetMonitor:
         self._dirty.update(self._fleet_profiles.values())
         return True
 
-    async def evaluate_profile(self, name: str) -> None:
-        """Look at one profile's fleets and devices now and act (see the module doc)."""
+    async def evaluate_profile(
+        self, name: str, fleets: list[registry_pb2.Fleet] | None = None
+    ) -> None:
+        """Look at one profile's fleets and devices now and act (see the module doc).
+
+        ``fleets``: every fleet, when the caller just listed them for several profiles.
+        """
         try:
             profile = await self.reports.profile(name)
         except NotFoundError:
             return
         budget_ms = profile.spec.constraints.latency_budget_ms
         current = await asyncio.to_thread(self.store.current, name)
-        fleets = [f for f in await self.reports.fleets() if f.profile == name]
+        listed = await self.reports.fleets() if fleets is None else fleets
+        fleets = [f for f in listed if f.profile == name]
         every_device: list[DeviceReport] = []
         moved = False
         for fleet in fleets:
