@@ -1,0 +1,157 @@
+{{/* Names: <release>-ofa-fleet, or fullnameOverride; 63 characters at most. */}}
+{{- define "ofa-fleet.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ofa-fleet.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A component's name: <fullname>-registry; the fullname leaves room for the suffix. */}}
+{{- define "ofa-fleet.component" -}}
+{{- printf "%s-%s" (include "ofa-fleet.fullname" .root | trunc 52 | trimSuffix "-") .component }}
+{{- end }}
+
+{{- define "ofa-fleet.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "ofa-fleet.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ofa-fleet
+{{- end }}
+
+{{- define "ofa-fleet.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ofa-fleet.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of one component: call with (dict "root" $ "component" "registry"). */}}
+{{- define "ofa-fleet.componentLabels" -}}
+{{ include "ofa-fleet.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "ofa-fleet.componentSelectorLabels" -}}
+{{ include "ofa-fleet.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "ofa-fleet.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "ofa-fleet.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ofa-fleet.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "ofa-fleet.operatorTokenSecret" -}}
+{{- default (include "ofa-fleet.component" (dict "root" . "component" "operator-token")) .Values.operatorToken.existingSecret }}
+{{- end }}
+
+{{- define "ofa-fleet.databaseSecret" -}}
+{{- default (include "ofa-fleet.component" (dict "root" . "component" "database")) .Values.database.existingSecret }}
+{{- end }}
+
+{{- define "ofa-fleet.signingKeySecret" -}}
+{{- default (include "ofa-fleet.component" (dict "root" . "component" "signing-key")) .Values.signingKey.existingSecret }}
+{{- end }}
+
+{{/* The operator token from its Secret: every server checks operator calls against it. */}}
+{{- define "ofa-fleet.operatorTokenEnv" -}}
+- name: OFA_FLEET_OPERATOR_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ofa-fleet.operatorTokenSecret" . }}
+      key: {{ .Values.operatorToken.key }}
+{{- end }}
+
+{{/* Common pod settings: service account, pull secrets, security context, scheduling. */}}
+{{- define "ofa-fleet.podSpec" -}}
+serviceAccountName: {{ include "ofa-fleet.serviceAccountName" . }}
+automountServiceAccountToken: false
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* gRPC probes (grpc.health.v1): readiness asks for the server's own service. */}}
+{{- define "ofa-fleet.probes" -}}
+{{- $probes := .root.Values.probes }}
+startupProbe:
+  grpc:
+    port: {{ .port }}
+  periodSeconds: {{ $probes.startup.periodSeconds }}
+  timeoutSeconds: {{ $probes.startup.timeoutSeconds }}
+  failureThreshold: {{ $probes.startup.failureThreshold }}
+readinessProbe:
+  grpc:
+    port: {{ .port }}
+    service: {{ .service }}
+  periodSeconds: {{ $probes.readiness.periodSeconds }}
+  timeoutSeconds: {{ $probes.readiness.timeoutSeconds }}
+  failureThreshold: {{ $probes.readiness.failureThreshold }}
+livenessProbe:
+  grpc:
+    port: {{ .port }}
+  periodSeconds: {{ $probes.liveness.periodSeconds }}
+  timeoutSeconds: {{ $probes.liveness.timeoutSeconds }}
+  failureThreshold: {{ $probes.liveness.failureThreshold }}
+{{- end }}
+
+{{/* The ports a server container listens on. */}}
+{{- define "ofa-fleet.ports" -}}
+ports:
+  - name: grpc
+    containerPort: {{ .port }}
+    protocol: TCP
+  {{- if .root.Values.metrics.enabled }}
+  - name: metrics
+    containerPort: {{ .metricsPort }}
+    protocol: TCP
+  {{- end }}
+{{- end }}
+
+{{/* Flags every server takes: listen on the pod's addresses, metrics, logs. */}}
+{{- define "ofa-fleet.serverArgs" -}}
+- --host=0.0.0.0
+- --port={{ .port }}
+- --allow-plaintext
+{{- if .root.Values.metrics.enabled }}
+- --metrics-port={{ .metricsPort }}
+{{- end }}
+- --log-level={{ .logLevel }}
+{{- end }}
+
+{{- define "ofa-fleet.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end }}

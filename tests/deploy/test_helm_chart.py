@@ -1,0 +1,366 @@
+"""helm/ofa-fleet: linted and rendered with every ci/ values file through helm-python-sdk,
+every manifest validated against Kubernetes' schemas (kubernetes-validate) or, for the
+custom resources, by crd_checks; bad values are refused; and the rendered objects wire up:
+probes, selectors, secrets, security contexts, the real CLI's flags."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import ray
+import yaml
+
+from ofa_fleet.cli.main import build_parser
+from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.errors import InvalidArgumentError
+from tests.deploy import crd_checks
+from tests.deploy.chart import (
+    CI_VALUES,
+    KUBERNETES_VERSION,
+    NAMESPACE,
+    kinds,
+    notes,
+    objects,
+    pod_specs,
+    render,
+    values_file,
+)
+from tests.deploy.paths import CHART, CHART_RULES, DEPLOY, ROOT, RULES
+
+CUSTOM_KINDS = {"RayCluster", "ServiceMonitor", "PrometheusRule"}
+SERVERS = {
+    "registry": ("ofa_fleet.v1.RegistryService", 50051, 9451),
+    "search": ("ofa_fleet.v1.SearchService", 50052, 9452),
+    "delivery": ("ofa_fleet.v1.DeliveryService", 50053, 9453),
+}
+DEFAULT = CHART / "ci" / "default-values.yaml"
+ALL_ENABLED = CHART / "ci" / "all-enabled-values.yaml"
+SCENARIO_IDS = [path.name for path in CI_VALUES]
+
+
+@pytest.fixture(scope="module", params=CI_VALUES, ids=SCENARIO_IDS)
+def scenario(request) -> tuple[Path, list[dict[str, Any]]]:
+    return request.param, objects(render(values_file(request.param)))
+
+
+def _by_kind(found: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [obj for obj in found if obj["kind"] == kind]
+
+
+def _component(obj: dict[str, Any]) -> str:
+    return obj["metadata"]["labels"].get("app.kubernetes.io/component", "")
+
+
+def test_ci_has_the_scenarios_the_issue_asks_for():
+    names = {path.name for path in CI_VALUES}
+    assert {
+        "default-values.yaml",
+        "all-enabled-values.yaml",
+        "existing-secret-values.yaml",
+    } <= names
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=SCENARIO_IDS)
+def test_lint_is_clean(values):
+    report = helm.lint(
+        CHART, values_file(values), strict=True, kube_version=f"v{KUBERNETES_VERSION}"
+    )
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert problems == [] and report["errors"] == [], report
+
+
+def test_every_manifest_validates(scenario, capsys):
+    """kubernetes-validate (strict: unknown fields are errors) for built-in kinds."""
+    path, found = scenario
+    for obj in found:
+        where = f"{path.name}: {obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] in CUSTOM_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{where}: {error.message} at {list(error.path)}")
+    counted = kinds(found)
+    with capsys.disabled():
+        summary = ", ".join(f"{kind} {n}" for kind, n in sorted(counted.items()))
+        print(
+            f"\n{path.name}: {len(found)} objects ({summary}); all valid for {KUBERNETES_VERSION}"
+        )
+
+
+def test_custom_resources_check_out(scenario):
+    _, found = scenario
+    for obj in _by_kind(found, "RayCluster"):
+        crd_checks.check_raycluster(obj, KUBERNETES_VERSION)
+    for obj in _by_kind(found, "ServiceMonitor"):
+        crd_checks.check_servicemonitor(obj, found)
+    for obj in _by_kind(found, "PrometheusRule"):
+        assert obj["spec"] == yaml.safe_load(RULES.read_text())
+
+
+def test_all_enabled_renders_every_kind():
+    found = objects(render(values_file(ALL_ENABLED)))
+    assert set(kinds(found)) == {
+        "ServiceAccount", "Secret", "ConfigMap", "Deployment", "Service",
+        "HorizontalPodAutoscaler", "PodDisruptionBudget", "PersistentVolumeClaim",
+        "RayCluster", "ServiceMonitor", "PrometheusRule",
+    }  # fmt: skip
+
+
+def test_prometheus_operator_objects_need_its_api():
+    rendered = render(values_file(DEFAULT), api_versions=[])
+    assert not CUSTOM_KINDS & set(kinds(objects(rendered)))
+    assert "monitoring.coreos.com/v1) is not installed" in notes(rendered)
+    with_operator = render(values_file(DEFAULT))
+    assert {"ServiceMonitor", "PrometheusRule"} <= set(kinds(objects(with_operator)))
+    assert "is not installed" not in notes(with_operator)
+
+
+def test_chart_copies_equal_deploy_s_files():
+    assert CHART_RULES.read_bytes() == RULES.read_bytes()
+    dashboard = CHART / "files" / "dashboard.json"
+    assert dashboard.read_bytes() == (DEPLOY / "grafana" / "dashboard.json").read_bytes()
+
+
+def test_rules_configmap_and_dashboard_carry_the_files():
+    found = objects(render(values_file(ALL_ENABLED)))
+    data = {k: v for cm in _by_kind(found, "ConfigMap") for k, v in cm["data"].items()}
+    assert yaml.safe_load(data["ofa-fleet-rules.yml"]) == yaml.safe_load(RULES.read_text())
+    assert json.loads(data["ofa-fleet.json"])["uid"] == "ofa-fleet"
+
+
+def test_prometheus_rule_passes_promtool(tmp_path):
+    from tests.deploy.test_prometheus import _promtool
+
+    found = objects(render(values_file(ALL_ENABLED)))
+    (rule,) = _by_kind(found, "PrometheusRule")
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rule["spec"]))
+    result = _promtool("check", "rules", "rules.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_servers_probe_grpc_health(scenario):
+    _, found = scenario
+    deployments = _by_kind(found, "Deployment")
+    assert deployments
+    for deployment in deployments:
+        service, port, _ = SERVERS[_component(deployment)]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["grpc"] == {"port": port, "service": service}
+        assert container["livenessProbe"]["grpc"] == {"port": port}
+        assert container["startupProbe"]["grpc"] == {"port": port}
+
+
+def test_services_and_budgets_select_their_pods(scenario):
+    _, found = scenario
+    pods = {
+        _component(d): d["spec"]["template"]["metadata"]["labels"]
+        for d in _by_kind(found, "Deployment")
+    }
+    containers = {
+        _component(d): d["spec"]["template"]["spec"]["containers"][0]
+        for d in _by_kind(found, "Deployment")
+    }
+    for obj in _by_kind(found, "Service"):
+        component = _component(obj)
+        labels = pods[component]
+        assert all(labels.get(k) == v for k, v in obj["spec"]["selector"].items())
+        names = {port["name"] for port in containers[component]["ports"]}
+        assert {port["targetPort"] for port in obj["spec"]["ports"]} <= names
+    for obj in _by_kind(found, "PodDisruptionBudget"):
+        labels = pods[_component(obj)]
+        assert crd_checks._selects(obj["spec"]["selector"], labels)
+    for hpa in _by_kind(found, "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        (delivery,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "delivery"]
+        assert (target["kind"], target["name"]) == ("Deployment", delivery["metadata"]["name"])
+        assert "replicas" not in delivery["spec"], "the HPA owns delivery's replica count"
+
+
+def test_pods_run_non_root_read_only_without_capabilities(scenario):
+    _, found = scenario
+    for where, spec in pod_specs(found):
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert spec["automountServiceAccountToken"] is False, where
+        tmp = next(v for v in spec["volumes"] if v["name"] == "tmp")
+        assert "emptyDir" in tmp, where
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert container["resources"]["requests"] and container["resources"]["limits"]
+        for container in spec["containers"]:
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts["/tmp"] == "tmp", where
+
+
+def test_secrets_exist_or_are_named_existing(scenario):
+    path, found = scenario
+    values = values_file(path)
+    created = {s["metadata"]["name"] for s in _by_kind(found, "Secret")}
+    referenced = set()
+    for _, spec in pod_specs(found):
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            for env in container.get("env", []):
+                if "valueFrom" in env:
+                    referenced.add(env["valueFrom"]["secretKeyRef"]["name"])
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:
+                referenced.add(volume["secret"]["secretName"])
+    existing = {
+        values.get(section, {}).get("existingSecret")
+        for section in ("operatorToken", "database", "signingKey")
+    } - {None, ""}
+    assert referenced == (created | existing) & referenced
+    assert referenced - created == existing
+
+
+def test_signing_key_reaches_delivery_as_an_owner_only_file(scenario):
+    _, found = scenario
+    (delivery,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "delivery"]
+    spec = delivery["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["signing-key-secret"]["secret"]["defaultMode"] == 0o400
+    assert volumes["signing-key"]["emptyDir"]["medium"] == "Memory"
+    (copy,) = spec["initContainers"]
+    assert copy["command"][:3] == ["install", "-m", "0600"]
+    (server,) = spec["containers"]
+    mounts = {m["name"]: m for m in server["volumeMounts"]}
+    assert "signing-key-secret" not in mounts
+    assert mounts["signing-key"]["readOnly"] is True
+    assert f"--signing-key={copy['command'][-1]}" in server["args"]
+
+
+def test_generated_signing_key_is_one_delivery_accepts(tmp_path):
+    found = objects(render(values_file(DEFAULT)))
+    (secret,) = [
+        s for s in _by_kind(found, "Secret") if s["metadata"]["name"].endswith("signing-key")
+    ]
+    pem = base64.b64decode(secret["data"]["signing.key"])
+    key = tmp_path / "signing.key"
+    key.write_bytes(pem)
+    key.chmod(0o600)
+    assert len(ModelSigner.load_or_create(key).key_id) == 16
+    # What a Secret volume with fsGroup gives a non-root user: the server refuses it.
+    key.chmod(0o440)
+    with pytest.raises(InvalidArgumentError):
+        ModelSigner.load_or_create(key)
+
+
+def _literal_env(container: dict[str, Any]) -> dict[str, str]:
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    env.setdefault("OFA_FLEET_OPERATOR_TOKEN", "x" * 32)
+    return env
+
+
+def test_server_args_parse_with_the_real_cli(scenario, monkeypatch):
+    _, found = scenario
+    services = {_component(s): s for s in _by_kind(found, "Service")}
+    for deployment in _by_kind(found, "Deployment"):
+        component = _component(deployment)
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        for name in ("OFA_FLEET_REGISTRY_DB", "OFA_FLEET_DELIVERY_DB", "RAY_ADDRESS"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in _literal_env(container).items():
+            monkeypatch.setenv(name, value)
+        args = build_parser().parse_args(container["args"])
+        assert (args.command, args.service) == ("serve", component)
+        _, port, _ = SERVERS[component]
+        assert args.port == port
+        ports = {p["name"]: p["port"] for p in services[component]["spec"]["ports"]}
+        assert ports["grpc"] == port
+        assert args.metrics_port == ports.get("metrics"), "metrics flag and Service agree"
+        if component == "delivery" and args.search is not None:
+            host, _, search_port = args.search.rpartition(":")
+            assert host == services["search"]["metadata"]["name"]
+            assert int(search_port) == 50052
+
+
+def test_search_joins_the_raycluster_through_its_head_service():
+    found = objects(render(values_file(ALL_ENABLED)))
+    (cluster,) = _by_kind(found, "RayCluster")
+    (search,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "search"]
+    env = _literal_env(search["spec"]["template"]["spec"]["containers"][0])
+    client_port = next(
+        p["containerPort"]
+        for p in cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"]
+        if p["name"] == "client"
+    )
+    assert env["RAY_ADDRESS"] == f"ray://{cluster['metadata']['name']}-head-svc:{client_port}"
+    major_minor = ".".join(ray.__version__.split(".")[:2])
+    assert cluster["spec"]["rayVersion"].startswith(major_minor + "."), (
+        "the RayCluster runs the Ray version the search image installs"
+    )
+    images = {c["image"] for _, spec in pod_specs([cluster, search]) for c in spec["containers"]}
+    assert len(images) == 1, "driver and Ray nodes run one image"
+
+
+BAD_VALUES = {
+    "negative replicas": {"registry": {"replicas": -1}},
+    "unknown key": {"delivery": {"rollout": {"maxSurge": 1}}},
+    "port as a string": {"registry": {"port": "50051"}},
+    "port out of range": {"delivery": {"metricsPort": 70000}},
+    "unknown blob store": {"delivery": {"blobs": "s3"}},
+    "short operator token": {"operatorToken": {"value": "too-short"}},
+    "root allowed": {"podSecurityContext": {"runAsNonRoot": False}},
+    "privilege escalation": {"securityContext": {"allowPrivilegeEscalation": True}},
+    "not a database url": {"database": {"registryUrl": "mysql://db/registry"}},
+    "chunk too large": {"delivery": {"chunkBytes": 8 * 1024 * 1024}},
+    "extra arg without dashes": {"search": {"extraArgs": ["workers=2"]}},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_schema_refuses_bad_values(bad):
+    values = helm.Chart.load(CHART).merge_values(values_file(DEFAULT))
+    merged = json.loads(json.dumps(values))
+    for section, override in bad.items():
+        merged[section] = {**merged[section], **override}
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(merged)
+    with pytest.raises(helm.HelmValuesError):
+        render(merged)
+
+
+def test_a_bad_values_file_is_refused_by_lint_and_render():
+    bad = values_file(ROOT / "tests" / "deploy" / "bad-values.yaml")
+    report = helm.lint(CHART, bad)
+    assert report["errors"], report
+    with pytest.raises(helm.HelmValuesError) as refused:
+        render(bad)
+    message = str(refused.value)
+    assert "/registry/replicas" in message and "/delivery/blobs" in message
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"delivery": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}, "minReplicas"),
+        ({"delivery": {"persistence": {"accessModes": ["ReadWriteOnce"]}}}, "ReadWriteMany"),
+        ({"search": {"enabled": False}}, "needs search.enabled"),
+        ({"database": {"registryUrl": ""}}, "database.registryUrl"),
+    ],
+    ids=["autoscaler bounds", "shared volume", "reconciler without search", "no database"],
+)
+def test_templates_refuse_inconsistent_values(override, message):
+    values = values_file(DEFAULT)
+    for section, fields in override.items():
+        values[section] = {**values.get(section, {}), **fields}
+    with pytest.raises(helm.HelmError) as refused:
+        render(values)
+    assert message in str(refused.value)
+
+
+def test_notes_tell_where_the_services_are():
+    text = notes(render(values_file(ALL_ENABLED)))
+    assert "fleet-ofa-fleet-registry:50051" in text
+    assert "Ray on RayCluster fleet-ofa-fleet-ray" in text
+    assert f"-n {NAMESPACE} get secret fleet-ofa-fleet-operator-token" in text
