@@ -7,6 +7,7 @@ import grpc
 from ofa_fleet.search.service import Search, registry_lookup, search_service
 from ofa_fleet.search.specializer import Specializer
 from ofa_fleet.serving.access import OperatorAuthenticator
+from ofa_fleet.serving.metrics_endpoint import MetricsEndpoint
 from ofa_fleet.serving.server import Server, ServerConfig
 from ofa_fleet.v1 import search_pb2_grpc
 from tests.loop_thread import ServerThread
@@ -19,16 +20,18 @@ class SearchServerThread(ServerThread):
         self.specializer = specializer
         self.registry_address = registry_address
         self.search: Search | None = None
+        self.metrics = MetricsEndpoint.create()
 
     async def build(self) -> Server:
         lookup = None
         if self.registry_address is not None:
             lookup = registry_lookup(self.registry_address, OPERATOR_TOKEN)
-        self.search = search_service(self.specializer, lookup)
+        self.search = search_service(self.specializer, lookup, metrics=self.metrics.registry)
         return Server(
             ServerConfig(grace_seconds=1.0),
             [self.search.service],
             OperatorAuthenticator(OPERATOR_TOKEN),
+            self.metrics,
         )
 
     @property

@@ -139,6 +139,28 @@ def test_get_supernet_names_the_version_every_result_carries(stub, specializer):
     assert error.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_metrics_count_outcomes_candidates_and_stage_times(stub, server):
+    def value(name: str, **labels: str) -> float:
+        return server.metrics.registry.get_sample_value(name, labels) or 0.0
+
+    before = {
+        "ok": value("ofa_fleet_search_specializations_total", outcome="ok"),
+        "cached": value("ofa_fleet_search_specializations_total", outcome="cached"),
+        "candidates": value("ofa_fleet_search_candidates_evaluated_total"),
+        "export": value("ofa_fleet_search_seconds_count", stage="export"),
+    }
+    _, first = read(stub.Specialize(request(seed=7), metadata=AUTH, timeout=120))
+    read(stub.Specialize(request(seed=7), metadata=AUTH, timeout=120))  # from the cache
+    assert value("ofa_fleet_search_specializations_total", outcome="ok") == before["ok"] + 1
+    assert value("ofa_fleet_search_specializations_total", outcome="cached") == before["cached"] + 1
+    assert (
+        value("ofa_fleet_search_candidates_evaluated_total")
+        == before["candidates"] + first.result.statistics.candidates_evaluated
+    )
+    assert value("ofa_fleet_search_seconds_count", stage="export") == before["export"] + 1
+    assert value("ofa_fleet_search_specializations_active") == 0
+
+
 def test_a_cancelled_call_stops_its_search(stub, server):
     call = stub.Specialize(request(**{f.name: v for f, v in SLOW.ListFields()}), metadata=AUTH)
     first = next(call)

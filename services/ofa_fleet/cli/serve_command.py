@@ -18,6 +18,7 @@ from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.logs import configure_logging
+from ofa_fleet.serving.metrics_endpoint import MetricsEndpoint
 from ofa_fleet.serving.server import Server, ServerConfig
 from ofa_fleet.serving.tls import TlsFiles
 
@@ -196,8 +197,9 @@ async def _serve_search(
     lookup = None
     if args.registry:
         lookup = registry_lookup(args.registry, token, TlsFiles(ca=args.registry_tls_ca))
-    search = search_service(specializer, lookup, args.concurrency)
-    server = Server(config, [search.service], OperatorAuthenticator(token))
+    metrics = MetricsEndpoint.create()
+    search = search_service(specializer, lookup, args.concurrency, metrics.registry)
+    server = Server(config, [search.service], OperatorAuthenticator(token), metrics)
     await server.start()
     await server.wait()
 

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import grpc
 import ray
+from prometheus_client import CollectorRegistry
 
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.search.access_rules import RULES, SERVICE
 from ofa_fleet.search.accuracy_source import FIT_SAMPLES, resolve_accuracy_predictor
 from ofa_fleet.search.bundle import SupernetBundle
+from ofa_fleet.search.metrics import SearchMetrics
 from ofa_fleet.search.servicer import DEFAULT_CONCURRENCY, ProfileLookup, SearchServicer
 from ofa_fleet.search.specializer import Specializer
 from ofa_fleet.search.workers import SearchWorkers
@@ -70,8 +72,11 @@ def search_service(
     specializer: Specializer,
     lookup: ProfileLookup | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    metrics: CollectorRegistry | None = None,
 ) -> Search:
     servicer = SearchServicer(specializer, lookup, concurrency)
+    if metrics is not None:
+        servicer.metrics = SearchMetrics(metrics, lambda: servicer.active)
 
     async def ready() -> bool:
         # A call to Ray's control store: off the event loop, like any blocking call.

@@ -17,10 +17,11 @@ from typing import Any
 
 from grpc import aio
 
-from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError
+from ofa_fleet.errors import CancelledError, FailedPreconditionError, InvalidArgumentError
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.search import convert
+from ofa_fleet.search.metrics import SearchMetrics
 from ofa_fleet.search.specializer import Event, Specialization, Specializer
 from ofa_fleet.v1 import search_pb2, search_pb2_grpc
 
@@ -43,7 +44,8 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
             max_workers=concurrency, thread_name_prefix="specialize"
         )
         self.stopping = threading.Event()
-        self.active = 0  # specializations running now (read by tests and, later, metrics)
+        self.active = 0  # specializations running now (read by tests and the metrics)
+        self.metrics: SearchMetrics | None = None
 
     async def Specialize(  # noqa: N802
         self, request: search_pb2.SpecializeRequest, context: aio.ServicerContext
@@ -95,8 +97,15 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     def _finished(self, work: asyncio.Future[Specialization]) -> None:
         self.active -= 1
         # A call cancelled mid-search leaves the outcome (CancelledError) unread: read it.
-        if not work.cancelled():
-            work.exception()
+        error = None if work.cancelled() else work.exception()
+        if self.metrics is None:
+            return
+        if work.cancelled() or isinstance(error, CancelledError):
+            self.metrics.ended_without_result(cancelled=True)
+        elif error is not None:
+            self.metrics.ended_without_result(cancelled=False)
+        else:
+            self.metrics.finished(work.result())
 
     async def _profile(self, request: search_pb2.SpecializeRequest) -> HardwareProfile:
         target = request.WhichOneof("target")
