@@ -14,6 +14,7 @@ import grpc
 from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
 from ofa_fleet.registry.service import registry_authenticator, registry_service
 from ofa_fleet.registry.store import RegistryStore
+from ofa_fleet.serving.metrics_endpoint import MetricsEndpoint
 from ofa_fleet.serving.server import Server, ServerConfig
 from ofa_fleet.storage.database import Database, DatabaseUrl
 from ofa_fleet.v1 import registry_pb2_grpc
@@ -45,10 +46,14 @@ class RegistryServerThread:
     async def _start(self) -> None:
         self.database = Database(DatabaseUrl.parse(self.db_url), REGISTRY_MIGRATIONS)
         await asyncio.to_thread(self.database.migrate)
-        registry = registry_service(self.database, poll_seconds=0.2)
+        metrics = MetricsEndpoint.create()
+        registry = registry_service(self.database, poll_seconds=0.2, metrics=metrics.registry)
         self.store = registry.store
         self.server = Server(
-            self.config, [registry.service], registry_authenticator(self.operator_token, registry)
+            self.config,
+            [registry.service],
+            registry_authenticator(self.operator_token, registry),
+            metrics,
         )
         self.port = await self.server.start()
 

@@ -162,8 +162,10 @@ async def _serve_registry(config: ServerConfig, url: DatabaseUrl, token: str) ->
     database = Database(url, REGISTRY_MIGRATIONS)
     try:
         await asyncio.to_thread(database.migrate)
-        registry = registry_service(database)
-        server = Server(config, [registry.service], registry_authenticator(token, registry))
+        metrics = MetricsEndpoint.create()
+        registry = registry_service(database, metrics=metrics.registry)
+        authenticator = registry_authenticator(token, registry)
+        server = Server(config, [registry.service], authenticator, metrics)
         await server.start()
         await server.wait()
     finally:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.registry.change_feed import ChangeFeed
+from ofa_fleet.registry.metrics import RegistryMetrics
 from ofa_fleet.registry.servicer import RegistryServicer
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.token_cache import TokenCache
@@ -48,11 +51,16 @@ class Registry:
     tokens: RegistryTokens
 
 
-def registry_service(database: Database, poll_seconds: float = 1.0) -> Registry:
+def registry_service(
+    database: Database, poll_seconds: float = 1.0, metrics: CollectorRegistry | None = None
+) -> Registry:
+    """`metrics`: where the registry's own metrics go (the server's endpoint registry)."""
     store = RegistryStore(database)
     feed = ChangeFeed(store, poll_seconds=poll_seconds)
     tokens = RegistryTokens(store, TokenCache())
     servicer = RegistryServicer(store, feed, revoked=tokens.cache.forget)
+    if metrics is not None:
+        servicer.reported = RegistryMetrics(metrics, store).reported
 
     async def ready() -> bool:
         return await asyncio.to_thread(database.ping)

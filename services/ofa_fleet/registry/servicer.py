@@ -33,7 +33,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         store: RegistryStore,
         feed: ChangeFeed,
         revoked: Callable[[str], None] = lambda subject: None,
+        reported: Callable[[str, int], None] = lambda fleet, errors: None,
     ) -> None:
+        self.reported = reported  # (fleet, errors) of each status report, for the metrics
         self.store = store
         self.feed = feed
         self.batcher = WriteBatcher(store.database)
@@ -152,6 +154,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             raise InvalidArgumentError("status is required")
         status = convert.status_from_proto(request.status)
         record = await self._write(self.store.report_status, request.device_id, status)
+        self.reported(record.fleet, len(status.errors))
         return pb.ReportStatusResponse(device=convert.device_to_proto(record))
 
     async def GetDevice(  # noqa: N802

@@ -303,6 +303,12 @@ class RegistryStore:
             query = query.where(DeviceRow.fleet_name == fleet)
         return self._page(query, DeviceRow.id, f"devices/{fleet}", page_size, page_token, _device)
 
+    def device_counts(self) -> dict[str, int]:
+        """Enrolled devices per fleet (fleets without devices are absent)."""
+        query = select(DeviceRow.fleet_name, func.count()).group_by(DeviceRow.fleet_name)
+        with self.database.read() as s:
+            return {fleet: int(count) for fleet, count in s.execute(query)}
+
     def delete_device(self, device_id: str) -> None:
         check_device_id(device_id)
         with self.database.write() as s:
