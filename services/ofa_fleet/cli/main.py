@@ -20,6 +20,7 @@ from ofa_fleet.cli import (
     registry_commands,
     search_commands,
     serve_command,
+    up_command,
 )
 from ofa_fleet.cli.output import emit
 from ofa_fleet.errors import OfaFleetError
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_command.add_command(sub)
     fleet_commands.add_commands(registry_commands.add_commands(sub))
     search_commands.add_command(sub)
+    up_command.add_command(sub)
     return parser
 
 
