@@ -738,7 +738,7 @@ def ensure_checkpoint(args: argparse.Namespace) -> Path:
         if not path.is_file():
             raise SystemExit(f"checkpoint {path} does not exist")
         return path
-    from ofa_fleet.cli.demo_command import ensure_trained
+    from ofa_fleet.stack.supernet import ensure_trained
 
     if not path.is_file():
         log(f"training the demo supernet into {path} (about 2.5 minutes) ...")

@@ -1,166 +1,159 @@
-"""`ofa-fleet demo`: the main job on built-in defaults, end to end on one machine.
+"""`ofa-fleet demo`: the whole system on this machine, from nothing to a served fleet.
 
-Trains a supernet on the built-in ``digits`` data (or reuses a finished checkpoint), then
-carves several subnets out of it without retraining, exports each as verified ONNX and
-shows what each costs and how accurate it is, with the latency this machine's own
-latency table predicted for it next to the latency measured.
+Starts the stack `ofa-fleet up` runs (training a supernet on ``digits`` the first time),
+creates the example hardware profiles and a fleet for each, boots a simulated fleet of
+devices over them, and shows what every profile got: its subnet, what it costs, its
+latency predicted for the profile's hardware next to what its devices measured here,
+and how many devices run it. Exits non-zero when any device was not served.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import random
+import asyncio
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rich import box
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ofa_fleet.cli.core_commands import write_atomically
-from ofa_fleet.cli.output import stderr_console
+from ofa_fleet.cli.output import emit, stderr_console
+from ofa_fleet.cli.up_command import add_stack_flags, signals_as_interrupts, stack_settings
+from ofa_fleet.errors import InvalidArgumentError, UnavailableError
+from ofa_fleet.fleet.summary import DeviceOutcome
+from ofa_fleet.stack.demo import DemoSettings, run_demo
+from ofa_fleet.stack.demo_fleets import DemoFleet
+from ofa_fleet.stack.local_stack import LocalStack
 
-# torch, scikit-learn and onnx load in the handlers that use them, so that building the
-# parser (and running the light commands) does not pay for them.
-if TYPE_CHECKING:
-    from ofa_fleet.predictors.latency_table import LatencyTable
-    from ofa_fleet.training.checkpoint import Checkpoint
+# The example profiles of this repository (an editable install), else ./deploy/profiles.
+REPOSITORY_PROFILES = Path(__file__).resolve().parents[3] / "deploy" / "profiles"
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="train on digits, carve subnets, export them as ONNX")
-    demo.add_argument("--workdir", type=Path, default=Path("runs/demo"))
-    demo.add_argument("--epochs-per-phase", type=int, help="default: the built-in schedule")
-    demo.add_argument("--random-subnets", type=int, default=2)
-    demo.add_argument("--json", action="store_true")
-    demo.set_defaults(handler=run_demo)
-
-
-def run_demo(args: argparse.Namespace) -> dict[str, Any] | None:
-    from ofa_fleet.core.arch import ArchConfig
-    from ofa_fleet.hardware.local_machine import local_profile
-    from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
-    from ofa_fleet.predictors.timing import InterleavedTimer
-    from ofa_fleet.subnet import export_subnet, materialize
-    from ofa_fleet.training.checkpoint import load_checkpoint
-    from ofa_fleet.training.checkpoint_data import load_checkpoint_data
-    from ofa_fleet.training.evaluate import top1_accuracy
-
-    checkpoint_path = args.workdir / "supernet.ckpt"
-    ensure_trained(checkpoint_path, args.epochs_per_phase)
-    checkpoint = load_checkpoint(checkpoint_path)
-    splits = load_checkpoint_data(checkpoint)
-    rng = random.Random(0)
-    archs = [("max", ArchConfig.max(checkpoint.space)), ("min", ArchConfig.min(checkpoint.space))]
-    archs += [
-        (f"random-{i + 1}", ArchConfig.sample(checkpoint.space, rng))
-        for i in range(args.random_subnets)
-    ]
-    predictor = SubnetPredictor(
-        checkpoint.space,
-        checkpoint.supernet.in_channels,
-        checkpoint.supernet.num_classes,
-        local_profile(1, ensure_latency_table(args.workdir / "latency-table.json", checkpoint)),
+    demo = sub.add_parser(
+        "demo", help="servers, example profiles and a simulated fleet, all on this machine"
     )
-    predictions = predictor.predict([arch for _, arch in archs])
-    rows = []
-    timer = InterleavedTimer(threads=1)
-    for i, (label, arch) in enumerate(archs):
-        subnet = materialize(checkpoint.supernet, arch, splits)
-        top1 = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
-        exported = export_subnet(checkpoint, subnet, splits)
-        out = args.workdir / f"{label}.onnx"
-        write_atomically(out, exported.onnx_bytes)
-        timer.add(
-            exported.onnx_bytes,
-            (1, checkpoint.supernet.in_channels, arch.resolution, arch.resolution),
-        )
-        rows.append(
-            {
-                "subnet": label,
-                "arch": str(arch),
-                "top1": round(top1, 4),
-                "macs": subnet.complexity.macs,
-                "params": subnet.complexity.params,
-                "onnx_bytes": len(exported.onnx_bytes),
-                "predicted_latency_ms": round(float(predictions.latency_ms[i]), 3),
-                "peak_memory_bytes": int(predictions.peak_memory_bytes[i]),
-                "sha256": exported.sha256,
-                "file": str(out),
-            }
-        )
-    # Timed together in interleaved rounds, as the latency table was (see `timing`).
-    for row, latency in zip(rows, timer.measure(), strict=True):
-        row["latency_ms"] = round(latency, 3)
-    result = {
-        "checkpoint": str(checkpoint_path),
-        "supernet_version": checkpoint.version,
-        "subnets": rows,
-    }
+    add_stack_flags(demo, Path("runs/demo"), default_port=0)
+    demo.add_argument("--devices", type=int, default=30, help="simulated devices (default 30)")
+    demo.add_argument(
+        "--profiles",
+        type=Path,
+        default=REPOSITORY_PROFILES if REPOSITORY_PROFILES.is_dir() else Path("deploy/profiles"),
+        help="folder of hardware profiles, one fleet each (default: deploy/profiles)",
+    )
+    demo.add_argument(
+        "--deadline-seconds", type=float, default=600.0, help="for every device to be served"
+    )
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.devices < 1:
+        raise InvalidArgumentError("--devices must be at least 1")
+    if args.deadline_seconds <= 0:
+        raise InvalidArgumentError("--deadline-seconds must be positive")
+    settings = DemoSettings(args.profiles, args.devices, args.deadline_seconds)
+    stack = LocalStack(stack_settings(args))
+    # The stack starts (and perhaps trains, with bars of its own) before this display.
+    started = time.monotonic()
+    with signals_as_interrupts(), stack, DemoProgress() as display:
+        start_seconds = time.monotonic() - started
+        result = asyncio.run(run_demo(stack, settings, display))
+    result["seconds_to_start"] = round(start_seconds, 1)
+    result["seconds"] = round(time.monotonic() - started, 1)
     if args.json:
-        return result
-    print_table(result)
+        emit(result, True, "ofa-fleet demo")
+    else:
+        print_table(result)
+    missing = result["devices"] - result["served"]
+    if missing:
+        first = next(iter(result["errors"]), "no error recorded")
+        raise UnavailableError(
+            f"{missing} of {result['devices']} devices were not served (e.g. {first}); "
+            f"server logs in {stack.settings.log_dir}"
+        )
     return None
 
 
-def ensure_trained(path: Path, epochs_per_phase: int | None) -> None:
-    """Train, resume an interrupted run, or do nothing if a finished checkpoint exists."""
-    from ofa_fleet.cli.progress import RichTrainingProgress
-    from ofa_fleet.core.space import cpu_space
-    from ofa_fleet.data import load_dataset
-    from ofa_fleet.training.checkpoint import load_checkpoint
-    from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
-    from ofa_fleet.training.config import TrainConfig
-    from ofa_fleet.training.trainer import ProgressiveTrainer
+class DemoProgress:
+    """A bar per fleet (devices served), with where its profile's model stands."""
 
-    if path.exists():
-        checkpoint = load_checkpoint(path)
-        if checkpoint.finished:
-            return
-        splits = load_checkpoint_data(checkpoint)
-        with RichTrainingProgress() as observer:
-            ProgressiveTrainer.resume(splits, path, observer).run()
-        return
-    config = TrainConfig()
-    if epochs_per_phase:
-        config = config.with_epochs(epochs_per_phase)
-    splits = load_dataset("digits", image_size=32, val_fraction=VAL_FRACTION, seed=config.seed)
-    with RichTrainingProgress() as observer:
-        ProgressiveTrainer(splits, path, config, cpu_space(), observer).run()
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[state]}"),
+            TimeElapsedColumn(),
+            console=stderr_console,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.fleet_of: dict[str, str] = {}
 
+    def __enter__(self) -> DemoProgress:
+        self.progress.start()
+        return self
 
-def ensure_latency_table(path: Path, checkpoint: Checkpoint) -> LatencyTable:
-    """This machine's latency table for the checkpoint's space (measured once, ~10 s)."""
-    from ofa_fleet.hardware.profile_file import load_latency_table
-    from ofa_fleet.predictors.device_profiling import profile_device
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
 
-    if path.exists():
-        table = load_latency_table(path)
-        if table.space_fingerprint == checkpoint.space.fingerprint and table.threads == 1:
-            return table
-    net = checkpoint.supernet
-    with stderr_console.status("profiling this machine's latency table ..."):
-        table = profile_device(checkpoint.space, net.in_channels, net.num_classes, threads=1)
-    write_atomically(path, json.dumps(table.to_dict(), indent=1).encode())
-    return table
+    def fleets_ready(self, fleets: list[DemoFleet], devices: dict[str, int]) -> None:
+        for fleet in fleets:
+            self.fleet_of[fleet.profile_name] = fleet.name
+            self.tasks[fleet.name] = self.progress.add_task(
+                fleet.name, total=devices[fleet.name], state="model: waiting"
+            )
+
+    def profile_state(self, profile: str, state: str, error: str) -> None:
+        detail = f" ({error[:80]})" if error and state != "ready" else ""
+        self.progress.update(self.tasks[self.fleet_of[profile]], state=f"model: {state}{detail}")
+
+    def device_done(self, fleet: str, outcome: DeviceOutcome) -> None:
+        self.progress.update(self.tasks[fleet], advance=1)
 
 
 def print_table(result: dict[str, Any]) -> None:
-    table = Table(title=f"Subnets of supernet {result['supernet_version']} (no retraining)")
-    columns = ("subnet", "top-1", "MACs", "params", "ONNX KiB", "peak KiB", "ms", "predicted ms")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "subnet" else "right")
-    table.add_column("arch", overflow="fold", min_width=24)
-    for row in result["subnets"]:
+    """One row per profile (its subnet's arch string below the table: it is long)."""
+    table = Table(
+        title=f"{result['served']} of {result['devices']} devices served "
+        f"({result['verified']} verified on disk)",
+        caption="pred.: latency predicted for the profile's hardware (green: within its "
+        "budget); meas.: median of the fleet's simulated devices, on this machine",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("profile", no_wrap=True)
+    for column in ("MACs", "model\nKiB", "pred.\nms", "meas.\nms", "budget\nms"):
+        table.add_column(column, justify="right")
+    table.add_column("top-1", justify="right")
+    table.add_column("served", justify="right")
+    archs = []
+    for row in result["profiles"]:
+        if not row["arch"]:
+            table.add_row(row["profile"], *[""] * 6, _served(row))
+            archs.append(f"[bold]{row['profile']}[/]: [red]{row['error']}[/]")
+            continue
+        colour = "green" if row["within_budget"] else "red"
+        measured = row["measured_latency_ms"]
         table.add_row(
-            row["subnet"],
-            f"{row['top1'] * 100:.1f}%",
+            row["profile"],
             f"{row['macs'] / 1e6:.2f}M",
-            f"{row['params'] / 1e3:.0f}K",
-            f"{row['onnx_bytes'] / 1024:.0f}",
-            f"{row['peak_memory_bytes'] / 1024:.0f}",
-            f"{row['latency_ms']:.3f}",
-            f"{row['predicted_latency_ms']:.3f}",
-            row["arch"],
+            f"{row['model_bytes'] / 1024:.0f}",
+            f"[{colour}]{row['predicted_latency_ms']:.3f}[/]",
+            "-" if measured is None else f"{measured:.3f}",
+            f"{row['latency_budget_ms']:g}",
+            f"{row['top1'] * 100:.1f}%",
+            _served(row),
         )
-    Console().print(table)
+        archs.append(f"[bold]{row['profile']}[/]: {row['arch']}")
+    console = Console()
+    console.print(table)
+    for line in archs:
+        console.print(line, overflow="fold")
+
+
+def _served(row: dict[str, Any]) -> str:
+    return f"{row['served']}/{row['devices']}"

@@ -4,11 +4,15 @@ Both are made once, in the foreground with progress bars, and kept beside each o
 the workdir (``supernet.ckpt``, ``supernet.ckpt.predictor``), so later starts reuse them
 at once. The predictor is fitted here rather than left to the search server: it is the
 same fit (the same seeded subnets, the file search looks for), but a person sees it
-advance instead of waiting on a server that is not answering yet.
+advance instead of waiting on a server that is not answering yet, and the search server
+then starts at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ofa_fleet.cli.output import step_progress
@@ -50,15 +54,19 @@ def ensure_trained(path: Path, epochs_per_phase: int | None = None) -> None:
 def ensure_predictor(checkpoint_path: Path, samples: int | None = None) -> Path:
     """The accuracy predictor search would fit for this checkpoint, fitted here if missing.
 
-    ``samples``: subnets to measure (default: as many as search would, ``FIT_SAMPLES``).
+    It is search's own fit (`resolve_accuracy_predictor`: the same subnets, measured in
+    parallel on Ray workers, the same file), on a local Ray that stops when it is done,
+    or on the Ray this process already runs. ``samples``: subnets to measure (default:
+    as many as search would, ``FIT_SAMPLES``).
     """
-    from ofa_fleet.predictors.accuracy import (
-        AccuracyPredictor,
-        fit_accuracy_predictor,
-        sample_archs_for_fit,
+    from ofa_fleet.predictors.accuracy import AccuracyPredictor
+    from ofa_fleet.search.accuracy_source import (
+        FIT_SAMPLES,
+        resolve_accuracy_predictor,
+        sidecar_path,
     )
-    from ofa_fleet.predictors.accuracy_samples import measure_samples
-    from ofa_fleet.search.accuracy_source import FIT_SAMPLES, sidecar_path
+    from ofa_fleet.search.bundle import SupernetBundle
+    from ofa_fleet.search.workers import SearchWorkers
     from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 
@@ -67,20 +75,52 @@ def ensure_predictor(checkpoint_path: Path, samples: int | None = None) -> Path:
     if path.is_file() and AccuracyPredictor.load(path).supernet_version == checkpoint.version:
         return path
     splits = load_checkpoint_data(checkpoint)
-    archs = sample_archs_for_fit(checkpoint.space, samples or FIT_SAMPLES, seed=0)
-    with step_progress() as progress:
-        task = progress.add_task("fitting the accuracy predictor", total=len(archs))
-        measured, cpu_seconds = measure_samples(
-            checkpoint.supernet,
-            splits,
-            archs,
-            lambda done, _total: progress.update(task, completed=done),
+    count = samples or FIT_SAMPLES
+    with step_progress() as progress, local_ray(), torch_threads(1):
+        task = progress.add_task("fitting the accuracy predictor", total=count)
+        resolve_accuracy_predictor(
+            checkpoint_path,
+            checkpoint,
+            lambda: SearchWorkers(SupernetBundle.of(checkpoint, splits, None)),
+            samples=count,
+            on_done=lambda done, total: progress.update(task, completed=done, total=total),
         )
-    predictor = fit_accuracy_predictor(
-        checkpoint.space,
-        checkpoint.version,
-        measured,
-        cost={"sample_cpu_seconds": cpu_seconds},
-    )
-    predictor.save(path)
     return path
+
+
+@contextlib.contextmanager
+def local_ray() -> Iterator[None]:
+    """A Ray on this machine's cores for the block (whatever RAY_ADDRESS says), stopped
+    after it; a Ray this process already runs is used and left running."""
+    import ray
+
+    from ofa_fleet.search.ray_runtime import start_ray, stop_ray
+
+    if ray.is_initialized():
+        yield
+        return
+    address = os.environ.pop("RAY_ADDRESS", None)
+    try:
+        start_ray()
+        yield
+    finally:
+        stop_ray()
+        if address is not None:
+            os.environ["RAY_ADDRESS"] = address
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Torch's intra-op threads for the block, restored after it.
+
+    The accuracy MLP's many tiny steps are slower on two threads than on one, and far
+    slower when another process keeps the second core busy (measured: 30x).
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
