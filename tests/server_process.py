@@ -16,7 +16,7 @@ import threading
 from types import TracebackType
 from typing import Any
 
-START_TIMEOUT_S = 90.0
+START_TIMEOUT_S = 300.0  # a search server loads a supernet and warms Ray; a loaded CI is slow
 OPERATOR_TOKEN = "operator-token-for-tests-0123456789"
 
 

@@ -31,11 +31,6 @@ from ofa_fleet.v1 import delivery_pb2_grpc, registry_pb2_grpc
 
 Response = TypeVar("Response")
 DEFAULT_CALL_TIMEOUT_SECONDS = 10.0
-RECONNECT_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.initial_reconnect_backoff_ms", 500),
-    ("grpc.min_reconnect_backoff_ms", 500),
-    ("grpc.max_reconnect_backoff_ms", 5_000),
-)
 
 
 @dataclass(frozen=True)
@@ -98,7 +93,7 @@ class Connections:
 
 
 def _open(address: str, endpoints: Endpoints) -> aio.Channel:
-    options = [*CLIENT_OPTIONS, *RECONNECT_OPTIONS]
+    options = list(CLIENT_OPTIONS)  # reconnect backoff capped (channel_options)
     if endpoints.own_connection:
         options.append(("grpc.use_local_subchannel_pool", 1))
     tls = endpoints.tls
