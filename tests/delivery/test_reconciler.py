@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.reconciler import ReconcilerSettings
 from ofa_fleet.delivery.signing import verify_manifest
 from ofa_fleet.hardware.profile_proto import profile_to_proto
+from ofa_fleet.search.result_cache import ResultCache
 from ofa_fleet.v1 import (
     delivery_pb2,
     delivery_pb2_grpc,
@@ -44,13 +46,16 @@ SETTINGS = ReconcilerSettings(
 )
 
 
-def eventually(check: Callable[[], object], timeout: float = 180.0) -> object:
+def eventually(
+    check: Callable[[], object], timeout: float = 180.0, state: Callable[[], object] = str
+) -> object:
+    """`check()` once it is truthy; on timeout the failure shows `state()`."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
-        assert time.monotonic() < deadline, "the reconciler did not get there in time"
+        assert time.monotonic() < deadline, f"the reconciler did not get there: {state()}"
         time.sleep(0.2)
 
 
@@ -63,11 +68,13 @@ def services(specializer, tmp_path: Path) -> Iterator[tuple]:
         yield registry, search, tmp_path
 
 
-def start_delivery(registry, search, folder: Path) -> tuple[DeliveryServerThread, ModelStore]:
+def start_delivery(
+    registry, search, folder: Path, settings: ReconcilerSettings = SETTINGS
+) -> tuple[DeliveryServerThread, ModelStore]:
     database = open_database(f"sqlite:///{folder / 'delivery.db'}")
     store = ModelStore(database, blob_store("files", database, folder / "blobs"))
     delivery = DeliveryServerThread(
-        store, folder / "signing.key", registry.address, 64 * 1024, search.address, SETTINGS
+        store, folder / "signing.key", registry.address, 64 * 1024, search.address, settings
     )
     return delivery, store
 
@@ -124,6 +131,51 @@ def test_profiles_get_models_that_follow_their_revisions(services):
             time.sleep(2.0)
             after = Ledger(store.database).get("x86-gateway")
         assert after == before
+
+
+def test_search_restarted_with_another_supernet_makes_every_model_stale(services, specializer):
+    """Search comes back on its address serving another supernet version: delivery polls
+    it, notices, and specializes the profile again from the new supernet."""
+    registry, _, folder = services
+    with registry.channel() as channel:
+        registry_pb2_grpc.RegistryServiceStub(channel).CreateProfile(
+            registry_pb2.CreateProfileRequest(
+                profile=profile_to_proto(example_profile("raspberry-pi-4"))
+            ),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+    polling = dataclasses.replace(SETTINGS, supernet_poll_seconds=0.5)
+    old_search = SearchServerThread(specializer).__enter__()
+    delivery, store = start_delivery(registry, old_search, folder, polling)
+    with delivery:
+        try:
+            first = eventually(lambda: store.current("raspberry-pi-4"))
+        finally:
+            old_search.__exit__(None, None, None)
+        assert first.manifest.supernet_version == specializer.supernet_version
+        # The same Ray workers under another version: to delivery, a new supernet.
+        workers = copy.copy(specializer.workers)
+        workers.version = "a-newer-supernet"
+        newer = dataclasses.replace(specializer, workers=workers, cache=ResultCache())
+        with SearchServerThread(newer, port=old_search.port) as new_search:
+            ledger = Ledger(store.database)
+            eventually(
+                lambda: (
+                    (s := ledger.get("raspberry-pi-4")).supernet_version == "a-newer-supernet"
+                    and s.state == CURRENT
+                ),
+                state=lambda: ledger.get("raspberry-pi-4"),
+            )
+            asked = new_search.metrics.registry.get_sample_value(
+                "ofa_fleet_search_specializations_total", {"outcome": "ok"}
+            )
+            assert asked == 1  # a real search on the new supernet, once
+        # Same weights under a new name give the same bytes: one model, still current,
+        # its history untouched (a model is its bytes, whatever asked for it).
+        again = store.current("raspberry-pi-4")
+        assert again.sha256 == first.sha256
+        assert [h.sha256 for h in store.history("raspberry-pi-4")] == [first.sha256]
 
 
 def test_an_infeasible_profile_is_retried_with_backoff_and_shown_failing(services):

@@ -15,8 +15,10 @@ from tests.server_process import OPERATOR_TOKEN
 
 
 class SearchServerThread(ServerThread):
-    def __init__(self, specializer: Specializer, registry_address: str | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self, specializer: Specializer, registry_address: str | None = None, port: int = 0
+    ) -> None:
+        super().__init__(port)
         self.specializer = specializer
         self.registry_address = registry_address
         self.search: Search | None = None
@@ -28,7 +30,7 @@ class SearchServerThread(ServerThread):
             lookup = registry_lookup(self.registry_address, OPERATOR_TOKEN)
         self.search = search_service(self.specializer, lookup, metrics=self.metrics.registry)
         return Server(
-            ServerConfig(grace_seconds=1.0),
+            ServerConfig(port=self.requested_port, grace_seconds=1.0),
             [self.search.service],
             OperatorAuthenticator(OPERATOR_TOKEN),
             self.metrics,

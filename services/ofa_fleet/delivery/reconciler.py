@@ -3,10 +3,12 @@
 Like a Kubernetes controller it acts on the *difference* between what is and what should
 be, never on the events themselves: a change in the registry's feed only says "look at
 this profile again". Looking means: if the profile's current model was specialized for
-its present revision, nothing; otherwise ask search to `Specialize` it, sign and store
-the result, and make it current. That makes it idempotent (looking twice does no harm)
-and restart-safe (the feed cursor and each profile's state live in the database, and a
-search interrupted by a restart is asked again; search's cache answers a repeat at once).
+its present revision from the supernet search serves now, nothing; otherwise ask search
+to `Specialize` it, sign and store the result, and make it current. That makes it
+idempotent (looking twice does no harm) and restart-safe (the feed cursor and each
+profile's state live in the database, and a search interrupted by a restart is asked
+again; search's cache answers a repeat at once). Search names its supernet version
+(`supernet_version`); models made from another one are stale.
 
 Profiles are specialized concurrently up to `concurrency`; a failure is recorded with its
 message, and the profile is looked at again after an exponential backoff, never in a
@@ -35,6 +37,8 @@ from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
 from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.delivery.supernet_version import POLL_SECONDS as SUPERNET_POLL_SECONDS
+from ofa_fleet.delivery.supernet_version import SupernetVersion
 from ofa_fleet.errors import OfaFleetError
 from ofa_fleet.search.stream import SpecializeStream
 from ofa_fleet.serving.client import bearer
@@ -55,6 +59,7 @@ class ReconcilerSettings:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     options: search_pb2.SearchOptions = field(default_factory=search_pb2.SearchOptions)
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    supernet_poll_seconds: float = SUPERNET_POLL_SECONDS
 
 
 class Reconciler:
@@ -85,6 +90,7 @@ class Reconciler:
         self.monitor = FleetMonitor(
             registry, token, store, ledger, self.wake, changed, self.settings.monitor
         )
+        self.supernet = SupernetVersion(search, token, self.settings.supernet_poll_seconds)
 
     def wake(self, profile_name: str, reason: str = "") -> None:
         """Look at ``profile_name`` soon; ``reason`` forces a new model (e.g. "operator")."""
@@ -93,7 +99,9 @@ class Reconciler:
             self._queue.put_nowait((profile_name, reason))
 
     async def run(self) -> None:
+        await self.supernet.refresh()  # before any profile is judged stale or not
         tasks = [
+            asyncio.create_task(self.supernet.follow(self._supernet_changed)),
             asyncio.create_task(self._follow_feed()),
             asyncio.create_task(self._retry_failed()),
             asyncio.create_task(self.monitor.run()),
@@ -155,6 +163,16 @@ class Reconciler:
             if not token:
                 return
 
+    async def _supernet_changed(self, version: str) -> None:
+        """Every profile is looked at; those with models of another supernet go stale."""
+        try:
+            await self._look_at_every_profile()
+        except aio.AioRpcError as error:  # the feed's own pass will look at them all again
+            log.warning(
+                "could not list profiles after a supernet change",
+                extra={"code": error.code().name, "error": error.details()},
+            )
+
     async def _retry_failed(self) -> None:
         while True:
             await asyncio.sleep(self.settings.retry_poll_seconds)
@@ -199,6 +217,8 @@ class Reconciler:
             reason = "missing"
         elif state.profile_revision != profile.revision:
             reason = "profile-changed"
+        elif self.supernet.is_stale(state.supernet_version):
+            reason = "supernet-changed"
         elif state.state == CURRENT:
             return
         else:
