@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ofa_fleet.cli.search_commands import add_search_flags
+from ofa_fleet.delivery.chunking import CHUNK_BYTES
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.credentials import load_operator_token
@@ -100,7 +101,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "replica only serves what the store holds",
     )
     delivery.add_argument("--upstream-tls-ca", type=Path, help="PEM CA of registry and search")
-    delivery.add_argument("--chunk-bytes", type=int, default=64 * 1024)
+    delivery.add_argument(
+        "--chunk-bytes",
+        type=int,
+        default=CHUNK_BYTES,
+        help=f"bytes per GetModel message (default {CHUNK_BYTES}; see delivery/chunking.py)",
+    )
     delivery.add_argument("--reconcile-concurrency", type=int, default=2)
     add_server_flags(delivery, DELIVERY_PORT)
     delivery.set_defaults(handler=run_delivery)
@@ -245,6 +251,7 @@ async def _serve_delivery(
             files.remove_stale_temporaries()
             blobs = files
         upstream = TlsFiles(ca=args.upstream_tls_ca)
+        metrics = MetricsEndpoint.create()
         delivery = delivery_service(
             ModelStore(database, blobs),
             signer,
@@ -255,8 +262,9 @@ async def _serve_delivery(
             search_address=args.search,
             search_tls=upstream,
             settings=ReconcilerSettings(concurrency=args.reconcile_concurrency),
+            metrics=metrics.registry,
         )
-        server = Server(config, [delivery.service], delivery.authenticator)
+        server = Server(config, [delivery.service], delivery.authenticator, metrics)
         await server.start()
         reconciling = None
         if delivery.reconciler is not None:

@@ -15,9 +15,12 @@ from collections.abc import AsyncIterator
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
+from prometheus_client import CollectorRegistry
 
+from ofa_fleet.delivery.chunking import CHUNK_BYTES
 from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, PENDING, Ledger
+from ofa_fleet.delivery.metrics import DeliveryMetrics
 from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.model_watch import TargetWatch
 from ofa_fleet.delivery.pinning import FleetPinning
@@ -30,7 +33,6 @@ from ofa_fleet.registry.fields import check_name
 from ofa_fleet.serving.access import current_principal
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
 
-CHUNK_BYTES = 64 * 1024
 WAIT_POLL_SECONDS = 0.5
 RETRY_HINT_SECONDS = 5
 DEFAULT_WAIT_SECONDS = 30.0
@@ -47,7 +49,9 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         watch: TargetWatch,
         reconciler: Reconciler | None = None,
         chunk_bytes: int = CHUNK_BYTES,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or DeliveryMetrics(CollectorRegistry())
         self.watch = watch
         self.ledger = ledger
         self.reconciler = reconciler
@@ -63,7 +67,9 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     ) -> AsyncIterator[delivery_pb2.GetModelResponse]:
         device_id = current_principal().subject
         record = await self._target(device_id, context.time_remaining())
+        profile = record.manifest.profile_name
         if request.have_sha256 == record.sha256:
+            self.metrics.up_to_date(profile)
             yield delivery_pb2.GetModelResponse(
                 up_to_date=delivery_pb2.UpToDate(sha256=record.sha256)
             )
@@ -82,7 +88,9 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             yield delivery_pb2.GetModelResponse(
                 chunk=common_pb2.ModelChunk(offset=offset, data=data)
             )
+            self.metrics.sent(profile, len(data))
             offset += len(data)
+        self.metrics.served(profile)
 
     async def WatchModel(  # noqa: N802
         self, request: delivery_pb2.WatchModelRequest, context: aio.ServicerContext
