@@ -9,6 +9,7 @@ from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.reconciler import ReconcilerSettings
 from ofa_fleet.delivery.service import Delivery, delivery_service
 from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.serving.metrics_endpoint import MetricsEndpoint
 from ofa_fleet.serving.server import Server, ServerConfig
 from tests.loop_thread import ServerThread
 from tests.server_process import OPERATOR_TOKEN
@@ -34,6 +35,7 @@ class DeliveryServerThread(ServerThread):
         self.settings = settings
         self.delivery: Delivery | None = None
         self.reconciling: asyncio.Task[None] | None = None
+        self.metrics = MetricsEndpoint.create()
 
     async def build(self) -> Server:
         self.delivery = delivery_service(
@@ -44,9 +46,10 @@ class DeliveryServerThread(ServerThread):
             chunk_bytes=self.chunk_bytes,
             search_address=self.search_address,
             settings=self.settings,
+            metrics=self.metrics.registry,
         )
         config = ServerConfig(port=self.requested_port, grace_seconds=1.0)
-        return Server(config, [self.delivery.service], self.delivery.authenticator)
+        return Server(config, [self.delivery.service], self.delivery.authenticator, self.metrics)
 
     async def started(self) -> None:
         assert self.delivery is not None

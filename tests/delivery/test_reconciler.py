@@ -123,6 +123,13 @@ def test_profiles_get_models_that_follow_their_revisions(services):
             history = store.history("x86-gateway")
             assert history[0].reason == "profile-changed" or history[0].sha256 == first.sha256
             assert store.current("x86-gateway").manifest.figures["predicted_latency_ms"] <= 0.6
+            metrics = delivery.metrics.registry
+            timed = "ofa_fleet_specialization_seconds_count"
+            eventually(lambda: metrics.get_sample_value(timed, {"reason": "profile-changed"}))
+            assert metrics.get_sample_value(timed, {"reason": "missing"}) >= 1
+            ok = metrics.get_sample_value("ofa_fleet_specializations_total", {"outcome": "ok"})
+            assert ok >= 2
+            assert metrics.get_sample_value("ofa_fleet_specializations_failing") == 0
 
         # A restart looks at every profile again and finds nothing to do.
         before = ledger.get("x86-gateway")
@@ -208,6 +215,12 @@ def test_an_infeasible_profile_is_retried_with_backoff_and_shown_failing(service
         assert shown.state == delivery_pb2.SPECIALIZATION_STATE_FAILING
         assert "fastest subnet" in shown.last_error and shown.HasField("next_attempt_at")
         assert not shown.HasField("current")
+        metrics = delivery.metrics.registry
+        assert metrics.get_sample_value("ofa_fleet_specializations_failing") == 1
+        failed = metrics.get_sample_value("ofa_fleet_specializations_total", {"outcome": "failed"})
+        assert failed is not None and failed >= 1
+        timed = "ofa_fleet_specialization_seconds_count"
+        assert metrics.get_sample_value(timed, {"reason": "missing"}) is None  # failures untimed
     assert store.current("raspberry-pi-3") is None
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client import CollectorRegistry
 
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.signing import ModelSigner
@@ -36,6 +37,8 @@ class World:
     store: ModelStore
     signer: ModelSigner
     devices: list[registry_pb2.RegisterDeviceResponse]
+    metrics: CollectorRegistry  # the delivery server's, as /metrics serves it
+    registry_address: str = ""
 
     def add_model(
         self, seed: int, size: int = 100_000, current: bool = True, profile: str = PROFILE
@@ -82,6 +85,8 @@ def world(tmp_path: Path) -> Iterator[World]:
                 store,
                 delivery.signer,
                 devices,
+                delivery.metrics.registry,
+                registry.address,
             )
     database.close()
 

@@ -23,13 +23,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from ofa_fleet.delivery import rollout as rules
 from ofa_fleet.delivery.device_reports import DeviceReports
 from ofa_fleet.delivery.ledger import Ledger
+from ofa_fleet.delivery.metrics import DeliveryMetrics
 from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.over_budget import DEFAULT_MIN_REPORTS, OverBudget
 from ofa_fleet.delivery.rollout import DeviceReport
 from ofa_fleet.delivery.rollout_store import RolloutStore
+from ofa_fleet.delivery.targets import fleet_target
 from ofa_fleet.errors import NotFoundError, OfaFleetError
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
@@ -53,8 +57,10 @@ class FleetMonitor:
         wake: Callable[[str, str], None],
         changed: Callable[[], None] = lambda: None,
         settings: MonitorSettings | None = None,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
         self.settings = settings or MonitorSettings()
+        self.metrics = metrics or DeliveryMetrics(CollectorRegistry())
         self.reports = DeviceReports(registry, token)
         self.store = store
         self.rollouts = RolloutStore(store.database)
@@ -63,6 +69,7 @@ class FleetMonitor:
         self._fleet_profiles: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._sweep_due = True
+        self._predicted: dict[str, float | None] = {}  # sha256 -> the model's prediction
 
     # -------------------------------------------------------------- what changed
 
@@ -114,6 +121,7 @@ class FleetMonitor:
             return False
         self._sweep_due = False
         self._fleet_profiles = {f.name: f.profile for f in fleets}
+        self.metrics.fleets_listed(set(self._fleet_profiles))
         self._dirty.update(self._fleet_profiles.values())
         return True
 
@@ -142,6 +150,7 @@ class FleetMonitor:
                 continue
             every_device += devices
             moved |= await asyncio.to_thread(self._roll, fleet, current, devices, budget_ms)
+            await asyncio.to_thread(self._measure, fleet, devices)
         if moved:
             self.changed()
         if current is not None:
@@ -157,6 +166,24 @@ class FleetMonitor:
                         "reports": verdict.reports,
                     },
                 )
+
+    def _measure(self, fleet: registry_pb2.Fleet, devices: list[DeviceReport]) -> None:
+        """Coverage by the target the policy gives now (after this pass's rollout step)."""
+        try:
+            target = fleet_target(self.store, self.rollouts, fleet)
+        except OfaFleetError:  # e.g. pinned to a model gone from the store: no coverage
+            return
+        self.metrics.fleet_seen(fleet.name, fleet.profile, target, devices, self._predicted_ms)
+
+    def _predicted_ms(self, sha256: str) -> float | None:
+        if sha256 not in self._predicted:
+            try:
+                figures = self.store.record(sha256).manifest.figures
+            except OfaFleetError:  # a model this store never held
+                return None
+            value = figures.get("predicted_latency_ms")
+            self._predicted[sha256] = float(value) if isinstance(value, int | float) else None
+        return self._predicted[sha256]
 
     def _roll(
         self,

@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc import aio
+from prometheus_client import CollectorRegistry
 
 from ofa_fleet.delivery.fleet_monitor import FleetMonitor, MonitorSettings
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
 from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.delivery.metrics import DeliveryMetrics
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.supernet_version import POLL_SECONDS as SUPERNET_POLL_SECONDS
@@ -75,8 +77,10 @@ class Reconciler:
         token: str,
         settings: ReconcilerSettings | None = None,
         changed: Callable[[], None] = lambda: None,
+        metrics: DeliveryMetrics | None = None,
     ) -> None:
         self.changed = changed
+        self.metrics = metrics or DeliveryMetrics(CollectorRegistry())
         self.store = store
         self.ledger = ledger
         self.signer = signer
@@ -86,9 +90,10 @@ class Reconciler:
         self.settings = settings or ReconcilerSettings()
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._queued: set[str] = set()
+        self.metrics.queue_depth.set_function(self._queue.qsize)
         self._stopped = asyncio.Event()
         self.monitor = FleetMonitor(
-            registry, token, store, ledger, self.wake, changed, self.settings.monitor
+            registry, token, store, ledger, self.wake, changed, self.settings.monitor, self.metrics
         )
         self.supernet = SupernetVersion(search, token, self.settings.supernet_poll_seconds)
 
@@ -229,6 +234,19 @@ class Reconciler:
         await self._specialize(profile, reason)
 
     async def _specialize(self, profile: registry_pb2.Profile, reason: str) -> None:
+        """Specialize, store and make current; counted by outcome, timed when it worked."""
+        started = time.perf_counter()
+        ok = False
+        try:
+            ok = await self._specialize_once(profile, reason)
+        except asyncio.CancelledError:  # stopping: neither outcome
+            raise
+        except Exception:
+            self.metrics.specialized(reason, False, time.perf_counter() - started)
+            raise
+        self.metrics.specialized(reason, ok, time.perf_counter() - started)
+
+    async def _specialize_once(self, profile: registry_pb2.Profile, reason: str) -> bool:
         name = profile.spec.name
         await asyncio.to_thread(self.ledger.mark_pending, name)
         spec = await asyncio.to_thread(self._with_learnt_latencies, profile.spec)
@@ -255,7 +273,7 @@ class Reconciler:
                 "specialization failed",
                 extra={"profile": name, "attempts": attempts, "error": message},
             )
-            return
+            return False
         result = remote.result
         manifest = Manifest(
             sha256=result.model_sha256,
@@ -292,6 +310,7 @@ class Reconciler:
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
+        return True
 
     def _with_learnt_latencies(
         self, spec: common_pb2.HardwareProfile

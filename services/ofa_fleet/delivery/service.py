@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from ofa_fleet.delivery.access_rules import RULES, SERVICE
 from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.ledger import Ledger
+from ofa_fleet.delivery.metrics import DeliveryMetrics
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.model_watch import TargetWatch
 from ofa_fleet.delivery.reconciler import Reconciler, ReconcilerSettings
@@ -29,6 +32,7 @@ class Delivery:
     servicer: DeliveryServicer
     authenticator: OperatorAuthenticator
     reconciler: Reconciler | None
+    metrics: DeliveryMetrics
 
 
 def delivery_service(
@@ -41,11 +45,13 @@ def delivery_service(
     search_address: str | None = None,
     search_tls: TlsFiles | None = None,
     settings: ReconcilerSettings | None = None,
+    metrics: CollectorRegistry | None = None,
 ) -> Delivery:
     """Call from inside the event loop that will serve (the channels bind to it).
 
     Without ``search_address`` no reconciler runs: this replica serves what the store
-    holds (several replicas may serve while one reconciles).
+    holds (several replicas may serve while one reconciles). ``metrics``: where delivery's
+    own metrics go (the server's `MetricsEndpoint.registry`); None keeps them unexported.
     """
     registry = registry_pb2_grpc.RegistryServiceStub(
         open_aio_channel(registry_address, registry_tls)
@@ -53,15 +59,24 @@ def delivery_service(
     devices = RegistryDeviceAuthenticator(registry)
     targets = TargetModels(store, FleetDirectory(registry, operator_token))
     ledger = Ledger(store.database)
+    figures = DeliveryMetrics(metrics or CollectorRegistry(), ledger)
     watch = TargetWatch(targets)
     reconciler = None
     if search_address is not None:
         search = search_pb2_grpc.SearchServiceStub(open_aio_channel(search_address, search_tls))
         reconciler = Reconciler(
-            store, ledger, signer, registry, search, operator_token, settings, watch.notify
+            store,
+            ledger,
+            signer,
+            registry,
+            search,
+            operator_token,
+            settings,
+            watch.notify,
+            figures,
         )
     servicer = DeliveryServicer(
-        store, signer, devices, targets, ledger, watch, reconciler, chunk_bytes
+        store, signer, devices, targets, ledger, watch, reconciler, chunk_bytes, figures
     )
 
     def stopping() -> None:
@@ -82,4 +97,4 @@ def delivery_service(
         stopping=stopping,
     )
     authenticator = OperatorAuthenticator(operator_token, [devices])
-    return Delivery(service, servicer, authenticator, reconciler)
+    return Delivery(service, servicer, authenticator, reconciler, figures)

@@ -83,23 +83,30 @@ class TargetModels:
 
     async def for_fleet(self, fleet_name: str) -> FleetTarget:
         fleet = await self.fleets.fleet(fleet_name)
-        strategy = fleet.rollout.strategy
-        if strategy == common_pb2.ROLLOUT_STRATEGY_PINNED:
-            pinned = await asyncio.to_thread(self.store.record, fleet.rollout.pinned_model_sha256)
-            return FleetTarget(pinned)
-        if strategy == common_pb2.ROLLOUT_STRATEGY_STAGED:
-            return await asyncio.to_thread(self._staged, fleet)
-        return FleetTarget(await asyncio.to_thread(self.store.current, fleet.profile))
+        return await asyncio.to_thread(fleet_target, self.store, self.rollouts, fleet)
 
-    def _staged(self, fleet: registry_pb2.Fleet) -> FleetTarget:
-        """The fleet's rollout as stored; before its first one, the current model (a
-        fleet's first model goes to every device, see `delivery.rollout`)."""
-        rollout = self.rollouts.get(fleet.name)
-        if rollout is None or rollout.profile_name != fleet.profile:
-            return FleetTarget(self.store.current(fleet.profile))
-        rest = rollout.model_for("")  # a device that is no canary
-        model = self.store.record(rest) if rest else None
-        if rollout.state != CANARY:
-            return FleetTarget(model)
-        canary_model = self.store.record(rollout.to_sha256)
-        return FleetTarget(model, canary_model, frozenset(rollout.canaries))
+
+def fleet_target(
+    store: ModelStore, rollouts: RolloutStore, fleet: registry_pb2.Fleet
+) -> FleetTarget:
+    """What ``fleet``'s policy gives its devices now (blocking: reads the database)."""
+    strategy = fleet.rollout.strategy
+    if strategy == common_pb2.ROLLOUT_STRATEGY_PINNED:
+        return FleetTarget(store.record(fleet.rollout.pinned_model_sha256))
+    if strategy == common_pb2.ROLLOUT_STRATEGY_STAGED:
+        return _staged(store, rollouts, fleet)
+    return FleetTarget(store.current(fleet.profile))
+
+
+def _staged(store: ModelStore, rollouts: RolloutStore, fleet: registry_pb2.Fleet) -> FleetTarget:
+    """The fleet's rollout as stored; before its first one, the current model (a
+    fleet's first model goes to every device, see `delivery.rollout`)."""
+    rollout = rollouts.get(fleet.name)
+    if rollout is None or rollout.profile_name != fleet.profile:
+        return FleetTarget(store.current(fleet.profile))
+    rest = rollout.model_for("")  # a device that is no canary
+    model = store.record(rest) if rest else None
+    if rollout.state != CANARY:
+        return FleetTarget(model)
+    canary_model = store.record(rollout.to_sha256)
+    return FleetTarget(model, canary_model, frozenset(rollout.canaries))
