@@ -16,6 +16,7 @@ from ofa_fleet.cli import (
     demo_command,
     device_commands,
     fleet_commands,
+    model_commands,
     predictor_commands,
     registry_commands,
     search_commands,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     core_commands.add_commands(sub)
     demo_command.add_command(sub)
     device_commands.add_command(sub)
+    model_commands.add_commands(sub)
     predictor_commands.add_commands(sub)
     serve_command.add_command(sub)
     fleet_commands.add_commands(registry_commands.add_commands(sub))

@@ -223,7 +223,7 @@ class Reconciler:
         elif state.profile_revision != profile.revision:
             reason = "profile-changed"
         elif self.supernet.is_stale(state.supernet_version):
-            reason = "supernet-changed"
+            reason = "new-supernet"
         elif state.state == CURRENT:
             return
         else:

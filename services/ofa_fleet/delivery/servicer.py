@@ -115,8 +115,14 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             request.page_size,
             request.page_token,
         )
+        running = await self.targets.fleets_by_model()
         return delivery_pb2.ListModelsResponse(
-            models=[delivery_pb2.StoredModel(manifest=self.manifest(r)) for r in page.items],
+            models=[
+                delivery_pb2.StoredModel(
+                    manifest=self.manifest(r), current_for_fleets=sorted(running.get(r.sha256, []))
+                )
+                for r in page.items
+            ],
             next_page_token=page.next_token,
         )
 
@@ -130,6 +136,9 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         )
         state = await asyncio.to_thread(self.ledger.get, request.profile_name)
         rollouts = await asyncio.to_thread(self.targets.rollouts.for_profile, request.profile_name)
+        if state is None and current is None and not history:
+            # Nothing here: a profile the reconciler has yet to see, or none at all.
+            await self.targets.fleets.profile_exists(request.profile_name)
         answer = delivery_pb2.GetProfileModelsResponse(
             profile_name=request.profile_name,
             history=[

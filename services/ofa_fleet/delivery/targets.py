@@ -50,6 +50,37 @@ class FleetDirectory:
         self.remember(answer.fleet)
         return answer.fleet
 
+    async def profile_exists(self, name: str) -> None:
+        """NotFoundError (the registry's word) unless profile ``name`` exists."""
+        try:
+            await self.registry.GetProfile(
+                registry_pb2.GetProfileRequest(name=name),
+                metadata=bearer(self.token),
+                timeout=REGISTRY_TIMEOUT_SECONDS,
+            )
+        except aio.AioRpcError as error:
+            raise upstream_error(error, f"profile {name!r}", "the registry") from None
+
+    async def all(self) -> list[registry_pb2.Fleet]:
+        """Every fleet, fresh from the registry (an operator's listing, not a device's)."""
+        fleets: list[registry_pb2.Fleet] = []
+        token = ""
+        while True:
+            try:
+                page = await self.registry.ListFleets(
+                    registry_pb2.ListFleetsRequest(page_size=1000, page_token=token),
+                    metadata=bearer(self.token),
+                    timeout=REGISTRY_TIMEOUT_SECONDS,
+                )
+            except aio.AioRpcError as error:
+                raise upstream_error(error, "the fleets", "the registry") from None
+            for fleet in page.fleets:
+                self.remember(fleet)
+            fleets += page.fleets
+            token = page.next_page_token
+            if not token:
+                return fleets
+
     def remember(self, fleet: registry_pb2.Fleet) -> None:
         """Cache ``fleet`` as the registry just returned it (e.g. after an update)."""
         self._fleets[fleet.name] = (fleet, time.monotonic() + FLEET_TTL_SECONDS)
@@ -84,6 +115,16 @@ class TargetModels:
     async def for_fleet(self, fleet_name: str) -> FleetTarget:
         fleet = await self.fleets.fleet(fleet_name)
         return await asyncio.to_thread(fleet_target, self.store, self.rollouts, fleet)
+
+    async def fleets_by_model(self) -> dict[str, list[str]]:
+        """For each model some fleet's devices are told to run now, those fleets' names."""
+        running: dict[str, list[str]] = {}
+        for fleet in await self.fleets.all():
+            target = await asyncio.to_thread(fleet_target, self.store, self.rollouts, fleet)
+            for record in (target.model, target.canary_model):
+                if record is not None and fleet.name not in running.get(record.sha256, []):
+                    running.setdefault(record.sha256, []).append(fleet.name)
+        return running
 
 
 def fleet_target(

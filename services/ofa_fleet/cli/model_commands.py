@@ -1,0 +1,210 @@
+"""`ofa-fleet models list|show|pin|respecialize`: operate delivery's models.
+
+What an operator asks of delivery: which models exist and which fleets run them, where a
+profile's specialization and its fleets' rollouts stand, pin a fleet to a model (or roll
+it back, or unpin it), and ask for a new model now. Every command needs delivery's
+address (--delivery or OFA_FLEET_DELIVERY) and the operator token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.table import Table
+
+from ofa_fleet.cli.serve_command import DELIVERY_PORT
+from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.serving.client import call, open_channel
+from ofa_fleet.serving.credentials import load_operator_token
+from ofa_fleet.serving.tls import TlsFiles
+from ofa_fleet.v1 import delivery_pb2 as pb
+from ofa_fleet.v1 import delivery_pb2_grpc
+
+DEFAULT_DELIVERY = f"127.0.0.1:{DELIVERY_PORT}"
+Handler = Callable[[argparse.Namespace, "Delivery"], dict[str, Any] | None]
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("models", help="delivery's models, rollouts and pins")
+    models = parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
+    listing = _command(models, "list", "stored models and the fleets running them", _list)
+    listing.add_argument("--profile", default="", help="only this profile's models")
+    show = _command(models, "show", "a profile's current model, history, rollouts", _show)
+    show.add_argument("profile")
+    show.add_argument("--history", type=int, default=10, help="entries of history (1-1000)")
+    pin = _command(models, "pin", "pin a fleet to a model, roll it back, or unpin it", _pin)
+    pin.add_argument("fleet")
+    which = pin.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sha256", help="a stored model of the fleet's profile")
+    which.add_argument(
+        "--rollback", action="store_true", help="the model the profile had before this one"
+    )
+    which.add_argument("--unpin", action="store_true", help="back to the policy before the pin")
+    again = _command(models, "respecialize", "specialize a profile's model again now", _again)
+    again.add_argument("profile")
+
+
+def _command(
+    group: argparse._SubParsersAction, name: str, help: str, handler: Handler
+) -> argparse.ArgumentParser:
+    parser = group.add_parser(name, help=help)
+    parser.add_argument(
+        "--delivery",
+        default=os.environ.get("OFA_FLEET_DELIVERY", DEFAULT_DELIVERY),
+        help=f"delivery address (env OFA_FLEET_DELIVERY; default {DEFAULT_DELIVERY})",
+    )
+    parser.add_argument("--operator-token-file", type=Path)
+    parser.add_argument("--tls-ca", type=Path, help="PEM CA that signed delivery's cert")
+    parser.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS")
+    parser.add_argument("--tls-key", type=Path, help="key of --tls-cert")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=lambda args: _run(args, handler))
+    return parser
+
+
+class Delivery:
+    """Delivery as the CLI uses it: one channel, the operator token, a deadline."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.address = args.delivery
+        self.token = load_operator_token(args.operator_token_file)
+        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
+        self.channel = open_channel(self.address, tls)
+        self.stub = delivery_pb2_grpc.DeliveryServiceStub(self.channel)
+        self.timeout = args.timeout
+
+    def __call__(self, method: str, request: object) -> Any:
+        rpc = getattr(self.stub, method)
+        return call("delivery", self.address, rpc, request, self.token, self.timeout)
+
+
+def _run(args: argparse.Namespace, handler: Handler) -> dict[str, Any] | None:
+    delivery = Delivery(args)
+    try:
+        return handler(args, delivery)
+    finally:
+        delivery.channel.close()
+
+
+def _list(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
+    rows: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        page = delivery(
+            "ListModels",
+            pb.ListModelsRequest(profile_name=args.profile, page_size=1000, page_token=token),
+        )
+        rows += [_model_row(m.manifest, list(m.current_for_fleets)) for m in page.models]
+        token = page.next_page_token
+        if not token:
+            break
+    if args.json:
+        return {"models": rows}
+    table = Table(title=f"models ({len(rows)})")
+    for column in ("sha256", "profile", "rev", "supernet", "KiB", "created", "fleets"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["sha256"][:16],
+            row["profile"],
+            str(row["profile_revision"]),
+            row["supernet_version"],
+            f"{row['size_bytes'] / 1024:.0f}",
+            row["created_at"],
+            ", ".join(row["fleets"]),
+        )
+    Console().print(table)
+    return None
+
+
+def _show(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
+    if not 1 <= args.history <= 1000:
+        raise InvalidArgumentError(f"--history must be 1-1000, got {args.history}")
+    answer = delivery(
+        "GetProfileModels",
+        pb.GetProfileModelsRequest(profile_name=args.profile, history_limit=args.history),
+    )
+    result = MessageToDict(answer, preserving_proto_field_name=True)
+    result.pop("current", None)
+    result["current"] = _model_row(answer.current, []) if answer.HasField("current") else None
+    if args.json:
+        return result
+    console = Console()
+    state = pb.SpecializationState.Name(answer.state).removeprefix("SPECIALIZATION_STATE_")
+    console.print(f"[bold]{args.profile}[/]: {state.lower()}")
+    if answer.last_error:
+        console.print(f"  last error ({answer.attempts} attempts): {answer.last_error}")
+    current = result["current"]
+    if current is not None:
+        console.print(
+            f"  current {current['sha256'][:16]} (revision {current['profile_revision']}, "
+            f"supernet {current['supernet_version']}, {current['size_bytes'] / 1024:.0f} KiB)"
+        )
+        console.print(f"  arch {current['arch']}")
+    history = Table(title="history")
+    for column in ("at", "sha256", "reason"):
+        history.add_column(column)
+    for entry in answer.history:
+        reason = pb.ModelChangeReason.Name(entry.reason).removeprefix("MODEL_CHANGE_REASON_")
+        history.add_row(entry.at.ToJsonString(), entry.sha256[:16], reason.lower())
+    console.print(history)
+    if answer.rollouts:
+        rollouts = Table(title="staged rollouts")
+        for column in ("fleet", "state", "from", "to", "canaries", "ok", "failed", "needed"):
+            rollouts.add_column(column)
+        for r in answer.rollouts:
+            rollouts.add_row(
+                r.fleet_name,
+                pb.RolloutState.Name(r.state).removeprefix("ROLLOUT_STATE_").lower(),
+                r.from_sha256[:16],
+                r.to_sha256[:16],
+                str(r.canary_devices),
+                str(r.successful_canaries),
+                str(r.failed_canaries),
+                str(r.needed_successes),
+            )
+        console.print(rollouts)
+    return None
+
+
+def _pin(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
+    request = pb.PinFleetRequest(
+        fleet_name=args.fleet, sha256=args.sha256 or "", rollback=args.rollback
+    )
+    answer = delivery("PinFleet", request)
+    result = {"fleet": args.fleet, "sha256": answer.sha256, "revision": answer.fleet_revision}
+    if args.json:
+        return result
+    what = f"pinned to {answer.sha256}" if answer.sha256 else "unpinned"
+    print(f"fleet {args.fleet} {what} (revision {answer.fleet_revision})")
+    return None
+
+
+def _again(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
+    delivery("Respecialize", pb.RespecializeRequest(profile_name=args.profile))
+    if args.json:
+        return {"profile": args.profile, "respecialize": "asked"}
+    print(f"asked for a new model for {args.profile}; `ofa-fleet models show` follows it")
+    return None
+
+
+def _model_row(manifest: pb.ModelManifest, fleets: list[str]) -> dict[str, Any]:
+    return {
+        "sha256": manifest.sha256,
+        "profile": manifest.profile_name,
+        "profile_revision": manifest.profile_revision,
+        "supernet_version": manifest.supernet_version,
+        "arch": manifest.arch,
+        "size_bytes": manifest.size_bytes,
+        "created_at": manifest.created_at.ToJsonString(),
+        "fleets": fleets,
+        "figures": json.loads(manifest.canonical_manifest).get("figures", {}),
+    }
