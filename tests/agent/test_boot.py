@@ -65,6 +65,10 @@ def test_first_boot_enrols_downloads_verifies_installs_runs_and_reports(
     assert device.status.measured_latency_ms == pytest.approx(report.latency_ms)
     assert device.status.onnxruntime_version == ort.__version__
     assert list(device.status.errors) == []
+    assert fleet.registry.server is not None  # the registry observed the boot's figure
+    metrics = fleet.registry.server.metrics.registry
+    boots = metrics.get_sample_value("ofa_fleet_boot_to_model_seconds_sum")
+    assert boots == pytest.approx(report.seconds_to_model)
 
 
 def test_a_second_boot_reuses_the_identity_and_is_up_to_date(

@@ -19,17 +19,29 @@ def test_devices_per_fleet_and_reports_by_outcome(registry: RegistryServerThread
     assert value("ofa_fleet_devices_registered", fleet="pis") is None
     fleet = Fleet(stub)
     assert value("ofa_fleet_devices_registered", fleet="pis") == 2
-    for device, errors in zip(fleet.devices, (["smoke test failed"], []), strict=True):
+    for device, errors, boot in zip(
+        fleet.devices, (["smoke test failed"], []), (0.0, 3.0), strict=True
+    ):
         stub.ReportStatus(
             pb.ReportStatusRequest(
                 device_id=device.device.id,
-                status=pb.DeviceStatus(model_sha256=SHA, measured_latency_ms=1.5, errors=errors),
+                status=pb.DeviceStatus(
+                    model_sha256=SHA,
+                    measured_latency_ms=1.5,
+                    errors=errors,
+                    boot_to_model_seconds=boot,
+                ),
             ),
             metadata=bearer(device.device_token),
             timeout=10,
         )
     assert value("ofa_fleet_device_reports_total", fleet="pis", outcome="ok") == 1
     assert value("ofa_fleet_device_reports_total", fleet="pis", outcome="error") == 1
+    # Boot-to-model as the devices measured it; 0 (not measured) is not an observation.
+    assert value("ofa_fleet_boot_to_model_seconds_count") == 1
+    assert value("ofa_fleet_boot_to_model_seconds_sum") == 3.0
+    assert value("ofa_fleet_boot_to_model_seconds_bucket", le="2.5") == 0
+    assert value("ofa_fleet_boot_to_model_seconds_bucket", le="5.0") == 1
     stub.DeleteDevice(
         pb.DeleteDeviceRequest(device_id=fleet.devices[0].device.id),
         metadata=bearer(registry.operator_token),

@@ -157,7 +157,9 @@ class Boot:
                 "seconds_to_model": round(report.seconds_to_model, 3),
             },
         )
-        await self._report(model.manifest.sha256, smoke.latency_ms, report.errors)
+        await self._report(
+            model.manifest.sha256, smoke.latency_ms, report.errors, report.seconds_to_model
+        )
         report.seconds_total = time.monotonic() - self.started
         return report
 
@@ -267,10 +269,13 @@ class Boot:
             smoke_test, model.path, self.settings.threads, self.settings.timing
         )
 
-    async def _report(self, sha256: str, latency_ms: float, errors: list[str]) -> None:
+    async def _report(
+        self, sha256: str, latency_ms: float, errors: list[str], seconds_to_model: float = 0.0
+    ) -> None:
         status = registry_pb2.DeviceStatus(
             model_sha256=sha256,
             measured_latency_ms=latency_ms,
+            boot_to_model_seconds=seconds_to_model,
             onnxruntime_version=ort.__version__,
             errors=[_status_error(e) for e in errors[-16:]],
         )

@@ -1,9 +1,13 @@
-"""What the registry reports to Prometheus: devices per fleet, and their status reports.
+"""What the registry reports to Prometheus: devices per fleet, their status reports, and
+how long their boots took to run a model.
 
 Device counts are read from the database at scrape time (one grouped count) rather than
 kept in memory: several registry replicas share one database, and each must report the
 whole fleet, not the devices that happened to enrol through it. Labels are fleet names,
 which operators create and which stay few; device ids never become labels.
+
+Boot-to-model seconds are measured by the device (it alone sees its boot start) and sent
+with the status report that names the model: the registry is where every boot ends.
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ofa_fleet.registry.store import RegistryStore
 
 log = logging.getLogger("ofa_fleet.registry")
+
+# From a cached model on a fast link (well under a second) to a slow link's download.
+BOOT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 
 class RegistryMetrics:
@@ -28,10 +35,20 @@ class RegistryMetrics:
             ["fleet", "outcome"],
             registry=registry,
         )
+        self._boots = Histogram(
+            "ofa_fleet_boot_to_model_seconds",
+            "Seconds from a device's boot start (before its first GetModel) to the model "
+            "running, as devices report them.",
+            buckets=BOOT_BUCKETS,
+            registry=registry,
+        )
         registry.register(DeviceCounts(store))
 
-    def reported(self, fleet: str, errors: int) -> None:
+    def reported(self, fleet: str, errors: int, boot_seconds: float = 0.0) -> None:
+        """One status report; ``boot_seconds`` 0 when the device measured none."""
         self._reports.labels(fleet, "error" if errors else "ok").inc()
+        if boot_seconds > 0:
+            self._boots.observe(boot_seconds)
 
 
 class DeviceCounts(Collector):

@@ -33,9 +33,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         store: RegistryStore,
         feed: ChangeFeed,
         revoked: Callable[[str], None] = lambda subject: None,
-        reported: Callable[[str, int], None] = lambda fleet, errors: None,
+        reported: Callable[[str, int, float], None] = lambda fleet, errors, seconds: None,
     ) -> None:
-        self.reported = reported  # (fleet, errors) of each status report, for the metrics
+        # (fleet, errors, boot-to-model seconds) of each status report, for the metrics
+        self.reported = reported
         self.store = store
         self.feed = feed
         self.batcher = WriteBatcher(store.database)
@@ -154,7 +155,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             raise InvalidArgumentError("status is required")
         status = convert.status_from_proto(request.status)
         record = await self._write(self.store.report_status, request.device_id, status)
-        self.reported(record.fleet, len(status.errors))
+        self.reported(record.fleet, len(status.errors), request.status.boot_to_model_seconds)
         return pb.ReportStatusResponse(device=convert.device_to_proto(record))
 
     async def GetDevice(  # noqa: N802

@@ -82,18 +82,20 @@ class Fleet(_message.Message):
     def __init__(self, name: _Optional[str] = ..., profile: _Optional[str] = ..., rollout: _Optional[_Union[RolloutPolicy, _Mapping]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeviceStatus(_message.Message):
-    __slots__ = ("model_sha256", "measured_latency_ms", "onnxruntime_version", "errors", "report_time")
+    __slots__ = ("model_sha256", "measured_latency_ms", "onnxruntime_version", "errors", "report_time", "boot_to_model_seconds")
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
     MEASURED_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     ONNXRUNTIME_VERSION_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     REPORT_TIME_FIELD_NUMBER: _ClassVar[int]
+    BOOT_TO_MODEL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     model_sha256: str
     measured_latency_ms: float
     onnxruntime_version: str
     errors: _containers.RepeatedScalarFieldContainer[str]
     report_time: _timestamp_pb2.Timestamp
-    def __init__(self, model_sha256: _Optional[str] = ..., measured_latency_ms: _Optional[float] = ..., onnxruntime_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    boot_to_model_seconds: float
+    def __init__(self, model_sha256: _Optional[str] = ..., measured_latency_ms: _Optional[float] = ..., onnxruntime_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boot_to_model_seconds: _Optional[float] = ...) -> None: ...
 
 class Device(_message.Message):
     __slots__ = ("id", "fleet", "hardware_id", "create_time", "last_seen_time", "status", "revision")
