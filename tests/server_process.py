@@ -6,6 +6,7 @@ fills), learns the address from the "serving" line, and keeps every line for ass
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -41,10 +42,19 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.process = subprocess.Popen(
-            self.args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=self.env
+            self.args,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+            start_new_session=True,  # `kill` takes what it started with it (Ray's processes)
         )
         threading.Thread(target=self._read, daemon=True).start()
-        serving = self.wait_for("serving", START_TIMEOUT_S)
+        try:
+            serving = self.wait_for("serving", START_TIMEOUT_S)
+        except BaseException:
+            self.kill()  # `with` never reaches __exit__ when __enter__ raises
+            raise
         self.address = serving["address"]
         return self
 
@@ -80,7 +90,8 @@ class ServerProcess:
 
     def kill(self) -> None:
         assert self.process is not None
-        self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def __enter__(self) -> ServerProcess:
