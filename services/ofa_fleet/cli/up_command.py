@@ -100,6 +100,7 @@ def show_ready(stack: LocalStack, as_json: bool) -> None:
         "registry": addresses.registry,
         "search": addresses.search,
         "delivery": addresses.delivery,
+        "metrics": stack.metrics_addresses,
         "operator_token_file": str(stack.token_file),
         "logs": str(stack.settings.log_dir),
     }
@@ -108,7 +109,9 @@ def show_ready(stack: LocalStack, as_json: bool) -> None:
         sys.stdout.flush()
         return
     for name in ("registry", "search", "delivery"):
-        stderr_console.print(f"[bold]{name:<9}[/] {info[name]}")
+        metrics = info["metrics"].get(name)
+        shown = f"  (metrics http://{metrics}/metrics)" if metrics else ""
+        stderr_console.print(f"[bold]{name:<9}[/] {info[name]}{shown}")
     stderr_console.print(f"operator token in {stack.token_file}; logs in {info['logs']}/")
     stderr_console.print("To use it from another shell:", style="bold")
     for line in env_lines(stack):

@@ -65,6 +65,16 @@ def wait_until_serving(
 
 def logged_address(child: ChildProcess) -> str:
     """The address in the last ``serving`` line of the child's log, or ""."""
+    return logged_serving(child, "address")
+
+
+def logged_metrics_address(child: ChildProcess) -> str:
+    """Where the child serves /metrics (host:port), from its ``serving`` line, or ""."""
+    return logged_serving(child, "metrics")
+
+
+def logged_serving(child: ChildProcess, field: str) -> str:
+    """``field`` of the last ``serving`` line that has it, or ""."""
     try:
         lines = child.log_path.read_text(errors="replace").splitlines()
     except FileNotFoundError:
@@ -76,8 +86,8 @@ def logged_address(child: ChildProcess) -> str:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if entry.get("event") == "serving" and entry.get("address"):
-            return str(entry["address"])
+        if entry.get("event") == "serving" and entry.get(field):
+            return str(entry[field])
     return ""
 
 

@@ -23,7 +23,12 @@ from types import TracebackType
 
 from ofa_fleet.cli.serve_command import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
 from ofa_fleet.errors import NotFoundError
-from ofa_fleet.stack.health import ChildExitedError, child_exited, wait_until_serving
+from ofa_fleet.stack.health import (
+    ChildExitedError,
+    child_exited,
+    logged_metrics_address,
+    wait_until_serving,
+)
 from ofa_fleet.stack.ports import ensure_free
 from ofa_fleet.stack.processes import ChildProcess
 from ofa_fleet.stack.secrets_file import ensure_token_file
@@ -86,11 +91,17 @@ class LocalStack:
         self.settings = settings or StackSettings()
         self.children: list[ChildProcess] = []
         self._addresses: dict[str, str] = {}
+        self._metrics: dict[str, str] = {}
         self.token = ""
 
     @property
     def addresses(self) -> StackAddresses:
         return StackAddresses(**self._addresses)
+
+    @property
+    def metrics_addresses(self) -> dict[str, str]:
+        """Where each server serves Prometheus /metrics (host:port; a free port each)."""
+        return dict(self._metrics)
 
     @property
     def token_file(self) -> Path:
@@ -194,6 +205,7 @@ class LocalStack:
                 *("--host", s.host, "--port", str(port)),
                 *("--operator-token-file", str(s.token_file.resolve())),
                 *("--grace-seconds", str(s.server_grace_seconds)),
+                *("--metrics-port", "0"),
                 *args,
             ],
             s.log_dir / f"{service}.log",
@@ -204,4 +216,5 @@ class LocalStack:
         child.start()
         address = wait_until_serving(child, s.start_timeout_seconds, others)
         self._addresses[service] = address
+        self._metrics[service] = logged_metrics_address(child)
         return address
