@@ -39,6 +39,7 @@ class World:
     devices: list[registry_pb2.RegisterDeviceResponse]
     metrics: CollectorRegistry  # the delivery server's, as /metrics serves it
     registry_address: str = ""
+    delivery_address: str = ""
 
     def add_model(
         self, seed: int, size: int = 100_000, current: bool = True, profile: str = PROFILE
@@ -87,6 +88,7 @@ def world(tmp_path: Path) -> Iterator[World]:
                 devices,
                 delivery.metrics.registry,
                 registry.address,
+                delivery.address,
             )
     database.close()
 

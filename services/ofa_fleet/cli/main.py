@@ -21,6 +21,7 @@ from ofa_fleet.cli import (
     registry_commands,
     search_commands,
     serve_command,
+    status_command,
     up_command,
 )
 from ofa_fleet.cli.output import emit
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_commands.add_commands(registry_commands.add_commands(sub))
     search_commands.add_command(sub)
     up_command.add_command(sub)
+    status_command.add_command(sub)
     return parser
 
 

@@ -1,0 +1,251 @@
+"""`ofa-fleet status`: the running system on one screen.
+
+Which services answer their gRPC health check, the registry's profiles and fleets, how
+many of each fleet's devices last reported the model delivery gives the fleet's profile
+(or the model the fleet is pinned to), and the latest specializations. A service that is
+down is shown as down, never an error: status is what an operator runs when something is
+wrong. Coverage here is read from the device records, so it needs no Prometheus; during a
+staged rollout's canary phase the canaries count as off the current model (Prometheus'
+`ofa_fleet_fleet_coverage_ratio` counts them by their own target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+
+from ofa_fleet.cli.serve_command import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
+from ofa_fleet.errors import OfaFleetError
+from ofa_fleet.serving.client import call, open_channel
+from ofa_fleet.serving.credentials import load_operator_token
+from ofa_fleet.serving.tls import TlsFiles
+from ofa_fleet.v1 import (
+    common_pb2,
+    delivery_pb2,
+    delivery_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+)
+
+SERVICES = {
+    "registry": ("OFA_FLEET_REGISTRY", REGISTRY_PORT, "ofa_fleet.v1.RegistryService"),
+    "search": ("OFA_FLEET_SEARCH", SEARCH_PORT, "ofa_fleet.v1.SearchService"),
+    "delivery": ("OFA_FLEET_DELIVERY", DELIVERY_PORT, "ofa_fleet.v1.DeliveryService"),
+}
+RECENT = 10
+PAGE = 1000
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("status", help="services, profiles, fleets, coverage, specializations")
+    for name, (env, port, _) in SERVICES.items():
+        default = f"127.0.0.1:{port}"
+        parser.add_argument(
+            f"--{name}",
+            default=os.environ.get(env, default),
+            help=f"{name} address (env {env}; default {default})",
+        )
+    parser.add_argument("--operator-token-file", type=Path)
+    parser.add_argument("--tls-ca", type=Path, help="PEM CA that signed the servers' certs")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=run_status)
+
+
+def run_status(args: argparse.Namespace) -> dict[str, Any] | None:
+    token = load_operator_token(args.operator_token_file)
+    tls = TlsFiles(ca=args.tls_ca)
+    channels = {name: open_channel(getattr(args, name), tls) for name in SERVICES}
+    try:
+        status = _gather(args, token, channels)
+    finally:
+        for channel in channels.values():
+            channel.close()
+    if args.json:
+        return status
+    _show(status)
+    return None
+
+
+def _gather(args: argparse.Namespace, token: str, channels: dict[str, grpc.Channel]) -> dict:
+    services = {
+        name: _health(channels[name], service, args.timeout)
+        for name, (_, _, service) in SERVICES.items()
+    }
+    status: dict[str, Any] = {
+        "services": {
+            name: {"address": getattr(args, name), "status": state}
+            for name, state in services.items()
+        },
+        "profiles": [],
+        "fleets": [],
+        "recent_specializations": [],
+        "errors": [],
+    }
+    if services["registry"] != "serving":
+        return status
+    registry_stub = registry_pb2_grpc.RegistryServiceStub(channels["registry"])
+    registry = _Caller("registry", args.registry, registry_stub, token, args.timeout)
+    delivery = None
+    if services["delivery"] == "serving":
+        delivery_stub = delivery_pb2_grpc.DeliveryServiceStub(channels["delivery"])
+        delivery = _Caller("delivery", args.delivery, delivery_stub, token, args.timeout)
+    try:
+        profiles = _pages(registry, "ListProfiles", registry_pb2.ListProfilesRequest, "profiles")
+        fleets = _pages(registry, "ListFleets", registry_pb2.ListFleetsRequest, "fleets")
+    except OfaFleetError as error:
+        status["errors"].append(str(error))
+        return status
+    current: dict[str, str] = {}
+    recent: list[dict[str, Any]] = []
+    for profile in profiles:
+        name = profile.spec.name
+        row: dict[str, Any] = {"name": name, "revision": profile.revision}
+        if delivery is not None:
+            try:
+                models = delivery(
+                    "GetProfileModels",
+                    delivery_pb2.GetProfileModelsRequest(profile_name=name, history_limit=RECENT),
+                )
+            except OfaFleetError as error:
+                status["errors"].append(str(error))
+            else:
+                row["state"] = _enum(delivery_pb2.SpecializationState, models.state)
+                row["model"] = models.current.sha256 if models.HasField("current") else ""
+                row["last_error"] = models.last_error
+                current[name] = row["model"]
+                recent += [
+                    {
+                        "profile": name,
+                        "sha256": h.sha256,
+                        "reason": _enum(delivery_pb2.ModelChangeReason, h.reason),
+                        "at": h.at.ToJsonString(),
+                    }
+                    for h in models.history
+                ]
+        status["profiles"].append(row)
+    for fleet in fleets:
+        try:
+            status["fleets"].append(_fleet_row(registry, fleet, current))
+        except OfaFleetError as error:
+            status["errors"].append(str(error))
+    recent.sort(key=lambda r: str(r["at"]), reverse=True)
+    status["recent_specializations"] = recent[:RECENT]
+    return status
+
+
+class _Caller:
+    """One service's stub with the operator token and a deadline; errors made readable."""
+
+    def __init__(self, service: str, address: str, stub: Any, token: str, timeout: float) -> None:
+        self.service, self.address, self.token, self.timeout = service, address, token, timeout
+        self.stub = stub
+
+    def __call__(self, method: str, request: object) -> Any:
+        rpc = getattr(self.stub, method)
+        return call(self.service, self.address, rpc, request, self.token, self.timeout)
+
+
+def _health(channel: grpc.Channel, service: str, timeout: float) -> str:
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    except grpc.RpcError as error:
+        code = error.code() if hasattr(error, "code") else None
+        return "down" if code is grpc.StatusCode.UNAVAILABLE else f"error ({code})"
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status).lower()
+
+
+def _pages(caller: _Caller, method: str, request: Any, field: str) -> list[Any]:
+    items: list[Any] = []
+    token = ""
+    while True:
+        page = caller(method, request(page_size=PAGE, page_token=token))
+        items += getattr(page, field)
+        token = page.next_page_token
+        if not token:
+            return items
+
+
+def _fleet_row(registry: _Caller, fleet: registry_pb2.Fleet, current: dict[str, str]) -> dict:
+    devices: list[registry_pb2.Device] = []
+    token = ""
+    while True:
+        page = registry(
+            "ListDevices",
+            registry_pb2.ListDevicesRequest(fleet=fleet.name, page_size=PAGE, page_token=token),
+        )
+        devices += page.devices
+        token = page.next_page_token
+        if not token:
+            break
+    strategy = fleet.rollout.strategy
+    pinned = strategy == common_pb2.ROLLOUT_STRATEGY_PINNED
+    target = fleet.rollout.pinned_model_sha256 if pinned else current.get(fleet.profile, "")
+    on_target = sum(1 for d in devices if target and d.status.model_sha256 == target)
+    return {
+        "name": fleet.name,
+        "profile": fleet.profile,
+        "rollout": _enum(common_pb2.RolloutStrategy, strategy),
+        "devices": len(devices),
+        "reported": sum(1 for d in devices if d.HasField("status")),
+        "on_current_model": on_target,
+        "coverage": round(on_target / len(devices), 4) if devices else None,
+    }
+
+
+def _enum(kind: Any, value: int) -> str:
+    """`SPECIALIZATION_STATE_CURRENT` as "current"."""
+    prefix = str(kind.Name(0)).removesuffix("UNSPECIFIED")  # every enum's zero value
+    return str(kind.Name(value)).removeprefix(prefix).lower()
+
+
+def _show(status: dict[str, Any]) -> None:
+    console = Console()
+    for name, service in status["services"].items():
+        colour = "green" if service["status"] == "serving" else "red"
+        console.print(
+            f"[bold]{name:<9}[/] {service['address']:<22} [{colour}]{service['status']}[/]"
+        )
+    profiles = Table(title=f"profiles ({len(status['profiles'])})")
+    for column in ("profile", "rev", "state", "model", "last error"):
+        profiles.add_column(column)
+    for p in status["profiles"]:
+        profiles.add_row(
+            p["name"],
+            str(p["revision"]),
+            p.get("state", "?"),
+            p.get("model", "")[:16],
+            p.get("last_error", "")[:60],
+        )
+    console.print(profiles)
+    fleets = Table(title=f"fleets ({len(status['fleets'])})")
+    for column in ("fleet", "profile", "rollout", "devices", "reported", "on model", "coverage"):
+        fleets.add_column(column)
+    for f in status["fleets"]:
+        coverage = "-" if f["coverage"] is None else f"{f['coverage']:.0%}"
+        fleets.add_row(
+            f["name"],
+            f["profile"],
+            f["rollout"],
+            str(f["devices"]),
+            str(f["reported"]),
+            str(f["on_current_model"]),
+            coverage,
+        )
+    console.print(fleets)
+    recent = Table(title="recent specializations")
+    for column in ("at", "profile", "sha256", "reason"):
+        recent.add_column(column)
+    for r in status["recent_specializations"]:
+        recent.add_row(r["at"], r["profile"], r["sha256"][:16], r["reason"])
+    console.print(recent)
+    for error in status["errors"]:
+        console.print(f"[red]error:[/] {error}")

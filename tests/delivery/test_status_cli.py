@@ -1,0 +1,62 @@
+"""`ofa-fleet status` as an operator runs it: a real process against real servers, one of
+them down."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from tests.delivery.test_metrics import report
+from tests.delivery.world import PROFILE, World
+from tests.integration.cli import ofa_fleet
+from tests.server_process import OPERATOR_TOKEN
+
+pytestmark = pytest.mark.integration
+
+
+def test_status_shows_services_profiles_fleets_coverage_and_specializations(
+    world: World, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("OFA_FLEET_OPERATOR_TOKEN", OPERATOR_TOKEN)
+    world.add_model(1, size=5_000)
+    sha = world.get_model(0)[0].manifest.sha256
+    report(world, 0, sha, 1.0)
+    with socket.socket() as closed:  # a port nothing listens on: search is down
+        closed.bind(("127.0.0.1", 0))
+        search = f"127.0.0.1:{closed.getsockname()[1]}"
+    addresses = ("--registry", world.registry_address, "--delivery", world.delivery_address)
+    result = ofa_fleet("status", *addresses, "--search", search, "--timeout", "2", "--json")
+    status = json.loads(result.stdout)
+    assert {n: s["status"] for n, s in status["services"].items()} == {
+        "registry": "serving",
+        "search": "down",
+        "delivery": "serving",
+    }
+    (profile,) = status["profiles"]
+    assert (profile["name"], profile["model"]) == (PROFILE, sha)
+    (fleet,) = status["fleets"]
+    assert (fleet["name"], fleet["devices"], fleet["reported"]) == ("pis", 2, 1)
+    assert (fleet["on_current_model"], fleet["coverage"]) == (1, 0.5)
+    (latest,) = status["recent_specializations"]
+    assert (latest["profile"], latest["sha256"], latest["reason"]) == (PROFILE, sha, "missing")
+    assert status["errors"] == []
+
+    # Without --json: one screen of tables, the down service named.
+    shown = ofa_fleet("status", *addresses, "--search", search, "--timeout", "2").stdout
+    assert "down" in shown and "pis" in shown and "50%" in shown
+
+
+def test_status_with_the_registry_down_still_answers(world: World, monkeypatch):
+    monkeypatch.setenv("OFA_FLEET_OPERATOR_TOKEN", OPERATOR_TOKEN)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{closed.getsockname()[1]}"
+    result = ofa_fleet(
+        "status", "--registry", nowhere, "--search", nowhere, "--delivery",
+        world.delivery_address, "--timeout", "2", "--json",
+    )  # fmt: skip
+    status = json.loads(result.stdout)
+    assert status["services"]["registry"]["status"] == "down"
+    assert status["profiles"] == [] and status["fleets"] == []
