@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import grpc
 
@@ -37,6 +38,7 @@ from ofa_fleet.stack.local_stack import LocalStack
 from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc
 
 WATCH_SECONDS = 1.0
+T = TypeVar("T")
 STATE_NAMES = {
     delivery_pb2.SPECIALIZATION_STATE_CURRENT: "ready",
     delivery_pb2.SPECIALIZATION_STATE_PENDING: "specializing",
@@ -175,9 +177,9 @@ async def _watch_profiles(
         await asyncio.sleep(WATCH_SECONDS)
 
 
-async def _until_a_server_exits(stack: LocalStack, work: Any) -> Any:
+async def _until_a_server_exits(stack: LocalStack, work: Coroutine[Any, Any, T]) -> T:
     """``work``'s result, unless a server of the stack exits first: then its error."""
-    task = asyncio.ensure_future(work)
+    task = asyncio.create_task(work)
     while True:
         done, _ = await asyncio.wait({task}, timeout=WATCH_SECONDS)
         if done:
