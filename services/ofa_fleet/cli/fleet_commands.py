@@ -158,7 +158,7 @@ def simulation_progress(devices: int) -> Iterator[Callable[[DeviceOutcome], None
 
     def on_outcome(outcome: DeviceOutcome) -> None:
         counts["booted" if outcome.ok else "failed"] += 1
-        progress.update(task, advance=1, **counts)
+        progress.update(task, advance=1, booted=counts["booted"], failed=counts["failed"])
 
     with progress:
         yield on_outcome
