@@ -1,0 +1,299 @@
+"""What the shared interceptor costs: calls/s of Heartbeat and GetModel with and without it.
+
+Three servers of each service run the same servicer over the same SQLite store, on
+loopback, in this process:
+
+- ``bare``: no interceptor at all. Nothing checks the caller (for GetModel the device is
+  taken from the request, since the servicer needs to know who asks); no gRPC metrics,
+  no service metrics, no call log.
+- ``auth``: the interceptor with its token check, access rule, error mapping and call log,
+  without metrics.
+- ``auth+metrics``: what `ofa-fleet serve` runs: the above plus the standard gRPC
+  metrics and the service's own (models served, bytes, reports).
+
+A client process (``--client``, this script again, so client and servers do not share a
+GIL) keeps ``--concurrency`` calls in flight for ``--seconds`` and counts the calls that
+completed. GetModel asks with the sha256 the device already has ("up to date": the call
+path without the bytes, where the interceptor's share is the largest) and, separately,
+without it (a full download of a ``--model-kib`` model). The three variants run in
+interleaved rounds, ``--rounds`` times, and each variant's best round is kept: a loaded
+machine can only make a variant slower, never faster. Ratios are against ``bare``.
+
+Run (about a minute)::
+
+    .venv/bin/python bench/interceptor_overhead.py [--seconds 4] [--rounds 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from grpc import aio
+from prometheus_client import CollectorRegistry
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ofa_fleet.delivery.model_store import ModelStore  # noqa: E402
+from ofa_fleet.delivery.service import delivery_service  # noqa: E402
+from ofa_fleet.delivery.signing import ModelSigner  # noqa: E402
+from ofa_fleet.hardware.profile_file import load_profile  # noqa: E402
+from ofa_fleet.hardware.profile_proto import profile_to_proto  # noqa: E402
+from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS  # noqa: E402
+from ofa_fleet.registry.service import registry_authenticator, registry_service  # noqa: E402
+from ofa_fleet.serving.access import Principal, Role, set_current_principal  # noqa: E402
+from ofa_fleet.serving.channel_options import SERVER_OPTIONS  # noqa: E402
+from ofa_fleet.serving.client import bearer  # noqa: E402
+from ofa_fleet.serving.grpc_metrics import GrpcServerMetrics  # noqa: E402
+from ofa_fleet.serving.interceptor import CallInterceptor  # noqa: E402
+from ofa_fleet.storage.database import Database, DatabaseUrl  # noqa: E402
+from ofa_fleet.v1 import (  # noqa: E402
+    delivery_pb2,
+    delivery_pb2_grpc,
+    registry_pb2,
+    registry_pb2_grpc,
+)
+from tests.delivery.conftest import blob_store, manifest_for, model_bytes, open_database  # noqa: E402
+
+VARIANTS = ("bare", "auth", "auth+metrics")
+TOKEN = "operator-token-for-the-overhead-bench-000000"
+PROFILE = ROOT / "deploy" / "profiles" / "raspberry-pi-4.yaml"
+
+
+class UncheckedDelivery:
+    """Delivery's servicer with the caller taken from the request: the ``bare`` baseline."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def GetModel(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
+        set_current_principal(Principal(Role.DEVICE, request.device_id))
+        if self._inner.devices.fleet_of(request.device_id) is None:
+            # The servicer learns a device's fleet from its token check; the baseline
+            # makes that check once per cache lifetime instead of once per call.
+            metadata = dict(context.invocation_metadata())
+            await self._inner.devices.authenticate(metadata["authorization"].split()[-1])
+        async for response in self._inner.GetModel(request, context):
+            yield response
+
+
+async def serve(
+    variant: str,
+    register: Callable[[aio.Server], None],
+    rules: Any,
+    authenticator: Any,
+    metrics: CollectorRegistry | None,
+) -> tuple[aio.Server, str]:
+    interceptors = []
+    if variant != "bare":
+        grpc_metrics = GrpcServerMetrics(metrics) if metrics is not None else None
+        interceptors.append(CallInterceptor(rules, authenticator, grpc_metrics))
+    server = aio.server(interceptors=interceptors, options=list(SERVER_OPTIONS))
+    register(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
+    """The three variants of registry and delivery, a fleet, a device, a current model."""
+    database = Database(
+        DatabaseUrl.parse(f"sqlite:///{folder / 'registry.db'}"), REGISTRY_MIGRATIONS
+    )
+    await asyncio.to_thread(database.migrate)
+    delivery_db = open_database(f"sqlite:///{folder / 'delivery.db'}")
+    store = ModelStore(delivery_db, blob_store("files", delivery_db, folder / "blobs"))
+    signer = ModelSigner.load_or_create(folder / "signing.key")
+    servers: dict[str, Any] = {"registry": {}, "delivery": {}, "close": []}
+    for variant in VARIANTS:
+        metrics = CollectorRegistry() if variant == "auth+metrics" else None
+        registry = registry_service(database, metrics=metrics)
+        server, address = await serve(
+            variant,
+            registry.service.register,
+            registry.service.rules,
+            registry_authenticator(TOKEN, registry),
+            metrics,
+        )
+        servers["registry"][variant] = address
+        servers["close"].append(server)
+    # One registry (the full one) answers delivery's device-token checks (cached).
+    registry_address = servers["registry"]["auth+metrics"]
+    for variant in VARIANTS:
+        metrics = CollectorRegistry() if variant == "auth+metrics" else None
+        delivery = delivery_service(store, signer, registry_address, TOKEN, metrics=metrics)
+        servicer = delivery.servicer if variant != "bare" else UncheckedDelivery(delivery.servicer)
+        server, address = await serve(
+            variant,
+            lambda s, servicer=servicer: delivery_pb2_grpc.add_DeliveryServiceServicer_to_server(
+                servicer, s
+            ),
+            delivery.service.rules,
+            delivery.authenticator,
+            metrics,
+        )
+        servers["delivery"][variant] = address
+        servers["close"].append(server)
+
+    async with aio.insecure_channel(registry_address) as channel:
+        stub = registry_pb2_grpc.RegistryServiceStub(channel)
+        profile = profile_to_proto(load_profile(PROFILE))
+        await stub.CreateProfile(
+            registry_pb2.CreateProfileRequest(profile=profile), metadata=bearer(TOKEN)
+        )
+        fleet = await stub.CreateFleet(
+            registry_pb2.CreateFleetRequest(name="bench", profile=profile.name),
+            metadata=bearer(TOKEN),
+        )
+        device = await stub.RegisterDevice(
+            registry_pb2.RegisterDeviceRequest(hardware_id="bench-0"),
+            metadata=bearer(fleet.enrolment_token),
+        )
+    data = model_bytes(7, model_kib * 1024)
+    manifest = manifest_for(data, profile.name)
+    store.add(manifest, signer.sign(manifest), data)
+    store.set_current(profile.name, manifest.sha256, "missing")
+    servers["device_id"] = device.device.id
+    servers["device_token"] = device.device_token
+    servers["sha256"] = manifest.sha256
+    return servers
+
+
+# ---------------------------------------------------------------------- the client side
+
+
+async def load(spec: dict[str, Any]) -> int:
+    """Calls completed in ``spec['seconds']`` with ``spec['concurrency']`` in flight."""
+    metadata = bearer(spec["token"])
+    deadline = time.monotonic() + spec["seconds"]
+    done = 0
+    async with aio.insecure_channel(spec["address"]) as channel:
+        if spec["method"] == "Heartbeat":
+            stub = registry_pb2_grpc.RegistryServiceStub(channel)
+            request = registry_pb2.HeartbeatRequest(device_id=spec["device_id"])
+
+            async def once() -> None:
+                await stub.Heartbeat(request, metadata=metadata, timeout=30)
+
+        else:
+            delivery = delivery_pb2_grpc.DeliveryServiceStub(channel)
+            model_request = delivery_pb2.GetModelRequest(
+                device_id=spec["device_id"], have_sha256=spec.get("have_sha256", "")
+            )
+
+            async def once() -> None:
+                async for _ in delivery.GetModel(model_request, metadata=metadata, timeout=30):
+                    pass
+
+        async def worker() -> None:
+            nonlocal done
+            while time.monotonic() < deadline:
+                await once()
+                done += 1
+
+        await once()  # connected and warm before the clock matters
+        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+    return done
+
+
+def run_client(spec: dict[str, Any]) -> float:
+    """Calls per second measured by a client process of its own."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--client", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=spec["seconds"] + 120,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"client for {spec['address']} failed:\n{result.stderr[-3000:]}")
+    return int(result.stdout.strip()) / spec["seconds"]
+
+
+def measure(args: argparse.Namespace, servers: dict[str, Any]) -> dict[str, dict[str, float]]:
+    cases = {
+        "Heartbeat": ("registry", {}),
+        "GetModel up to date": ("delivery", {"have_sha256": servers["sha256"]}),
+        f"GetModel {args.model_kib} KiB": ("delivery", {}),
+    }
+    best: dict[str, dict[str, float]] = {case: {} for case in cases}
+    for _ in range(args.rounds):
+        for case, (service, extra) in cases.items():
+            for variant in VARIANTS:
+                spec = {
+                    "address": servers[service][variant],
+                    "method": "Heartbeat" if service == "registry" else "GetModel",
+                    "device_id": servers["device_id"],
+                    "token": servers["device_token"],
+                    "seconds": args.seconds,
+                    "concurrency": args.concurrency,
+                    **extra,
+                }
+                rate = run_client(spec)
+                best[case][variant] = max(best[case].get(variant, 0.0), rate)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--model-kib", type=int, default=64)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        print(asyncio.run(load(json.loads(args.client))))
+        return
+    logging.disable(logging.INFO)  # the call log is part of `auth`, but not on a terminal
+    with tempfile.TemporaryDirectory() as folder:
+        loop = asyncio.new_event_loop()
+        servers = loop.run_until_complete(start_servers(Path(folder), args.model_kib))
+        thread = threading.Thread(target=loop.run_forever, daemon=True)
+        thread.start()
+        try:
+            best = measure(args, servers)
+        finally:
+            for server in servers["close"]:
+                asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(timeout=30)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+    rows = [
+        {
+            "call": case,
+            **{f"{v} calls/s": round(rates[v], 1) for v in VARIANTS},
+            "auth/bare": round(rates["auth"] / rates["bare"], 3),
+            "auth+metrics/bare": round(rates["auth+metrics"] / rates["bare"], 3),
+            "metrics alone": round(rates["auth+metrics"] / rates["auth"], 3),
+        }
+        for case, rates in best.items()
+    ]
+    if args.json:
+        print(json.dumps({"rows": rows, "concurrency": args.concurrency}, indent=1))
+        return
+    table = Table(title=f"interceptor overhead ({args.concurrency} calls in flight, best round)")
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column == "call" else "right")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
