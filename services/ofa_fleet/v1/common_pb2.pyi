@@ -115,3 +115,13 @@ class ModelChunk(_message.Message):
     offset: int
     data: bytes
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class EnergyCost(_message.Message):
+    __slots__ = ("cpu_seconds", "energy_joules", "co2e_grams")
+    CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ENERGY_JOULES_FIELD_NUMBER: _ClassVar[int]
+    CO2E_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    cpu_seconds: float
+    energy_joules: float
+    co2e_grams: float
+    def __init__(self, cpu_seconds: _Optional[float] = ..., energy_joules: _Optional[float] = ..., co2e_grams: _Optional[float] = ...) -> None: ...
