@@ -125,3 +125,51 @@ class EnergyCost(_message.Message):
     energy_joules: float
     co2e_grams: float
     def __init__(self, cpu_seconds: _Optional[float] = ..., energy_joules: _Optional[float] = ..., co2e_grams: _Optional[float] = ...) -> None: ...
+
+class EnergyModel(_message.Message):
+    __slots__ = ("power_source", "watts_per_core", "grid_g_per_kwh", "grid_region")
+    POWER_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    WATTS_PER_CORE_FIELD_NUMBER: _ClassVar[int]
+    GRID_G_PER_KWH_FIELD_NUMBER: _ClassVar[int]
+    GRID_REGION_FIELD_NUMBER: _ClassVar[int]
+    power_source: str
+    watts_per_core: float
+    grid_g_per_kwh: float
+    grid_region: str
+    def __init__(self, power_source: _Optional[str] = ..., watts_per_core: _Optional[float] = ..., grid_g_per_kwh: _Optional[float] = ..., grid_region: _Optional[str] = ...) -> None: ...
+
+class ActivityCost(_message.Message):
+    __slots__ = ("activity", "detail", "cost")
+    ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    activity: str
+    detail: str
+    cost: EnergyCost
+    def __init__(self, activity: _Optional[str] = ..., detail: _Optional[str] = ..., cost: _Optional[_Union[EnergyCost, _Mapping]] = ...) -> None: ...
+
+class ScratchReference(_message.Message):
+    __slots__ = ("archs", "target_top1", "reached_top1", "cost_per_network", "epochs")
+    ARCHS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_TOP1_FIELD_NUMBER: _ClassVar[int]
+    REACHED_TOP1_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    archs: _containers.RepeatedScalarFieldContainer[str]
+    target_top1: float
+    reached_top1: float
+    cost_per_network: EnergyCost
+    epochs: float
+    def __init__(self, archs: _Optional[_Iterable[str]] = ..., target_top1: _Optional[float] = ..., reached_top1: _Optional[float] = ..., cost_per_network: _Optional[_Union[EnergyCost, _Mapping]] = ..., epochs: _Optional[float] = ...) -> None: ...
+
+class SupernetLedger(_message.Message):
+    __slots__ = ("supernet_version", "activities", "scratch", "energy_model")
+    SUPERNET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTIVITIES_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_FIELD_NUMBER: _ClassVar[int]
+    ENERGY_MODEL_FIELD_NUMBER: _ClassVar[int]
+    supernet_version: str
+    activities: _containers.RepeatedCompositeFieldContainer[ActivityCost]
+    scratch: ScratchReference
+    energy_model: EnergyModel
+    def __init__(self, supernet_version: _Optional[str] = ..., activities: _Optional[_Iterable[_Union[ActivityCost, _Mapping]]] = ..., scratch: _Optional[_Union[ScratchReference, _Mapping]] = ..., energy_model: _Optional[_Union[EnergyModel, _Mapping]] = ...) -> None: ...
