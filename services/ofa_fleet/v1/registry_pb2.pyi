@@ -82,23 +82,25 @@ class Fleet(_message.Message):
     def __init__(self, name: _Optional[str] = ..., profile: _Optional[str] = ..., rollout: _Optional[_Union[RolloutPolicy, _Mapping]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeviceStatus(_message.Message):
-    __slots__ = ("model_sha256", "measured_latency_ms", "onnxruntime_version", "errors", "report_time", "boot_to_model_seconds")
+    __slots__ = ("model_sha256", "measured_latency_ms", "onnxruntime_version", "errors", "report_time", "boot_to_model_seconds", "profiling_cost")
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
     MEASURED_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     ONNXRUNTIME_VERSION_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     REPORT_TIME_FIELD_NUMBER: _ClassVar[int]
     BOOT_TO_MODEL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PROFILING_COST_FIELD_NUMBER: _ClassVar[int]
     model_sha256: str
     measured_latency_ms: float
     onnxruntime_version: str
     errors: _containers.RepeatedScalarFieldContainer[str]
     report_time: _timestamp_pb2.Timestamp
     boot_to_model_seconds: float
-    def __init__(self, model_sha256: _Optional[str] = ..., measured_latency_ms: _Optional[float] = ..., onnxruntime_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boot_to_model_seconds: _Optional[float] = ...) -> None: ...
+    profiling_cost: _common_pb2.EnergyCost
+    def __init__(self, model_sha256: _Optional[str] = ..., measured_latency_ms: _Optional[float] = ..., onnxruntime_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boot_to_model_seconds: _Optional[float] = ..., profiling_cost: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("id", "fleet", "hardware_id", "create_time", "last_seen_time", "status", "revision")
+    __slots__ = ("id", "fleet", "hardware_id", "create_time", "last_seen_time", "status", "revision", "profiling_cost_total")
     ID_FIELD_NUMBER: _ClassVar[int]
     FLEET_FIELD_NUMBER: _ClassVar[int]
     HARDWARE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +108,7 @@ class Device(_message.Message):
     LAST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    PROFILING_COST_TOTAL_FIELD_NUMBER: _ClassVar[int]
     id: str
     fleet: str
     hardware_id: str
@@ -113,7 +116,8 @@ class Device(_message.Message):
     last_seen_time: _timestamp_pb2.Timestamp
     status: DeviceStatus
     revision: int
-    def __init__(self, id: _Optional[str] = ..., fleet: _Optional[str] = ..., hardware_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+    profiling_cost_total: _common_pb2.EnergyCost
+    def __init__(self, id: _Optional[str] = ..., fleet: _Optional[str] = ..., hardware_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ..., revision: _Optional[int] = ..., profiling_cost_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
 
 class CreateProfileRequest(_message.Message):
     __slots__ = ("profile",)

@@ -24,12 +24,14 @@ class GetSupernetRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetSupernetResponse(_message.Message):
-    __slots__ = ("version", "space_fingerprint")
+    __slots__ = ("version", "space_fingerprint", "ledger")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SPACE_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_FIELD_NUMBER: _ClassVar[int]
     version: str
     space_fingerprint: str
-    def __init__(self, version: _Optional[str] = ..., space_fingerprint: _Optional[str] = ...) -> None: ...
+    ledger: _common_pb2.SupernetLedger
+    def __init__(self, version: _Optional[str] = ..., space_fingerprint: _Optional[str] = ..., ledger: _Optional[_Union[_common_pb2.SupernetLedger, _Mapping]] = ...) -> None: ...
 
 class SpecializeRequest(_message.Message):
     __slots__ = ("profile", "profile_name", "options")
@@ -134,7 +136,7 @@ class SearchStatistics(_message.Message):
     def __init__(self, generations: _Optional[int] = ..., candidates_evaluated: _Optional[int] = ..., feasible_candidates: _Optional[int] = ..., stop_reason: _Optional[str] = ..., search_seconds: _Optional[float] = ..., rerank_seconds: _Optional[float] = ..., export_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., workers: _Optional[int] = ..., from_cache: _Optional[bool] = ...) -> None: ...
 
 class SpecializeResult(_message.Message):
-    __slots__ = ("profile_name", "supernet_version", "arch", "arch_string", "predicted", "latency_source", "measured", "pareto_front", "reranked", "statistics", "model_size", "model_sha256")
+    __slots__ = ("profile_name", "supernet_version", "arch", "arch_string", "predicted", "latency_source", "measured", "pareto_front", "reranked", "statistics", "model_size", "model_sha256", "cost")
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
     SUPERNET_VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +149,7 @@ class SpecializeResult(_message.Message):
     STATISTICS_FIELD_NUMBER: _ClassVar[int]
     MODEL_SIZE_FIELD_NUMBER: _ClassVar[int]
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     profile_name: str
     supernet_version: str
     arch: _common_pb2.ArchConfig
@@ -159,7 +162,8 @@ class SpecializeResult(_message.Message):
     statistics: SearchStatistics
     model_size: int
     model_sha256: str
-    def __init__(self, profile_name: _Optional[str] = ..., supernet_version: _Optional[str] = ..., arch: _Optional[_Union[_common_pb2.ArchConfig, _Mapping]] = ..., arch_string: _Optional[str] = ..., predicted: _Optional[_Union[SubnetFigures, _Mapping]] = ..., latency_source: _Optional[str] = ..., measured: _Optional[_Union[MeasuredFigures, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[SubnetFigures, _Mapping]]] = ..., reranked: _Optional[_Iterable[_Union[RerankedCandidate, _Mapping]]] = ..., statistics: _Optional[_Union[SearchStatistics, _Mapping]] = ..., model_size: _Optional[int] = ..., model_sha256: _Optional[str] = ...) -> None: ...
+    cost: _common_pb2.EnergyCost
+    def __init__(self, profile_name: _Optional[str] = ..., supernet_version: _Optional[str] = ..., arch: _Optional[_Union[_common_pb2.ArchConfig, _Mapping]] = ..., arch_string: _Optional[str] = ..., predicted: _Optional[_Union[SubnetFigures, _Mapping]] = ..., latency_source: _Optional[str] = ..., measured: _Optional[_Union[MeasuredFigures, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[SubnetFigures, _Mapping]]] = ..., reranked: _Optional[_Iterable[_Union[RerankedCandidate, _Mapping]]] = ..., statistics: _Optional[_Union[SearchStatistics, _Mapping]] = ..., model_size: _Optional[int] = ..., model_sha256: _Optional[str] = ..., cost: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
 
 class SpecializeResponse(_message.Message):
     __slots__ = ("progress", "result", "chunk")
