@@ -23,6 +23,7 @@ import torch
 from scipy.stats import kendalltau
 from torch import nn
 
+from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.core.arch import ArchConfig, encoding_length
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import CheckpointError, InvalidArgumentError, NotFoundError
@@ -74,6 +75,9 @@ class AccuracyPredictor:
         quality: FitQuality,
         samples: Sequence[AccuracySample],
         cost: dict[str, float],
+        *,
+        fit_cost: EnergyCost | None = None,
+        energy_model: dict[str, Any] | None = None,
     ) -> None:
         self.space = space
         self.supernet_version = supernet_version
@@ -82,6 +86,10 @@ class AccuracyPredictor:
         self.quality = quality
         self.samples = tuple(samples)
         self.cost = dict(cost)
+        # Set by whoever metered the fit (sampling on Ray workers included); None when
+        # nobody did, which the ledger shows as unmeasured rather than as zero.
+        self.fit_cost = fit_cost
+        self.energy_model = dict(energy_model) if energy_model is not None else None
 
     def predict_encoded(self, encodings: np.ndarray) -> np.ndarray:
         """Top-1 for rows of `ArchConfig.encode` (n, length), clipped to 0..1."""
@@ -117,6 +125,8 @@ class AccuracyPredictor:
                 "quality": asdict(self.quality),
                 "samples": [asdict(s) for s in self.samples],
                 "cost": self.cost,
+                "fit_cost": self.fit_cost.to_dict() if self.fit_cost is not None else None,
+                "energy_model": self.energy_model,
             },
             stream,
         )
@@ -147,6 +157,8 @@ class AccuracyPredictor:
             FitQuality(**data["quality"]),
             [AccuracySample(**s) for s in data["samples"]],
             data["cost"],
+            fit_cost=EnergyCost.from_dict(data["fit_cost"]) if data.get("fit_cost") else None,
+            energy_model=data.get("energy_model"),
         )
 
 
