@@ -10,36 +10,32 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
-from ofa_fleet.cli.serve_command import DELIVERY_PORT
+from ofa_fleet.cli.delivery_operator import Delivery, add_delivery_command
 from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.serving.client import call, open_channel
-from ofa_fleet.serving.credentials import load_operator_token
-from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.v1 import delivery_pb2 as pb
-from ofa_fleet.v1 import delivery_pb2_grpc
-
-DEFAULT_DELIVERY = f"127.0.0.1:{DELIVERY_PORT}"
-Handler = Callable[[argparse.Namespace, "Delivery"], dict[str, Any] | None]
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("models", help="delivery's models, rollouts and pins")
     models = parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
-    listing = _command(models, "list", "stored models and the fleets running them", _list)
+    listing = add_delivery_command(
+        models, "list", "stored models and the fleets running them", _list
+    )
     listing.add_argument("--profile", default="", help="only this profile's models")
-    show = _command(models, "show", "a profile's current model, history, rollouts", _show)
+    show = add_delivery_command(
+        models, "show", "a profile's current model, history, rollouts", _show
+    )
     show.add_argument("profile")
     show.add_argument("--history", type=int, default=10, help="entries of history (1-1000)")
-    pin = _command(models, "pin", "pin a fleet to a model, roll it back, or unpin it", _pin)
+    pin = add_delivery_command(
+        models, "pin", "pin a fleet to a model, roll it back, or unpin it", _pin
+    )
     pin.add_argument("fleet")
     which = pin.add_mutually_exclusive_group(required=True)
     which.add_argument("--sha256", help="a stored model of the fleet's profile")
@@ -47,51 +43,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--rollback", action="store_true", help="the model the profile had before this one"
     )
     which.add_argument("--unpin", action="store_true", help="back to the policy before the pin")
-    again = _command(models, "respecialize", "specialize a profile's model again now", _again)
-    again.add_argument("profile")
-
-
-def _command(
-    group: argparse._SubParsersAction, name: str, help: str, handler: Handler
-) -> argparse.ArgumentParser:
-    parser = group.add_parser(name, help=help)
-    parser.add_argument(
-        "--delivery",
-        default=os.environ.get("OFA_FLEET_DELIVERY", DEFAULT_DELIVERY),
-        help=f"delivery address (env OFA_FLEET_DELIVERY; default {DEFAULT_DELIVERY})",
+    again = add_delivery_command(
+        models, "respecialize", "specialize a profile's model again now", _again
     )
-    parser.add_argument("--operator-token-file", type=Path)
-    parser.add_argument("--tls-ca", type=Path, help="PEM CA that signed delivery's cert")
-    parser.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS")
-    parser.add_argument("--tls-key", type=Path, help="key of --tls-cert")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
-    parser.add_argument("--json", action="store_true")
-    parser.set_defaults(handler=lambda args: _run(args, handler))
-    return parser
-
-
-class Delivery:
-    """Delivery as the CLI uses it: one channel, the operator token, a deadline."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.address = args.delivery
-        self.token = load_operator_token(args.operator_token_file)
-        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
-        self.channel = open_channel(self.address, tls)
-        self.stub = delivery_pb2_grpc.DeliveryServiceStub(self.channel)
-        self.timeout = args.timeout
-
-    def __call__(self, method: str, request: object) -> Any:
-        rpc = getattr(self.stub, method)
-        return call("delivery", self.address, rpc, request, self.token, self.timeout)
-
-
-def _run(args: argparse.Namespace, handler: Handler) -> dict[str, Any] | None:
-    delivery = Delivery(args)
-    try:
-        return handler(args, delivery)
-    finally:
-        delivery.channel.close()
+    again.add_argument("profile")
 
 
 def _list(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
