@@ -20,5 +20,6 @@ RULES = rules_for(
         "GetProfileModels": _OPERATOR,
         "PinFleet": _OPERATOR,
         "Respecialize": _OPERATOR,
+        "GetCarbonLedger": _OPERATOR,
     },
 )

@@ -247,3 +247,103 @@ class RespecializeRequest(_message.Message):
 class RespecializeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetCarbonLedgerRequest(_message.Message):
+    __slots__ = ("fleet",)
+    FLEET_FIELD_NUMBER: _ClassVar[int]
+    fleet: str
+    def __init__(self, fleet: _Optional[str] = ...) -> None: ...
+
+class PerUnit(_message.Message):
+    __slots__ = ("cpu_seconds", "energy_joules", "co2e_grams")
+    CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ENERGY_JOULES_FIELD_NUMBER: _ClassVar[int]
+    CO2E_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    cpu_seconds: float
+    energy_joules: float
+    co2e_grams: float
+    def __init__(self, cpu_seconds: _Optional[float] = ..., energy_joules: _Optional[float] = ..., co2e_grams: _Optional[float] = ...) -> None: ...
+
+class ProfileCarbon(_message.Message):
+    __slots__ = ("profile_name", "specializations", "specialization", "amortized", "served_devices")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIZATIONS_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIZATION_FIELD_NUMBER: _ClassVar[int]
+    AMORTIZED_FIELD_NUMBER: _ClassVar[int]
+    SERVED_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    specializations: int
+    specialization: _common_pb2.EnergyCost
+    amortized: _common_pb2.EnergyCost
+    served_devices: int
+    def __init__(self, profile_name: _Optional[str] = ..., specializations: _Optional[int] = ..., specialization: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., amortized: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., served_devices: _Optional[int] = ...) -> None: ...
+
+class FleetCarbon(_message.Message):
+    __slots__ = ("fleet_name", "profile_name", "devices", "served_devices", "device_profiling", "profile_amortized", "attributed", "per_served_device", "counterfactual", "ratio")
+    FLEET_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    SERVED_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_PROFILING_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_AMORTIZED_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTED_FIELD_NUMBER: _ClassVar[int]
+    PER_SERVED_DEVICE_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUAL_FIELD_NUMBER: _ClassVar[int]
+    RATIO_FIELD_NUMBER: _ClassVar[int]
+    fleet_name: str
+    profile_name: str
+    devices: int
+    served_devices: int
+    device_profiling: _common_pb2.EnergyCost
+    profile_amortized: _common_pb2.EnergyCost
+    attributed: _common_pb2.EnergyCost
+    per_served_device: _common_pb2.EnergyCost
+    counterfactual: _common_pb2.EnergyCost
+    ratio: PerUnit
+    def __init__(self, fleet_name: _Optional[str] = ..., profile_name: _Optional[str] = ..., devices: _Optional[int] = ..., served_devices: _Optional[int] = ..., device_profiling: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., profile_amortized: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., attributed: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., per_served_device: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., counterfactual: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., ratio: _Optional[_Union[PerUnit, _Mapping]] = ...) -> None: ...
+
+class GetCarbonLedgerResponse(_message.Message):
+    __slots__ = ("supernet_version", "supernet_ledger", "training", "training_total", "predictor_fit", "fixed", "specialized_profiles", "specialization_total", "device_profiling_total", "once_for_all_total", "devices", "served_devices", "per_served_device", "profiles", "fleets", "scratch_per_network", "counterfactual", "ratio", "break_even_profiles", "counterfactual_unavailable_reason", "training_unavailable_reason")
+    SUPERNET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUPERNET_LEDGER_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PREDICTOR_FIT_FIELD_NUMBER: _ClassVar[int]
+    FIXED_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIZED_PROFILES_FIELD_NUMBER: _ClassVar[int]
+    SPECIALIZATION_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_PROFILING_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ONCE_FOR_ALL_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    SERVED_DEVICES_FIELD_NUMBER: _ClassVar[int]
+    PER_SERVED_DEVICE_FIELD_NUMBER: _ClassVar[int]
+    PROFILES_FIELD_NUMBER: _ClassVar[int]
+    FLEETS_FIELD_NUMBER: _ClassVar[int]
+    SCRATCH_PER_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUAL_FIELD_NUMBER: _ClassVar[int]
+    RATIO_FIELD_NUMBER: _ClassVar[int]
+    BREAK_EVEN_PROFILES_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUAL_UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    supernet_version: str
+    supernet_ledger: _common_pb2.SupernetLedger
+    training: _containers.RepeatedCompositeFieldContainer[_common_pb2.ActivityCost]
+    training_total: _common_pb2.EnergyCost
+    predictor_fit: _common_pb2.EnergyCost
+    fixed: _common_pb2.EnergyCost
+    specialized_profiles: int
+    specialization_total: _common_pb2.EnergyCost
+    device_profiling_total: _common_pb2.EnergyCost
+    once_for_all_total: _common_pb2.EnergyCost
+    devices: int
+    served_devices: int
+    per_served_device: _common_pb2.EnergyCost
+    profiles: _containers.RepeatedCompositeFieldContainer[ProfileCarbon]
+    fleets: _containers.RepeatedCompositeFieldContainer[FleetCarbon]
+    scratch_per_network: _common_pb2.EnergyCost
+    counterfactual: _common_pb2.EnergyCost
+    ratio: PerUnit
+    break_even_profiles: PerUnit
+    counterfactual_unavailable_reason: str
+    training_unavailable_reason: str
+    def __init__(self, supernet_version: _Optional[str] = ..., supernet_ledger: _Optional[_Union[_common_pb2.SupernetLedger, _Mapping]] = ..., training: _Optional[_Iterable[_Union[_common_pb2.ActivityCost, _Mapping]]] = ..., training_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., predictor_fit: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., fixed: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., specialized_profiles: _Optional[int] = ..., specialization_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., device_profiling_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., once_for_all_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., devices: _Optional[int] = ..., served_devices: _Optional[int] = ..., per_served_device: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., profiles: _Optional[_Iterable[_Union[ProfileCarbon, _Mapping]]] = ..., fleets: _Optional[_Iterable[_Union[FleetCarbon, _Mapping]]] = ..., scratch_per_network: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., counterfactual: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., ratio: _Optional[_Union[PerUnit, _Mapping]] = ..., break_even_profiles: _Optional[_Union[PerUnit, _Mapping]] = ..., counterfactual_unavailable_reason: _Optional[str] = ..., training_unavailable_reason: _Optional[str] = ...) -> None: ...

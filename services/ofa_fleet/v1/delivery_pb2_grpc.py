@@ -72,6 +72,11 @@ class DeliveryServiceStub:
                 request_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeRequest.SerializeToString,
                 response_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeResponse.FromString,
                 _registered_method=True)
+        self.GetCarbonLedger = channel.unary_unary(
+                '/ofa_fleet.v1.DeliveryService/GetCarbonLedger',
+                request_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetCarbonLedgerRequest.SerializeToString,
+                response_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetCarbonLedgerResponse.FromString,
+                _registered_method=True)
 
 
 class DeliveryServiceServicer:
@@ -140,6 +145,19 @@ class DeliveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCarbonLedger(self, request, context):
+        """The fleet's carbon ledger for the supernet search specializes from now: what making
+        the supernet cost (training per phase, predictor fit), what each profile's
+        specializations cost, the devices' on-boot profiling, each profile's and each served
+        device's share, and the counterfactual of training one network per profile from
+        scratch. Answered from delivery's database and the registry's device listing, so it
+        works while search is down. NOT_FOUND for a fleet the registry lacks;
+        FAILED_PRECONDITION before delivery has learnt a supernet from search.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeliveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -177,6 +195,11 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     servicer.Respecialize,
                     request_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeRequest.FromString,
                     response_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeResponse.SerializeToString,
+            ),
+            'GetCarbonLedger': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCarbonLedger,
+                    request_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetCarbonLedgerRequest.FromString,
+                    response_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetCarbonLedgerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -371,6 +394,33 @@ class DeliveryService:
             '/ofa_fleet.v1.DeliveryService/Respecialize',
             ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeRequest.SerializeToString,
             ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCarbonLedger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ofa_fleet.v1.DeliveryService/GetCarbonLedger',
+            ofa__fleet_dot_v1_dot_delivery__pb2.GetCarbonLedgerRequest.SerializeToString,
+            ofa__fleet_dot_v1_dot_delivery__pb2.GetCarbonLedgerResponse.FromString,
             options,
             channel_credentials,
             insecure,
