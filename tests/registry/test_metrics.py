@@ -1,11 +1,19 @@
-"""The registry's own metrics: devices per fleet (read from the database) and reports."""
+"""The registry's own metrics: devices per fleet (read from the database), reports, and
+what devices' profiling drew."""
 
 from __future__ import annotations
 
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ofa_fleet.v1 import common_pb2
 from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
+from tests.metrics.scrape import scrape
 from tests.registry.server_thread import RegistryServerThread, bearer
 from tests.registry.test_service import SHA, Fleet
+
+PROFILING = {"activity": "device_profiling"}
 
 
 def test_devices_per_fleet_and_reports_by_outcome(registry: RegistryServerThread, channel):
@@ -48,3 +56,31 @@ def test_devices_per_fleet_and_reports_by_outcome(registry: RegistryServerThread
         timeout=10,
     )
     assert value("ofa_fleet_devices_registered", fleet="pis") == 1
+
+
+def test_device_profiling_costs_are_counted_by_activity(registry: RegistryServerThread, channel):
+    stub = RegistryServiceStub(channel)
+    assert registry.server is not None
+    fleet = Fleet(stub)
+    for device, cpu in zip(fleet.devices, (1.5, 0.5), strict=True):
+        stub.ReportStatus(
+            pb.ReportStatusRequest(
+                device_id=device.device.id,
+                status=pb.DeviceStatus(
+                    model_sha256=SHA,
+                    profiling_cost=common_pb2.EnergyCost(
+                        cpu_seconds=cpu, energy_joules=cpu * 10, co2e_grams=cpu / 10
+                    ),
+                ),
+            ),
+            metadata=bearer(device.device_token),
+            timeout=10,
+        )
+    exposition = scrape(registry.server.metrics.start("127.0.0.1", 0))
+    samples = {
+        family.name: {s.name: s.value for s in family.samples if s.labels == PROFILING}
+        for family in text_string_to_metric_families(exposition)
+    }
+    assert samples["ofa_fleet_cpu_seconds"]["ofa_fleet_cpu_seconds_total"] == 2.0
+    assert samples["ofa_fleet_energy_joules"]["ofa_fleet_energy_joules_total"] == 20.0
+    assert samples["ofa_fleet_co2e_grams"]["ofa_fleet_co2e_grams_total"] == pytest.approx(0.2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ofa_fleet.carbon.convert import cost_from_proto, cost_to_proto
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.records import (
@@ -100,6 +101,9 @@ def status_from_proto(message: registry_pb2.DeviceStatus) -> DeviceStatus:
         measured_latency_ms=message.measured_latency_ms,
         onnxruntime_version=message.onnxruntime_version,
         errors=tuple(message.errors),
+        profiling_cost=cost_from_proto(message.profiling_cost)
+        if message.HasField("profiling_cost")
+        else None,
     )
 
 
@@ -110,6 +114,7 @@ def device_to_proto(record: DeviceRecord) -> registry_pb2.Device:
         hardware_id=record.hardware_id,
         create_time=timestamp(record.created_us),
         revision=record.revision,
+        profiling_cost_total=cost_to_proto(record.profiling_cost_total),
     )
     if record.last_seen_us is not None:
         message.last_seen_time.CopyFrom(timestamp(record.last_seen_us))

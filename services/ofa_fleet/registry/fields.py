@@ -7,8 +7,10 @@ terminal should never be steered by a device's label.
 
 from __future__ import annotations
 
+import math
 import re
 
+from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.errors import InvalidArgumentError
 
 NAME_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -37,6 +39,29 @@ def check_device_id(value: str, field: str = "device_id") -> str:
             "'d-' followed by 20 hex digits)"
         )
     return value
+
+
+# Far above any one boot's profiling; it keeps a device's running total finite.
+MAX_COST_FIGURE = 1e9
+
+
+def check_cost(cost: EnergyCost, field: str) -> EnergyCost:
+    """CPU seconds, joules and grams: each finite, not negative, under `MAX_COST_FIGURE`.
+
+    A device adds its report to a running total; one NaN or negative figure would corrupt
+    that total for good, so it is refused rather than stored.
+    """
+    for name, value in (
+        ("cpu_seconds", cost.cpu_seconds),
+        ("energy_joules", cost.joules),
+        ("co2e_grams", cost.co2e_grams),
+    ):
+        if not (math.isfinite(value) and 0.0 <= value < MAX_COST_FIGURE):
+            raise InvalidArgumentError(
+                f"{field}.{name} must be a finite number from 0 to {MAX_COST_FIGURE:g}, "
+                f"got {value!r}"
+            )
+    return cost
 
 
 def check_text(value: str, field: str, max_length: int) -> str:

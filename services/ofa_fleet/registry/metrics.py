@@ -8,6 +8,10 @@ which operators create and which stay few; device ids never become labels.
 
 Boot-to-model seconds are measured by the device (it alone sees its boot start) and sent
 with the status report that names the model: the registry is where every boot ends.
+
+So is what each boot's on-device profiling drew: the registry counts it under the fleet-wide
+energy, CO2e and CPU-time counters with ``activity="device_profiling"``; delivery exports
+the other activities of the carbon ledger under the same names.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ofa_fleet.carbon.activities import DEVICE_PROFILING
+from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.registry.store import RegistryStore
 
 log = logging.getLogger("ofa_fleet.registry")
@@ -43,12 +49,40 @@ class RegistryMetrics:
             registry=registry,
         )
         registry.register(DeviceCounts(store))
+        self._joules = _activity_counter(
+            registry, "ofa_fleet_energy_joules", "Joules drawn by the system's compute"
+        )
+        self._grams = _activity_counter(
+            registry, "ofa_fleet_co2e_grams", "Grams of CO2e emitted by the system's compute"
+        )
+        self._cpu_seconds = _activity_counter(
+            registry, "ofa_fleet_cpu_seconds", "CPU seconds of the system's compute"
+        )
 
-    def reported(self, fleet: str, errors: int, boot_seconds: float = 0.0) -> None:
-        """One status report; ``boot_seconds`` 0 when the device measured none."""
+    def reported(
+        self,
+        fleet: str,
+        errors: int,
+        boot_seconds: float = 0.0,
+        profiling: EnergyCost | None = None,
+    ) -> None:
+        """One status report; ``boot_seconds`` 0 and ``profiling`` None when the device
+        measured none."""
         self._reports.labels(fleet, "error" if errors else "ok").inc()
         if boot_seconds > 0:
             self._boots.observe(boot_seconds)
+        if profiling is not None:
+            self._joules.labels(DEVICE_PROFILING).inc(profiling.joules)
+            self._grams.labels(DEVICE_PROFILING).inc(profiling.co2e_grams)
+            self._cpu_seconds.labels(DEVICE_PROFILING).inc(profiling.cpu_seconds)
+
+
+def _activity_counter(registry: CollectorRegistry, name: str, text: str) -> Counter:
+    """A carbon-ledger counter by activity; the registry's one activity starts at 0, so a
+    rate over it is defined before the first report."""
+    counter = Counter(name, f"{text}, by activity.", ["activity"], registry=registry)
+    counter.labels(DEVICE_PROFILING)
+    return counter
 
 
 class DeviceCounts(Collector):

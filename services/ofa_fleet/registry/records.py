@@ -9,9 +9,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ofa_fleet.carbon.cost import ZERO, EnergyCost
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile import HardwareProfile
-from ofa_fleet.registry.fields import check_sha256, check_text
+from ofa_fleet.registry.fields import check_cost, check_sha256, check_text
 
 MAX_STATUS_ERRORS = 16
 MAX_ERROR_LENGTH = 1024
@@ -114,9 +115,14 @@ class DeviceStatus:
     onnxruntime_version: str = ""
     errors: tuple[str, ...] = ()
     reported_us: int = 0
+    # What this boot's on-device profiling drew; None when not measured. Added to the
+    # device's running total, not kept with the status.
+    profiling_cost: EnergyCost | None = None
 
     def __post_init__(self) -> None:
         check_sha256(self.model_sha256, "status.model_sha256", required=False)
+        if self.profiling_cost is not None:
+            check_cost(self.profiling_cost, "status.profiling_cost")
         latency = self.measured_latency_ms
         if not (latency == 0.0 or 0.0 < latency < 3_600_000.0):
             raise InvalidArgumentError(
@@ -142,6 +148,8 @@ class DeviceRecord:
     created_us: int
     last_seen_us: int | None
     status: DeviceStatus | None
+    # The sum of every report's profiling_cost.
+    profiling_cost_total: EnergyCost = ZERO
 
 
 class ChangeKind(enum.Enum):

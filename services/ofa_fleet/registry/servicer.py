@@ -13,6 +13,7 @@ from typing import ParamSpec, TypeVar
 
 from grpc import aio
 
+from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.registry import convert
@@ -33,9 +34,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         store: RegistryStore,
         feed: ChangeFeed,
         revoked: Callable[[str], None] = lambda subject: None,
-        reported: Callable[[str, int, float], None] = lambda fleet, errors, seconds: None,
+        reported: Callable[[str, int, float, EnergyCost | None], None] = (
+            lambda fleet, errors, seconds, profiling: None
+        ),
     ) -> None:
-        # (fleet, errors, boot-to-model seconds) of each status report, for the metrics
+        # (fleet, errors, boot-to-model seconds, profiling cost) of each status report,
+        # for the metrics
         self.reported = reported
         self.store = store
         self.feed = feed
@@ -155,7 +159,12 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             raise InvalidArgumentError("status is required")
         status = convert.status_from_proto(request.status)
         record = await self._write(self.store.report_status, request.device_id, status)
-        self.reported(record.fleet, len(status.errors), request.status.boot_to_model_seconds)
+        self.reported(
+            record.fleet,
+            len(status.errors),
+            request.status.boot_to_model_seconds,
+            status.profiling_cost,
+        )
         return pb.ReportStatusResponse(device=convert.device_to_proto(record))
 
     async def GetDevice(  # noqa: N802

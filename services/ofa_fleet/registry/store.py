@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -277,6 +278,12 @@ class RegistryStore:
             row.onnxruntime_version = status.onnxruntime_version
             row.errors_json = json.dumps(list(status.errors))
             row.reported_us = now
+            cost = status.profiling_cost
+            if cost is not None:
+                # Added in SQL, so two reports committing together both count.
+                row.profiling_cpu_seconds = DeviceRow.profiling_cpu_seconds + cost.cpu_seconds
+                row.profiling_joules = DeviceRow.profiling_joules + cost.joules
+                row.profiling_co2e_grams = DeviceRow.profiling_co2e_grams + cost.co2e_grams
             row.last_seen_us = now
             row.revision += 1
             s.flush()
@@ -463,6 +470,11 @@ def _device(row: DeviceRow) -> DeviceRecord:
         created_us=row.created_us,
         last_seen_us=row.last_seen_us,
         status=status,
+        profiling_cost_total=EnergyCost(
+            row.profiling_cpu_seconds or 0.0,
+            row.profiling_joules or 0.0,
+            row.profiling_co2e_grams or 0.0,
+        ),
     )
 
 

@@ -8,7 +8,7 @@ the profile files, validated before they are written.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAME_LENGTH = 63
@@ -61,6 +61,10 @@ class DeviceRow(Base):
     onnxruntime_version: Mapped[str | None] = mapped_column(String(64))
     errors_json: Mapped[str | None] = mapped_column(Text)
     reported_us: Mapped[int | None] = mapped_column(BigInteger)
+    # Running totals of the profiling cost every status report carried (carbon ledger).
+    profiling_cpu_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    profiling_joules: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    profiling_co2e_grams: Mapped[float] = mapped_column(Float, server_default=text("0"))
 
 
 class ChangeRow(Base):
