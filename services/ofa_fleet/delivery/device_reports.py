@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from grpc import aio
 
+from ofa_fleet.carbon.convert import cost_from_proto
 from ofa_fleet.delivery.rollout import DeviceReport
 from ofa_fleet.serving.client import bearer, upstream_error
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
@@ -76,8 +77,9 @@ class DeviceReports:
 
 
 def _report(device: registry_pb2.Device) -> DeviceReport:
+    profiling = cost_from_proto(device.profiling_cost_total)
     if not device.HasField("status"):
-        return DeviceReport(device.id, device.revision)
+        return DeviceReport(device.id, device.revision, profiling=profiling)
     status = device.status
     return DeviceReport(
         device_id=device.id,
@@ -86,4 +88,5 @@ def _report(device: registry_pb2.Device) -> DeviceReport:
         sha256=status.model_sha256,
         latency_ms=status.measured_latency_ms,
         errors=len(status.errors),
+        profiling=profiling,
     )

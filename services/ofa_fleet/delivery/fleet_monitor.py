@@ -122,6 +122,7 @@ class FleetMonitor:
         self._sweep_due = False
         self._fleet_profiles = {f.name: f.profile for f in fleets}
         self.metrics.fleets_listed(set(self._fleet_profiles))
+        await asyncio.to_thread(self.metrics.refresh_carbon)  # another replica's models too
         self._dirty.update(self._fleet_profiles.values())
         return True
 

@@ -9,6 +9,9 @@ own reconciler happened to do.
 Coverage and the latency-prediction ratio come from the fleet monitor, which lists every
 fleet's devices with their last reports anyway (every `sweep_seconds`, and soon after a
 fleet's devices report): so only the replica running the reconciler exports them.
+
+The carbon counters (energy, CO2e and CPU seconds by activity) are `carbon_metrics`'s,
+read from the database like the specialization states.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ofa_fleet.delivery.carbon_metrics import CarbonTotals
 from ofa_fleet.delivery.ledger import FAILING, PENDING, Ledger
 from ofa_fleet.delivery.rollout import DeviceReport
 from ofa_fleet.delivery.targets import FleetTarget
@@ -34,7 +38,12 @@ RATIO_BUCKETS = (0.25, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0)
 
 
 class DeliveryMetrics:
-    def __init__(self, registry: CollectorRegistry, ledger: Ledger | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        ledger: Ledger | None = None,
+        carbon: CarbonTotals | None = None,
+    ) -> None:
         self._served = Counter(
             "ofa_fleet_models_served",
             "GetModel streams that sent a model to its last byte.",
@@ -95,6 +104,18 @@ class DeliveryMetrics:
         self._observed: dict[str, int] = {}  # device id -> revision of its last counted report
         if ledger is not None:
             registry.register(SpecializationStates(ledger))
+        self.carbon = carbon
+        if carbon is not None:
+            registry.register(carbon)
+
+    def refresh_carbon(self) -> None:
+        """Read the carbon totals again after they changed (blocking: call from a thread)."""
+        if self.carbon is None:
+            return
+        try:
+            self.carbon.refresh()
+        except Exception:  # the next refresh, or the next stale scrape, reads them
+            log.exception("could not read the carbon totals")
 
     # ------------------------------------------------------------------ GetModel
 

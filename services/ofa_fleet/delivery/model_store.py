@@ -16,13 +16,16 @@ for a single load instead of each loading it).
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError as DuplicateKeyError
 
+from ofa_fleet.carbon.cost import ZERO, EnergyCost
+from ofa_fleet.carbon.fleet_ledger import Specialization
 from ofa_fleet.delivery.blobs import BlobStore, digest
 from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.tables import (
@@ -66,12 +69,14 @@ class ModelRecord:
             re-serialization (a later manifest format must not break old signatures).
         signature: delivery's signature over `manifest_bytes`.
         created_us: when this store first stored the model.
+        cost: what the specialization that made it cost (zero when not metered).
     """
 
     manifest: Manifest
     manifest_bytes: bytes
     signature: bytes
     created_us: int
+    cost: EnergyCost = ZERO
 
     @property
     def sha256(self) -> str:
@@ -114,13 +119,18 @@ class ModelStore:
 
     # -- models ---------------------------------------------------------------------------
 
-    def add(self, manifest: Manifest, signature: bytes, data: bytes) -> ModelRecord:
+    def add(
+        self, manifest: Manifest, signature: bytes, data: bytes, cost: EnergyCost = ZERO
+    ) -> ModelRecord:
         """Store a model whose `data` matches `manifest`; returns its record.
 
         Idempotent: adding a sha256 that is already stored returns the stored record
-        (whose manifest wins if the one given differs: the bytes are the same model
-        whichever profile asked for them) and only puts the blob back if it went missing.
+        (whose manifest and cost win if the ones given differ: the bytes are the same model
+        whichever profile asked for them, and a search answered from search's cache repeats
+        the cost of the search that made them, which must not count twice) and only puts
+        the blob back if it went missing. ``cost``: the specialization's metered cost.
         """
+        _check_cost(cost)
         _check_manifest(manifest)
         if not 1 <= len(signature) <= MAX_SIGNATURE_BYTES:
             raise InvalidArgumentError(
@@ -145,6 +155,9 @@ class ModelStore:
             manifest=manifest_bytes,
             signature=signature,
             created_us=_now_us(),
+            specialization_cpu_seconds=cost.cpu_seconds,
+            specialization_joules=cost.joules,
+            specialization_co2e_grams=cost.co2e_grams,
         )
         try:
             with self.database.write() as s:
@@ -218,6 +231,32 @@ class ModelStore:
         if len(rows) > size:
             token = encode_page_token(listing, f"{shown[-1].created_us}:{shown[-1].sha256}")
         return Page(tuple(_record(r) for r in shown), token)
+
+    # -- the carbon ledger ----------------------------------------------------------------
+
+    def specializations(self, supernet_version: str) -> list[Specialization]:
+        """Every model made from ``supernet_version``, with what specializing it cost."""
+        query = (
+            select(ModelRow)
+            .where(ModelRow.supernet_version == supernet_version)
+            .order_by(ModelRow.created_us, ModelRow.sha256)
+        )
+        with self.database.read() as s:
+            return [
+                Specialization(r.profile_name, r.sha256, r.supernet_version, _cost(r))
+                for r in s.scalars(query)
+            ]
+
+    def specialization_total(self) -> EnergyCost:
+        """What every stored model's specialization cost, over every supernet."""
+        query = select(
+            func.coalesce(func.sum(ModelRow.specialization_cpu_seconds), 0.0),
+            func.coalesce(func.sum(ModelRow.specialization_joules), 0.0),
+            func.coalesce(func.sum(ModelRow.specialization_co2e_grams), 0.0),
+        )
+        with self.database.read() as s:
+            cpu, joules, grams = s.execute(query).one()
+        return EnergyCost(float(cpu), float(joules), float(grams))
 
     # -- current models and their history -------------------------------------------------
 
@@ -301,6 +340,15 @@ def _check_manifest(manifest: Manifest) -> None:
         raise InvalidArgumentError("manifest.arch is required")
 
 
+def _check_cost(cost: EnergyCost) -> None:
+    figures = cost.to_dict()
+    bad = {k: v for k, v in figures.items() if not (math.isfinite(v) and v >= 0)}
+    if bad:
+        raise InvalidArgumentError(
+            f"specialization cost must be finite and not negative, got {bad}"
+        )
+
+
 def _check_data(manifest: Manifest, data: bytes) -> None:
     """`IntegrityError` unless `data` is exactly the bytes `manifest` describes."""
     if len(data) != manifest.size_bytes:
@@ -342,6 +390,13 @@ def _record(row: ModelRow) -> ModelRecord:
         manifest_bytes=manifest_bytes,
         signature=bytes(row.signature),
         created_us=row.created_us,
+        cost=_cost(row),
+    )
+
+
+def _cost(row: ModelRow) -> EnergyCost:
+    return EnergyCost(
+        row.specialization_cpu_seconds, row.specialization_joules, row.specialization_co2e_grams
     )
 
 

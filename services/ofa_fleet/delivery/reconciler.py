@@ -33,12 +33,15 @@ import grpc
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
+from ofa_fleet.carbon.convert import cost_from_proto
+from ofa_fleet.carbon.cost import ZERO
 from ofa_fleet.delivery.fleet_monitor import FleetMonitor, MonitorSettings
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
 from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.metrics import DeliveryMetrics
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
 from ofa_fleet.delivery.supernet_version import POLL_SECONDS as SUPERNET_POLL_SECONDS
 from ofa_fleet.delivery.supernet_version import SupernetVersion
 from ofa_fleet.errors import OfaFleetError
@@ -95,7 +98,13 @@ class Reconciler:
         self.monitor = FleetMonitor(
             registry, token, store, ledger, self.wake, changed, self.settings.monitor, self.metrics
         )
-        self.supernet = SupernetVersion(search, token, self.settings.supernet_poll_seconds)
+        self.supernet = SupernetVersion(
+            search,
+            token,
+            self.settings.supernet_poll_seconds,
+            SupernetLedgers(store.database),
+            self.metrics.refresh_carbon,
+        )
 
     def wake(self, profile_name: str, reason: str = "") -> None:
         """Look at ``profile_name`` soon; ``reason`` forces a new model (e.g. "operator")."""
@@ -293,7 +302,9 @@ class Reconciler:
             },
         )
         signature = self.signer.sign(manifest)
-        await asyncio.to_thread(self.store.add, manifest, signature, remote.onnx_bytes)
+        cost = cost_from_proto(result.cost) if result.HasField("cost") else ZERO
+        await asyncio.to_thread(self.store.add, manifest, signature, remote.onnx_bytes, cost)
+        await asyncio.to_thread(self.metrics.refresh_carbon)
         await asyncio.to_thread(self.store.set_current, name, manifest.sha256, reason)
         self.changed()  # devices watching this replica hear of it now
         self.monitor.profile_changed(name)  # staged fleets start a rollout
@@ -308,6 +319,8 @@ class Reconciler:
                 "sha256": manifest.sha256,
                 "reason": reason,
                 "seconds": round(time.perf_counter() - started, 3),
+                "joules": round(cost.joules, 3),
+                "co2e_grams": round(cost.co2e_grams, 6),
             },
         )
         return True

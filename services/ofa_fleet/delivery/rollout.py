@@ -28,6 +28,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ofa_fleet.carbon.cost import ZERO, EnergyCost
+
 CANARY, PROMOTED, ROLLED_BACK = "canary", "promoted", "rolled-back"
 
 
@@ -47,6 +49,7 @@ class DeviceReport:
     Attributes:
         revision: the device record's revision; it grows with every report.
         reported: False while the device has never reported.
+        profiling: what its on-boot profiling drew, summed over every report.
     """
 
     device_id: str
@@ -55,6 +58,7 @@ class DeviceReport:
     sha256: str = ""
     latency_ms: float = 0.0
     errors: int = 0
+    profiling: EnergyCost = ZERO
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from ofa_fleet.delivery.access_rules import RULES, SERVICE
+from ofa_fleet.delivery.carbon_metrics import CarbonTotals
+from ofa_fleet.delivery.carbon_report import CarbonReport
 from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.delivery.device_reports import DeviceReports
 from ofa_fleet.delivery.ledger import Ledger
 from ofa_fleet.delivery.metrics import DeliveryMetrics
 from ofa_fleet.delivery.model_store import ModelStore
@@ -16,6 +19,7 @@ from ofa_fleet.delivery.model_watch import TargetWatch
 from ofa_fleet.delivery.reconciler import Reconciler, ReconcilerSettings
 from ofa_fleet.delivery.servicer import CHUNK_BYTES, DeliveryServicer
 from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
 from ofa_fleet.delivery.targets import FleetDirectory, TargetModels
 from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.client import open_aio_channel
@@ -59,7 +63,13 @@ def delivery_service(
     devices = RegistryDeviceAuthenticator(registry)
     targets = TargetModels(store, FleetDirectory(registry, operator_token))
     ledger = Ledger(store.database)
-    figures = DeliveryMetrics(metrics or CollectorRegistry(), ledger)
+    supernets = SupernetLedgers(store.database)
+    figures = DeliveryMetrics(
+        metrics or CollectorRegistry(), ledger, CarbonTotals(store, supernets)
+    )
+    carbon = CarbonReport(
+        store, supernets, DeviceReports(registry, operator_token), targets.rollouts
+    )
     watch = TargetWatch(targets)
     reconciler = None
     if search_address is not None:
@@ -76,7 +86,7 @@ def delivery_service(
             figures,
         )
     servicer = DeliveryServicer(
-        store, signer, devices, targets, ledger, watch, reconciler, chunk_bytes, figures
+        store, signer, devices, targets, ledger, watch, reconciler, chunk_bytes, figures, carbon
     )
 
     def stopping() -> None:

@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
+from ofa_fleet.delivery.carbon_report import CarbonReport
 from ofa_fleet.delivery.chunking import CHUNK_BYTES
 from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, PENDING, Ledger
@@ -50,7 +51,9 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         reconciler: Reconciler | None = None,
         chunk_bytes: int = CHUNK_BYTES,
         metrics: DeliveryMetrics | None = None,
+        carbon: CarbonReport | None = None,
     ) -> None:
+        self.carbon = carbon
         self.metrics = metrics or DeliveryMetrics(CollectorRegistry())
         self.watch = watch
         self.ledger = ledger
@@ -181,6 +184,13 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             )
         self.reconciler.wake(request.profile_name, "operator")
         return delivery_pb2.RespecializeResponse()
+
+    async def GetCarbonLedger(  # noqa: N802
+        self, request: delivery_pb2.GetCarbonLedgerRequest, context: aio.ServicerContext
+    ) -> delivery_pb2.GetCarbonLedgerResponse:
+        if self.carbon is None:
+            raise FailedPreconditionError("this delivery server keeps no carbon ledger")
+        return await self.carbon.answer(request.fleet)
 
     def manifest(self, record: ModelRecord) -> delivery_pb2.ModelManifest:
         m = record.manifest

@@ -5,6 +5,10 @@ tells delivery, so the reconciler asks (`GetSupernet`) every `poll_seconds`. Whe
 answer changes, every profile is looked at again, and each whose current model was made
 from another version is specialized anew. While search cannot be reached the last known
 version stands: an unreachable search is no reason to call every model stale.
+
+Each answer also carries the supernet's own ledger (what training it cost); it is kept in
+delivery's database (`SupernetLedgers`) whenever the version or the ledger changes, so
+the carbon report outlives search being down.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from grpc import aio
 
+from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
 from ofa_fleet.serving.client import bearer
 from ofa_fleet.v1 import search_pb2, search_pb2_grpc
 
@@ -29,11 +34,16 @@ class SupernetVersion:
         search: search_pb2_grpc.SearchServiceStub,
         token: str,
         poll_seconds: float = POLL_SECONDS,
+        ledgers: SupernetLedgers | None = None,
+        ledger_saved: Callable[[], None] = lambda: None,  # called from a worker thread
     ) -> None:
         self.search = search
         self.token = token
         self.poll_seconds = poll_seconds
         self.known = ""  # empty until search has answered once
+        self.ledgers = ledgers
+        self.ledger_saved = ledger_saved  # e.g. the carbon counters read the totals again
+        self._saved: tuple[str, bytes] | None = None  # what was last written, to skip repeats
 
     async def refresh(self) -> str:
         """Ask search now; the version it names, or the last known one if it is down."""
@@ -50,7 +60,26 @@ class SupernetVersion:
             )
             return self.known
         self.known = answer.version
+        await self._keep_ledger(answer)
         return self.known
+
+    async def _keep_ledger(self, answer: search_pb2.GetSupernetResponse) -> None:
+        if self.ledgers is None or not answer.version:
+            return
+        ledger = answer.ledger if answer.HasField("ledger") else None
+        seen = (
+            answer.version,
+            b"" if ledger is None else ledger.SerializeToString(deterministic=True),
+        )
+        if seen == self._saved:
+            return
+        try:
+            await asyncio.to_thread(self.ledgers.save, answer.version, ledger)
+        except Exception:  # kept on the next poll; a database blink must not stop polling
+            log.exception("could not store the supernet's ledger")
+            return
+        self._saved = seen
+        await asyncio.to_thread(self.ledger_saved)
 
     def is_stale(self, supernet_version: str) -> bool:
         """Whether a model made from `supernet_version` should be made again."""

@@ -49,6 +49,12 @@ class ModelRow(Base):
     manifest: Mapped[bytes] = mapped_column(LargeBinary)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     created_us: Mapped[int] = mapped_column(BigInteger)
+    # What the specialization that made it cost (search's metered figures; 0 for a model
+    # stored before metering, or by hand). Kept out of the signed manifest: devices verify
+    # what they run, not what it cost.
+    specialization_cpu_seconds: Mapped[float] = mapped_column(Float, server_default="0")
+    specialization_joules: Mapped[float] = mapped_column(Float, server_default="0")
+    specialization_co2e_grams: Mapped[float] = mapped_column(Float, server_default="0")
 
 
 class ModelBlobRow(Base):
@@ -158,3 +164,16 @@ class FleetPinRow(Base):
     sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
     previous_rollout_json: Mapped[str] = mapped_column(Text)
     pinned_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class SupernetLedgerRow(Base):
+    """What each supernet search has served cost to make (its `SupernetLedger`, as JSON),
+    kept so the carbon ledger can be reported while search is down."""
+
+    __tablename__ = "supernet_ledgers"
+
+    supernet_version: Mapped[str] = mapped_column(String(SUPERNET_VERSION_LENGTH), primary_key=True)
+    # The message in protobuf's JSON form; "" when the checkpoint carried no ledger.
+    ledger_json: Mapped[str] = mapped_column(Text)
+    # When search last named it as the one it serves: the newest is the current supernet.
+    seen_us: Mapped[int] = mapped_column(BigInteger)
