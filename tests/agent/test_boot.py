@@ -69,6 +69,16 @@ def test_first_boot_enrols_downloads_verifies_installs_runs_and_reports(
     metrics = fleet.registry.server.metrics.registry
     boots = metrics.get_sample_value("ofa_fleet_boot_to_model_seconds_sum")
     assert boots == pytest.approx(report.seconds_to_model)
+    # Loading, smoke-testing and timing the model drew CPU time, metered and reported.
+    spent = report.profiling_cost
+    assert spent is not None and spent.cpu_seconds > 0 and spent.joules > 0
+    total = device.profiling_cost_total
+    assert (total.cpu_seconds, total.energy_joules, total.co2e_grams) == pytest.approx(
+        (spent.cpu_seconds, spent.joules, spent.co2e_grams)
+    )
+    profiling = {"activity": "device_profiling"}
+    counted = metrics.get_sample_value("ofa_fleet_cpu_seconds_total", profiling)
+    assert counted == pytest.approx(spent.cpu_seconds)
 
 
 def test_a_second_boot_reuses_the_identity_and_is_up_to_date(
@@ -204,13 +214,17 @@ def test_a_model_that_does_not_run_is_rolled_back(
     state = tmp_path / "device"
     good = fleet.publish(model_a)
     device_id = fleet.boot(state).boot.device_id
+    first_profiling = fleet.device(device_id).profiling_cost_total.cpu_seconds
     fleet.publish(broken_model, seed=1)
     with pytest.raises(FailedPreconditionError, match="non-finite") as failed:
         fleet.boot(state)
     assert f"rolled back to model {good}" in str(failed.value)
     assert installed_sha(state) == good
-    status = fleet.device(device_id).status
+    device = fleet.device(device_id)
+    status = device.status
     assert status.model_sha256 == good and "non-finite" in status.errors[0]
+    # The failed model's smoke test and the rolled-back one's both count.
+    assert device.profiling_cost_total.cpu_seconds > first_profiling > 0
 
 
 def test_the_agent_waits_with_backoff_for_a_delivery_that_is_down(

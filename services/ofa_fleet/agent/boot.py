@@ -6,7 +6,8 @@
 3. `GetModel` with what the device has and what it was downloading; up to date, or the
    model streamed, verified and installed (`download.ModelFetcher`).
 4. The model is loaded in onnxruntime, smoke-tested and timed (`smoke.smoke_test`).
-5. `ReportStatus`: the model's sha256, its measured latency, errors if any.
+5. `ReportStatus`: the model's sha256, its measured latency, errors if any, and what the
+   profiling of step 4 drew (`profiling_cost`, for the fleet's carbon ledger).
 
 What goes wrong is handled so that a device always runs the best model it can vouch for:
 a refused model (signature, key, bytes) leaves the previous one running; a model that
@@ -14,6 +15,10 @@ verifies but does not run is rolled back to the previous one. Both are reported 
 registry as errors, and the boot ends with `problem` set. Only when no model can run
 at all does the boot raise (after reporting that too). Transient failures are retried
 with backoff inside each step; nothing here gives up on a service that is merely down.
+
+Step 4 is metered over the whole process (onnxruntime computes on threads of its own):
+every load, smoke inference and timing run of this boot, a rolled-back model's included,
+is charged to the device's profiling, converted by the device's own power model and grid.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ from ofa_fleet.agent.install import ModelDirectory
 from ofa_fleet.agent.smoke import SmokeResult, Timing, smoke_test
 from ofa_fleet.agent.state import InstalledModel
 from ofa_fleet.agent.trust import SigningKey, load_pinned, trust
+from ofa_fleet.carbon.convert import cost_to_proto
+from ofa_fleet.carbon.cost import EnergyCost
+from ofa_fleet.carbon.meter import EnergyModel, Reading
 from ofa_fleet.errors import (
     FailedPreconditionError,
     IntegrityError,
@@ -53,6 +61,8 @@ class BootSettings:
     backoff: Backoff = field(default_factory=Backoff)
     download: DownloadTimeouts = field(default_factory=DownloadTimeouts)
     timing: Timing = field(default_factory=Timing)
+    # This device's power model and grid (OFA_FLEET_CPU_* and OFA_FLEET_GRID_* variables).
+    energy: EnergyModel = field(default_factory=EnergyModel.from_environment)
 
 
 @dataclass
@@ -75,6 +85,8 @@ class BootReport:
     seconds_to_model: float = 0.0
     seconds_total: float = 0.0
     errors: list[str] = field(default_factory=list)
+    # What loading, smoke-testing and timing drew; None when nothing was profiled.
+    profiling_cost: EnergyCost | None = None
     # Set when the device runs an older model than delivery offered (refused, rolled back).
     problem: OfaFleetError | None = None
 
@@ -97,6 +109,9 @@ class BootReport:
             "seconds_to_model": round(self.seconds_to_model, 3),
             "seconds_total": round(self.seconds_total, 3),
             "errors": list(self.errors),
+            "profiling_cost": None
+            if self.profiling_cost is None
+            else self.profiling_cost.to_dict(),
         }
 
 
@@ -158,7 +173,11 @@ class Boot:
             },
         )
         await self._report(
-            model.manifest.sha256, smoke.latency_ms, report.errors, report.seconds_to_model
+            model.manifest.sha256,
+            smoke.latency_ms,
+            report.errors,
+            report.seconds_to_model,
+            report.profiling_cost,
         )
         report.seconds_total = time.monotonic() - self.started
         return report
@@ -245,18 +264,18 @@ class Boot:
     ) -> tuple[SmokeResult, InstalledModel]:
         """Smoke-test `model`; if it fails, roll back to the previous model and test that."""
         try:
-            return await self._smoke_test(model), model
+            return await self._smoke_test(model, report), model
         except FailedPreconditionError as exc:
             report.errors.append(str(exc))
             log.error("model fails to run", extra={"error": str(exc)})
             previous = await asyncio.to_thread(self._rollback)
             if previous is None:
-                await self._report("", 0.0, report.errors)
+                await self._report("", 0.0, report.errors, profiling_cost=report.profiling_cost)
                 raise
             report.problem = FailedPreconditionError(
                 f"{exc}; rolled back to model {previous.manifest.sha256}"
             )
-            return await self._smoke_test(previous), previous
+            return await self._smoke_test(previous, report), previous
 
     def _rollback(self) -> InstalledModel | None:
         try:
@@ -264,13 +283,27 @@ class Boot:
         except IntegrityError:
             return None
 
-    async def _smoke_test(self, model: InstalledModel) -> SmokeResult:
-        return await asyncio.to_thread(
-            smoke_test, model.path, self.settings.threads, self.settings.timing
-        )
+    async def _smoke_test(self, model: InstalledModel, report: BootReport) -> SmokeResult:
+        """`smoke_test` metered; what it drew is added to the report, failed or not."""
+        reading = Reading()
+        try:
+            with self.settings.energy.meter() as reading:
+                return await asyncio.to_thread(
+                    smoke_test, model.path, self.settings.threads, self.settings.timing
+                )
+        finally:
+            spent = reading.cost
+            report.profiling_cost = (
+                spent if report.profiling_cost is None else report.profiling_cost + spent
+            )
 
     async def _report(
-        self, sha256: str, latency_ms: float, errors: list[str], seconds_to_model: float = 0.0
+        self,
+        sha256: str,
+        latency_ms: float,
+        errors: list[str],
+        seconds_to_model: float = 0.0,
+        profiling_cost: EnergyCost | None = None,
     ) -> None:
         status = registry_pb2.DeviceStatus(
             model_sha256=sha256,
@@ -279,6 +312,8 @@ class Boot:
             onnxruntime_version=ort.__version__,
             errors=[_status_error(e) for e in errors[-16:]],
         )
+        if profiling_cost is not None:
+            status.profiling_cost.CopyFrom(cost_to_proto(profiling_cost))
         request = registry_pb2.ReportStatusRequest(device_id=self.identity.device_id, status=status)
         await retry(
             lambda: self.connections.call_registry(
