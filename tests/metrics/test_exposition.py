@@ -9,6 +9,7 @@ import grpc
 import pytest
 from grpc import aio
 
+from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.delivery.fleet_monitor import FleetMonitor
 from ofa_fleet.delivery.ledger import Ledger
 from ofa_fleet.delivery.metrics import DeliveryMetrics
@@ -50,6 +51,9 @@ DELIVERY = {
     "ofa_fleet_devices_on_current_model",
     "ofa_fleet_fleet_coverage_ratio",
     "ofa_fleet_latency_prediction_ratio",
+    "ofa_fleet_energy_joules_total",
+    "ofa_fleet_co2e_grams_total",
+    "ofa_fleet_cpu_seconds_total",
 }
 
 
@@ -72,7 +76,7 @@ def test_registry_and_delivery_expositions_pass_promtool(tmp_path: Path):
         (device,) = enrol(stub, registry_pb2.CreateFleetRequest(name="pis", profile=PROFILE), 1)
         data = model_bytes(1, 20_000)
         manifest = manifest_for(data, PROFILE, predicted_latency_ms=2.0)
-        store.add(manifest, delivery.signer.sign(manifest), data)
+        store.add(manifest, delivery.signer.sign(manifest), data, EnergyCost(4.0, 40.0, 0.5))
         store.set_current(PROFILE, manifest.sha256, "missing")
         # A device boots: it downloads its model and reports it running.
         deliveries = delivery_pb2_grpc.DeliveryServiceStub(delivery_channel)
@@ -112,6 +116,8 @@ def test_registry_and_delivery_expositions_pass_promtool(tmp_path: Path):
     assert families(scraped["registry"]) >= GRPC | REGISTRY
     assert families(scraped["delivery"]) >= GRPC | DELIVERY
     assert 'ofa_fleet_fleet_coverage_ratio{fleet="pis"} 1.0' in scraped["delivery"]
+    # The stored model's specialization cost, read back from delivery's database.
+    assert 'ofa_fleet_energy_joules_total{activity="specialization"} 40.0' in scraped["delivery"]
     for server, exposition in scraped.items():
         assert promtool_problems(exposition) == "", server
 
