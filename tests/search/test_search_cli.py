@@ -48,6 +48,9 @@ def test_search_for_a_profile_writes_the_model_the_front_and_json(
     assert summary["latency_source"] == "analytic"
     assert len(summary["reranked"]) == 2 and len(summary["pareto_front"]) >= 2
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The search's cost, its Ray workers' CPU time included.
+    assert summary["cost"]["cpu_seconds"] > summary["statistics"]["driver_cpu_seconds"]
+    assert summary["cost"]["joules"] > 0
 
 
 def test_search_for_this_machine_measures_the_chosen_model(

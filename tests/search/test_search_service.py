@@ -83,9 +83,14 @@ def test_progress_then_result_then_the_model_in_chunks(stub, server):
     assert result.latency_source == "analytic"
     ort.InferenceSession(remote.onnx_bytes, providers=["CPUExecutionProvider"])
 
+    # What the search drew: its driver thread and every Ray task it ran.
+    assert result.cost.cpu_seconds > 0 and result.cost.energy_joules > 0
+    assert result.cost.co2e_grams > 0
+
     progress, again = read(stub.Specialize(request(seed=3), metadata=AUTH, timeout=60))
     assert progress == [] and again.result.statistics.from_cache
     assert again.onnx_bytes == remote.onnx_bytes
+    assert again.result.cost == result.cost  # the first search's cost, not the cache hit's
 
 
 @pytest.mark.parametrize(

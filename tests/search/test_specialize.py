@@ -71,11 +71,30 @@ def test_identical_requests_are_answered_from_the_cache(specializer: Specializer
     again = specializer.specialize(profile, options)
     assert not first.from_cache and again.from_cache
     assert again.sha256 == first.sha256 and again.arch == first.arch
+    # The answer from the cache carries what the search that made it cost.
+    assert again.cost == first.cost
+    assert again.summary()["cost"] == first.cost.to_dict()
     other_budget = specializer.specialize(with_budget(profile, 3.0), options)
     assert not other_budget.from_cache
     assert not specializer.specialize(
         profile, dataclasses.replace(options, use_cache=False)
     ).from_cache
+
+
+def test_a_specialization_costs_its_driver_thread_and_every_ray_task(specializer: Specializer):
+    result = specializer.specialize(example_profile("raspberry-pi-4"), SpecializeOptions(seed=3))
+    stats = result.statistics
+    cost = result.cost
+    # Scoring batches, the re-ranked measurements and the export, each metered in its worker.
+    assert stats["worker_tasks"] >= 1 + len(result.reranked) + 1
+    assert stats["worker_cpu_seconds"] > 0
+    # Materializing, evaluating and exporting subnets dwarfs the driver's bookkeeping.
+    assert cost.cpu_seconds > stats["driver_cpu_seconds"]
+    assert cost.cpu_seconds == pytest.approx(
+        stats["driver_cpu_seconds"] + stats["worker_cpu_seconds"], abs=1e-3
+    )
+    assert cost.joules > 0 and cost.co2e_grams > 0
+    assert result.summary()["cost"] == cost.to_dict()
 
 
 def test_an_empty_batch_scores_to_empty_figures(specializer: Specializer):
@@ -156,6 +175,10 @@ def test_the_fitted_predictor_is_kept_beside_the_checkpoint_and_reused(
     predictor = resolve_accuracy_predictor(search_checkpoint, checkpoint, no_measuring)
     assert predictor.supernet_version == checkpoint.version
     assert len(predictor.samples) == FIT_SAMPLES
+    # The fit was metered, Ray workers' measurements included, and kept with the file.
+    assert predictor.fit_cost is not None
+    assert predictor.fit_cost.cpu_seconds > 0 and predictor.fit_cost.joules > 0
+    assert predictor.energy_model is not None and "power" in predictor.energy_model
 
 
 def test_a_named_predictor_for_another_supernet_is_refused(

@@ -188,6 +188,12 @@ def print_result(result: Specialization, profile: HardwareProfile, summary: dict
             f"on {stats['workers']} workers",
         ),
         ("pareto front", f"{len(result.front)} points"),
+        (
+            "cost",
+            f"{result.cost.cpu_seconds:.1f} CPU s, {result.cost.joules:,.0f} J, "
+            f"{result.cost.co2e_grams:.3f} g CO2e"
+            + (" (of the first search)" if result.from_cache else ""),
+        ),
     ]
     if summary["out"]:
         rows.append(("out", summary["out"]))

@@ -5,6 +5,12 @@ checkpoint should not have to run another command first. So unless a file is nam
 predictor lives beside the checkpoint (``CKPT.predictor``): loaded when it was fitted for
 this very supernet, otherwise fitted on the Ray workers (measuring subnets in parallel)
 and written there atomically for the next start.
+
+A fit is metered: the sampled subnets' Ray tasks in their workers, the rest (sampling,
+putting the bundle in the object store, the MLP fit) in this process, whole-process scope
+because the fit runs before a server serves and torch fits on threads of its own. The
+predictor keeps that `EnergyCost` (``fit_cost``) and the energy model that priced it, for
+the supernet's carbon ledger.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ofa_fleet.carbon.meter import EnergyModel
 from ofa_fleet.errors import NotFoundError
 from ofa_fleet.predictors.accuracy import (
     AccuracyPredictor,
@@ -19,6 +26,7 @@ from ofa_fleet.predictors.accuracy import (
     fit_accuracy_predictor,
     sample_archs_for_fit,
 )
+from ofa_fleet.search.task_cost import TaskTally
 from ofa_fleet.search.workers import SearchWorkers
 from ofa_fleet.training.checkpoint import Checkpoint
 
@@ -53,12 +61,21 @@ def resolve_accuracy_predictor(
         predictor = AccuracyPredictor.load(path)
         if predictor.supernet_version == checkpoint.version:
             return predictor
-    archs = sample_archs_for_fit(checkpoint.space, samples, seed=0)
-    measured = measuring().measure(archs, seed=0, should_stop=lambda: False, on_done=on_done)
-    predictor = fit_accuracy_predictor(
-        checkpoint.space,
-        checkpoint.version,
-        [AccuracySample(str(a), top1) for a, top1 in zip(archs, measured, strict=True)],
+    energy = EnergyModel.from_environment()
+    tally = TaskTally()
+    with energy.meter() as driver:
+        archs = sample_archs_for_fit(checkpoint.space, samples, seed=0)
+        measured = measuring().measure(
+            archs, seed=0, should_stop=lambda: False, on_done=on_done, tally=tally
+        )
+        predictor = fit_accuracy_predictor(
+            checkpoint.space,
+            checkpoint.version,
+            [AccuracySample(str(a), top1) for a, top1 in zip(archs, measured, strict=True)],
+        )
+    predictor.fit_cost = energy.cost_of(
+        driver.cpu_seconds + tally.cpu_seconds, driver.joules + tally.joules
     )
+    predictor.energy_model = energy.describe()
     predictor.save(path)
     return predictor

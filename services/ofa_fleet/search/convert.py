@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ofa_fleet.carbon.convert import cost_to_proto
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.search.candidates import Candidate
 from ofa_fleet.search.specializer import Event, Specialization, SpecializeOptions
@@ -120,6 +121,7 @@ def result_to_proto(result: Specialization) -> search_pb2.SpecializeResponse:
         ),
         model_size=len(result.onnx_bytes),
         model_sha256=result.sha256,
+        cost=cost_to_proto(result.cost),
     )
     return search_pb2.SpecializeResponse(result=message)
 

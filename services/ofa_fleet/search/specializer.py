@@ -6,15 +6,23 @@
 3. the winner exported to ONNX and checked against PyTorch in onnxruntime;
 4. the result kept in a cache, so an identical request for the same supernet is answered
    without searching again.
+
+Each specialization is metered: its driver (the evolution, on the calling thread, which
+shares its process with other calls, hence ``scope="thread"``) and every Ray task it ran,
+measured in the worker (`search.task_cost`). Its `EnergyCost` travels with the result, and a
+cached answer carries the cost of the search that produced it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ofa_fleet.carbon.cost import ZERO, EnergyCost
+from ofa_fleet.carbon.meter import EnergyModel
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
@@ -23,6 +31,7 @@ from ofa_fleet.search import worker
 from ofa_fleet.search.candidates import Budget, Candidate
 from ofa_fleet.search.evolution import EvolutionSearch, EvolutionSettings, Progress
 from ofa_fleet.search.result_cache import ResultCache, cache_key
+from ofa_fleet.search.task_cost import TaskTally
 from ofa_fleet.search.workers import SearchWorkers
 
 MAX_POPULATION = 1000
@@ -110,6 +119,9 @@ class Specialization:
     reranked: tuple[Reranked, ...]
     statistics: dict[str, Any]
     from_cache: bool = False
+    # The driver thread and every Ray task of the search that produced this result
+    # (the original search's, when the result came from the cache).
+    cost: EnergyCost = ZERO
 
     def summary(self) -> dict[str, Any]:
         """Everything but the model bytes, as the CLI prints it with ``--json``."""
@@ -135,6 +147,7 @@ class Specialization:
             ],
             "statistics": self.statistics,
             "from_cache": self.from_cache,
+            "cost": self.cost.to_dict(),
         }
 
 
@@ -156,6 +169,7 @@ class Specializer:
     space: SearchSpace
     workers: SearchWorkers
     cache: ResultCache = field(default_factory=ResultCache)
+    energy: EnergyModel = field(default_factory=EnergyModel.from_environment)
 
     @property
     def supernet_version(self) -> str:
@@ -174,6 +188,33 @@ class Specializer:
             cached = self.cache.get(key)
             if cached is not None:
                 return cached
+        tally = TaskTally()
+        with self.energy.meter(scope="thread") as driver:
+            result = self._search(profile, options, on_event, should_stop, tally)
+        workers = tally.cost(self.energy)
+        result = dataclasses.replace(
+            result,
+            cost=self.energy.cost_of(
+                driver.cpu_seconds + workers.cpu_seconds, driver.joules + workers.joules
+            ),
+            statistics={
+                **result.statistics,
+                "driver_cpu_seconds": round(driver.cpu_seconds, 4),
+                "worker_cpu_seconds": round(workers.cpu_seconds, 4),
+                "worker_tasks": tally.tasks,
+            },
+        )
+        self.cache.put(key, result)
+        return result
+
+    def _search(
+        self,
+        profile: HardwareProfile,
+        options: SpecializeOptions,
+        on_event: Callable[[Event], None],
+        should_stop: Callable[[], bool],
+        tally: TaskTally,
+    ) -> Specialization:
         started = time.perf_counter()
         budget = Budget.of(profile.constraints, self.space)
         latency_source = ""
@@ -189,7 +230,7 @@ class Specializer:
                 )
             )
 
-        scorer = self.workers.scorer(profile, should_stop)
+        scorer = self.workers.scorer(profile, should_stop, tally=tally)
 
         def score(archs: Any) -> Any:
             nonlocal latency_source
@@ -204,7 +245,9 @@ class Specializer:
 
         on_event(Event("rerank", best=outcome.best, evaluated=outcome.statistics.evaluated))
         rerank_started = time.perf_counter()
-        measured = self.workers.measure([c.arch for c in outcome.ranked], options.seed, should_stop)
+        measured = self.workers.measure(
+            [c.arch for c in outcome.ranked], options.seed, should_stop, tally=tally
+        )
         reranked = tuple(
             Reranked(c, top1) for c, top1 in zip(outcome.ranked, measured, strict=True)
         )
@@ -219,9 +262,10 @@ class Specializer:
             options.seed,
             should_stop,
             timing_threads=profile.threads if options.measure_latency else None,
+            tally=tally,
         )
         export_seconds = time.perf_counter() - export_started
-        result = Specialization(
+        return Specialization(
             profile_name=profile.name,
             supernet_version=self.supernet_version,
             arch=chosen.candidate.arch,
@@ -242,5 +286,3 @@ class Specializer:
                 "workers": self.workers.slots,
             },
         )
-        self.cache.put(key, result)
-        return result

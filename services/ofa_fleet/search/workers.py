@@ -5,6 +5,9 @@ task names it by reference, so no weights travel per task. A batch of candidates
 into at most one chunk per worker slot, and never into chunks too small to pay for a
 task's round trip. Tasks are retried when their worker dies (Ray's ``max_retries``), so a
 search survives losing a worker; a search whose caller leaves cancels what it started.
+
+Every search task meters itself in its worker (`task_cost.metered`); the methods add what
+their tasks drew to the caller's `TaskTally` when one is given.
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ from ofa_fleet.predictors.subnet_predictor import Predictions
 from ofa_fleet.search import worker
 from ofa_fleet.search.bundle import SupernetBundle
 from ofa_fleet.search.candidates import Scorer
+from ofa_fleet.search.task_cost import Metered, TaskTally, metered
 
 MIN_CHUNK = 64
 RETRIES = 3
 POLL_SECONDS = 0.05
 
-_score = ray.remote(num_cpus=1, max_retries=RETRIES)(worker.score_archs)
-_measure = ray.remote(num_cpus=1, max_retries=RETRIES)(worker.measure_top1)
-_export = ray.remote(num_cpus=1, max_retries=RETRIES)(worker.export_model)
+_score = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.score_archs))
+_measure = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.measure_top1))
+_export = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.export_model))
 _pid = ray.remote(num_cpus=1)(worker.worker_pid)
 _warm = ray.remote(num_cpus=1, max_retries=RETRIES)(worker.warm)
 
@@ -75,6 +79,7 @@ class SearchWorkers:
         profile: HardwareProfile,
         should_stop: Callable[[], bool] = lambda: False,
         slots: int | None = None,
+        tally: TaskTally | None = None,
     ) -> Scorer:
         """A `Scorer` for ``profile``: the profile is put in the store once per search."""
         profile_box = [ray.put(profile)]
@@ -91,7 +96,7 @@ class SearchWorkers:
                 _score.remote(self._box, profile_box, key, names[i : i + size])
                 for i in range(0, len(names), size)
             ]
-            parts = gather(refs, should_stop)
+            parts = gather(refs, should_stop, tally=tally)
             return Predictions(
                 archs=tuple(archs),
                 latency_ms=np.concatenate([p["latency_ms"] for p in parts]),
@@ -110,10 +115,11 @@ class SearchWorkers:
         seed: int,
         should_stop: Callable[[], bool],
         on_done: Callable[[int, int], None] | None = None,
+        tally: TaskTally | None = None,
     ) -> list[float]:
         """Real held-out top-1 of each arch, measured in parallel."""
         refs = [_measure.remote(self._box, str(a), seed) for a in archs]
-        return [float(v) for v in gather(refs, should_stop, on_done)]
+        return [float(v) for v in gather(refs, should_stop, on_done, tally)]
 
     def export(
         self,
@@ -121,9 +127,10 @@ class SearchWorkers:
         seed: int,
         should_stop: Callable[[], bool],
         timing_threads: int | None = None,
+        tally: TaskTally | None = None,
     ) -> ExportResult:
         (result,) = gather(
-            [_export.remote(self._box, str(arch), seed, timing_threads)], should_stop
+            [_export.remote(self._box, str(arch), seed, timing_threads)], should_stop, tally=tally
         )
         return ExportResult(**result)
 
@@ -140,11 +147,13 @@ def gather(
     refs: list[Any],
     should_stop: Callable[[], bool],
     on_done: Callable[[int, int], None] | None = None,
+    tally: TaskTally | None = None,
 ) -> list[Any]:
-    """Results of ``refs`` in order; cancels them all when ``should_stop`` turns true.
+    """Values of metered ``refs`` in order; cancels them all when ``should_stop`` turns true.
 
-    A task that failed with one of our own errors re-raises it (an invalid arch stays
-    INVALID_ARGUMENT); a worker lost more often than the retries allow is UNAVAILABLE.
+    What the tasks drew goes into ``tally``. A task that failed with one of our own errors
+    re-raises it (an invalid arch stays INVALID_ARGUMENT); a worker lost more often than
+    the retries allow is UNAVAILABLE.
     """
     pending = list(refs)
     while pending:
@@ -156,7 +165,7 @@ def gather(
         if on_done is not None:
             on_done(len(refs) - len(pending), len(refs))
     try:
-        return ray.get(refs, timeout=60)
+        results: list[Metered[Any]] = ray.get(refs, timeout=60)
     except RayTaskError as exc:
         cause = exc.cause
         if isinstance(cause, OfaFleetError):
@@ -166,3 +175,7 @@ def gather(
         raise UnavailableError(f"Ray results could not be fetched: {exc}") from exc
     except RayError as exc:
         raise UnavailableError(f"a search worker was lost beyond {RETRIES} retries: {exc}") from exc
+    if tally is not None:
+        for result in results:
+            tally.add(result)
+    return [result.value for result in results]
