@@ -178,3 +178,7 @@ def test_from_the_supernet_ledger_message():
     missing = fleet_ledger(SupernetCosts.from_proto(VERSION, None), SPECIALIZATIONS, FLEETS)
     assert missing.training_unavailable_reason == NO_LEDGER_REASON
     assert missing.fixed == EnergyCost()
+    # A ledger with the predictor fit but no training phases: training was not metered.
+    del message.activities[:2]
+    unmetered = SupernetCosts.from_proto(VERSION, message)
+    assert not unmetered.has_ledger and unmetered.predictor_fit == costs(10)

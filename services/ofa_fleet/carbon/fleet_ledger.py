@@ -40,8 +40,8 @@ NO_SCRATCH_REASON = (
     "measured cost of training one specialized network from scratch (see bench/)"
 )
 NO_LEDGER_REASON = (
-    "the supernet's checkpoint carries no ledger (trained before metering): training and "
-    "predictor fit are unknown and shown as zero"
+    "the supernet's checkpoint carries no metered training (trained before metering): "
+    "training is unknown and shown as zero"
 )
 
 
@@ -50,7 +50,8 @@ class SupernetCosts:
     """What one supernet cost to make ready for search, as its ledger says.
 
     ``training``: (phase, cost) in training order. ``scratch_per_network``: None when no
-    reference was measured. ``has_ledger``: False for a checkpoint that carries none.
+    reference was measured. ``has_ledger``: False when the checkpoint carries no metered
+    training (no ledger, or one without training phases).
     """
 
     version: str
@@ -79,7 +80,8 @@ class SupernetCosts:
         scratch = None
         if ledger.HasField("scratch") and ledger.scratch.HasField("cost_per_network"):
             scratch = cost_from_proto(ledger.scratch.cost_per_network)
-        return cls(version, training, fit, scratch)
+        # A ledger without training phases comes from a checkpoint trained before metering.
+        return cls(version, training, fit, scratch, has_ledger=bool(training))
 
     @property
     def training_total(self) -> EnergyCost:
