@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,13 @@ FORMAT = "ofa-fleet-supernet/1"
 
 @dataclass
 class TrainingFigures:
-    """What training cost and how it went, kept across resumes."""
+    """What training cost and how it went, kept across resumes.
+
+    ``energy`` is the metered cost of each phase (phase name to `EnergyCost.to_dict()`,
+    in phase order), every epoch's training, validation and checkpoint save included;
+    ``energy_model`` is how its CPU seconds became joules and grams. Checkpoints from
+    before metering load with both empty: the ledger then shows training as unmeasured.
+    """
 
     epochs: int = 0
     images_seen: int = 0
@@ -37,6 +43,8 @@ class TrainingFigures:
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
+    energy: dict[str, dict[str, float]] = field(default_factory=dict)
+    energy_model: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,11 +54,14 @@ class TrainingFigures:
             "cpu_seconds": self.cpu_seconds,
             "wall_seconds": self.wall_seconds,
             "history": list(self.history),
+            "energy": {phase: dict(cost) for phase, cost in self.energy.items()},
+            "energy_model": dict(self.energy_model),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingFigures:
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -34,9 +35,17 @@ class ScratchResult:
 
 
 def fresh_network(
-    space: SearchSpace, arch: ArchConfig, in_channels: int, classes: int
+    space: SearchSpace, arch: ArchConfig, in_channels: int, classes: int, seed: int | None = None
 ) -> StaticNet:
-    """A randomly initialised static network of architecture ``arch``."""
+    """A randomly initialised static network of architecture ``arch``.
+
+    With ``seed`` the initial weights are that seed's and the global torch RNG is left as
+    it was; without, they come from the global RNG.
+    """
+    if seed is not None:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return fresh_network(space, arch, in_channels, classes)
     net = extract(OFASupernet(space, in_channels, classes), arch)
     for module in net.modules():
         if isinstance(module, nn.Conv2d):
@@ -60,14 +69,7 @@ def train_from_scratch(
     """Train ``net`` at ``arch.resolution`` for ``images`` training images (cosine LR)."""
     steps_per_epoch = len(splits.train) // batch_size
     total_steps = max(1, math.ceil(images / batch_size))
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    no_decay = [p for p in net.parameters() if p.ndim <= 1]
-    optimizer = torch.optim.SGD(
-        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0}],
-        lr=lr,
-        momentum=0.9,
-        nesterov=True,
-    )
+    optimizer = _optimizer(net, lr, weight_decay)
     if channels_last:
         net.to(memory_format=torch.channels_last)
     net.train()
@@ -99,3 +101,63 @@ def train_from_scratch(
             break
     net.eval()
     return ScratchResult(net, seen, time.process_time() - cpu, time.perf_counter() - wall)
+
+
+def train_epochs(
+    net: StaticNet,
+    arch: ArchConfig,
+    splits: DataSplits,
+    epochs: int,
+    *,
+    lr: float = 0.1,
+    batch_size: int = 64,
+    weight_decay: float = 4e-5,
+    label_smoothing: float = 0.1,
+    seed: int = 0,
+    channels_last: bool = True,
+) -> Iterator[int]:
+    """Train ``net`` epoch by epoch on a cosine schedule over ``epochs``; yield after each.
+
+    Yields the number of epochs done, so the caller can evaluate (switching the net to
+    eval mode and back) and stop early by leaving the loop: the cost of reaching an
+    accuracy, not of a whole schedule. The recipe is `train_from_scratch`'s.
+    """
+    steps_per_epoch = max(1, len(splits.train) // batch_size)
+    total_steps = steps_per_epoch * epochs
+    optimizer = _optimizer(net, lr, weight_decay)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    net.train()
+    step = 0
+    for epoch in range(epochs):
+        torch.manual_seed(seed + epoch)
+        shuffle = torch.Generator().manual_seed(seed + epoch)
+        augmentation = torch.Generator().manual_seed(seed + epoch + 10_000)
+        for batch, labels in iterate_batches(
+            splits.train, batch_size, generator=shuffle, drop_last=True
+        ):
+            x = normalize(augment(batch, augmentation, flip=splits.flip), splits.normalization)
+            x = resize(x, arch.resolution)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(lr, step, total_steps)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(net(x), labels, label_smoothing=label_smoothing)
+            loss.backward()
+            optimizer.step()
+            step += 1
+        yield epoch + 1
+    net.eval()
+
+
+def _optimizer(net: StaticNet, lr: float, weight_decay: float) -> torch.optim.SGD:
+    """SGD with Nesterov momentum; no weight decay on BatchNorm and biases."""
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    no_decay = [p for p in net.parameters() if p.ndim <= 1]
+    return torch.optim.SGD(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0}],
+        lr=lr,
+        momentum=0.9,
+        nesterov=True,
+    )

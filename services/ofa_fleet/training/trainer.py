@@ -4,6 +4,12 @@ Every random choice of an epoch (shuffle order, augmentation, resolution, sample
 dropout) derives from ``(seed, phase, epoch)``, and the learning rate is a pure function
 of the step; so a run resumed from any epoch's checkpoint continues exactly as the
 uninterrupted run would have.
+
+Every epoch's compute is metered (`EnergyModel.meter`, the whole process, two clock reads
+a block) and kept per phase in the figures, so the carbon ledger knows what the supernet
+cost. A checkpoint save is billed with the next epoch's figures, since the file cannot
+hold the cost of writing itself; only a run's last save goes unbilled (a small fraction of
+an epoch).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any, Protocol
 import torch
 import torch.nn.functional as F
 
+from ofa_fleet.carbon.cost import ZERO, EnergyCost
+from ofa_fleet.carbon.meter import EnergyModel
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.core.supernet import OFASupernet
@@ -103,6 +111,7 @@ class ProgressiveTrainer:
         config: TrainConfig,
         space: SearchSpace,
         observer: TrainingObserver | None = None,
+        energy_model: EnergyModel | None = None,
     ) -> None:
         self.splits = splits
         self.out = Path(out)
@@ -117,16 +126,23 @@ class ProgressiveTrainer:
         self.progress = {"phase": 0, "epoch": 0, "finished": 0}
         self.optimizer_state: dict[str, Any] | None = None
         self.phases = progressive_phases(space, config)
+        self.energy_model = energy_model or EnergyModel.from_environment()
+        # Metered but not yet in the figures: the last save, a phase's setup.
+        self._unbilled: dict[str, EnergyCost] = {}
 
     @classmethod
     def resume(
-        cls, splits: DataSplits, out: Path, observer: TrainingObserver | None = None
+        cls,
+        splits: DataSplits,
+        out: Path,
+        observer: TrainingObserver | None = None,
+        energy_model: EnergyModel | None = None,
     ) -> ProgressiveTrainer:
         """Continue from the checkpoint at ``out`` with its own settings."""
         checkpoint = load_checkpoint(out)
         _check_same_data(checkpoint, splits)
         config = TrainConfig.from_dict(checkpoint.train_config)
-        trainer = cls(splits, out, config, checkpoint.space, observer)
+        trainer = cls(splits, out, config, checkpoint.space, observer, energy_model)
         trainer.supernet.load_state_dict(checkpoint.supernet.state_dict())
         if checkpoint.teacher_state is not None:
             trainer.teacher = copy.deepcopy(trainer.supernet)
@@ -150,20 +166,39 @@ class ProgressiveTrainer:
             start_epoch = self.progress["epoch"] if index == self.progress["phase"] else 0
             if start_epoch >= phase.epochs:
                 continue
-            optimizer = self._begin_phase(phase, start_epoch)
+            with self.energy_model.meter() as setup:
+                optimizer = self._begin_phase(phase, start_epoch)
+            self._bill(phase.name, setup.cost)
             steps = len(self.splits.train) // self.config.batch_size
             self.observer.phase_started(phase, start_epoch, steps)
             for epoch in range(start_epoch, phase.epochs):
-                record = self._train_epoch(index, phase, epoch, optimizer, steps)
+                with self.energy_model.meter() as reading:
+                    record = self._train_epoch(index, phase, epoch, optimizer, steps)
+                self._bill(phase.name, reading.cost)
+                self._record_energy()
                 finished = index == len(self.phases) - 1 and epoch == phase.epochs - 1
                 self.progress = {"phase": index, "epoch": epoch + 1, "finished": int(finished)}
-                version = self._save(optimizer)
+                with self.energy_model.meter() as saving:
+                    version = self._save(optimizer)
+                self._bill(phase.name, saving.cost)
                 record["supernet_version"] = version
                 self.observer.epoch_done(record)
         if not version:  # nothing left to train: the checkpoint is already complete
             self.progress["finished"] = 1
             version = self._save(None)
         return TrainResult(self.out, version, self.figures)
+
+    def _bill(self, phase: str, cost: EnergyCost) -> None:
+        self._unbilled[phase] = self._unbilled.get(phase, ZERO) + cost
+
+    def _record_energy(self) -> None:
+        """Move what was metered into the figures, which the next save writes."""
+        energy = self.figures.energy
+        for phase, cost in self._unbilled.items():
+            energy[phase] = (EnergyCost.from_dict(energy.get(phase, {})) + cost).to_dict()
+        self._unbilled.clear()
+        if not self.figures.energy_model:  # the model of the run that started training
+            self.figures.energy_model = self.energy_model.describe()
 
     def _begin_phase(self, phase: Phase, start_epoch: int) -> torch.optim.SGD:
         if start_epoch == 0:

@@ -1,0 +1,226 @@
+"""The measured counterfactual unit: one specialized network trained from scratch.
+
+Once-for-all's claim is that a subnet cut from the supernet is as good as the same
+architecture trained on its own, so per-device training would cost, per profile, what it
+takes to train one network from scratch to the accuracy the cut subnet already has. This
+module measures that on this project's own data and code rather than quoting a paper:
+
+(a) the subnet is materialized from the supernet (extraction, BatchNorm recalibration)
+    and its held-out top-1 is the *target*;
+(b) the same architecture, freshly initialised, is trained epoch by epoch (cosine
+    schedule over ``epoch_cap`` epochs, the recipe of `training.scratch`) and evaluated
+    on the held-out split after each epoch, until it reaches the target or the cap.
+
+All of (b), the evaluations included, is metered; (a) is not, since it is what
+specialization costs either way. Stopping at the first epoch that reaches the target is
+a lower bound on what a person training per device would pay (they cannot know when to
+stop), so the saving the ledger reports is, if anything, understated.
+
+Two architectures, because the cost depends on the network: the space's *largest*
+(the most accurate subnet, the hardest target, the biggest network: the upper end of a
+fleet) and the *middle* one (every choice at its middle value: the typical specialized
+model of a mid-range device). The smallest is left out: it trains fastest and would
+flatter nothing, and a third network would add a third to the time on first use.
+
+The result is kept beside the checkpoint as ``CKPT.scratch.json``, written atomically,
+and read back only for the supernet version it was measured on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ofa_fleet.carbon.cost import EnergyCost
+from ofa_fleet.carbon.meter import EnergyModel
+from ofa_fleet.errors import CheckpointError
+
+FORMAT = "ofa-fleet.scratch-reference/1"
+# On digits the middle architecture reaches its cut subnet's top-1 within a few epochs;
+# the cap bounds a network that never does (it then counts at the cap).
+DEFAULT_EPOCH_CAP = 12
+
+ProgressCallback = Callable[[str, int, int], None]  # (arch, epochs done, cap)
+
+
+@dataclass(frozen=True)
+class ScratchReference:
+    """Means over the networks trained: what one specialized network costs from scratch."""
+
+    archs: tuple[str, ...]
+    target_top1: float
+    reached_top1: float
+    cost_per_network: EnergyCost
+    epochs: float
+    supernet_version: str
+    energy_model: dict[str, Any] = field(default_factory=dict)
+    epoch_cap: int = DEFAULT_EPOCH_CAP
+    # One record per network: arch, target_top1, reached_top1, epochs, reached, cost, wall.
+    networks: tuple[dict[str, Any], ...] = ()
+    wall_seconds: float = 0.0  # the whole measurement, (a) included
+
+    @property
+    def all_reached(self) -> bool:
+        return all(n.get("reached", False) for n in self.networks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "archs": list(self.archs),
+            "target_top1": self.target_top1,
+            "reached_top1": self.reached_top1,
+            "cost_per_network": self.cost_per_network.to_dict(),
+            "epochs": self.epochs,
+            "supernet_version": self.supernet_version,
+            "energy_model": dict(self.energy_model),
+            "epoch_cap": self.epoch_cap,
+            "networks": [dict(n) for n in self.networks],
+            "wall_seconds": self.wall_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScratchReference:
+        return cls(
+            archs=tuple(str(a) for a in data["archs"]),
+            target_top1=float(data["target_top1"]),
+            reached_top1=float(data["reached_top1"]),
+            cost_per_network=EnergyCost.from_dict(data["cost_per_network"]),
+            epochs=float(data["epochs"]),
+            supernet_version=str(data["supernet_version"]),
+            energy_model=dict(data.get("energy_model") or {}),
+            epoch_cap=int(data.get("epoch_cap", DEFAULT_EPOCH_CAP)),
+            networks=tuple(dict(n) for n in data.get("networks", ())),
+            wall_seconds=float(data.get("wall_seconds", 0.0)),
+        )
+
+
+def sidecar_path(checkpoint_path: Path) -> Path:
+    return checkpoint_path.with_name(checkpoint_path.name + ".scratch.json")
+
+
+def save_scratch_reference(checkpoint_path: Path, reference: ScratchReference) -> Path:
+    """Write ``CKPT.scratch.json`` atomically: a reader sees the old file or the new one."""
+    path = sidecar_path(Path(checkpoint_path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as tmp:
+            json.dump(reference.to_dict(), tmp, indent=1)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_scratch_reference(checkpoint_path: Path, supernet_version: str) -> ScratchReference | None:
+    """The reference measured for this supernet version; None when missing or for another.
+
+    A file that exists but cannot be read is a `CheckpointError`, not a silent None.
+    """
+    path = sidecar_path(Path(checkpoint_path))
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"not a scratch reference ({FORMAT})")
+        reference = ScratchReference.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"scratch reference {path} cannot be read: {exc}") from exc
+    return reference if reference.supernet_version == supernet_version else None
+
+
+def reference_archs(space: Any) -> list[Any]:
+    """The largest architecture and the middle one (see the module docstring)."""
+    from ofa_fleet.core.arch import ArchConfig, BlockChoice
+
+    def middle(choices: Sequence[int]) -> int:
+        return choices[len(choices) // 2]
+
+    block = BlockChoice(middle(space.kernel_sizes), middle(space.expand_ratios))
+    mid = ArchConfig(
+        middle(space.resolutions), ((block,) * middle(space.depths),) * space.num_stages
+    )
+    return [ArchConfig.max(space), mid]
+
+
+def measure_scratch_reference(
+    checkpoint: Any,
+    splits: Any,
+    *,
+    archs: Sequence[Any] | None = None,
+    epoch_cap: int = DEFAULT_EPOCH_CAP,
+    model: EnergyModel | None = None,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+) -> ScratchReference:
+    """Measure (a) and (b) of the module docstring for ``archs`` (default: `reference_archs`).
+
+    ``checkpoint`` is a loaded `Checkpoint`, ``splits`` the data it was trained on
+    (`load_checkpoint_data`): the target must be measured on the same held-out split.
+    """
+    from ofa_fleet.subnet import materialize
+    from ofa_fleet.training.evaluate import top1_accuracy
+    from ofa_fleet.training.scratch import fresh_network, train_epochs
+
+    if epoch_cap < 1:
+        raise ValueError(f"epoch cap must be at least 1, got {epoch_cap}")
+    model = model or EnergyModel.from_environment()
+    supernet = checkpoint.supernet
+    chosen = list(archs) if archs is not None else reference_archs(checkpoint.space)
+    started = time.perf_counter()
+    networks: list[dict[str, Any]] = []
+    costs: list[EnergyCost] = []
+    for arch in chosen:
+        subnet = materialize(supernet, arch, splits, seed)
+        target = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
+        reached, epochs = 0.0, 0
+        with model.meter() as reading:
+            net = fresh_network(
+                checkpoint.space, arch, supernet.in_channels, supernet.num_classes, seed=seed
+            )
+            for epochs in train_epochs(net, arch, splits, epoch_cap, seed=seed):
+                net.eval()
+                reached = top1_accuracy(net, splits.val, splits.normalization, arch.resolution)
+                net.train()
+                if progress is not None:
+                    progress(str(arch), epochs, epoch_cap)
+                if reached >= target:
+                    break
+        costs.append(reading.cost)
+        networks.append(
+            {
+                "arch": str(arch),
+                "target_top1": target,
+                "reached_top1": reached,
+                "epochs": epochs,
+                "reached": reached >= target,
+                "cost": reading.cost.to_dict(),
+                "wall_seconds": reading.wall_seconds,
+            }
+        )
+    count = len(networks)
+    if count == 0:
+        raise ValueError("no architectures to measure")
+    mean = sum(costs, EnergyCost()).scaled(1.0 / count)
+    return ScratchReference(
+        archs=tuple(n["arch"] for n in networks),
+        target_top1=sum(n["target_top1"] for n in networks) / count,
+        reached_top1=sum(n["reached_top1"] for n in networks) / count,
+        cost_per_network=mean,
+        epochs=sum(n["epochs"] for n in networks) / count,
+        supernet_version=checkpoint.version,
+        energy_model=model.describe(),
+        epoch_cap=epoch_cap,
+        networks=tuple(networks),
+        wall_seconds=time.perf_counter() - started,
+    )
