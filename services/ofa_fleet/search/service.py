@@ -16,6 +16,7 @@ import grpc
 import ray
 from prometheus_client import CollectorRegistry
 
+from ofa_fleet.carbon.supernet_ledger import load_supernet_ledger
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.search.access_rules import RULES, SERVICE
@@ -45,7 +46,8 @@ def load_specializer(
 ) -> Specializer:
     """Load the checkpoint, find or fit its accuracy predictor, warm the Ray workers.
 
-    Ray must be started (`ray_runtime.start_ray`) first.
+    The supernet's carbon ledger is read last, once the predictor (and its fit cost) is
+    beside the checkpoint. Ray must be started (`ray_runtime.start_ray`) first.
     """
     checkpoint = load_checkpoint(checkpoint_path)
     splits = load_checkpoint_data(checkpoint, data)
@@ -59,7 +61,8 @@ def load_specializer(
     )
     workers = SearchWorkers(SupernetBundle.of(checkpoint, splits, accuracy), slots)
     workers.warm_up()
-    return Specializer(checkpoint.space, workers)
+    ledger = load_supernet_ledger(checkpoint_path, checkpoint)
+    return Specializer(checkpoint.space, workers, supernet_ledger=ledger)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,13 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self.stopping = threading.Event()
         self.active = 0  # specializations running now (read by tests and the metrics)
         self.metrics: SearchMetrics | None = None
+        # The same for every call while this server runs: built once.
+        self.supernet = search_pb2.GetSupernetResponse(
+            version=specializer.supernet_version,
+            space_fingerprint=specializer.space.fingerprint,
+        )
+        if specializer.supernet_ledger is not None:
+            self.supernet.ledger.CopyFrom(specializer.supernet_ledger.to_proto())
 
     async def Specialize(  # noqa: N802
         self, request: search_pb2.SpecializeRequest, context: aio.ServicerContext
@@ -89,10 +96,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     async def GetSupernet(  # noqa: N802
         self, request: search_pb2.GetSupernetRequest, context: aio.ServicerContext
     ) -> search_pb2.GetSupernetResponse:
-        return search_pb2.GetSupernetResponse(
-            version=self.specializer.supernet_version,
-            space_fingerprint=self.specializer.space.fingerprint,
-        )
+        return self.supernet
 
     def _finished(self, work: asyncio.Future[Specialization]) -> None:
         self.active -= 1

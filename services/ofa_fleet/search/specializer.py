@@ -23,6 +23,7 @@ from typing import Any
 
 from ofa_fleet.carbon.cost import ZERO, EnergyCost
 from ofa_fleet.carbon.meter import EnergyModel
+from ofa_fleet.carbon.supernet_ledger import SupernetLedger
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
@@ -164,12 +165,17 @@ class Event:
 
 @dataclass
 class Specializer:
-    """Specializes profiles against one supernet; safe to call from several threads."""
+    """Specializes profiles against one supernet; safe to call from several threads.
+
+    ``supernet_ledger``: what the supernet cost to make ready for search (training, the
+    predictor fit), served by GetSupernet; None when it was not read.
+    """
 
     space: SearchSpace
     workers: SearchWorkers
     cache: ResultCache = field(default_factory=ResultCache)
     energy: EnergyModel = field(default_factory=EnergyModel.from_environment)
+    supernet_ledger: SupernetLedger | None = None
 
     @property
     def supernet_version(self) -> str:
