@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from ofa_fleet.agent.identity import identity_path
@@ -19,7 +20,9 @@ def test_simulated_devices_boot_verify_and_a_rerun_reuses_them(
 ) -> None:
     root = tmp_path / "fleet"
     seen: list[DeviceOutcome] = []
+    cpu = time.process_time()
     first = asyncio.run(simulate_fleet(settings(fleet, root, DEVICES), seen.append))
+    cpu = time.process_time() - cpu
 
     assert (first.booted, first.verified, first.failed) == (DEVICES, DEVICES, 0)
     assert first.devices == DEVICES
@@ -36,6 +39,11 @@ def test_simulated_devices_boot_verify_and_a_rerun_reuses_them(
     assert {registered[i].hardware_id for i in ids} == {f"sim-{n:05d}" for n in range(DEVICES)}
     assert all(registered[i].status.model_sha256 == sha256(model) for i in ids)
     assert all(identity_path(root / f"device-{n:05d}").is_file() for n in range(DEVICES))
+    # Each device's profiling is its own smoke-test thread's CPU time: all of them together
+    # fit in what this process spent (process-wide meters would count each other's work).
+    profiling = [registered[i].profiling_cost_total.cpu_seconds for i in ids]
+    assert all(seconds > 0 for seconds in profiling)
+    assert sum(profiling) < cpu
 
     # Again over the same root, a few at a time, each device on connections of its own.
     again = asyncio.run(

@@ -19,6 +19,10 @@ with backoff inside each step; nothing here gives up on a service that is merely
 Step 4 is metered over the whole process (onnxruntime computes on threads of its own):
 every load, smoke inference and timing run of this boot, a rolled-back model's included,
 is charged to the device's profiling, converted by the device's own power model and grid.
+Where many simulated devices share one process (`ofa_fleet.fleet`), each meters only the
+thread its smoke test runs on (``meter_scope="thread"``): the process's CPU time would
+charge every device with the others' work. That is exact for one onnxruntime thread (it
+computes on the caller's) and a lower bound for more.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import onnxruntime as ort
 
@@ -63,6 +67,8 @@ class BootSettings:
     timing: Timing = field(default_factory=Timing)
     # This device's power model and grid (OFA_FLEET_CPU_* and OFA_FLEET_GRID_* variables).
     energy: EnergyModel = field(default_factory=EnergyModel.from_environment)
+    # "thread" where several agents share this process (the fleet simulator).
+    meter_scope: Literal["process", "thread"] = "process"
 
 
 @dataclass
@@ -285,17 +291,23 @@ class Boot:
 
     async def _smoke_test(self, model: InstalledModel, report: BootReport) -> SmokeResult:
         """`smoke_test` metered; what it drew is added to the report, failed or not."""
-        reading = Reading()
+        spent: list[EnergyCost] = []
         try:
-            with self.settings.energy.meter() as reading:
-                return await asyncio.to_thread(
-                    smoke_test, model.path, self.settings.threads, self.settings.timing
-                )
+            return await asyncio.to_thread(self._metered_smoke_test, model, spent)
         finally:
-            spent = reading.cost
-            report.profiling_cost = (
-                spent if report.profiling_cost is None else report.profiling_cost + spent
-            )
+            for cost in spent:
+                report.profiling_cost = (
+                    cost if report.profiling_cost is None else report.profiling_cost + cost
+                )
+
+    def _metered_smoke_test(self, model: InstalledModel, spent: list[EnergyCost]) -> SmokeResult:
+        """On the worker thread, so that a thread-scoped meter sees the work itself."""
+        measured = Reading()
+        try:
+            with self.settings.energy.meter(self.settings.meter_scope) as measured:
+                return smoke_test(model.path, self.settings.threads, self.settings.timing)
+        finally:
+            spent.append(measured.cost)
 
     async def _report(
         self,

@@ -120,6 +120,8 @@ class SimulationSettings:
                     call_seconds=min(DEFAULT_DOWNLOAD_TIMEOUT_SECONDS, self.deadline_seconds)
                 ),
                 timing=self.timing,
+                # The devices share this process: each meters its own smoke-test thread.
+                meter_scope="thread",
             ),
         )
 
