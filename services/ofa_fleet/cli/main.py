@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ofa_fleet.cli import (
+    carbon_commands,
     core_commands,
     demo_command,
     device_commands,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_commands.add_command(sub)
     up_command.add_command(sub)
     status_command.add_command(sub)
+    carbon_commands.add_commands(sub)
     return parser
 
 
