@@ -42,14 +42,14 @@ the ratio at K = 20, with what was measured and what extrapolated. Energy here i
 energy by the documented model (RAPL where readable); the load average is printed,
 because CPU seconds on a shared machine drift with it less than wall time, but they do.
 
-The defaults (2,500 training images, phases 2,1,1,1, one torch thread) are sized to
-finish within the hour on a 2-core machine that other work shares; one thread, because
-two threads contending for shared cores spin and burn CPU seconds without progress.
-Scale up on an idle machine with e.g. ``--train-images 10000 --epochs 4,1,1,2
---threads 2 --test-images 2000``::
+The defaults (10,000 training images, phases 4,1,1,2, scratch runs capped at 15 epochs,
+one torch thread) take about 25 minutes on 2 cores; one thread, because two threads
+contending for cores that other work shares spin and burn CPU seconds without progress.
+Smaller and faster: ``--train-images 2500 --epochs 2,1,1,1 --test-images 1000``
+(about 6 minutes); larger on an idle machine: ``--train-images 0 --threads 2``::
 
-    .venv/bin/python bench/carbon_ofa_vs_scratch.py [--train-images 2500] \
-        [--epochs 2,1,1,1] [--scratch-archs 2] [--threads 1] [--json-out carbon.json]
+    .venv/bin/python bench/carbon_ofa_vs_scratch.py [--train-images 10000] \
+        [--epochs 4,1,1,2] [--scratch-archs 2] [--threads 1] [--json-out carbon.json]
 
 The trained supernet and its metered cost are kept in ``--cache-dir`` and reused by a
 later run with the same settings (said so in the output; ``--fresh`` retrains).
@@ -373,9 +373,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--cifar-dir", type=Path, default=DEFAULT_CIFAR)
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/ofa-fleet-bench"))
-    parser.add_argument("--train-images", type=int, default=2500, help="0: all 50,000")
-    parser.add_argument("--test-images", type=int, default=1000, help="per split (two)")
-    parser.add_argument("--epochs", default="2,1,1,1", help="epochs of the four phases")
+    parser.add_argument("--train-images", type=int, default=10_000, help="0: all 50,000")
+    parser.add_argument("--test-images", type=int, default=2000, help="per split (two)")
+    parser.add_argument("--epochs", default="4,1,1,2", help="epochs of the four phases")
     parser.add_argument("--predictor-samples", type=int, default=10, help="measured (>= 10)")
     parser.add_argument("--predictor-target", type=int, default=100, help="extrapolated to")
     parser.add_argument("--budget-fractions", default="0.15,0.45,0.8")
@@ -383,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--generations", type=int, default=100)
     parser.add_argument("--top-k", type=int, default=4, help="re-ranked by measured top-1")
     parser.add_argument("--scratch-archs", type=int, default=2)
-    parser.add_argument("--scratch-max-epochs", type=int, default=8)
+    parser.add_argument("--scratch-max-epochs", type=int, default=15)
     parser.add_argument("--ks", default="1,5,20")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")

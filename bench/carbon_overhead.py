@@ -21,9 +21,13 @@ load), with each variant's ratio to ``no-op``. A microbenchmark gives the cost o
 that does not depend on the load at all. The load average is printed, because on a
 shared machine the throughput figures drift with it.
 
-Run (about 3 minutes on 2 idle cores with the defaults)::
+The defaults train the full phase only (the largest subnet, 2 epochs of the ~1,400
+digits training images): short epochs, so the per-epoch metering weighs the most it can.
+One torch thread, because two threads contending for shared cores spin and turn load
+into noise. Run (about 5 minutes on 2 cores with the defaults)::
 
-    .venv/bin/python bench/carbon_overhead.py [--rounds 5] [--epochs 1,1,0,0] [--json]
+    .venv/bin/python bench/carbon_overhead.py [--rounds 4] [--epochs 2,0,0,0] \
+        [--threads 1] [--json]
 """
 
 from __future__ import annotations
@@ -180,11 +184,11 @@ def summarize(runs: dict[str, list[Run]]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--epochs", default="1,1,0,0", help="epochs of the four phases")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--epochs", default="2,0,0,0", help="epochs of the four phases")
     parser.add_argument("--train-images", type=int, default=0, help="0: all of digits' split")
     parser.add_argument("--meter-blocks", type=int, default=20_000)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
