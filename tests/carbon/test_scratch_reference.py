@@ -7,6 +7,7 @@ architectures first use measures are the same code with other arguments.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -130,9 +131,7 @@ def test_ledger_gathers_training_fit_and_reference(checkpoint, loaded, reference
     other = fit_accuracy_predictor(loaded.space, "another0version", samples, epochs=2)
     other.fit_cost = EnergyCost(1.0, 1.0, 1.0)
     other.save(predictor_path(ckpt))
-    save_scratch_reference(
-        ckpt, ScratchReference(**{**reference.__dict__, "supernet_version": "another0version"})
-    )
+    save_scratch_reference(ckpt, dataclasses.replace(reference, supernet_version="another0version"))
     stale = load_supernet_ledger(ckpt, loaded)
     assert stale.predictor_fit is None and stale.scratch is None
 

@@ -170,13 +170,40 @@ def measure_scratch_reference(
     epoch_cap: int = DEFAULT_EPOCH_CAP,
     model: EnergyModel | None = None,
     seed: int = 0,
+    threads: int | None = 1,
     progress: ProgressCallback | None = None,
 ) -> ScratchReference:
     """Measure (a) and (b) of the module docstring for ``archs`` (default: `reference_archs`).
 
     ``checkpoint`` is a loaded `Checkpoint`, ``splits`` the data it was trained on
     (`load_checkpoint_data`): the target must be measured on the same held-out split.
+
+    ``threads``: torch's intra-op threads while measuring (None: leave them). One by
+    default: these small networks gain little from a second thread, and with another
+    process busy on a two-core machine the threads' spin-waiting multiplied the CPU
+    seconds of a scratch epoch thirtyfold (measured), which would be charged as energy.
+    One thread is the cheapest way to train them, so the reference stays a lower bound.
     """
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _measure(checkpoint, splits, archs, epoch_cap, model, seed, progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _measure(
+    checkpoint: Checkpoint,
+    splits: DataSplits,
+    archs: Sequence[ArchConfig] | None,
+    epoch_cap: int,
+    model: EnergyModel | None,
+    seed: int,
+    progress: ProgressCallback | None,
+) -> ScratchReference:
     from ofa_fleet.subnet import materialize
     from ofa_fleet.training.evaluate import top1_accuracy
     from ofa_fleet.training.scratch import fresh_network, train_epochs
