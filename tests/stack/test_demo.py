@@ -59,6 +59,20 @@ def test_demo_serves_every_device_its_profiles_model_and_reruns(
         assert row["within_budget"] == (row["predicted_latency_ms"] <= row["latency_budget_ms"])
         assert row["measured_latency_ms"] > 0
         assert 0 < row["top1"] <= 1
+        # Its share of training once plus its own search, and the scratch net it spared.
+        assert row["energy_joules"] > 0 and row["co2e_grams"] > 0
+        assert row["saving_vs_scratch"] > 0
+    carbon = first["carbon"]
+    assert carbon["training_joules"] > 0 and carbon["fixed_joules"] > carbon["training_joules"]
+    shares = sum(row["energy_joules"] for row in rows.values())
+    # Every profile's share together is the fixed cost plus every search: at most the
+    # whole, which adds the devices' profiling (figures are rounded to 0.1 J).
+    assert shares <= carbon["once_for_all_joules"] + 0.5
+    assert carbon["scratch_per_network_joules"] > 0
+    assert carbon["counterfactual_joules"] > 3 * carbon["scratch_per_network_joules"]
+    assert carbon["ratio"] == pytest.approx(
+        carbon["counterfactual_joules"] / carbon["once_for_all_joules"], abs=1e-3
+    )  # rounded to three decimals
     # Each profile's own budget shaped its model: not all three got the same subnet.
     assert len({row["arch"] for row in rows.values()}) > 1
 

@@ -92,6 +92,7 @@ async def run_demo(
                 fleet.profile_name, STATE_NAMES.get(models.state, "waiting"), models.last_error
             )
             rows.append(profile_row(fleet, models, summaries))
+        ledger = await delivery.carbon_ledger()
     finally:
         await delivery.close()
     outcomes = [o for summary in summaries.values() for o in summary.outcomes]
@@ -105,7 +106,8 @@ async def run_demo(
             max((s.wall_seconds for s in summaries.values()), default=0), 1
         ),
         "errors": _errors(summaries),
-        "profiles": rows,
+        "profiles": [{**row, **profile_carbon(row["profile"], ledger)} for row in rows],
+        "carbon": carbon_summary(ledger),
         "registry": stack.addresses.registry,
         "delivery": stack.addresses.delivery,
     }
@@ -230,6 +232,49 @@ def profile_row(
     }
 
 
+def profile_carbon(profile: str, ledger: delivery_pb2.GetCarbonLedgerResponse) -> dict[str, Any]:
+    """The profile's amortized energy and CO2e, and how many times less than training
+    one network for it from scratch (None where no scratch reference was measured)."""
+    found = next((p for p in ledger.profiles if p.profile_name == profile), None)
+    if found is None:
+        return {"energy_joules": None, "co2e_grams": None, "saving_vs_scratch": None}
+    amortized = found.amortized
+    scratch = ledger.scratch_per_network.energy_joules if ledger.HasField("counterfactual") else 0
+    return {
+        "energy_joules": round(amortized.energy_joules, 1),
+        "co2e_grams": round(amortized.co2e_grams, 4),
+        "saving_vs_scratch": round(scratch / amortized.energy_joules, 2)
+        if scratch and amortized.energy_joules
+        else None,
+    }
+
+
+def carbon_summary(ledger: delivery_pb2.GetCarbonLedgerResponse) -> dict[str, Any]:
+    """The fleet-wide figures of `ofa-fleet carbon report`, for the demo's last lines."""
+    ratio = ledger.ratio.energy_joules if ledger.ratio.HasField("energy_joules") else None
+    even = ledger.break_even_profiles
+    return {
+        "training_joules": round(ledger.training_total.energy_joules, 1),
+        "fixed_joules": round(ledger.fixed.energy_joules, 1),
+        "once_for_all_joules": round(ledger.once_for_all_total.energy_joules, 1),
+        "once_for_all_co2e_grams": round(ledger.once_for_all_total.co2e_grams, 4),
+        "per_served_device_joules": round(ledger.per_served_device.energy_joules, 1)
+        if ledger.HasField("per_served_device")
+        else None,
+        "scratch_per_network_joules": round(ledger.scratch_per_network.energy_joules, 1)
+        if ledger.HasField("counterfactual")
+        else None,
+        "counterfactual_joules": round(ledger.counterfactual.energy_joules, 1)
+        if ledger.HasField("counterfactual")
+        else None,
+        "ratio": None if ratio is None else round(ratio, 3),
+        "break_even_profiles": round(even.energy_joules, 2)
+        if ledger.HasField("break_even_profiles") and even.HasField("energy_joules")
+        else None,
+        "unavailable_reason": ledger.counterfactual_unavailable_reason,
+    }
+
+
 def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 4) if values else None
 
@@ -257,6 +302,15 @@ class DeliveryClient:
         try:
             response: delivery_pb2.GetProfileModelsResponse = await self.stub.GetProfileModels(
                 request, metadata=self.metadata, timeout=self.timeout
+            )
+        except grpc.aio.AioRpcError as error:
+            raise remote_error("delivery", self.address, error) from None
+        return response
+
+    async def carbon_ledger(self) -> delivery_pb2.GetCarbonLedgerResponse:
+        try:
+            response: delivery_pb2.GetCarbonLedgerResponse = await self.stub.GetCarbonLedger(
+                delivery_pb2.GetCarbonLedgerRequest(), metadata=self.metadata, timeout=self.timeout
             )
         except grpc.aio.AioRpcError as error:
             raise remote_error("delivery", self.address, error) from None
