@@ -152,3 +152,14 @@ def test_cli_measures_and_writes_the_sidecar(checkpoint, loaded, tmp_path):
     assert bad.returncode == 2 and "--epoch-cap must be at least 1" in bad.stderr
     missing = ofa_fleet("carbon", "reference", "--checkpoint", str(tmp_path / "no"), check=False)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_first_use_keeps_a_reference_measured_for_this_supernet(checkpoint, reference, tmp_path):
+    from ofa_fleet.stack.supernet import ensure_scratch_reference
+
+    ckpt = tmp_path / "supernet.ckpt"
+    shutil.copy(checkpoint, ckpt)
+    written = save_scratch_reference(ckpt, reference)
+    before = written.read_bytes()
+    assert ensure_scratch_reference(ckpt) == written
+    assert written.read_bytes() == before  # not measured again

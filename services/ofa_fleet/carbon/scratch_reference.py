@@ -23,7 +23,9 @@ specialized models do, and both are cheap to train. The largest is left out on p
 it costs about twice the middle one per epoch (measured on digits: 6 against 2.6 CPU
 seconds an epoch, the smallest 0.9), so it would make per-device training look dearer
 and the saving bigger, and alone it would take the minute that first use can spare. The
-reference therefore understates the counterfactual rather than overstating it.
+reference therefore understates the counterfactual rather than overstating it. On the
+first-use digits supernet the two reached their targets (0.983, 0.972) in 5 and 6 of 12
+epochs: 8.9 CPU seconds a network on average, 28.5 s for the whole measurement.
 
 The result is kept beside the checkpoint as ``CKPT.scratch.json``, written atomically,
 and read back only for the supernet version it was measured on.
