@@ -37,7 +37,8 @@ from ofa_fleet.v1 import common_pb2
 
 NO_SCRATCH_REASON = (
     "no scratch reference was measured for this supernet: the counterfactual needs the "
-    "measured cost of training one specialized network from scratch (see bench/)"
+    "measured cost of training one specialized network from scratch: run `ofa-fleet carbon "
+    "reference --checkpoint CKPT` where search's checkpoint is, then restart search"
 )
 NO_LEDGER_REASON = (
     "the supernet's checkpoint carries no metered training (trained before metering): "
