@@ -61,7 +61,7 @@ def test_demo_serves_every_device_its_profiles_model_and_reruns(
         assert 0 < row["top1"] <= 1
         # Its share of training once plus its own search, and the scratch net it spared.
         assert row["energy_joules"] > 0 and row["co2e_grams"] > 0
-        assert row["saving_vs_scratch"] > 0
+        assert row["scratch_to_ofa_ratio"] > 0
     carbon = first["carbon"]
     assert carbon["training_joules"] > 0 and carbon["fixed_joules"] > carbon["training_joules"]
     shares = sum(row["energy_joules"] for row in rows.values())

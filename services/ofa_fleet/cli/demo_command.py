@@ -122,9 +122,7 @@ def print_table(result: dict[str, Any]) -> None:
         title=f"{result['served']} of {result['devices']} devices served "
         f"({result['verified']} verified on disk)",
         caption="pred.: latency predicted for the profile's hardware (green: within its "
-        "budget); meas.: median of the fleet's simulated devices, on this machine; "
-        "energy, CO2e: the profile's share of training once plus its own specialization; "
-        "vs scratch: how many times that a network trained for it alone would draw",
+        "budget); meas.: median of the fleet's simulated devices, on this machine",
         box=box.SIMPLE_HEAD,
     )
     table.add_column("profile", no_wrap=True)
@@ -132,12 +130,10 @@ def print_table(result: dict[str, Any]) -> None:
         table.add_column(column, justify="right")
     table.add_column("top-1", justify="right")
     table.add_column("served", justify="right")
-    for column in ("energy\nkJ", "CO2e\ng", "vs\nscratch"):
-        table.add_column(column, justify="right")
     archs = []
     for row in result["profiles"]:
         if not row["arch"]:
-            table.add_row(row["profile"], *[""] * 6, _served(row), "", "", "")
+            table.add_row(row["profile"], *[""] * 6, _served(row))
             archs.append(f"[bold]{row['profile']}[/]: [red]{row['error']}[/]")
             continue
         colour = "green" if row["within_budget"] else "red"
@@ -151,25 +147,43 @@ def print_table(result: dict[str, Any]) -> None:
             f"{row['latency_budget_ms']:g}",
             f"{row['top1'] * 100:.1f}%",
             _served(row),
-            *_carbon_cells(row),
         )
         archs.append(f"[bold]{row['profile']}[/]: {row['arch']}")
     console = Console()
     console.print(table)
     for line in archs:
         console.print(line, overflow="fold")
+    console.print(carbon_table(result))
     console.print(carbon_line(result["carbon"]))
 
 
-def _carbon_cells(row: dict[str, Any]) -> tuple[str, str, str]:
-    if row["energy_joules"] is None:
-        return "-", "-", "-"
-    saving = row["saving_vs_scratch"]
-    return (
-        f"{row['energy_joules'] / 1e3:.2f}",
-        f"{row['co2e_grams']:.3f}",
-        "-" if saving is None else f"{saving:.1f}x",
+def carbon_table(result: dict[str, Any]) -> Table:
+    """Each profile's energy and CO2e next to one network trained for it from scratch."""
+    carbon = result["carbon"]
+    scratch = carbon["scratch_per_network_joules"]
+    table = Table(
+        title="energy and emissions per profile",
+        caption="OFA: the profile's share of training once (supernet and predictor) plus "
+        "its own search; scratch: one network of its kind trained alone to the same "
+        "top-1, as measured for this supernet",
+        box=box.SIMPLE_HEAD,
     )
+    table.add_column("profile", no_wrap=True)
+    for column in ("OFA kJ", "OFA g CO2e", "scratch kJ", "scratch / OFA"):
+        table.add_column(column, justify="right")
+    for row in result["profiles"]:
+        if row["energy_joules"] is None:
+            table.add_row(row["profile"], "-", "-", "-", "-")
+            continue
+        ratio = row["scratch_to_ofa_ratio"]
+        table.add_row(
+            row["profile"],
+            f"{row['energy_joules'] / 1e3:.2f}",
+            f"{row['co2e_grams']:.3f}",
+            "-" if scratch is None else f"{scratch / 1e3:.2f}",
+            "-" if ratio is None else f"{ratio:.2f}x",
+        )
+    return table
 
 
 def carbon_line(carbon: dict[str, Any]) -> str:
@@ -181,7 +195,7 @@ def carbon_line(carbon: dict[str, Any]) -> str:
     line = f"{total}; one network per profile from scratch: "
     line += f"{carbon['counterfactual_joules'] / 1e3:.2f} kJ ({carbon['ratio']:.2f}x)"
     if carbon["break_even_profiles"] is not None:
-        line += f"; training once pays off from {carbon['break_even_profiles']:.1f} profiles"
+        line += f"; training once breaks even at {carbon['break_even_profiles']:.1f} profiles"
     return line + " (ofa-fleet carbon report)"
 
 

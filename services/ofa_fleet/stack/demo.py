@@ -237,13 +237,13 @@ def profile_carbon(profile: str, ledger: delivery_pb2.GetCarbonLedgerResponse) -
     one network for it from scratch (None where no scratch reference was measured)."""
     found = next((p for p in ledger.profiles if p.profile_name == profile), None)
     if found is None:
-        return {"energy_joules": None, "co2e_grams": None, "saving_vs_scratch": None}
+        return {"energy_joules": None, "co2e_grams": None, "scratch_to_ofa_ratio": None}
     amortized = found.amortized
     scratch = ledger.scratch_per_network.energy_joules if ledger.HasField("counterfactual") else 0
     return {
         "energy_joules": round(amortized.energy_joules, 1),
         "co2e_grams": round(amortized.co2e_grams, 4),
-        "saving_vs_scratch": round(scratch / amortized.energy_joules, 2)
+        "scratch_to_ofa_ratio": round(scratch / amortized.energy_joules, 2)
         if scratch and amortized.energy_joules
         else None,
     }
