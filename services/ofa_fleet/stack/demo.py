@@ -243,7 +243,7 @@ def profile_carbon(profile: str, ledger: delivery_pb2.GetCarbonLedgerResponse) -
     return {
         "energy_joules": round(amortized.energy_joules, 1),
         "co2e_grams": round(amortized.co2e_grams, 4),
-        "scratch_to_ofa_ratio": round(scratch / amortized.energy_joules, 2)
+        "scratch_to_ofa_ratio": round(scratch / amortized.energy_joules, 4)
         if scratch and amortized.energy_joules
         else None,
     }
