@@ -33,14 +33,18 @@ def test_summary_ratios_are_against_the_no_op_variant() -> None:
     runs = {
         "no-op": [bench.Run(100, 1.0, 2.0), bench.Run(100, 2.0, 2.0)],
         "metered": [bench.Run(100, 1.25, 2.5), bench.Run(100, 2.5, 2.5)],
-        "per-step": [bench.Run(100, 2.0, 4.0)],
+        "per-step": [bench.Run(100, 2.0, 4.0), bench.Run(100, 1.0, 4.0)],
     }
     rows = bench.summarize(runs)
     assert rows["no-op"]["best_images_per_s"] == 100.0
     assert rows["no-op"]["best_images_per_s_ratio"] == 1.0
     assert rows["metered"]["best_images_per_s_ratio"] == pytest.approx(0.8)
     assert rows["metered"]["median_images_per_cpu_s_ratio"] == pytest.approx(0.8)
-    assert rows["per-step"]["median_images_per_s_ratio"] == pytest.approx(50.0 / 75.0)
+    assert rows["per-step"]["median_images_per_s_ratio"] == pytest.approx(1.0)
+    assert rows["metered"]["paired_ratio_median"] == pytest.approx(0.8)
+    assert rows["per-step"]["paired_ratio_min"] == pytest.approx(0.5)
+    assert rows["per-step"]["paired_ratio_max"] == pytest.approx(2.0)
+    assert rows["no-op"]["spread"] == pytest.approx(50.0 / 75.0)
 
 
 def test_interleaving_rotates_the_order_every_round() -> None:
