@@ -43,8 +43,9 @@ energy by the documented model (RAPL where readable); the load average is printe
 because CPU seconds on a shared machine drift with it less than wall time, but they do.
 
 The defaults (10,000 training images, phases 4,1,1,2, scratch runs capped at 15 epochs,
-one torch thread) take about 25 minutes on 2 cores; one thread, because two threads
-contending for cores that other work shares spin and burn CPU seconds without progress.
+one torch thread) took 16 minutes on 2 cores shared at a load average of 1-4; one
+thread, because two threads contending for cores that other work shares spin and burn
+CPU seconds without progress.
 Smaller and faster: ``--train-images 2500 --epochs 2,1,1,1 --test-images 1000``
 (about 6 minutes); larger on an idle machine: ``--train-images 0 --threads 2``::
 
