@@ -301,10 +301,10 @@ def report(result: dict[str, Any]) -> None:
     out.print(table)
     variants = result["variants"]
     out.print(
-        "paired per round (variant / no-op of the same round), median [min - max]: "
+        "paired per round (variant / no-op of the same round), median (min to max): "
         + "; ".join(
             f"{name} {row['paired_ratio_median']:.4f} "
-            f"[{row['paired_ratio_min']:.4f} - {row['paired_ratio_max']:.4f}]"
+            f"({row['paired_ratio_min']:.4f} to {row['paired_ratio_max']:.4f})"
             for name, row in variants.items()
             if name != "no-op"
         )
