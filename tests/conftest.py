@@ -65,6 +65,19 @@ def ray_local() -> Iterator[None]:
     stop_ray()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ray_before_grpc(request: pytest.FixtureRequest) -> None:
+    """Start the session's Ray before any test opens a gRPC channel or server, if any
+    collected test will need it.
+
+    Ray spawns its raylet and workers with fork, running Python in the child before exec;
+    a fork while gRPC's threads hold a lock can leave that child hung, and the head node
+    then times out ("the raylet failed to startup"). Started first, no gRPC thread exists.
+    """
+    if any("ray_local" in item.fixturenames for item in request.session.items):
+        request.getfixturevalue("ray_local")
+
+
 @pytest.fixture(scope="session")
 def search_checkpoint(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the session supernet, so its fitted predictor lands in a folder of its own."""
