@@ -76,24 +76,10 @@ def train_from_scratch(
     wall, cpu = time.perf_counter(), time.process_time()
     step, seen, epoch = 0, 0, 0
     while step < total_steps:
-        torch.manual_seed(seed + epoch)
-        shuffle = torch.Generator().manual_seed(seed + epoch)
-        augmentation = torch.Generator().manual_seed(seed + epoch + 10_000)
-        for batch, labels in iterate_batches(
-            splits.train, batch_size, generator=shuffle, drop_last=True
-        ):
+        for x, labels in _epoch_batches(splits, arch, batch_size, seed, epoch, channels_last):
             if step >= total_steps:
                 break
-            x = normalize(augment(batch, augmentation, flip=splits.flip), splits.normalization)
-            x = resize(x, arch.resolution)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(lr, step, total_steps)
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(x), labels, label_smoothing=label_smoothing)
-            loss.backward()
-            optimizer.step()
+            _sgd_step(net, optimizer, x, labels, cosine_lr(lr, step, total_steps), label_smoothing)
             step += 1
             seen += len(labels)
         epoch += 1
@@ -130,25 +116,50 @@ def train_epochs(
     net.train()
     step = 0
     for epoch in range(epochs):
-        torch.manual_seed(seed + epoch)
-        shuffle = torch.Generator().manual_seed(seed + epoch)
-        augmentation = torch.Generator().manual_seed(seed + epoch + 10_000)
-        for batch, labels in iterate_batches(
-            splits.train, batch_size, generator=shuffle, drop_last=True
-        ):
-            x = normalize(augment(batch, augmentation, flip=splits.flip), splits.normalization)
-            x = resize(x, arch.resolution)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(lr, step, total_steps)
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(x), labels, label_smoothing=label_smoothing)
-            loss.backward()
-            optimizer.step()
+        for x, labels in _epoch_batches(splits, arch, batch_size, seed, epoch, channels_last):
+            _sgd_step(net, optimizer, x, labels, cosine_lr(lr, step, total_steps), label_smoothing)
             step += 1
         yield epoch + 1
     net.eval()
+
+
+def _epoch_batches(
+    splits: DataSplits,
+    arch: ArchConfig,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    channels_last: bool,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch's augmented, normalised, resized batches; every random choice from
+    ``(seed, epoch)``, so a run repeats exactly."""
+    torch.manual_seed(seed + epoch)
+    shuffle = torch.Generator().manual_seed(seed + epoch)
+    augmentation = torch.Generator().manual_seed(seed + epoch + 10_000)
+    for batch, labels in iterate_batches(
+        splits.train, batch_size, generator=shuffle, drop_last=True
+    ):
+        x = normalize(augment(batch, augmentation, flip=splits.flip), splits.normalization)
+        x = resize(x, arch.resolution)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        yield x, labels
+
+
+def _sgd_step(
+    net: StaticNet,
+    optimizer: torch.optim.SGD,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    lr: float,
+    label_smoothing: float,
+) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(net(x), labels, label_smoothing=label_smoothing)
+    loss.backward()
+    optimizer.step()
 
 
 def _optimizer(net: StaticNet, lr: float, weight_decay: float) -> torch.optim.SGD:
