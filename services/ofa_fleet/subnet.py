@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ofa_fleet.core.accelerator import CPU, Accelerator
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.bn_calibration import recalibrate_batchnorm
 from ofa_fleet.core.complexity import Complexity, complexity
@@ -52,15 +53,24 @@ def resolve_arch(text: str, checkpoint: Checkpoint, seed: int = 0) -> ArchConfig
 
 
 def materialize(
-    supernet: OFASupernet, arch: ArchConfig, splits: DataSplits, seed: int = 0
+    supernet: OFASupernet,
+    arch: ArchConfig,
+    splits: DataSplits,
+    seed: int = 0,
+    *,
+    accelerator: Accelerator = CPU,
 ) -> Subnet:
     """Extract ``arch`` and give it BatchNorm statistics of its own from training data.
 
-    Takes the bare supernet, so training can validate mid-run without a checkpoint.
+    Takes the bare supernet, so training can validate mid-run without a checkpoint. The
+    subnet lives on ``accelerator``'s device (channels-last on a GPU); its statistics are
+    estimated in fp32 there, since they are what the shipped model carries.
     """
     net = extract(supernet, arch)
+    if accelerator.is_cuda:
+        net.to(accelerator.device, memory_format=torch.channels_last)
     batches = [
-        resize(batch, arch.resolution)
+        resize(accelerator.put(batch), arch.resolution)
         for batch in calibration_batches(splits, CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, seed)
     ]
     recalibrate_batchnorm(net, batches)

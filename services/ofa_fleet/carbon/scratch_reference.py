@@ -47,6 +47,7 @@ from ofa_fleet.carbon.meter import EnergyModel
 from ofa_fleet.errors import CheckpointError, InvalidArgumentError
 
 if TYPE_CHECKING:
+    from ofa_fleet.core.accelerator import Accelerator
     from ofa_fleet.core.arch import ArchConfig
     from ofa_fleet.core.space import SearchSpace
     from ofa_fleet.data import DataSplits
@@ -174,6 +175,7 @@ def measure_scratch_reference(
     seed: int = 0,
     threads: int | None = 1,
     progress: ProgressCallback | None = None,
+    accelerator: Accelerator | None = None,
 ) -> ScratchReference:
     """Measure (a) and (b) of the module docstring for ``archs`` (default: `reference_archs`).
 
@@ -185,6 +187,9 @@ def measure_scratch_reference(
     process busy on a two-core machine the threads' spin-waiting multiplied the CPU
     seconds of a scratch epoch thirtyfold (measured), which would be charged as energy.
     One thread is the cheapest way to train them, so the reference stays a lower bound.
+
+    ``accelerator``: where the networks train and are scored (default: the CPU). The
+    ledger meters CPU seconds, so on a GPU it records the host's share only.
     """
     import torch
 
@@ -192,7 +197,7 @@ def measure_scratch_reference(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _measure(checkpoint, splits, archs, epoch_cap, model, seed, progress)
+        return _measure(checkpoint, splits, archs, epoch_cap, model, seed, progress, accelerator)
     finally:
         torch.set_num_threads(previous)
 
@@ -205,7 +210,9 @@ def _measure(
     model: EnergyModel | None,
     seed: int,
     progress: ProgressCallback | None,
+    accelerator: Accelerator | None,
 ) -> ScratchReference:
+    from ofa_fleet.core.accelerator import CPU
     from ofa_fleet.subnet import materialize
     from ofa_fleet.training.evaluate import top1_accuracy
     from ofa_fleet.training.scratch import fresh_network, train_epochs
@@ -220,17 +227,23 @@ def _measure(
     started = time.perf_counter()
     networks: list[dict[str, Any]] = []
     costs: list[EnergyCost] = []
+    device = accelerator or CPU
+    supernet.to(device.device)
     for arch in chosen:
-        subnet = materialize(supernet, arch, splits, seed)
-        target = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
+        subnet = materialize(supernet, arch, splits, seed, accelerator=device)
+        target = top1_accuracy(
+            subnet.net, splits.val, splits.normalization, arch.resolution, accelerator=device
+        )
         reached, epochs = 0.0, 0
         with model.meter() as reading:
             net = fresh_network(
                 checkpoint.space, arch, supernet.in_channels, supernet.num_classes, seed=seed
             )
-            for epochs in train_epochs(net, arch, splits, epoch_cap, seed=seed):
+            for epochs in train_epochs(net, arch, splits, epoch_cap, seed=seed, accelerator=device):
                 net.eval()
-                reached = top1_accuracy(net, splits.val, splits.normalization, arch.resolution)
+                reached = top1_accuracy(
+                    net, splits.val, splits.normalization, arch.resolution, accelerator=device
+                )
                 net.train()
                 if progress is not None:
                     progress(str(arch), epochs, epoch_cap)

@@ -15,6 +15,9 @@ from ofa_fleet.errors import CheckpointError, InvalidArgumentError, NotFoundErro
 # parser (and running the light commands) does not pay for them.
 if TYPE_CHECKING:
     from ofa_fleet.core.space import SearchSpace
+    from ofa_fleet.data import DataLoading
+    from ofa_fleet.training.checkpoint import Checkpoint
+    from ofa_fleet.training.config import TrainConfig
     from ofa_fleet.training.trainer import ProgressiveTrainer, TrainingObserver
 
 
@@ -29,8 +32,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--space", default="cpu", help="a preset space name (default: %(default)s) or a JSON file"
     )
     train.add_argument("--image-size", type=int, default=32)
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--batch-size", type=int, help="images per step (per worker)")
     train.add_argument("--seed", type=int, default=0)
+    add_device_flag(train)
+    add_data_loading_flags(train)
+    workers = train.add_argument_group("many workers (Ray Train)")
+    workers.add_argument("--workers", type=int, help="data-parallel workers on Ray Train")
+    workers.add_argument(
+        "--ray-address", help="join this Ray cluster (env RAY_ADDRESS; default: start one here)"
+    )
+    workers.add_argument("--cpus-per-worker", type=float, default=1.0)
+    workers.add_argument(
+        "--gpus-per-worker", type=float, help="default: 1 with --device cuda, else 0"
+    )
+    workers.add_argument(
+        "--ray-storage",
+        type=Path,
+        help="folder every node can reach, for Ray Train's checkpoints (default: OUT.ray)",
+    )
+    workers.add_argument(
+        "--max-failures", type=int, default=3, help="worker-group restarts before giving up"
+    )
     train.add_argument("--json", action="store_true")
     train.set_defaults(handler=run_train)
 
@@ -43,7 +65,42 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         cmd.add_argument("--json", action="store_true")
         if name == "export":
             cmd.add_argument("--out", required=True, type=Path, help="ONNX file to write")
-        cmd.set_defaults(handler=run_eval if name == "eval" else run_export)
+            cmd.set_defaults(handler=run_export)
+        else:
+            add_device_flag(cmd)
+            cmd.set_defaults(handler=run_eval)
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N"
+    )
+
+
+def add_data_loading_flags(parser: argparse.ArgumentParser) -> None:
+    loading = parser.add_argument_group("data loading (ImageFolder datasets)")
+    loading.add_argument(
+        "--data-loading",
+        choices=("auto", "memory", "stream"),
+        default="auto",
+        help="decode all images up front, or stream them from disk (auto: stream when "
+        "they would not fit --data-memory)",
+    )
+    loading.add_argument(
+        "--data-memory",
+        type=int,
+        default=4096,
+        help="MiB the decoded images may take (in memory, or in flight when streaming)",
+    )
+    loading.add_argument(
+        "--loader-workers", type=int, help="decoding processes per training process"
+    )
+
+
+def data_loading(args: argparse.Namespace) -> DataLoading:
+    from ofa_fleet.data import DataLoading
+
+    return DataLoading(args.data_loading, args.data_memory, args.loader_workers)
 
 
 def load_space(text: str) -> SearchSpace:
@@ -70,12 +127,19 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     from ofa_fleet.cli.progress import RichTrainingProgress
 
     with RichTrainingProgress() as observer:
-        trainer = make_trainer(args, observer)
-        result = trainer.run()
+        if args.workers is not None:
+            from ofa_fleet.cli.distributed_train import train_with_workers
+
+            result, device = train_with_workers(args, observer)
+        else:
+            trainer = make_trainer(args, observer)
+            result, device = trainer.run(), trainer.accelerator.name
     last = result.figures.history[-1] if result.figures.history else {}
     return {
         "checkpoint": str(result.path),
         "supernet_version": result.version,
+        "device": device,
+        "workers": args.workers or 1,
         "epochs": result.figures.epochs,
         "images_seen": result.figures.images_seen,
         "cpu_seconds": round(result.figures.cpu_seconds, 1),
@@ -85,23 +149,10 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def make_trainer(args: argparse.Namespace, observer: TrainingObserver) -> ProgressiveTrainer:
-    from ofa_fleet.data import load_dataset
-    from ofa_fleet.training.checkpoint import load_checkpoint
-    from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
+def new_train_config(args: argparse.Namespace) -> TrainConfig:
+    """The settings of a new run from the flags (a resumed run keeps its own)."""
     from ofa_fleet.training.config import TrainConfig
-    from ofa_fleet.training.trainer import ProgressiveTrainer
 
-    if args.resume:
-        checkpoint = load_checkpoint(args.out)
-        stored = TrainConfig.from_dict(checkpoint.train_config)
-        if args.epochs_per_phase and (args.epochs_per_phase,) * 4 != stored.epochs_per_phase:
-            raise InvalidArgumentError(
-                f"{args.out} was started with --epochs-per-phase "
-                f"{list(stored.epochs_per_phase)}; resume without changing it"
-            )
-        splits = load_checkpoint_data(checkpoint, args.data)
-        return ProgressiveTrainer.resume(splits, args.out, observer)
     config = TrainConfig(seed=args.seed)
     if args.epochs_per_phase is not None:
         if args.epochs_per_phase <= 0:
@@ -109,24 +160,68 @@ def make_trainer(args: argparse.Namespace, observer: TrainingObserver) -> Progre
         config = config.with_epochs(args.epochs_per_phase)
     if args.batch_size is not None:
         config = TrainConfig.from_dict({**config.to_dict(), "batch_size": args.batch_size})
+    return config
+
+
+def check_resumable(args: argparse.Namespace) -> Checkpoint:
+    """The checkpoint at ``--out``, refused if the flags ask to change how it trains."""
+    from ofa_fleet.training.checkpoint import load_checkpoint
+    from ofa_fleet.training.config import TrainConfig
+
+    checkpoint = load_checkpoint(args.out)
+    stored = TrainConfig.from_dict(checkpoint.train_config)
+    if args.epochs_per_phase and (args.epochs_per_phase,) * 4 != stored.epochs_per_phase:
+        raise InvalidArgumentError(
+            f"{args.out} was started with --epochs-per-phase "
+            f"{list(stored.epochs_per_phase)}; resume without changing it"
+        )
+    return checkpoint
+
+
+def make_trainer(args: argparse.Namespace, observer: TrainingObserver) -> ProgressiveTrainer:
+    from ofa_fleet.core.accelerator import resolve_accelerator
+    from ofa_fleet.data import load_dataset
+    from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
+    from ofa_fleet.training.trainer import ProgressiveTrainer
+
+    accelerator = resolve_accelerator(args.device)
+    loading = data_loading(args)
+    if args.resume:
+        checkpoint = check_resumable(args)
+        splits = load_checkpoint_data(checkpoint, args.data, loading)
+        return ProgressiveTrainer.resume(
+            splits, args.out, observer, source=checkpoint, accelerator=accelerator
+        )
+    config = new_train_config(args)
     splits = load_dataset(
-        args.data, image_size=args.image_size, val_fraction=VAL_FRACTION, seed=args.seed
+        args.data,
+        image_size=args.image_size,
+        val_fraction=VAL_FRACTION,
+        seed=args.seed,
+        loading=loading,
     )
-    return ProgressiveTrainer(splits, args.out, config, load_space(args.space), observer)
+    space = load_space(args.space)
+    return ProgressiveTrainer(splits, args.out, config, space, observer, accelerator=accelerator)
 
 
 def run_eval(args: argparse.Namespace) -> dict[str, Any]:
+    from ofa_fleet.core.accelerator import resolve_accelerator
     from ofa_fleet.subnet import materialize, resolve_arch
     from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
     from ofa_fleet.training.evaluate import top1_accuracy
 
+    accelerator = resolve_accelerator(args.device)
     checkpoint = load_checkpoint(args.checkpoint)
     arch = resolve_arch(args.arch, checkpoint, args.seed)
     splits = load_checkpoint_data(checkpoint, args.data)
-    subnet = materialize(checkpoint.supernet, arch, splits)
-    top1 = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
+    supernet = checkpoint.supernet.to(accelerator.device)
+    subnet = materialize(supernet, arch, splits, accelerator=accelerator)
+    top1 = top1_accuracy(
+        subnet.net, splits.val, splits.normalization, arch.resolution, accelerator=accelerator
+    )
     return {
+        "device": accelerator.name,
         "arch": str(arch),
         "top1": round(top1, 4),
         "macs": subnet.complexity.macs,

@@ -1,20 +1,62 @@
-"""In-memory image datasets, their pixel statistics, and the split a network trains on.
+"""Image datasets, their pixel statistics, and the split a network trains on.
 
-Images stay uint8 (CIFAR-10's 50,000 training images take 150 MB, a quarter of float32),
-so an epoch never waits on disk or decoding; augmentation and normalisation happen per
-batch on the fly. The dataclasses are frozen so that a split handed to a trainer cannot
-change under it; they compare by identity because tensors have no single truth value.
+Training and evaluation read images through `ImageSource`: either `ImageDataset`, held in
+memory, or a dataset streamed from files (`data.streaming`) when it is larger than the
+memory it may take. Images stay uint8 either way (CIFAR-10's 50,000 training images take
+150 MB, a quarter of float32); augmentation and normalisation happen per batch on the fly.
+The dataclasses are frozen so that a split handed to a trainer cannot change under it;
+they compare by identity because tensors have no single truth value.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from ofa_fleet.errors import InvalidArgumentError
+
+
+class ImageSource(Protocol):
+    """Labelled uint8 images that can be read by position, in batches.
+
+    ``labels`` and ``classes`` are always in memory (a few bytes an image); the pixels may
+    not be. ``batches`` reads a whole epoch's index lists, so a streamed source can decode
+    ahead in worker processes; ``images_at`` reads one small batch on the spot.
+    """
+
+    @property
+    def labels(self) -> torch.Tensor: ...
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+
+    @property
+    def channels(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def images_at(self, index: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) images at the int64 positions ``index``."""
+        ...
+
+    def batches(
+        self, indices: Sequence[torch.Tensor]
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(uint8 images, int64 labels) for each index tensor of ``indices``, in order."""
+        ...
+
+    def subset(self, indices: torch.Tensor) -> ImageSource:
+        """The images at int64 positions ``indices``, as a source of the same kind."""
+        ...
+
+    def resident(self, limit: int, seed: int = 0) -> ImageDataset:
+        """The images in memory: all, if they already are; else a seeded sample of at
+        most ``limit`` (what search ships to its workers)."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,9 +102,25 @@ class ImageDataset:
         shape = "x".join(str(d) for d in self.images.shape[1:])
         return f"ImageDataset({len(self)} images of {shape}, {len(self.classes)} classes)"
 
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    def images_at(self, index: torch.Tensor) -> torch.Tensor:
+        return self.images[index]
+
+    def batches(
+        self, indices: Sequence[torch.Tensor]
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for index in indices:
+            yield self.images[index], self.labels[index]
+
     def subset(self, indices: torch.Tensor) -> ImageDataset:
         """The images at ``indices`` (int64 positions or a boolean mask), copied."""
         return ImageDataset(self.images[indices], self.labels[indices], self.classes)
+
+    def resident(self, limit: int, seed: int = 0) -> ImageDataset:
+        return self
 
 
 @dataclass(frozen=True)
@@ -132,8 +190,8 @@ class Normalization:
 class DataSplits:
     """A training split, a held-out split, and how to feed them to a network."""
 
-    train: ImageDataset
-    val: ImageDataset
+    train: ImageSource
+    val: ImageSource
     normalization: Normalization
     name: str
     image_size: int
@@ -145,7 +203,7 @@ class DataSplits:
             "name": self.name,
             "classes": list(self.train.classes),
             "image_size": self.image_size,
-            "channels": int(self.train.images.shape[1]),
+            "channels": self.train.channels,
             "normalization": self.normalization.to_dict(),
             "train_images": len(self.train),
             "val_images": len(self.val),

@@ -15,6 +15,7 @@ from ofa_fleet.data.digits import load_digits_splits
 from ofa_fleet.data.image_folder import load_image_folder_splits
 from ofa_fleet.data.npz import load_npz_splits
 from ofa_fleet.data.splits import check_val_fraction
+from ofa_fleet.data.streaming import DataLoading
 from ofa_fleet.errors import DataError, InvalidArgumentError
 
 MIN_IMAGE_SIZE = 8  # the digits' own size; below it, strided stages have nothing left
@@ -22,12 +23,18 @@ ACCEPTED = f"{DIGITS!r}, an ImageFolder directory (<class>/<images>) or a .npz f
 
 
 def load_dataset(
-    spec: str, image_size: int = 32, val_fraction: float = 0.2, seed: int = 0
+    spec: str,
+    image_size: int = 32,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    loading: DataLoading | None = None,
 ) -> DataSplits:
     """``"digits"``, an ImageFolder directory or a ``.npz`` file, as train/held-out splits.
 
     ``val_fraction`` and ``seed`` only matter for sources without a held-out split of
-    their own; the split is stratified and the same for the same seed.
+    their own; the split is stratified and the same for the same seed. ``loading`` says
+    whether an ImageFolder is decoded into memory or streamed (digits and ``.npz`` files
+    are always in memory: both are read whole anyway).
     """
     if isinstance(image_size, bool) or not isinstance(image_size, Integral):
         raise InvalidArgumentError(f"image_size must be an integer, got {image_size!r}")
@@ -45,5 +52,5 @@ def load_dataset(
     if not spec or not path.exists():
         raise DataError(f"dataset {spec!r} not found: give {ACCEPTED}")
     if path.is_dir():
-        return load_image_folder_splits(path, image_size, val_fraction, seed)
+        return load_image_folder_splits(path, image_size, val_fraction, seed, loading)
     raise DataError(f"dataset {spec!r} is a file but not a .npz file: give {ACCEPTED}")

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import torch
 
-from ofa_fleet.data.dataset import DataSplits, ImageDataset, Normalization
+from ofa_fleet.data.dataset import DataSplits, ImageDataset, ImageSource, Normalization
 from ofa_fleet.errors import DataError, InvalidArgumentError
+
+# Images whose pixels give a streamed set's normalisation: its per-channel mean and std
+# settle to about 1e-3 long before this, and reading them all would be an epoch of decoding.
+STATISTICS_SAMPLE = 10_000
 
 
 def stratified_split(
-    dataset: ImageDataset, val_fraction: float, seed: int
-) -> tuple[ImageDataset, ImageDataset]:
+    dataset: ImageSource, val_fraction: float, seed: int
+) -> tuple[ImageSource, ImageSource]:
     """Deterministic split that keeps each class's share on both sides.
 
     Each class with two or more images gives at least one to each side, so that a small
@@ -45,7 +49,7 @@ def check_val_fraction(val_fraction: float) -> None:
 
 
 def assemble_splits(
-    train: ImageDataset, val: ImageDataset, name: str, image_size: int, *, flip: bool
+    train: ImageSource, val: ImageSource, name: str, image_size: int, *, flip: bool
 ) -> DataSplits:
     """Check that ``train`` and ``val`` belong together and attach training statistics."""
     if train.classes != val.classes:
@@ -64,10 +68,26 @@ def assemble_splits(
             f"{name}: a split is empty ({len(train)} training, {len(val)} held-out images); "
             "give more images per class or a larger val_fraction"
         )
-    if train.images.shape[1:] != val.images.shape[1:]:
+    train_shape, val_shape = _image_shape(train, image_size), _image_shape(val, image_size)
+    if train_shape != val_shape:
         raise DataError(
-            f"{name}: training images are {tuple(train.images.shape[1:])} but held-out images "
-            f"are {tuple(val.images.shape[1:])} (channels, height, width)"
+            f"{name}: training images are {train_shape} but held-out images "
+            f"are {val_shape} (channels, height, width)"
         )
-    normalization = Normalization.from_images(train.images)
+    normalization = Normalization.from_images(_statistics_pixels(train))
     return DataSplits(train, val, normalization, name, image_size, flip)
+
+
+def _image_shape(source: ImageSource, image_size: int) -> tuple[int, ...]:
+    if isinstance(source, ImageDataset):
+        return tuple(source.images.shape[1:])
+    return (source.channels, image_size, image_size)  # streamed: decoded to this size
+
+
+def _statistics_pixels(train: ImageSource) -> torch.Tensor:
+    """Every training pixel when held in memory; a seeded sample when streamed."""
+    if isinstance(train, ImageDataset):
+        return train.images
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    sample = torch.sort(order[:STATISTICS_SAMPLE]).values
+    return torch.cat([images for images, _ in train.batches(list(sample.split(256)))])

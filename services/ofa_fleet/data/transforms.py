@@ -30,10 +30,11 @@ def normalize(images: torch.Tensor, norm: Normalization) -> torch.Tensor:
             f"batch has {images.shape[1]} channels but the normalization has {len(norm.mean)}"
         )
     # Folding 1/255 into the affine map costs one multiply-add per pixel instead of three ops.
+    # On the batch's own device, so a GPU normalises the uint8 batch it was sent.
     std = torch.tensor(norm.std, dtype=torch.float32)
-    scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1)
+    scale = (1.0 / (255.0 * std)).view(1, -1, 1, 1).to(images.device)
     shift = (-torch.tensor(norm.mean, dtype=torch.float32) / std).view(1, -1, 1, 1)
-    return torch.addcmul(shift, images.to(torch.float32), scale)
+    return torch.addcmul(shift.to(images.device), images.to(torch.float32), scale)
 
 
 def resize(batch: torch.Tensor, resolution: int) -> torch.Tensor:

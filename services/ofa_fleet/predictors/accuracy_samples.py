@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from ofa_fleet.core.accelerator import CPU, Accelerator
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.supernet import OFASupernet
 from ofa_fleet.data import DataSplits
@@ -22,13 +23,18 @@ def measure_samples(
     splits: DataSplits,
     archs: Sequence[ArchConfig],
     progress: Callable[[int, int], None] | None = None,
+    *,
+    accelerator: Accelerator = CPU,
 ) -> tuple[list[AccuracySample], float]:
     """Top-1 of every arch on ``splits.val``; returns the samples and their CPU seconds."""
     started = time.process_time()
     samples = []
+    supernet.to(accelerator.device)
     for done, arch in enumerate(archs, 1):
-        subnet = materialize(supernet, arch, splits)
-        top1 = top1_accuracy(subnet.net, splits.val, splits.normalization, arch.resolution)
+        subnet = materialize(supernet, arch, splits, accelerator=accelerator)
+        top1 = top1_accuracy(
+            subnet.net, splits.val, splits.normalization, arch.resolution, accelerator=accelerator
+        )
         samples.append(AccuracySample(str(arch), top1))
         if progress is not None:
             progress(done, len(archs))

@@ -111,7 +111,8 @@ def save_checkpoint(
     optimizer_state: dict[str, Any] | None,
 ) -> str:
     """Write atomically; return the supernet version written."""
-    state = {k: v.detach().clone().contiguous() for k, v in supernet.state_dict().items()}
+    # On the CPU, in the standard layout: a checkpoint written on a GPU loads anywhere.
+    state = {k: v.detach().cpu().clone().contiguous() for k, v in supernet.state_dict().items()}
     version = supernet_version(state)
     payload = {
         "format": FORMAT,
@@ -127,8 +128,8 @@ def save_checkpoint(
         "figures": figures.to_dict(),
         "version": version,
         "state": state,
-        "teacher": teacher_state,
-        "optimizer": optimizer_state,
+        "teacher": to_cpu(teacher_state),
+        "optimizer": to_cpu(optimizer_state),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +144,17 @@ def save_checkpoint(
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return version
+
+
+def to_cpu(value: Any) -> Any:
+    """``value`` with every tensor inside (dicts, lists, tuples) copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_cpu(item) for item in value)
+    return value
 
 
 def load_checkpoint(path: Path | str) -> Checkpoint:

@@ -7,29 +7,32 @@ whatever a later command defaults to.
 
 from __future__ import annotations
 
-from ofa_fleet.data import DataSplits, load_dataset
+from ofa_fleet.data import DataLoading, DataSplits, load_dataset
 from ofa_fleet.errors import DataError
 from ofa_fleet.training.checkpoint import Checkpoint
 
 VAL_FRACTION = 0.2
 
 
-def load_checkpoint_data(checkpoint: Checkpoint, spec: str | None = None) -> DataSplits:
+def load_checkpoint_data(
+    checkpoint: Checkpoint, spec: str | None = None, loading: DataLoading | None = None
+) -> DataSplits:
     """Load ``spec`` (default: the checkpoint's own dataset) split as in training."""
     splits = load_dataset(
         spec or checkpoint.dataset["name"],
         image_size=int(checkpoint.dataset["image_size"]),
         val_fraction=VAL_FRACTION,
         seed=int(checkpoint.train_config.get("seed", 0)),
+        loading=loading,
     )
     if tuple(splits.train.classes) != checkpoint.classes:
         raise DataError(
             f"data {spec!r} has classes {list(splits.train.classes)} but the checkpoint was "
             f"trained on {list(checkpoint.classes)}"
         )
-    if int(splits.train.images.shape[1]) != checkpoint.supernet.in_channels:
+    if splits.train.channels != checkpoint.supernet.in_channels:
         raise DataError(
-            f"data {spec!r} has {splits.train.images.shape[1]} channels; the checkpoint "
+            f"data {spec!r} has {splits.train.channels} channels; the checkpoint "
             f"expects {checkpoint.supernet.in_channels}"
         )
     return splits

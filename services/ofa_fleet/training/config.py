@@ -27,6 +27,9 @@ class TrainConfig:
         threads: torch intra-op threads (0: leave torch's default).
         channels_last: NHWC memory format, 2-3x faster for depthwise convs on CPU.
         dropout: before the classifier.
+        warmup_epochs: with several data-parallel ranks, the epochs at the start of each
+            phase over which the learning rate ramps up from the rate for ``batch_size``
+            to the rate for the global batch (ranks x ``batch_size``); no effect on one.
     """
 
     epochs_per_phase: tuple[int, int, int, int] = (10, 4, 4, 6)
@@ -41,6 +44,7 @@ class TrainConfig:
     threads: int = 0
     channels_last: bool = True
     dropout: float = 0.1
+    warmup_epochs: float = 1.0
 
     def __post_init__(self) -> None:
         if len(self.epochs_per_phase) != 4 or any(e < 0 for e in self.epochs_per_phase):
@@ -55,6 +59,10 @@ class TrainConfig:
             raise InvalidArgumentError(f"batch_size must be positive, got {self.batch_size}")
         if self.random_subnets < 0 or self.kd_ratio < 0:
             raise InvalidArgumentError("random_subnets and kd_ratio must be >= 0")
+        if not 0 <= self.warmup_epochs <= 1000:
+            raise InvalidArgumentError(
+                f"warmup_epochs must lie in 0..1000, got {self.warmup_epochs}"
+            )
 
     def with_epochs(self, epochs: int) -> TrainConfig:
         """The same settings with ``epochs`` in every phase."""

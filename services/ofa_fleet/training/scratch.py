@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ofa_fleet.core.accelerator import CPU, Accelerator
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.extract import extract
 from ofa_fleet.core.space import SearchSpace
@@ -65,21 +66,23 @@ def train_from_scratch(
     label_smoothing: float = 0.1,
     seed: int = 0,
     channels_last: bool = True,
+    accelerator: Accelerator = CPU,
 ) -> ScratchResult:
     """Train ``net`` at ``arch.resolution`` for ``images`` training images (cosine LR)."""
     steps_per_epoch = len(splits.train) // batch_size
     total_steps = max(1, math.ceil(images / batch_size))
+    _place(net, accelerator, channels_last)
     optimizer = _optimizer(net, lr, weight_decay)
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
     net.train()
     wall, cpu = time.perf_counter(), time.process_time()
     step, seen, epoch = 0, 0, 0
     while step < total_steps:
-        for x, labels in _epoch_batches(splits, arch, batch_size, seed, epoch, channels_last):
+        batches = _epoch_batches(splits, arch, batch_size, seed, epoch, channels_last, accelerator)
+        for x, labels in batches:
             if step >= total_steps:
                 break
-            _sgd_step(net, optimizer, x, labels, cosine_lr(lr, step, total_steps), label_smoothing)
+            rate = cosine_lr(lr, step, total_steps)
+            _sgd_step(net, optimizer, x, labels, rate, label_smoothing, accelerator)
             step += 1
             seen += len(labels)
         epoch += 1
@@ -101,6 +104,7 @@ def train_epochs(
     label_smoothing: float = 0.1,
     seed: int = 0,
     channels_last: bool = True,
+    accelerator: Accelerator = CPU,
 ) -> Iterator[int]:
     """Train ``net`` epoch by epoch on a cosine schedule over ``epochs``; yield after each.
 
@@ -110,14 +114,15 @@ def train_epochs(
     """
     steps_per_epoch = max(1, len(splits.train) // batch_size)
     total_steps = steps_per_epoch * epochs
+    _place(net, accelerator, channels_last)
     optimizer = _optimizer(net, lr, weight_decay)
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
     net.train()
     step = 0
     for epoch in range(epochs):
-        for x, labels in _epoch_batches(splits, arch, batch_size, seed, epoch, channels_last):
-            _sgd_step(net, optimizer, x, labels, cosine_lr(lr, step, total_steps), label_smoothing)
+        batches = _epoch_batches(splits, arch, batch_size, seed, epoch, channels_last, accelerator)
+        for x, labels in batches:
+            rate = cosine_lr(lr, step, total_steps)
+            _sgd_step(net, optimizer, x, labels, rate, label_smoothing, accelerator)
             step += 1
         yield epoch + 1
     net.eval()
@@ -130,20 +135,21 @@ def _epoch_batches(
     seed: int,
     epoch: int,
     channels_last: bool,
+    accelerator: Accelerator,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch's augmented, normalised, resized batches; every random choice from
-    ``(seed, epoch)``, so a run repeats exactly."""
+    """One epoch's augmented, normalised, resized batches on the device; every random
+    choice from ``(seed, epoch)``, so a run repeats exactly."""
     torch.manual_seed(seed + epoch)
     shuffle = torch.Generator().manual_seed(seed + epoch)
     augmentation = torch.Generator().manual_seed(seed + epoch + 10_000)
     for batch, labels in iterate_batches(
         splits.train, batch_size, generator=shuffle, drop_last=True
     ):
-        x = normalize(augment(batch, augmentation, flip=splits.flip), splits.normalization)
-        x = resize(x, arch.resolution)
+        cropped = accelerator.put(augment(batch, augmentation, flip=splits.flip))
+        x = resize(normalize(cropped, splits.normalization), arch.resolution)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        yield x, labels
+        yield x, accelerator.put(labels)
 
 
 def _sgd_step(
@@ -153,13 +159,22 @@ def _sgd_step(
     labels: torch.Tensor,
     lr: float,
     label_smoothing: float,
+    accelerator: Accelerator,
 ) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(net(x), labels, label_smoothing=label_smoothing)
+    with accelerator.autocast():
+        loss = F.cross_entropy(net(x), labels, label_smoothing=label_smoothing)
     loss.backward()
     optimizer.step()
+
+
+def _place(net: StaticNet, accelerator: Accelerator, channels_last: bool) -> None:
+    """On the device (before the optimizer takes its parameters), in the chosen layout."""
+    net.to(accelerator.device)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
 
 
 def _optimizer(net: StaticNet, lr: float, weight_decay: float) -> torch.optim.SGD:
