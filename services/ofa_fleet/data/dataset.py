@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import torch
 
@@ -49,7 +49,7 @@ class ImageSource(Protocol):
         """(uint8 images, int64 labels) for each index tensor of ``indices``, in order."""
         ...
 
-    def subset(self, indices: torch.Tensor) -> ImageSource:
+    def subset(self, indices: torch.Tensor) -> Self:
         """The images at int64 positions ``indices``, as a source of the same kind."""
         ...
 

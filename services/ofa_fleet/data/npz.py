@@ -9,6 +9,7 @@ since the file was usually written by a script of the user's own.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,9 @@ def load_npz_splits(path: Path, image_size: int, val_fraction: float, seed: int)
     if ("x_val" in arrays) != ("y_val" in arrays):
         given, missing = ("x_val", "y_val") if "x_val" in arrays else ("y_val", "x_val")
         raise DataError(f"{path} has {given!r} but no {missing!r}; give both or neither")
-    labels = {key: _labels(path, arrays[key], key) for key in ("y", "y_val") if key in arrays}
+    labels: dict[str, np.ndarray] = {
+        key: _labels(path, arrays[key], key) for key in ("y", "y_val") if key in arrays
+    }
     classes = _classes(path, arrays, labels)
     train = _dataset(path, arrays, "x", labels["y"], classes, image_size)
     if "x_val" in arrays:
@@ -77,7 +80,7 @@ def _labels(path: Path, y: np.ndarray, key: str) -> np.ndarray:
 
 
 def _classes(
-    path: Path, arrays: dict[str, np.ndarray], labels: dict[str, np.ndarray]
+    path: Path, arrays: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]
 ) -> tuple[str, ...]:
     highest = max((int(y.max()) for y in labels.values() if y.size), default=-1)
     if "classes" not in arrays:

@@ -6,19 +6,21 @@ normalisation from training pixels only) hold for every source alike.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 
 from ofa_fleet.data.dataset import DataSplits, ImageDataset, ImageSource, Normalization
 from ofa_fleet.errors import DataError, InvalidArgumentError
+
+Source = TypeVar("Source", bound=ImageSource)
 
 # Images whose pixels give a streamed set's normalisation: its per-channel mean and std
 # settle to about 1e-3 long before this, and reading them all would be an epoch of decoding.
 STATISTICS_SAMPLE = 10_000
 
 
-def stratified_split(
-    dataset: ImageSource, val_fraction: float, seed: int
-) -> tuple[ImageSource, ImageSource]:
+def stratified_split(dataset: Source, val_fraction: float, seed: int) -> tuple[Source, Source]:
     """Deterministic split that keeps each class's share on both sides.
 
     Each class with two or more images gives at least one to each side, so that a small

@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -233,5 +234,5 @@ class _FileImages(Dataset[torch.Tensor]):
         return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()  # NHWC to NCHW
 
 
-def _as_batch(images: torch.Tensor) -> torch.Tensor:
+def _as_batch(images: Any) -> Any:
     return images  # `__getitems__` already made the batch

@@ -27,6 +27,10 @@ class TrainConfig:
         threads: torch intra-op threads (0: leave torch's default).
         channels_last: NHWC memory format, 2-3x faster for depthwise convs on CPU.
         dropout: before the classifier.
+        micro_batches: parts each batch is split into, each with its own forward and
+            backward pass and BatchNorm statistics, their gradients summed: a batch larger
+            than one device holds, or one process doing exactly what as many
+            data-parallel ranks do (each normalises over its own share).
         warmup_epochs: with several data-parallel ranks, the epochs at the start of each
             phase over which the learning rate ramps up from the rate for ``batch_size``
             to the rate for the global batch (ranks x ``batch_size``); no effect on one.
@@ -45,6 +49,7 @@ class TrainConfig:
     channels_last: bool = True
     dropout: float = 0.1
     warmup_epochs: float = 1.0
+    micro_batches: int = 1
 
     def __post_init__(self) -> None:
         if len(self.epochs_per_phase) != 4 or any(e < 0 for e in self.epochs_per_phase):
@@ -59,6 +64,11 @@ class TrainConfig:
             raise InvalidArgumentError(f"batch_size must be positive, got {self.batch_size}")
         if self.random_subnets < 0 or self.kd_ratio < 0:
             raise InvalidArgumentError("random_subnets and kd_ratio must be >= 0")
+        if self.micro_batches < 1 or self.batch_size % self.micro_batches:
+            raise InvalidArgumentError(
+                f"micro_batches must divide batch_size ({self.batch_size}), "
+                f"got {self.micro_batches}"
+            )
         if not 0 <= self.warmup_epochs <= 1000:
             raise InvalidArgumentError(
                 f"warmup_epochs must lie in 0..1000, got {self.warmup_epochs}"

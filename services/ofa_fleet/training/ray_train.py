@@ -242,22 +242,13 @@ class _RankObserver:
         board.post.remote(("worker", rank, os.getpid(), socket.gethostname()))
 
     def phase_started(self, phase: Phase, epoch: int, steps_per_epoch: int) -> None:
-        event = ("phase", self.rank, phase.name, phase.epochs, epoch, steps_per_epoch)
-        self.board.post.remote(event)
+        self.board.post.remote(("phase", self.rank, asdict(phase), epoch, steps_per_epoch))
 
     def steps_done(self, steps: int, images: int, loss: float) -> None:
         self.board.post.remote(("steps", self.rank, steps, images, loss))
 
     def epoch_done(self, record: dict[str, Any]) -> None:
         self.board.post.remote(("epoch", self.rank, record))
-
-
-@dataclass
-class _PhaseView:
-    """The phase the bar shows, as ``Phase`` enough for `TrainingObserver.phase_started`."""
-
-    name: str
-    epochs: int
 
 
 class _ProgressRelay:
@@ -277,9 +268,8 @@ class _ProgressRelay:
             if kind == "worker":
                 self.observer.worker_started(rank, event[2], event[3])
             elif kind == "phase" and rank == 0:
-                name, epochs, epoch, steps = event[2:]
-                view = _PhaseView(name, epochs)
-                self.observer.phase_started(view, epoch, steps)  # type: ignore[arg-type]
+                fields, epoch, steps = event[2:]
+                self.observer.phase_started(Phase(**fields), epoch, steps)
                 self.steps = {}
                 self.shown = 0
             elif kind == "steps":
@@ -341,16 +331,18 @@ def _worker_loop(config: dict[str, Any]) -> None:
     observer = _RankObserver(board, rank)
     sink = RayTrainSink(board, rank)
     out = Path(config["out"])
-    common = {"accelerator": accelerator, "collective": collective, "checkpoints": sink}
     with accelerator.selected():
-        restored = ray.train.get_checkpoint()
-        if restored is not None:  # Ray Train restarted the group after a failure
-            with restored.as_directory() as directory:
-                source = load_checkpoint(Path(directory) / CHECKPOINT_FILE)
-            trainer = ProgressiveTrainer.resume(splits, out, observer, source=source, **common)
-        elif "resume_ref" in config:
-            source = _checkpoint_from_bytes(ray.get(config["resume_ref"]))
-            trainer = ProgressiveTrainer.resume(splits, out, observer, source=source, **common)
+        source = _restart_point(config)
+        if source is not None:
+            trainer = ProgressiveTrainer.resume(
+                splits,
+                out,
+                observer,
+                source=source,
+                accelerator=accelerator,
+                collective=collective,
+                checkpoints=sink,
+            )
         else:
             trainer = ProgressiveTrainer(
                 splits,
@@ -358,9 +350,23 @@ def _worker_loop(config: dict[str, Any]) -> None:
                 TrainConfig.from_dict(config["config"]),
                 SearchSpace.from_dict(config["space"]),
                 observer,
-                **common,
+                accelerator=accelerator,
+                collective=collective,
+                checkpoints=sink,
             )
         trainer.run()
+
+
+def _restart_point(config: dict[str, Any]) -> Checkpoint | None:
+    """Where this group starts: Ray Train's newest checkpoint after a failure, else the
+    checkpoint ``--resume`` named, else nowhere (a new run)."""
+    restored = ray.train.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as directory:
+            return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
+    if "resume_ref" in config:
+        return _checkpoint_from_bytes(ray.get(config["resume_ref"]))
+    return None
 
 
 def _checkpoint_from_bytes(payload: bytes) -> Checkpoint:

@@ -174,7 +174,7 @@ def _place(net: StaticNet, accelerator: Accelerator, channels_last: bool) -> Non
     """On the device (before the optimizer takes its parameters), in the chosen layout."""
     net.to(accelerator.device)
     if channels_last:
-        net.to(memory_format=torch.channels_last)
+        net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 def _optimizer(net: StaticNet, lr: float, weight_decay: float) -> torch.optim.SGD:

@@ -149,7 +149,8 @@ def epoch_seed(seed: int, phase_index: int, epoch: int) -> int:
 
 def make_optimizer(supernet: OFASupernet, config: TrainConfig, lr: float) -> torch.optim.SGD:
     """SGD with Nesterov momentum; no weight decay on BatchNorm, biases or transforms."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in supernet.named_parameters():
         (no_decay if param.ndim <= 1 or "transforms" in name else decay).append(param)
     return torch.optim.SGD(
@@ -261,7 +262,8 @@ class ProgressiveTrainer:
                     record = self._train_epoch(index, phase, epoch, optimizer, steps)
                 self._bill(phase.name, reading.cost)
                 self._record_energy()
-                finished = index == len(self.phases) - 1 and epoch == phase.epochs - 1
+                later = self.phases[index + 1 :]
+                finished = epoch == phase.epochs - 1 and all(p.epochs == 0 for p in later)
                 self.progress = {"phase": index, "epoch": epoch + 1, "finished": int(finished)}
                 with self.energy_model.meter() as saving:
                     version = self._save(optimizer, record)
@@ -288,7 +290,7 @@ class ProgressiveTrainer:
             self.collective.broadcast_state(net)  # after the move: NCCL reduces GPU tensors
             if self.config.channels_last:
                 # Teacher too: a format change alters float rounding, and resume must be exact.
-                net.to(memory_format=torch.channels_last)
+                net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def _bill(self, phase: str, cost: EnergyCost) -> None:
         self._unbilled[phase] = self._unbilled.get(phase, ZERO) + cost
@@ -391,21 +393,35 @@ class ProgressiveTrainer:
         resolution: int,
         optimizer: torch.optim.SGD,
     ) -> torch.Tensor:
-        """One optimizer step over the sandwich; the mean loss, still on the device."""
+        """One optimizer step over the sandwich; the mean loss, still on the device.
+
+        Each of the config's ``micro_batches`` parts of the batch runs its own forward and
+        backward pass (its own BatchNorm statistics, as on a rank of its own) and adds its
+        share to the gradients.
+        """
         optimizer.zero_grad(set_to_none=True)
-        teacher_logits = None
-        if phase.distill and self.teacher is not None:
-            with torch.no_grad(), self.accelerator.autocast():
-                teacher_logits = self.teacher(x, phase.largest(self.supernet.space, resolution))
+        parts = self.config.micro_batches
         total = torch.zeros((), dtype=torch.float64, device=x.device)
-        for arch in subnets:
-            with self.accelerator.autocast():
-                logits = self.supernet(x, arch)
-                loss = F.cross_entropy(logits, labels, label_smoothing=self.config.label_smoothing)
-                if teacher_logits is not None:
-                    loss = loss + self.config.kd_ratio * soft_cross_entropy(logits, teacher_logits)
-            loss.backward()
-            total += loss.detach()
+        for x_part, labels_part in zip(x.chunk(parts), labels.chunk(parts), strict=True):
+            teacher_logits = None
+            if phase.distill and self.teacher is not None:
+                with torch.no_grad(), self.accelerator.autocast():
+                    largest = phase.largest(self.supernet.space, resolution)
+                    teacher_logits = self.teacher(x_part, largest)
+            for arch in subnets:
+                with self.accelerator.autocast():
+                    logits = self.supernet(x_part, arch)
+                    loss = F.cross_entropy(
+                        logits, labels_part, label_smoothing=self.config.label_smoothing
+                    )
+                    if teacher_logits is not None:
+                        loss = loss + self.config.kd_ratio * soft_cross_entropy(
+                            logits, teacher_logits
+                        )
+                    if parts > 1:
+                        loss = loss / parts
+                loss.backward()
+                total += loss.detach()
         self.collective.average_gradients(self.supernet.parameters())
         optimizer.step()
         return total / len(subnets)
@@ -432,8 +448,8 @@ class ProgressiveTrainer:
                 accelerator=self.accelerator,
                 shard=self.shard,
             )
-            correct, seen = self.collective.sum([correct, seen])
-            figures[label] = correct / max(1, seen)
+            total_correct, total_seen = self.collective.sum([correct, seen])
+            figures[label] = total_correct / max(1, total_seen)
         return figures
 
     def _save(self, optimizer: torch.optim.SGD | None, record: dict[str, Any]) -> str:
