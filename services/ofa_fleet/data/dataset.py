@@ -11,7 +11,7 @@ they compare by identity because tensors have no single truth value.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
@@ -163,21 +163,37 @@ class Normalization:
 
     @classmethod
     def from_images(cls, images: torch.Tensor) -> Normalization:
-        """Exact statistics of a uint8 (N, C, H, W) tensor.
+        """Exact statistics of a uint8 (N, C, H, W) tensor."""
+        return cls.from_batches([images])
+
+    @classmethod
+    def from_batches(cls, batches: Iterable[torch.Tensor]) -> Normalization:
+        """Exact statistics of uint8 (B, C, H, W) batches taken together.
 
         A 256-bin histogram per channel gives the exact mean and (population) std without
-        a float copy of the pixels, which for CIFAR-10 would take 1.2 GB in float64.
+        a float copy of the pixels, which for CIFAR-10 would take 1.2 GB in float64, and
+        without holding more than one batch (a streamed dataset's sample).
         """
-        if images.dtype != torch.uint8 or images.ndim != 4 or images.numel() == 0:
-            raise InvalidArgumentError(
-                f"statistics need a non-empty uint8 (N, C, H, W) tensor, got {images.dtype} "
-                f"{tuple(images.shape)}"
+        histogram: torch.Tensor | None = None
+        for images in batches:
+            if images.dtype != torch.uint8 or images.ndim != 4 or images.numel() == 0:
+                raise InvalidArgumentError(
+                    f"statistics need non-empty uint8 (N, C, H, W) tensors, got "
+                    f"{images.dtype} {tuple(images.shape)}"
+                )
+            counts = torch.stack(
+                [
+                    torch.bincount(images[:, c].reshape(-1), minlength=256)
+                    for c in range(images.shape[1])
+                ]
             )
+            histogram = counts if histogram is None else histogram + counts
+        if histogram is None:
+            raise InvalidArgumentError("statistics need at least one batch of images")
         levels = torch.arange(256, dtype=torch.float64) / 255.0
         means, stds = [], []
-        for channel in range(images.shape[1]):
-            counts = torch.bincount(images[:, channel].reshape(-1), minlength=256).double()
-            share = counts / counts.sum()
+        for channel_counts in histogram.double():
+            share = channel_counts / channel_counts.sum()
             mean = float((share * levels).sum())
             variance = float((share * (levels - mean) ** 2).sum())
             means.append(mean)

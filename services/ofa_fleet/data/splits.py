@@ -76,20 +76,20 @@ def assemble_splits(
             f"{name}: training images are {train_shape} but held-out images "
             f"are {val_shape} (channels, height, width)"
         )
-    normalization = Normalization.from_images(_statistics_pixels(train))
-    return DataSplits(train, val, normalization, name, image_size, flip)
+    return DataSplits(train, val, _statistics(train), name, image_size, flip)
+
+
+def _statistics(train: ImageSource) -> Normalization:
+    """Every training pixel when held in memory; a seeded sample, a batch at a time, when
+    streamed (so that the sample, too, stays within the loader's memory bound)."""
+    if isinstance(train, ImageDataset):
+        return Normalization.from_images(train.images)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    sample = torch.sort(order[:STATISTICS_SAMPLE]).values
+    return Normalization.from_batches(images for images, _ in train.batches(sample.split(16)))
 
 
 def _image_shape(source: ImageSource, image_size: int) -> tuple[int, ...]:
     if isinstance(source, ImageDataset):
         return tuple(source.images.shape[1:])
     return (source.channels, image_size, image_size)  # streamed: decoded to this size
-
-
-def _statistics_pixels(train: ImageSource) -> torch.Tensor:
-    """Every training pixel when held in memory; a seeded sample when streamed."""
-    if isinstance(train, ImageDataset):
-        return train.images
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
-    sample = torch.sort(order[:STATISTICS_SAMPLE]).values
-    return torch.cat([images for images, _ in train.batches(list(sample.split(256)))])

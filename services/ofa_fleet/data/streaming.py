@@ -186,6 +186,9 @@ class StreamedImages:
             num_workers=plan.workers,
             prefetch_factor=plan.prefetch or None,
             collate_fn=_as_batch,
+            # Its own generator: the loader draws worker seeds from it, and drawing them
+            # from torch's global one would shift the dropout masks of the run it feeds.
+            generator=torch.Generator(),
         )
         for index, images in zip(indices, loader, strict=True):
             yield images, self._labels[index]
@@ -202,11 +205,14 @@ class StreamedImages:
         )
 
     def resident(self, limit: int, seed: int = 0) -> ImageDataset:
-        """A seeded sample of at most ``limit`` images, decoded into memory."""
-        count = min(limit, len(self))
+        """A seeded sample of at most ``limit`` images (and no more than the memory bound
+        holds), decoded into memory."""
+        count = min(limit, len(self), max(1, self.loading.memory_bytes // self.batch_bytes(1)))
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         index = torch.sort(order[:count]).values
-        images = torch.cat([images for images, _ in self.batches(list(index.split(256)))])
+        # Read in batches small enough for the loader's bound (two fit at once).
+        per_batch = max(1, min(256, self.loading.memory_bytes // (2 * self.batch_bytes(1))))
+        images = torch.cat([images for images, _ in self.batches(list(index.split(per_batch)))])
         return ImageDataset(images, self._labels[index], self._classes)
 
 
