@@ -6,10 +6,8 @@ Set ``OFA_FLEET_DEBUG=1`` to see the traceback of an unexpected error.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from ofa_fleet.cli import (
     carbon_commands,
@@ -26,18 +24,7 @@ from ofa_fleet.cli import (
     status_command,
     up_command,
 )
-from ofa_fleet.cli.output import emit
-from ofa_fleet.errors import OfaFleetError
-
-EXIT_USER_ERROR = 2
-EXIT_INTERNAL_ERROR = 1
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Usage mistakes as one actionable line, like every other error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USER_ERROR, f"error: {self.prog}: {message} (see --help)\n")
+from ofa_fleet.cli.entry import OneLineParser, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,23 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result = args.handler(args)
-    except OfaFleetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if os.environ.get("OFA_FLEET_DEBUG"):
-            raise
-        print(f"error: internal error ({type(exc).__name__}: {exc})", file=sys.stderr)
-        return EXIT_INTERNAL_ERROR
-    if result is not None:
-        emit(result, getattr(args, "json", False), f"ofa-fleet {args.command}")
-    return 0
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ download, so the demo and the tests run on a machine without network.
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits
 
 from ofa_fleet.data.dataset import DataSplits, ImageDataset
 from ofa_fleet.data.splits import assemble_splits, stratified_split
@@ -18,6 +17,9 @@ NAME = "digits"
 
 def load_digits_splits(image_size: int, val_fraction: float, seed: int) -> DataSplits:
     """Digits at ``image_size`` x ``image_size``, one channel, split by class and seed."""
+    # Here, not at the top: loading any other dataset must not need scikit-learn.
+    from sklearn.datasets import load_digits
+
     bunch = load_digits()
     levels = torch.from_numpy(bunch.images).to(torch.float32)  # (N, 8, 8), 0..16
     images = (levels * (255.0 / 16.0)).round().to(torch.uint8).unsqueeze(1)  # (N, 1, 8, 8)
