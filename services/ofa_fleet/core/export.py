@@ -73,7 +73,10 @@ def export_onnx(
     """Export ``net`` (eval mode) to ONNX bytes, attach metadata, verify, return.
 
     ``check_inputs`` are batches on which onnxruntime must match PyTorch within
-    ``tolerance`` (max absolute difference of the logits); random and real data both.
+    ``tolerance``: the largest difference of the logits, relative to their largest
+    magnitude when that exceeds 1 (float32 rounding grows with the logits' scale and the
+    network's depth: ImageNet-sized subnets differ by a few 1e-4 on logits in the tens);
+    random and real data both.
     """
     started = time.perf_counter()
     net = net.eval()
@@ -109,21 +112,24 @@ def export_onnx(
 def verify_onnx(
     onnx_bytes: bytes, net: nn.Module, inputs: list[torch.Tensor], tolerance: float
 ) -> float:
-    """Run the checker and compare onnxruntime to PyTorch; return the largest difference."""
+    """Run the checker and compare onnxruntime to PyTorch; return the largest difference
+    (absolute, compared with ``tolerance`` scaled by the logits' magnitude when above 1)."""
     try:
         onnx.checker.check_model(onnx.load_from_string(onnx_bytes), full_check=True)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"exported model fails onnx.checker: {exc}") from exc
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    worst = 0.0
+    worst, scale = 0.0, 1.0
     with torch.no_grad():
         for batch in inputs:
             expected = net(batch).numpy()
             (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: batch.numpy()})
             worst = max(worst, float(np.max(np.abs(actual - expected))))
-    if worst > tolerance:
+            scale = max(scale, float(np.max(np.abs(expected))))
+    if worst > tolerance * scale:
         raise ExportError(
-            f"onnxruntime output differs from PyTorch by {worst:.3g} (> {tolerance:g})"
+            f"onnxruntime output differs from PyTorch by {worst:.3g} (> {tolerance:g} x "
+            f"{scale:.3g}, the logits' largest magnitude)"
         )
     return worst
 
