@@ -17,8 +17,10 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "gpu_train.py"
 def test_the_gpu_script_runs_its_throughput_section_on_the_cpu(tmp_path):
     out = tmp_path / "gpu.json"
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--device", "cpu", "--smoke"]
-        + ["--skip", "compile", "cifar", "--json-out", str(out)],
+        [
+            *(sys.executable, str(SCRIPT), "--device", "cpu", "--smoke"),
+            *("--skip", "compile", "cifar", "--json-out", str(out)),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
