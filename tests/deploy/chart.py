@@ -30,6 +30,7 @@ OPERATOR_APIS = [
     "monitoring.coreos.com/v1/PrometheusRule",
     "ray.io/v1",
     "ray.io/v1/RayCluster",
+    "ray.io/v1/RayJob",
 ]
 
 
@@ -73,14 +74,22 @@ def notes(rendered: dict[str, str]) -> str:
 
 
 def pod_specs(found: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """(where, pod spec) for every pod the release starts, RayCluster pods included."""
+    """(where, pod spec) for every pod the release starts, RayCluster and RayJob pods
+    included."""
     specs = []
     for obj in found:
         name = f"{obj['kind']}/{obj['metadata']['name']}"
         if obj["kind"] == "Deployment":
             specs.append((name, obj["spec"]["template"]["spec"]))
+        cluster = None
         if obj["kind"] == "RayCluster":
-            specs.append((f"{name} head", obj["spec"]["headGroupSpec"]["template"]["spec"]))
-            for group in obj["spec"]["workerGroupSpecs"]:
+            cluster = obj["spec"]
+        elif obj["kind"] == "RayJob":
+            cluster = obj["spec"]["rayClusterSpec"]
+        if cluster is not None:
+            specs.append((f"{name} head", cluster["headGroupSpec"]["template"]["spec"]))
+            for group in cluster["workerGroupSpecs"]:
                 specs.append((f"{name} {group['groupName']}", group["template"]["spec"]))
+        if obj["kind"] == "RayJob":
+            specs.append((f"{name} submitter", obj["spec"]["submitterPodTemplate"]["spec"]))
     return specs

@@ -29,6 +29,16 @@ WORKER_FIELDS = {
 }  # fmt: skip
 
 
+RAYJOB_FIELDS = {
+    "entrypoint", "runtimeEnvYAML", "jobId", "shutdownAfterJobFinishes",
+    "ttlSecondsAfterFinished", "activeDeadlineSeconds", "backoffLimit", "rayClusterSpec",
+    "clusterSelector", "submissionMode", "submitterPodTemplate", "submitterConfig",
+    "entrypointNumCpus", "entrypointNumGpus", "entrypointResources", "suspend",
+    "managedBy", "deletionStrategy",
+}  # fmt: skip
+SUBMISSION_MODES = {"K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode"}
+
+
 def validate_pod_template(template: dict[str, Any], version: str) -> None:
     kubernetes_validate.validate(
         {
@@ -107,3 +117,16 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
         if expression["operator"] == "Exists" and present is None:
             return False
     return True
+
+
+def check_rayjob(obj: dict[str, Any], version: str) -> None:
+    """KubeRay's RayJob: its fields, its submitter pod, and its cluster as a RayCluster."""
+    spec = obj["spec"]
+    assert set(spec) <= RAYJOB_FIELDS, set(spec) - RAYJOB_FIELDS
+    assert isinstance(spec["entrypoint"], str) and spec["entrypoint"]
+    assert spec.get("submissionMode", "K8sJobMode") in SUBMISSION_MODES
+    for field in ("ttlSecondsAfterFinished", "backoffLimit", "activeDeadlineSeconds"):
+        assert isinstance(spec.get(field, 0), int) and spec.get(field, 0) >= 0, field
+    if "submitterPodTemplate" in spec:
+        validate_pod_template(spec["submitterPodTemplate"], version)
+    check_raycluster({"spec": spec["rayClusterSpec"]}, version)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from tests.deploy.chart import (
 )
 from tests.deploy.paths import CHART, CHART_RULES, DEPLOY, ROOT, RULES
 
-CUSTOM_KINDS = {"RayCluster", "ServiceMonitor", "PrometheusRule"}
+CUSTOM_KINDS = {"RayCluster", "RayJob", "ServiceMonitor", "PrometheusRule"}
 SERVERS = {
     "registry": ("ofa_fleet.v1.RegistryService", 50051, 9451),
     "search": ("ofa_fleet.v1.SearchService", 50052, 9452),
@@ -41,6 +43,7 @@ SERVERS = {
 }
 DEFAULT = CHART / "ci" / "default-values.yaml"
 ALL_ENABLED = CHART / "ci" / "all-enabled-values.yaml"
+TRAINING = CHART / "ci" / "training-values.yaml"
 SCENARIO_IDS = [path.name for path in CI_VALUES]
 
 
@@ -98,6 +101,8 @@ def test_custom_resources_check_out(scenario):
     _, found = scenario
     for obj in _by_kind(found, "RayCluster"):
         crd_checks.check_raycluster(obj, KUBERNETES_VERSION)
+    for obj in _by_kind(found, "RayJob"):
+        crd_checks.check_rayjob(obj, KUBERNETES_VERSION)
     for obj in _by_kind(found, "ServiceMonitor"):
         crd_checks.check_servicemonitor(obj, found)
     for obj in _by_kind(found, "PrometheusRule"):
@@ -109,7 +114,7 @@ def test_all_enabled_renders_every_kind():
     assert set(kinds(found)) == {
         "ServiceAccount", "Secret", "ConfigMap", "Deployment", "Service",
         "HorizontalPodAutoscaler", "PodDisruptionBudget", "PersistentVolumeClaim",
-        "RayCluster", "ServiceMonitor", "PrometheusRule",
+        "RayCluster", "RayJob", "ServiceMonitor", "PrometheusRule",
     }  # fmt: skip
 
 
@@ -315,6 +320,11 @@ BAD_VALUES = {
     "not a database url": {"database": {"registryUrl": "mysql://db/registry"}},
     "chunk too large": {"delivery": {"chunkBytes": 8 * 1024 * 1024}},
     "extra arg without dashes": {"search": {"extraArgs": ["workers=2"]}},
+    "no training workers": {"training": {"workers": 0}},
+    "unknown training key": {"training": {"gpuType": "h100"}},
+    "training data claim not a name": {
+        "training": {"data": {"existingClaim": "Data_Set", "mountPath": "/d", "path": "/d/x"}}
+    },
 }
 
 
@@ -347,8 +357,15 @@ def test_a_bad_values_file_is_refused_by_lint_and_render():
         ({"delivery": {"persistence": {"accessModes": ["ReadWriteOnce"]}}}, "ReadWriteMany"),
         ({"search": {"enabled": False}}, "needs search.enabled"),
         ({"database": {"registryUrl": ""}}, "database.registryUrl"),
+        ({"training": {"enabled": True}}, "training.data.existingClaim"),
     ],
-    ids=["autoscaler bounds", "shared volume", "reconciler without search", "no database"],
+    ids=[
+        "autoscaler bounds",
+        "shared volume",
+        "reconciler without search",
+        "no database",
+        "training without data",
+    ],
 )
 def test_templates_refuse_inconsistent_values(override, message):
     values = values_file(DEFAULT)
@@ -363,4 +380,76 @@ def test_notes_tell_where_the_services_are():
     text = notes(render(values_file(ALL_ENABLED)))
     assert "fleet-ofa-fleet-registry:50051" in text
     assert "Ray on RayCluster fleet-ofa-fleet-ray" in text
+    assert "RayJob fleet-ofa-fleet-training trains a supernet on /datasets/cifar10" in text
     assert f"-n {NAMESPACE} get secret fleet-ofa-fleet-operator-token" in text
+
+
+def _training(found: list[dict[str, Any]]) -> dict[str, Any]:
+    (job,) = _by_kind(found, "RayJob")
+    return job
+
+
+@pytest.mark.parametrize("values", [TRAINING, ALL_ENABLED], ids=["training", "all-enabled"])
+def test_the_training_job_runs_the_real_train_command(values):
+    given = values_file(values)
+    found = objects(render(given))
+    job = _training(found)
+    words = shlex.split(job["spec"]["entrypoint"])
+    assert words[:2] == ["ofa-fleet", "train"]
+    args = build_parser().parse_args(words[1:])
+    training = {**values_file(CHART / "values.yaml")["training"], **given["training"]}
+    checkpoint = {**values_file(CHART / "values.yaml")["search"]["checkpoint"]}
+    checkpoint.update(given.get("search", {}).get("checkpoint", {}))
+    assert str(args.out) == checkpoint["path"]
+    assert str(args.data) == training["data"]["path"]
+    assert args.workers == training["workers"] and args.resume_if_exists
+    assert args.gpus_per_worker == training["gpusPerWorker"]
+    assert args.device == ("cuda" if training["gpusPerWorker"] > 0 else "cpu")
+    assert str(args.ray_storage).startswith(checkpoint["mountPath"] + "/")
+    (group,) = job["spec"]["rayClusterSpec"]["workerGroupSpecs"]
+    assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == args.workers
+    resources = group["template"]["spec"]["containers"][0]["resources"]
+    gpus = resources["limits"].get("nvidia.com/gpu", 0)
+    assert gpus == math.ceil(args.gpus_per_worker) == resources["requests"].get("nvidia.com/gpu", 0)
+
+
+def test_search_serves_the_checkpoint_the_training_job_writes():
+    found = objects(render(values_file(TRAINING)))
+    job = _training(found)
+    (search,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "search"]
+    search_spec = search["spec"]["template"]["spec"]
+    search_claim = next(
+        v["persistentVolumeClaim"]["claimName"]
+        for v in search_spec["volumes"]
+        if v["name"] == "checkpoint"
+    )
+    claims = {c["metadata"]["name"]: c for c in _by_kind(found, "PersistentVolumeClaim")}
+    assert search_claim in claims, "the chart creates the training claim search mounts"
+    assert claims[search_claim]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    search_args = {
+        a.split("=")[0]: a.split("=", 1)[1]
+        for a in search_spec["containers"][0]["args"]
+        if "=" in a
+    }
+    train_out = next(w for w in shlex.split(job["spec"]["entrypoint"]) if w.startswith("--out="))
+    assert train_out.split("=", 1)[1] == search_args["--checkpoint"]
+    cluster = job["spec"]["rayClusterSpec"]
+    for spec in [cluster["headGroupSpec"]["template"]["spec"]] + [
+        g["template"]["spec"] for g in cluster["workerGroupSpecs"]
+    ]:
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["checkpoint"]["persistentVolumeClaim"]["claimName"] == search_claim
+        assert volumes["data"]["persistentVolumeClaim"] == {
+            "claimName": "imagenet",
+            "readOnly": True,
+        }
+    (worker,) = cluster["workerGroupSpecs"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in worker[
+        "template"
+    ]["spec"]["tolerations"]
+
+
+def test_no_training_job_unless_asked():
+    found = objects(render(values_file(DEFAULT)))
+    assert not _by_kind(found, "RayJob")
+    assert "training" not in {_component(c) for c in _by_kind(found, "PersistentVolumeClaim")}

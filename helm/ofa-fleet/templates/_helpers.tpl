@@ -78,8 +78,8 @@ app.kubernetes.io/component: {{ .component }}
       key: {{ .Values.operatorToken.key }}
 {{- end }}
 
-{{/* Common pod settings: service account, pull secrets, security context, scheduling. */}}
-{{- define "ofa-fleet.podSpec" -}}
+{{/* Who a pod runs as: service account, pull secrets, security context. */}}
+{{- define "ofa-fleet.podIdentity" -}}
 serviceAccountName: {{ include "ofa-fleet.serviceAccountName" . }}
 automountServiceAccountToken: false
 {{- with .Values.imagePullSecrets }}
@@ -88,6 +88,11 @@ imagePullSecrets:
 {{- end }}
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end }}
+
+{{/* Common pod settings: service account, pull secrets, security context, scheduling. */}}
+{{- define "ofa-fleet.podSpec" -}}
+{{ include "ofa-fleet.podIdentity" . }}
 {{- with .Values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
@@ -154,4 +159,48 @@ ports:
 - name: tmp
   emptyDir:
     sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end }}
+
+{{/* The claim the training job writes checkpoints to: the user's, or the chart's own. */}}
+{{- define "ofa-fleet.trainingClaim" -}}
+{{- .Values.training.checkpoint.existingClaim | default (include "ofa-fleet.component" (dict "root" . "component" "training")) }}
+{{- end }}
+
+{{/* The claim search reads its checkpoint from: its own setting, else training's, else
+none (the checkpoint is a file in the image). */}}
+{{- define "ofa-fleet.searchCheckpointClaim" -}}
+{{- if .Values.search.checkpoint.existingClaim }}
+{{- .Values.search.checkpoint.existingClaim }}
+{{- else if .Values.training.enabled }}
+{{- include "ofa-fleet.trainingClaim" . }}
+{{- end }}
+{{- end }}
+
+{{/* Where a training pod (head or worker) sees the data, the checkpoints, /tmp, /dev/shm. */}}
+{{- define "ofa-fleet.trainingMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: shm
+  mountPath: /dev/shm
+- name: data
+  mountPath: {{ .Values.training.data.mountPath }}
+  readOnly: true
+- name: checkpoint
+  mountPath: {{ .Values.search.checkpoint.mountPath }}
+{{- end }}
+
+{{- define "ofa-fleet.trainingVolumes" -}}
+{{- $training := .root.Values.training }}
+{{- include "ofa-fleet.tmpVolume" .root }}
+- name: shm
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ $training.shmSizeLimit }}
+- name: data
+  persistentVolumeClaim:
+    claimName: {{ $training.data.existingClaim }}
+    readOnly: true
+- name: checkpoint
+  persistentVolumeClaim:
+    claimName: {{ .claim }}
 {{- end }}

@@ -27,6 +27,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
     train.add_argument("--epochs-per-phase", type=int, help="epochs of every phase")
     train.add_argument("--resume", action="store_true", help="continue from --out")
+    train.add_argument(
+        "--resume-if-exists",
+        action="store_true",
+        help="continue --out if it exists, else start (a job that may run again)",
+    )
     train.add_argument("--force", action="store_true", help="overwrite an existing --out")
     train.add_argument(
         "--space", default="cpu", help="a preset space name (default: %(default)s) or a JSON file"
@@ -118,6 +123,9 @@ def load_space(text: str) -> SearchSpace:
 
 
 def run_train(args: argparse.Namespace) -> dict[str, Any]:
+    if args.resume_if_exists and args.force:
+        raise InvalidArgumentError("--resume-if-exists and --force contradict each other")
+    args.resume = args.resume or (args.resume_if_exists and args.out.exists())
     if args.out.exists() and not (args.resume or args.force):
         raise CheckpointError(
             f"{args.out} exists; pass --resume to continue it or --force to start over"
