@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ofa_fleet.carbon.scratch_reference import DEFAULT_EPOCH_CAP
+from ofa_fleet.cli.core_commands import add_device_flag
 from ofa_fleet.cli.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
 
@@ -19,6 +20,7 @@ from ofa_fleet.errors import InvalidArgumentError
 # building the parser stays light.
 if TYPE_CHECKING:
     from ofa_fleet.carbon.scratch_reference import ScratchReference
+    from ofa_fleet.core.accelerator import Accelerator
     from ofa_fleet.core.arch import ArchConfig
     from ofa_fleet.data import DataSplits
     from ofa_fleet.training.checkpoint import Checkpoint
@@ -47,6 +49,7 @@ def add_reference_command(actions: argparse._SubParsersAction) -> None:
     reference.add_argument(
         "--epoch-cap", type=int, default=DEFAULT_EPOCH_CAP, help="most epochs per network"
     )
+    add_device_flag(reference)
     reference.add_argument("--json", action="store_true")
     reference.set_defaults(handler=run_reference)
 
@@ -55,6 +58,7 @@ def run_reference(args: argparse.Namespace) -> dict[str, Any]:
     if args.epoch_cap < 1:
         raise InvalidArgumentError("--epoch-cap must be at least 1")
     from ofa_fleet.carbon.scratch_reference import save_scratch_reference
+    from ofa_fleet.core.accelerator import resolve_accelerator
     from ofa_fleet.subnet import resolve_arch
     from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
@@ -67,7 +71,8 @@ def run_reference(args: argparse.Namespace) -> dict[str, Any]:
         )
     archs = [resolve_arch(text, checkpoint) for text in args.arch] if args.arch else None
     splits = load_checkpoint_data(checkpoint, args.data)
-    reference = measure_with_progress(checkpoint, splits, archs, args.epoch_cap)
+    accelerator = resolve_accelerator(args.device)
+    reference = measure_with_progress(checkpoint, splits, archs, args.epoch_cap, accelerator)
     out = save_scratch_reference(args.checkpoint, reference)
     return reference_summary(reference, out)
 
@@ -77,6 +82,7 @@ def measure_with_progress(
     splits: DataSplits,
     archs: list[ArchConfig] | None = None,
     epoch_cap: int = DEFAULT_EPOCH_CAP,
+    accelerator: Accelerator | None = None,
 ) -> ScratchReference:
     """`measure_scratch_reference` with a bar per network, counting its epochs."""
     from ofa_fleet.carbon.scratch_reference import measure_scratch_reference
@@ -90,7 +96,12 @@ def measure_with_progress(
             progress.update(tasks[arch], completed=done)
 
         return measure_scratch_reference(
-            checkpoint, splits, archs=archs, epoch_cap=epoch_cap, progress=report
+            checkpoint,
+            splits,
+            archs=archs,
+            epoch_cap=epoch_cap,
+            progress=report,
+            accelerator=accelerator,
         )
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ofa_fleet.cli.core_commands import write_atomically
+from ofa_fleet.cli.core_commands import add_device_flag, write_atomically
 from ofa_fleet.cli.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
 
@@ -55,6 +55,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--data", help="default: the checkpoint's own dataset")
     fit.add_argument("--holdout", type=float, default=0.2, help="share kept out of the fit")
     fit.add_argument("--seed", type=int, default=0)
+    add_device_flag(fit)
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(handler=run_predictor_fit)
 
@@ -143,11 +144,13 @@ def run_predict(args: argparse.Namespace) -> dict[str, Any]:
 def run_predictor_fit(args: argparse.Namespace) -> dict[str, Any]:
     if args.samples < 10:
         raise InvalidArgumentError("--samples must be at least 10")
+    from ofa_fleet.core.accelerator import resolve_accelerator
     from ofa_fleet.predictors.accuracy import fit_accuracy_predictor, sample_archs_for_fit
     from ofa_fleet.predictors.accuracy_samples import measure_samples
     from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 
+    accelerator = resolve_accelerator(args.device)
     checkpoint = load_checkpoint(args.checkpoint)
     known, known_cost = reusable_samples(args.out, checkpoint.version)
     archs = [
@@ -165,6 +168,7 @@ def run_predictor_fit(args: argparse.Namespace) -> dict[str, Any]:
                 splits,
                 archs,
                 lambda done, total: progress.update(task, completed=done),
+                accelerator=accelerator,
             )
         known.update({sample.arch: sample for sample in measured})
     predictor = fit_accuracy_predictor(

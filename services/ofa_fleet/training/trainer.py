@@ -366,14 +366,14 @@ class ProgressiveTrainer:
         self.figures.epochs += 1
         self.figures.wall_seconds += seconds
         self.figures.cpu_seconds += cpu_seconds
-        images = losses.steps * batch * shard.count
+        trained = losses.steps * batch * shard.count
         record = {
             "phase": phase.name,
             "epoch": epoch + 1,
             "loss": loss_sum / max(1, losses.steps * shard.count),
             "lr_end": lr,
             "train_seconds": seconds,  # the steps alone, validation not included
-            "images_per_s": images / max(seconds, 1e-9),
+            "images_per_s": trained / max(seconds, 1e-9),
             **self._validate(phase),
         }
         self.figures.history.append(record)
