@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 def test_eval_prints_one_json_object(checkpoint, arch):
     result = ofa_fleet("eval", "--checkpoint", str(checkpoint), "--arch", arch, "--json")
     data = json.loads(result.stdout)
-    assert set(data) == {"arch", "top1", "macs", "params"}
+    assert set(data) == {"device", "arch", "top1", "macs", "params"}
+    assert data["device"] == "cpu" or data["device"].startswith("cuda")
     assert 0.0 <= data["top1"] <= 1.0
     again = ofa_fleet("eval", "--checkpoint", str(checkpoint), "--arch", data["arch"], "--json")
     assert json.loads(again.stdout) == data  # the canonical string is accepted back

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ofa_fleet.core.space import SearchSpace, StageSpec
-from tests.training.test_streaming import write_folder
+from tests.training.test_streaming import SMALL_SPACE, write_folder
 
 pytestmark = pytest.mark.slow
 
@@ -82,16 +81,7 @@ def test_the_core_trains_evaluates_and_exports_without_the_services(bare_site, t
     assert check.returncode != 0  # the environment really lacks them
     data = write_folder(tmp_path / "data", {"train": 20, "val": 6}, 3, 20)
     space = tmp_path / "space.json"
-    space.write_text(
-        SearchSpace(
-            stem_width=8,
-            first_block_width=8,
-            stages=(StageSpec(16, 2, "relu"),),
-            head_width=16,
-            feature_width=0,
-            resolutions=(12, 16),
-        ).to_json()
-    )
+    space.write_text(SMALL_SPACE.to_json())
     ckpt = tmp_path / "supernet.ckpt"
     trained = core(
         bare_site,

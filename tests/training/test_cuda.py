@@ -10,22 +10,13 @@ from ofa_fleet.core.accelerator import resolve_accelerator
 from ofa_fleet.data import load_dataset
 from ofa_fleet.training.checkpoint import load_checkpoint
 from ofa_fleet.training.config import TrainConfig
-from ofa_fleet.training.trainer import ProgressiveTrainer, SilentObserver
-from tests.training.test_ray_train import SPACE
+from ofa_fleet.training.trainer import ProgressiveTrainer
+from tests.unit.test_training import TINY as SPACE
+from tests.unit.test_training import StopAfter
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 CONFIG = TrainConfig(epochs_per_phase=(1, 1, 1, 0), batch_size=64, random_subnets=1)
-
-
-class StopAfter(SilentObserver):
-    def __init__(self, epochs: int) -> None:
-        self.left = epochs
-
-    def epoch_done(self, record):
-        self.left -= 1
-        if self.left == 0:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ again after a worker is killed mid-epoch."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from dataclasses import replace
@@ -12,22 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from ofa_fleet.core.space import SearchSpace, StageSpec
 from ofa_fleet.data import DataLoading, load_dataset
 from ofa_fleet.training.checkpoint import load_checkpoint
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.trainer import ProgressiveTrainer, SilentObserver
+from tests.integration.cli import ofa_fleet
+from tests.unit.test_training import TINY
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-SPACE = SearchSpace(
-    stem_width=8,
-    first_block_width=8,
-    stages=(StageSpec(16, 2, "relu"), StageSpec(24, 1, "hswish", use_se=True)),
-    head_width=32,
-    feature_width=0,
-    resolutions=(12, 16),
-)
+SPACE = TINY
 IMAGE_SIZE = 16
 # One process with a global batch of 128 at the default rates; dropout off (its masks are
 # drawn per rank), everything else as a user would train.
@@ -170,3 +165,29 @@ def test_resume_with_another_worker_count(splits, one_process, tmp_path):
     # ...and back to one process: a finished checkpoint resumes to itself.
     again = ProgressiveTrainer.resume(splits, path).run()
     assert again.version == resumed.version
+
+
+def test_the_command_line_trains_on_two_workers(tmp_path):
+    space = tmp_path / "space.json"
+    space.write_text(SPACE.to_json())
+    out = tmp_path / "cli.ckpt"
+    summary = json.loads(
+        ofa_fleet(
+            *("train", "--data", "digits", "--out", str(out), "--space", str(space)),
+            *("--image-size", "16", "--epochs-per-phase", "1", "--batch-size", "64"),
+            *("--workers", "2", "--device", "auto", "--json"),
+        ).stdout
+    )
+    assert summary["device"] == "2 x cpu (gloo)" and summary["workers"] == 2
+    assert summary["epochs"] == 4 and summary["images_seen"] == 4 * 11 * 128
+    assert load_checkpoint(out).version == summary["supernet_version"]
+    assert not list(out.with_name(out.name + ".ray").glob("cli-*")), "the run's folder is gone"
+
+
+def test_workers_this_machine_cannot_place_are_a_clear_error(tmp_path):
+    result = ofa_fleet(
+        *("train", "--out", str(tmp_path / "x.ckpt"), "--workers", "64"), check=False
+    )
+    assert result.returncode == 2
+    assert "64 workers x 1 CPU need 64 CPUs; this machine's Ray has" in result.stderr
+    assert not (tmp_path / "x.ckpt").exists()

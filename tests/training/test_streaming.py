@@ -23,6 +23,15 @@ from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.trainer import ProgressiveTrainer
 
 STREAM = DataLoading(mode="stream", workers=1)
+# One stage: enough to train on a few RGB images in seconds.
+SMALL_SPACE = SearchSpace(
+    stem_width=8,
+    first_block_width=8,
+    stages=(StageSpec(16, 2, "relu"),),
+    head_width=16,
+    feature_width=0,
+    resolutions=(12, 16),
+)
 MEMORY = DataLoading(mode="memory")
 
 
@@ -82,19 +91,11 @@ def test_auto_streams_only_what_does_not_fit(folder):
 
 
 def test_training_on_streamed_data_is_training_on_the_same_data_in_memory(folder, tmp_path):
-    space = SearchSpace(
-        stem_width=8,
-        first_block_width=8,
-        stages=(StageSpec(16, 2, "relu"),),
-        head_width=16,
-        feature_width=0,
-        resolutions=(12, 16),
-    )
     config = TrainConfig(epochs_per_phase=(1, 1, 0, 0), batch_size=16, random_subnets=1)
     versions = []
     for name, loading in (("memory", MEMORY), ("stream", STREAM)):
         splits = load_dataset(str(folder), image_size=16, loading=loading)
-        ProgressiveTrainer(splits, tmp_path / f"{name}.ckpt", config, space).run()
+        ProgressiveTrainer(splits, tmp_path / f"{name}.ckpt", config, SMALL_SPACE).run()
         versions.append(load_checkpoint(tmp_path / f"{name}.ckpt").version)
     assert versions[0] == versions[1]
 
@@ -149,27 +150,33 @@ def test_bad_loading_settings_are_clear_errors(mode, memory_mib, workers):
 # Run in a fresh interpreter, so that nothing the test session holds blurs the figure.
 # Run in a fresh interpreter, so that nothing the test session holds blurs the figure. The
 # measure is the proportional set size summed over the process and its children (loader
-# workers): pages shared after a fork are counted once, split between their sharers.
+# workers): pages shared after a fork are counted once, split between their sharers. Only
+# anonymous and shared memory (where decoded images live) count: the share of library
+# code a process is charged changes as unrelated processes map or unmap the same files.
 MEASURE = """
 import json, os, sys, threading, time
 import torch
 from ofa_fleet.data import DataLoading, iterate_batches, load_dataset
 
 def pss(pid):
+    total = 0
     try:
         with open(f"/proc/{pid}/smaps_rollup") as rollup:
             for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith(("Pss_Anon:", "Pss_Shmem:")):
+                    total += int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 0
+    return total
 
 def tree():
     pids = [os.getpid()]
     for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children") as children:
-            pids += [int(p) for p in children.read().split()]
+        try:
+            with open(f"/proc/self/task/{task}/children") as children:
+                pids += [int(p) for p in children.read().split()]
+        except OSError:  # a thread that ended since the listing
+            pass
     return sum(pss(pid) for pid in pids)
 
 root, memory_mib, workers, size, mode = sys.argv[1:6]
@@ -200,9 +207,9 @@ print(json.dumps({"seen": seen, "images": len(splits.train), "baseline": baselin
 
 
 # Each loader process's interpreter grows as it runs (pages it shares with its parent are
-# copied as Python touches them, decoders load): about 30 MiB measured, not images.
-LOADER_PROCESS_MIB = 40
-SLACK_MIB = 48  # the allocator and interpreter of the process reading the batches
+# copied as Python touches them, decoders load): about 45 MiB measured, not images.
+LOADER_PROCESS_MIB = 60
+SLACK_MIB = 64  # the allocator and interpreter of the process reading the batches
 
 
 @pytest.mark.slow
@@ -224,7 +231,7 @@ def _stream_whole_folder(tmp_path_factory, workers: int, mode: str):
     root = tmp_path_factory.getbasetemp() / "big-folder"
     if not root.exists():
         write_folder(root, {"train": 300, "val": 2}, 4, 224, suffix=".jpg")
-    size, bound_mib = 320, 24
+    size, bound_mib = 384, 24
     result = subprocess.run(
         [sys.executable, "-c", MEASURE, str(root), str(bound_mib), str(workers), str(size), mode],
         capture_output=True,
@@ -234,7 +241,7 @@ def _stream_whole_folder(tmp_path_factory, workers: int, mode: str):
     )
     figures = json.loads(result.stdout)
     assert figures["seen"] == figures["images"] == 1200
-    decoded = figures["images"] * 3 * size * size  # 352 MiB
+    decoded = figures["images"] * 3 * size * size  # 506 MiB
     # What the process and its loaders grew by while loading and reading the whole
     # folder: the bound and the processes' own overhead, far below its decoded size.
     allowed = (bound_mib + SLACK_MIB + workers * LOADER_PROCESS_MIB) * MIB

@@ -6,6 +6,7 @@ Kept apart from `core_commands` so that single-process training never imports Ra
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ofa_fleet.cli.core_commands import (
@@ -36,6 +37,7 @@ def train_with_workers(
         raise InvalidArgumentError(
             f"with --workers, Ray Train gives each worker its GPU: say --device cuda, not {device}"
         )
+    local = not (args.ray_address or os.environ.get("RAY_ADDRESS"))
     start_ray(args.ray_address)
     try:
         gpus = args.gpus_per_worker
@@ -61,7 +63,7 @@ def train_with_workers(
                 int(checkpoint.train_config.get("seed", 0)),
                 loading,
             )
-            result = train_on_ray(data, args.out, plan, observer, resume=True)
+            result = train_on_ray(data, args.out, plan, observer, resume=True, fixed_cluster=local)
         else:
             data = DataSpec(
                 _shared_path(args.data), args.image_size, VAL_FRACTION, args.seed, loading
@@ -73,6 +75,7 @@ def train_with_workers(
                 observer,
                 config=new_train_config(args),
                 space=load_space(args.space),
+                fixed_cluster=local,
             )
     finally:
         stop_ray()

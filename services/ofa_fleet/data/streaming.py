@@ -19,6 +19,7 @@ workers would otherwise copy the list page by page as reference counts change.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -190,7 +191,7 @@ class StreamedImages:
             # from torch's global one would shift the dropout masks of the run it feeds.
             generator=torch.Generator(),
         )
-        for index, images in zip(indices, loader, strict=True):
+        for index, images in zip(indices, _forked(loader), strict=True):
             yield images, self._labels[index]
 
     def subset(self, indices: torch.Tensor) -> StreamedImages:
@@ -231,13 +232,35 @@ class _FileImages(Dataset[torch.Tensor]):
         return self.__getitems__([position])[0]
 
     def __getitems__(self, positions: list[int]) -> torch.Tensor:
-        pixels = np.stack(
-            [
-                decode_file(os.fsdecode(os.path.join(self.root, self.files[p])), self.image_size)
-                for p in positions
-            ]
-        )
-        return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()  # NHWC to NCHW
+        size = self.image_size
+        batch = torch.empty((len(positions), 3, size, size), dtype=torch.uint8)
+        if torch.utils.data.get_worker_info() is not None:
+            # In a loader process: decode straight into the shared memory the batch travels
+            # in, rather than into a private buffer copied there on sending (whose freed
+            # pages the allocator kept, growing each worker by half a batch a step).
+            batch.share_memory_()
+        nhwc = batch.permute(0, 2, 3, 1).numpy()  # (B, H, W, C) view of the NCHW batch
+        for row, position in enumerate(positions):
+            path = os.fsdecode(os.path.join(self.root, self.files[position]))
+            nhwc[row] = decode_file(path, size)
+        return batch
+
+
+def _forked(loader: DataLoader[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """The loader's batches, its worker processes forked with the collector's objects frozen.
+
+    A forked worker shares its parent's memory until a page is written, and the cyclic
+    garbage collector writes to every object it visits: without the freeze each worker
+    slowly copies the parent's heap (measured: the two workers beside a 150 MB trainer
+    held 234 MB more than with it). Frozen objects are left alone; the parent unfreezes
+    at once.
+    """
+    gc.freeze()
+    try:
+        batches = iter(loader)  # the workers start here
+    finally:
+        gc.unfreeze()
+    yield from batches
 
 
 def _as_batch(images: Any) -> Any:

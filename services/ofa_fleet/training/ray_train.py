@@ -104,13 +104,16 @@ def train_on_ray(
     config: TrainConfig | None = None,
     space: SearchSpace | None = None,
     resume: bool = False,
+    fixed_cluster: bool = False,
 ) -> TrainResult:
     """Train (``config`` and ``space``) or continue ``out`` (``resume``) on ``plan``'s workers.
 
-    Ray must already be started or joined by the caller. Returns once the last epoch's
-    checkpoint is at ``out``.
+    Ray must already be started or joined by the caller. ``fixed_cluster``: the cluster
+    will not grow (a local Ray), so workers it cannot place are an error now rather than
+    a wait that never ends; a joined cluster may autoscale, and Ray Train waits for it.
+    Returns once the last epoch's checkpoint is at ``out``.
     """
-    _check_resources(plan)
+    _check_resources(plan, fixed_cluster)
     out = Path(out)
     start: dict[str, Any] = {}
     if resume:
@@ -176,8 +179,17 @@ def train_on_ray(
     return TrainResult(out, final.version, final.figures)
 
 
-def _check_resources(plan: WorkerPlan) -> None:
+def _check_resources(plan: WorkerPlan, fixed_cluster: bool) -> None:
     cluster = ray.cluster_resources()
+    if fixed_cluster:
+        for resource, each in (("CPU", plan.cpus_per_worker), ("GPU", plan.gpus_per_worker)):
+            have = cluster.get(resource, 0)
+            if each > 0 and plan.workers * each > have:
+                raise InvalidArgumentError(
+                    f"{plan.workers} workers x {each:g} {resource} need "
+                    f"{plan.workers * each:g} {resource}s; this machine's Ray has {have:g}: "
+                    "use fewer --workers or less per worker, or join a larger cluster"
+                )
     if plan.gpus_per_worker > 0:
         if not torch.distributed.is_nccl_available():
             raise InvalidArgumentError(
