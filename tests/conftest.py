@@ -7,6 +7,7 @@ turning a loaded CI machine into a timeout. One thread keeps the suite's time st
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -17,6 +18,10 @@ import pytest
 import torch
 
 from tests.integration.cli import ofa_fleet
+
+# The package first: its gRPC fork setting (see ofa_fleet/__init__.py) must be in place
+# before any test starts gRPC.
+importlib.import_module("ofa_fleet")
 
 torch.set_num_threads(1)
 
