@@ -41,6 +41,7 @@ from ofa_fleet.core.accelerator import accelerator_for
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.data import DataLoading, load_dataset
 from ofa_fleet.errors import InvalidArgumentError, OfaFleetError
+from ofa_fleet.storage.durable import write_atomic
 from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.training.collective import TorchDistributed
 from ofa_fleet.training.config import TrainConfig
@@ -222,12 +223,9 @@ def _training_error(exc: BaseException) -> BaseException:
 
 
 def _mirror(directory: Path, out: Path) -> None:
-    """Copy the checkpoint file in ``directory`` to ``out`` atomically."""
-    source = directory / CHECKPOINT_FILE
+    """Copy the checkpoint file in ``directory`` to ``out``, whole or not at all."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.mirror")
-    shutil.copyfile(source, partial)
-    os.replace(partial, out)
+    write_atomic(out, (directory / CHECKPOINT_FILE).read_bytes())
 
 
 @ray.remote(num_cpus=0)
