@@ -59,6 +59,7 @@ def materialize(
     seed: int = 0,
     *,
     accelerator: Accelerator = CPU,
+    calibration_batches_count: int = CALIBRATION_BATCHES,
 ) -> Subnet:
     """Extract ``arch`` and give it BatchNorm statistics of its own from training data.
 
@@ -71,7 +72,9 @@ def materialize(
         net.to(accelerator.device, memory_format=torch.channels_last)
     batches = [
         resize(accelerator.put(batch), arch.resolution)
-        for batch in calibration_batches(splits, CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, seed)
+        for batch in calibration_batches(
+            splits, calibration_batches_count, CALIBRATION_BATCH_SIZE, seed
+        )
     ]
     recalibrate_batchnorm(net, batches)
     size = complexity(supernet.space, arch, supernet.in_channels, supernet.num_classes)

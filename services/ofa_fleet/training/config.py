@@ -8,6 +8,10 @@ from typing import Any
 from ofa_fleet.errors import InvalidArgumentError
 
 PHASE_NAMES = ("full", "kernel", "depth", "expand")
+SUBNET_LOSSES = ("sum", "mean")
+TEACHER_NORMS = ("running", "batch")
+# What a checkpoint written before a setting existed trained with: its resume stays exact.
+BEFORE_SETTING = {"subnet_loss": "sum", "phase_warmup_epochs": 0.0, "teacher_norm": "running"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,15 @@ class TrainConfig:
         warmup_epochs: with several data-parallel ranks, the epochs at the start of each
             phase over which the learning rate ramps up from the rate for ``batch_size``
             to the rate for the global batch (ranks x ``batch_size``); no effect on one.
+        subnet_loss: how an elastic step combines its subnets' losses: ``sum`` (each
+            subnet's gradient at full weight, a step as large as the subnet count times
+            one subnet's) or ``mean`` (the step of one subnet, whatever their number).
+        phase_warmup_epochs: the epochs at the start of each elastic phase over which the
+            learning rate ramps up from zero to the phase's peak: the weights the previous
+            phase left are met with small steps while new choices open up.
+        teacher_norm: the distillation teacher's BatchNorm: ``running`` (the statistics
+            stored at the end of the full phase, an average over every resolution) or
+            ``batch`` (each batch's own statistics, right for the resolution it is at).
     """
 
     epochs_per_phase: tuple[int, int, int, int] = (10, 4, 4, 6)
@@ -50,6 +63,9 @@ class TrainConfig:
     dropout: float = 0.1
     warmup_epochs: float = 1.0
     micro_batches: int = 1
+    subnet_loss: str = "sum"
+    phase_warmup_epochs: float = 0.0
+    teacher_norm: str = "running"
 
     def __post_init__(self) -> None:
         if len(self.epochs_per_phase) != 4 or any(e < 0 for e in self.epochs_per_phase):
@@ -74,6 +90,19 @@ class TrainConfig:
                 f"warmup_epochs must lie in 0..1000, got {self.warmup_epochs}"
             )
 
+        if self.subnet_loss not in SUBNET_LOSSES:
+            raise InvalidArgumentError(
+                f"subnet_loss must be one of {', '.join(SUBNET_LOSSES)}, got {self.subnet_loss!r}"
+            )
+        if not 0 <= self.phase_warmup_epochs <= 1000:
+            raise InvalidArgumentError(
+                f"phase_warmup_epochs must lie in 0..1000, got {self.phase_warmup_epochs}"
+            )
+        if self.teacher_norm not in TEACHER_NORMS:
+            raise InvalidArgumentError(
+                f"teacher_norm must be one of {', '.join(TEACHER_NORMS)}, got {self.teacher_norm!r}"
+            )
+
     def with_epochs(self, epochs: int) -> TrainConfig:
         """The same settings with ``epochs`` in every phase."""
         values = asdict(self)
@@ -89,7 +118,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        values = dict(data)
+        values = {**BEFORE_SETTING, **data}
         values["epochs_per_phase"] = tuple(values["epochs_per_phase"])
         values["lrs"] = tuple(values["lrs"])
         return cls(**values)

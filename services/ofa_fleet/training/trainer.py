@@ -41,6 +41,7 @@ from ofa_fleet.carbon.cost import ZERO, EnergyCost
 from ofa_fleet.carbon.meter import EnergyModel
 from ofa_fleet.core.accelerator import CPU, Accelerator
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.elastic_ops import ElasticBatchNorm
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.core.supernet import OFASupernet
 from ofa_fleet.data import (
@@ -143,6 +144,43 @@ def scaled_lr(base: float, ranks: int, step: int, total_steps: int, warmup_steps
     return cosine_lr(peak, step, total_steps)
 
 
+def phase_lr(
+    base: float,
+    ranks: int,
+    step: int,
+    total_steps: int,
+    rank_warmup_steps: int,
+    phase_warmup_steps: int,
+) -> float:
+    """The learning rate of ``step`` within a phase.
+
+    With ``phase_warmup_steps`` the rate ramps linearly from zero to the (rank-scaled)
+    peak over those steps, then decays on a cosine over the rest; the ramp from zero also
+    covers the ranks' warmup. Without, `scaled_lr`.
+    """
+    if phase_warmup_steps <= 0:
+        return scaled_lr(base, ranks, step, total_steps, rank_warmup_steps)
+    peak = base * ranks
+    if step < phase_warmup_steps:
+        return peak * (step + 1) / phase_warmup_steps
+    return cosine_lr(peak, step - phase_warmup_steps, total_steps - phase_warmup_steps)
+
+
+def set_teacher_mode(teacher: OFASupernet, norm: str) -> None:
+    """Evaluation mode, except with ``norm == "batch"``: BatchNorm then normalises each batch
+    by its own statistics (right for the resolution the batch is at) and never updates
+    the stored ones (momentum 0)."""
+    teacher.eval()
+    if norm != "batch":
+        return
+    for module in teacher.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = 0.0
+            module.train()
+        elif isinstance(module, ElasticBatchNorm):
+            module.train()
+
+
 def epoch_seed(seed: int, phase_index: int, epoch: int) -> int:
     return (seed * 1_000_003 + phase_index * 10_007 + epoch) % (2**31)
 
@@ -237,7 +275,7 @@ class ProgressiveTrainer:
         if checkpoint.teacher_state is not None:
             trainer.teacher = copy.deepcopy(trainer.supernet)
             trainer.teacher.load_state_dict(checkpoint.teacher_state)
-            trainer.teacher.eval()
+            set_teacher_mode(trainer.teacher, config.teacher_norm)
         trainer.figures = checkpoint.figures
         trainer.progress = dict(checkpoint.progress)
         trainer.optimizer_state = checkpoint.optimizer_state
@@ -313,7 +351,8 @@ class ProgressiveTrainer:
             if phase.sort_channels_first:
                 self.supernet.sort_channels_by_importance()
             if phase.distill and self.teacher is None:
-                self.teacher = copy.deepcopy(self.supernet).eval()
+                self.teacher = copy.deepcopy(self.supernet)
+                set_teacher_mode(self.teacher, self.config.teacher_norm)
             self.optimizer_state = None
         optimizer = make_optimizer(self.supernet, self.config, phase.lr)
         if self.optimizer_state is not None:
@@ -332,6 +371,7 @@ class ProgressiveTrainer:
         space = self.supernet.space
         batch, shard = self.config.batch_size, self.shard
         warmup = round(self.config.warmup_epochs * steps)
+        phase_warmup = round(self.config.phase_warmup_epochs * steps) if phase.elastic else 0
         wall, cpu = time.perf_counter(), time.process_time()
         self.supernet.train()
         losses = _LossTally(self.observer, self.accelerator.device, steps)
@@ -349,8 +389,13 @@ class ProgressiveTrainer:
                 offset=batch * shard.rank,
             )
             x = self._prepare(cropped, resolution)
-            lr = scaled_lr(
-                phase.lr, shard.count, epoch * steps + step, phase.epochs * steps, warmup
+            lr = phase_lr(
+                phase.lr,
+                shard.count,
+                epoch * steps + step,
+                phase.epochs * steps,
+                warmup,
+                phase_warmup,
             )
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -405,6 +450,8 @@ class ProgressiveTrainer:
         """
         optimizer.zero_grad(set_to_none=True)
         parts = self.config.micro_batches
+        # "mean": the sandwich's step is one subnet's, whatever the number of subnets.
+        weight = 1.0 / len(subnets) if self.config.subnet_loss == "mean" else 1.0
         total = torch.zeros((), dtype=torch.float64, device=x.device)
         for x_part, labels_part in zip(x.chunk(parts), labels.chunk(parts), strict=True):
             teacher_logits = None
@@ -424,7 +471,7 @@ class ProgressiveTrainer:
                         )
                     if parts > 1:
                         loss = loss / parts
-                loss.backward()
+                (loss * weight if weight != 1.0 else loss).backward()
                 total += loss.detach()
         self.collective.average_gradients(self.supernet.parameters())
         optimizer.step()
