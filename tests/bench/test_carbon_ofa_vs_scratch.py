@@ -5,17 +5,12 @@ figures mean nothing, their shape and sums do)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import json
 import sys
-import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.data import ImageDataset, load_dataset
@@ -25,6 +20,8 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import carbon_ofa_vs_scratch as bench  # noqa: E402
+
+from tests.bench.cifar_archives import write_archives  # noqa: E402
 
 
 def test_ledger_adds_k_specializations_to_the_fixed_cost_and_finds_break_even() -> None:
@@ -66,27 +63,6 @@ def test_without_the_dataset_it_says_so_and_exits_0(
 ) -> None:
     assert bench.main(["--cifar-dir", str(tmp_path)]) == 0
     assert "skipped: CIFAR-10 archives not found" in capsys.readouterr().out
-
-
-def write_archives(folder: Path, classes: int, train: int, test: int) -> None:
-    """``train.tar.gz``/``test.tar.gz`` in CIFAR-10's layout, and their SHA256SUMS."""
-    rng = np.random.default_rng(0)
-    sums = []
-    for split, per_class in (("train", train), ("test", test)):
-        archive = folder / f"{split}.tar.gz"
-        with tarfile.open(archive, "w:gz") as tar:
-            for c in range(classes):
-                for i in range(per_class):
-                    pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-                    pixels[:, :, c % 3] = 40 + 60 * c  # some signal to learn
-                    buffer = io.BytesIO()
-                    Image.fromarray(pixels).save(buffer, format="JPEG")
-                    info = tarfile.TarInfo(f"{split}/class{c}/{i:04d}.jpg")
-                    info.size = buffer.tell()
-                    buffer.seek(0)
-                    tar.addfile(info, buffer)
-        sums.append(f"{hashlib.sha256(archive.read_bytes()).hexdigest()}  {archive.name}")
-    (folder / "SHA256SUMS").write_text("\n".join(sums) + "\n")
 
 
 @pytest.mark.slow
