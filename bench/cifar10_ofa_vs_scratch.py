@@ -121,6 +121,15 @@ def recipe_tag(config: TrainConfig, train_images: int) -> str:
     return f"cifar10-{train_images}-{'-'.join(map(str, config.epochs_per_phase))}-{digest[:10]}"
 
 
+def held_out_share(splits: DataSplits, count: int) -> Any:
+    """A seeded random ``count`` of the test images: the folder lists them class by class,
+    so its first images are of one class only."""
+    if count >= len(splits.val):
+        return splits.val
+    order = torch.randperm(len(splits.val), generator=torch.Generator().manual_seed(7))
+    return splits.val.subset(torch.sort(order[:count]).values)
+
+
 def train_supernet(splits: DataSplits, config: TrainConfig, space: SearchSpace, ckpt: Path):
     """Train, resume or reuse the supernet of these settings; its finished checkpoint.
 
@@ -128,8 +137,7 @@ def train_supernet(splits: DataSplits, config: TrainConfig, space: SearchSpace, 
     table scores on all of it): validation does not change what is trained, and on a
     slow CPU scoring 10,000 images twice an epoch costs as much as a short epoch.
     """
-    share = torch.arange(min(1000, len(splits.val)))
-    splits = dataclasses.replace(splits, val=splits.val.subset(share))
+    splits = dataclasses.replace(splits, val=held_out_share(splits, 1000))
     if not (ckpt.exists() and load_checkpoint(ckpt).finished):
         with RichTrainingProgress() as observer:
             if ckpt.exists():
@@ -154,8 +162,7 @@ def predicted_front(
     """
     space, net = checkpoint.space, checkpoint.supernet
     started = time.process_time()
-    share = torch.arange(min(2000, len(splits.val)))
-    sample_splits = dataclasses.replace(splits, val=splits.val.subset(share))
+    sample_splits = dataclasses.replace(splits, val=held_out_share(splits, 2000))
     archs = sample_archs_for_fit(space, samples, seed)
     measured, _ = measure_samples(net, sample_splits, archs)
     accuracy = fit_accuracy_predictor(space, checkpoint.version, measured, seed=seed)

@@ -4,12 +4,15 @@ mean nothing, their shape, the images each side saw and the cache do)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from ofa_fleet.data import load_dataset
 from ofa_fleet.training.config import TrainConfig
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -81,3 +84,12 @@ def test_a_tiny_run_compares_both_sides_and_reuses_what_it_trained(
         for key in ("arch", "extracted_top1", "scratch_a", "scratch_b"):
             assert first.get(key) == second.get(key), key
     assert again["supernet"] == result["supernet"]
+
+
+def test_a_share_of_the_test_images_is_drawn_from_every_class() -> None:
+    digits = load_dataset("digits", image_size=8)
+    ordered = digits.val.subset(torch.argsort(digits.val.labels, stable=True))
+    splits = dataclasses.replace(digits, val=ordered)  # listed class by class, as a folder is
+    share = bench.held_out_share(splits, 60)
+    assert len(share) == 60 and len(set(share.labels.tolist())) == 10
+    assert bench.held_out_share(splits, 10_000) is splits.val
