@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--predictor-samples", type=int, default=60)
     parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
     parser.add_argument(
+        "--archs-from", type=Path, help="the archs of an earlier run's --json-out (an ablation)"
+    )
+    parser.add_argument(
         "--converged-epochs", type=int, default=0, help="scratch (b) epochs (0: 4 x full)"
     )
     parser.add_argument(
@@ -300,11 +303,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     tag = recipe_tag(config, len(splits.train))
     console.print(f"data: {len(splits.train)} train, {len(splits.val)} test images; run {tag}")
     checkpoint = train_supernet(splits, config, space, args.cache_dir / f"{tag}.ckpt")
-    front, front_figures = predicted_front(
-        checkpoint, splits, args.front, args.predictor_samples, args.profile, args.seed
-    )
     archs = [("largest", ArchConfig.max(space)), ("smallest", ArchConfig.min(space))]
-    archs += [(f"front {i + 1}", arch) for i, arch in enumerate(front)]
+    if args.archs_from:
+        # An ablation: the archs of an earlier run, whose scratch results are cached.
+        earlier = json.loads(args.archs_from.read_text())
+        archs = [(r["subnet"], ArchConfig.parse(r["arch"], space)) for r in earlier["subnets"]]
+        front_figures: dict[str, Any] = {"archs_from": str(args.archs_from)}
+    else:
+        front, front_figures = predicted_front(
+            checkpoint, splits, args.front, args.predictor_samples, args.profile, args.seed
+        )
+        archs += [(f"front {i + 1}", arch) for i, arch in enumerate(front)]
     full_epochs = config.epochs_per_phase[0]
     converged = args.converged_epochs or 4 * full_epochs
     rows = []

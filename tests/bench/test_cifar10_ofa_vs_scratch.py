@@ -84,6 +84,16 @@ def test_a_tiny_run_compares_both_sides_and_reuses_what_it_trained(
         for key in ("arch", "extracted_top1", "scratch_a", "scratch_b"):
             assert first.get(key) == second.get(key), key
     assert again["supernet"] == result["supernet"]
+    # An ablation: another recipe scored on the same archs, whose scratch nets are cached.
+    ablation = tmp_path / "ablation.json"
+    other = [a if a != "subnet_loss=mean" else "subnet_loss=sum" for a in args]
+    other[other.index(str(out))] = str(ablation)
+    assert bench.main([*other, "--archs-from", str(out)]) == 0
+    varied = json.loads(ablation.read_text())
+    assert varied["run"] != result["run"] and varied["front"] == {"archs_from": str(out)}
+    assert [r["arch"] for r in varied["subnets"]] == [r["arch"] for r in result["subnets"]]
+    for first, second in zip(result["subnets"], varied["subnets"], strict=True):
+        assert first["scratch_a"] == second["scratch_a"]
 
 
 def test_a_share_of_the_test_images_is_drawn_from_every_class() -> None:
