@@ -70,6 +70,7 @@ DEFAULT_CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10"
 DEFAULT_PROFILE = ROOT / "deploy" / "profiles" / "raspberry-pi-4.yaml"
 SMALL = {"train_images": 2000, "epochs": "3,1,1,1", "front": 8, "predictor_samples": 24}
 console = Console()
+console.width = max(console.width, 120)  # the table's ten columns, also when piped to a file
 
 
 def unpack(cifar_dir: Path, cache: Path) -> Path:
