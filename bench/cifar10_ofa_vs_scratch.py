@@ -283,11 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.small:  # the small setting's values, under any given explicitly
+        parser.set_defaults(**SMALL)
+        args = parser.parse_args(argv)
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.small:
-        for key, value in SMALL.items():
-            setattr(args, key, value)
+    args = parse_args(argv)
     if not (args.cifar_dir / "train.tar.gz").is_file():
         console.print(f"skipped: CIFAR-10 archives not found in {args.cifar_dir}")
         return 0

@@ -36,6 +36,12 @@ def test_settings_are_typed_like_the_fields_they_set() -> None:
         bench.parse_settings(["no_such_setting=1"], TrainConfig())
 
 
+def test_the_small_setting_gives_way_to_what_is_set_explicitly() -> None:
+    small = bench.parse_args(["--small", "--epochs", "6,2,2,2"])
+    assert small.epochs == "6,2,2,2" and small.train_images == bench.SMALL["train_images"]
+    assert bench.parse_args([]).train_images == 10_000
+
+
 def test_summary_is_extracted_minus_scratch_in_points() -> None:
     rows = [
         {"subnet": "largest", "extracted_top1": 0.80, "scratch_a": {"top1": 0.78}},
