@@ -253,17 +253,23 @@ def test_watch_streams_changes_and_resumes_from_a_cursor(
 
 def test_stopping_the_server_ends_watch_streams(registry: RegistryServerThread) -> None:
     with registry.channel() as channel:
-        stream = RegistryServiceStub(channel).WatchChanges(
-            pb.WatchChangesRequest(), metadata=OPERATOR, timeout=60
-        )
+        stub = RegistryServiceStub(channel)
+        stream = stub.WatchChanges(pb.WatchChangesRequest(), metadata=OPERATOR, timeout=60)
+        received: queue.Queue[pb.WatchChangesResponse] = queue.Queue()
         ended = threading.Event()
 
         def drain() -> None:
             with contextlib.suppress(grpc.RpcError):
-                list(stream)
+                for change in stream:
+                    received.put(change)
             ended.set()
 
         threading.Thread(target=drain, daemon=True).start()
+        # A change that arrives shows the stream is open on the server: stopping then
+        # ends a live stream, not one still being set up.
+        spec = profile_to_proto(example_profile())
+        stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR, timeout=10)
+        assert received.get(timeout=20).kind == pb.CHANGE_KIND_PROFILE
         registry.stop_serving()
         assert ended.wait(timeout=20)
 
