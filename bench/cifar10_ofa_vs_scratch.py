@@ -217,8 +217,7 @@ def scratch_result(
     net = fresh_network(
         space, arch, splits.train.channels, len(splits.train.classes), seed=config.seed
     )
-    if net.head.dropout.p != config.dropout:
-        net.head.dropout.p = config.dropout
+    net.head.dropout.p = config.dropout  # the full phase's dropout
     trained = train_from_scratch(
         net,
         arch,
