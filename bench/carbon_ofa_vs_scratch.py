@@ -78,6 +78,7 @@ from rich.table import Table
 from ofa_fleet.carbon.cost import EnergyCost, total
 from ofa_fleet.carbon.meter import EnergyModel
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.core.space import SearchSpace, cpu_space
 from ofa_fleet.data import DataSplits, ImageDataset, load_dataset
 from ofa_fleet.hardware.profile import HardwareProfile
@@ -88,7 +89,6 @@ from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.search.candidates import Budget
 from ofa_fleet.search.evolution import EvolutionSearch, EvolutionSettings
 from ofa_fleet.subnet import export_subnet, materialize
-from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.evaluate import top1_accuracy
 from ofa_fleet.training.scratch import fresh_network, train_from_scratch
@@ -158,7 +158,7 @@ def train_supernet(
         record["reused"] = True
         return record
     ckpt.unlink(missing_ok=True)
-    from ofa_fleet.cli.progress import RichTrainingProgress
+    from ofa_fleet.console.progress import RichTrainingProgress
 
     load_before = load_average()
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())

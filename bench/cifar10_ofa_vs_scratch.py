@@ -49,8 +49,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from ofa_fleet.cli.progress import RichTrainingProgress
+from ofa_fleet.console.progress import RichTrainingProgress
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.core.space import SearchSpace, cpu_space
 from ofa_fleet.data import DataSplits, load_dataset
 from ofa_fleet.hardware.profile_file import load_profile
@@ -59,7 +60,6 @@ from ofa_fleet.predictors.accuracy_samples import measure_samples
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.search.candidates import candidates, pareto_front
 from ofa_fleet.subnet import CALIBRATION_BATCHES, materialize
-from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.evaluate import top1_accuracy
 from ofa_fleet.training.scratch import fresh_network, train_from_scratch

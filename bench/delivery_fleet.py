@@ -160,8 +160,8 @@ def export_model(checkpoint_path: Path, arch_text: str) -> dict[str, Any]:
     Kept beside the checkpoint (``CKPT.bench-<digest>.onnx`` and ``.json``) and reused
     while the checkpoint's version matches: an export takes a minute on a busy machine.
     """
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.subnet import export_subnet, materialize, resolve_arch
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 
     started = time.perf_counter()

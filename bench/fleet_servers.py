@@ -31,8 +31,8 @@ from typing import Any
 
 import grpc
 
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.delivery.blobs import FileBlobStore
-from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.signing import ModelSigner

@@ -226,8 +226,8 @@ def compile_row(args: argparse.Namespace, device: Accelerator) -> dict[str, Any]
 
 
 def cifar_ps(args: argparse.Namespace, device: Accelerator) -> dict[str, Any]:
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.data import load_dataset
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.config import TrainConfig
     from ofa_fleet.training.trainer import ProgressiveTrainer
 

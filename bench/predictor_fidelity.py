@@ -48,18 +48,18 @@ from rich.table import Table
 from scipy.stats import kendalltau
 
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.checkpoint import Checkpoint, load_checkpoint
+from ofa_fleet.core.layers import subnet_layers
 from ofa_fleet.hardware.local_machine import local_profile
 from ofa_fleet.hardware.profile import LatencyReport
+from ofa_fleet.inference.timing import InterleavedTimer
 from ofa_fleet.predictors.accuracy import AccuracyPredictor, fit_network, predict_top1
 from ofa_fleet.predictors.device_profiling import DeviceProfiler
 from ofa_fleet.predictors.latency import LatencyPredictor
 from ofa_fleet.predictors.layer_index import LayerIndex
-from ofa_fleet.predictors.layers import subnet_layers
 from ofa_fleet.predictors.memory import model_bytes, peak_memory_bytes
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
-from ofa_fleet.predictors.timing import InterleavedTimer
 from ofa_fleet.subnet import export_subnet, materialize
-from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 
 console = Console()

@@ -94,19 +94,19 @@ from rich.console import Console
 from rich.table import Table
 
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InfeasibleProfileError, OfaFleetError
+from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.local_machine import local_profile
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_file import load_latency_table, load_profile
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
-from ofa_fleet.predictors.latency_table import LatencyTable
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.search.candidates import Budget, candidates
 from ofa_fleet.search.evolution import EvolutionSearch, EvolutionSettings
 from ofa_fleet.search.genome import Genome
 from ofa_fleet.search.random_search import random_search
-from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -766,9 +766,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     profiles = [load_profile(p) for p in sorted(args.profiles.glob("*.yaml"))]
     if not profiles:
         raise SystemExit(f"no profiles (*.yaml) in {args.profiles}")
-    from ofa_fleet.search.accuracy_source import sidecar_path
+    from ofa_fleet.search.accuracy_source import predictor_path as sidecar
 
-    predictor_path = args.predictor or sidecar_path(checkpoint_path)
+    predictor_path = args.predictor or sidecar(checkpoint_path)
     ray_sections = not (args.skip_e2e and args.skip_scaling and args.skip_quality)
     report: dict[str, Any] = {
         "benchmark": "search_specialize",

@@ -40,9 +40,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.core.space import cpu_space
 from ofa_fleet.data import DataLoading, load_dataset
-from ofa_fleet.training.checkpoint import load_checkpoint
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.trainer import ProgressiveTrainer, SilentObserver
 

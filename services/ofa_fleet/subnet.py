@@ -14,6 +14,7 @@ import torch
 from ofa_fleet.core.accelerator import CPU, Accelerator
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.bn_calibration import recalibrate_batchnorm
+from ofa_fleet.core.checkpoint import Checkpoint
 from ofa_fleet.core.complexity import Complexity, complexity
 from ofa_fleet.core.export import ExportedModel, ModelMetadata, export_onnx
 from ofa_fleet.core.extract import extract
@@ -21,7 +22,6 @@ from ofa_fleet.core.static_net import StaticNet
 from ofa_fleet.core.supernet import OFASupernet
 from ofa_fleet.data import DataSplits, calibration_batches, resize
 from ofa_fleet.errors import InvalidArchError
-from ofa_fleet.training.checkpoint import Checkpoint
 
 CALIBRATION_BATCHES = 8
 CALIBRATION_BATCH_SIZE = 64

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ofa_fleet.agent.install import ModelDirectory
-from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.contract.manifest import Manifest
 
 CHANGING_CALLS = (
     "open",

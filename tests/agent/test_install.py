@@ -14,7 +14,7 @@ import pytest
 
 from ofa_fleet.agent.install import ModelDirectory
 from ofa_fleet.agent.state import InstalledModel
-from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError, InvalidArgumentError
 
@@ -106,7 +106,7 @@ def test_a_sha256_that_is_not_64_lowercase_hex_digits_is_refused(
     tmp_path: Path, sha256: str
 ) -> None:
     directory = ModelDirectory(tmp_path)
-    with pytest.raises(InvalidArgumentError, match="sha256 must be 64 lowercase hex digits"):
+    with pytest.raises(InvalidArgumentError, match="is not a sha256 digest"):
         directory.append(sha256, 0, b"x")
     assert _files(tmp_path) == set()
 

@@ -21,21 +21,21 @@ from ofa_fleet.carbon.power import PowerModel
 from ofa_fleet.carbon.scratch_reference import (
     ScratchReference,
     load_scratch_reference,
-    measure_scratch_reference,
-    reference_archs,
     save_scratch_reference,
-    sidecar_path,
+    scratch_reference_path,
 )
-from ofa_fleet.carbon.supernet_ledger import SupernetLedger, load_supernet_ledger
+from ofa_fleet.carbon.supernet_ledger import SupernetLedger
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.errors import CheckpointError, InvalidArgumentError
 from ofa_fleet.predictors.accuracy import AccuracySample, fit_accuracy_predictor
-from ofa_fleet.search.accuracy_source import sidecar_path as predictor_path
+from ofa_fleet.search.accuracy_source import predictor_path
+from ofa_fleet.search.ledger_source import load_supernet_ledger
 from ofa_fleet.subnet import materialize
-from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 from ofa_fleet.training.config import PHASE_NAMES
 from ofa_fleet.training.evaluate import top1_accuracy
+from ofa_fleet.training.scratch_reference import measure_scratch_reference, reference_archs
 from tests.integration.cli import ofa_fleet
 
 MODEL = EnergyModel(PowerModel(10.0, "configured"), grid_for(g_per_kwh=500.0))
@@ -85,7 +85,7 @@ def test_sidecar_is_read_back_only_for_its_supernet_version(reference, tmp_path)
     ckpt = tmp_path / "supernet.ckpt"
     assert load_scratch_reference(ckpt, reference.supernet_version) is None
     written = save_scratch_reference(ckpt, reference)
-    assert written == sidecar_path(ckpt) == tmp_path / "supernet.ckpt.scratch.json"
+    assert written == scratch_reference_path(ckpt) == tmp_path / "supernet.ckpt.scratch.json"
     assert [p.name for p in tmp_path.iterdir()] == [written.name]  # no temporary left
     assert load_scratch_reference(ckpt, reference.supernet_version) == reference
     assert load_scratch_reference(ckpt, "another0version") is None
@@ -142,7 +142,7 @@ def test_cli_measures_and_writes_the_sidecar(checkpoint, loaded, tmp_path):
     args = ("carbon", "reference", "--checkpoint", str(ckpt), "--arch", "min")
     result = ofa_fleet(*args, "--epoch-cap", "1", "--json")
     summary = json.loads(result.stdout)
-    assert summary["out"] == str(sidecar_path(ckpt))
+    assert summary["out"] == str(scratch_reference_path(ckpt))
     assert summary["epochs"] == 1 and summary["cpu_seconds_per_network"] > 0
     stored = load_scratch_reference(ckpt, loaded.version)
     assert stored is not None and stored.archs == (str(ArchConfig.min(loaded.space)),)

@@ -8,7 +8,7 @@ import torch
 from ofa_fleet.carbon.grid import grid_for
 from ofa_fleet.carbon.meter import EnergyModel
 from ofa_fleet.carbon.power import PowerModel
-from ofa_fleet.training.checkpoint import TrainingFigures, load_checkpoint
+from ofa_fleet.core.checkpoint import TrainingFigures, load_checkpoint
 from ofa_fleet.training.config import PHASE_NAMES
 from ofa_fleet.training.trainer import ProgressiveTrainer
 from tests.unit.test_training import CONFIG, TINY, StopAfter

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.delivery.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
-from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.storage.database import Database, DatabaseUrl

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from ofa_fleet.delivery.blobs import TEMPORARY_PREFIX, BlobStore, FileBlobStore
+from ofa_fleet.delivery.blobs import BlobStore, FileBlobStore
 from ofa_fleet.delivery.tables import ModelBlobRow
 from ofa_fleet.errors import IntegrityError, InvalidArgumentError, NotFoundError
 from ofa_fleet.storage.database import Database
@@ -131,12 +131,14 @@ def test_only_stale_temporaries_are_removed(tmp_path: Path) -> None:
     store = FileBlobStore(tmp_path)
     folder = tmp_path / "ab"
     folder.mkdir()
-    stale = folder / f"{TEMPORARY_PREFIX}crashed"
-    young = folder / f"{TEMPORARY_PREFIX}writing"
-    stale.write_bytes(b"half")
-    young.write_bytes(b"half")
+    stale = folder / f".{'ab' * 32}.onnx.crashed.tmp"
+    stale_of_an_older_release = folder / ".partial-crashed"
+    young = folder / f".{'ab' * 32}.onnx.writing.tmp"
     hours_ago = time.time() - 7200
-    os.utime(stale, (hours_ago, hours_ago))
-    assert store.remove_stale_temporaries() == 1
-    assert not stale.exists()
+    for path in (stale, stale_of_an_older_release, young):
+        path.write_bytes(b"half")
+    for path in (stale, stale_of_an_older_release):
+        os.utime(path, (hours_ago, hours_ago))
+    assert store.remove_stale_temporaries() == 2
+    assert not stale.exists() and not stale_of_an_older_release.exists()
     assert young.exists()

@@ -13,12 +13,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from ofa_fleet.contract.manifest import Manifest
+from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.delivery.fleet_monitor import MonitorSettings
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
-from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.reconciler import ReconcilerSettings
-from ofa_fleet.delivery.signing import verify_manifest
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.search.result_cache import ResultCache
 from ofa_fleet.v1 import (

@@ -8,7 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from ofa_fleet.delivery.signing import public_key_id
+from ofa_fleet.contract.signatures import public_key_id
 from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc
 from tests.registry.server_thread import RegistryServerThread, bearer
 from tests.server_process import OPERATOR_TOKEN, ServerProcess

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ofa_fleet.delivery.manifest import Manifest
-from ofa_fleet.delivery.signing import ModelSigner, public_key_id, verify_manifest
+from ofa_fleet.contract.manifest import Manifest
+from ofa_fleet.contract.signatures import public_key_id, verify_manifest
+from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.errors import (
     FailedPreconditionError,
     IntegrityError,

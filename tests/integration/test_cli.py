@@ -10,8 +10,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.core.export import read_metadata
-from ofa_fleet.training.checkpoint import load_checkpoint
 from tests.integration.cli import ofa_fleet
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
-from ofa_fleet.predictors.latency_table import LatencyTable
 from tests.integration.cli import ofa_fleet
 
 pytestmark = pytest.mark.slow

@@ -10,6 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
+from ofa_fleet.contract import tokens
+from ofa_fleet.contract.rollout import RolloutPolicy, RolloutStrategy
 from ofa_fleet.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -18,13 +20,10 @@ from ofa_fleet.errors import (
     NotFoundError,
 )
 from ofa_fleet.hardware.profile import Constraints
-from ofa_fleet.registry import tokens
 from ofa_fleet.registry.records import (
     ChangeKind,
     ChangeOperation,
     DeviceStatus,
-    RolloutPolicy,
-    RolloutStrategy,
 )
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.tables import Base, DeviceRow, FleetRow

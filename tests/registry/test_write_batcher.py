@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from ofa_fleet.contract.rollout import RolloutPolicy
 from ofa_fleet.errors import NotFoundError
-from ofa_fleet.registry.records import RolloutPolicy
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.write_batcher import WriteBatcher
 from tests.registry.conftest import example_profile

@@ -11,12 +11,12 @@ import grpc
 import pytest
 
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.hardware.local_machine import local_profile
 from ofa_fleet.hardware.profile_file import load_latency_table
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.search.stream import SpecializeStream
-from ofa_fleet.training.checkpoint import load_checkpoint
 from ofa_fleet.v1 import search_pb2, search_pb2_grpc
 from tests.integration.cli import ofa_fleet
 from tests.registry.server_thread import bearer

@@ -11,12 +11,12 @@ import onnxruntime as ort
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
-from ofa_fleet.search.accuracy_source import sidecar_path
+from ofa_fleet.search.accuracy_source import predictor_path
 from ofa_fleet.search.specializer import Specializer
 from ofa_fleet.search.stream import SpecializeStream
-from ofa_fleet.training.checkpoint import load_checkpoint
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc, search_pb2
 from tests.registry.server_thread import RegistryServerThread, bearer
 from tests.search.conftest import example_profile
@@ -147,7 +147,7 @@ def test_get_supernet_names_the_version_every_result_carries(stub, specializer, 
     activities = [a.activity for a in ledger.activities]
     phases = load_checkpoint(search_checkpoint).figures.energy
     assert activities == ["training"] * len(phases) + ["predictor_fit"]
-    fit = AccuracyPredictor.load(sidecar_path(search_checkpoint)).fit_cost
+    fit = AccuracyPredictor.load(predictor_path(search_checkpoint)).fit_cost
     assert fit is not None and fit.cpu_seconds > 0
     assert ledger.activities[-1].cost.cpu_seconds == pytest.approx(fit.cpu_seconds)
     assert ledger.energy_model.power_source != ""

@@ -12,11 +12,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.core.export import read_metadata
 from ofa_fleet.errors import CancelledError, InfeasibleProfileError, InvalidArgumentError
-from ofa_fleet.search.accuracy_source import resolve_accuracy_predictor, sidecar_path
+from ofa_fleet.search.accuracy_source import predictor_path, resolve_accuracy_predictor
 from ofa_fleet.search.specializer import Event, SpecializeOptions, Specializer
-from ofa_fleet.training.checkpoint import load_checkpoint
 from tests.conftest import FIT_SAMPLES
 from tests.search.conftest import example_profile
 from tests.search.ray_processes import kill, ray_workers
@@ -165,7 +165,7 @@ def test_a_stopped_search_ends_and_leaves_no_work_on_ray(specializer: Specialize
 def test_the_fitted_predictor_is_kept_beside_the_checkpoint_and_reused(
     specializer: Specializer, search_checkpoint: Path
 ):
-    path = sidecar_path(search_checkpoint)
+    path = predictor_path(search_checkpoint)
     assert path.is_file()
 
     def no_measuring():
@@ -186,7 +186,7 @@ def test_a_named_predictor_for_another_supernet_is_refused(
 ):
     checkpoint = load_checkpoint(search_checkpoint)
     stale = tmp_path / "stale.predictor"
-    source = sidecar_path(search_checkpoint).read_bytes()
+    source = predictor_path(search_checkpoint).read_bytes()
     stale.write_bytes(source)
     other = dataclasses.replace(checkpoint, version="0" * 16)
     with pytest.raises(InvalidArgumentError, match="fitted for supernet"):

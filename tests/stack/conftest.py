@@ -23,14 +23,12 @@ SCRATCH_EPOCH_CAP = 2
 def stack_checkpoint(
     checkpoint: Path, ray_local: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    from ofa_fleet.carbon.scratch_reference import (
-        measure_scratch_reference,
-        save_scratch_reference,
-    )
+    from ofa_fleet.carbon.scratch_reference import save_scratch_reference
     from ofa_fleet.core.arch import ArchConfig
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.stack.supernet import ensure_predictor
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
+    from ofa_fleet.training.scratch_reference import measure_scratch_reference
 
     path = tmp_path_factory.mktemp("stack") / "supernet.ckpt"
     shutil.copy(checkpoint, path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ofa_fleet.core.arch import ArchConfig
-from ofa_fleet.training.checkpoint import load_checkpoint
+from ofa_fleet.core.checkpoint import load_checkpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

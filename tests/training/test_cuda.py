@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ofa_fleet.core.accelerator import resolve_accelerator
+from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.data import load_dataset
-from ofa_fleet.training.checkpoint import load_checkpoint
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.trainer import ProgressiveTrainer
 from tests.unit.test_training import TINY as SPACE

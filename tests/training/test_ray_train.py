@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.data import DataLoading, load_dataset
-from ofa_fleet.training.checkpoint import load_checkpoint
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.trainer import ProgressiveTrainer, SilentObserver
 from tests.integration.cli import ofa_fleet

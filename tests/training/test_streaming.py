@@ -14,11 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
+from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.core.space import SearchSpace, StageSpec
 from ofa_fleet.data import DataLoading, Shard, iterate_batches, load_dataset
 from ofa_fleet.data.streaming import MIB, LoaderPlan, StreamedImages
 from ofa_fleet.errors import DataError, InvalidArgumentError
-from ofa_fleet.training.checkpoint import load_checkpoint
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.trainer import ProgressiveTrainer
 

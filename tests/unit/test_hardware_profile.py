@@ -10,8 +10,8 @@ import yaml
 
 from ofa_fleet.errors import InvalidArgumentError, NotFoundError
 from ofa_fleet.hardware import HardwareProfile, load_profile
+from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.units import parse_bytes
-from ofa_fleet.predictors.latency_table import LatencyTable
 
 PROFILES = Path(__file__).resolve().parents[2] / "deploy" / "profiles"
 

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.layers import space_layers, subnet_layers
 from ofa_fleet.core.space import SearchSpace, StageSpec, cpu_space
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.latency_table import LatencyTable, boundary_key
 from ofa_fleet.hardware.profile import Constraints, CpuSpec, HardwareProfile, LatencyReport
 from ofa_fleet.predictors.calibration import fit_calibration
 from ofa_fleet.predictors.device_profiling import fit_relative_line, profile_device
 from ofa_fleet.predictors.latency import LatencyPredictor
-from ofa_fleet.predictors.latency_table import LatencyTable, boundary_key
 from ofa_fleet.predictors.layer_index import LayerIndex
-from ofa_fleet.predictors.layers import space_layers, subnet_layers
 
 TINY = SearchSpace(
     stem_width=8,

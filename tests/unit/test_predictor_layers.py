@@ -13,9 +13,9 @@ from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.complexity import complexity
 from ofa_fleet.core.export import ModelMetadata, export_onnx
 from ofa_fleet.core.extract import extract
+from ofa_fleet.core.layers import space_layers, subnet_layers
 from ofa_fleet.core.space import cpu_space
 from ofa_fleet.core.supernet import OFASupernet
-from ofa_fleet.predictors.layers import space_layers, subnet_layers
 from ofa_fleet.predictors.memory import (
     arena_peak_bytes,
     graph_peak_bytes,
@@ -108,7 +108,7 @@ def test_space_layers_cover_every_subnet():
 
 
 def test_block_models_run_in_onnxruntime():
-    from ofa_fleet.predictors.timing import make_session
+    from ofa_fleet.inference.timing import make_session
 
     for layer in space_layers(SPACE, 3, 10)[:5]:
         session = make_session(layers_model([layer]), 1, "CPUExecutionProvider")

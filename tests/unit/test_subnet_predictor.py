@@ -9,11 +9,11 @@ import pytest
 
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.complexity import complexity
+from ofa_fleet.core.layers import subnet_layers
 from ofa_fleet.core.space import cpu_space
 from ofa_fleet.hardware.profile import Constraints, CpuSpec, HardwareProfile
 from ofa_fleet.predictors.accuracy import AccuracySample, fit_accuracy_predictor
 from ofa_fleet.predictors.layer_index import LayerIndex
-from ofa_fleet.predictors.layers import subnet_layers
 from ofa_fleet.predictors.memory import model_bytes, peak_memory_bytes
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 

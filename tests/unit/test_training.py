@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from ofa_fleet.core.checkpoint import load_checkpoint, supernet_version
 from ofa_fleet.core.space import SearchSpace, StageSpec
 from ofa_fleet.data import load_dataset
 from ofa_fleet.errors import CheckpointError
-from ofa_fleet.training.checkpoint import load_checkpoint, supernet_version
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.trainer import ProgressiveTrainer, SilentObserver
 

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.errors import IntegrityError
 
 _CHUNK_BYTES = 1 << 20

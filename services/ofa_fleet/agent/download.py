@@ -25,7 +25,7 @@ from ofa_fleet.agent.manifests import signed_manifest
 from ofa_fleet.agent.pending import clear_pending, read_pending, write_pending
 from ofa_fleet.agent.state import InstalledModel
 from ofa_fleet.agent.trust import SigningKey, key_path
-from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.errors import IntegrityError, InvalidArgumentError
 from ofa_fleet.serving.client import bearer
 from ofa_fleet.v1 import delivery_pb2

@@ -13,18 +13,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ofa_fleet.contract.fields import check_sha256
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.storage.durable import write_all
 
 PART_SUFFIX = ".part"
-_HEX = frozenset("0123456789abcdef")
-
-
-def check_sha256(sha256: str) -> str:
-    """`sha256` if it is 64 lowercase hex digits (it becomes a file name), else an error."""
-    if not isinstance(sha256, str) or len(sha256) != 64 or not set(sha256) <= _HEX:
-        raise InvalidArgumentError(f"sha256 must be 64 lowercase hex digits, got {sha256!r}")
-    return sha256
 
 
 class Downloads:
@@ -34,7 +27,7 @@ class Downloads:
         self.directory = directory
 
     def path(self, sha256: str) -> Path:
-        return self.directory / f"{check_sha256(sha256)}{PART_SUFFIX}"
+        return self.directory / (check_sha256(sha256, "sha256", required=True) + PART_SUFFIX)
 
     def size(self, sha256: str) -> int:
         """Bytes already downloaded for `sha256`: the offset to resume from."""

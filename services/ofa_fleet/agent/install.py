@@ -28,8 +28,8 @@ from pathlib import Path
 from ofa_fleet.agent.digest import check_file
 from ofa_fleet.agent.downloads import Downloads
 from ofa_fleet.agent.state import InstalledModel, Pointer, Record, read_pointer, write_pointer
-from ofa_fleet.delivery.manifest import Manifest
-from ofa_fleet.delivery.signing import verify_manifest
+from ofa_fleet.contract.manifest import Manifest
+from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError
 from ofa_fleet.storage.durable import fsync_directory, remove_temp_files
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ofa_fleet.agent.trust import SigningKey, check_key_id
-from ofa_fleet.delivery.manifest import Manifest
-from ofa_fleet.delivery.signing import verify_manifest
+from ofa_fleet.contract.manifest import Manifest
+from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.errors import IntegrityError, InvalidArgumentError
 from ofa_fleet.v1 import delivery_pb2
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ofa_fleet.agent.downloads import check_sha256
+from ofa_fleet.contract.fields import check_sha256
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.storage.durable import write_atomic
 
@@ -30,13 +30,14 @@ def read_pending(state_dir: Path) -> str | None:
     """
     try:
         data = json.loads(pending_path(state_dir).read_bytes())
-        return check_sha256(data["sha256"])
+        return check_sha256(data["sha256"], "sha256", required=True)
     except (OSError, ValueError, KeyError, TypeError, InvalidArgumentError):
         return None
 
 
 def write_pending(state_dir: Path, sha256: str) -> None:
-    write_atomic(pending_path(state_dir), json.dumps({"sha256": check_sha256(sha256)}).encode())
+    record = {"sha256": check_sha256(sha256, "sha256", required=True)}
+    write_atomic(pending_path(state_dir), json.dumps(record).encode())
 
 
 def clear_pending(state_dir: Path) -> None:

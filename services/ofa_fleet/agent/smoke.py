@@ -22,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ofa_fleet.errors import FailedPreconditionError
-from ofa_fleet.predictors.timing import make_session
+from ofa_fleet.inference.timing import make_session
 
 PROVIDER = "CPUExecutionProvider"
 _DTYPES = {

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ofa_fleet.agent.digest import check_file
-from ofa_fleet.delivery.manifest import Manifest
-from ofa_fleet.delivery.signing import verify_manifest
+from ofa_fleet.contract.manifest import Manifest
+from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.errors import IntegrityError, InvalidArgumentError
 from ofa_fleet.storage.durable import write_atomic
 

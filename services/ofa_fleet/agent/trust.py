@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ofa_fleet.delivery.signing import public_key_id
+from ofa_fleet.contract.signatures import public_key_id
 from ofa_fleet.errors import IntegrityError
 from ofa_fleet.storage.durable import write_atomic
 

@@ -12,17 +12,13 @@ version, or never measured, is absent (None / empty), never zero.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ofa_fleet.carbon.activities import PREDICTOR_FIT, TRAINING
 from ofa_fleet.carbon.convert import cost_from_proto, cost_to_proto
 from ofa_fleet.carbon.cost import ZERO, EnergyCost, total
-from ofa_fleet.carbon.scratch_reference import ScratchReference, load_scratch_reference
+from ofa_fleet.carbon.scratch_reference import ScratchReference
 from ofa_fleet.v1 import common_pb2
-
-if TYPE_CHECKING:
-    from ofa_fleet.training.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -147,33 +143,3 @@ def scratch_from_proto(
         supernet_version=supernet_version,
         energy_model=dict(model),
     )
-
-
-def load_supernet_ledger(checkpoint_path: Path, checkpoint: Checkpoint) -> SupernetLedger:
-    """The ledger of the loaded ``checkpoint`` (whose file is ``checkpoint_path``).
-
-    Reads the figures' per-phase energy, the predictor file beside it when it was fitted
-    for this supernet version, and the scratch reference when measured for it.
-    """
-    from ofa_fleet.predictors.accuracy import AccuracyPredictor
-    from ofa_fleet.search.accuracy_source import sidecar_path
-
-    checkpoint_path = Path(checkpoint_path)
-    figures = checkpoint.figures
-    training = {phase: EnergyCost.from_dict(cost) for phase, cost in figures.energy.items()}
-    predictor_fit: EnergyCost | None = None
-    predictor_model: dict[str, Any] = {}
-    predictor_file = sidecar_path(checkpoint_path)
-    if predictor_file.is_file():
-        predictor = AccuracyPredictor.load(predictor_file)
-        if predictor.supernet_version == checkpoint.version:
-            predictor_fit = predictor.fit_cost
-            if predictor_fit is not None:
-                predictor_model = dict(predictor.energy_model or {})
-    scratch = load_scratch_reference(checkpoint_path, checkpoint.version)
-    model = (
-        dict(figures.energy_model)
-        or predictor_model
-        or (dict(scratch.energy_model) if scratch is not None else {})
-    )
-    return SupernetLedger(checkpoint.version, training, predictor_fit, scratch, model)

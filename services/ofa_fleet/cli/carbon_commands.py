@@ -13,17 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from ofa_fleet.carbon.scratch_reference import DEFAULT_EPOCH_CAP
 from ofa_fleet.cli.core_commands import add_device_flag
-from ofa_fleet.cli.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
 
-# torch loads in the handlers (carbon.scratch_reference imports it lazily), so that
+# torch loads in the handlers (training.scratch_reference imports it), so that
 # building the parser stays light.
 if TYPE_CHECKING:
     from ofa_fleet.carbon.scratch_reference import ScratchReference
-    from ofa_fleet.core.accelerator import Accelerator
-    from ofa_fleet.core.arch import ArchConfig
-    from ofa_fleet.data import DataSplits
-    from ofa_fleet.training.checkpoint import Checkpoint
 
 
 def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -59,8 +54,8 @@ def run_reference(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidArgumentError("--epoch-cap must be at least 1")
     from ofa_fleet.carbon.scratch_reference import save_scratch_reference
     from ofa_fleet.core.accelerator import resolve_accelerator
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.subnet import resolve_arch
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 
     checkpoint = load_checkpoint(args.checkpoint)
@@ -72,37 +67,11 @@ def run_reference(args: argparse.Namespace) -> dict[str, Any]:
     archs = [resolve_arch(text, checkpoint) for text in args.arch] if args.arch else None
     splits = load_checkpoint_data(checkpoint, args.data)
     accelerator = resolve_accelerator(args.device)
+    from ofa_fleet.stack.supernet import measure_with_progress
+
     reference = measure_with_progress(checkpoint, splits, archs, args.epoch_cap, accelerator)
     out = save_scratch_reference(args.checkpoint, reference)
     return reference_summary(reference, out)
-
-
-def measure_with_progress(
-    checkpoint: Checkpoint,
-    splits: DataSplits,
-    archs: list[ArchConfig] | None = None,
-    epoch_cap: int = DEFAULT_EPOCH_CAP,
-    accelerator: Accelerator | None = None,
-) -> ScratchReference:
-    """`measure_scratch_reference` with a bar per network, counting its epochs."""
-    from ofa_fleet.carbon.scratch_reference import measure_scratch_reference
-
-    with step_progress() as progress:
-        tasks: dict[str, Any] = {}
-
-        def report(arch: str, done: int, cap: int) -> None:
-            if arch not in tasks:
-                tasks[arch] = progress.add_task(f"from scratch {arch[:24]}", total=cap)
-            progress.update(tasks[arch], completed=done)
-
-        return measure_scratch_reference(
-            checkpoint,
-            splits,
-            archs=archs,
-            epoch_cap=epoch_cap,
-            progress=report,
-            accelerator=accelerator,
-        )
 
 
 def reference_summary(reference: ScratchReference, out: Path) -> dict[str, Any]:

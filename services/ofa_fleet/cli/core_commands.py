@@ -14,9 +14,9 @@ from ofa_fleet.errors import CheckpointError, InvalidArgumentError, NotFoundErro
 # torch, scikit-learn and onnx load in the handlers that use them, so that building the
 # parser (and running the light commands) does not pay for them.
 if TYPE_CHECKING:
+    from ofa_fleet.core.checkpoint import Checkpoint
     from ofa_fleet.core.space import SearchSpace
     from ofa_fleet.data import DataLoading
-    from ofa_fleet.training.checkpoint import Checkpoint
     from ofa_fleet.training.config import TrainConfig
     from ofa_fleet.training.trainer import ProgressiveTrainer, TrainingObserver
 
@@ -132,7 +132,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         )
     if args.resume and not args.out.exists():
         raise CheckpointError(f"cannot resume: {args.out} does not exist")
-    from ofa_fleet.cli.progress import RichTrainingProgress
+    from ofa_fleet.console.progress import RichTrainingProgress
 
     with RichTrainingProgress() as observer:
         if args.workers is not None:
@@ -173,7 +173,7 @@ def new_train_config(args: argparse.Namespace) -> TrainConfig:
 
 def check_resumable(args: argparse.Namespace) -> Checkpoint:
     """The checkpoint at ``--out``, refused if the flags ask to change how it trains."""
-    from ofa_fleet.training.checkpoint import load_checkpoint
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.training.config import TrainConfig
 
     checkpoint = load_checkpoint(args.out)
@@ -214,8 +214,8 @@ def make_trainer(args: argparse.Namespace, observer: TrainingObserver) -> Progre
 
 def run_eval(args: argparse.Namespace) -> dict[str, Any]:
     from ofa_fleet.core.accelerator import resolve_accelerator
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.subnet import materialize, resolve_arch
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
     from ofa_fleet.training.evaluate import top1_accuracy
 
@@ -238,8 +238,8 @@ def run_eval(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_export(args: argparse.Namespace) -> dict[str, Any]:
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.subnet import export_subnet, materialize, resolve_arch
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 
     started = time.perf_counter()

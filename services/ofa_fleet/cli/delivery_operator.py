@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ofa_fleet.cli.serve_command import DELIVERY_PORT
 from ofa_fleet.serving.client import call, open_channel
 from ofa_fleet.serving.credentials import load_operator_token
+from ofa_fleet.serving.ports import DELIVERY_PORT
 from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.v1 import delivery_pb2_grpc
 

@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ofa_fleet.cli.output import emit, stderr_console
 from ofa_fleet.cli.up_command import add_stack_flags, signals_as_interrupts, stack_settings
+from ofa_fleet.console.output import emit, stderr_console
 from ofa_fleet.errors import InvalidArgumentError, UnavailableError
 from ofa_fleet.fleet.summary import DeviceOutcome
 from ofa_fleet.stack.demo import DemoSettings, run_demo

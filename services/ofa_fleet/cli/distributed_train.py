@@ -15,7 +15,7 @@ from ofa_fleet.cli.core_commands import (
     load_space,
     new_train_config,
 )
-from ofa_fleet.cli.progress import RichTrainingProgress
+from ofa_fleet.console.progress import RichTrainingProgress
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.training.trainer import TrainResult
 

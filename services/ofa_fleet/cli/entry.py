@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from ofa_fleet.cli.output import emit
+from ofa_fleet.console.output import emit
 from ofa_fleet.errors import OfaFleetError
 
 EXIT_USER_ERROR = 2

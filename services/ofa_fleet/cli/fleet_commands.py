@@ -31,8 +31,8 @@ from ofa_fleet.cli.device_commands import (
     FLEET_TOKEN_ENV,
     REGISTRY_ENV,
 )
-from ofa_fleet.cli.output import stderr_console
 from ofa_fleet.cli.registry_commands import DEFAULT_REGISTRY
+from ofa_fleet.console.output import stderr_console
 
 if TYPE_CHECKING:
     from ofa_fleet.fleet.summary import DeviceOutcome, SimulationSummary

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ofa_fleet.cli.core_commands import add_device_flag, write_atomically
-from ofa_fleet.cli.output import step_progress
+from ofa_fleet.console.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
 
 # torch, scikit-learn and onnxruntime load in the handlers that use them, so that building
@@ -65,12 +65,12 @@ def run_profile_device(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidArgumentError("--threads must be positive")
     if args.rounds <= 0:
         raise InvalidArgumentError("--rounds must be positive")
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.hardware.local_machine import local_profile
     from ofa_fleet.predictors.device_profiling import profile_device
     from ofa_fleet.predictors.latency import LatencyPredictor
     from ofa_fleet.predictors.layer_index import LayerIndex
     from ofa_fleet.subnet import resolve_arch
-    from ofa_fleet.training.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(args.checkpoint)
     supernet = checkpoint.supernet
@@ -115,12 +115,12 @@ def run_profile_device(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_predict(args: argparse.Namespace) -> dict[str, Any]:
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.hardware.local_machine import local_profile
     from ofa_fleet.hardware.profile_file import load_latency_table, load_profile
     from ofa_fleet.predictors.accuracy import AccuracyPredictor
     from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
     from ofa_fleet.subnet import resolve_arch
-    from ofa_fleet.training.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(args.checkpoint)
     if args.profile is not None:
@@ -145,9 +145,9 @@ def run_predictor_fit(args: argparse.Namespace) -> dict[str, Any]:
     if args.samples < 10:
         raise InvalidArgumentError("--samples must be at least 10")
     from ofa_fleet.core.accelerator import resolve_accelerator
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.predictors.accuracy import fit_accuracy_predictor, sample_archs_for_fit
     from ofa_fleet.predictors.accuracy_samples import measure_samples
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 
     accelerator = resolve_accelerator(args.device)

@@ -18,12 +18,16 @@ from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
-from ofa_fleet.cli.output import stderr_console
+from ofa_fleet.console.output import stderr_console
+from ofa_fleet.contract.rollout import (
+    RolloutPolicy,
+    RolloutStrategy,
+    rollout_from_proto,
+    rollout_to_proto,
+)
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_file import load_profile
 from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
-from ofa_fleet.registry import convert
-from ofa_fleet.registry.records import RolloutPolicy, RolloutStrategy
 from ofa_fleet.serving.client import call, open_channel
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.tls import TlsFiles
@@ -201,7 +205,7 @@ def _create_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any
     response = registry(
         "CreateFleet",
         pb.CreateFleetRequest(
-            name=args.name, profile=args.profile, rollout=convert.rollout_to_proto(policy)
+            name=args.name, profile=args.profile, rollout=rollout_to_proto(policy)
         ),
     )
     if not args.json:
@@ -223,7 +227,7 @@ def _list_fleets(args: argparse.Namespace, registry: Registry) -> None:
         {
             "name": f.name,
             "profile": f.profile,
-            "rollout": convert.rollout_from_proto(f.rollout).strategy.value,
+            "rollout": rollout_from_proto(f.rollout).strategy.value,
             "revision": f.revision,
             "created": f.create_time.ToJsonString(),
         }
@@ -233,9 +237,7 @@ def _list_fleets(args: argparse.Namespace, registry: Registry) -> None:
 
 
 def _update_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
-    request = pb.UpdateFleetRequest(
-        name=args.name, rollout=convert.rollout_to_proto(_rollout_policy(args))
-    )
+    request = pb.UpdateFleetRequest(name=args.name, rollout=rollout_to_proto(_rollout_policy(args)))
     if args.expected_revision is not None:
         request.expected_revision = args.expected_revision
     fleet = registry("UpdateFleet", request).fleet

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ofa_fleet.cli.core_commands import write_atomically
-from ofa_fleet.cli.output import step_progress
+from ofa_fleet.console.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
 
 if TYPE_CHECKING:

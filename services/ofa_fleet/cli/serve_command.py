@@ -20,6 +20,7 @@ from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.logs import configure_logging
 from ofa_fleet.serving.metrics_endpoint import MetricsEndpoint
+from ofa_fleet.serving.ports import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
 from ofa_fleet.serving.server import Server, ServerConfig
 from ofa_fleet.serving.tls import TlsFiles
 
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from ofa_fleet.search.specializer import Specializer
     from ofa_fleet.storage.database import DatabaseUrl
 
-REGISTRY_PORT = 50051
-SEARCH_PORT = 50052
-DELIVERY_PORT = 50053
 DEFAULT_DELIVERY_DB = "sqlite:///ofa-fleet-delivery.db"
 DEFAULT_BLOBS = "ofa-fleet-models"
 DEFAULT_SIGNING_KEY = "ofa-fleet-signing.key"

@@ -21,10 +21,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from ofa_fleet.cli.serve_command import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
 from ofa_fleet.errors import OfaFleetError
 from ofa_fleet.serving.client import call, open_channel
 from ofa_fleet.serving.credentials import load_operator_token
+from ofa_fleet.serving.ports import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
 from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.v1 import (
     common_pb2,

@@ -19,8 +19,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ofa_fleet.cli.output import stderr_console
 from ofa_fleet.cli.serve_command import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
+from ofa_fleet.console.output import stderr_console
 from ofa_fleet.stack.health import ChildExitedError
 from ofa_fleet.stack.local_stack import LocalStack, StackSettings
 

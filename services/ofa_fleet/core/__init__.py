@@ -1,4 +1,4 @@
-"""The OFA core: search space, elastic supernet, extraction and export (no services inside).
+"""The OFA core: search space, elastic supernet, its checkpoint file, extraction and export.
 
 The public surface other packages use; the modules behind it hold one concept each. Names
 are loaded on first use: the space and arch modules are pure Python, and importing them

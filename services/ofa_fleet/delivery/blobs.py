@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Protocol
@@ -34,14 +32,15 @@ from typing import Protocol
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError as DuplicateKeyError
 
+from ofa_fleet.contract.fields import check_sha256
 from ofa_fleet.delivery.tables import ModelBlobRow
 from ofa_fleet.errors import IntegrityError, NotFoundError
-from ofa_fleet.registry.fields import check_sha256
 from ofa_fleet.storage.database import Database
-from ofa_fleet.storage.durable import fsync_directory
+from ofa_fleet.storage.durable import TEMP_SUFFIX, fsync_directory, write_atomic
 
 SUFFIX = ".onnx"
-TEMPORARY_PREFIX = ".partial-"
+# What a crashed `write_atomic` leaves, and what releases before it used left.
+TEMPORARY_PATTERNS = (f".*{TEMP_SUFFIX}", ".partial-*")
 STALE_TEMPORARY_S = 3600.0
 
 
@@ -109,7 +108,9 @@ class FileBlobStore:
             folder.mkdir(exist_ok=True)
             fsync_directory(self.root)
         if not self._has_whole(final, sha256):
-            _write_atomically(final, data)
+            # Models are not secrets (every device downloads them); a private 0600 file
+            # would hide them from a sidecar or another user serving the same volume.
+            write_atomic(final, data, mode=0o644)
         # Also when another writer renamed it: its rename is durable only once this is.
         fsync_directory(folder)
         return sha256
@@ -140,11 +141,12 @@ class FileBlobStore:
         """
         cutoff = time.time() - older_than_s
         removed = 0
-        for path in self.root.glob(f"??/{TEMPORARY_PREFIX}*"):
-            with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
+        for pattern in TEMPORARY_PATTERNS:
+            for path in self.root.glob(f"??/{pattern}"):
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
         return removed
 
     @staticmethod
@@ -158,26 +160,6 @@ class FileBlobStore:
             return digest(path.read_bytes()) == sha256
         except FileNotFoundError:
             return False
-
-
-def _write_atomically(final: Path, data: bytes) -> None:
-    """Write a temporary file beside `final`, fsync it, rename it over `final`."""
-    descriptor, name = tempfile.mkstemp(dir=final.parent, prefix=TEMPORARY_PREFIX)
-    renamed = False
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            # Models are not secrets (every device downloads them); mkstemp's 0600 would
-            # hide them from a sidecar or another user serving the same volume.
-            os.fchmod(handle.fileno(), 0o644)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, final)
-        renamed = True
-    finally:
-        if not renamed:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
 
 
 class DatabaseBlobStore:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import grpc
 from grpc import aio
 
+from ofa_fleet.contract.tokens import DEVICE_PREFIX
 from ofa_fleet.errors import UnavailableError
-from ofa_fleet.registry.token_cache import TokenCache
-from ofa_fleet.registry.tokens import DEVICE_PREFIX
 from ofa_fleet.serving.access import Principal, Role
 from ofa_fleet.serving.client import bearer
+from ofa_fleet.serving.token_cache import TokenCache
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 
 WHO_AM_I_TIMEOUT_SECONDS = 5.0

@@ -26,8 +26,9 @@ from sqlalchemy.exc import IntegrityError as DuplicateKeyError
 
 from ofa_fleet.carbon.cost import ZERO, EnergyCost
 from ofa_fleet.carbon.fleet_ledger import Specialization
+from ofa_fleet.contract.fields import check_name, check_sha256, check_text
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.delivery.blobs import BlobStore, digest
-from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.tables import (
     REASON_LENGTH,
     SUPERNET_VERSION_LENGTH,
@@ -41,7 +42,6 @@ from ofa_fleet.errors import (
     NotFoundError,
     OutOfRangeError,
 )
-from ofa_fleet.registry.fields import check_name, check_sha256, check_text
 from ofa_fleet.storage.database import Database
 from ofa_fleet.storage.lru import ByteLru
 from ofa_fleet.storage.pages import (

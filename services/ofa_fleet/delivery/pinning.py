@@ -19,15 +19,19 @@ from collections.abc import Callable
 
 from grpc import aio
 
+from ofa_fleet.contract.fields import check_name, check_sha256
+from ofa_fleet.contract.rollout import (
+    RolloutPolicy,
+    RolloutStrategy,
+    rollout_from_proto,
+    rollout_to_proto,
+)
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.rollout import ROLLED_BACK
 from ofa_fleet.delivery.rollout_store import RolloutStore
 from ofa_fleet.delivery.tables import FleetPinRow
 from ofa_fleet.delivery.targets import FleetDirectory
 from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError
-from ofa_fleet.registry import convert
-from ofa_fleet.registry.fields import check_name, check_sha256
-from ofa_fleet.registry.records import RolloutPolicy, RolloutStrategy
 from ofa_fleet.serving.client import bearer, upstream_error
 from ofa_fleet.v1 import common_pb2, registry_pb2
 
@@ -61,13 +65,13 @@ class FleetPinning:
         await asyncio.to_thread(self._check_model, fleet, sha256)
         await asyncio.to_thread(self._remember_policy, fleet, sha256)
         policy = RolloutPolicy(strategy=RolloutStrategy.PINNED, pinned_model_sha256=sha256)
-        return await self._update(fleet, convert.rollout_to_proto(policy))
+        return await self._update(fleet, rollout_to_proto(policy))
 
     async def _unpin(self, fleet: registry_pb2.Fleet) -> registry_pb2.Fleet:
         if fleet.rollout.strategy != common_pb2.ROLLOUT_STRATEGY_PINNED:
             return fleet  # nothing pinned: nothing to give back
         previous = await asyncio.to_thread(self._previous_policy, fleet.name)
-        updated = await self._update(fleet, convert.rollout_to_proto(previous))
+        updated = await self._update(fleet, rollout_to_proto(previous))
         await asyncio.to_thread(self._forget_pin, fleet.name)
         return updated
 
@@ -131,7 +135,7 @@ class FleetPinning:
 
     def _remember_policy(self, fleet: registry_pb2.Fleet, sha256: str) -> None:
         """Keep the policy an unpin gives back; a pin over a pin keeps the first one's."""
-        policy = convert.rollout_from_proto(fleet.rollout)
+        policy = rollout_from_proto(fleet.rollout)
         with self.store.database.write() as s:
             row = s.get(FleetPinRow, fleet.name)
             pinned = fleet.rollout.strategy == common_pb2.ROLLOUT_STRATEGY_PINNED

@@ -35,9 +35,9 @@ from prometheus_client import CollectorRegistry
 
 from ofa_fleet.carbon.convert import cost_from_proto
 from ofa_fleet.carbon.cost import ZERO
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.delivery.fleet_monitor import FleetMonitor, MonitorSettings
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
-from ofa_fleet.delivery.manifest import Manifest
 from ofa_fleet.delivery.metrics import DeliveryMetrics
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.signing import ModelSigner

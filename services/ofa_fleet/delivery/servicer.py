@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
+from ofa_fleet.contract.fields import check_name
 from ofa_fleet.delivery.carbon_report import CarbonReport
 from ofa_fleet.delivery.chunking import CHUNK_BYTES
 from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
@@ -30,7 +31,6 @@ from ofa_fleet.delivery.rollout import CANARY, PROMOTED, ROLLED_BACK, Rollout
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.targets import TargetModels
 from ofa_fleet.errors import FailedPreconditionError, OutOfRangeError, UnavailableError
-from ofa_fleet.registry.fields import check_name
 from ofa_fleet.serving.access import current_principal
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
 

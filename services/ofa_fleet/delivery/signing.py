@@ -1,4 +1,4 @@
-"""Model signing: delivery's Ed25519 key, and the check a device makes before installing.
+"""Model signing: delivery's Ed25519 key (the device's check is `contract.signatures`).
 
 The sha256 in a manifest proves the model bytes are the ones described; the signature over
 the manifest's canonical bytes proves delivery described them. Devices hold delivery's
@@ -19,29 +19,22 @@ same reason). The fix is one `chmod 600`, or `defaultMode: 0400` on a Kubernetes
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.contract.manifest import Manifest
+from ofa_fleet.contract.signatures import key_id
 from ofa_fleet.errors import (
     FailedPreconditionError,
-    IntegrityError,
     InvalidArgumentError,
     NotFoundError,
 )
-from ofa_fleet.storage.durable import fsync_directory
-
-KEY_ID_HEX_DIGITS = 16
+from ofa_fleet.storage.durable import publish_new
 
 
 class ModelSigner:
@@ -53,7 +46,7 @@ class ModelSigner:
         self._public_key_pem = public.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        self._key_id = _key_id(public)
+        self._key_id = key_id(public)
 
     @classmethod
     def load_or_create(cls, path: Path) -> ModelSigner:
@@ -80,41 +73,6 @@ class ModelSigner:
     def sign(self, manifest: Manifest) -> bytes:
         """The 64-byte Ed25519 signature over `manifest.canonical_bytes()`."""
         return self._private_key.sign(manifest.canonical_bytes())
-
-
-def public_key_id(public_key_pem: bytes) -> str:
-    """The key id of a PEM public key, as `ModelSigner.key_id` spells it."""
-    return _key_id(_load_public_key(public_key_pem))
-
-
-def verify_manifest(public_key_pem: bytes, manifest: Manifest, signature: bytes) -> None:
-    """Raise `IntegrityError` unless `signature` is the key's signature of `manifest`."""
-    public = _load_public_key(public_key_pem)
-    try:
-        public.verify(bytes(signature), manifest.canonical_bytes())
-    except InvalidSignature:
-        raise IntegrityError(
-            f"manifest signature does not verify for model sha256 {manifest.sha256} with "
-            f"key {_key_id(public)}: the manifest or its signature was altered, or another "
-            "key signed it"
-        ) from None
-
-
-def _key_id(public: Ed25519PublicKey) -> str:
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:KEY_ID_HEX_DIGITS]
-
-
-def _load_public_key(public_key_pem: bytes) -> Ed25519PublicKey:
-    try:
-        public = serialization.load_pem_public_key(public_key_pem)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise IntegrityError(f"signing public key is not a PEM public key: {exc}") from None
-    if not isinstance(public, Ed25519PublicKey):
-        raise IntegrityError(
-            f"signing public key is of type {type(public).__name__}, not an Ed25519 public key"
-        )
-    return public
 
 
 def _read_private_key(path: Path) -> Ed25519PrivateKey:
@@ -152,9 +110,8 @@ def _read_private_key(path: Path) -> Ed25519PrivateKey:
 def _publish_new_key(path: Path) -> None:
     """Create a key at `path` unless another process gets there first.
 
-    The key is fsynced under a temporary name (mode 0600 from its creation, by
-    `mkstemp`) and only then linked to `path`, so `path` never names a partly written
-    file; a link that finds `path` taken means another process won, and its key is used.
+    `storage.durable.publish_new` makes `path` name a whole key or nothing; when it
+    finds `path` taken, another process won, and its key is used.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = Ed25519PrivateKey.generate().private_bytes(
@@ -162,25 +119,11 @@ def _publish_new_key(path: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        try:
-            view = memoryview(pem)
-            while view:
-                view = view[os.write(handle, view) :]
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-        try:
-            os.link(tmp_name, path)
-        except FileExistsError:
-            pass  # another process published its key first; it is the one to use
-        except OSError as exc:
-            raise FailedPreconditionError(
-                f"cannot create signing key {path}: its filesystem refuses hard links, which "
-                f"publish the key atomically ({exc}); create the key on another filesystem "
-                "or place one there yourself (PKCS8 PEM Ed25519, mode 0600)"
-            ) from None
-    finally:
-        os.unlink(tmp_name)
-    fsync_directory(path.parent)
+        publish_new(path, pem)  # False: another process published its key first; use it
+    except OSError as exc:
+        raise FailedPreconditionError(
+            f"cannot create signing key {path}: its filesystem refuses hard links, which "
+            f"publish the key atomically ({exc}); create the key on another filesystem "
+            "or place one there yourself (PKCS8 PEM Ed25519, mode 0600)"
+        ) from None

@@ -10,6 +10,7 @@ import os
 import platform
 import shutil
 
+from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.profile import (
     ARCHITECTURES,
     Constraints,
@@ -17,7 +18,6 @@ from ofa_fleet.hardware.profile import (
     HardwareProfile,
     RuntimeSpec,
 )
-from ofa_fleet.predictors.latency_table import LatencyTable
 
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "armv7l": "armv7"}
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.units import parse_bytes
-from ofa_fleet.predictors.latency_table import LatencyTable
 
 ARCHITECTURES = ("x86_64", "aarch64", "armv7", "riscv64")
 ENGINES = ("onnxruntime",)

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from ofa_fleet.errors import InvalidArgumentError, NotFoundError
+from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.profile import HardwareProfile
-from ofa_fleet.predictors.latency_table import LatencyTable
 
 
 def load_profile(path: Path) -> HardwareProfile:

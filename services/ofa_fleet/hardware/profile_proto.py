@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.profile import HardwareProfile
-from ofa_fleet.predictors.latency_table import LatencyTable
 from ofa_fleet.v1 import common_pb2
 
 

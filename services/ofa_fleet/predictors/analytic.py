@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ofa_fleet.core.layers import FLOAT_BYTES, Layer, layer_nodes
 from ofa_fleet.hardware.profile import CpuSpec
-from ofa_fleet.predictors.layers import FLOAT_BYTES, Layer, layer_nodes
 
 # fp32 FLOPs per cycle per core: two FMA pipes of the SIMD width (AVX2: 8 lanes;
 # NEON: 4 lanes; ARMv7 NEON issues one 128-bit FMA per 2 cycles on small cores).

@@ -24,12 +24,12 @@ import numpy as np
 import onnxruntime as ort
 
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.layers import Layer, space_layers, subnet_layers
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.predictors.latency_table import LatencyTable, boundary_key
-from ofa_fleet.predictors.layers import Layer, space_layers, subnet_layers
+from ofa_fleet.hardware.latency_table import LatencyTable, boundary_key
+from ofa_fleet.inference.timing import InterleavedTimer
 from ofa_fleet.predictors.onnx_blocks import conv_chain_model, layers_model
-from ofa_fleet.predictors.timing import InterleavedTimer
 
 CHAIN_LENGTHS = (1, 2, 3, 4)
 ProgressCallback = Callable[[str, int, int], None]

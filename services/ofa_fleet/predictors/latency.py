@@ -16,13 +16,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.layers import Layer
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.hardware.latency_table import LatencyTable, boundary_key
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.predictors.analytic import layer_components_ms
 from ofa_fleet.predictors.calibration import Calibration, fit_calibration
-from ofa_fleet.predictors.latency_table import LatencyTable, boundary_key
 from ofa_fleet.predictors.layer_index import LayerIndex
-from ofa_fleet.predictors.layers import Layer
 
 SOURCES = ("lut", "analytic", "calibrated")
 

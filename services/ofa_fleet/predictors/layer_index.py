@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ofa_fleet.core.arch import ArchConfig, BlockChoice, encoding_length, validate
+from ofa_fleet.core.layers import Layer, space_layers, subnet_layers
 from ofa_fleet.core.space import SearchSpace
-from ofa_fleet.predictors.layers import Layer, space_layers, subnet_layers
 
 
 class LayerIndex:

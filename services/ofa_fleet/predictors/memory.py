@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ofa_fleet.predictors.layers import FLOAT_BYTES, Layer, Node, peak_live_elements
+from ofa_fleet.core.layers import FLOAT_BYTES, Layer, Node, peak_live_elements
 
 ONNX_BYTES_PER_NODE = 219
 

@@ -16,7 +16,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ofa_fleet.core.export import OPSET
-from ofa_fleet.predictors.layers import Layer
+from ofa_fleet.core.layers import Layer
 
 INPUT = "input"
 OUTPUT = "output"

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.layers import FLOAT_BYTES
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
 from ofa_fleet.predictors.latency import LatencyPredictor
 from ofa_fleet.predictors.layer_index import LayerIndex
-from ofa_fleet.predictors.layers import FLOAT_BYTES
 from ofa_fleet.predictors.memory import ONNX_BYTES_PER_NODE
 
 

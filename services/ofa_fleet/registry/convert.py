@@ -9,7 +9,7 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ofa_fleet.carbon.convert import cost_from_proto, cost_to_proto
-from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.contract.rollout import rollout_to_proto
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.records import (
     Change,
@@ -19,16 +19,9 @@ from ofa_fleet.registry.records import (
     DeviceStatus,
     FleetRecord,
     ProfileRecord,
-    RolloutPolicy,
-    RolloutStrategy,
 )
-from ofa_fleet.v1 import common_pb2, registry_pb2
+from ofa_fleet.v1 import registry_pb2
 
-_STRATEGIES = {
-    common_pb2.ROLLOUT_STRATEGY_AUTO_LATEST: RolloutStrategy.AUTO_LATEST,
-    common_pb2.ROLLOUT_STRATEGY_PINNED: RolloutStrategy.PINNED,
-    common_pb2.ROLLOUT_STRATEGY_STAGED: RolloutStrategy.STAGED,
-}
 _KINDS = {
     ChangeKind.PROFILE: registry_pb2.CHANGE_KIND_PROFILE,
     ChangeKind.FLEET: registry_pb2.CHANGE_KIND_FLEET,
@@ -48,40 +41,6 @@ def profile_record_to_proto(record: ProfileRecord) -> registry_pb2.Profile:
         create_time=timestamp(record.created_us),
         update_time=timestamp(record.updated_us),
     )
-
-
-def rollout_from_proto(message: registry_pb2.RolloutPolicy) -> RolloutPolicy:
-    if message.strategy == common_pb2.ROLLOUT_STRATEGY_UNSPECIFIED and not message.ByteSize():
-        return RolloutPolicy()
-    strategy = _STRATEGIES.get(message.strategy)
-    if strategy is None:
-        raise InvalidArgumentError(
-            f"rollout.strategy {message.strategy} is not one of "
-            "ROLLOUT_STRATEGY_AUTO_LATEST, ROLLOUT_STRATEGY_PINNED, ROLLOUT_STRATEGY_STAGED"
-        )
-    return RolloutPolicy(
-        strategy=strategy,
-        pinned_model_sha256=message.pinned_model_sha256,
-        canary_percent=message.staged.canary_percent,
-        failure_threshold_percent=message.staged.failure_threshold_percent,
-        min_success_reports=message.staged.min_success_reports,
-    )
-
-
-def rollout_to_proto(policy: RolloutPolicy) -> registry_pb2.RolloutPolicy:
-    strategy = next(k for k, v in _STRATEGIES.items() if v is policy.strategy)
-    message = registry_pb2.RolloutPolicy(
-        strategy=strategy, pinned_model_sha256=policy.pinned_model_sha256
-    )
-    if policy.strategy is RolloutStrategy.STAGED:
-        message.staged.CopyFrom(
-            registry_pb2.StagedRollout(
-                canary_percent=policy.canary_percent,
-                failure_threshold_percent=policy.failure_threshold_percent,
-                min_success_reports=policy.min_success_reports,
-            )
-        )
-    return message
 
 
 def fleet_to_proto(record: FleetRecord) -> registry_pb2.Fleet:

@@ -10,78 +10,13 @@ import enum
 from dataclasses import dataclass
 
 from ofa_fleet.carbon.cost import ZERO, EnergyCost
+from ofa_fleet.contract.fields import check_cost, check_sha256, check_text
+from ofa_fleet.contract.rollout import RolloutPolicy
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile import HardwareProfile
-from ofa_fleet.registry.fields import check_cost, check_sha256, check_text
 
 MAX_STATUS_ERRORS = 16
 MAX_ERROR_LENGTH = 1024
-
-
-class RolloutStrategy(enum.Enum):
-    AUTO_LATEST = "auto-latest"
-    PINNED = "pinned"
-    STAGED = "staged"
-
-
-@dataclass(frozen=True)
-class RolloutPolicy:
-    """How a fleet takes new models; delivery enforces it, the registry stores it."""
-
-    strategy: RolloutStrategy = RolloutStrategy.AUTO_LATEST
-    pinned_model_sha256: str = ""
-    canary_percent: int = 0
-    failure_threshold_percent: int = 0
-    min_success_reports: int = 0
-
-    def __post_init__(self) -> None:
-        where = "rollout"
-        if self.strategy is RolloutStrategy.PINNED:
-            check_sha256(self.pinned_model_sha256, f"{where}.pinned_model_sha256", required=True)
-        elif self.pinned_model_sha256:
-            raise InvalidArgumentError(
-                f"{where}.pinned_model_sha256 is set but the strategy is "
-                f"{self.strategy.value}; it applies only to the pinned strategy"
-            )
-        if self.strategy is RolloutStrategy.STAGED:
-            if not 1 <= self.canary_percent <= 100:
-                raise InvalidArgumentError(
-                    f"{where}.staged.canary_percent must be 1-100, got {self.canary_percent}"
-                )
-            if not 0 <= self.failure_threshold_percent <= 100:
-                raise InvalidArgumentError(
-                    f"{where}.staged.failure_threshold_percent must be 0-100, "
-                    f"got {self.failure_threshold_percent}"
-                )
-            if self.min_success_reports < 1:
-                raise InvalidArgumentError(
-                    f"{where}.staged.min_success_reports must be at least 1, "
-                    f"got {self.min_success_reports}"
-                )
-        elif self.canary_percent or self.failure_threshold_percent or self.min_success_reports:
-            raise InvalidArgumentError(
-                f"{where}.staged is set but the strategy is {self.strategy.value}; "
-                "it applies only to the staged strategy"
-            )
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "strategy": self.strategy.value,
-            "pinned_model_sha256": self.pinned_model_sha256,
-            "canary_percent": self.canary_percent,
-            "failure_threshold_percent": self.failure_threshold_percent,
-            "min_success_reports": self.min_success_reports,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> RolloutPolicy:
-        return cls(
-            strategy=RolloutStrategy(data["strategy"]),
-            pinned_model_sha256=str(data["pinned_model_sha256"]),
-            canary_percent=int(str(data["canary_percent"])),
-            failure_threshold_percent=int(str(data["failure_threshold_percent"])),
-            min_success_reports=int(str(data["min_success_reports"])),
-        )
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from ofa_fleet.contract.tokens import DEVICE_PREFIX, ENROLMENT_PREFIX
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.metrics import RegistryMetrics
 from ofa_fleet.registry.servicer import RegistryServicer
 from ofa_fleet.registry.store import RegistryStore
-from ofa_fleet.registry.token_cache import TokenCache
-from ofa_fleet.registry.tokens import DEVICE_PREFIX, ENROLMENT_PREFIX
 from ofa_fleet.serving.access import OperatorAuthenticator, Principal, Role
 from ofa_fleet.serving.server import Service
+from ofa_fleet.serving.token_cache import TokenCache
 from ofa_fleet.storage.database import Database
 from ofa_fleet.v1 import registry_pb2_grpc
 

@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar
 from grpc import aio
 
 from ofa_fleet.carbon.cost import EnergyCost
+from ofa_fleet.contract.rollout import rollout_from_proto
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.registry import convert
@@ -97,7 +98,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def CreateFleet(  # noqa: N802
         self, request: pb.CreateFleetRequest, context: aio.ServicerContext
     ) -> pb.CreateFleetResponse:
-        rollout = convert.rollout_from_proto(request.rollout)
+        rollout = rollout_from_proto(request.rollout)
         record, token = await self._write(
             self.store.create_fleet, request.name, request.profile, rollout
         )
@@ -121,7 +122,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdateFleet(  # noqa: N802
         self, request: pb.UpdateFleetRequest, context: aio.ServicerContext
     ) -> pb.UpdateFleetResponse:
-        rollout = convert.rollout_from_proto(request.rollout)
+        rollout = rollout_from_proto(request.rollout)
         expected = request.expected_revision if request.HasField("expected_revision") else None
         record = await self._write(self.store.update_fleet, request.name, rollout, expected)
         return pb.UpdateFleetResponse(fleet=convert.fleet_to_proto(record))

@@ -19,6 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ofa_fleet.carbon.cost import EnergyCost
+from ofa_fleet.contract import tokens
+from ofa_fleet.contract.fields import (
+    check_device_id,
+    check_name,
+    check_text,
+)
+from ofa_fleet.contract.rollout import RolloutPolicy
 from ofa_fleet.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -26,12 +33,6 @@ from ofa_fleet.errors import (
     NotFoundError,
 )
 from ofa_fleet.hardware.profile import HardwareProfile
-from ofa_fleet.registry import tokens
-from ofa_fleet.registry.fields import (
-    check_device_id,
-    check_name,
-    check_text,
-)
 from ofa_fleet.registry.records import (
     Change,
     ChangeKind,
@@ -40,7 +41,6 @@ from ofa_fleet.registry.records import (
     DeviceStatus,
     FleetRecord,
     ProfileRecord,
-    RolloutPolicy,
 )
 from ofa_fleet.registry.tables import (
     ChangeCounterRow,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ofa_fleet.carbon.meter import EnergyModel
+from ofa_fleet.core.checkpoint import Checkpoint
 from ofa_fleet.errors import NotFoundError
 from ofa_fleet.predictors.accuracy import (
     AccuracyPredictor,
@@ -28,12 +29,11 @@ from ofa_fleet.predictors.accuracy import (
 )
 from ofa_fleet.search.task_cost import TaskTally
 from ofa_fleet.search.workers import SearchWorkers
-from ofa_fleet.training.checkpoint import Checkpoint
 
 FIT_SAMPLES = 100
 
 
-def sidecar_path(checkpoint_path: Path) -> Path:
+def predictor_path(checkpoint_path: Path) -> Path:
     return checkpoint_path.with_name(checkpoint_path.name + ".predictor")
 
 
@@ -56,7 +56,7 @@ def resolve_accuracy_predictor(
         predictor = AccuracyPredictor.load(explicit)
         predictor.check_compatible(checkpoint.space, checkpoint.version)
         return predictor
-    path = sidecar_path(checkpoint_path)
+    path = predictor_path(checkpoint_path)
     if path.is_file():
         predictor = AccuracyPredictor.load(path)
         if predictor.supernet_version == checkpoint.version:

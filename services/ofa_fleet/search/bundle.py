@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ofa_fleet.core.checkpoint import Checkpoint, TrainingFigures
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.core.supernet import OFASupernet
 from ofa_fleet.data import DataSplits
 from ofa_fleet.data.dataset import ImageDataset, Normalization
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
-from ofa_fleet.training.checkpoint import Checkpoint, TrainingFigures
 
 # A supernet trained on a streamed dataset (larger than memory) is searched with a seeded
 # sample of it: enough images for BatchNorm calibration and a stable top-1 (a standard

@@ -6,11 +6,10 @@ into place, so a reader never sees half a PNG.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from ofa_fleet.search.specializer import Specialization
+from ofa_fleet.storage.durable import open_atomic
 
 
 def plot_front(result: Specialization, budget_ms: float, path: Path) -> None:
@@ -46,11 +45,8 @@ def plot_front(result: Specialization, budget_ms: float, path: Path) -> None:
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
     try:
-        figure.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        with open_atomic(path) as handle:
+            figure.savefig(handle, format="png")
     finally:
         plt.close(figure)
-        Path(tmp).unlink(missing_ok=True)

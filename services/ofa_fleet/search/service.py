@@ -16,12 +16,13 @@ import grpc
 import ray
 from prometheus_client import CollectorRegistry
 
-from ofa_fleet.carbon.supernet_ledger import load_supernet_ledger
+from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.search.access_rules import RULES, SERVICE
 from ofa_fleet.search.accuracy_source import FIT_SAMPLES, resolve_accuracy_predictor
 from ofa_fleet.search.bundle import SupernetBundle
+from ofa_fleet.search.ledger_source import load_supernet_ledger
 from ofa_fleet.search.metrics import SearchMetrics
 from ofa_fleet.search.servicer import DEFAULT_CONCURRENCY, ProfileLookup, SearchServicer
 from ofa_fleet.search.specializer import Specializer
@@ -29,7 +30,6 @@ from ofa_fleet.search.workers import SearchWorkers
 from ofa_fleet.serving.client import bearer, open_aio_channel, upstream_error
 from ofa_fleet.serving.server import Service
 from ofa_fleet.serving.tls import TlsFiles
-from ofa_fleet.training.checkpoint import load_checkpoint
 from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc, search_pb2_grpc
 

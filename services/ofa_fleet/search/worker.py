@@ -24,15 +24,15 @@ import ray
 import torch
 
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.checkpoint import Checkpoint
 from ofa_fleet.data import DataSplits
 from ofa_fleet.errors import FailedPreconditionError
 from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.inference.timing import InterleavedTimer
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
-from ofa_fleet.predictors.timing import InterleavedTimer
 from ofa_fleet.search.bundle import SupernetBundle
 from ofa_fleet.subnet import export_subnet, materialize
-from ofa_fleet.training.checkpoint import Checkpoint
 from ofa_fleet.training.evaluate import top1_accuracy
 
 PROFILES_KEPT = 32

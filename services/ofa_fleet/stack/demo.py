@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
-from ofa_fleet.delivery.manifest import Manifest
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.errors import RemoteCallError
 from ofa_fleet.fleet.simulator import SimulationSettings, simulate_fleet
 from ofa_fleet.fleet.summary import DeviceOutcome, SimulationSummary

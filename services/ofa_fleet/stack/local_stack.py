@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from ofa_fleet.cli.serve_command import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
 from ofa_fleet.errors import NotFoundError
+from ofa_fleet.serving.ports import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
 from ofa_fleet.stack.health import (
     ChildExitedError,
     child_exited,

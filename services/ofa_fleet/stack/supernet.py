@@ -22,14 +22,24 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ofa_fleet.cli.output import step_progress
-from ofa_fleet.cli.progress import RichTrainingProgress
+from ofa_fleet.carbon.scratch_reference import DEFAULT_EPOCH_CAP
+from ofa_fleet.console.output import step_progress
+from ofa_fleet.console.progress import RichTrainingProgress
 
 # The first start's schedule (full, kernel, depth, width epochs): about half of
 # `TrainConfig`'s (10, 4, 4, 6), so that a fresh machine serves its first fleet within
 # minutes. `ofa-fleet train` keeps the full schedule; `--epochs-per-phase` overrides this.
 FIRST_USE_EPOCHS = (5, 2, 2, 3)
+
+# torch loads in the functions, so that importing the stack (as the CLI does) stays light.
+if TYPE_CHECKING:
+    from ofa_fleet.carbon.scratch_reference import ScratchReference
+    from ofa_fleet.core.accelerator import Accelerator
+    from ofa_fleet.core.arch import ArchConfig
+    from ofa_fleet.core.checkpoint import Checkpoint
+    from ofa_fleet.data import DataSplits
 
 
 def ensure_supernet(path: Path, epochs_per_phase: int | None = None) -> None:
@@ -41,9 +51,9 @@ def ensure_supernet(path: Path, epochs_per_phase: int | None = None) -> None:
 
 def ensure_trained(path: Path, epochs_per_phase: int | None = None) -> None:
     """Train, resume an interrupted run, or do nothing if a finished checkpoint exists."""
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.core.space import cpu_space
     from ofa_fleet.data import load_dataset
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import VAL_FRACTION, load_checkpoint_data
     from ofa_fleet.training.config import TrainConfig
     from ofa_fleet.training.trainer import ProgressiveTrainer
@@ -73,18 +83,18 @@ def ensure_predictor(checkpoint_path: Path, samples: int | None = None) -> Path:
     or on the Ray this process already runs. ``samples``: subnets to measure (default:
     as many as search would, ``FIT_SAMPLES``).
     """
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.predictors.accuracy import AccuracyPredictor
     from ofa_fleet.search.accuracy_source import (
         FIT_SAMPLES,
+        predictor_path,
         resolve_accuracy_predictor,
-        sidecar_path,
     )
     from ofa_fleet.search.bundle import SupernetBundle
     from ofa_fleet.search.workers import SearchWorkers
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 
-    path = sidecar_path(checkpoint_path)
+    path = predictor_path(checkpoint_path)
     checkpoint = load_checkpoint(checkpoint_path)
     if path.is_file() and AccuracyPredictor.load(path).supernet_version == checkpoint.version:
         return path
@@ -111,17 +121,16 @@ def ensure_scratch_reference(checkpoint_path: Path) -> Path:
     from ofa_fleet.carbon.scratch_reference import (
         load_scratch_reference,
         save_scratch_reference,
-        sidecar_path,
+        scratch_reference_path,
     )
-    from ofa_fleet.cli.carbon_commands import measure_with_progress
+    from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.errors import CheckpointError
-    from ofa_fleet.training.checkpoint import load_checkpoint
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 
     checkpoint = load_checkpoint(checkpoint_path)
     try:
         if load_scratch_reference(checkpoint_path, checkpoint.version) is not None:
-            return sidecar_path(checkpoint_path)
+            return scratch_reference_path(checkpoint_path)
     except CheckpointError:
         pass
     reference = measure_with_progress(checkpoint, load_checkpoint_data(checkpoint))
@@ -164,3 +173,31 @@ def torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def measure_with_progress(
+    checkpoint: Checkpoint,
+    splits: DataSplits,
+    archs: list[ArchConfig] | None = None,
+    epoch_cap: int = DEFAULT_EPOCH_CAP,
+    accelerator: Accelerator | None = None,
+) -> ScratchReference:
+    """`measure_scratch_reference` with a bar per network, counting its epochs."""
+    from ofa_fleet.training.scratch_reference import measure_scratch_reference
+
+    with step_progress() as progress:
+        tasks: dict[str, Any] = {}
+
+        def report(arch: str, done: int, cap: int) -> None:
+            if arch not in tasks:
+                tasks[arch] = progress.add_task(f"from scratch {arch[:24]}", total=cap)
+            progress.update(tasks[arch], completed=done)
+
+        return measure_scratch_reference(
+            checkpoint,
+            splits,
+            archs=archs,
+            epoch_cap=epoch_cap,
+            progress=report,
+            accelerator=accelerator,
+        )

@@ -7,9 +7,9 @@ whatever a later command defaults to.
 
 from __future__ import annotations
 
+from ofa_fleet.core.checkpoint import Checkpoint
 from ofa_fleet.data import DataLoading, DataSplits, load_dataset
 from ofa_fleet.errors import DataError
-from ofa_fleet.training.checkpoint import Checkpoint
 
 VAL_FRACTION = 0.2
 

@@ -38,11 +38,11 @@ import torch
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from ofa_fleet.core.accelerator import accelerator_for
+from ofa_fleet.core.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.data import DataLoading, load_dataset
 from ofa_fleet.errors import InvalidArgumentError, OfaFleetError
 from ofa_fleet.storage.durable import write_atomic
-from ofa_fleet.training.checkpoint import Checkpoint, load_checkpoint
 from ofa_fleet.training.collective import TorchDistributed
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.phases import Phase

@@ -41,6 +41,12 @@ from ofa_fleet.carbon.cost import ZERO, EnergyCost
 from ofa_fleet.carbon.meter import EnergyModel
 from ofa_fleet.core.accelerator import CPU, Accelerator
 from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.checkpoint import (
+    Checkpoint,
+    TrainingFigures,
+    load_checkpoint,
+    save_checkpoint,
+)
 from ofa_fleet.core.elastic_ops import ElasticBatchNorm
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.core.supernet import OFASupernet
@@ -55,12 +61,6 @@ from ofa_fleet.data import (
 )
 from ofa_fleet.errors import CheckpointError
 from ofa_fleet.subnet import materialize
-from ofa_fleet.training.checkpoint import (
-    Checkpoint,
-    TrainingFigures,
-    load_checkpoint,
-    save_checkpoint,
-)
 from ofa_fleet.training.collective import Collective, SingleProcess
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.evaluate import count_correct

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ofa_fleet.core.layers import Layer
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.predictors.layers import Layer
 
 FORMAT = "ofa-fleet.latency-table/1"
 

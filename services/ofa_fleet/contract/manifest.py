@@ -12,10 +12,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ofa_fleet.contract.fields import check_sha256
 from ofa_fleet.errors import InvalidArgumentError
 
 FORMAT = "ofa-fleet.manifest/1"
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,7 @@ class Manifest:
     figures: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if len(self.sha256) != 64 or not set(self.sha256) <= _HEX:
-            raise InvalidArgumentError(
-                f"manifest sha256 must be 64 hex digits, got {self.sha256!r}"
-            )
+        check_sha256(self.sha256, "manifest sha256", required=True)
         if self.size_bytes <= 0:
             raise InvalidArgumentError("manifest size_bytes must be positive")
         if self.profile_revision < 1 or self.created_us < 0:

@@ -14,7 +14,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ofa_fleet.cli.output import stderr_console
+from ofa_fleet.console.output import stderr_console
 
 if TYPE_CHECKING:
     from ofa_fleet.training.phases import Phase

@@ -12,8 +12,6 @@ mid-write leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import torch
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.core.supernet import OFASupernet
 from ofa_fleet.errors import CheckpointError, InvalidArgumentError
+from ofa_fleet.storage.durable import open_atomic
 
 FORMAT = "ofa-fleet-supernet/1"
 
@@ -133,16 +132,8 @@ def save_checkpoint(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            torch.save(payload, tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with open_atomic(path) as handle:
+        torch.save(payload, handle)
     return version
 
 

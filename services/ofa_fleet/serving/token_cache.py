@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from ofa_fleet.registry.tokens import digest
+from ofa_fleet.contract.tokens import digest
 from ofa_fleet.serving.access import Principal
 
 
