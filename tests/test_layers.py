@@ -1,0 +1,148 @@
+"""The packages' layering, as the README's layout section draws it, read from the code.
+
+A package may import only packages of a lower layer, so the import graph between
+packages has no cycle and every arrow points down. Imports under ``TYPE_CHECKING`` are
+annotations only and do not count; imports inside functions do (they run). The device
+side is checked twice: by the packages the agent names, and by what importing it
+actually loads.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "services" / "ofa_fleet"
+
+# Lower layers first. A new package must be placed here (the test says so).
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"errors", "v1"}),
+    frozenset({"storage", "data", "console", "inference"}),
+    frozenset({"carbon", "core"}),
+    frozenset({"contract", "hardware", "subnet"}),
+    frozenset({"serving", "training"}),
+    frozenset({"predictors", "registry", "agent"}),
+    frozenset({"search", "fleet"}),
+    frozenset({"delivery"}),
+    frozenset({"stack"}),
+    frozenset({"cli"}),
+)
+LAYER_OF = {package: level for level, packages in enumerate(LAYERS) for package in packages}
+
+# What runs on a device: the agent and what it may stand on. No server package.
+DEVICE_SIDE = frozenset(
+    {"agent", "contract", "inference", "carbon", "serving", "storage", "errors", "v1"}
+)
+SERVER_LIBRARIES = ("torch", "ray", "sqlalchemy", "sklearn", "alembic", "matplotlib")
+
+
+def package_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "ofa_fleet" and len(parts) > 1 else None
+
+
+def imported_modules(path: Path) -> list[str]:
+    """The absolute ``ofa_fleet`` modules `path` imports, outside ``TYPE_CHECKING`` blocks."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    annotation_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            annotation_only |= {id(inner) for stmt in node.body for inner in ast.walk(stmt)}
+    modules = []
+    for node in ast.walk(tree):
+        if id(node) in annotation_only:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            assert not node.level, f"{path}: relative import; the project imports absolutely"
+            modules.append(node.module or "")
+        elif isinstance(node, ast.Import):
+            modules.extend(alias.name for alias in node.names)
+    return [m for m in modules if m == "ofa_fleet" or m.startswith("ofa_fleet.")]
+
+
+def package_imports() -> dict[tuple[str, str], list[str]]:
+    """(importer, imported) package pairs, each with the import lines that make it."""
+    edges: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts)
+        source = package_of(module)
+        if source is None or source == "v1" or "migrations" in path.parts:
+            continue
+        for imported in imported_modules(path):
+            target = package_of(imported)
+            if target is not None and target != source:
+                edges[(source, target)].append(f"{module} imports {imported}")
+    return edges
+
+
+def project_packages() -> set[str]:
+    names = {p.name for p in PACKAGE_ROOT.iterdir() if (p / "__init__.py").is_file()}
+    return names | {p.stem for p in PACKAGE_ROOT.glob("*.py") if p.stem != "__init__"}
+
+
+def test_every_package_has_a_layer() -> None:
+    unplaced = project_packages() - LAYER_OF.keys()
+    assert not unplaced, f"place {sorted(unplaced)} in LAYERS (and the README's layout)"
+    gone = LAYER_OF.keys() - project_packages()
+    assert not gone, f"LAYERS names packages that no longer exist: {sorted(gone)}"
+
+
+def test_every_import_between_packages_points_down() -> None:
+    upward = [
+        f"{a} (layer {LAYER_OF[a]}) -> {b} (layer {LAYER_OF[b]}): {lines[0]}"
+        for (a, b), lines in sorted(package_imports().items())
+        if LAYER_OF[b] >= LAYER_OF[a]
+    ]
+    assert not upward, "imports that do not point down:\n" + "\n".join(upward)
+
+
+def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
+    """The graph reader finds lazy imports and skips annotation-only ones."""
+    source = tmp_path / "probe.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from ofa_fleet.cli.main import main\n"
+        "def f():\n"
+        "    import ofa_fleet.stack.demo\n"
+        "    from ofa_fleet.delivery import servicer\n"
+    )
+    assert imported_modules(source) == ["ofa_fleet.stack.demo", "ofa_fleet.delivery"]
+
+
+def test_the_agent_imports_only_device_side_packages() -> None:
+    device_imports = [
+        f"{a} -> {b}: {lines[0]}"
+        for (a, b), lines in sorted(package_imports().items())
+        if a in DEVICE_SIDE and b not in DEVICE_SIDE
+    ]
+    assert not device_imports, "the device side imports server code:\n" + "\n".join(
+        device_imports
+    )
+
+
+@pytest.mark.parametrize("entry", ["ofa_fleet.agent.runner", "ofa_fleet.agent.boot"])
+def test_importing_the_agent_loads_no_server_library(entry: str) -> None:
+    probe = (
+        f"import json, sys, {entry}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('ofa_fleet.')"
+        " or m.split('.')[0] in sys.argv[1:])))"
+    )
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", probe, *SERVER_LIBRARIES],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    libraries = [m for m in loaded if m.split(".")[0] in SERVER_LIBRARIES]
+    assert not libraries, f"importing {entry} loads {libraries}"
+    server_packages = {package_of(m) for m in loaded} - DEVICE_SIDE - {None}
+    assert not server_packages, f"importing {entry} loads {sorted(server_packages)}"
