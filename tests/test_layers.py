@@ -122,9 +122,7 @@ def test_the_agent_imports_only_device_side_packages() -> None:
         for (a, b), lines in sorted(package_imports().items())
         if a in DEVICE_SIDE and b not in DEVICE_SIDE
     ]
-    assert not device_imports, "the device side imports server code:\n" + "\n".join(
-        device_imports
-    )
+    assert not device_imports, "the device side imports server code:\n" + "\n".join(device_imports)
 
 
 @pytest.mark.parametrize("entry", ["ofa_fleet.agent.runner", "ofa_fleet.agent.boot"])

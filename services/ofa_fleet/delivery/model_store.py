@@ -43,7 +43,7 @@ from ofa_fleet.errors import (
     OutOfRangeError,
 )
 from ofa_fleet.storage.database import Database
-from ofa_fleet.storage.lru import ByteLru
+from ofa_fleet.storage.lru import Lru
 from ofa_fleet.storage.pages import (
     Page,
     check_page_size,
@@ -113,7 +113,7 @@ class ModelStore:
     ) -> None:
         self.database = database
         self.blobs = blobs
-        self.cache = ByteLru(cache_bytes)
+        self.cache: Lru[str, bytes] = Lru(max_bytes=cache_bytes, size_of=len)
         # Striped rather than one lock per sha256: bounded, and two blobs rarely share one.
         self._load_locks = [threading.Lock() for _ in range(LOAD_LOCKS)]
 

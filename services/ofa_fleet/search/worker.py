@@ -16,7 +16,6 @@ import json
 import os
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from ofa_fleet.inference.timing import InterleavedTimer
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.search.bundle import SupernetBundle
+from ofa_fleet.storage.lru import Lru
 from ofa_fleet.subnet import export_subnet, materialize
 from ofa_fleet.training.evaluate import top1_accuracy
 
@@ -47,7 +47,7 @@ class WorkerState:
 
 _lock = threading.Lock()
 _states: dict[str, WorkerState] = {}
-_predictors: OrderedDict[tuple[str, str], SubnetPredictor] = OrderedDict()
+_predictors: Lru[tuple[str, str], SubnetPredictor] = Lru(max_entries=PROFILES_KEPT)
 
 
 def profile_key(profile: HardwareProfile) -> str:
@@ -75,11 +75,9 @@ def state_for(bundle_box: list[Any]) -> WorkerState:
 def predictor_for(state: WorkerState, profile_box: list[Any], key: str) -> SubnetPredictor:
     if state.accuracy is None:
         raise FailedPreconditionError("these search workers hold no accuracy predictor")
-    with _lock:
-        predictor = _predictors.get((state.checkpoint.version, key))
-        if predictor is not None:
-            _predictors.move_to_end((state.checkpoint.version, key))
-            return predictor
+    predictor = _predictors.get((state.checkpoint.version, key))
+    if predictor is not None:
+        return predictor
     ref = profile_box[0]
     profile: HardwareProfile = ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref
     supernet = state.checkpoint.supernet
@@ -91,10 +89,7 @@ def predictor_for(state: WorkerState, profile_box: list[Any], key: str) -> Subne
         state.accuracy,
         state.checkpoint.version,
     )
-    with _lock:
-        _predictors[(state.checkpoint.version, key)] = predictor
-        while len(_predictors) > PROFILES_KEPT:
-            _predictors.popitem(last=False)
+    _predictors.put((state.checkpoint.version, key), predictor)
     return predictor
 
 

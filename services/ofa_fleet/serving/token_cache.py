@@ -10,39 +10,22 @@ guessing cannot fill the cache.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-
 from ofa_fleet.contract.tokens import digest
 from ofa_fleet.serving.access import Principal
+from ofa_fleet.storage.lru import Lru
 
 
 class TokenCache:
     def __init__(self, ttl_seconds: float = 30.0, capacity: int = 100_000) -> None:
         self.ttl_seconds = ttl_seconds
-        self.capacity = capacity
-        self._entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._entries: Lru[str, Principal] = Lru(max_entries=capacity, ttl_seconds=ttl_seconds)
 
     def get(self, token: str) -> Principal | None:
-        key = digest(token)
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        principal, expires = entry
-        if expires < time.monotonic():
-            del self._entries[key]
-            return None
-        return principal
+        return self._entries.get(digest(token))
 
     def put(self, token: str, principal: Principal) -> None:
-        key = digest(token)
-        self._entries[key] = (principal, time.monotonic() + self.ttl_seconds)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        self._entries.put(digest(token), principal)
 
     def forget(self, subject: str) -> None:
         """Drop every entry for a device id or fleet name (it was deleted here)."""
-        stale = [key for key, (p, _) in self._entries.items() if p.subject == subject]
-        for key in stale:
-            del self._entries[key]
+        self._entries.discard_where(lambda principal: principal.subject == subject)
