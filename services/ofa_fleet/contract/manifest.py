@@ -19,6 +19,48 @@ FORMAT = "ofa-fleet.manifest/1"
 
 
 @dataclass(frozen=True)
+class ModelFigures:
+    """What delivery records about a model when it stores it, typed for those who read it.
+
+    The manifest keeps them as a plain mapping, since that mapping is what is signed: a
+    manifest written by another version, with other keys or fewer, must verify byte for
+    byte. Reading goes through here, so a missing or malformed figure is None rather than
+    a `KeyError` or a wrong type far from where it was read.
+    """
+
+    predicted_latency_ms: float | None = None
+    predicted_top1: float | None = None
+    measured_top1: float | None = None
+    latency_source: str = ""
+    macs: int | None = None
+    peak_memory_bytes: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> ModelFigures:
+        def number(name: str) -> float | None:
+            value = data.get(name)
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            return float(value) if ok else None
+
+        def count(name: str) -> int | None:
+            value = data.get(name)
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        source = data.get("latency_source")
+        return cls(
+            predicted_latency_ms=number("predicted_latency_ms"),
+            predicted_top1=number("predicted_top1"),
+            measured_top1=number("measured_top1"),
+            latency_source=source if isinstance(source, str) else "",
+            macs=count("macs"),
+            peak_memory_bytes=count("peak_memory_bytes"),
+        )
+
+
+@dataclass(frozen=True)
 class Manifest:
     """One model file and where it came from.
 
@@ -30,7 +72,7 @@ class Manifest:
         supernet_version: the supernet it was cut from (a newer one makes it stale).
         arch: canonical arch string.
         created_us: when delivery stored it, microseconds since the epoch.
-        figures: predicted and measured figures (latency_ms, top1, ...), for display.
+        figures: predicted and measured figures, as signed (`model_figures` reads them).
     """
 
     sha256: str
@@ -48,6 +90,9 @@ class Manifest:
             raise InvalidArgumentError("manifest size_bytes must be positive")
         if self.profile_revision < 1 or self.created_us < 0:
             raise InvalidArgumentError("manifest profile_revision must be >= 1, created_us >= 0")
+
+    def model_figures(self) -> ModelFigures:
+        return ModelFigures.from_mapping(self.figures)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}

@@ -179,11 +179,10 @@ class FleetMonitor:
     def _predicted_ms(self, sha256: str) -> float | None:
         if sha256 not in self._predicted:
             try:
-                figures = self.store.record(sha256).manifest.figures
+                figures = self.store.record(sha256).manifest.model_figures()
             except OfaFleetError:  # a model this store never held
                 return None
-            value = figures.get("predicted_latency_ms")
-            self._predicted[sha256] = float(value) if isinstance(value, int | float) else None
+            self._predicted[sha256] = figures.predicted_latency_ms
         return self._predicted[sha256]
 
     def _roll(

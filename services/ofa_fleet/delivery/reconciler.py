@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry
 
 from ofa_fleet.carbon.convert import cost_from_proto
 from ofa_fleet.carbon.cost import ZERO
-from ofa_fleet.contract.manifest import Manifest
+from ofa_fleet.contract.manifest import Manifest, ModelFigures
 from ofa_fleet.delivery.fleet_monitor import FleetMonitor, MonitorSettings
 from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
 from ofa_fleet.delivery.metrics import DeliveryMetrics
@@ -292,14 +292,14 @@ class Reconciler:
             supernet_version=result.supernet_version,
             arch=result.arch_string,
             created_us=time.time_ns() // 1000,
-            figures={
-                "predicted_latency_ms": result.predicted.latency_ms,
-                "predicted_top1": result.predicted.top1,
-                "measured_top1": result.measured.top1,
-                "latency_source": result.latency_source,
-                "macs": result.predicted.macs,
-                "peak_memory_bytes": result.predicted.peak_memory_bytes,
-            },
+            figures=ModelFigures(
+                predicted_latency_ms=result.predicted.latency_ms,
+                predicted_top1=result.predicted.top1,
+                measured_top1=result.measured.top1,
+                latency_source=result.latency_source,
+                macs=result.predicted.macs,
+                peak_memory_bytes=result.predicted.peak_memory_bytes,
+            ).to_dict(),
         )
         signature = self.signer.sign(manifest)
         cost = cost_from_proto(result.cost) if result.HasField("cost") else ZERO

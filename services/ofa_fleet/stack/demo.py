@@ -214,20 +214,20 @@ def profile_row(
     if not models.HasField("current"):
         return {**row, "arch": "", "error": models.last_error or "no model yet"}
     manifest = Manifest.from_bytes(models.current.canonical_manifest)
-    figures = manifest.figures
-    predicted = float(figures.get("predicted_latency_ms", 0.0))
+    figures = manifest.model_figures()
+    predicted = figures.predicted_latency_ms or 0.0
     return {
         **row,
         "arch": manifest.arch,
         "sha256": manifest.sha256,
         "supernet_version": manifest.supernet_version,
         "model_bytes": manifest.size_bytes,
-        "macs": int(figures.get("macs", 0)),
+        "macs": figures.macs or 0,
         "predicted_latency_ms": round(predicted, 4),
-        "latency_source": figures.get("latency_source", ""),
+        "latency_source": figures.latency_source,
         "within_budget": predicted <= budget,
-        "top1": round(float(figures.get("measured_top1", 0.0)), 4),
-        "predicted_top1": round(float(figures.get("predicted_top1", 0.0)), 4),
+        "top1": round(figures.measured_top1 or 0.0, 4),
+        "predicted_top1": round(figures.predicted_top1 or 0.0, 4),
         "devices_on_current_model": sum(1 for o in served if o.model_sha256 == manifest.sha256),
     }
 
