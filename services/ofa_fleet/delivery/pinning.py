@@ -17,8 +17,6 @@ import json
 import time
 from collections.abc import Callable
 
-from grpc import aio
-
 from ofa_fleet.contract.fields import check_name, check_sha256
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
@@ -32,10 +30,8 @@ from ofa_fleet.delivery.rollout_store import RolloutStore
 from ofa_fleet.delivery.tables import FleetPinRow
 from ofa_fleet.delivery.targets import FleetDirectory
 from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError
-from ofa_fleet.serving.client import bearer, upstream_error
 from ofa_fleet.v1 import common_pb2, registry_pb2
 
-REGISTRY_TIMEOUT_SECONDS = 10.0
 HISTORY_SEARCHED = 1000
 
 
@@ -81,15 +77,9 @@ class FleetPinning:
         request = registry_pb2.UpdateFleetRequest(
             name=fleet.name, rollout=rollout, expected_revision=fleet.revision
         )
-        try:
-            answer = await self.fleets.registry.UpdateFleet(
-                request, metadata=bearer(self.fleets.token), timeout=REGISTRY_TIMEOUT_SECONDS
-            )
-        except aio.AioRpcError as error:
-            raise upstream_error(error, f"fleet {fleet.name!r}", "the registry") from None
-        self.fleets.remember(answer.fleet)
+        updated = await self.fleets.update(request)
         self.changed()
-        return answer.fleet
+        return updated
 
     def _check_model(self, fleet: registry_pb2.Fleet, sha256: str) -> None:
         record = self.store.record(sha256)  # NOT_FOUND when delivery does not hold it

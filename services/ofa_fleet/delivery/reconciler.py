@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import grpc
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
@@ -44,15 +43,15 @@ from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
 from ofa_fleet.delivery.supernet_version import POLL_SECONDS as SUPERNET_POLL_SECONDS
 from ofa_fleet.delivery.supernet_version import SupernetVersion
-from ofa_fleet.errors import OfaFleetError
+from ofa_fleet.errors import NotFoundError, OfaFleetError, UnavailableError
 from ofa_fleet.search.stream import SpecializeStream
 from ofa_fleet.serving.client import bearer
+from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc, search_pb2, search_pb2_grpc
 
 log = logging.getLogger("ofa_fleet.reconciler")
 
 FEED = "registry"
-REGISTRY_TIMEOUT_SECONDS = 10.0
 WATCH_RETRY_SECONDS = 2.0
 
 
@@ -87,7 +86,8 @@ class Reconciler:
         self.store = store
         self.ledger = ledger
         self.signer = signer
-        self.registry = registry
+        self.registry = registry  # the change feed's stream
+        self.profiles = RegistryClient(registry, token)
         self.search = search
         self.token = token
         self.settings = settings or ReconcilerSettings()
@@ -161,30 +161,21 @@ class Reconciler:
                     "registry feed interrupted",
                     extra={"code": error.code().name, "error": error.details()},
                 )
+            except UnavailableError as error:  # listing the profiles failed
+                log.warning("registry feed interrupted", extra={"error": str(error)})
             await asyncio.sleep(WATCH_RETRY_SECONDS)
 
     async def _look_at_every_profile(self) -> None:
-        token = ""
-        while True:
-            page = await self.registry.ListProfiles(
-                registry_pb2.ListProfilesRequest(page_size=1000, page_token=token),
-                metadata=bearer(self.token),
-                timeout=REGISTRY_TIMEOUT_SECONDS,
-            )
-            for profile in page.profiles:
-                self.wake(profile.spec.name)
-            token = page.next_page_token
-            if not token:
-                return
+        for profile in await self.profiles.list_profiles():
+            self.wake(profile.spec.name)
 
     async def _supernet_changed(self, version: str) -> None:
         """Every profile is looked at; those with models of another supernet go stale."""
         try:
             await self._look_at_every_profile()
-        except aio.AioRpcError as error:  # the feed's own pass will look at them all again
+        except UnavailableError as error:  # the feed's own pass will look at them all again
             log.warning(
-                "could not list profiles after a supernet change",
-                extra={"code": error.code().name, "error": error.details()},
+                "could not list profiles after a supernet change", extra={"error": str(error)}
             )
 
     async def _retry_failed(self) -> None:
@@ -212,17 +203,10 @@ class Reconciler:
     async def reconcile(self, name: str, forced_reason: str = "") -> None:
         """Bring one profile's current model up to date (see the module docstring)."""
         try:
-            answer = await self.registry.GetProfile(
-                registry_pb2.GetProfileRequest(name=name),
-                metadata=bearer(self.token),
-                timeout=REGISTRY_TIMEOUT_SECONDS,
-            )
-        except aio.AioRpcError as error:
-            if error.code() is grpc.StatusCode.NOT_FOUND:
-                await asyncio.to_thread(self.ledger.forget, name)
-                return
-            raise
-        profile = answer.profile
+            profile = await self.profiles.get_profile(name)
+        except NotFoundError:
+            await asyncio.to_thread(self.ledger.forget, name)
+            return
         state = await asyncio.to_thread(self.ledger.get, name)
         current = await asyncio.to_thread(self.store.current, name)
         if forced_reason:

@@ -14,24 +14,20 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from grpc import aio
-
 from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.rollout import CANARY
 from ofa_fleet.delivery.rollout_store import RolloutStore
-from ofa_fleet.serving.client import bearer, upstream_error
+from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
 FLEET_TTL_SECONDS = 5.0
-REGISTRY_TIMEOUT_SECONDS = 5.0
 
 
 class FleetDirectory:
     """Fleet records from the registry (operator token), cached for a few seconds."""
 
     def __init__(self, registry: registry_pb2_grpc.RegistryServiceStub, token: str) -> None:
-        self.registry = registry
-        self.token = token
+        self.registry = RegistryClient(registry, token)
         self._fleets: dict[str, tuple[registry_pb2.Fleet, float]] = {}
 
     async def fleet(self, name: str, fresh: bool = False) -> registry_pb2.Fleet:
@@ -39,47 +35,26 @@ class FleetDirectory:
         cached = self._fleets.get(name)
         if not fresh and cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        try:
-            answer = await self.registry.GetFleet(
-                registry_pb2.GetFleetRequest(name=name),
-                metadata=bearer(self.token),
-                timeout=REGISTRY_TIMEOUT_SECONDS,
-            )
-        except aio.AioRpcError as error:
-            raise upstream_error(error, f"fleet {name!r}", "the registry") from None
-        self.remember(answer.fleet)
-        return answer.fleet
+        fleet = await self.registry.get_fleet(name)
+        self.remember(fleet)
+        return fleet
 
     async def profile_exists(self, name: str) -> None:
         """NotFoundError (the registry's word) unless profile ``name`` exists."""
-        try:
-            await self.registry.GetProfile(
-                registry_pb2.GetProfileRequest(name=name),
-                metadata=bearer(self.token),
-                timeout=REGISTRY_TIMEOUT_SECONDS,
-            )
-        except aio.AioRpcError as error:
-            raise upstream_error(error, f"profile {name!r}", "the registry") from None
+        await self.registry.get_profile(name)
 
     async def all(self) -> list[registry_pb2.Fleet]:
         """Every fleet, fresh from the registry (an operator's listing, not a device's)."""
-        fleets: list[registry_pb2.Fleet] = []
-        token = ""
-        while True:
-            try:
-                page = await self.registry.ListFleets(
-                    registry_pb2.ListFleetsRequest(page_size=1000, page_token=token),
-                    metadata=bearer(self.token),
-                    timeout=REGISTRY_TIMEOUT_SECONDS,
-                )
-            except aio.AioRpcError as error:
-                raise upstream_error(error, "the fleets", "the registry") from None
-            for fleet in page.fleets:
-                self.remember(fleet)
-            fleets += page.fleets
-            token = page.next_page_token
-            if not token:
-                return fleets
+        fleets = await self.registry.list_fleets()
+        for fleet in fleets:
+            self.remember(fleet)
+        return fleets
+
+    async def update(self, request: registry_pb2.UpdateFleetRequest) -> registry_pb2.Fleet:
+        """Change a fleet at the registry; the answer is remembered as its record."""
+        fleet = await self.registry.update_fleet(request)
+        self.remember(fleet)
+        return fleet
 
     def remember(self, fleet: registry_pb2.Fleet) -> None:
         """Cache ``fleet`` as the registry just returned it (e.g. after an update)."""

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import ray
 from prometheus_client import CollectorRegistry
 
@@ -27,13 +26,12 @@ from ofa_fleet.search.metrics import SearchMetrics
 from ofa_fleet.search.servicer import DEFAULT_CONCURRENCY, ProfileLookup, SearchServicer
 from ofa_fleet.search.specializer import Specializer
 from ofa_fleet.search.workers import SearchWorkers
-from ofa_fleet.serving.client import bearer, open_aio_channel, upstream_error
+from ofa_fleet.serving.client import open_aio_channel
+from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.serving.server import Service
 from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.training.checkpoint_data import load_checkpoint_data
-from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc, search_pb2_grpc
-
-LOOKUP_TIMEOUT_SECONDS = 10.0
+from ofa_fleet.v1 import registry_pb2_grpc, search_pb2_grpc
 
 
 def load_specializer(
@@ -103,17 +101,14 @@ def search_service(
 
 def registry_lookup(address: str, token: str, tls: TlsFiles | None = None) -> ProfileLookup:
     """Profiles by name from the registry at ``address``, with the operator token."""
-    stub = registry_pb2_grpc.RegistryServiceStub(open_aio_channel(address, tls))
+    registry = RegistryClient(
+        registry_pb2_grpc.RegistryServiceStub(open_aio_channel(address, tls)),
+        token,
+        where=f"the registry at {address}",
+    )
 
     async def lookup(name: str) -> HardwareProfile:
-        try:
-            response = await stub.GetProfile(
-                registry_pb2.GetProfileRequest(name=name),
-                metadata=bearer(token),
-                timeout=LOOKUP_TIMEOUT_SECONDS,
-            )
-        except grpc.aio.AioRpcError as error:
-            raise upstream_error(error, f"profile {name!r}", f"the registry at {address}") from None
-        return profile_from_proto(response.profile.spec, "profile")
+        profile = await registry.get_profile(name)
+        return profile_from_proto(profile.spec, "profile")
 
     return lookup
