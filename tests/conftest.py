@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.integration.cli import ofa_fleet
+from tests.cli_runner import ofa_fleet
 
 # The package first: its gRPC fork setting (see ofa_fleet/__init__.py) must be in place
 # before any test starts gRPC.

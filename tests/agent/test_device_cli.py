@@ -14,7 +14,7 @@ import pytest
 
 from ofa_fleet.agent.install import ModelDirectory
 from tests.agent.fleet import Fleet
-from tests.integration.cli import ofa_fleet
+from tests.cli_runner import ofa_fleet
 
 pytestmark = pytest.mark.slow
 

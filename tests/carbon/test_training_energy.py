@@ -11,7 +11,7 @@ from ofa_fleet.carbon.power import PowerModel
 from ofa_fleet.core.checkpoint import TrainingFigures, load_checkpoint
 from ofa_fleet.training.config import PHASE_NAMES
 from ofa_fleet.training.trainer import ProgressiveTrainer
-from tests.unit.test_training import CONFIG, TINY, StopAfter
+from tests.training.test_trainer import CONFIG, TINY, StopAfter
 
 # A configured model, so the joules and grams follow from the CPU seconds exactly.
 MODEL = EnergyModel(PowerModel(10.0, "configured"), grid_for(g_per_kwh=500.0))

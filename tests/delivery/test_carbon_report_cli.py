@@ -8,10 +8,10 @@ import pytest
 
 from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
+from tests.cli_runner import ofa_fleet
 from tests.delivery.conftest import manifest_for, model_bytes
 from tests.delivery.test_carbon_ledger import VERSION, cost, report, supernet_ledger
 from tests.delivery.world import PROFILE, World
-from tests.integration.cli import ofa_fleet
 from tests.server_process import OPERATOR_TOKEN
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ import pytest
 from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
+from tests.cli_runner import ofa_fleet
 from tests.delivery.conftest import blob_store, manifest_for, model_bytes, open_database
 from tests.delivery.server_thread import DeliveryServerThread
 from tests.delivery.world import OPERATOR, PROFILE
-from tests.integration.cli import ofa_fleet
 from tests.registry.conftest import example_profile
 from tests.registry.server_thread import RegistryServerThread
 from tests.server_process import OPERATOR_TOKEN

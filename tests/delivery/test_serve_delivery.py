@@ -42,7 +42,7 @@ def test_serve_delivery_serves_its_key_and_stops_on_sigterm(tmp_path: Path, blob
 
 
 def test_bad_flags_are_one_line_errors(tmp_path: Path):
-    from tests.integration.cli import ofa_fleet
+    from tests.cli_runner import ofa_fleet
 
     result = ofa_fleet("serve", "delivery", "--chunk-bytes", "10", check=False)
     assert result.returncode == 2 and "--chunk-bytes must be 1024" in result.stderr

@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
+from tests.cli_runner import ofa_fleet
 from tests.delivery.test_metrics import report
 from tests.delivery.world import PROFILE, World
-from tests.integration.cli import ofa_fleet
 from tests.server_process import OPERATOR_TOKEN
 
 pytestmark = pytest.mark.integration

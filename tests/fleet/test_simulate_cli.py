@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.agent.fleet import Fleet, sha256
+from tests.cli_runner import ofa_fleet
 from tests.fleet.conftest import empty_fleet_token
-from tests.integration.cli import ofa_fleet
 
 pytestmark = pytest.mark.integration
 

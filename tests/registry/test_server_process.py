@@ -23,7 +23,7 @@ from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
 from tests import tools
 from tests.certificates import make_pki
-from tests.integration.cli import ofa_fleet
+from tests.cli_runner import ofa_fleet
 from tests.registry.conftest import example_profile
 from tests.registry.server_process import (
     RegistryProcess,

@@ -18,7 +18,7 @@ from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.search.stream import SpecializeStream
 from ofa_fleet.v1 import search_pb2, search_pb2_grpc
-from tests.integration.cli import ofa_fleet
+from tests.cli_runner import ofa_fleet
 from tests.registry.server_thread import bearer
 from tests.search.conftest import PROFILES, example_profile
 from tests.server_process import OPERATOR_TOKEN, ServerProcess

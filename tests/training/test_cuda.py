@@ -11,8 +11,8 @@ from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.data import load_dataset
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.trainer import ProgressiveTrainer
-from tests.unit.test_training import TINY as SPACE
-from tests.unit.test_training import StopAfter
+from tests.training.test_trainer import TINY as SPACE
+from tests.training.test_trainer import StopAfter
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.integration.cli import ofa_fleet
+from tests.cli_runner import ofa_fleet
 from tests.training.test_streaming import write_folder
 
 pytestmark = pytest.mark.slow

@@ -17,8 +17,8 @@ from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.data import DataLoading, load_dataset
 from ofa_fleet.training.config import TrainConfig
 from ofa_fleet.training.trainer import ProgressiveTrainer, SilentObserver
-from tests.integration.cli import ofa_fleet
-from tests.unit.test_training import TINY
+from tests.cli_runner import ofa_fleet
+from tests.training.test_trainer import TINY
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

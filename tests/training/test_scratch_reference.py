@@ -36,7 +36,7 @@ from ofa_fleet.training.checkpoint_data import load_checkpoint_data
 from ofa_fleet.training.config import PHASE_NAMES
 from ofa_fleet.training.evaluate import top1_accuracy
 from ofa_fleet.training.scratch_reference import measure_scratch_reference, reference_archs
-from tests.integration.cli import ofa_fleet
+from tests.cli_runner import ofa_fleet
 
 MODEL = EnergyModel(PowerModel(10.0, "configured"), grid_for(g_per_kwh=500.0))
 CAP = 3

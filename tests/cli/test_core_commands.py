@@ -12,7 +12,7 @@ import pytest
 
 from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.core.export import read_metadata
-from tests.integration.cli import ofa_fleet
+from tests.cli_runner import ofa_fleet
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests import tools
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "services" / "ofa_fleet" / "v1"
 
 

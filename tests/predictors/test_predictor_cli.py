@@ -10,7 +10,7 @@ import yaml
 
 from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
-from tests.integration.cli import ofa_fleet
+from tests.cli_runner import ofa_fleet
 
 pytestmark = pytest.mark.slow
 

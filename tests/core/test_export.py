@@ -10,7 +10,7 @@ from ofa_fleet.core.export import ModelMetadata, export_onnx, read_metadata, ver
 from ofa_fleet.core.extract import extract
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import ExportError
-from tests.unit.test_supernet_extract import perturbed_supernet
+from tests.core.test_supernet_extract import perturbed_supernet
 
 SPACE = SearchSpace()
 
