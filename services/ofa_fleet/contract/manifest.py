@@ -42,8 +42,9 @@ class ModelFigures:
     def from_mapping(cls, data: dict[str, Any]) -> ModelFigures:
         def number(name: str) -> float | None:
             value = data.get(name)
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            return float(value) if ok else None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            return float(value)
 
         def count(name: str) -> int | None:
             value = data.get(name)
