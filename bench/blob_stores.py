@@ -40,9 +40,9 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ofa_fleet.delivery.blobs import BlobStore, DatabaseBlobStore, FileBlobStore  # noqa: E402
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS  # noqa: E402
-from ofa_fleet.delivery.model_store import ModelStore  # noqa: E402
+from ofa_fleet.delivery.store.blobs import BlobStore, DatabaseBlobStore, FileBlobStore  # noqa: E402
+from ofa_fleet.delivery.store.model_store import ModelStore  # noqa: E402
 from ofa_fleet.storage.database import Database, DatabaseUrl  # noqa: E402
 from tests.databases import postgres_schema  # noqa: E402
 from tests.delivery.conftest import SIGNATURE, manifest_for  # noqa: E402

@@ -32,10 +32,10 @@ from typing import Any
 import grpc
 
 from ofa_fleet.contract.manifest import Manifest
-from ofa_fleet.delivery.blobs import FileBlobStore
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
-from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.delivery.store.blobs import FileBlobStore
+from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.hardware.profile_file import load_profile
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.serving.client import bearer

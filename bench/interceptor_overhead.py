@@ -47,9 +47,9 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ofa_fleet.delivery.model_store import ModelStore  # noqa: E402
 from ofa_fleet.delivery.service import delivery_service  # noqa: E402
 from ofa_fleet.delivery.signing import ModelSigner  # noqa: E402
+from ofa_fleet.delivery.store.model_store import ModelStore  # noqa: E402
 from ofa_fleet.hardware.profile_file import load_profile  # noqa: E402
 from ofa_fleet.hardware.profile_proto import profile_to_proto  # noqa: E402
 from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS  # noqa: E402

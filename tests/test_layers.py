@@ -111,9 +111,9 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
         "    from ofa_fleet.cli.main import main\n"
         "def f():\n"
         "    import ofa_fleet.stack.demo\n"
-        "    from ofa_fleet.delivery import servicer\n"
+        "    from ofa_fleet.delivery.serve import servicer\n"
     )
-    assert imported_modules(source) == ["ofa_fleet.stack.demo", "ofa_fleet.delivery"]
+    assert imported_modules(source) == ["ofa_fleet.stack.demo", "ofa_fleet.delivery.serve"]
 
 
 def test_the_agent_imports_only_device_side_packages() -> None:

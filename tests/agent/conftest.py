@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.store.model_store import ModelStore
 from tests.agent.fleet import CHUNK, Fleet
 from tests.agent.onnx_models import tiny_onnx
 from tests.delivery.conftest import blob_store, open_database

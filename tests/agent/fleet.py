@@ -20,8 +20,8 @@ from ofa_fleet.agent.connections import Endpoints
 from ofa_fleet.agent.download import ChunkHook, DownloadTimeouts
 from ofa_fleet.agent.runner import Agent, AgentConfig, AgentResult
 from ofa_fleet.agent.smoke import Timing
-from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 from tests.delivery.conftest import manifest_for

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ofa_fleet.contract.manifest import Manifest
-from ofa_fleet.delivery.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
-from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.store.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
+from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.storage.database import Database, DatabaseUrl
 from tests.databases import database_url
 

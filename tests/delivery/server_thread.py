@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ofa_fleet.delivery.model_store import ModelStore
-from ofa_fleet.delivery.reconciler import ReconcilerSettings
+from ofa_fleet.delivery.reconcile.reconciler import ReconcilerSettings
 from ofa_fleet.delivery.service import Delivery, delivery_service
 from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.serving.metrics_endpoint import MetricsEndpoint
 from ofa_fleet.serving.server import Server, ServerConfig
 from tests.loop_thread import ServerThread

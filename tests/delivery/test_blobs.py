@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from ofa_fleet.delivery.blobs import BlobStore, FileBlobStore
-from ofa_fleet.delivery.tables import ModelBlobRow
+from ofa_fleet.delivery.store.blobs import BlobStore, FileBlobStore
+from ofa_fleet.delivery.store.tables import ModelBlobRow
 from ofa_fleet.errors import IntegrityError, InvalidArgumentError, NotFoundError
 from ofa_fleet.storage.database import Database
 from tests.delivery.conftest import model_bytes

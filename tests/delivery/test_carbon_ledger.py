@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from ofa_fleet.carbon.cost import EnergyCost
-from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
+from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc, registry_pb2
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ofa_fleet.carbon.cost import EnergyCost
-from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
+from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 from tests.cli_runner import ofa_fleet
 from tests.delivery.conftest import manifest_for, model_bytes
 from tests.delivery.test_carbon_ledger import VERSION, cost, report, supernet_ledger

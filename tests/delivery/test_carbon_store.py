@@ -16,10 +16,10 @@ from sqlalchemy import text
 
 from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.carbon.fleet_ledger import Specialization
-from ofa_fleet.delivery.carbon_metrics import CarbonTotals
+from ofa_fleet.delivery.carbon.totals import CarbonTotals
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
-from ofa_fleet.delivery.model_store import ModelStore
-from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
+from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.storage.database import Database, DatabaseUrl
 from ofa_fleet.storage.migrations import CONNECTION, VERSION_TABLE

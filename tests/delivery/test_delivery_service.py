@@ -11,7 +11,7 @@ import pytest
 
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.contract.signatures import verify_manifest
-from ofa_fleet.delivery.access_rules import RULES, SERVICE
+from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
 from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
 from tests.delivery.conftest import model_bytes
 from tests.delivery.world import CHUNK, OPERATOR, PROFILE, World, assemble, enrol

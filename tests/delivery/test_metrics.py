@@ -6,9 +6,9 @@ from __future__ import annotations
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
-from ofa_fleet.delivery.fleet_monitor import FleetMonitor
-from ofa_fleet.delivery.ledger import BackoffPolicy, Ledger
-from ofa_fleet.delivery.metrics import DeliveryMetrics
+from ofa_fleet.delivery.reconcile.fleet_monitor import FleetMonitor
+from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
+from ofa_fleet.delivery.store.specializations import BackoffPolicy, Specializations
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 from tests.delivery.conftest import manifest_for, model_bytes
 from tests.delivery.world import PROFILE, World
@@ -35,7 +35,9 @@ def test_getmodel_counts_models_bytes_and_up_to_date_answers(world: World):
 
     # Specialization states are read from the shared ledger when scraped.
     assert value("ofa_fleet_specializations_failing") == 0
-    Ledger(world.store.database).mark_failing("raspberry-pi-3", "no subnet fits", BackoffPolicy())
+    Specializations(world.store.database).mark_failing(
+        "raspberry-pi-3", "no subnet fits", BackoffPolicy()
+    )
     assert value("ofa_fleet_specializations_failing") == 1
     assert value("ofa_fleet_specializations_pending") == 0
 
@@ -100,7 +102,7 @@ def test_coverage_and_latency_ratio_follow_the_devices_reports(world: World):
 
 async def _monitor(world: World, metrics: DeliveryMetrics) -> FleetMonitor:
     registry = registry_pb2_grpc.RegistryServiceStub(aio.insecure_channel(world.registry_address))
-    ledger = Ledger(world.store.database)
+    ledger = Specializations(world.store.database)
     return FleetMonitor(
         registry, OPERATOR_TOKEN, world.store, ledger, lambda *_: None, metrics=metrics
     )

@@ -19,10 +19,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from ofa_fleet.delivery.blobs import BlobStore, FileBlobStore
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
-from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
-from ofa_fleet.delivery.tables import Base, ModelBlobRow
+from ofa_fleet.delivery.store.blobs import BlobStore, FileBlobStore
+from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.store.tables import Base, ModelBlobRow
 from ofa_fleet.errors import (
     IntegrityError,
     InvalidArgumentError,
@@ -336,7 +336,7 @@ ADDER = textwrap.dedent(
     import dataclasses, hashlib, random, sys
     from pathlib import Path
     from tests.delivery.conftest import SIGNATURE, blob_store, manifest_for, open_database
-    from ofa_fleet.delivery.model_store import ModelStore
+    from ofa_fleet.delivery.store.model_store import ModelStore
 
     url, kind, root = sys.argv[1:]
     database = open_database(url)

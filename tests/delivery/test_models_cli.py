@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 from tests.cli_runner import ofa_fleet

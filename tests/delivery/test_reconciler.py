@@ -15,10 +15,15 @@ import pytest
 
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.contract.signatures import verify_manifest
-from ofa_fleet.delivery.fleet_monitor import MonitorSettings
-from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
-from ofa_fleet.delivery.model_store import ModelStore
-from ofa_fleet.delivery.reconciler import ReconcilerSettings
+from ofa_fleet.delivery.reconcile.fleet_monitor import MonitorSettings
+from ofa_fleet.delivery.reconcile.reconciler import ReconcilerSettings
+from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.specializations import (
+    CURRENT,
+    FAILING,
+    BackoffPolicy,
+    Specializations,
+)
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.search.result_cache import ResultCache
 from ofa_fleet.v1 import (
@@ -90,7 +95,7 @@ def test_profiles_get_models_that_follow_their_revisions(services):
             timeout=10,
         )
         delivery, store = start_delivery(registry, search, folder)
-        ledger = Ledger(store.database)
+        ledger = Specializations(store.database)
         with delivery:
             first = eventually(lambda: store.current("x86-gateway"))
             state = ledger.get("x86-gateway")
@@ -136,7 +141,7 @@ def test_profiles_get_models_that_follow_their_revisions(services):
         delivery, store = start_delivery(registry, search, folder)
         with delivery:
             time.sleep(2.0)
-            after = Ledger(store.database).get("x86-gateway")
+            after = Specializations(store.database).get("x86-gateway")
         assert after == before
 
 
@@ -166,7 +171,7 @@ def test_search_restarted_with_another_supernet_makes_every_model_stale(services
         workers.version = "a-newer-supernet"
         newer = dataclasses.replace(specializer, workers=workers, cache=ResultCache())
         with SearchServerThread(newer, port=old_search.port) as new_search:
-            ledger = Ledger(store.database)
+            ledger = Specializations(store.database)
             eventually(
                 lambda: (
                     (s := ledger.get("raspberry-pi-4")).supernet_version == "a-newer-supernet"
@@ -198,7 +203,7 @@ def test_an_infeasible_profile_is_retried_with_backoff_and_shown_failing(service
             timeout=10,
         )
     delivery, store = start_delivery(registry, search, folder)
-    ledger = Ledger(store.database)
+    ledger = Specializations(store.database)
     with delivery, grpc.insecure_channel(delivery.address) as channel:
         failing = eventually(lambda: (s := ledger.get("raspberry-pi-3")) and s.state == FAILING)
         assert failing
@@ -247,7 +252,7 @@ def test_a_model_measured_over_budget_is_specialized_again_once_with_the_reports
             for _ in range(3)
         ]
         delivery, store = start_delivery(registry, search, folder)
-        ledger = Ledger(store.database)
+        ledger = Specializations(store.database)
         with delivery:
             first = eventually(lambda: store.current("raspberry-pi-4"))
             budget = example_profile().constraints.latency_budget_ms

@@ -15,7 +15,7 @@ from ofa_fleet.delivery.rollout import (
     advance,
     start,
 )
-from ofa_fleet.delivery.rollout_store import RolloutStore
+from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from tests.databases import database_url
 from tests.delivery.conftest import DATABASES, open_database
 

@@ -14,9 +14,9 @@ import grpc
 import pytest
 from grpc import aio
 
-from ofa_fleet.delivery.fleet_monitor import FleetMonitor, MonitorSettings
-from ofa_fleet.delivery.ledger import Ledger
-from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.reconcile.fleet_monitor import FleetMonitor, MonitorSettings
+from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.v1 import (
     common_pb2,
@@ -73,7 +73,9 @@ class Rollouts:
         assert self.store is not None
         stub = registry_pb2_grpc.RegistryServiceStub(aio.insecure_channel(self.registry_address))
         wake = lambda profile, reason: self.woken.append((profile, reason))  # noqa: E731
-        return FleetMonitor(stub, OPERATOR_TOKEN, self.store, Ledger(self.store.database), wake)
+        return FleetMonitor(
+            stub, OPERATOR_TOKEN, self.store, Specializations(self.store.database), wake
+        )
 
     def stop_delivery(self) -> None:
         assert self.delivery is not None and self.channel is not None and self.store
@@ -268,7 +270,7 @@ def test_devices_measuring_the_model_over_budget_ask_for_one_new_model(rollouts:
     shown = rollouts.shown()
     assert (shown.over_budget_sha256, shown.over_budget_median_ms) == (current, 9.5)
     assert shown.over_budget_reports == 4
-    state = Ledger(rollouts.store.database).get(PROFILE)  # type: ignore[union-attr]
+    state = Specializations(rollouts.store.database).get(PROFILE)  # type: ignore[union-attr]
     assert state is not None and state.latency_reports == (("ks=3,3|e=3,4|d=2,2|r=32", 9.5),)
     rollouts.report(4, current, 12.0)
     rollouts.evaluate()

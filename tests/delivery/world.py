@@ -10,8 +10,8 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
-from ofa_fleet.delivery.model_store import ModelStore
 from ofa_fleet.delivery.signing import ModelSigner
+from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.v1 import (
     delivery_pb2,

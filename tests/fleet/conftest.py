@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.fleet.simulator import SimulationSettings
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.v1 import registry_pb2

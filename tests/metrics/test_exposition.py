@@ -10,10 +10,10 @@ import pytest
 from grpc import aio
 
 from ofa_fleet.carbon.cost import EnergyCost
-from ofa_fleet.delivery.fleet_monitor import FleetMonitor
-from ofa_fleet.delivery.ledger import Ledger
-from ofa_fleet.delivery.metrics import DeliveryMetrics
-from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.reconcile.fleet_monitor import FleetMonitor
+from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
+from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.v1 import (
     delivery_pb2,
@@ -126,7 +126,7 @@ async def _monitor(
     registry_address: str, store: ModelStore, metrics: DeliveryMetrics
 ) -> FleetMonitor:
     registry = registry_pb2_grpc.RegistryServiceStub(aio.insecure_channel(registry_address))
-    ledger = Ledger(store.database)
+    ledger = Specializations(store.database)
     return FleetMonitor(registry, OPERATOR_TOKEN, store, ledger, lambda *_: None, metrics=metrics)
 
 

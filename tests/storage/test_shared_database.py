@@ -13,8 +13,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 
-from ofa_fleet.delivery import tables as delivery_tables
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
+from ofa_fleet.delivery.store import tables as delivery_tables
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.registry import tables as registry_tables
 from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS

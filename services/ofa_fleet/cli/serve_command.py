@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ofa_fleet.cli.search_commands import add_search_flags
-from ofa_fleet.delivery.chunking import CHUNK_BYTES
+from ofa_fleet.delivery.serve.chunking import CHUNK_BYTES
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.credentials import load_operator_token
@@ -227,13 +227,13 @@ def run_delivery(args: argparse.Namespace) -> None:
 async def _serve_delivery(
     args: argparse.Namespace, config: ServerConfig, url: DatabaseUrl, token: str
 ) -> None:
-    from ofa_fleet.delivery.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
     from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
-    from ofa_fleet.delivery.model_store import ModelStore
-    from ofa_fleet.delivery.reconcile_leader import RECONCILER_LOCK_KEY, reconcile_as_leader
-    from ofa_fleet.delivery.reconciler import ReconcilerSettings
+    from ofa_fleet.delivery.reconcile.leader import RECONCILER_LOCK_KEY, reconcile_as_leader
+    from ofa_fleet.delivery.reconcile.reconciler import ReconcilerSettings
     from ofa_fleet.delivery.service import delivery_service
     from ofa_fleet.delivery.signing import ModelSigner
+    from ofa_fleet.delivery.store.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
+    from ofa_fleet.delivery.store.model_store import ModelStore
     from ofa_fleet.storage.database import Database
     from ofa_fleet.storage.leadership import leader_lock
 

@@ -7,20 +7,20 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from ofa_fleet.delivery.access_rules import RULES, SERVICE
-from ofa_fleet.delivery.carbon_metrics import CarbonTotals
-from ofa_fleet.delivery.carbon_report import CarbonReport
-from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
-from ofa_fleet.delivery.device_reports import DeviceReports
-from ofa_fleet.delivery.ledger import Ledger
-from ofa_fleet.delivery.metrics import DeliveryMetrics
-from ofa_fleet.delivery.model_store import ModelStore
-from ofa_fleet.delivery.model_watch import TargetWatch
-from ofa_fleet.delivery.reconciler import Reconciler, ReconcilerSettings
-from ofa_fleet.delivery.servicer import CHUNK_BYTES, DeliveryServicer
+from ofa_fleet.delivery.carbon.report import CarbonReport
+from ofa_fleet.delivery.carbon.totals import CarbonTotals
+from ofa_fleet.delivery.fleets.device_reports import DeviceReports
+from ofa_fleet.delivery.fleets.targets import FleetDirectory, TargetModels
+from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
+from ofa_fleet.delivery.reconcile.reconciler import Reconciler, ReconcilerSettings
+from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
+from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.delivery.serve.model_watch import TargetWatch
+from ofa_fleet.delivery.serve.servicer import CHUNK_BYTES, DeliveryServicer
 from ofa_fleet.delivery.signing import ModelSigner
-from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
-from ofa_fleet.delivery.targets import FleetDirectory, TargetModels
+from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.specializations import Specializations
+from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.client import open_aio_channel
 from ofa_fleet.serving.server import Service
@@ -62,7 +62,7 @@ def delivery_service(
     )
     devices = RegistryDeviceAuthenticator(registry)
     targets = TargetModels(store, FleetDirectory(registry, operator_token))
-    ledger = Ledger(store.database)
+    ledger = Specializations(store.database)
     supernets = SupernetLedgers(store.database)
     figures = DeliveryMetrics(
         metrics or CollectorRegistry(), ledger, CarbonTotals(store, supernets)

@@ -7,7 +7,7 @@ schema and the tables disagree.
 
 from __future__ import annotations
 
-from ofa_fleet.delivery.tables import Base
+from ofa_fleet.delivery.store.tables import Base
 from ofa_fleet.storage.migrations import run_migrations
 
 run_migrations(Base.metadata)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-from ofa_fleet.delivery.reconciler import Reconciler
+from ofa_fleet.delivery.reconcile.reconciler import Reconciler
 from ofa_fleet.errors import UnavailableError
 from ofa_fleet.storage.leadership import LeaderLock
 

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError as DuplicateKeyError
 
 from ofa_fleet.contract.fields import check_sha256
-from ofa_fleet.delivery.tables import ModelBlobRow
+from ofa_fleet.delivery.store.tables import ModelBlobRow
 from ofa_fleet.errors import IntegrityError, NotFoundError
 from ofa_fleet.storage.database import Database
 from ofa_fleet.storage.durable import TEMP_SUFFIX, fsync_directory, write_atomic

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from ofa_fleet.delivery import rollout as rules
-from ofa_fleet.delivery.device_reports import DeviceReports
-from ofa_fleet.delivery.ledger import Ledger
-from ofa_fleet.delivery.metrics import DeliveryMetrics
-from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
-from ofa_fleet.delivery.over_budget import DEFAULT_MIN_REPORTS, OverBudget
+from ofa_fleet.delivery.fleets.device_reports import DeviceReports
+from ofa_fleet.delivery.fleets.targets import fleet_target
+from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
+from ofa_fleet.delivery.reconcile.over_budget import DEFAULT_MIN_REPORTS, OverBudget
 from ofa_fleet.delivery.rollout import DeviceReport
-from ofa_fleet.delivery.rollout_store import RolloutStore
-from ofa_fleet.delivery.targets import fleet_target
+from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.store.rollout_store import RolloutStore
+from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.errors import NotFoundError, OfaFleetError
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
@@ -53,7 +53,7 @@ class FleetMonitor:
         registry: registry_pb2_grpc.RegistryServiceStub,
         token: str,
         store: ModelStore,
-        ledger: Ledger,
+        ledger: Specializations,
         wake: Callable[[str, str], None],
         changed: Callable[[], None] = lambda: None,
         settings: MonitorSettings | None = None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ofa_fleet.delivery.tables import SpecializationRow, WatchCursorRow
+from ofa_fleet.delivery.store.tables import SpecializationRow, WatchCursorRow
 from ofa_fleet.storage.database import Database
 
 CURRENT, PENDING, FAILING = "current", "pending", "failing"
@@ -39,7 +39,7 @@ class SpecializationState:
     latency_reports: tuple[tuple[str, float], ...] = ()
 
 
-class Ledger:
+class Specializations:
     def __init__(self, database: Database) -> None:
         self.database = database
 

@@ -15,8 +15,8 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from ofa_fleet.delivery.model_store import ModelRecord
-from ofa_fleet.delivery.targets import FleetTarget, TargetModels
+from ofa_fleet.delivery.fleets.targets import FleetTarget, TargetModels
+from ofa_fleet.delivery.store.model_store import ModelRecord
 
 POLL_SECONDS = 1.0
 

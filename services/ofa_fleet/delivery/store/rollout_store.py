@@ -8,7 +8,7 @@ import json
 from sqlalchemy import select
 
 from ofa_fleet.delivery.rollout import Rollout, StagedPolicy
-from ofa_fleet.delivery.tables import RolloutRow
+from ofa_fleet.delivery.store.tables import RolloutRow
 from ofa_fleet.storage.database import Database
 
 

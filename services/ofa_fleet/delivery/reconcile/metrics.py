@@ -24,10 +24,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ofa_fleet.delivery.carbon_metrics import CarbonTotals
-from ofa_fleet.delivery.ledger import FAILING, PENDING, Ledger
+from ofa_fleet.delivery.carbon.totals import CarbonTotals
+from ofa_fleet.delivery.fleets.targets import FleetTarget
 from ofa_fleet.delivery.rollout import DeviceReport
-from ofa_fleet.delivery.targets import FleetTarget
+from ofa_fleet.delivery.store.specializations import FAILING, PENDING, Specializations
 
 log = logging.getLogger("ofa_fleet.delivery")
 
@@ -41,7 +41,7 @@ class DeliveryMetrics:
     def __init__(
         self,
         registry: CollectorRegistry,
-        ledger: Ledger | None = None,
+        ledger: Specializations | None = None,
         carbon: CarbonTotals | None = None,
     ) -> None:
         self._served = Counter(
@@ -189,7 +189,7 @@ class DeliveryMetrics:
 class SpecializationStates(Collector):
     """Profiles failing and pending in the ledger, counted when Prometheus scrapes."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Specializations) -> None:
         self.ledger = ledger
 
     def describe(self) -> list[GaugeMetricFamily]:

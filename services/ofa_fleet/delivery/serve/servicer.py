@@ -18,18 +18,18 @@ from grpc import aio
 from prometheus_client import CollectorRegistry
 
 from ofa_fleet.contract.fields import check_name
-from ofa_fleet.delivery.carbon_report import CarbonReport
-from ofa_fleet.delivery.chunking import CHUNK_BYTES
-from ofa_fleet.delivery.device_auth import RegistryDeviceAuthenticator
-from ofa_fleet.delivery.ledger import CURRENT, FAILING, PENDING, Ledger
-from ofa_fleet.delivery.metrics import DeliveryMetrics
-from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
-from ofa_fleet.delivery.model_watch import TargetWatch
-from ofa_fleet.delivery.pinning import FleetPinning
-from ofa_fleet.delivery.reconciler import Reconciler
+from ofa_fleet.delivery.carbon.report import CarbonReport
+from ofa_fleet.delivery.fleets.targets import TargetModels
+from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
+from ofa_fleet.delivery.reconcile.reconciler import Reconciler
 from ofa_fleet.delivery.rollout import CANARY, PROMOTED, ROLLED_BACK, Rollout
+from ofa_fleet.delivery.serve.chunking import CHUNK_BYTES
+from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.delivery.serve.model_watch import TargetWatch
+from ofa_fleet.delivery.serve.pinning import FleetPinning
 from ofa_fleet.delivery.signing import ModelSigner
-from ofa_fleet.delivery.targets import TargetModels
+from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.store.specializations import CURRENT, FAILING, PENDING, Specializations
 from ofa_fleet.errors import FailedPreconditionError, OutOfRangeError, UnavailableError
 from ofa_fleet.serving.access import current_principal
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
@@ -46,7 +46,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         signer: ModelSigner,
         devices: RegistryDeviceAuthenticator,
         targets: TargetModels,
-        ledger: Ledger,
+        ledger: Specializations,
         watch: TargetWatch,
         reconciler: Reconciler | None = None,
         chunk_bytes: int = CHUNK_BYTES,

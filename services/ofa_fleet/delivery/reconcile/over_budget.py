@@ -17,9 +17,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ofa_fleet.delivery.ledger import Ledger
-from ofa_fleet.delivery.model_store import ModelRecord
 from ofa_fleet.delivery.rollout import DeviceReport
+from ofa_fleet.delivery.store.model_store import ModelRecord
+from ofa_fleet.delivery.store.specializations import Specializations
 
 DEFAULT_MIN_REPORTS = 3
 
@@ -52,7 +52,7 @@ def judge(
 class OverBudget:
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: Specializations,
         wake: Callable[[str, str], None],
         min_reports: int = DEFAULT_MIN_REPORTS,
     ) -> None:

@@ -20,7 +20,7 @@ from ofa_fleet.carbon import activities
 from ofa_fleet.carbon.convert import cost_from_proto
 from ofa_fleet.carbon.cost import ZERO, EnergyCost
 from ofa_fleet.contract.fields import check_text
-from ofa_fleet.delivery.tables import SUPERNET_VERSION_LENGTH, SupernetLedgerRow
+from ofa_fleet.delivery.store.tables import SUPERNET_VERSION_LENGTH, SupernetLedgerRow
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.storage.database import Database
 from ofa_fleet.v1 import common_pb2

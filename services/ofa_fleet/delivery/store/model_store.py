@@ -28,8 +28,8 @@ from ofa_fleet.carbon.cost import ZERO, EnergyCost
 from ofa_fleet.carbon.fleet_ledger import Specialization
 from ofa_fleet.contract.fields import check_name, check_sha256, check_text
 from ofa_fleet.contract.manifest import Manifest
-from ofa_fleet.delivery.blobs import BlobStore, digest
-from ofa_fleet.delivery.tables import (
+from ofa_fleet.delivery.store.blobs import BlobStore, digest
+from ofa_fleet.delivery.store.tables import (
     REASON_LENGTH,
     SUPERNET_VERSION_LENGTH,
     CurrentModelRow,

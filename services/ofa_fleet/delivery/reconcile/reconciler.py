@@ -35,14 +35,19 @@ from prometheus_client import CollectorRegistry
 from ofa_fleet.carbon.convert import cost_from_proto
 from ofa_fleet.carbon.cost import ZERO
 from ofa_fleet.contract.manifest import Manifest, ModelFigures
-from ofa_fleet.delivery.fleet_monitor import FleetMonitor, MonitorSettings
-from ofa_fleet.delivery.ledger import CURRENT, FAILING, BackoffPolicy, Ledger
-from ofa_fleet.delivery.metrics import DeliveryMetrics
-from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.reconcile.fleet_monitor import FleetMonitor, MonitorSettings
+from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
+from ofa_fleet.delivery.reconcile.supernet_version import POLL_SECONDS as SUPERNET_POLL_SECONDS
+from ofa_fleet.delivery.reconcile.supernet_version import SupernetVersion
 from ofa_fleet.delivery.signing import ModelSigner
-from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
-from ofa_fleet.delivery.supernet_version import POLL_SECONDS as SUPERNET_POLL_SECONDS
-from ofa_fleet.delivery.supernet_version import SupernetVersion
+from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.specializations import (
+    CURRENT,
+    FAILING,
+    BackoffPolicy,
+    Specializations,
+)
+from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 from ofa_fleet.errors import NotFoundError, OfaFleetError, UnavailableError
 from ofa_fleet.search.stream import SpecializeStream
 from ofa_fleet.serving.client import bearer
@@ -72,7 +77,7 @@ class Reconciler:
     def __init__(
         self,
         store: ModelStore,
-        ledger: Ledger,
+        ledger: Specializations,
         signer: ModelSigner,
         registry: registry_pb2_grpc.RegistryServiceStub,
         search: search_pb2_grpc.SearchServiceStub,

@@ -26,8 +26,8 @@ from prometheus_client.registry import Collector
 
 from ofa_fleet.carbon import activities
 from ofa_fleet.carbon.cost import EnergyCost
-from ofa_fleet.delivery.model_store import ModelStore
-from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
+from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 
 log = logging.getLogger("ofa_fleet.delivery")
 

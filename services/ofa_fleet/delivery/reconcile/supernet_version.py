@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from grpc import aio
 
-from ofa_fleet.delivery.supernet_ledgers import SupernetLedgers
+from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 from ofa_fleet.serving.client import bearer
 from ofa_fleet.v1 import search_pb2, search_pb2_grpc
 

@@ -24,11 +24,11 @@ from ofa_fleet.contract.rollout import (
     rollout_from_proto,
     rollout_to_proto,
 )
-from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.fleets.targets import FleetDirectory
 from ofa_fleet.delivery.rollout import ROLLED_BACK
-from ofa_fleet.delivery.rollout_store import RolloutStore
-from ofa_fleet.delivery.tables import FleetPinRow
-from ofa_fleet.delivery.targets import FleetDirectory
+from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.rollout_store import RolloutStore
+from ofa_fleet.delivery.store.tables import FleetPinRow
 from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError
 from ofa_fleet.v1 import common_pb2, registry_pb2
 

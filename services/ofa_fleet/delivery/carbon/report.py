@@ -22,12 +22,12 @@ from ofa_fleet.carbon.fleet_ledger import (
     fleet_ledger,
 )
 from ofa_fleet.contract.fields import check_name
-from ofa_fleet.delivery.device_reports import DeviceReports
-from ofa_fleet.delivery.model_store import ModelStore
+from ofa_fleet.delivery.fleets.device_reports import DeviceReports
+from ofa_fleet.delivery.fleets.targets import fleet_target
 from ofa_fleet.delivery.rollout import DeviceReport
-from ofa_fleet.delivery.rollout_store import RolloutStore
-from ofa_fleet.delivery.supernet_ledgers import StoredSupernet, SupernetLedgers
-from ofa_fleet.delivery.targets import fleet_target
+from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.rollout_store import RolloutStore
+from ofa_fleet.delivery.store.supernet_ledgers import StoredSupernet, SupernetLedgers
 from ofa_fleet.errors import FailedPreconditionError, NotFoundError, OfaFleetError
 from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
 

@@ -14,9 +14,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from ofa_fleet.delivery.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.rollout import CANARY
-from ofa_fleet.delivery.rollout_store import RolloutStore
+from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 

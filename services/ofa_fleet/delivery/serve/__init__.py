@@ -1,0 +1,2 @@
+"""The device-facing and operator-facing delivery service: the servicer, who may call
+what, device authentication, model watches, chunked downloads and pinning."""

@@ -1,0 +1,2 @@
+"""What delivery keeps, in its database and blob store: models, rollouts, specialization
+state and supernet ledgers. Nothing here talks to another service."""
