@@ -14,13 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ofa_fleet.cli.registry_commands import DEFAULT_REGISTRY
-from ofa_fleet.cli.serve_command import DELIVERY_PORT
+from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 
-DEFAULT_DELIVERY = f"127.0.0.1:{DELIVERY_PORT}"
-
-REGISTRY_ENV = "OFA_FLEET_REGISTRY"
-DELIVERY_ENV = "OFA_FLEET_DELIVERY"
 FLEET_TOKEN_ENV = "OFA_FLEET_FLEET_TOKEN"
 
 
@@ -30,16 +25,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     run = actions.add_parser(
         "run", help="enrol once, fetch and verify this device's model, run it, report"
     )
-    run.add_argument(
-        "--registry",
-        default=os.environ.get(REGISTRY_ENV, DEFAULT_REGISTRY),
-        help=f"registry address (env {REGISTRY_ENV}; default {DEFAULT_REGISTRY})",
-    )
-    run.add_argument(
-        "--delivery",
-        default=os.environ.get(DELIVERY_ENV, DEFAULT_DELIVERY),
-        help=f"delivery address (env {DELIVERY_ENV}; default {DEFAULT_DELIVERY})",
-    )
+    add_endpoint_flags(run, "registry", "delivery")
     run.add_argument(
         "--fleet-token",
         default=os.environ.get(FLEET_TOKEN_ENV),
@@ -58,9 +44,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--download-timeout", type=float, default=600.0, help="seconds per GetModel call"
     )
-    run.add_argument("--tls-ca", type=Path, help="PEM CA that signed the services' certs")
-    run.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS")
-    run.add_argument("--tls-key", type=Path, help="key of --tls-cert")
+    add_tls_flags(run)
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     run.add_argument("--json", action="store_true")
     run.set_defaults(handler=_run)
@@ -73,7 +57,6 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     from ofa_fleet.agent.runner import Agent, AgentConfig
     from ofa_fleet.errors import InvalidArgumentError
     from ofa_fleet.serving.logs import configure_logging
-    from ofa_fleet.serving.tls import TlsFiles
 
     for flag, value in (("--timeout", args.timeout), ("--download-timeout", args.download_timeout)):
         if value <= 0:
@@ -83,7 +66,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         endpoints=Endpoints(
             registry=args.registry,
             delivery=args.delivery,
-            tls=TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca),
+            tls=tls_files(args),
             call_timeout_seconds=args.timeout,
         ),
         fleet_token=args.fleet_token,

@@ -25,13 +25,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ofa_fleet.cli.device_commands import (
-    DEFAULT_DELIVERY,
-    DELIVERY_ENV,
-    FLEET_TOKEN_ENV,
-    REGISTRY_ENV,
-)
-from ofa_fleet.cli.registry_commands import DEFAULT_REGISTRY
+from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
+from ofa_fleet.cli.device_commands import FLEET_TOKEN_ENV
 from ofa_fleet.console.output import stderr_console
 
 if TYPE_CHECKING:
@@ -45,16 +40,7 @@ def add_commands(fleet: argparse._SubParsersAction) -> None:
     simulate = fleet.add_parser(
         "simulate", help="boot N simulated devices of a fleet in this process; sum up"
     )
-    simulate.add_argument(
-        "--registry",
-        default=os.environ.get(REGISTRY_ENV, DEFAULT_REGISTRY),
-        help=f"registry address (env {REGISTRY_ENV}; default {DEFAULT_REGISTRY})",
-    )
-    simulate.add_argument(
-        "--delivery",
-        default=os.environ.get(DELIVERY_ENV, DEFAULT_DELIVERY),
-        help=f"delivery address (env {DELIVERY_ENV}; default {DEFAULT_DELIVERY})",
-    )
+    add_endpoint_flags(simulate, "registry", "delivery")
     simulate.add_argument(
         "--fleet-token",
         default=os.environ.get(FLEET_TOKEN_ENV),
@@ -86,9 +72,7 @@ def add_commands(fleet: argparse._SubParsersAction) -> None:
     )
     simulate.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
     simulate.add_argument("--hardware-id-prefix", default="sim")
-    simulate.add_argument("--tls-ca", type=Path, help="PEM CA that signed the services' certs")
-    simulate.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS")
-    simulate.add_argument("--tls-key", type=Path, help="key of --tls-cert")
+    add_tls_flags(simulate)
     simulate.add_argument(
         "--log-level", default="error", choices=["debug", "info", "warning", "error"]
     )
@@ -99,7 +83,6 @@ def add_commands(fleet: argparse._SubParsersAction) -> None:
 def _simulate(args: argparse.Namespace) -> None:
     from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError
     from ofa_fleet.fleet.simulator import SimulationSettings, simulate_fleet
-    from ofa_fleet.serving.tls import TlsFiles
 
     if not args.fleet_token:
         raise InvalidArgumentError(
@@ -117,7 +100,7 @@ def _simulate(args: argparse.Namespace) -> None:
         concurrency=args.concurrency,
         deadline_seconds=args.deadline,
         hardware_id_prefix=args.hardware_id_prefix,
-        tls=TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca),
+        tls=tls_files(args),
         own_connections=args.own_connections,
         call_timeout_seconds=args.timeout,
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
+from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 from ofa_fleet.console.output import stderr_console
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
@@ -30,11 +30,8 @@ from ofa_fleet.hardware.profile_file import load_profile
 from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
 from ofa_fleet.serving.client import call, open_channel
 from ofa_fleet.serving.credentials import load_operator_token
-from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1 import registry_pb2_grpc
-
-DEFAULT_REGISTRY = "127.0.0.1:50051"
 
 
 def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -95,15 +92,9 @@ def _command(
     handler: Callable[[argparse.Namespace, Registry], dict[str, Any] | None],
 ) -> argparse.ArgumentParser:
     parser = group.add_parser(name, help=help)
-    parser.add_argument(
-        "--registry",
-        default=os.environ.get("OFA_FLEET_REGISTRY", DEFAULT_REGISTRY),
-        help=f"registry address (env OFA_FLEET_REGISTRY; default {DEFAULT_REGISTRY})",
-    )
+    add_endpoint_flags(parser, "registry")
     parser.add_argument("--operator-token-file", type=Path)
-    parser.add_argument("--tls-ca", type=Path, help="PEM CA that signed the registry's cert")
-    parser.add_argument("--tls-cert", type=Path, help="client certificate for mutual TLS")
-    parser.add_argument("--tls-key", type=Path, help="key of --tls-cert")
+    add_tls_flags(parser, "the registry's cert")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=lambda args: _run(args, handler))
@@ -116,7 +107,7 @@ class Registry:
     def __init__(self, args: argparse.Namespace) -> None:
         self.address = args.registry
         self.token = load_operator_token(args.operator_token_file)
-        tls = TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
+        tls = tls_files(args)
         self.channel = open_channel(self.address, tls)
         self.stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
         self.timeout = args.timeout

@@ -12,7 +12,6 @@ staged rollout's canary phase the canaries count as off the current model (Prome
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 from ofa_fleet.errors import OfaFleetError
 from ofa_fleet.serving.client import call, open_channel
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.ports import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
-from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.v1 import (
     common_pb2,
     delivery_pb2,
@@ -45,15 +44,9 @@ PAGE = 1000
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("status", help="services, profiles, fleets, coverage, specializations")
-    for name, (env, port, _) in SERVICES.items():
-        default = f"127.0.0.1:{port}"
-        parser.add_argument(
-            f"--{name}",
-            default=os.environ.get(env, default),
-            help=f"{name} address (env {env}; default {default})",
-        )
+    add_endpoint_flags(parser, *SERVICES)
     parser.add_argument("--operator-token-file", type=Path)
-    parser.add_argument("--tls-ca", type=Path, help="PEM CA that signed the servers' certs")
+    add_tls_flags(parser, "the servers' certs", mutual=False)
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=run_status)
@@ -61,7 +54,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 def run_status(args: argparse.Namespace) -> dict[str, Any] | None:
     token = load_operator_token(args.operator_token_file)
-    tls = TlsFiles(ca=args.tls_ca)
+    tls = tls_files(args)
     channels = {name: open_channel(getattr(args, name), tls) for name in SERVICES}
     try:
         status = _gather(args, token, channels)
