@@ -71,24 +71,10 @@ def train_from_scratch(
     """Train ``net`` at ``arch.resolution`` for ``images`` training images (cosine LR)."""
     steps_per_epoch = len(splits.train) // batch_size
     total_steps = max(1, math.ceil(images / batch_size))
-    _place(net, accelerator, channels_last)
-    optimizer = _optimizer(net, lr, weight_decay)
-    net.train()
+    epochs = math.ceil(total_steps / steps_per_epoch) if steps_per_epoch else 1
+    recipe = _Recipe(lr, batch_size, weight_decay, label_smoothing, seed, channels_last)
     wall, cpu = time.perf_counter(), time.process_time()
-    step, seen, epoch = 0, 0, 0
-    while step < total_steps:
-        batches = _epoch_batches(splits, arch, batch_size, seed, epoch, channels_last, accelerator)
-        for x, labels in batches:
-            if step >= total_steps:
-                break
-            rate = cosine_lr(lr, step, total_steps)
-            _sgd_step(net, optimizer, x, labels, rate, label_smoothing, accelerator)
-            step += 1
-            seen += len(labels)
-        epoch += 1
-        if steps_per_epoch == 0:
-            break
-    net.eval()
+    _, seen = list(_train(net, arch, splits, epochs, total_steps, recipe, accelerator))[-1]
     return ScratchResult(net, seen, time.process_time() - cpu, time.perf_counter() - wall)
 
 
@@ -112,19 +98,49 @@ def train_epochs(
     eval mode and back) and stop early by leaving the loop: the cost of reaching an
     accuracy, not of a whole schedule. The recipe is `train_from_scratch`'s.
     """
-    steps_per_epoch = max(1, len(splits.train) // batch_size)
-    total_steps = steps_per_epoch * epochs
-    _place(net, accelerator, channels_last)
-    optimizer = _optimizer(net, lr, weight_decay)
+    total_steps = max(1, len(splits.train) // batch_size) * epochs
+    recipe = _Recipe(lr, batch_size, weight_decay, label_smoothing, seed, channels_last)
+    for done, _ in _train(net, arch, splits, epochs, total_steps, recipe, accelerator):
+        yield done
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    lr: float
+    batch_size: int
+    weight_decay: float
+    label_smoothing: float
+    seed: int
+    channels_last: bool
+
+
+def _train(
+    net: StaticNet,
+    arch: ArchConfig,
+    splits: DataSplits,
+    epochs: int,
+    total_steps: int,
+    recipe: _Recipe,
+    accelerator: Accelerator,
+) -> Iterator[tuple[int, int]]:
+    """The one training loop: up to ``epochs`` epochs, stopping after ``total_steps`` steps
+    (mid-epoch if need be), the cosine over ``total_steps``. Yields (epochs done, images
+    seen) after each epoch; leaves ``net`` in eval mode when run to the end."""
+    _place(net, accelerator, recipe.channels_last)
+    optimizer = _optimizer(net, recipe.lr, recipe.weight_decay)
     net.train()
-    step = 0
+    step, seen = 0, 0
     for epoch in range(epochs):
-        batches = _epoch_batches(splits, arch, batch_size, seed, epoch, channels_last, accelerator)
-        for x, labels in batches:
-            rate = cosine_lr(lr, step, total_steps)
-            _sgd_step(net, optimizer, x, labels, rate, label_smoothing, accelerator)
+        for x, labels in _epoch_batches(
+            splits, arch, recipe.batch_size, recipe.seed, epoch, recipe.channels_last, accelerator
+        ):
+            if step >= total_steps:
+                break
+            rate = cosine_lr(recipe.lr, step, total_steps)
+            _sgd_step(net, optimizer, x, labels, rate, recipe.label_smoothing, accelerator)
             step += 1
-        yield epoch + 1
+            seen += len(labels)
+        yield epoch + 1, seen
     net.eval()
 
 
