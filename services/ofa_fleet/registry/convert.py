@@ -6,8 +6,6 @@ validator (`HardwareProfile.from_dict`) judges a profile however it arrived.
 
 from __future__ import annotations
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from ofa_fleet.carbon.convert import cost_from_proto, cost_to_proto
 from ofa_fleet.contract.rollout import rollout_to_proto
 from ofa_fleet.hardware.profile_proto import profile_to_proto
@@ -20,6 +18,7 @@ from ofa_fleet.registry.records import (
     FleetRecord,
     ProfileRecord,
 )
+from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import registry_pb2
 
 _KINDS = {
@@ -100,9 +99,3 @@ def change_to_proto(change: Change) -> registry_pb2.WatchChangesResponse:
         commit_time=timestamp(change.committed_us),
         parent=change.parent,
     )
-
-
-def timestamp(micros: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMicroseconds(micros)
-    return stamp

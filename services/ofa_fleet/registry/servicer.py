@@ -22,6 +22,7 @@ from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.write_batcher import WriteBatcher
 from ofa_fleet.serving.access import current_principal
+from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1 import registry_pb2_grpc
 
@@ -151,7 +152,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.HeartbeatResponse:
         device_id = request.device_id
         now = await self.batcher.submit(lambda c: self.store.heartbeat_in(c, device_id))
-        return pb.HeartbeatResponse(server_time=convert.timestamp(now))
+        return pb.HeartbeatResponse(server_time=timestamp(now))
 
     async def ReportStatus(  # noqa: N802
         self, request: pb.ReportStatusRequest, context: aio.ServicerContext

@@ -13,7 +13,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
@@ -22,16 +21,17 @@ from ofa_fleet.delivery.carbon.report import CarbonReport
 from ofa_fleet.delivery.fleets.targets import TargetModels
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
 from ofa_fleet.delivery.reconcile.reconciler import Reconciler
-from ofa_fleet.delivery.rollout import CANARY, PROMOTED, ROLLED_BACK, Rollout
+from ofa_fleet.delivery.serve import convert
 from ofa_fleet.delivery.serve.chunking import CHUNK_BYTES
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.serve.model_watch import TargetWatch
 from ofa_fleet.delivery.serve.pinning import FleetPinning
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
-from ofa_fleet.delivery.store.specializations import CURRENT, FAILING, PENDING, Specializations
+from ofa_fleet.delivery.store.specializations import CURRENT, PENDING, Specializations
 from ofa_fleet.errors import FailedPreconditionError, OutOfRangeError, UnavailableError
 from ofa_fleet.serving.access import current_principal
+from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
 
 WAIT_POLL_SECONDS = 0.5
@@ -144,15 +144,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             await self.targets.fleets.profile_exists(request.profile_name)
         answer = delivery_pb2.GetProfileModelsResponse(
             profile_name=request.profile_name,
-            history=[
-                delivery_pb2.ModelHistoryEntry(
-                    sha256=h.sha256, reason=_reason(h.reason), at=_timestamp(h.at_us)
-                )
-                for h in history
-            ],
+            history=[convert.history_entry_to_proto(entry) for entry in history],
             # A model stored without the reconciler (no state) is current all the same.
-            state=_STATES[state.state if state else CURRENT if current else PENDING],
-            rollouts=[_rollout(r) for r in rollouts],
+            state=convert.state_to_proto(state.state if state else CURRENT if current else PENDING),
+            rollouts=[convert.rollout_to_proto(r) for r in rollouts],
         )
         if state is not None:
             answer.last_error = state.last_error
@@ -161,7 +156,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             answer.over_budget_median_ms = state.over_budget_median_ms
             answer.over_budget_reports = state.over_budget_reports
             if state.next_attempt_us:
-                answer.next_attempt_at.CopyFrom(_timestamp(state.next_attempt_us))
+                answer.next_attempt_at.CopyFrom(timestamp(state.next_attempt_us))
         if current is not None:
             answer.current.CopyFrom(self.manifest(current))
         return answer
@@ -193,20 +188,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         return await self.carbon.answer(request.fleet)
 
     def manifest(self, record: ModelRecord) -> delivery_pb2.ModelManifest:
-        m = record.manifest
-        return delivery_pb2.ModelManifest(
-            canonical_manifest=record.manifest_bytes,
-            signature=record.signature,
-            key_id=self.signer.key_id,
-            sha256=m.sha256,
-            size_bytes=m.size_bytes,
-            arch=m.arch,
-            profile_name=m.profile_name,
-            profile_revision=m.profile_revision,
-            supernet_version=m.supernet_version,
-            created_at=_timestamp(m.created_us),
-            chunk_size=self.chunk_bytes,
-        )
+        return convert.manifest_to_proto(record, self.signer.key_id, self.chunk_bytes)
 
     def _fleet_of(self, device_id: str) -> str:
         fleet = self.devices.fleet_of(device_id)
@@ -229,49 +211,3 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
                     f"retry in {RETRY_HINT_SECONDS} s"
                 )
             await asyncio.sleep(WAIT_POLL_SECONDS)
-
-
-_STATES = {
-    CURRENT: delivery_pb2.SPECIALIZATION_STATE_CURRENT,
-    PENDING: delivery_pb2.SPECIALIZATION_STATE_PENDING,
-    FAILING: delivery_pb2.SPECIALIZATION_STATE_FAILING,
-}
-_REASONS = {
-    "missing": delivery_pb2.MODEL_CHANGE_REASON_MISSING,
-    "new-supernet": delivery_pb2.MODEL_CHANGE_REASON_NEW_SUPERNET,
-    "profile-changed": delivery_pb2.MODEL_CHANGE_REASON_PROFILE_CHANGED,
-    "over-budget": delivery_pb2.MODEL_CHANGE_REASON_OVER_BUDGET,
-    "operator": delivery_pb2.MODEL_CHANGE_REASON_OPERATOR,
-}
-
-
-_ROLLOUT_STATES = {
-    CANARY: delivery_pb2.ROLLOUT_STATE_CANARY,
-    PROMOTED: delivery_pb2.ROLLOUT_STATE_PROMOTED,
-    ROLLED_BACK: delivery_pb2.ROLLOUT_STATE_ROLLED_BACK,
-}
-
-
-def _rollout(rollout: Rollout) -> delivery_pb2.FleetRollout:
-    return delivery_pb2.FleetRollout(
-        fleet_name=rollout.fleet_name,
-        state=_ROLLOUT_STATES.get(rollout.state, delivery_pb2.ROLLOUT_STATE_UNSPECIFIED),
-        from_sha256=rollout.from_sha256,
-        to_sha256=rollout.to_sha256,
-        canary_devices=len(rollout.canaries),
-        successful_canaries=rollout.successes,
-        failed_canaries=rollout.failures,
-        needed_successes=rollout.needed_successes,
-        started_at=_timestamp(rollout.started_us),
-        updated_at=_timestamp(rollout.updated_us),
-    )
-
-
-def _reason(text: str) -> delivery_pb2.ModelChangeReason:
-    return _REASONS.get(text, delivery_pb2.MODEL_CHANGE_REASON_UNSPECIFIED)
-
-
-def _timestamp(micros: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMicroseconds(micros)
-    return stamp

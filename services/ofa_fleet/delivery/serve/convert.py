@@ -1,0 +1,82 @@
+"""Delivery's records as the protobuf messages its servicer answers with.
+
+The servicer decides what to answer; this says how each record is spelled on the wire, so
+that a field is converted once (as `registry.convert` and `search.convert` do for theirs).
+"""
+
+from __future__ import annotations
+
+from ofa_fleet.delivery.rollout import CANARY, PROMOTED, ROLLED_BACK, Rollout
+from ofa_fleet.delivery.store.model_store import HistoryEntry, ModelRecord
+from ofa_fleet.delivery.store.specializations import CURRENT, FAILING, PENDING
+from ofa_fleet.serving.timestamps import timestamp
+from ofa_fleet.v1 import delivery_pb2
+
+
+def manifest_to_proto(
+    record: ModelRecord, key_id: str, chunk_size: int
+) -> delivery_pb2.ModelManifest:
+    m = record.manifest
+    return delivery_pb2.ModelManifest(
+        canonical_manifest=record.manifest_bytes,
+        signature=record.signature,
+        key_id=key_id,
+        sha256=m.sha256,
+        size_bytes=m.size_bytes,
+        arch=m.arch,
+        profile_name=m.profile_name,
+        profile_revision=m.profile_revision,
+        supernet_version=m.supernet_version,
+        created_at=timestamp(m.created_us),
+        chunk_size=chunk_size,
+    )
+
+
+def history_entry_to_proto(entry: HistoryEntry) -> delivery_pb2.ModelHistoryEntry:
+    return delivery_pb2.ModelHistoryEntry(
+        sha256=entry.sha256, reason=reason_to_proto(entry.reason), at=timestamp(entry.at_us)
+    )
+
+
+def state_to_proto(state: str) -> delivery_pb2.SpecializationState:
+    return STATES[state]
+
+
+STATES = {
+    CURRENT: delivery_pb2.SPECIALIZATION_STATE_CURRENT,
+    PENDING: delivery_pb2.SPECIALIZATION_STATE_PENDING,
+    FAILING: delivery_pb2.SPECIALIZATION_STATE_FAILING,
+}
+REASONS = {
+    "missing": delivery_pb2.MODEL_CHANGE_REASON_MISSING,
+    "new-supernet": delivery_pb2.MODEL_CHANGE_REASON_NEW_SUPERNET,
+    "profile-changed": delivery_pb2.MODEL_CHANGE_REASON_PROFILE_CHANGED,
+    "over-budget": delivery_pb2.MODEL_CHANGE_REASON_OVER_BUDGET,
+    "operator": delivery_pb2.MODEL_CHANGE_REASON_OPERATOR,
+}
+
+
+ROLLOUT_STATES = {
+    CANARY: delivery_pb2.ROLLOUT_STATE_CANARY,
+    PROMOTED: delivery_pb2.ROLLOUT_STATE_PROMOTED,
+    ROLLED_BACK: delivery_pb2.ROLLOUT_STATE_ROLLED_BACK,
+}
+
+
+def rollout_to_proto(rollout: Rollout) -> delivery_pb2.FleetRollout:
+    return delivery_pb2.FleetRollout(
+        fleet_name=rollout.fleet_name,
+        state=ROLLOUT_STATES.get(rollout.state, delivery_pb2.ROLLOUT_STATE_UNSPECIFIED),
+        from_sha256=rollout.from_sha256,
+        to_sha256=rollout.to_sha256,
+        canary_devices=len(rollout.canaries),
+        successful_canaries=rollout.successes,
+        failed_canaries=rollout.failures,
+        needed_successes=rollout.needed_successes,
+        started_at=timestamp(rollout.started_us),
+        updated_at=timestamp(rollout.updated_us),
+    )
+
+
+def reason_to_proto(text: str) -> delivery_pb2.ModelChangeReason:
+    return REASONS.get(text, delivery_pb2.MODEL_CHANGE_REASON_UNSPECIFIED)
