@@ -86,14 +86,19 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         yield delivery_pb2.GetModelResponse(manifest=self.manifest(record))
         model = await asyncio.to_thread(self.store.read, record.sha256)
         view = memoryview(model)
-        while offset < record.size_bytes:
-            data = bytes(view[offset : offset + self.chunk_bytes])
-            yield delivery_pb2.GetModelResponse(
-                chunk=common_pb2.ModelChunk(offset=offset, data=data)
-            )
+        starts = range(offset, record.size_bytes, self.chunk_bytes)
+        if not starts:  # a resume that already had every byte
+            self.metrics.served(profile)
+        for start in starts:
+            data = bytes(view[start : start + self.chunk_bytes])
+            # Counted before the chunk leaves: a device that has every byte may end the
+            # call at once, and this generator would then not run past its last yield.
             self.metrics.sent(profile, len(data))
-            offset += len(data)
-        self.metrics.served(profile)
+            if start + len(data) == record.size_bytes:
+                self.metrics.served(profile)
+            yield delivery_pb2.GetModelResponse(
+                chunk=common_pb2.ModelChunk(offset=start, data=data)
+            )
 
     async def WatchModel(  # noqa: N802
         self, request: delivery_pb2.WatchModelRequest, context: aio.ServicerContext
