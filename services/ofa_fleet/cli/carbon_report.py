@@ -17,7 +17,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ofa_fleet.cli.delivery_operator import Delivery, add_delivery_command
+from ofa_fleet.cli.operator_commands import add_delivery_command
+from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.v1 import common_pb2
 from ofa_fleet.v1 import delivery_pb2 as pb
 
@@ -29,10 +30,8 @@ def add_report_command(carbon: argparse._SubParsersAction) -> None:
     report.add_argument("--fleet", default="", help="only this fleet's share")
 
 
-def _report(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
-    answer: pb.GetCarbonLedgerResponse = delivery(
-        "GetCarbonLedger", pb.GetCarbonLedgerRequest(fleet=args.fleet)
-    )
+async def _report(args: argparse.Namespace, delivery: DeliveryClient) -> dict[str, Any] | None:
+    answer = await delivery.carbon_ledger(args.fleet)
     if args.json:
         return MessageToDict(
             answer, preserving_proto_field_name=True, always_print_fields_with_no_presence=True

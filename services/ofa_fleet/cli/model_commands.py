@@ -16,8 +16,9 @@ from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
-from ofa_fleet.cli.delivery_operator import Delivery, add_delivery_command
+from ofa_fleet.cli.operator_commands import add_delivery_command
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.v1 import delivery_pb2 as pb
 
 
@@ -49,18 +50,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     again.add_argument("profile")
 
 
-def _list(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
-    rows: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        page = delivery(
-            "ListModels",
-            pb.ListModelsRequest(profile_name=args.profile, page_size=1000, page_token=token),
-        )
-        rows += [_model_row(m.manifest, list(m.current_for_fleets)) for m in page.models]
-        token = page.next_page_token
-        if not token:
-            break
+async def _list(args: argparse.Namespace, delivery: DeliveryClient) -> dict[str, Any] | None:
+    models = await delivery.list_models(args.profile)
+    rows = [_model_row(m.manifest, list(m.current_for_fleets)) for m in models]
     if args.json:
         return {"models": rows}
     table = Table(title=f"models ({len(rows)})")
@@ -80,13 +72,10 @@ def _list(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None
     return None
 
 
-def _show(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
+async def _show(args: argparse.Namespace, delivery: DeliveryClient) -> dict[str, Any] | None:
     if not 1 <= args.history <= 1000:
         raise InvalidArgumentError(f"--history must be 1-1000, got {args.history}")
-    answer = delivery(
-        "GetProfileModels",
-        pb.GetProfileModelsRequest(profile_name=args.profile, history_limit=args.history),
-    )
+    answer = await delivery.profile_models(args.profile, args.history)
     result = MessageToDict(answer, preserving_proto_field_name=True)
     result.pop("current", None)
     result["current"] = _model_row(answer.current, []) if answer.HasField("current") else None
@@ -130,11 +119,8 @@ def _show(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None
     return None
 
 
-def _pin(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
-    request = pb.PinFleetRequest(
-        fleet_name=args.fleet, sha256=args.sha256 or "", rollback=args.rollback
-    )
-    answer = delivery("PinFleet", request)
+async def _pin(args: argparse.Namespace, delivery: DeliveryClient) -> dict[str, Any] | None:
+    answer = await delivery.pin_fleet(args.fleet, args.sha256 or "", args.rollback)
     result = {"fleet": args.fleet, "sha256": answer.sha256, "revision": answer.fleet_revision}
     if args.json:
         return result
@@ -143,8 +129,8 @@ def _pin(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
     return None
 
 
-def _again(args: argparse.Namespace, delivery: Delivery) -> dict[str, Any] | None:
-    delivery("Respecialize", pb.RespecializeRequest(profile_name=args.profile))
+async def _again(args: argparse.Namespace, delivery: DeliveryClient) -> dict[str, Any] | None:
+    await delivery.respecialize(args.profile)
     if args.json:
         return {"profile": args.profile, "respecialize": "asked"}
     print(f"asked for a new model for {args.profile}; `ofa-fleet models show` follows it")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
 
-from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
+from ofa_fleet.cli.operator_commands import add_registry_command
 from ofa_fleet.console.output import stderr_console
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
@@ -28,29 +28,35 @@ from ofa_fleet.contract.rollout import (
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_file import load_profile
 from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
-from ofa_fleet.serving.client import call, open_channel
-from ofa_fleet.serving.credentials import load_operator_token
+from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.v1 import registry_pb2 as pb
-from ofa_fleet.v1 import registry_pb2_grpc
 
 
 def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """Add the registry's command groups; returns `fleet`, which other modules extend."""
     profiles = _group(sub, "profiles", "hardware profiles in the registry")
-    create = _command(profiles, "create", "store profiles from YAML/JSON files", _create_profiles)
+    create = add_registry_command(
+        profiles, "create", "store profiles from YAML/JSON files", _create_profiles
+    )
     create.add_argument("files", nargs="+", type=Path)
-    update = _command(profiles, "update", "replace profiles from files (bumps revision)", _update)
+    update = add_registry_command(
+        profiles, "update", "replace profiles from files (bumps revision)", _update
+    )
     update.add_argument("files", nargs="+", type=Path)
-    _command(profiles, "list", "list profiles", _list_profiles)
-    get = _command(profiles, "get", "show one profile", _get_profile)
+    add_registry_command(profiles, "list", "list profiles", _list_profiles)
+    get = add_registry_command(profiles, "get", "show one profile", _get_profile)
     get.add_argument("name")
-    delete = _command(profiles, "delete", "delete a profile no fleet uses", _delete_profile)
+    delete = add_registry_command(
+        profiles, "delete", "delete a profile no fleet uses", _delete_profile
+    )
     delete.add_argument("name")
 
     fleets = _group(
         sub, "fleet", "fleets: devices sharing a profile and a rollout policy", ["fleets"]
     )
-    create = _command(fleets, "create", "create a fleet; prints its enrolment token", _create_fleet)
+    create = add_registry_command(
+        fleets, "create", "create a fleet; prints its enrolment token", _create_fleet
+    )
     create.add_argument("name")
     create.add_argument("--profile", required=True)
     create.add_argument(
@@ -60,8 +66,10 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     create.add_argument("--canary-percent", type=int, default=10)
     create.add_argument("--failure-threshold-percent", type=int, default=20)
     create.add_argument("--min-success-reports", type=int, default=1)
-    _command(fleets, "list", "list fleets", _list_fleets)
-    update = _command(fleets, "update", "change a fleet's rollout policy", _update_fleet)
+    add_registry_command(fleets, "list", "list fleets", _list_fleets)
+    update = add_registry_command(
+        fleets, "update", "change a fleet's rollout policy", _update_fleet
+    )
     update.add_argument("name")
     update.add_argument("--rollout", choices=[s.value for s in RolloutStrategy], required=True)
     update.add_argument("--pin", default="", help="model sha256 for --rollout pinned")
@@ -69,11 +77,11 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     update.add_argument("--failure-threshold-percent", type=int, default=20)
     update.add_argument("--min-success-reports", type=int, default=1)
     update.add_argument("--expected-revision", type=int, help="apply only at this revision")
-    delete = _command(fleets, "delete", "delete a fleet without devices", _delete_fleet)
+    delete = add_registry_command(fleets, "delete", "delete a fleet without devices", _delete_fleet)
     delete.add_argument("name")
 
     devices = _group(sub, "devices", "enrolled devices")
-    listing = _command(devices, "list", "list devices", _list_devices)
+    listing = add_registry_command(devices, "list", "list devices", _list_devices)
     listing.add_argument("--fleet", default="", help="only this fleet's devices")
     return fleets
 
@@ -85,80 +93,22 @@ def _group(
     return parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
 
 
-def _command(
-    group: argparse._SubParsersAction,
-    name: str,
-    help: str,
-    handler: Callable[[argparse.Namespace, Registry], dict[str, Any] | None],
-) -> argparse.ArgumentParser:
-    parser = group.add_parser(name, help=help)
-    add_endpoint_flags(parser, "registry")
-    parser.add_argument("--operator-token-file", type=Path)
-    add_tls_flags(parser, "the registry's cert")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
-    parser.add_argument("--json", action="store_true")
-    parser.set_defaults(handler=lambda args: _run(args, handler))
-    return parser
+async def _create_profiles(args: argparse.Namespace, registry: RegistryClient) -> None:
+    specs = [profile_to_proto(load_profile(path)) for path in args.files]  # all valid first
+    _print_profiles([await registry.create_profile(spec) for spec in specs], args.json)
 
 
-class Registry:
-    """The registry as the CLI uses it: one channel, the operator token, a deadline."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.address = args.registry
-        self.token = load_operator_token(args.operator_token_file)
-        tls = tls_files(args)
-        self.channel = open_channel(self.address, tls)
-        self.stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
-        self.timeout = args.timeout
-
-    def __call__(self, method: str, request: object) -> Any:
-        rpc = getattr(self.stub, method)
-        return call("registry", self.address, rpc, request, self.token, self.timeout)
-
-    def pages(self, method: str, field: str, **filters: str) -> Iterator[Any]:
-        token = ""
-        while True:
-            response = self(method, getattr(pb, f"{method}Request")(page_token=token, **filters))
-            yield from getattr(response, field)
-            token = response.next_page_token
-            if not token:
-                return
+async def _update(args: argparse.Namespace, registry: RegistryClient) -> None:
+    specs = [profile_to_proto(load_profile(path)) for path in args.files]  # all valid first
+    _print_profiles([await registry.update_profile(spec) for spec in specs], args.json)
 
 
-def _run(
-    args: argparse.Namespace,
-    handler: Callable[[argparse.Namespace, Registry], dict[str, Any] | None],
-) -> dict[str, Any] | None:
-    registry = Registry(args)
-    try:
-        return handler(args, registry)
-    finally:
-        registry.channel.close()
+async def _list_profiles(args: argparse.Namespace, registry: RegistryClient) -> None:
+    _print_profiles(await registry.list_profiles(), args.json)
 
 
-def _create_profiles(args: argparse.Namespace, registry: Registry) -> None:
-    _store_profiles(args, registry, "CreateProfile", pb.CreateProfileRequest)
-
-
-def _update(args: argparse.Namespace, registry: Registry) -> None:
-    _store_profiles(args, registry, "UpdateProfile", pb.UpdateProfileRequest)
-
-
-def _store_profiles(
-    args: argparse.Namespace, registry: Registry, method: str, request: Callable[..., Any]
-) -> None:
-    specs = [load_profile(path) for path in args.files]  # all files valid before any call
-    stored = [registry(method, request(profile=profile_to_proto(spec))).profile for spec in specs]
-    _print_profiles(stored, args.json)
-
-
-def _list_profiles(args: argparse.Namespace, registry: Registry) -> None:
-    _print_profiles(list(registry.pages("ListProfiles", "profiles")), args.json)
-
-
-def _get_profile(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
-    profile = registry("GetProfile", pb.GetProfileRequest(name=args.name)).profile
+async def _get_profile(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
+    profile = await registry.get_profile(args.name)
     if args.json:
         return MessageToDict(profile, preserving_proto_field_name=True)
     spec = profile_from_proto(profile.spec, "profile")
@@ -172,8 +122,8 @@ def _get_profile(args: argparse.Namespace, registry: Registry) -> dict[str, Any]
     }
 
 
-def _delete_profile(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
-    registry("DeleteProfile", pb.DeleteProfileRequest(name=args.name))
+async def _delete_profile(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
+    await registry.delete_profile(args.name)
     return {"deleted": args.name}
 
 
@@ -191,14 +141,9 @@ def _rollout_policy(args: argparse.Namespace) -> RolloutPolicy:
     )
 
 
-def _create_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
-    policy = _rollout_policy(args)
-    response = registry(
-        "CreateFleet",
-        pb.CreateFleetRequest(
-            name=args.name, profile=args.profile, rollout=rollout_to_proto(policy)
-        ),
-    )
+async def _create_fleet(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
+    policy = rollout_to_proto(_rollout_policy(args))
+    response = await registry.create_fleet(args.name, args.profile, policy)
     if not args.json:
         stderr_console.print(
             "[bold]Keep the enrolment token now:[/] it is stored only as a hash and will not "
@@ -212,8 +157,8 @@ def _create_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any
     }
 
 
-def _list_fleets(args: argparse.Namespace, registry: Registry) -> None:
-    fleets = list(registry.pages("ListFleets", "fleets"))
+async def _list_fleets(args: argparse.Namespace, registry: RegistryClient) -> None:
+    fleets = await registry.list_fleets()
     rows = [
         {
             "name": f.name,
@@ -227,11 +172,11 @@ def _list_fleets(args: argparse.Namespace, registry: Registry) -> None:
     _print_rows("fleets", rows, args.json)
 
 
-def _update_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
+async def _update_fleet(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
     request = pb.UpdateFleetRequest(name=args.name, rollout=rollout_to_proto(_rollout_policy(args)))
     if args.expected_revision is not None:
         request.expected_revision = args.expected_revision
-    fleet = registry("UpdateFleet", request).fleet
+    fleet = await registry.update_fleet(request)
     return {
         "fleet": fleet.name,
         "profile": fleet.profile,
@@ -240,13 +185,13 @@ def _update_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any
     }
 
 
-def _delete_fleet(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
-    registry("DeleteFleet", pb.DeleteFleetRequest(name=args.name))
+async def _delete_fleet(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
+    await registry.delete_fleet(args.name)
     return {"deleted": args.name}
 
 
-def _list_devices(args: argparse.Namespace, registry: Registry) -> None:
-    devices = list(registry.pages("ListDevices", "devices", fleet=args.fleet))
+async def _list_devices(args: argparse.Namespace, registry: RegistryClient) -> None:
+    devices = await registry.list_devices(args.fleet)
     rows = [
         {
             "id": d.id,

@@ -12,19 +12,24 @@ staged rollout's canary phase the canaries count as off the current model (Prome
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import grpc
+from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 from ofa_fleet.errors import OfaFleetError
-from ofa_fleet.serving.client import call, open_channel
+from ofa_fleet.serving.client import open_aio_channel, remote_errors
 from ofa_fleet.serving.credentials import load_operator_token
+from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.serving.ports import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
+from ofa_fleet.serving.registry_client import RegistryClient
+from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.v1 import (
     common_pb2,
     delivery_pb2,
@@ -39,7 +44,6 @@ SERVICES = {
     "delivery": ("OFA_FLEET_DELIVERY", DELIVERY_PORT, "ofa_fleet.v1.DeliveryService"),
 }
 RECENT = 10
-PAGE = 1000
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -54,22 +58,25 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 
 def run_status(args: argparse.Namespace) -> dict[str, Any] | None:
     token = load_operator_token(args.operator_token_file)
-    tls = tls_files(args)
-    channels = {name: open_channel(getattr(args, name), tls) for name in SERVICES}
-    try:
-        status = _gather(args, token, channels)
-    finally:
-        for channel in channels.values():
-            channel.close()
+    status = asyncio.run(_gather(args, token, tls_files(args)))
     if args.json:
         return status
     _show(status)
     return None
 
 
-def _gather(args: argparse.Namespace, token: str, channels: dict[str, grpc.Channel]) -> dict:
+async def _gather(args: argparse.Namespace, token: str, tls: TlsFiles) -> dict[str, Any]:
+    channels = {name: open_aio_channel(getattr(args, name), tls) for name in SERVICES}
+    try:
+        return await _read(args, token, channels)
+    finally:
+        for channel in channels.values():
+            await channel.close(None)
+
+
+async def _read(args: argparse.Namespace, token: str, channels: dict[str, aio.Channel]) -> dict:
     services = {
-        name: _health(channels[name], service, args.timeout)
+        name: await _health(channels[name], service, args.timeout)
         for name, (_, _, service) in SERVICES.items()
     }
     status: dict[str, Any] = {
@@ -84,15 +91,23 @@ def _gather(args: argparse.Namespace, token: str, channels: dict[str, grpc.Chann
     }
     if services["registry"] != "serving":
         return status
-    registry_stub = registry_pb2_grpc.RegistryServiceStub(channels["registry"])
-    registry = _Caller("registry", args.registry, registry_stub, token, args.timeout)
+    registry = RegistryClient(
+        registry_pb2_grpc.RegistryServiceStub(channels["registry"]),
+        token,
+        deadline_seconds=args.timeout,
+        errors=remote_errors("registry", args.registry),
+    )
     delivery = None
     if services["delivery"] == "serving":
-        delivery_stub = delivery_pb2_grpc.DeliveryServiceStub(channels["delivery"])
-        delivery = _Caller("delivery", args.delivery, delivery_stub, token, args.timeout)
+        delivery = DeliveryClient(
+            delivery_pb2_grpc.DeliveryServiceStub(channels["delivery"]),
+            token,
+            deadline_seconds=args.timeout,
+            errors=remote_errors("delivery", args.delivery),
+        )
     try:
-        profiles = _pages(registry, "ListProfiles", registry_pb2.ListProfilesRequest, "profiles")
-        fleets = _pages(registry, "ListFleets", registry_pb2.ListFleetsRequest, "fleets")
+        profiles = await registry.list_profiles()
+        fleets = await registry.list_fleets()
     except OfaFleetError as error:
         status["errors"].append(str(error))
         return status
@@ -103,10 +118,7 @@ def _gather(args: argparse.Namespace, token: str, channels: dict[str, grpc.Chann
         row: dict[str, Any] = {"name": name, "revision": profile.revision}
         if delivery is not None:
             try:
-                models = delivery(
-                    "GetProfileModels",
-                    delivery_pb2.GetProfileModelsRequest(profile_name=name, history_limit=RECENT),
-                )
+                models = await delivery.profile_models(name, RECENT)
             except OfaFleetError as error:
                 status["errors"].append(str(error))
             else:
@@ -126,59 +138,29 @@ def _gather(args: argparse.Namespace, token: str, channels: dict[str, grpc.Chann
         status["profiles"].append(row)
     for fleet in fleets:
         try:
-            status["fleets"].append(_fleet_row(registry, fleet, current))
+            devices = await registry.list_devices(fleet.name)
         except OfaFleetError as error:
             status["errors"].append(str(error))
+        else:
+            status["fleets"].append(_fleet_row(fleet, devices, current))
     recent.sort(key=lambda r: str(r["at"]), reverse=True)
     status["recent_specializations"] = recent[:RECENT]
     return status
 
 
-class _Caller:
-    """One service's stub with the operator token and a deadline; errors made readable."""
-
-    def __init__(self, service: str, address: str, stub: Any, token: str, timeout: float) -> None:
-        self.service, self.address, self.token, self.timeout = service, address, token, timeout
-        self.stub = stub
-
-    def __call__(self, method: str, request: object) -> Any:
-        rpc = getattr(self.stub, method)
-        return call(self.service, self.address, rpc, request, self.token, self.timeout)
-
-
-def _health(channel: grpc.Channel, service: str, timeout: float) -> str:
+async def _health(channel: aio.Channel, service: str, timeout: float) -> str:
     stub = health_pb2_grpc.HealthStub(channel)
     try:
-        answer = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        answer = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
     except grpc.RpcError as error:
         code = error.code() if hasattr(error, "code") else None
         return "down" if code is grpc.StatusCode.UNAVAILABLE else f"error ({code})"
     return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status).lower()
 
 
-def _pages(caller: _Caller, method: str, request: Any, field: str) -> list[Any]:
-    items: list[Any] = []
-    token = ""
-    while True:
-        page = caller(method, request(page_size=PAGE, page_token=token))
-        items += getattr(page, field)
-        token = page.next_page_token
-        if not token:
-            return items
-
-
-def _fleet_row(registry: _Caller, fleet: registry_pb2.Fleet, current: dict[str, str]) -> dict:
-    devices: list[registry_pb2.Device] = []
-    token = ""
-    while True:
-        page = registry(
-            "ListDevices",
-            registry_pb2.ListDevicesRequest(fleet=fleet.name, page_size=PAGE, page_token=token),
-        )
-        devices += page.devices
-        token = page.next_page_token
-        if not token:
-            break
+def _fleet_row(
+    fleet: registry_pb2.Fleet, devices: list[registry_pb2.Device], current: dict[str, str]
+) -> dict[str, Any]:
     strategy = fleet.rollout.strategy
     pinned = strategy == common_pb2.ROLLOUT_STRATEGY_PINNED
     target = fleet.rollout.pinned_model_sha256 if pinned else current.get(fleet.profile, "")

@@ -26,7 +26,7 @@ from ofa_fleet.search.metrics import SearchMetrics
 from ofa_fleet.search.servicer import DEFAULT_CONCURRENCY, ProfileLookup, SearchServicer
 from ofa_fleet.search.specializer import Specializer
 from ofa_fleet.search.workers import SearchWorkers
-from ofa_fleet.serving.client import open_aio_channel
+from ofa_fleet.serving.client import open_aio_channel, upstream_errors
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.serving.server import Service
 from ofa_fleet.serving.tls import TlsFiles
@@ -104,7 +104,7 @@ def registry_lookup(address: str, token: str, tls: TlsFiles | None = None) -> Pr
     registry = RegistryClient(
         registry_pb2_grpc.RegistryServiceStub(open_aio_channel(address, tls)),
         token,
-        where=f"the registry at {address}",
+        errors=upstream_errors(f"the registry at {address}"),
     )
 
     async def lookup(name: str) -> HardwareProfile:

@@ -19,6 +19,8 @@ from ofa_fleet.serving.tls import TlsFiles, channel_credentials
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 Response = TypeVar("Response")
+# What a client raises for a failed call: given the gRPC error and what was asked for.
+ErrorTranslation = Callable[[grpc.RpcError, str], Exception]
 
 
 def open_channel(address: str, tls: TlsFiles | None = None) -> grpc.Channel:
@@ -76,3 +78,13 @@ def upstream_error(error: grpc.RpcError, what: str, address: str) -> OfaFleetErr
     if code is grpc.StatusCode.NOT_FOUND:
         return NotFoundError(f"{what} does not exist (according to {address})")
     return UnavailableError(f"cannot read {what} from {address}: {details} ({code.name}); retry")
+
+
+def upstream_errors(where: str) -> ErrorTranslation:
+    """Failed calls as the calling service's own errors (`upstream_error`)."""
+    return lambda error, what: upstream_error(error, what, where)
+
+
+def remote_errors(service: str, address: str) -> ErrorTranslation:
+    """Failed calls as a person reads them, with the remote's own status (`remote_error`)."""
+    return lambda error, _what: remote_error(service, address, error)

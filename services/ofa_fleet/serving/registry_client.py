@@ -1,27 +1,27 @@
-"""The registry as the other services call it: typed, with one deadline and whole listings.
+"""The registry as every other program calls it: typed, one deadline, whole listings.
 
-Delivery and search read profiles, fleets and devices with the operator token. Every call
-here has the same deadline, every listing follows its pages to the end, and every failure
-becomes this service's own error (`upstream_error`: NOT_FOUND stays NOT_FOUND, anything
-else is UNAVAILABLE, so the caller's client knows to retry), written once.
+Delivery and search read profiles, fleets and devices with the operator token; the CLI and
+the demo also write them. Every call here has the same deadline, every listing follows
+its pages to the end, and every failure goes through one `ErrorTranslation`: a service
+turns it into its own status (`upstream_errors`: NOT_FOUND stays NOT_FOUND, anything else
+is UNAVAILABLE, so its client retries), an operator's program into a readable
+`RemoteCallError` with the registry's own status (`remote_errors`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from grpc import aio
 
-from ofa_fleet.serving.client import bearer, upstream_error
-from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
+from ofa_fleet.serving.client import ErrorTranslation, bearer, upstream_errors
+from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
 # A registry answers in milliseconds; this bounds a stuck one, not a slow one.
 REGISTRY_DEADLINE_SECONDS = 10.0
-PAGE_SIZE = 1000
+PAGE_SIZE = 1000  # the registry's largest page
 WHERE = "the registry"
-
-Item = TypeVar("Item")
 
 
 class RegistryClient:
@@ -33,17 +33,45 @@ class RegistryClient:
         token: str,
         *,
         deadline_seconds: float = REGISTRY_DEADLINE_SECONDS,
-        where: str = WHERE,
+        errors: ErrorTranslation | None = None,
     ) -> None:
         self.stub = stub
         self.token = token
         self.deadline_seconds = deadline_seconds
-        self.where = where
+        self.errors = errors or upstream_errors(WHERE)
+
+    async def create_profile(self, spec: common_pb2.HardwareProfile) -> registry_pb2.Profile:
+        request = registry_pb2.CreateProfileRequest(profile=spec)
+        answer = await self._call(self.stub.CreateProfile, request, f"profile {spec.name!r}")
+        return answer.profile
+
+    async def update_profile(
+        self, spec: common_pb2.HardwareProfile, expected_revision: int | None = None
+    ) -> registry_pb2.Profile:
+        request = registry_pb2.UpdateProfileRequest(profile=spec)
+        if expected_revision is not None:
+            request.expected_revision = expected_revision
+        answer = await self._call(self.stub.UpdateProfile, request, f"profile {spec.name!r}")
+        return answer.profile
 
     async def get_profile(self, name: str) -> registry_pb2.Profile:
         request = registry_pb2.GetProfileRequest(name=name)
         answer = await self._call(self.stub.GetProfile, request, f"profile {name!r}")
         return answer.profile
+
+    async def delete_profile(self, name: str) -> None:
+        request = registry_pb2.DeleteProfileRequest(name=name)
+        await self._call(self.stub.DeleteProfile, request, f"profile {name!r}")
+
+    async def create_fleet(
+        self, name: str, profile: str, rollout: registry_pb2.RolloutPolicy | None = None
+    ) -> registry_pb2.CreateFleetResponse:
+        """The new fleet and its enrolment token (shown only here, stored only as a hash)."""
+        request = registry_pb2.CreateFleetRequest(name=name, profile=profile, rollout=rollout)
+        answer: registry_pb2.CreateFleetResponse = await self._call(
+            self.stub.CreateFleet, request, f"fleet {name!r}"
+        )
+        return answer
 
     async def get_fleet(self, name: str) -> registry_pb2.Fleet:
         request = registry_pb2.GetFleetRequest(name=name)
@@ -53,6 +81,14 @@ class RegistryClient:
     async def update_fleet(self, request: registry_pb2.UpdateFleetRequest) -> registry_pb2.Fleet:
         answer = await self._call(self.stub.UpdateFleet, request, f"fleet {request.name!r}")
         return answer.fleet
+
+    async def delete_fleet(self, name: str) -> None:
+        request = registry_pb2.DeleteFleetRequest(name=name)
+        await self._call(self.stub.DeleteFleet, request, f"fleet {name!r}")
+
+    async def delete_device(self, device_id: str) -> None:
+        request = registry_pb2.DeleteDeviceRequest(device_id=device_id)
+        await self._call(self.stub.DeleteDevice, request, f"device {device_id!r}")
 
     async def list_profiles(self) -> list[registry_pb2.Profile]:
         return await self._every_page(
@@ -74,15 +110,15 @@ class RegistryClient:
             "the fleets",
         )
 
-    async def list_devices(self, fleet: str) -> list[registry_pb2.Device]:
-        """Every device of ``fleet``; NotFoundError once the fleet is gone."""
+    async def list_devices(self, fleet: str = "") -> list[registry_pb2.Device]:
+        """Every device of ``fleet`` (of every fleet when empty); NOT_FOUND once it is gone."""
         return await self._every_page(
             lambda token: self.stub.ListDevices(
                 registry_pb2.ListDevicesRequest(fleet=fleet, page_size=PAGE_SIZE, page_token=token),
                 **self._options(),
             ),
             "devices",
-            f"fleet {fleet!r}",
+            f"fleet {fleet!r}" if fleet else "the devices",
         )
 
     def _options(self) -> dict[str, Any]:
@@ -92,7 +128,7 @@ class RegistryClient:
         try:
             return await method(request, **self._options())
         except aio.AioRpcError as error:
-            raise upstream_error(error, what, self.where) from None
+            raise self.errors(error, what) from None
 
     async def _every_page(
         self, fetch: Callable[[str], Awaitable[Any]], field: str, what: str
@@ -103,7 +139,7 @@ class RegistryClient:
             try:
                 page = await fetch(token)
             except aio.AioRpcError as error:
-                raise upstream_error(error, what, self.where) from None
+                raise self.errors(error, what) from None
             items += getattr(page, field)
             token = page.next_page_token
             if not token:

@@ -21,21 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import grpc
-
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.errors import RemoteCallError
 from ofa_fleet.fleet.simulator import SimulationSettings, simulate_fleet
 from ofa_fleet.fleet.summary import DeviceOutcome, SimulationSummary
-from ofa_fleet.serving.client import bearer, open_aio_channel, remote_error
-from ofa_fleet.stack.demo_fleets import (
-    DemoFleet,
-    RegistryClient,
-    ensure_demo_fleets,
-    profile_files,
-)
+from ofa_fleet.serving.client import open_aio_channel, remote_errors
+from ofa_fleet.serving.delivery_client import DeliveryClient
+from ofa_fleet.serving.registry_client import RegistryClient
+from ofa_fleet.stack.demo_fleets import DemoFleet, ensure_demo_fleets, profile_files
 from ofa_fleet.stack.local_stack import LocalStack
-from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc
+from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc, registry_pb2_grpc
 
 WATCH_SECONDS = 1.0
 T = TypeVar("T")
@@ -67,34 +62,44 @@ async def run_demo(
     stack: LocalStack, settings: DemoSettings, observer: DemoObserver
 ) -> dict[str, Any]:
     workdir = stack.settings.workdir
-    registry = RegistryClient(stack.addresses.registry, stack.token)
+    addresses = stack.addresses
+    registry_channel = open_aio_channel(addresses.registry)
     try:
-        fleets = await asyncio.to_thread(
-            ensure_demo_fleets,
+        registry = RegistryClient(
+            registry_pb2_grpc.RegistryServiceStub(registry_channel),
+            stack.token,
+            errors=remote_errors("registry", addresses.registry),
+        )
+        fleets = await ensure_demo_fleets(
             registry,
             profile_files(settings.profiles_dir),
             workdir / "fleet-tokens.json",
             workdir / "devices",
         )
     finally:
-        registry.close()
+        await registry_channel.close(None)
     counts = spread(settings.devices, [f.name for f in fleets])
     observer.fleets_ready(fleets, counts)
-    delivery = DeliveryClient(stack.addresses.delivery, stack.token)
+    delivery_channel = open_aio_channel(addresses.delivery)
+    delivery = DeliveryClient(
+        delivery_pb2_grpc.DeliveryServiceStub(delivery_channel),
+        stack.token,
+        errors=remote_errors("delivery", addresses.delivery),
+    )
     try:
         summaries = await _until_a_server_exits(
             stack, _simulate_and_watch(stack, fleets, counts, settings, delivery, observer)
         )
         rows = []
         for fleet in fleets:
-            models = await delivery.profile_models(fleet.profile_name)
+            models = await delivery.profile_models(fleet.profile_name, history_limit=1)
             observer.profile_state(
                 fleet.profile_name, STATE_NAMES.get(models.state, "waiting"), models.last_error
             )
             rows.append(profile_row(fleet, models, summaries))
         ledger = await delivery.carbon_ledger()
     finally:
-        await delivery.close()
+        await delivery_channel.close(None)
     outcomes = [o for summary in summaries.values() for o in summary.outcomes]
     return {
         "devices": settings.devices,
@@ -171,7 +176,7 @@ async def _watch_profiles(
     while True:
         for fleet in fleets:
             try:
-                models = await delivery.profile_models(fleet.profile_name)
+                models = await delivery.profile_models(fleet.profile_name, history_limit=1)
             except RemoteCallError:
                 continue  # only a display: the devices themselves wait and retry
             state = STATE_NAMES.get(models.state, "waiting")
@@ -285,36 +290,3 @@ def _errors(summaries: dict[str, SimulationSummary]) -> dict[str, int]:
         for error, count in summary.errors().items():
             counts[error] = counts.get(error, 0) + count
     return counts
-
-
-class DeliveryClient:
-    """Delivery's operator side, as the demo reads it."""
-
-    def __init__(self, address: str, token: str, timeout: float = 10.0) -> None:
-        self.address = address
-        self.channel = open_aio_channel(address)
-        self.stub = delivery_pb2_grpc.DeliveryServiceStub(self.channel)
-        self.metadata = bearer(token)
-        self.timeout = timeout
-
-    async def profile_models(self, profile: str) -> delivery_pb2.GetProfileModelsResponse:
-        request = delivery_pb2.GetProfileModelsRequest(profile_name=profile, history_limit=1)
-        try:
-            response: delivery_pb2.GetProfileModelsResponse = await self.stub.GetProfileModels(
-                request, metadata=self.metadata, timeout=self.timeout
-            )
-        except grpc.aio.AioRpcError as error:
-            raise remote_error("delivery", self.address, error) from None
-        return response
-
-    async def carbon_ledger(self) -> delivery_pb2.GetCarbonLedgerResponse:
-        try:
-            response: delivery_pb2.GetCarbonLedgerResponse = await self.stub.GetCarbonLedger(
-                delivery_pb2.GetCarbonLedgerRequest(), metadata=self.metadata, timeout=self.timeout
-            )
-        except grpc.aio.AioRpcError as error:
-            raise remote_error("delivery", self.address, error) from None
-        return response
-
-    async def close(self) -> None:
-        await self.channel.close(None)

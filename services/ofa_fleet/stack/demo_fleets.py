@@ -13,14 +13,13 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ofa_fleet.errors import NotFoundError, RemoteCallError
 from ofa_fleet.hardware.profile_file import load_profile
 from ofa_fleet.hardware.profile_proto import profile_to_proto
-from ofa_fleet.serving.client import call, open_channel
+from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.stack.secrets_file import load_secrets, save_secrets
-from ofa_fleet.v1 import common_pb2, registry_pb2_grpc
+from ofa_fleet.v1 import common_pb2
 from ofa_fleet.v1 import registry_pb2 as pb
 
 FLEET_PREFIX = "demo-"
@@ -37,24 +36,6 @@ class DemoFleet:
         return str(self.profile.spec.name)
 
 
-class RegistryClient:
-    """The registry with the operator token; every call has a deadline."""
-
-    def __init__(self, address: str, token: str, timeout: float = 10.0) -> None:
-        self.address = address
-        self.token = token
-        self.timeout = timeout
-        self.channel = open_channel(address)
-        self.stub = registry_pb2_grpc.RegistryServiceStub(self.channel)
-
-    def __call__(self, method: str, request: object) -> Any:
-        rpc = getattr(self.stub, method)
-        return call("registry", self.address, rpc, request, self.token, self.timeout)
-
-    def close(self) -> None:
-        self.channel.close()
-
-
 def profile_files(directory: Path) -> list[Path]:
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml"), *directory.glob("*.json")])
     if not files:
@@ -62,7 +43,7 @@ def profile_files(directory: Path) -> list[Path]:
     return files
 
 
-def ensure_demo_fleets(
+async def ensure_demo_fleets(
     registry: RegistryClient, files: list[Path], tokens_file: Path, device_root: Path
 ) -> list[DemoFleet]:
     """A profile for every file and a fleet (auto-latest) for every profile."""
@@ -70,31 +51,30 @@ def ensure_demo_fleets(
     tokens = load_secrets(tokens_file)
     fleets = []
     for spec in specs:
-        profile = ensure_profile(registry, spec)
+        profile = await ensure_profile(registry, spec)
         name = FLEET_PREFIX + spec.name
-        if name not in tokens or not fleet_exists(registry, name):
-            tokens[name] = create_fleet(registry, name, spec.name, device_root / name)
+        if name not in tokens or not await fleet_exists(registry, name):
+            tokens[name] = await create_fleet(registry, name, spec.name, device_root / name)
             save_secrets(tokens_file, tokens)
         fleets.append(DemoFleet(name, profile, tokens[name]))
     return fleets
 
 
-def ensure_profile(registry: RegistryClient, spec: common_pb2.HardwareProfile) -> pb.Profile:
+async def ensure_profile(registry: RegistryClient, spec: common_pb2.HardwareProfile) -> pb.Profile:
     try:
-        return registry("CreateProfile", pb.CreateProfileRequest(profile=spec)).profile
+        return await registry.create_profile(spec)
     except RemoteCallError as error:
         if error.code != "ALREADY_EXISTS":
             raise
-    stored = registry("GetProfile", pb.GetProfileRequest(name=spec.name)).profile
+    stored = await registry.get_profile(spec.name)
     if stored.spec == spec:
         return stored
-    request = pb.UpdateProfileRequest(profile=spec, expected_revision=stored.revision)
-    return registry("UpdateProfile", request).profile
+    return await registry.update_profile(spec, expected_revision=stored.revision)
 
 
-def fleet_exists(registry: RegistryClient, name: str) -> bool:
+async def fleet_exists(registry: RegistryClient, name: str) -> bool:
     try:
-        registry("GetFleet", pb.GetFleetRequest(name=name))
+        await registry.get_fleet(name)
     except RemoteCallError as error:
         if error.code == "NOT_FOUND":
             return False
@@ -102,23 +82,12 @@ def fleet_exists(registry: RegistryClient, name: str) -> bool:
     return True
 
 
-def create_fleet(registry: RegistryClient, name: str, profile: str, device_dir: Path) -> str:
+async def create_fleet(registry: RegistryClient, name: str, profile: str, device_dir: Path) -> str:
     """A new fleet's enrolment token; an old fleet of that name goes, with its devices."""
-    if fleet_exists(registry, name):
-        for device in list_devices(registry, name):
-            registry("DeleteDevice", pb.DeleteDeviceRequest(device_id=device.id))
-        registry("DeleteFleet", pb.DeleteFleetRequest(name=name))
+    if await fleet_exists(registry, name):
+        for device in await registry.list_devices(name):
+            await registry.delete_device(device.id)
+        await registry.delete_fleet(name)
     shutil.rmtree(device_dir, ignore_errors=True)
-    response = registry("CreateFleet", pb.CreateFleetRequest(name=name, profile=profile))
+    response = await registry.create_fleet(name, profile)
     return str(response.enrolment_token)
-
-
-def list_devices(registry: RegistryClient, fleet: str) -> list[pb.Device]:
-    devices: list[pb.Device] = []
-    page = ""
-    while True:
-        response = registry("ListDevices", pb.ListDevicesRequest(fleet=fleet, page_token=page))
-        devices.extend(response.devices)
-        page = response.next_page_token
-        if not page:
-            return devices

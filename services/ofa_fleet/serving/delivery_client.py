@@ -1,0 +1,90 @@
+"""Delivery's operator side as a program calls it: typed, one deadline, whole listings.
+
+The CLI's `models` and `carbon` commands, `status` and the demo read and steer delivery
+through this one client, with the operator token; a failed call goes through the
+caller's `ErrorTranslation` (for an operator: `remote_errors`, delivery's own status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from grpc import aio
+
+from ofa_fleet.serving.client import ErrorTranslation, bearer
+from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc
+
+DELIVERY_DEADLINE_SECONDS = 10.0
+PAGE_SIZE = 1000
+
+
+class DeliveryClient:
+    """Async operator calls to delivery."""
+
+    def __init__(
+        self,
+        stub: delivery_pb2_grpc.DeliveryServiceStub,
+        token: str,
+        *,
+        errors: ErrorTranslation,
+        deadline_seconds: float = DELIVERY_DEADLINE_SECONDS,
+    ) -> None:
+        self.stub = stub
+        self.token = token
+        self.deadline_seconds = deadline_seconds
+        self.errors = errors
+
+    async def list_models(self, profile: str = "") -> list[delivery_pb2.StoredModel]:
+        """Every stored model (of ``profile`` when given)."""
+        models: list[delivery_pb2.StoredModel] = []
+        token = ""
+        while True:
+            request = delivery_pb2.ListModelsRequest(
+                profile_name=profile, page_size=PAGE_SIZE, page_token=token
+            )
+            page = await self._call(self.stub.ListModels, request, "the models")
+            models += page.models
+            token = page.next_page_token
+            if not token:
+                return models
+
+    async def profile_models(
+        self, profile: str, history_limit: int = 0
+    ) -> delivery_pb2.GetProfileModelsResponse:
+        """The profile's current model, specialization state, history and rollouts."""
+        request = delivery_pb2.GetProfileModelsRequest(
+            profile_name=profile, history_limit=history_limit
+        )
+        answer: delivery_pb2.GetProfileModelsResponse = await self._call(
+            self.stub.GetProfileModels, request, f"profile {profile!r}"
+        )
+        return answer
+
+    async def pin_fleet(
+        self, fleet: str, sha256: str = "", rollback: bool = False
+    ) -> delivery_pb2.PinFleetResponse:
+        """Pin ``fleet`` to a model (``sha256``, or the one before: ``rollback``), or unpin it."""
+        request = delivery_pb2.PinFleetRequest(fleet_name=fleet, sha256=sha256, rollback=rollback)
+        answer: delivery_pb2.PinFleetResponse = await self._call(
+            self.stub.PinFleet, request, f"fleet {fleet!r}"
+        )
+        return answer
+
+    async def respecialize(self, profile: str) -> None:
+        request = delivery_pb2.RespecializeRequest(profile_name=profile)
+        await self._call(self.stub.Respecialize, request, f"profile {profile!r}")
+
+    async def carbon_ledger(self, fleet: str = "") -> delivery_pb2.GetCarbonLedgerResponse:
+        """The ledger of training once against one network per profile (a fleet's share)."""
+        request = delivery_pb2.GetCarbonLedgerRequest(fleet=fleet)
+        answer: delivery_pb2.GetCarbonLedgerResponse = await self._call(
+            self.stub.GetCarbonLedger, request, "the carbon ledger"
+        )
+        return answer
+
+    async def _call(self, method: Callable[..., Awaitable[Any]], request: object, what: str) -> Any:
+        try:
+            return await method(request, metadata=bearer(self.token), timeout=self.deadline_seconds)
+        except aio.AioRpcError as error:
+            raise self.errors(error, what) from None
