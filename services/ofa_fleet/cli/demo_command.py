@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from ofa_fleet.errors import InvalidArgumentError, UnavailableError
 from ofa_fleet.fleet.summary import DeviceOutcome
 from ofa_fleet.stack.demo import DemoSettings, run_demo
 from ofa_fleet.stack.demo_fleets import DemoFleet
+from ofa_fleet.stack.demo_results import CarbonSummary, DemoResult, ProfileResult
 from ofa_fleet.stack.local_stack import LocalStack
 
 # The example profiles of this repository (an editable install), else ./deploy/profiles.
@@ -63,17 +65,19 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     with signals_as_interrupts(), stack, DemoProgress() as display:
         start_seconds = time.monotonic() - started
         result = asyncio.run(run_demo(stack, settings, display))
-    result["seconds_to_start"] = round(start_seconds, 1)
-    result["seconds"] = round(time.monotonic() - started, 1)
+    result = dataclasses.replace(
+        result,
+        seconds_to_start=round(start_seconds, 1),
+        seconds=round(time.monotonic() - started, 1),
+    )
     if args.json:
-        emit(result, True, "ofa-fleet demo")
+        emit(result.to_json(), True, "ofa-fleet demo")
     else:
         print_table(result)
-    missing = result["devices"] - result["served"]
-    if missing:
-        first = next(iter(result["errors"]), "no error recorded")
+    if result.missing:
+        first = next(iter(result.errors), "no error recorded")
         raise UnavailableError(
-            f"{missing} of {result['devices']} devices were not served (e.g. {first}); "
+            f"{result.missing} of {result.devices} devices were not served (e.g. {first}); "
             f"server logs in {stack.settings.log_dir}"
         )
     return None
@@ -116,11 +120,11 @@ class DemoProgress:
         self.progress.update(self.tasks[fleet], advance=1)
 
 
-def print_table(result: dict[str, Any]) -> None:
+def print_table(result: DemoResult, console: Console | None = None) -> None:
     """One row per profile (its subnet's arch string below the table: it is long)."""
     table = Table(
-        title=f"{result['served']} of {result['devices']} devices served "
-        f"({result['verified']} verified on disk)",
+        title=f"{result.served} of {result.devices} devices served "
+        f"({result.verified} verified on disk)",
         caption="pred.: latency predicted for the profile's hardware (green: within its "
         "budget); meas.: median of the fleet's simulated devices, on this machine",
         box=box.SIMPLE_HEAD,
@@ -131,36 +135,36 @@ def print_table(result: dict[str, Any]) -> None:
     table.add_column("top-1", justify="right")
     table.add_column("served", justify="right")
     archs = []
-    for row in result["profiles"]:
-        if not row["arch"]:
-            table.add_row(row["profile"], *[""] * 6, _served(row))
-            archs.append(f"[bold]{row['profile']}[/]: [red]{row['error']}[/]")
+    for row in result.profiles:
+        model = row.model
+        if model is None:
+            table.add_row(row.profile, *[""] * 6, _served(row))
+            archs.append(f"[bold]{row.profile}[/]: [red]{row.error}[/]")
             continue
-        colour = "green" if row["within_budget"] else "red"
-        measured = row["measured_latency_ms"]
+        colour = "green" if model.within_budget else "red"
+        measured = row.measured_latency_ms
         table.add_row(
-            row["profile"],
-            f"{row['macs'] / 1e6:.2f}M",
-            f"{row['model_bytes'] / 1024:.0f}",
-            f"[{colour}]{row['predicted_latency_ms']:.3f}[/]",
+            row.profile,
+            f"{model.macs / 1e6:.2f}M",
+            f"{model.model_bytes / 1024:.0f}",
+            f"[{colour}]{model.predicted_latency_ms:.3f}[/]",
             "-" if measured is None else f"{measured:.3f}",
-            f"{row['latency_budget_ms']:g}",
-            f"{row['top1'] * 100:.1f}%",
+            f"{row.latency_budget_ms:g}",
+            f"{model.top1 * 100:.1f}%",
             _served(row),
         )
-        archs.append(f"[bold]{row['profile']}[/]: {row['arch']}")
-    console = Console()
+        archs.append(f"[bold]{row.profile}[/]: {model.arch}")
+    console = console or Console()
     console.print(table)
     for line in archs:
         console.print(line, overflow="fold")
     console.print(carbon_table(result))
-    console.print(carbon_line(result["carbon"]))
+    console.print(carbon_line(result.carbon))
 
 
-def carbon_table(result: dict[str, Any]) -> Table:
+def carbon_table(result: DemoResult) -> Table:
     """Each profile's energy and CO2e next to one network trained for it from scratch."""
-    carbon = result["carbon"]
-    scratch = carbon["scratch_per_network_joules"]
+    scratch = result.carbon.scratch_per_network_joules
     table = Table(
         title="energy and emissions per profile",
         caption="OFA: the profile's share of training once (supernet and predictor) plus "
@@ -171,33 +175,34 @@ def carbon_table(result: dict[str, Any]) -> Table:
     table.add_column("profile", no_wrap=True)
     for column in ("OFA kJ", "OFA g CO2e", "scratch kJ", "scratch / OFA"):
         table.add_column(column, justify="right")
-    for row in result["profiles"]:
-        if row["energy_joules"] is None:
-            table.add_row(row["profile"], "-", "-", "-", "-")
+    for row in result.profiles:
+        carbon = row.carbon
+        if carbon.energy_joules is None or carbon.co2e_grams is None:
+            table.add_row(row.profile, "-", "-", "-", "-")
             continue
-        ratio = row["scratch_to_ofa_ratio"]
+        ratio = carbon.scratch_to_ofa_ratio
         table.add_row(
-            row["profile"],
-            f"{row['energy_joules'] / 1e3:.2f}",
-            f"{row['co2e_grams']:.3f}",
+            row.profile,
+            f"{carbon.energy_joules / 1e3:.2f}",
+            f"{carbon.co2e_grams:.3f}",
             "-" if scratch is None else f"{scratch / 1e3:.2f}",
             "-" if ratio is None else f"{ratio:.2f}x",
         )
     return table
 
 
-def carbon_line(carbon: dict[str, Any]) -> str:
+def carbon_line(carbon: CarbonSummary) -> str:
     """The fleet-wide saving in one sentence (`ofa-fleet carbon report` has the rest)."""
-    total = f"once-for-all: {carbon['once_for_all_joules'] / 1e3:.2f} kJ"
-    total += f", {carbon['once_for_all_co2e_grams']:.3f} g CO2e"
-    if carbon["ratio"] is None:
-        return f"{total}; no counterfactual ({carbon['unavailable_reason']})"
+    total = f"once-for-all: {carbon.once_for_all_joules / 1e3:.2f} kJ"
+    total += f", {carbon.once_for_all_co2e_grams:.3f} g CO2e"
+    if carbon.ratio is None or carbon.counterfactual_joules is None:
+        return f"{total}; no counterfactual ({carbon.unavailable_reason})"
     line = f"{total}; one network per profile from scratch: "
-    line += f"{carbon['counterfactual_joules'] / 1e3:.2f} kJ ({carbon['ratio']:.2f}x)"
-    if carbon["break_even_profiles"] is not None:
-        line += f"; training once breaks even at {carbon['break_even_profiles']:.1f} profiles"
+    line += f"{carbon.counterfactual_joules / 1e3:.2f} kJ ({carbon.ratio:.2f}x)"
+    if carbon.break_even_profiles is not None:
+        line += f"; training once breaks even at {carbon.break_even_profiles:.1f} profiles"
     return line + " (ofa-fleet carbon report)"
 
 
-def _served(row: dict[str, Any]) -> str:
-    return f"{row['served']}/{row['devices']}"
+def _served(row: ProfileResult) -> str:
+    return f"{row.served}/{row.devices}"
