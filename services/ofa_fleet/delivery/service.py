@@ -9,7 +9,6 @@ from prometheus_client import CollectorRegistry
 
 from ofa_fleet.delivery.carbon.report import CarbonReport
 from ofa_fleet.delivery.carbon.totals import CarbonTotals
-from ofa_fleet.delivery.fleets.device_reports import DeviceReports
 from ofa_fleet.delivery.fleets.targets import FleetDirectory, TargetModels
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
 from ofa_fleet.delivery.reconcile.reconciler import Reconciler, ReconcilerSettings
@@ -23,6 +22,7 @@ from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.client import open_aio_channel
+from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.serving.server import Service
 from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.v1 import delivery_pb2_grpc, registry_pb2_grpc, search_pb2_grpc
@@ -68,7 +68,7 @@ def delivery_service(
         metrics or CollectorRegistry(), ledger, CarbonTotals(store, supernets)
     )
     carbon = CarbonReport(
-        store, supernets, DeviceReports(registry, operator_token), targets.rollouts
+        store, supernets, RegistryClient(registry, operator_token), targets.rollouts
     )
     watch = TargetWatch(targets)
     reconciler = None

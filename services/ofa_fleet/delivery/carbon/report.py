@@ -29,6 +29,7 @@ from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.delivery.store.supernet_ledgers import StoredSupernet, SupernetLedgers
 from ofa_fleet.errors import FailedPreconditionError, NotFoundError, OfaFleetError
+from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
 
 
@@ -37,12 +38,13 @@ class CarbonReport:
         self,
         store: ModelStore,
         ledgers: SupernetLedgers,
-        reports: DeviceReports,
+        registry: RegistryClient,
         rollouts: RolloutStore,
     ) -> None:
         self.store = store
         self.ledgers = ledgers
-        self.reports = reports
+        self.registry = registry
+        self.reports = DeviceReports(registry)
         self.rollouts = rollouts
 
     async def answer(self, fleet: str = "") -> delivery_pb2.GetCarbonLedgerResponse:
@@ -56,7 +58,7 @@ class CarbonReport:
                 "once a delivery server started with --search has reached search"
             )
         specializations = await asyncio.to_thread(self.store.specializations, stored.version)
-        fleets = await self.reports.fleets()
+        fleets = await self.registry.list_fleets()
         if fleet and fleet not in {f.name for f in fleets}:
             raise NotFoundError(f"no fleet {fleet!r}")
         devices = [d for d in [await self._devices(f) for f in fleets] if d is not None]

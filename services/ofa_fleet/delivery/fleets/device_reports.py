@@ -12,24 +12,18 @@ from __future__ import annotations
 from ofa_fleet.carbon.convert import cost_from_proto
 from ofa_fleet.delivery.rollout import DeviceReport
 from ofa_fleet.serving.registry_client import RegistryClient
-from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
+from ofa_fleet.v1 import registry_pb2
 
 
 class DeviceReports:
-    """Reads fleets, their devices' reports and profiles from the registry (operator)."""
+    """Reads a fleet's devices and their last reports from the registry (operator)."""
 
-    def __init__(self, registry: registry_pb2_grpc.RegistryServiceStub, token: str) -> None:
-        self.registry = RegistryClient(registry, token)
+    def __init__(self, registry: RegistryClient) -> None:
+        self.registry = registry
 
     async def of_fleet(self, fleet: str) -> list[DeviceReport]:
         """Every device of ``fleet`` with its last report; NotFoundError once it is gone."""
         return [_report(device) for device in await self.registry.list_devices(fleet)]
-
-    async def fleets(self) -> list[registry_pb2.Fleet]:
-        return await self.registry.list_fleets()
-
-    async def profile(self, name: str) -> registry_pb2.Profile:
-        return await self.registry.get_profile(name)
 
 
 def _report(device: registry_pb2.Device) -> DeviceReport:

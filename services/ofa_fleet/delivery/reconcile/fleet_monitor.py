@@ -35,9 +35,12 @@ from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.errors import NotFoundError, OfaFleetError
+from ofa_fleet.serving.registry_client import RegistryClient
+from ofa_fleet.storage.lru import Lru
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
 log = logging.getLogger("ofa_fleet.fleet_monitor")
+PREDICTIONS_KEPT = 1024  # models' predicted latencies remembered (a few fleets' worth each)
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ class FleetMonitor:
     ) -> None:
         self.settings = settings or MonitorSettings()
         self.metrics = metrics or DeliveryMetrics(CollectorRegistry())
-        self.reports = DeviceReports(registry, token)
+        self.registry = RegistryClient(registry, token)
+        self.reports = DeviceReports(self.registry)
         self.store = store
         self.rollouts = RolloutStore(store.database)
         self.over_budget = OverBudget(ledger, wake, self.settings.over_budget_min_reports)
@@ -69,7 +73,9 @@ class FleetMonitor:
         self._fleet_profiles: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._sweep_due = True
-        self._predicted: dict[str, float | None] = {}  # sha256 -> the model's prediction
+        # sha256 -> the model's predicted latency; a model's manifest never changes, and
+        # a long-lived replica sees every model ever made, so only the recent ones stay.
+        self._predicted: Lru[str, float | None] = Lru(max_entries=PREDICTIONS_KEPT)
 
     # -------------------------------------------------------------- what changed
 
@@ -97,7 +103,7 @@ class FleetMonitor:
                 next_sweep = time.monotonic() + self.settings.sweep_seconds
             dirty, self._dirty = self._dirty, set()
             try:
-                fleets = await self.reports.fleets() if dirty else []
+                fleets = await self.registry.list_fleets() if dirty else []
             except OfaFleetError as error:  # the registry is away: look again later
                 log.warning("fleet monitor", extra={"error": str(error)})
                 self._dirty |= dirty
@@ -115,7 +121,7 @@ class FleetMonitor:
     async def _sweep(self) -> bool:
         """Every profile that has fleets becomes dirty; False when the registry is away."""
         try:
-            fleets = await self.reports.fleets()
+            fleets = await self.registry.list_fleets()
         except OfaFleetError as error:
             log.warning("fleet monitor sweep", extra={"error": str(error)})
             return False
@@ -134,12 +140,12 @@ class FleetMonitor:
         ``fleets``: every fleet, when the caller just listed them for several profiles.
         """
         try:
-            profile = await self.reports.profile(name)
+            profile = await self.registry.get_profile(name)
         except NotFoundError:
             return
         budget_ms = profile.spec.constraints.latency_budget_ms
         current = await asyncio.to_thread(self.store.current, name)
-        listed = await self.reports.fleets() if fleets is None else fleets
+        listed = await self.registry.list_fleets() if fleets is None else fleets
         fleets = [f for f in listed if f.profile == name]
         every_device: list[DeviceReport] = []
         moved = False
@@ -177,13 +183,14 @@ class FleetMonitor:
         self.metrics.fleet_seen(fleet.name, fleet.profile, target, devices, self._predicted_ms)
 
     def _predicted_ms(self, sha256: str) -> float | None:
-        if sha256 not in self._predicted:
-            try:
-                figures = self.store.record(sha256).manifest.model_figures()
-            except OfaFleetError:  # a model this store never held
-                return None
-            self._predicted[sha256] = figures.predicted_latency_ms
-        return self._predicted[sha256]
+        if sha256 in self._predicted:
+            return self._predicted.get(sha256)
+        try:
+            figures = self.store.record(sha256).manifest.model_figures()
+        except OfaFleetError:  # a model this store never held
+            return None
+        self._predicted.put(sha256, figures.predicted_latency_ms)
+        return figures.predicted_latency_ms
 
     def _roll(
         self,
