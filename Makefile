@@ -4,6 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make test` on one pytest-xdist worker per core (at most 4): whole modules to a worker,
+# Ray's tests together and first (tests/conftest.py). `make test PARALLEL=` runs serially.
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: demo test test-fast lint format install clean protos protos-lint
 
@@ -24,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest -m "slow or not slow" --durations=15
+	$(BIN)/python -m pytest -m "slow or not slow" --durations=15 $(PARALLEL)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not integration"

@@ -1,12 +1,18 @@
-"""Shared fixtures.
+"""Shared fixtures, and how the suite spreads over processes.
 
 Tests run torch on one thread: with two, a second busy process on a two-core machine
 makes OpenMP's threads wait on each other and small ops slow down fifty-fold (measured),
 turning a loaded CI machine into a timeout. One thread keeps the suite's time stable.
+
+`make test` runs the suite on several pytest-xdist workers (`--dist loadgroup`). Each test
+module goes to one worker whole, so its module fixtures are built once; the tests that
+need the session's Ray all go to one worker, first (see `ray_before_grpc`); the digits
+supernet and its latency table are made once for all workers (`made_once`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -16,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 from tests.cli_runner import ofa_fleet
 
@@ -26,30 +33,63 @@ importlib.import_module("ofa_fleet")
 torch.set_num_threads(1)
 
 
+RAY_GROUP = "ray"
+
+
+def needs_ray(item: pytest.Item) -> bool:
+    return "ray_local" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group every test for pytest-xdist's ``loadgroup``: Ray's tests together, first;
+    every other test with the rest of its module."""
+    for item in items:
+        group = RAY_GROUP if needs_ray(item) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: not needs_ray(item))  # stable: otherwise collection order
+
+
+@contextlib.contextmanager
+def made_once(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A folder every xdist worker of this run shares, held by one worker at a time: the
+    first to hold it makes what goes in it, the others find it made."""
+    base = factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / f"shared-{name}"
+    with FileLock(str(folder) + ".lock"):
+        folder.mkdir(exist_ok=True)
+        yield folder
+
+
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory) -> Path:
-    """One small digits supernet, trained once per session for every test that needs one."""
-    path = tmp_path_factory.mktemp("supernet") / "supernet.ckpt"
-    result = ofa_fleet(
-        "train", "--data", "digits", "--out", str(path), "--epochs-per-phase", "1", "--json"
-    )
-    summary = json.loads(result.stdout)
-    assert summary["epochs"] == 4
-    assert len(summary["supernet_version"]) == 16
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small digits supernet, trained once per run for every test that needs one."""
+    with made_once(tmp_path_factory, "supernet") as folder:
+        path = folder / "supernet.ckpt"
+        if not path.exists():
+            result = ofa_fleet(
+                *("train", "--data", "digits", "--out", str(path)),
+                *("--epochs-per-phase", "1", "--json"),
+            )
+            summary = json.loads(result.stdout)
+            assert summary["epochs"] == 4
+            assert len(summary["supernet_version"]) == 16
     return path
 
 
 @pytest.fixture(scope="session")
-def lut(checkpoint, tmp_path_factory) -> Path:
+def lut(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This machine's latency table for the session supernet's space (a quick profile)."""
-    out = tmp_path_factory.mktemp("lut") / "lut.json"
-    result = ofa_fleet(
-        *("profile-device", "--checkpoint", str(checkpoint), "--out", str(out)),
-        *("--rounds", "2", "--whole-models", "4", "--json"),
-    )
-    summary = json.loads(result.stdout)
-    assert summary["layers"] == len(json.loads(out.read_text())["layers"]) > 100
-    assert summary["threads"] == 1
+    with made_once(tmp_path_factory, "lut") as folder:
+        out = folder / "lut.json"
+        if not out.exists():
+            result = ofa_fleet(
+                *("profile-device", "--checkpoint", str(checkpoint), "--out", str(out)),
+                *("--rounds", "2", "--whole-models", "4", "--json"),
+            )
+            summary = json.loads(result.stdout)
+            assert summary["layers"] == len(json.loads(out.read_text())["layers"]) > 100
+            assert summary["threads"] == 1
     return out
 
 
@@ -70,16 +110,27 @@ def ray_local() -> Iterator[None]:
     stop_ray()
 
 
+_first_test: list[pytest.Item] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not _first_test:
+        _first_test.append(item)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def ray_before_grpc(request: pytest.FixtureRequest) -> None:
-    """Start the session's Ray before any test opens a gRPC channel or server, if any
-    collected test will need it.
+    """Start the session's Ray before any test opens a gRPC channel or server, in the one
+    process that runs Ray's tests.
 
     Ray spawns its raylet and workers with fork, running Python in the child before exec;
     a fork while gRPC's threads hold a lock can leave that child hung, and the head node
     then times out ("the raylet failed to startup"). Started first, no gRPC thread exists.
+    Ray's tests are sorted first and form one xdist group, so the process that runs them
+    runs one of them first; a process whose first test needs no Ray runs none of them.
     """
-    if any("ray_local" in item.fixturenames for item in request.session.items):
+    if _first_test and needs_ray(_first_test[0]):
         request.getfixturevalue("ray_local")
 
 
