@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
+
+from grpc import aio
 
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
-from ofa_fleet.serving.client import open_aio_channel, remote_errors
+from ofa_fleet.serving.client import ErrorTranslation, open_aio_channel, remote_errors
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.serving.registry_client import RegistryClient
@@ -26,67 +29,82 @@ RegistryHandler = Callable[[argparse.Namespace, RegistryClient], Awaitable[Resul
 DeliveryHandler = Callable[[argparse.Namespace, DeliveryClient], Awaitable[Result]]
 
 
+@dataclass(frozen=True)
+class _Service(Generic[Client]):
+    """How a command names a service and opens its client on a channel."""
+
+    flag: str  # --registry / --delivery (and the address's attribute)
+    signer: str  # whose certificate --tls-ca checks
+    client: Callable[[aio.Channel, str, float, ErrorTranslation], Client]
+
+
+REGISTRY = _Service(
+    "registry",
+    "the registry's cert",
+    lambda channel, token, timeout, errors: RegistryClient(
+        registry_pb2_grpc.RegistryServiceStub(channel),
+        token,
+        deadline_seconds=timeout,
+        errors=errors,
+    ),
+)
+DELIVERY = _Service(
+    "delivery",
+    "delivery's cert",
+    lambda channel, token, timeout, errors: DeliveryClient(
+        delivery_pb2_grpc.DeliveryServiceStub(channel),
+        token,
+        deadline_seconds=timeout,
+        errors=errors,
+    ),
+)
+
+
 def add_registry_command(
     group: argparse._SubParsersAction, name: str, help: str, handler: RegistryHandler
 ) -> argparse.ArgumentParser:
     """A subcommand that awaits ``handler`` with a `RegistryClient` open for its duration."""
-    parser = _add_command(group, name, help, "registry", "the registry's cert")
-
-    def client(args: argparse.Namespace, channel: Any, token: str) -> RegistryClient:
-        return RegistryClient(
-            registry_pb2_grpc.RegistryServiceStub(channel),
-            token,
-            deadline_seconds=args.timeout,
-            errors=remote_errors("registry", args.registry),
-        )
-
-    parser.set_defaults(handler=lambda args: _run(args, args.registry, client, handler))
-    return parser
+    return _add_command(group, name, help, REGISTRY, handler)
 
 
 def add_delivery_command(
     group: argparse._SubParsersAction, name: str, help: str, handler: DeliveryHandler
 ) -> argparse.ArgumentParser:
     """A subcommand that awaits ``handler`` with a `DeliveryClient` open for its duration."""
-    parser = _add_command(group, name, help, "delivery", "delivery's cert")
-
-    def client(args: argparse.Namespace, channel: Any, token: str) -> DeliveryClient:
-        return DeliveryClient(
-            delivery_pb2_grpc.DeliveryServiceStub(channel),
-            token,
-            deadline_seconds=args.timeout,
-            errors=remote_errors("delivery", args.delivery),
-        )
-
-    parser.set_defaults(handler=lambda args: _run(args, args.delivery, client, handler))
-    return parser
+    return _add_command(group, name, help, DELIVERY, handler)
 
 
 def _add_command(
-    group: argparse._SubParsersAction, name: str, help: str, service: str, signer: str
+    group: argparse._SubParsersAction,
+    name: str,
+    help: str,
+    service: _Service[Client],
+    handler: Callable[[argparse.Namespace, Client], Awaitable[Result]],
 ) -> argparse.ArgumentParser:
     parser = group.add_parser(name, help=help)
-    add_endpoint_flags(parser, service)
+    add_endpoint_flags(parser, service.flag)
     parser.add_argument("--operator-token-file", type=Path)
-    add_tls_flags(parser, signer)
+    add_tls_flags(parser, service.signer)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
     parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=lambda args: _run(args, service, handler))
     return parser
 
 
 def _run(
     args: argparse.Namespace,
-    address: str,
-    make_client: Callable[[argparse.Namespace, Any, str], Client],
+    service: _Service[Client],
     handler: Callable[[argparse.Namespace, Client], Awaitable[Result]],
 ) -> Result:
     token = load_operator_token(args.operator_token_file)  # a missing token fails before I/O
+    address = getattr(args, service.flag)
     tls = tls_files(args)
 
     async def session() -> Result:
         channel = open_aio_channel(address, tls)
         try:
-            return await handler(args, make_client(args, channel, token))
+            errors = remote_errors(service.flag, address)
+            return await handler(args, service.client(channel, token, args.timeout, errors))
         finally:
             await channel.close(None)
 
