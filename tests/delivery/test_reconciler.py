@@ -19,10 +19,9 @@ from ofa_fleet.delivery.reconcile.fleet_monitor import MonitorSettings
 from ofa_fleet.delivery.reconcile.reconciler import ReconcilerSettings
 from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.specializations import (
-    CURRENT,
-    FAILING,
     BackoffPolicy,
     Specializations,
+    SpecializationStatus,
 )
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.search.result_cache import ResultCache
@@ -99,7 +98,7 @@ def test_profiles_get_models_that_follow_their_revisions(services):
         with delivery:
             first = eventually(lambda: store.current("x86-gateway"))
             state = ledger.get("x86-gateway")
-            assert state.state == CURRENT and state.profile_revision == 1
+            assert state.state == SpecializationStatus.CURRENT and state.profile_revision == 1
             manifest = first.manifest
             assert manifest.profile_revision == 1 and manifest.figures["measured_top1"] > 0.5
             verify_manifest(
@@ -175,7 +174,7 @@ def test_search_restarted_with_another_supernet_makes_every_model_stale(services
             eventually(
                 lambda: (
                     (s := ledger.get("raspberry-pi-4")).supernet_version == "a-newer-supernet"
-                    and s.state == CURRENT
+                    and s.state == SpecializationStatus.CURRENT
                 ),
                 state=lambda: ledger.get("raspberry-pi-4"),
             )
@@ -205,7 +204,9 @@ def test_an_infeasible_profile_is_retried_with_backoff_and_shown_failing(service
     delivery, store = start_delivery(registry, search, folder)
     ledger = Specializations(store.database)
     with delivery, grpc.insecure_channel(delivery.address) as channel:
-        failing = eventually(lambda: (s := ledger.get("raspberry-pi-3")) and s.state == FAILING)
+        failing = eventually(
+            lambda: (s := ledger.get("raspberry-pi-3")) and s.state == SpecializationStatus.FAILING
+        )
         assert failing
         time.sleep(2.5)
         state = ledger.get("raspberry-pi-3")

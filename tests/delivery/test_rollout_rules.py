@@ -6,11 +6,9 @@ import dataclasses
 import random
 
 from ofa_fleet.delivery.rollout import (
-    CANARY,
-    PROMOTED,
-    ROLLED_BACK,
     DeviceReport,
     Rollout,
+    RolloutState,
     StagedPolicy,
     advance,
     canary_count,
@@ -66,9 +64,13 @@ def test_canaries_are_chosen_by_a_stable_hash_whatever_the_order():
 
 def test_a_first_model_goes_to_every_device_and_a_new_one_to_the_canaries_first():
     first = start("pis", "raspberry-pi-4", POLICY, OLD, None, now_us=1)
-    assert (first.state, first.from_sha256, first.model_for("anyone")) == (PROMOTED, "", OLD)
+    assert (first.state, first.from_sha256, first.model_for("anyone")) == (
+        RolloutState.PROMOTED,
+        "",
+        OLD,
+    )
     rollout = rollout_over(fleet(10))
-    assert rollout.state == CANARY and rollout.from_sha256 == OLD
+    assert rollout.state == RolloutState.CANARY and rollout.from_sha256 == OLD
     canary = next(iter(rollout.canaries))
     assert rollout.model_for(canary) == NEW
     others = [d.device_id for d in fleet(10) if d.device_id not in rollout.canaries]
@@ -82,17 +84,17 @@ def test_enough_successful_canaries_promote_the_rollout():
     # Reports from before a device became a canary do not count.
     stale = [reported(d, NEW, 1.0) if d in canaries else d for d in devices]
     stale = [dataclasses.replace(d, revision=3) for d in stale]
-    assert advance(rollout, stale, BUDGET, 4).state == CANARY
+    assert advance(rollout, stale, BUDGET, 4).state == RolloutState.CANARY
     one = [d if d.device_id != canaries[0].device_id else reported(d, NEW, 1.0) for d in devices]
     half = advance(rollout, one, BUDGET, 4)
-    assert (half.state, half.successes, half.needed_successes) == (CANARY, 1, 2)
+    assert (half.state, half.successes, half.needed_successes) == (RolloutState.CANARY, 1, 2)
     both = [reported(d, NEW, 1.0) if d in canaries else d for d in devices]
     promoted = advance(half, both, BUDGET, 5)
-    assert (promoted.state, promoted.successes) == (PROMOTED, 2)
+    assert (promoted.state, promoted.successes) == (RolloutState.PROMOTED, 2)
     assert {promoted.model_for(d.device_id) for d in devices} == {NEW}
     # Still on the old model, or not measured yet: not a success, not a failure.
     waiting = [reported(d, OLD, 1.0) if d in canaries else d for d in devices]
-    assert advance(rollout, waiting, BUDGET, 4).state == CANARY
+    assert advance(rollout, waiting, BUDGET, 4).state == RolloutState.CANARY
 
 
 def test_failures_past_the_threshold_roll_everyone_back():
@@ -102,7 +104,7 @@ def test_failures_past_the_threshold_roll_everyone_back():
     failed = {canaries[0].device_id: reported(canaries[0], OLD, 1.0, errors=1)}
     one = [failed.get(d.device_id, d) for d in devices]
     back = advance(rollout, one, BUDGET, 4)  # 1 of 2 canaries: 50 % > 40 %
-    assert (back.state, back.failures) == (ROLLED_BACK, 1)
+    assert (back.state, back.failures) == (RolloutState.ROLLED_BACK, 1)
     assert {back.model_for(d.device_id) for d in devices} == {OLD}
     assert advance(back, devices, BUDGET, 5) is back  # decided: stays so
     # Over budget on the new model is a failure too; under the threshold it waits.
@@ -110,9 +112,9 @@ def test_failures_past_the_threshold_roll_everyone_back():
     slow = [
         reported(d, NEW, BUDGET * 2) if d.device_id == canaries[0].device_id else d for d in devices
     ]
-    assert advance(lenient, slow, BUDGET, 4).state == CANARY  # 50 % is not past 50 %
+    assert advance(lenient, slow, BUDGET, 4).state == RolloutState.CANARY  # 50 % is not past 50 %
     # A rollout replaced half way starts from what the rest of the fleet runs.
     newer = start("pis", "raspberry-pi-4", POLICY, "c" * 64, rollout, 6)
-    assert (newer.from_sha256, newer.state, newer.canaries) == (OLD, CANARY, {})
+    assert (newer.from_sha256, newer.state, newer.canaries) == (OLD, RolloutState.CANARY, {})
     after_back = start("pis", "raspberry-pi-4", POLICY, "c" * 64, back, 6)
     assert after_back.from_sha256 == OLD

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from ofa_fleet.delivery.rollout import (
-    CANARY,
-    PROMOTED,
     DeviceReport,
+    RolloutState,
     StagedPolicy,
     advance,
     start,
@@ -32,7 +31,7 @@ def test_a_rollout_round_trips_and_survives_a_reopen(url: str) -> None:
     devices = [DeviceReport(f"dev{i}", revision=i + 1) for i in range(7)]
     first = start("pis", "raspberry-pi-4", POLICY, "a" * 64, None, 10)
     rollout = advance(start("pis", "raspberry-pi-4", POLICY, "b" * 64, first, 20), devices, 4.0, 30)
-    assert rollout.state == CANARY and len(rollout.canaries) == 3
+    assert rollout.state == RolloutState.CANARY and len(rollout.canaries) == 3
     database = open_database(url)
     try:
         store = RolloutStore(database)
@@ -47,7 +46,7 @@ def test_a_rollout_round_trips_and_survives_a_reopen(url: str) -> None:
         store = RolloutStore(database)
         assert store.get("pis") == rollout
         assert [r.fleet_name for r in store.for_profile("raspberry-pi-4")] == ["pis"]
-        assert store.get("cams").state == PROMOTED  # type: ignore[union-attr]
+        assert store.get("cams").state == RolloutState.PROMOTED  # type: ignore[union-attr]
         store.delete("pis")
         assert store.get("pis") is None and store.for_profile("raspberry-pi-4") == []
     finally:

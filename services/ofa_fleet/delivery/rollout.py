@@ -23,6 +23,7 @@ Everything here is pure; `rollout_store` keeps it and `fleet_monitor` drives it.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,13 @@ from dataclasses import dataclass
 
 from ofa_fleet.carbon.cost import ZERO, EnergyCost
 
-CANARY, PROMOTED, ROLLED_BACK = "canary", "promoted", "rolled-back"
+
+class RolloutState(enum.Enum):
+    """Where a staged rollout stands; the value is what delivery's database stores."""
+
+    CANARY = "canary"  # the canaries run the new model, the rest the old one
+    PROMOTED = "promoted"  # the whole fleet runs the new model
+    ROLLED_BACK = "rolled-back"  # too many canaries failed: the whole fleet stays on the old
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class Rollout:
     profile_name: str
     from_sha256: str
     to_sha256: str
-    state: str
+    state: RolloutState
     policy: StagedPolicy
     canaries: Mapping[str, int]
     successes: int
@@ -84,16 +91,16 @@ class Rollout:
 
     def model_for(self, device_id: str) -> str:
         """The sha256 this device should run now."""
-        if self.state == PROMOTED:
+        if self.state == RolloutState.PROMOTED:
             return self.to_sha256
-        if self.state == ROLLED_BACK:
+        if self.state == RolloutState.ROLLED_BACK:
             return self.from_sha256
         return self.to_sha256 if device_id in self.canaries else self.from_sha256
 
     @property
     def settled_sha256(self) -> str:
         """The model the whole fleet is known to run: what a next rollout starts from."""
-        return self.to_sha256 if self.state == PROMOTED else self.from_sha256
+        return self.to_sha256 if self.state == RolloutState.PROMOTED else self.from_sha256
 
 
 def start(
@@ -115,7 +122,7 @@ def start(
         profile_name=profile,
         from_sha256=baseline,
         to_sha256=new_sha256,
-        state=PROMOTED if direct else CANARY,
+        state=RolloutState.PROMOTED if direct else RolloutState.CANARY,
         policy=policy,
         canaries={},
         successes=0,
@@ -130,7 +137,7 @@ def advance(
     rollout: Rollout, devices: Sequence[DeviceReport], budget_ms: float, now_us: int
 ) -> Rollout:
     """The rollout after looking at the fleet's devices now; unchanged once decided."""
-    if rollout.state != CANARY:
+    if rollout.state != RolloutState.CANARY:
         return rollout
     canaries = choose_canaries(rollout, devices)
     reports = {d.device_id: d for d in devices}
@@ -144,11 +151,11 @@ def advance(
         elif report.sha256 == rollout.to_sha256 and report.latency_ms > 0:
             successes += 1
     needed = max(1, min(rollout.policy.min_success_reports, len(devices)))
-    state = CANARY
+    state = RolloutState.CANARY
     if failures and failures * 100 > rollout.policy.failure_threshold_percent * len(canaries):
-        state = ROLLED_BACK
+        state = RolloutState.ROLLED_BACK
     elif successes >= needed:
-        state = PROMOTED
+        state = RolloutState.PROMOTED
     changed = (state, canaries, successes, failures, needed) != (
         rollout.state,
         rollout.canaries,

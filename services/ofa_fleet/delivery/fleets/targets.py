@@ -14,7 +14,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from ofa_fleet.delivery.rollout import CANARY
+from ofa_fleet.delivery.rollout import RolloutState
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.serving.registry_client import RegistryClient
@@ -122,7 +122,7 @@ def _staged(store: ModelStore, rollouts: RolloutStore, fleet: registry_pb2.Fleet
         return FleetTarget(store.current(fleet.profile))
     rest = rollout.model_for("")  # a device that is no canary
     model = store.record(rest) if rest else None
-    if rollout.state != CANARY:
+    if rollout.state != RolloutState.CANARY:
         return FleetTarget(model)
     canary_model = store.record(rollout.to_sha256)
     return FleetTarget(model, canary_model, frozenset(rollout.canaries))

@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from ofa_fleet.delivery.carbon.totals import CarbonTotals
 from ofa_fleet.delivery.fleets.targets import FleetTarget
 from ofa_fleet.delivery.rollout import DeviceReport
-from ofa_fleet.delivery.store.specializations import FAILING, PENDING, Specializations
+from ofa_fleet.delivery.store.specializations import Specializations, SpecializationStatus
 
 log = logging.getLogger("ofa_fleet.delivery")
 
@@ -202,8 +202,8 @@ class SpecializationStates(Collector):
         except Exception:  # a scrape must not fail because the database blinked
             log.exception("could not read specialization states for /metrics")
             return
-        failing.add_metric([], states.count(FAILING))
-        pending.add_metric([], states.count(PENDING))
+        failing.add_metric([], states.count(SpecializationStatus.FAILING))
+        pending.add_metric([], states.count(SpecializationStatus.PENDING))
         yield failing
         yield pending
 

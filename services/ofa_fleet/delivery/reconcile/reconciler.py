@@ -42,10 +42,9 @@ from ofa_fleet.delivery.reconcile.supernet_version import SupernetVersion
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.specializations import (
-    CURRENT,
-    FAILING,
     BackoffPolicy,
     Specializations,
+    SpecializationStatus,
 )
 from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 from ofa_fleet.errors import NotFoundError, OfaFleetError, UnavailableError
@@ -188,7 +187,7 @@ class Reconciler:
             await asyncio.sleep(self.settings.retry_poll_seconds)
             now_us = time.time_ns() // 1000
             for state in await asyncio.to_thread(self.ledger.all):
-                if state.state == FAILING and state.next_attempt_us <= now_us:
+                if state.state == SpecializationStatus.FAILING and state.next_attempt_us <= now_us:
                     self.wake(state.profile_name)
 
     # ----------------------------------------------------------------------- the work
@@ -222,12 +221,17 @@ class Reconciler:
             reason = "profile-changed"
         elif self.supernet.is_stale(state.supernet_version):
             reason = "new-supernet"
-        elif state.state == CURRENT:
+        elif state.state == SpecializationStatus.CURRENT:
             return
         else:
             reason = "missing"  # an earlier attempt for this revision did not finish
         waiting = state is not None and state.next_attempt_us > time.time_ns() // 1000
-        if waiting and state is not None and state.state == FAILING and not forced_reason:
+        if (
+            waiting
+            and state is not None
+            and state.state == SpecializationStatus.FAILING
+            and not forced_reason
+        ):
             return  # the retry loop wakes it when its backoff has passed
         await self._specialize(profile, reason)
 

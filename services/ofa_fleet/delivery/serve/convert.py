@@ -6,9 +6,9 @@ that a field is converted once (as `registry.convert` and `search.convert` do fo
 
 from __future__ import annotations
 
-from ofa_fleet.delivery.rollout import CANARY, PROMOTED, ROLLED_BACK, Rollout
+from ofa_fleet.delivery.rollout import Rollout, RolloutState
 from ofa_fleet.delivery.store.model_store import HistoryEntry, ModelRecord
-from ofa_fleet.delivery.store.specializations import CURRENT, FAILING, PENDING
+from ofa_fleet.delivery.store.specializations import SpecializationStatus
 from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import delivery_pb2
 
@@ -38,14 +38,14 @@ def history_entry_to_proto(entry: HistoryEntry) -> delivery_pb2.ModelHistoryEntr
     )
 
 
-def state_to_proto(state: str) -> delivery_pb2.SpecializationState:
+def state_to_proto(state: SpecializationStatus) -> delivery_pb2.SpecializationState:
     return STATES[state]
 
 
 STATES = {
-    CURRENT: delivery_pb2.SPECIALIZATION_STATE_CURRENT,
-    PENDING: delivery_pb2.SPECIALIZATION_STATE_PENDING,
-    FAILING: delivery_pb2.SPECIALIZATION_STATE_FAILING,
+    SpecializationStatus.CURRENT: delivery_pb2.SPECIALIZATION_STATE_CURRENT,
+    SpecializationStatus.PENDING: delivery_pb2.SPECIALIZATION_STATE_PENDING,
+    SpecializationStatus.FAILING: delivery_pb2.SPECIALIZATION_STATE_FAILING,
 }
 REASONS = {
     "missing": delivery_pb2.MODEL_CHANGE_REASON_MISSING,
@@ -57,9 +57,9 @@ REASONS = {
 
 
 ROLLOUT_STATES = {
-    CANARY: delivery_pb2.ROLLOUT_STATE_CANARY,
-    PROMOTED: delivery_pb2.ROLLOUT_STATE_PROMOTED,
-    ROLLED_BACK: delivery_pb2.ROLLOUT_STATE_ROLLED_BACK,
+    RolloutState.CANARY: delivery_pb2.ROLLOUT_STATE_CANARY,
+    RolloutState.PROMOTED: delivery_pb2.ROLLOUT_STATE_PROMOTED,
+    RolloutState.ROLLED_BACK: delivery_pb2.ROLLOUT_STATE_ROLLED_BACK,
 }
 
 

@@ -25,7 +25,7 @@ from ofa_fleet.contract.rollout import (
     rollout_to_proto,
 )
 from ofa_fleet.delivery.fleets.targets import FleetDirectory
-from ofa_fleet.delivery.rollout import ROLLED_BACK
+from ofa_fleet.delivery.rollout import RolloutState
 from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.delivery.store.tables import FleetPinRow
@@ -118,7 +118,7 @@ class FleetPinning:
             if rollout is not None and rollout.profile_name == fleet.profile:
                 # Mid-rollout the new model is the one to take back; after a rollback,
                 # the previous one is what runs.
-                rolled_back = rollout.state == ROLLED_BACK
+                rolled_back = rollout.state == RolloutState.ROLLED_BACK
                 return rollout.from_sha256 if rolled_back else rollout.to_sha256
         current = self.store.current(fleet.profile)
         return current.sha256 if current is not None else ""

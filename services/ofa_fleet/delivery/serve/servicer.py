@@ -28,7 +28,7 @@ from ofa_fleet.delivery.serve.model_watch import TargetWatch
 from ofa_fleet.delivery.serve.pinning import FleetPinning
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
-from ofa_fleet.delivery.store.specializations import CURRENT, PENDING, Specializations
+from ofa_fleet.delivery.store.specializations import Specializations, SpecializationStatus
 from ofa_fleet.errors import FailedPreconditionError, OutOfRangeError, UnavailableError
 from ofa_fleet.serving.access import current_principal
 from ofa_fleet.serving.timestamps import timestamp
@@ -151,7 +151,13 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             profile_name=request.profile_name,
             history=[convert.history_entry_to_proto(entry) for entry in history],
             # A model stored without the reconciler (no state) is current all the same.
-            state=convert.state_to_proto(state.state if state else CURRENT if current else PENDING),
+            state=convert.state_to_proto(
+                state.state
+                if state
+                else SpecializationStatus.CURRENT
+                if current
+                else SpecializationStatus.PENDING
+            ),
             rollouts=[convert.rollout_to_proto(r) for r in rollouts],
         )
         if state is not None:

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import select
 
-from ofa_fleet.delivery.rollout import Rollout, StagedPolicy
+from ofa_fleet.delivery.rollout import Rollout, RolloutState, StagedPolicy
 from ofa_fleet.delivery.store.tables import RolloutRow
 from ofa_fleet.storage.database import Database
 
@@ -38,7 +38,7 @@ class RolloutStore:
                 s.add(row)
             row.profile_name = rollout.profile_name
             row.from_sha256, row.to_sha256 = rollout.from_sha256, rollout.to_sha256
-            row.state = rollout.state
+            row.state = rollout.state.value
             row.canary_percent = rollout.policy.canary_percent
             row.failure_threshold_percent = rollout.policy.failure_threshold_percent
             row.min_success_reports = rollout.policy.min_success_reports
@@ -60,7 +60,7 @@ def _rollout(row: RolloutRow) -> Rollout:
         profile_name=row.profile_name,
         from_sha256=row.from_sha256,
         to_sha256=row.to_sha256,
-        state=row.state,
+        state=RolloutState(row.state),
         policy=StagedPolicy(
             row.canary_percent, row.failure_threshold_percent, row.min_success_reports
         ),

@@ -8,6 +8,7 @@ from them, which every later search of the profile calibrates on.
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from dataclasses import dataclass
@@ -18,7 +19,15 @@ from sqlalchemy.orm import Session
 from ofa_fleet.delivery.store.tables import SpecializationRow, WatchCursorRow
 from ofa_fleet.storage.database import Database
 
-CURRENT, PENDING, FAILING = "current", "pending", "failing"
+
+class SpecializationStatus(enum.Enum):
+    """Where a profile's specialization stands; the value is what the database stores."""
+
+    CURRENT = "current"  # its model is specialized for its revision on this supernet
+    PENDING = "pending"  # it needs one, and none failed yet
+    FAILING = "failing"  # the last attempt failed; the next waits out its backoff
+
+
 ERROR_LENGTH = 2000
 MAX_LEARNT_REPORTS = 16
 
@@ -28,7 +37,7 @@ class SpecializationState:
     profile_name: str
     profile_revision: int
     supernet_version: str
-    state: str
+    state: SpecializationStatus
     attempts: int
     last_error: str
     next_attempt_us: int
@@ -55,13 +64,13 @@ class Specializations:
     def mark_pending(self, profile_name: str) -> None:
         with self.database.write() as s:
             row = _row(s, profile_name)
-            row.state = PENDING
+            row.state = SpecializationStatus.PENDING.value
             row.updated_us = _now_us()
 
     def mark_current(self, profile_name: str, revision: int, supernet_version: str) -> None:
         with self.database.write() as s:
             row = _row(s, profile_name)
-            row.state, row.attempts, row.last_error = CURRENT, 0, ""
+            row.state, row.attempts, row.last_error = SpecializationStatus.CURRENT.value, 0, ""
             if row.profile_revision != revision:  # an edited profile may be other hardware
                 row.latency_reports_json = "[]"
             row.profile_revision, row.supernet_version = revision, supernet_version
@@ -72,7 +81,7 @@ class Specializations:
         """Record a failed attempt; returns the attempts so far (the next waits longer)."""
         with self.database.write() as s:
             row = _row(s, profile_name)
-            row.state = FAILING
+            row.state = SpecializationStatus.FAILING.value
             row.attempts += 1
             row.last_error = error[:ERROR_LENGTH]
             row.updated_us = _now_us()
@@ -137,7 +146,7 @@ def _row(session: Session, profile_name: str) -> SpecializationRow:
             profile_name=profile_name,
             profile_revision=0,
             supernet_version="",
-            state=PENDING,
+            state=SpecializationStatus.PENDING.value,
             attempts=0,
             last_error="",
             next_attempt_us=0,
@@ -156,7 +165,7 @@ def _state(row: SpecializationRow) -> SpecializationState:
         row.profile_name,
         row.profile_revision,
         row.supernet_version,
-        row.state,
+        SpecializationStatus(row.state),
         row.attempts,
         row.last_error,
         row.next_attempt_us,
