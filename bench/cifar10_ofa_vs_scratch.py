@@ -69,6 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10"
 DEFAULT_PROFILE = ROOT / "deploy" / "profiles" / "raspberry-pi-4.yaml"
 SMALL = {"train_images": 2000, "epochs": "3,1,1,1", "front": 8, "predictor_samples": 24}
+ENDS = ("largest", "smallest")
 console = Console()
 console.width = max(console.width, 120)  # the table's ten columns, also when piped to a file
 
@@ -274,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="train scratch (b) for every arch, or only the largest and smallest",
     )
+    parser.add_argument(
+        "--scratch-archs",
+        choices=("all", "ends", "largest", "smallest"),
+        default="all",
+        help="the archs trained alone at all ((a), and (b) as --converged-archs says)",
+    )
     parser.add_argument("--no-scratch", action="store_true", help="extracted side only")
     parser.add_argument("--small", action="store_true", help=f"{SMALL}: under 15 minutes")
     parser.add_argument("--seed", type=int, default=0)
@@ -376,13 +383,17 @@ def measure_arch(
         "extract_cpu_seconds": time.process_time() - started,
     }
     console.print(f"{label}: {arch} extracted top-1 {extracted:.4f}")
-    if args.no_scratch:
+    if args.no_scratch or not _trains_alone(label, args.scratch_archs):
         return row
     space = checkpoint.space
     row["scratch_a"] = scratch_result(args.cache_dir, arch, splits, config, space, full_epochs)
-    if args.converged_archs == "all" or label in ("largest", "smallest"):
+    if args.converged_archs == "all" or label in ENDS:
         row["scratch_b"] = scratch_result(args.cache_dir, arch, splits, config, space, converged)
     return row
+
+
+def _trains_alone(label: str, which: str) -> bool:
+    return which == "all" or label == which or (which == "ends" and label in ENDS)
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -109,3 +109,18 @@ def test_a_share_of_the_test_images_is_drawn_from_every_class() -> None:
     share = bench.held_out_share(splits, 60)
     assert len(share) == 60 and len(set(share.labels.tolist())) == 10
     assert bench.held_out_share(splits, 10_000) is splits.val
+
+
+@pytest.mark.parametrize(
+    ("which", "trained"),
+    [
+        ("all", {"largest", "smallest", "front 1"}),
+        ("ends", {"largest", "smallest"}),
+        ("largest", {"largest"}),
+        ("smallest", {"smallest"}),
+    ],
+)
+def test_scratch_archs_picks_which_archs_train_alone(which: str, trained: set[str]) -> None:
+    assert bench.parse_args(["--scratch-archs", which]).scratch_archs == which
+    labels = ("largest", "smallest", "front 1")
+    assert {label for label in labels if bench._trains_alone(label, which)} == trained
