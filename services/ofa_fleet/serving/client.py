@@ -1,14 +1,15 @@
 """Calling OFA Fleet services from Python: channels, bearer metadata, deadlines, errors.
 
-gRPC sets no deadline by default, so a call to a hung server would wait forever; every
-call made here has one. A failed call becomes a `RemoteCallError` whose message names the
-service, the status and the server's own explanation, ready for a person to read.
+gRPC sets no deadline by default, so a call to a hung server would wait forever; the
+typed clients (`registry_client`, `delivery_client`) give every call one. A failed call
+goes through an `ErrorTranslation`: for a person, a `RemoteCallError` whose message names
+the service, the status and the server's own explanation (`remote_errors`); for a
+service calling another, that service's own error (`upstream_errors`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
 
 import grpc
 from grpc import aio
@@ -17,8 +18,6 @@ from ofa_fleet.errors import NotFoundError, OfaFleetError, RemoteCallError, Unav
 from ofa_fleet.serving.channel_options import CLIENT_OPTIONS
 from ofa_fleet.serving.tls import TlsFiles, channel_credentials
 
-DEFAULT_TIMEOUT_SECONDS = 10.0
-Response = TypeVar("Response")
 # What a client raises for a failed call: given the gRPC error and what was asked for.
 ErrorTranslation = Callable[[grpc.RpcError, str], Exception]
 
@@ -38,21 +37,6 @@ def open_aio_channel(address: str, tls: TlsFiles | None = None) -> aio.Channel:
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
-
-
-def call(
-    service: str,
-    address: str,
-    method: Callable[..., Response],
-    request: object,
-    token: str,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-) -> Response:
-    """`method(request)` with the bearer token and a deadline; errors made readable."""
-    try:
-        return method(request, metadata=bearer(token), timeout=timeout)
-    except grpc.RpcError as error:
-        raise remote_error(service, address, error) from None
 
 
 def remote_error(service: str, address: str, error: grpc.RpcError) -> RemoteCallError:
