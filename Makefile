@@ -4,8 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# `make test` on one pytest-xdist worker per core (at most 4): whole modules to a worker,
-# Ray's tests together and first (tests/conftest.py). `make test PARALLEL=` runs serially.
+# `make test` on one pytest-xdist worker per core (at most 4), test by test in collection
+# order, Ray's tests first (tests/conftest.py). `make test PARALLEL=` runs serially.
 PARALLEL ?= -n auto --maxprocesses 4 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: demo test test-fast lint format install clean protos protos-lint

@@ -4,10 +4,11 @@ Tests run torch on one thread: with two, a second busy process on a two-core mac
 makes OpenMP's threads wait on each other and small ops slow down fifty-fold (measured),
 turning a loaded CI machine into a timeout. One thread keeps the suite's time stable.
 
-`make test` runs the suite on several pytest-xdist workers (`--dist loadgroup`). Each test
-module goes to one worker whole, so its module fixtures are built once; the tests that
-need the session's Ray all go to one worker, first (see `ray_before_grpc`); the digits
-supernet and its latency table are made once for all workers (`made_once`).
+`make test` runs the suite on several pytest-xdist workers, test by test in collection
+order (`--dist loadgroup --no-loadscope-reorder`, with no groups). The tests that need
+the session's Ray are sorted first, so every worker's first test needs Ray and starts it
+before any gRPC thread exists (see `ray_before_grpc`); the digits supernet and its
+latency table are made once for all workers (`made_once`).
 """
 
 from __future__ import annotations
@@ -33,20 +34,13 @@ importlib.import_module("ofa_fleet")
 torch.set_num_threads(1)
 
 
-RAY_GROUP = "ray"
-
-
 def needs_ray(item: pytest.Item) -> bool:
     return "ray_local" in getattr(item, "fixturenames", ())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group every test for pytest-xdist's ``loadgroup``: Ray's tests together, first;
-    every other test with the rest of its module."""
-    for item in items:
-        group = RAY_GROUP if needs_ray(item) else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: not needs_ray(item))  # stable: otherwise collection order
+    """Ray's tests first; otherwise collection order (the sort is stable)."""
+    items.sort(key=lambda item: not needs_ray(item))
 
 
 @contextlib.contextmanager
@@ -127,8 +121,8 @@ def ray_before_grpc(request: pytest.FixtureRequest) -> None:
     Ray spawns its raylet and workers with fork, running Python in the child before exec;
     a fork while gRPC's threads hold a lock can leave that child hung, and the head node
     then times out ("the raylet failed to startup"). Started first, no gRPC thread exists.
-    Ray's tests are sorted first and form one xdist group, so the process that runs them
-    runs one of them first; a process whose first test needs no Ray runs none of them.
+    Ray's tests are sorted first and xdist hands tests out in that order, so a process
+    whose first test needs no Ray is given none of them later.
     """
     if _first_test and needs_ray(_first_test[0]):
         request.getfixturevalue("ray_local")
