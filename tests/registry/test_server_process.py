@@ -60,6 +60,7 @@ def test_sigterm_ends_streams_and_exits_cleanly(tmp_path: Path) -> None:
         reader.join(timeout=10)
         assert not reader.is_alive(), "the watch stream did not end on shutdown"
         assert [c.id for c in received] == ["raspberry-pi-4"]
+        assert all(line.startswith("{") for line in server.lines), server.log
         events = [json.loads(line)["event"] for line in server.lines]
         assert events[-1] == "stopped"
         assert events.index("stopping") < events.index("stopped")

@@ -29,6 +29,11 @@ from ofa_fleet.serving.tls import TlsFiles, is_loopback, server_credentials
 
 log = logging.getLogger("ofa_fleet.server")
 
+# grpc.aio finishes each call in tasks of its own, a few ms after `server.stop()` returns;
+# `asyncio.run` cancels whatever is left, and grpc reports that as an error with a traceback.
+_GRPC_CALL_TASKS = frozenset({"_schedule_rpc_coro", "_handle_exceptions"})
+_CALL_TASKS_BOUND_S = 2.0
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -166,6 +171,7 @@ class Server:
         for service in self.services:
             service.stopping()
         await self._server.stop(self.config.grace_seconds)
+        await _let_call_tasks_finish()
         self.metrics.stop()
         log.info("stopped")
 
@@ -185,6 +191,17 @@ class Server:
             overall = overall and ready
             await self._health.set(service.name, _status(ready))
         await self._health.set("", _status(overall))
+
+
+async def _let_call_tasks_finish() -> None:
+    """Wait (bounded) for grpc's own per-call tasks, so a clean stop logs no traceback."""
+    calls = [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__name__", "") in _GRPC_CALL_TASKS
+    ]
+    if calls:
+        await asyncio.wait(calls, timeout=_CALL_TASKS_BOUND_S)
 
 
 def _status(ready: bool) -> health_pb2.HealthCheckResponse.ServingStatus.ValueType:
