@@ -38,9 +38,27 @@ def needs_ray(item: pytest.Item) -> bool:
     return "ray_local" in getattr(item, "fixturenames", ())
 
 
+def needs_checkpoint(item: pytest.Item) -> bool:
+    return "checkpoint" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Ray's tests first; otherwise collection order (the sort is stable)."""
-    items.sort(key=lambda item: not needs_ray(item))
+    """Ray's tests first, ordered so that no worker waits while another trains the
+    session supernet; the rest in collection order.
+
+    xdist hands out tests in this order, two to each worker to begin with (the first and
+    third to one, the second and fourth to the other), then one more to whichever finishes.
+    So the first and third need the supernet (their worker trains it, about a minute,
+    then fits the search's predictor), the second and fourth do not (Ray Train's tests,
+    which share a module fixture, so they belong to one worker), and every later test
+    finds the supernet made.
+    """
+    with_supernet = [i for i in items if needs_ray(i) and needs_checkpoint(i)]
+    without = [i for i in items if needs_ray(i) and not needs_checkpoint(i)]
+    rest = [i for i in items if not needs_ray(i)]
+    head = [t for pair in zip(with_supernet[:2], without[:2], strict=False) for t in pair]
+    tail = [*with_supernet, *without]
+    items[:] = [*head, *(t for t in tail if t not in head), *rest]
 
 
 @contextlib.contextmanager
@@ -130,14 +148,19 @@ def ray_before_grpc(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(scope="session")
 def search_checkpoint(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the session supernet, so its fitted predictor lands in a folder of its own."""
-    path = tmp_path_factory.mktemp("search") / "supernet.ckpt"
-    shutil.copy(checkpoint, path)
+    """A copy of the session supernet, so its fitted predictor lands in a folder of its own
+    (one for all workers: the first specializer fits it, the others load it)."""
+    with made_once(tmp_path_factory, "search") as folder:
+        path = folder / "supernet.ckpt"
+        if not path.exists():
+            shutil.copy(checkpoint, folder / "copying")
+            (folder / "copying").rename(path)
     return path
 
 
 @pytest.fixture(scope="session")
-def specializer(ray_local: None, search_checkpoint: Path):
+def specializer(ray_local: None, search_checkpoint: Path, tmp_path_factory):
     from ofa_fleet.search.service import load_specializer
 
-    return load_specializer(search_checkpoint, fit_samples=FIT_SAMPLES)
+    with made_once(tmp_path_factory, "search"):
+        return load_specializer(search_checkpoint, fit_samples=FIT_SAMPLES)

@@ -11,6 +11,7 @@ import yaml
 from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
 from tests.cli_runner import ofa_fleet
+from tests.conftest import made_once
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +29,15 @@ FIELDS = {
 
 @pytest.fixture(scope="module")
 def predictor(checkpoint, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pred") / "digits.pred"
-    result = ofa_fleet(
-        *("predictor", "fit", "--checkpoint", str(checkpoint), "--samples", "12"),
-        *("--out", str(out), "--json"),
-    )
+    """Fitted once for every worker that runs this module's tests."""
+    with made_once(tmp_path_factory, "predictor-cli") as folder:
+        out = folder / "digits.pred"
+        if out.exists():
+            return out
+        result = ofa_fleet(
+            *("predictor", "fit", "--checkpoint", str(checkpoint), "--samples", "12"),
+            *("--out", str(out), "--json"),
+        )
     summary = json.loads(result.stdout)
     assert summary["samples"] == summary["newly_measured"] == 12
     assert summary["holdout_samples"] >= 2

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import made_once
+
 PREDICTOR_SAMPLES = 12
 SCRATCH_EPOCH_CAP = 2
 
@@ -30,15 +32,19 @@ def stack_checkpoint(
     from ofa_fleet.training.checkpoint_data import load_checkpoint_data
     from ofa_fleet.training.scratch_reference import measure_scratch_reference
 
-    path = tmp_path_factory.mktemp("stack") / "supernet.ckpt"
-    shutil.copy(checkpoint, path)
-    ensure_predictor(path, PREDICTOR_SAMPLES)
-    loaded = load_checkpoint(path)
-    reference = measure_scratch_reference(
-        loaded,
-        load_checkpoint_data(loaded),
-        archs=[ArchConfig.min(loaded.space)],
-        epoch_cap=SCRATCH_EPOCH_CAP,
-    )
-    save_scratch_reference(path, reference)
+    with made_once(tmp_path_factory, "stack") as folder:
+        path, made = folder / "supernet.ckpt", folder / "made"
+        if made.exists():  # written last: a worker that failed halfway leaves none
+            return path
+        shutil.copy(checkpoint, path)
+        ensure_predictor(path, PREDICTOR_SAMPLES)
+        loaded = load_checkpoint(path)
+        reference = measure_scratch_reference(
+            loaded,
+            load_checkpoint_data(loaded),
+            archs=[ArchConfig.min(loaded.space)],
+            epoch_cap=SCRATCH_EPOCH_CAP,
+        )
+        save_scratch_reference(path, reference)
+        made.touch()
     return path

@@ -49,9 +49,14 @@ def train(splits, path: Path, observer=None):
     return ProgressiveTrainer(splits, path, CONFIG, TINY, observer).run()
 
 
+@pytest.fixture(scope="module")
+def straight(splits, tmp_path_factory):
+    """One uninterrupted run, the reference every resumed run must reproduce (read only)."""
+    return train(splits, tmp_path_factory.mktemp("straight") / "straight.ckpt")
+
+
 @pytest.mark.parametrize("stop_after", [1, 3])
-def test_resume_gives_exactly_the_uninterrupted_result(splits, tmp_path, stop_after):
-    straight = train(splits, tmp_path / "straight.ckpt")
+def test_resume_gives_exactly_the_uninterrupted_result(splits, straight, tmp_path, stop_after):
     interrupted = tmp_path / "interrupted.ckpt"
     with pytest.raises(KeyboardInterrupt):
         train(splits, interrupted, StopAfter(stop_after))
@@ -60,7 +65,7 @@ def test_resume_gives_exactly_the_uninterrupted_result(splits, tmp_path, stop_af
     assert partial.figures.epochs == stop_after
     resumed = ProgressiveTrainer.resume(splits, interrupted).run()
     assert resumed.version == straight.version
-    a = load_checkpoint(tmp_path / "straight.ckpt")
+    a = load_checkpoint(straight.path)
     b = load_checkpoint(interrupted)
     for key, value in a.supernet.state_dict().items():
         assert torch.equal(value, b.supernet.state_dict()[key]), key
@@ -68,9 +73,8 @@ def test_resume_gives_exactly_the_uninterrupted_result(splits, tmp_path, stop_af
     assert b.finished and b.figures.epochs == 4
 
 
-def test_checkpoint_records_what_downstream_needs(splits, tmp_path):
-    result = train(splits, tmp_path / "s.ckpt")
-    checkpoint = load_checkpoint(result.path)
+def test_checkpoint_records_what_downstream_needs(splits, straight):
+    checkpoint = load_checkpoint(straight.path)
     assert checkpoint.space == TINY
     assert checkpoint.classes == tuple(str(d) for d in range(10))
     assert set(checkpoint.dataset["normalization"]) == {"mean", "std"}
