@@ -76,6 +76,11 @@ def test_resume_of_finished_checkpoint_changes_nothing(checkpoint):
             "allowed: [24, 28, 32]",
         ),
         (["train", "--out", "CKPT"], "exists; pass --resume"),
+        (
+            ["train", "--out", "CKPT", "--resume", "--epochs-per-phase", "2,1,0,0"],
+            "was started with --epochs-per-phase [1, 1, 1, 1]",
+        ),
+        (["train", "--out", "/tmp/x.ckpt", "--epochs-per-phase", "0,1,1,1"], "epochs per phase"),
         (["frobnicate"], "invalid choice"),
     ],
 )

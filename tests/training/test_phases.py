@@ -4,7 +4,7 @@ import pytest
 
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.training.config import TrainConfig
+from ofa_fleet.training.config import TrainConfig, parse_phase_epochs
 from ofa_fleet.training.phases import progressive_phases
 from ofa_fleet.training.trainer import cosine_lr, epoch_seed, soft_cross_entropy
 
@@ -66,3 +66,18 @@ def test_train_config_validation():
     config = TrainConfig().with_epochs(3)
     assert config.epochs_per_phase == (3, 3, 3, 3)
     assert TrainConfig.from_dict(config.to_dict()) == config
+    assert TrainConfig().with_epochs((2, 1, 0, 0)).epochs_per_phase == (2, 1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "epochs"),
+    [("3", (3, 3, 3, 3)), ("10,4,4,6", (10, 4, 4, 6)), ("2,1,0,0", (2, 1, 0, 0))],
+)
+def test_phase_epochs_are_one_number_or_four(text, epochs):
+    assert parse_phase_epochs(text) == epochs
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "0,1,1,1", "1,2", "1,2,3,4,5", "1,-1,0,0", "x", ""])
+def test_phase_epochs_that_cannot_train_are_named(text):
+    with pytest.raises(InvalidArgumentError, match="epochs per phase"):
+        parse_phase_epochs(text)

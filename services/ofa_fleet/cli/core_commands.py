@@ -25,7 +25,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a supernet by progressive shrinking")
     train.add_argument("--data", default="digits", help="digits, an ImageFolder dir or a .npz")
     train.add_argument("--out", required=True, type=Path, help="checkpoint file to write")
-    train.add_argument("--epochs-per-phase", type=int, help="epochs of every phase")
+    train.add_argument(
+        "--epochs-per-phase",
+        help="epochs of every phase (N) or of each (FULL,KERNEL,DEPTH,EXPAND, e.g. 10,4,4,6)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from --out")
     train.add_argument(
         "--resume-if-exists",
@@ -159,13 +162,11 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
 
 def new_train_config(args: argparse.Namespace) -> TrainConfig:
     """The settings of a new run from the flags (a resumed run keeps its own)."""
-    from ofa_fleet.training.config import TrainConfig
+    from ofa_fleet.training.config import TrainConfig, parse_phase_epochs
 
     config = TrainConfig(seed=args.seed)
     if args.epochs_per_phase is not None:
-        if args.epochs_per_phase <= 0:
-            raise InvalidArgumentError("--epochs-per-phase must be positive")
-        config = config.with_epochs(args.epochs_per_phase)
+        config = config.with_epochs(parse_phase_epochs(args.epochs_per_phase))
     if args.batch_size is not None:
         config = TrainConfig.from_dict({**config.to_dict(), "batch_size": args.batch_size})
     return config
@@ -174,11 +175,12 @@ def new_train_config(args: argparse.Namespace) -> TrainConfig:
 def check_resumable(args: argparse.Namespace) -> Checkpoint:
     """The checkpoint at ``--out``, refused if the flags ask to change how it trains."""
     from ofa_fleet.core.checkpoint import load_checkpoint
-    from ofa_fleet.training.config import TrainConfig
+    from ofa_fleet.training.config import TrainConfig, parse_phase_epochs
 
     checkpoint = load_checkpoint(args.out)
     stored = TrainConfig.from_dict(checkpoint.train_config)
-    if args.epochs_per_phase and (args.epochs_per_phase,) * 4 != stored.epochs_per_phase:
+    asked = args.epochs_per_phase
+    if asked is not None and parse_phase_epochs(asked) != stored.epochs_per_phase:
         raise InvalidArgumentError(
             f"{args.out} was started with --epochs-per-phase "
             f"{list(stored.epochs_per_phase)}; resume without changing it"

@@ -103,10 +103,10 @@ class TrainConfig:
                 f"teacher_norm must be one of {', '.join(TEACHER_NORMS)}, got {self.teacher_norm!r}"
             )
 
-    def with_epochs(self, epochs: int) -> TrainConfig:
-        """The same settings with ``epochs`` in every phase."""
+    def with_epochs(self, epochs: int | tuple[int, int, int, int]) -> TrainConfig:
+        """The same settings with ``epochs`` in every phase, or each phase its own."""
         values = asdict(self)
-        values["epochs_per_phase"] = (epochs,) * 4
+        values["epochs_per_phase"] = (epochs,) * 4 if isinstance(epochs, int) else tuple(epochs)
         values["lrs"] = tuple(self.lrs)
         return TrainConfig(**values)
 
@@ -122,3 +122,22 @@ class TrainConfig:
         values["epochs_per_phase"] = tuple(values["epochs_per_phase"])
         values["lrs"] = tuple(values["lrs"])
         return cls(**values)
+
+
+def parse_phase_epochs(text: str) -> tuple[int, int, int, int]:
+    """``N`` (every phase) or ``FULL,KERNEL,DEPTH,EXPAND``, as a user types it on a command
+    line: a short run that still opens an elastic phase, such as ``2,1,0,0``."""
+    parts = text.split(",")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise InvalidArgumentError(
+            f"epochs per phase: expected N or four numbers like 10,4,4,6, got {text!r}"
+        ) from None
+    if len(values) == 1:
+        values *= 4
+    if len(values) != 4 or any(v < 0 for v in values) or values[0] == 0:
+        raise InvalidArgumentError(
+            f"epochs per phase: N > 0, or four numbers (the first > 0, none negative), got {text!r}"
+        )
+    return values[0], values[1], values[2], values[3]
