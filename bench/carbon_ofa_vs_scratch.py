@@ -89,7 +89,7 @@ from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.search.candidates import Budget
 from ofa_fleet.search.evolution import EvolutionSearch, EvolutionSettings
 from ofa_fleet.subnet import export_subnet, materialize
-from ofa_fleet.training.config import TrainConfig
+from ofa_fleet.training.config import TrainConfig, parse_phase_epochs
 from ofa_fleet.training.evaluate import top1_accuracy
 from ofa_fleet.training.scratch import fresh_network, train_from_scratch
 from ofa_fleet.training.trainer import ProgressiveTrainer
@@ -412,8 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"data: {len(data.splits.train)} train images, {len(data.splits.val)} search + "
         f"{len(data.report)} report test images ({time.perf_counter() - started:.1f} s)"
     )
-    epochs = tuple(int(e) for e in args.epochs.split(","))
-    config = TrainConfig(epochs_per_phase=epochs, seed=args.seed)  # type: ignore[arg-type]
+    epochs = parse_phase_epochs(args.epochs)
+    config = TrainConfig(epochs_per_phase=epochs, seed=args.seed)
     space = cpu_space()
     ckpt = args.cache_dir / (
         f"carbon-{len(data.splits.train)}-{len(data.splits.val)}-"

@@ -54,7 +54,7 @@ from rich.table import Table
 from ofa_fleet.carbon.meter import EnergyModel, Reading
 from ofa_fleet.core.space import cpu_space
 from ofa_fleet.data import DataSplits, load_dataset
-from ofa_fleet.training.config import TrainConfig
+from ofa_fleet.training.config import TrainConfig, parse_phase_epochs
 from ofa_fleet.training.phases import Phase
 from ofa_fleet.training.trainer import ProgressiveTrainer, SilentObserver
 
@@ -216,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             image_size=splits.image_size,
             flip=splits.flip,
         )
-    epochs = tuple(int(e) for e in args.epochs.split(","))
-    config = TrainConfig(epochs_per_phase=epochs, seed=args.seed)  # type: ignore[arg-type]
+    epochs = parse_phase_epochs(args.epochs)
+    config = TrainConfig(epochs_per_phase=epochs, seed=args.seed)
     model = EnergyModel.from_environment()
     load_before = [round(v, 2) for v in os.getloadavg()]
     micro = meter_microseconds(model, args.meter_blocks)

@@ -60,7 +60,7 @@ from ofa_fleet.predictors.accuracy_samples import measure_samples
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.search.candidates import candidates, pareto_front
 from ofa_fleet.subnet import CALIBRATION_BATCHES, materialize
-from ofa_fleet.training.config import TrainConfig
+from ofa_fleet.training.config import TrainConfig, parse_phase_epochs
 from ofa_fleet.training.evaluate import top1_accuracy
 from ofa_fleet.training.scratch import fresh_network, train_from_scratch
 from ofa_fleet.training.trainer import ProgressiveTrainer
@@ -307,10 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     root = unpack(args.cifar_dir, args.cache_dir)
     splits = subset(load_dataset(str(root), image_size=32), args.train_images, args.seed)
-    epochs = tuple(int(e) for e in args.epochs.split(","))
+    epochs = parse_phase_epochs(args.epochs)
     config = parse_settings(
         args.set,
-        TrainConfig(epochs_per_phase=epochs, seed=args.seed),  # type: ignore[arg-type]
+        TrainConfig(epochs_per_phase=epochs, seed=args.seed),
     )
     space = cpu_space()
     tag = recipe_tag(config, len(splits.train))
