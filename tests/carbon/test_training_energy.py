@@ -11,7 +11,7 @@ from ofa_fleet.carbon.power import PowerModel
 from ofa_fleet.core.checkpoint import TrainingFigures, load_checkpoint
 from ofa_fleet.training.config import PHASE_NAMES
 from ofa_fleet.training.trainer import ProgressiveTrainer
-from tests.training.test_trainer import CONFIG, TINY, StopAfter
+from tests.training.test_trainer import CONFIG, TINY, StopAfter, mechanics_splits
 
 # A configured model, so the joules and grams follow from the CPU seconds exactly.
 MODEL = EnergyModel(PowerModel(10.0, "configured"), grid_for(g_per_kwh=500.0))
@@ -19,9 +19,7 @@ MODEL = EnergyModel(PowerModel(10.0, "configured"), grid_for(g_per_kwh=500.0))
 
 @pytest.fixture(scope="module")
 def splits():
-    from ofa_fleet.data import load_dataset
-
-    return load_dataset("digits", image_size=16, val_fraction=0.2, seed=0)
+    return mechanics_splits()
 
 
 def test_every_phase_is_metered_and_saved(splits, tmp_path):

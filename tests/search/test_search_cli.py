@@ -27,6 +27,9 @@ pytestmark = pytest.mark.slow
 
 # The search commands start a local Ray of their own; on loopback, without its token.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+# A short evolution: what these tests check is the command around it (the evolution's own
+# behaviour is tested in test_evolution.py); it stops on generations, not convergence.
+SHORT = ("--population", "24", "--generations", "6")
 
 
 def test_search_for_a_profile_writes_the_model_the_front_and_json(
@@ -36,7 +39,7 @@ def test_search_for_a_profile_writes_the_model_the_front_and_json(
     result = ofa_fleet(
         *("search", "--checkpoint", str(search_checkpoint)),
         *("--profile", str(PROFILES / "raspberry-pi-4.yaml"), "--top-k", "2"),
-        *("--out", str(model), "--plot", str(plot), "--json"),
+        *("--out", str(model), "--plot", str(plot), *SHORT, "--json"),
     )
     summary = json.loads(result.stdout)
     budget = example_profile("raspberry-pi-4").constraints.latency_budget_ms
@@ -47,6 +50,7 @@ def test_search_for_a_profile_writes_the_model_the_front_and_json(
     assert summary["measured"]["latency_ms"] is None
     assert summary["latency_source"] == "analytic"
     assert len(summary["reranked"]) == 2 and len(summary["pareto_front"]) >= 2
+    assert summary["statistics"]["generations"] <= 6  # the command's flags reached the search
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The search's cost, its Ray workers' CPU time included.
     assert summary["cost"]["cpu_seconds"] > summary["statistics"]["driver_cpu_seconds"]
@@ -63,7 +67,7 @@ def test_search_for_this_machine_measures_the_chosen_model(
     budget = round(2 * fastest, 3)
     result = ofa_fleet(
         *("search", "--checkpoint", str(search_checkpoint), "--lut", str(lut)),
-        *("--latency-budget", str(budget), "--top-k", "2", "--json"),
+        *("--latency-budget", str(budget), "--top-k", "2", *SHORT, "--json"),
     )
     summary = json.loads(result.stdout)
     assert summary["latency_source"] == "lut"
@@ -81,7 +85,7 @@ def test_search_for_this_machine_measures_the_chosen_model(
     ],
 )  # fmt: skip
 def test_search_errors_are_one_line(search_checkpoint: Path, specializer, args, fragment):
-    result = ofa_fleet("search", "--checkpoint", str(search_checkpoint), *args, check=False)
+    result = ofa_fleet("search", "--checkpoint", str(search_checkpoint), *args, *SHORT, check=False)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and fragment in errors[0]
@@ -95,7 +99,7 @@ def test_serve_search_answers_and_stops_on_sigterm(specializer, search_checkpoin
         stream = SpecializeStream()
         request = search_pb2.SpecializeRequest(
             profile=profile_to_proto(example_profile("x86-gateway")),
-            options=search_pb2.SearchOptions(rerank_top_k=1),
+            options=search_pb2.SearchOptions(rerank_top_k=1, population=24, max_generations=6),
         )
         for response in stub.Specialize(request, metadata=bearer(OPERATOR_TOKEN), timeout=300):
             stream.feed(response)

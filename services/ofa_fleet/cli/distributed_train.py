@@ -28,7 +28,12 @@ def train_with_workers(
 
     from ofa_fleet.search.ray_runtime import start_ray, stop_ray
     from ofa_fleet.training.checkpoint_data import VAL_FRACTION
-    from ofa_fleet.training.ray_train import DataSpec, WorkerPlan, train_on_ray
+    from ofa_fleet.training.ray_train import (
+        DataSpec,
+        WorkerPlan,
+        check_placeable,
+        train_on_ray,
+    )
 
     device = (args.device or "auto").strip().lower()
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
@@ -38,6 +43,10 @@ def train_with_workers(
             f"with --workers, Ray Train gives each worker its GPU: say --device cuda, not {device}"
         )
     local = not (args.ray_address or os.environ.get("RAY_ADDRESS"))
+    storage = args.ray_storage or args.out.with_name(f"{args.out.name}.ray")
+    if local:  # the local Ray gets this machine's cores: refuse before starting it
+        cpus_only = WorkerPlan(args.workers, storage, cpus_per_worker=args.cpus_per_worker)
+        check_placeable(cpus_only, {"CPU": float(os.cpu_count() or 1)})
     start_ray(args.ray_address)
     try:
         gpus = args.gpus_per_worker
@@ -48,7 +57,7 @@ def train_with_workers(
             raise InvalidArgumentError("--device cpu contradicts --gpus-per-worker > 0")
         plan = WorkerPlan(
             workers=args.workers,
-            storage=args.ray_storage or args.out.with_name(f"{args.out.name}.ray"),
+            storage=storage,
             cpus_per_worker=args.cpus_per_worker,
             gpus_per_worker=gpus,
             max_failures=args.max_failures,

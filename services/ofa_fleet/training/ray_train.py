@@ -180,17 +180,23 @@ def train_on_ray(
     return TrainResult(out, final.version, final.figures)
 
 
+def check_placeable(plan: WorkerPlan, resources: dict[str, float]) -> None:
+    """Refuse a plan that a cluster of fixed ``resources`` (this machine's) cannot place,
+    which Ray would otherwise wait on for ever."""
+    for resource, each in (("CPU", plan.cpus_per_worker), ("GPU", plan.gpus_per_worker)):
+        have = resources.get(resource, 0)
+        if each > 0 and plan.workers * each > have:
+            raise InvalidArgumentError(
+                f"{plan.workers} workers x {each:g} {resource} need "
+                f"{plan.workers * each:g} {resource}s; this machine's Ray has {have:g}: "
+                "use fewer --workers or less per worker, or join a larger cluster"
+            )
+
+
 def _check_resources(plan: WorkerPlan, fixed_cluster: bool) -> None:
     cluster = ray.cluster_resources()
     if fixed_cluster:
-        for resource, each in (("CPU", plan.cpus_per_worker), ("GPU", plan.gpus_per_worker)):
-            have = cluster.get(resource, 0)
-            if each > 0 and plan.workers * each > have:
-                raise InvalidArgumentError(
-                    f"{plan.workers} workers x {each:g} {resource} need "
-                    f"{plan.workers * each:g} {resource}s; this machine's Ray has {have:g}: "
-                    "use fewer --workers or less per worker, or join a larger cluster"
-                )
+        check_placeable(plan, cluster)
     if plan.gpus_per_worker > 0:
         if not torch.distributed.is_nccl_available():
             raise InvalidArgumentError(
