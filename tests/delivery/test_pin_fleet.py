@@ -83,10 +83,11 @@ def test_unpinning_gives_back_the_policy_the_fleet_had(world: World):
         registry_pb2.CreateFleetRequest(name="staged", profile="raspberry-pi-4", rollout=staged),
         0,
     )
-    pin(world, "staged", sha256=sha(model))
-    pin(world, "staged", sha256=sha(model))  # a pin over a pin keeps what the first kept
+    assert pin(world, "staged", sha256=sha(model)).fleet_revision == 2
+    # A pin over the same pin keeps what the first kept, and changes nothing (revision 2).
+    assert pin(world, "staged", sha256=sha(model)).fleet_revision == 2
     answer = pin(world, "staged")
-    assert answer.sha256 == "" and answer.fleet_revision == 4
+    assert answer.sha256 == "" and answer.fleet_revision == 3
     assert fleet(world, "staged").rollout == staged
     assert pin(world, "pis").fleet_revision == 1  # not pinned: nothing changes
 

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
+from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.contract import tokens
 from ofa_fleet.contract.rollout import RolloutPolicy, RolloutStrategy
 from ofa_fleet.errors import (
@@ -200,6 +201,38 @@ def test_heartbeat_is_not_a_change(store: RegistryStore) -> None:
     seen = store.heartbeat(device.id)
     assert store.last_cursor() == before
     assert store.get_device(device.id).last_seen_us == seen
+
+
+def test_writes_that_change_nothing_bump_no_revision_and_write_no_change(
+    store: RegistryStore,
+) -> None:
+    spec = example_profile()
+    store.create_profile(spec)
+    store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
+    device, _ = store.register_device("pis", "sn-1")
+    first = store.report_status(device.id, DeviceStatus(SHA, 3.25, "1.22.0", ("boom",)))
+    before = store.last_cursor()
+    assert store.update_profile(spec, expected_revision=1).revision == 1
+    assert store.update_fleet("pis", RolloutPolicy(), expected_revision=1).revision == 1
+    # The same report again (a retry after a lost response): seen, nothing else written.
+    again = store.report_status(device.id, DeviceStatus(SHA, 3.25, "1.22.0", ("boom",)))
+    assert again.revision == first.revision == 2
+    assert again.status == first.status and again.last_seen_us >= first.last_seen_us
+    assert store.last_cursor() == before
+    # A stale expected revision is still a conflict, even for an update that changes nothing.
+    with pytest.raises(ConflictError):
+        store.update_profile(spec, expected_revision=7)
+    # Anything new is written: a changed field, or a profiling cost to add to the total.
+    assert store.report_status(device.id, DeviceStatus(SHA, 3.25, "1.22.0")).revision == 3
+    costly = DeviceStatus(SHA, 3.25, "1.22.0", profiling_cost=EnergyCost(1.0, 2.0, 0.1))
+    assert store.report_status(device.id, costly).revision == 4
+    staged = RolloutPolicy(RolloutStrategy.STAGED, "", 10, 20, 3)
+    assert store.update_fleet("pis", staged).revision == 2
+    looser = dataclasses.replace(
+        spec, constraints=dataclasses.replace(spec.constraints, latency_budget_ms=99.0)
+    )
+    assert store.update_profile(looser).revision == 2
+    assert store.last_cursor() == before + 4
 
 
 def test_profile_constraints_are_checked_before_storing(store: RegistryStore) -> None:

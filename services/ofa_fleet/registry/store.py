@@ -110,7 +110,10 @@ class RegistryStore:
                     f"profile {name!r} is at revision {row.revision}, not the expected "
                     f"{expected_revision}; get it again and reapply the change"
                 )
-            row.spec_json = _spec_json(spec)
+            content = _spec_json(spec)
+            if row.spec_json == content:  # a revision would make every model stale for nothing
+                return _profile(row)
+            row.spec_json = content
             row.revision += 1
             row.updated_us = now_us()
             s.flush()
@@ -186,7 +189,10 @@ class RegistryStore:
                     f"fleet {name!r} is at revision {row.revision}, not the expected "
                     f"{expected_revision}; get it again and reapply the change"
                 )
-            row.rollout_json = json.dumps(rollout.to_dict())
+            content = json.dumps(rollout.to_dict())
+            if row.rollout_json == content:
+                return _fleet(row)
+            row.rollout_json = content
             row.revision += 1
             row.updated_us = now_us()
             s.flush()
@@ -273,6 +279,11 @@ class RegistryStore:
         now = now_us()
         with self.database.write() as s:
             row = _device_row(s, device_id)
+            if _repeats_last_report(row, status):
+                # A retried or periodic report that says nothing new: the device was seen,
+                # and nothing else is written (no revision, no change for watchers).
+                row.last_seen_us = now
+                return _device(row)
             row.model_sha256 = status.model_sha256
             row.measured_latency_ms = status.measured_latency_ms
             row.onnxruntime_version = status.onnxruntime_version
@@ -449,6 +460,18 @@ def _fleet(row: FleetRow) -> FleetRecord:
         revision=row.revision,
         created_us=row.created_us,
         updated_us=row.updated_us,
+    )
+
+
+def _repeats_last_report(row: DeviceRow, status: DeviceStatus) -> bool:
+    """Whether ``status`` says exactly what the device last reported, with no cost to add."""
+    return (
+        row.reported_us is not None
+        and status.profiling_cost is None
+        and (row.model_sha256 or "") == status.model_sha256
+        and (row.measured_latency_ms or 0.0) == status.measured_latency_ms
+        and (row.onnxruntime_version or "") == status.onnxruntime_version
+        and tuple(json.loads(row.errors_json or "[]")) == tuple(status.errors)
     )
 
 

@@ -151,7 +151,9 @@ class RegistryServiceServicer:
 
     def UpdateProfile(self, request, context):
         """Replaces a profile's content and bumps its revision (which makes its models stale).
-        With expected_revision set, ABORTED when someone else updated it first.
+        With expected_revision set, ABORTED when someone else updated it first. Content equal
+        to the stored one changes nothing: the profile comes back at its revision, and no
+        change is written.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -186,7 +188,7 @@ class RegistryServiceServicer:
     def UpdateFleet(self, request, context):
         """Replaces a fleet's rollout policy and bumps its revision; delivery applies the new
         policy to the fleet's devices. With expected_revision set, ABORTED when someone else
-        updated it first.
+        updated it first. The policy already stored changes nothing (no revision, no change).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -215,7 +217,10 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReportStatus(self, request, context):
-        """What the device runs and how fast it measured it. Device token.
+        """What the device runs and how fast it measured it. Device token. A report equal to the
+        last one (model, latency, runtime version, errors) with no profiling cost is a
+        heartbeat: the device's revision stays and no change is written, so a retry after a
+        lost response changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
