@@ -6,6 +6,7 @@ import contextlib
 import logging
 import queue
 import threading
+import uuid
 
 import grpc
 import pytest
@@ -87,6 +88,46 @@ def test_device_lifecycle(stub: RegistryServiceStub) -> None:
     stub.DeleteDevice(pb.DeleteDeviceRequest(device_id=first.device.id), metadata=OPERATOR)
     error = rpc_error(stub.Heartbeat, pb.HeartbeatRequest(device_id=first.device.id), own)
     assert error.code() is grpc.StatusCode.UNAUTHENTICATED  # its token died with it
+
+
+def test_retried_device_writes_are_answered_once(stub: RegistryServiceStub) -> None:
+    """What a device's retry after a lost response sends: the same request, request id and
+    all. One device, its cost counted once."""
+    fleet = Fleet(stub)
+    enrol = pb.RegisterDeviceRequest(hardware_id="sn-9", request_id=str(uuid.uuid4()))
+    first = stub.RegisterDevice(enrol, metadata=bearer(fleet.enrolment), timeout=10)
+    retried = stub.RegisterDevice(enrol, metadata=bearer(fleet.enrolment), timeout=10)
+    assert retried.device == first.device and retried.device_token != first.device_token
+    lost = rpc_error(stub.WhoAmI, pb.WhoAmIRequest(), bearer(first.device_token))
+    assert lost.code() is grpc.StatusCode.UNAUTHENTICATED  # the lost answer's token is dead
+    own = bearer(retried.device_token)
+    assert stub.WhoAmI(pb.WhoAmIRequest(), metadata=own, timeout=10).device.id == first.device.id
+    listed = stub.ListDevices(pb.ListDevicesRequest(fleet="pis"), metadata=OPERATOR, timeout=10)
+    assert len(listed.devices) == 3  # the fixture's two and this one
+    report = pb.ReportStatusRequest(
+        device_id=first.device.id,
+        status=pb.DeviceStatus(
+            model_sha256=SHA,
+            measured_latency_ms=2.5,
+            profiling_cost=common_pb2.EnergyCost(cpu_seconds=1.5, energy_joules=3.0),
+        ),
+        request_id=str(uuid.uuid4()),
+    )
+    once = stub.ReportStatus(report, metadata=own, timeout=10).device
+    twice = stub.ReportStatus(report, metadata=own, timeout=10).device
+    assert twice.revision == once.revision  # no new revision: no change for watchers
+    assert twice.profiling_cost_total.cpu_seconds == 1.5
+    # Once the device has used its token, its enrolment id cannot take the device over.
+    late = rpc_error(stub.RegisterDevice, enrol, bearer(fleet.enrolment))
+    assert late.code() is grpc.StatusCode.ALREADY_EXISTS and first.device.id in late.details()
+    other = pb.RegisterDeviceRequest(hardware_id="sn-10", request_id=enrol.request_id)
+    clash = rpc_error(stub.RegisterDevice, other, bearer(fleet.enrolment))
+    assert clash.code() is grpc.StatusCode.INVALID_ARGUMENT and "another hardware_id" in (
+        clash.details()
+    )
+    malformed = pb.RegisterDeviceRequest(hardware_id="sn-11", request_id="not-a-uuid")
+    bad = rpc_error(stub.RegisterDevice, malformed, bearer(fleet.enrolment))
+    assert bad.code() is grpc.StatusCode.INVALID_ARGUMENT and "is not a UUID" in bad.details()
 
 
 @pytest.mark.parametrize(

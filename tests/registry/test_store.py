@@ -26,7 +26,7 @@ from ofa_fleet.registry.records import (
     ChangeOperation,
     DeviceStatus,
 )
-from ofa_fleet.registry.store import RegistryStore
+from ofa_fleet.registry.store import ENROL_RETRY_WINDOW_US, RegistryStore
 from ofa_fleet.registry.tables import Base, DeviceRow, FleetRow
 from tests.registry.conftest import example_profile
 
@@ -233,6 +233,44 @@ def test_writes_that_change_nothing_bump_no_revision_and_write_no_change(
     )
     assert store.update_profile(looser).revision == 2
     assert store.last_cursor() == before + 4
+
+
+def test_an_enrolment_retried_with_its_request_id_is_one_device(store: RegistryStore) -> None:
+    store.create_profile(example_profile())
+    store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
+    request_id = "123e4567-e89b-42d3-a456-426614174000"
+    first, lost = store.register_device("pis", "sn-1", request_id)
+    before = store.last_cursor()
+    again, token = store.register_device("pis", "sn-1", request_id)
+    assert again == first and token != lost
+    assert store.device_for_token(lost) is None and store.device_for_token(token) == first.id
+    assert store.last_cursor() == before  # a retry is not a second enrolment
+    assert [d.id for d in store.list_devices().items] == [first.id]
+    # The same id in another fleet is another enrolment.
+    store.create_fleet("more", "raspberry-pi-4", RolloutPolicy())
+    assert store.register_device("more", "sn-1", request_id)[0].id != first.id
+    # After the enrolment window, the id makes nothing.
+    with store.database.write() as s:
+        s.get(DeviceRow, first.id).created_us -= ENROL_RETRY_WINDOW_US + 1
+    with pytest.raises(AlreadyExistsError, match="too long ago"):
+        store.register_device("pis", "sn-1", request_id)
+    with pytest.raises(InvalidArgumentError, match="is not a UUID"):
+        store.register_device("pis", "sn-2", request_id.upper())
+
+
+def test_a_report_retried_with_its_request_id_adds_its_cost_once(store: RegistryStore) -> None:
+    store.create_profile(example_profile())
+    store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
+    device, _ = store.register_device("pis", "sn-1")
+    costly = DeviceStatus(SHA, 3.25, "1.22.0", profiling_cost=EnergyCost(1.0, 2.0, 0.1))
+    request_id = "123e4567-e89b-42d3-a456-426614174000"
+    once = store.report_status(device.id, costly, request_id)
+    twice = store.report_status(device.id, costly, request_id)
+    assert twice.revision == once.revision == 2
+    assert twice.profiling_cost_total == EnergyCost(1.0, 2.0, 0.1)
+    # Another report (another id) with the same cost is counted: each boot profiles anew.
+    third = store.report_status(device.id, costly, "223e4567-e89b-42d3-a456-426614174000")
+    assert third.revision == 3 and third.profiling_cost_total.cpu_seconds == 2.0
 
 
 def test_profile_constraints_are_checked_before_storing(store: RegistryStore) -> None:

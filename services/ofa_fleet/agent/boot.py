@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -326,7 +327,11 @@ class Boot:
         )
         if profiling_cost is not None:
             status.profiling_cost.CopyFrom(cost_to_proto(profiling_cost))
-        request = registry_pb2.ReportStatusRequest(device_id=self.identity.device_id, status=status)
+        request = registry_pb2.ReportStatusRequest(
+            device_id=self.identity.device_id,
+            status=status,
+            request_id=str(uuid.uuid4()),  # the same for every retry: its cost counted once
+        )
         await retry(
             lambda: self.connections.call_registry(
                 self.connections.registry.ReportStatus, request, self.identity.device_token

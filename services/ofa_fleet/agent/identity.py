@@ -15,6 +15,7 @@ import hashlib
 import json
 import socket
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -111,7 +112,10 @@ async def enrolled_identity(
             f"this device is not enrolled yet ({identity_path(state_dir)} does not exist): "
             "give the fleet's enrolment token with --fleet-token"
         )
-    request = registry_pb2.RegisterDeviceRequest(hardware_id=hardware_id or default_hardware_id())
+    request = registry_pb2.RegisterDeviceRequest(
+        hardware_id=hardware_id or default_hardware_id(),
+        request_id=str(uuid.uuid4()),  # the same for every retry: one device, however many
+    )
     try:
         answer = await retry(
             lambda: connections.call_registry(

@@ -16,6 +16,7 @@ from ofa_fleet.errors import InvalidArgumentError
 NAME_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 DEVICE_ID_PATTERN = re.compile(r"d-[0-9a-f]{20}")
+REQUEST_ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def check_name(value: str, field: str) -> str:
@@ -37,6 +38,17 @@ def check_device_id(value: str, field: str = "device_id") -> str:
         raise InvalidArgumentError(
             f"{field} {_shown(value)} is not a device id (the registry issues ids like "
             "'d-' followed by 20 hex digits)"
+        )
+    return value
+
+
+def check_request_id(value: str, field: str = "request_id") -> str:
+    """Empty, or a UUID in its canonical lower-case form (AIP-155): what makes a retried
+    write recognisable as the same write."""
+    if value and not REQUEST_ID_PATTERN.fullmatch(value):
+        raise InvalidArgumentError(
+            f"{field} {_shown(value)} is not a UUID: use 36 characters like "
+            "'123e4567-e89b-42d3-a456-426614174000' (lower-case), or leave it empty"
         )
     return value
 

@@ -141,8 +141,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.RegisterDeviceRequest, context: aio.ServicerContext
     ) -> pb.RegisterDeviceResponse:
         fleet, hardware_id = current_principal().subject, request.hardware_id
+        request_id = request.request_id
         record, token = await self.batcher.submit(
-            lambda c: self.store.register_device_in(c, fleet, hardware_id)
+            lambda c: self.store.register_device_in(c, fleet, hardware_id, request_id)
         )
         self.feed.notify()
         return pb.RegisterDeviceResponse(device=convert.device_to_proto(record), device_token=token)
@@ -160,7 +161,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         if not request.HasField("status"):
             raise InvalidArgumentError("status is required")
         status = convert.status_from_proto(request.status)
-        record = await self._write(self.store.report_status, request.device_id, status)
+        record = await self._write(
+            self.store.report_status, request.device_id, status, request.request_id
+        )
         self.reported(
             record.fleet,
             len(status.errors),

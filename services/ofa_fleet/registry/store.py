@@ -23,6 +23,7 @@ from ofa_fleet.contract import tokens
 from ofa_fleet.contract.fields import (
     check_device_id,
     check_name,
+    check_request_id,
     check_text,
 )
 from ofa_fleet.contract.rollout import RolloutPolicy
@@ -30,6 +31,7 @@ from ofa_fleet.errors import (
     AlreadyExistsError,
     ConflictError,
     FailedPreconditionError,
+    InvalidArgumentError,
     NotFoundError,
 )
 from ofa_fleet.hardware.profile import HardwareProfile
@@ -58,6 +60,9 @@ from ofa_fleet.storage.pages import (
 )
 
 MAX_HARDWARE_ID_LENGTH = 128
+# How long after an enrolment a retry with its request id is answered with the same device:
+# long enough for a device's retries, short enough that an old id is not a way in.
+ENROL_RETRY_WINDOW_US = 10 * 60 * 1_000_000
 Row = TypeVar("Row")
 Record = TypeVar("Record")
 NAMES_SHOWN_IN_ERRORS = 10
@@ -226,10 +231,12 @@ class RegistryStore:
 
     # -- devices --------------------------------------------------------------------------
 
-    def register_device(self, fleet: str, hardware_id: str) -> tuple[DeviceRecord, str]:
+    def register_device(
+        self, fleet: str, hardware_id: str, request_id: str = ""
+    ) -> tuple[DeviceRecord, str]:
         """A new device of `fleet` and its device token (shown to the device only now)."""
         with self.database.write_connection() as c:
-            return self.register_device_in(c, fleet, hardware_id)
+            return self.register_device_in(c, fleet, hardware_id, request_id)
 
     def heartbeat(self, device_id: str) -> int:
         """Record that the device is alive; not a change (watchers are not woken for it)."""
@@ -237,18 +244,27 @@ class RegistryStore:
             return self.heartbeat_in(c, device_id)
 
     @staticmethod
-    def register_device_in(c: Connection, fleet: str, hardware_id: str) -> tuple[DeviceRecord, str]:
+    def register_device_in(
+        c: Connection, fleet: str, hardware_id: str, request_id: str = ""
+    ) -> tuple[DeviceRecord, str]:
         """`register_device` inside a transaction the caller owns (see `write_batcher`).
 
         Enrolment and heartbeats are what a whole fleet does at boot, so both are written
         with plain statements rather than the ORM, which would cost several times more.
+        A retry with the enrolment's ``request_id`` gets the same device back (see
+        `_enrolment_retried`).
         """
         check_text(hardware_id, "hardware_id", MAX_HARDWARE_ID_LENGTH)
+        check_request_id(request_id)
         token, token_hash = tokens.issue(tokens.DEVICE_PREFIX)
         now = now_us()
-        device_id = tokens.new_device_id()
         if c.execute(select(FleetRow.name).where(FleetRow.name == fleet)).first() is None:
             raise NotFoundError(f"fleet {fleet!r} does not exist")
+        if request_id:
+            retried = _enrolment_retried(c, fleet, hardware_id, request_id, token_hash, now)
+            if retried is not None:
+                return retried, token
+        device_id = tokens.new_device_id()
         c.execute(
             insert(DeviceRow).values(
                 id=device_id,
@@ -258,6 +274,7 @@ class RegistryStore:
                 revision=1,
                 created_us=now,
                 last_seen_us=now,
+                enrol_request_id=request_id or None,
             )
         )
         _record_change(c, ChangeKind.DEVICE, ChangeOperation.CREATED, device_id, fleet, 1)
@@ -274,11 +291,19 @@ class RegistryStore:
             raise NotFoundError(f"device {device_id!r} does not exist")
         return now
 
-    def report_status(self, device_id: str, status: DeviceStatus) -> DeviceRecord:
+    def report_status(
+        self, device_id: str, status: DeviceStatus, request_id: str = ""
+    ) -> DeviceRecord:
+        """Store the device's report; a retry of the last report applied (same
+        ``request_id``) is answered with the device as it is, its cost not added again."""
         check_device_id(device_id)
+        check_request_id(request_id)
         now = now_us()
         with self.database.write() as s:
             row = _device_row(s, device_id)
+            if request_id and row.report_request_id == request_id:
+                return _device(row)
+            row.report_request_id = request_id or None
             if _repeats_last_report(row, status):
                 # A retried or periodic report that says nothing new: the device was seen,
                 # and nothing else is written (no revision, no change for watchers).
@@ -460,6 +485,44 @@ def _fleet(row: FleetRow) -> FleetRecord:
         revision=row.revision,
         created_us=row.created_us,
         updated_us=row.updated_us,
+    )
+
+
+def _enrolment_retried(
+    c: Connection, fleet: str, hardware_id: str, request_id: str, token_hash: str, now: int
+) -> DeviceRecord | None:
+    """The device an earlier enrolment with ``request_id`` made, now holding the token of
+    ``token_hash``; None when there was none.
+
+    Only token digests are kept, so the earlier answer's token cannot be given again: the
+    retry gets a new one, and the lost one stops working. That is safe only while no one
+    can be using the lost token: within `ENROL_RETRY_WINDOW_US` of the enrolment and
+    before the device's first heartbeat or report.
+    """
+    row = c.execute(
+        select(
+            DeviceRow.id,
+            DeviceRow.hardware_id,
+            DeviceRow.revision,
+            DeviceRow.created_us,
+            DeviceRow.last_seen_us,
+        ).where(DeviceRow.fleet_name == fleet, DeviceRow.enrol_request_id == request_id)
+    ).first()
+    if row is None:
+        return None
+    if row.hardware_id != hardware_id:
+        raise InvalidArgumentError(
+            f"request_id {request_id} already enrolled device {row.id} with another "
+            "hardware_id; a new enrolment needs a new request_id"
+        )
+    if row.last_seen_us != row.created_us or now - row.created_us > ENROL_RETRY_WINDOW_US:
+        raise AlreadyExistsError(
+            f"request_id {request_id} already enrolled device {row.id}, which is in use or "
+            "was enrolled too long ago to enrol again; a new enrolment needs a new request_id"
+        )
+    c.execute(update(DeviceRow).where(DeviceRow.id == row.id).values(token_hash=token_hash))
+    return DeviceRecord(
+        row.id, fleet, hardware_id, row.revision, row.created_us, row.last_seen_us, None
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 NAME_LENGTH = 63
 DEVICE_ID_LENGTH = 32
 SHA256_HEX_LENGTH = 64
+REQUEST_ID_LENGTH = 36
 
 
 class Base(DeclarativeBase):
@@ -65,6 +66,10 @@ class DeviceRow(Base):
     profiling_cpu_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"))
     profiling_joules: Mapped[float] = mapped_column(Float, server_default=text("0"))
     profiling_co2e_grams: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    # The request ids of the enrolment that made the device and of its last status report
+    # applied: a retry carrying either is answered without writing again.
+    enrol_request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_LENGTH), index=True)
+    report_request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_LENGTH))
 
 
 class ChangeRow(Base):

@@ -256,10 +256,12 @@ class DeleteFleetResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class RegisterDeviceRequest(_message.Message):
-    __slots__ = ("hardware_id",)
+    __slots__ = ("hardware_id", "request_id")
     HARDWARE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     hardware_id: str
-    def __init__(self, hardware_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, hardware_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RegisterDeviceResponse(_message.Message):
     __slots__ = ("device", "device_token")
@@ -282,12 +284,14 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReportStatusRequest(_message.Message):
-    __slots__ = ("device_id", "status")
+    __slots__ = ("device_id", "status", "request_id")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     status: DeviceStatus
-    def __init__(self, device_id: _Optional[str] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, device_id: _Optional[str] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ReportStatusResponse(_message.Message):
     __slots__ = ("device",)
