@@ -32,6 +32,7 @@ from ofa_fleet.errors import (
     RemoteCallError,
 )
 from ofa_fleet.v1 import delivery_pb2
+from tests.agent.fleet import Fleet
 from tests.agent.onnx_models import tiny_onnx
 from tests.delivery.conftest import manifest_for
 
@@ -189,6 +190,39 @@ def test_a_refused_enrolment_token_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RemoteCallError, match=r"enrolment refused: .*\(UNIMPLEMENTED\)"):
         asyncio.run(enrol())
     assert not identity_path(tmp_path).exists()
+
+
+def test_an_enrolment_whose_answer_is_lost_is_retried_as_the_same_device(
+    fleet_without_delivery: Fleet, tmp_path: Path
+) -> None:
+    """The registry enrols the device, but its answer never arrives (the call times out on
+    the device's side): the retry, with the same request id, is the same device."""
+    fleet = fleet_without_delivery
+
+    async def enrol() -> Identity:
+        connections = Connections(Endpoints(fleet.registry.address, fleet.registry.address))
+        lost: list[object] = []
+
+        async def answer_lost(method, request, token):  # type: ignore[no-untyped-def]
+            answer = await Connections.call_registry(connections, method, request, token)
+            if not lost:
+                lost.append(answer)
+                raise TransientError("registry RegisterDevice: deadline exceeded (lost)")
+            return answer
+
+        connections.call_registry = answer_lost  # type: ignore[method-assign]
+        try:
+            identity, new = await enrolled_identity(
+                tmp_path, connections, fleet.token, "pi-7", Backoff(initial_seconds=0.01)
+            )
+        finally:
+            await connections.close()
+        assert new and lost
+        return identity
+
+    identity = asyncio.run(enrol())
+    assert [d.id for d in fleet.devices()] == [identity.device_id]  # one device, not two
+    assert fleet.device(identity.device_id).hardware_id == "pi-7"
 
 
 def test_the_state_lock_names_its_holder_and_is_released(tmp_path: Path) -> None:
