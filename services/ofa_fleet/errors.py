@@ -7,9 +7,31 @@ wrong and what would be accepted, so that a person can act on it without a trace
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class OfaFleetError(Exception):
-    """Base of every error a user can cause and fix."""
+    """Base of every error a user can cause and fix.
+
+    Besides its message, an error may carry what a program needs to act on it (AIP-193):
+    a ``reason`` (an UPPER_SNAKE_CASE constant documented with the call), ``facts`` about
+    it (string keys and values, such as the current revision), and, for what is worth
+    asking again, ``retry_after_seconds``. The gRPC layer sends them as google.rpc
+    ErrorInfo and RetryInfo details.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        reason: str = "",
+        facts: Mapping[str, str] | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.facts = dict(facts or {})
+        self.retry_after_seconds = retry_after_seconds
 
 
 class InvalidArgumentError(OfaFleetError, ValueError):

@@ -8,10 +8,11 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
+import grpc
 import pytest
 from grpc import aio
 
-from ofa_fleet.agent.backoff import Backoff, TransientError, retry
+from ofa_fleet.agent.backoff import Backoff, TransientError, pause, retry
 from ofa_fleet.agent.connections import Connections, Endpoints
 from ofa_fleet.agent.identity import (
     Identity,
@@ -24,6 +25,8 @@ from ofa_fleet.agent.manifests import signed_manifest
 from ofa_fleet.agent.smoke import Timing, smoke_test
 from ofa_fleet.agent.state_lock import StateLock
 from ofa_fleet.agent.trust import SigningKey, trust
+from ofa_fleet.contract.error_details import DETAILS_KEY, ErrorDetails
+from ofa_fleet.contract.error_details import encode as encode_details
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.errors import (
     FailedPreconditionError,
@@ -49,6 +52,21 @@ def test_backoff_grows_exponentially_with_jitter_up_to_its_cap() -> None:
     assert len(delays) > 10  # jittered, not lock-step
     with pytest.raises(InvalidArgumentError):
         Backoff(initial_seconds=2, cap_seconds=1)
+
+
+def test_a_servers_retry_delay_paces_the_retry() -> None:
+    asked = ErrorDetails("MODEL_NOT_READY", {}, 7.0)
+    paced = aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE,
+        aio.Metadata(),
+        aio.Metadata((DETAILS_KEY, encode_details(14, "wait", asked))),
+        "wait",
+    )
+    plain = aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, aio.Metadata(), aio.Metadata(), "down")
+    backoff = Backoff(rng=random.Random(1))
+    waits = [pause(paced, backoff, attempt) for attempt in range(20)]
+    assert all(7.0 <= w <= 8.75 for w in waits) and len(set(waits)) > 1  # jittered
+    assert all(pause(plain, backoff, 0) <= 0.5 for _ in range(20))  # the agent's own
 
 
 def test_retry_waits_out_transient_failures_and_raises_the_rest() -> None:

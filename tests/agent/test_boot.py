@@ -267,6 +267,9 @@ def test_the_agent_retries_while_its_profile_has_no_model_yet(
     retries = [r for r in caplog.records if r.getMessage() == "retrying"]
     assert retries and all(r.call == "delivery GetModel" for r in retries)  # type: ignore[attr-defined]
     assert "UNAVAILABLE" in retries[0].error and "no model yet" in retries[0].error  # type: ignore[attr-defined]
+    # Paced by the server's RetryInfo (5 s, plus up to a quarter), not the agent's own
+    # backoff (which would start at 0.5 s).
+    assert all(5.0 <= r.retry_in_s <= 6.25 for r in retries)  # type: ignore[attr-defined]
 
 
 def test_two_agents_never_share_a_state_directory(

@@ -15,6 +15,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from ofa_fleet.contract.error_details import ErrorDetails
+from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.v1 import common_pb2, registry_pb2
@@ -208,6 +210,27 @@ def test_update_bumps_revision_and_detects_conflicts(stub: RegistryServiceStub) 
         stub.UpdateProfile, pb.UpdateProfileRequest(profile=spec, expected_revision=1), OPERATOR
     )
     assert error.code() is grpc.StatusCode.ABORTED
+    # What a program needs to act on it, beside the words (google.rpc ErrorInfo).
+    assert decode_details(error.trailing_metadata()) == ErrorDetails(
+        "REVISION_MISMATCH", {"current_revision": "2", "expected_revision": "1"}
+    )
+
+
+def test_errors_carry_their_reason_and_facts(stub: RegistryServiceStub) -> None:
+    fleet = Fleet(stub)
+    in_use = rpc_error(stub.DeleteProfile, pb.DeleteProfileRequest(name="raspberry-pi-4"), OPERATOR)
+    assert in_use.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert decode_details(in_use.trailing_metadata()) == ErrorDetails(
+        "PROFILE_IN_USE", {"fleets": "pis"}
+    )
+    busy = rpc_error(stub.DeleteFleet, pb.DeleteFleetRequest(name="pis"), OPERATOR)
+    assert decode_details(busy.trailing_metadata()) == ErrorDetails(
+        "FLEET_HAS_DEVICES", {"devices": str(len(fleet.devices))}
+    )
+    # Every other error a client causes has an ErrorInfo too: its status code's name.
+    missing = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="nope"), OPERATOR)
+    assert missing.code() is grpc.StatusCode.NOT_FOUND
+    assert decode_details(missing.trailing_metadata()) == ErrorDetails("NOT_FOUND")
 
 
 def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceStub) -> None:

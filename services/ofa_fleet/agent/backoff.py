@@ -24,6 +24,7 @@ from typing import TypeVar
 import grpc
 from grpc import aio
 
+from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.errors import InvalidArgumentError, OfaFleetError
 
 log = logging.getLogger("ofa_fleet.agent")
@@ -70,6 +71,24 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, aio.AioRpcError) and error.code() in TRANSIENT_CODES
 
 
+def server_delay(error: BaseException) -> float | None:
+    """How long the server asked its clients to wait (google.rpc RetryInfo), if it did."""
+    if not isinstance(error, aio.AioRpcError):
+        return None
+    details = decode_details(error.trailing_metadata())
+    return details.retry_after_seconds if details is not None else None
+
+
+def pause(error: BaseException, backoff: Backoff, attempt: int) -> float:
+    """The wait before retry number `attempt`: the server's own delay when it named one
+    (it knows its load; it can slow or shed a fleet), plus up to a quarter more so that a
+    fleet told the same delay does not come back at once; else the jittered backoff."""
+    asked = server_delay(error)
+    if asked is not None:
+        return backoff.rng.uniform(asked, asked * 1.25)
+    return backoff.delay(attempt)
+
+
 def describe(error: BaseException) -> str:
     """One line for a log: the status and the server's words, or the error's message."""
     if isinstance(error, aio.AioRpcError):
@@ -90,7 +109,7 @@ async def retry(operation: Callable[[], Awaitable[T]], what: str, backoff: Backo
         except Exception as error:
             if not is_transient(error):
                 raise
-            wait = backoff.delay(attempt)
+            wait = pause(error, backoff, attempt)
             log.warning(
                 "retrying",
                 extra={

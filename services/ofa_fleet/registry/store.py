@@ -113,7 +113,12 @@ class RegistryStore:
             if expected_revision is not None and row.revision != expected_revision:
                 raise ConflictError(
                     f"profile {name!r} is at revision {row.revision}, not the expected "
-                    f"{expected_revision}; get it again and reapply the change"
+                    f"{expected_revision}; get it again and reapply the change",
+                    reason="REVISION_MISMATCH",
+                    facts={
+                        "current_revision": str(row.revision),
+                        "expected_revision": str(expected_revision),
+                    },
                 )
             content = _spec_json(spec)
             if row.spec_json == content:  # a revision would make every model stale for nothing
@@ -138,7 +143,9 @@ class RegistryStore:
             if users:
                 raise FailedPreconditionError(
                     f"profile {name!r} is used by fleet(s) {_listed(users)}; delete those "
-                    "fleets or move them to another profile first"
+                    "fleets or move them to another profile first",
+                    reason="PROFILE_IN_USE",
+                    facts={"fleets": ",".join(users[:NAMES_SHOWN_IN_ERRORS])},
                 )
             s.delete(row)
             _record_change(s, ChangeKind.PROFILE, ChangeOperation.DELETED, name, "", row.revision)
@@ -192,7 +199,12 @@ class RegistryStore:
             if expected_revision is not None and row.revision != expected_revision:
                 raise ConflictError(
                     f"fleet {name!r} is at revision {row.revision}, not the expected "
-                    f"{expected_revision}; get it again and reapply the change"
+                    f"{expected_revision}; get it again and reapply the change",
+                    reason="REVISION_MISMATCH",
+                    facts={
+                        "current_revision": str(row.revision),
+                        "expected_revision": str(expected_revision),
+                    },
                 )
             content = json.dumps(rollout.to_dict())
             if row.rollout_json == content:
@@ -216,7 +228,9 @@ class RegistryStore:
             if devices:
                 raise FailedPreconditionError(
                     f"fleet {name!r} still has {devices} enrolled device(s); delete them "
-                    "first (ofa-fleet devices list --fleet NAME shows them)"
+                    "first (ofa-fleet devices list --fleet NAME shows them)",
+                    reason="FLEET_HAS_DEVICES",
+                    facts={"devices": str(devices)},
                 )
             s.delete(row)
             _record_change(
@@ -513,12 +527,16 @@ def _enrolment_retried(
     if row.hardware_id != hardware_id:
         raise InvalidArgumentError(
             f"request_id {request_id} already enrolled device {row.id} with another "
-            "hardware_id; a new enrolment needs a new request_id"
+            "hardware_id; a new enrolment needs a new request_id",
+            reason="REQUEST_ID_REUSED",
+            facts={"device_id": row.id},
         )
     if row.last_seen_us != row.created_us or now - row.created_us > ENROL_RETRY_WINDOW_US:
         raise AlreadyExistsError(
             f"request_id {request_id} already enrolled device {row.id}, which is in use or "
-            "was enrolled too long ago to enrol again; a new enrolment needs a new request_id"
+            "was enrolled too long ago to enrol again; a new enrolment needs a new request_id",
+            reason="ENROLMENT_DONE",
+            facts={"device_id": row.id},
         )
     c.execute(update(DeviceRow).where(DeviceRow.id == row.id).values(token_hash=token_hash))
     return DeviceRecord(

@@ -18,6 +18,8 @@ from typing import Any, cast
 import grpc
 from grpc import aio
 
+from ofa_fleet.contract.error_details import DETAILS_KEY, ErrorDetails
+from ofa_fleet.contract.error_details import encode as encode_details
 from ofa_fleet.errors import OfaFleetError, PermissionDeniedError, UnauthenticatedError
 from ofa_fleet.serving.access import (
     PUBLIC_SERVICES,
@@ -162,7 +164,12 @@ class _Call:
             return
         if isinstance(error, OfaFleetError):
             self.code = status_code_for(error)
-            await context.abort(self.code, bounded(str(error)))
+            message = bounded(str(error))
+            details = ErrorDetails(
+                error.reason or self.code.name, error.facts, error.retry_after_seconds
+            )
+            encoded = encode_details(self.code.value[0], message, details)
+            await context.abort(self.code, message, trailing_metadata=((DETAILS_KEY, encoded),))
         incident = uuid.uuid4().hex[:12]
         log.exception("unexpected error", extra={"method": self.method, "incident": incident})
         self.code = grpc.StatusCode.INTERNAL

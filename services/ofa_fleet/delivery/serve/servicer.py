@@ -219,6 +219,9 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             if time.monotonic() + WAIT_POLL_SECONDS > deadline:
                 raise UnavailableError(
                     f"fleet {fleet!r} has no model yet: its profile is being specialized; "
-                    f"retry in {RETRY_HINT_SECONDS} s"
+                    f"retry in {RETRY_HINT_SECONDS} s",
+                    reason="MODEL_NOT_READY",
+                    facts={"fleet": fleet},
+                    retry_after_seconds=RETRY_HINT_SECONDS,
                 )
             await asyncio.sleep(WAIT_POLL_SECONDS)

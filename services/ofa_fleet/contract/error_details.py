@@ -1,0 +1,82 @@
+"""What an error says to a program, beside its message: google.rpc details (AIP-193).
+
+Servers attach a `google.rpc.Status` with an ErrorInfo (reason, domain, facts) and, for
+errors worth retrying, a RetryInfo (how long to wait) to every error a client can cause or
+wait out; clients (the agent, the CLI) read them back here. The encoding is gRPC's own
+(`grpc-status-details-bin` trailing metadata), so any gRPC client can read them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+DOMAIN = "ofa-fleet"
+DETAILS_KEY = "grpc-status-details-bin"
+# Bounds on what crosses the wire: a fact is a short key and a short value.
+MAX_FACTS = 16
+MAX_FACT_CHARS = 256
+# A server asks a client to wait at least this long, at most an hour.
+MAX_RETRY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class ErrorDetails:
+    """The ErrorInfo and RetryInfo of one error."""
+
+    reason: str
+    facts: Mapping[str, str] = field(default_factory=dict)
+    retry_after_seconds: float | None = None
+
+
+def encode(code: int, message: str, details: ErrorDetails) -> bytes:
+    """The serialized google.rpc.Status for the trailing metadata of an error."""
+    info = error_details_pb2.ErrorInfo(reason=details.reason, domain=DOMAIN)
+    for key, value in list(details.facts.items())[:MAX_FACTS]:
+        info.metadata[key[:MAX_FACT_CHARS]] = value[:MAX_FACT_CHARS]
+    packed = [_packed(info)]
+    if details.retry_after_seconds is not None:
+        seconds = min(max(details.retry_after_seconds, 0.0), MAX_RETRY_SECONDS)
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(seconds * 1e9))
+        packed.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
+    return status_pb2.Status(code=code, message=message, details=packed).SerializeToString()
+
+
+def decode(trailing_metadata: Iterable[Any] | None) -> ErrorDetails | None:
+    """The details a server attached to an error, from its trailing metadata ((key, value)
+    pairs); None when it attached none, or none that parse: details are advice, never a
+    reason to fail."""
+    raw = next((v for k, v in (trailing_metadata or ()) if k == DETAILS_KEY), None)
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        status = status_pb2.Status.FromString(raw)
+    except Exception:  # a malformed detail from some proxy: ignore it
+        return None
+    info = error_details_pb2.ErrorInfo()
+    retry = error_details_pb2.RetryInfo()
+    found = None
+    delay = None
+    for detail in status.details:
+        if detail.Is(info.DESCRIPTOR):
+            detail.Unpack(info)
+            found = info
+        elif detail.Is(retry.DESCRIPTOR):
+            detail.Unpack(retry)
+            delay = min(max(retry.retry_delay.ToNanoseconds() / 1e9, 0.0), MAX_RETRY_SECONDS)
+    if found is None and delay is None:
+        return None
+    reason = found.reason if found is not None else ""
+    facts = dict(found.metadata) if found is not None else {}
+    return ErrorDetails(reason, facts, delay)
+
+
+def _packed(message: error_details_pb2.ErrorInfo | error_details_pb2.RetryInfo) -> any_pb2.Any:
+    holder = any_pb2.Any()
+    holder.Pack(message)
+    return holder
