@@ -102,6 +102,25 @@ class UnavailableError(OfaFleetError):
 class RemoteCallError(OfaFleetError):
     """A call to an OFA Fleet service failed; `code` is the gRPC status code's name."""
 
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        code: str,
+        *,
+        reason: str = "",
+        facts: Mapping[str, str] | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, reason=reason, facts=facts, retry_after_seconds=retry_after_seconds
+        )
         self.code = code
+
+    def __str__(self) -> str:
+        """The message, then the server's reason and facts where it named more than the
+        status code: ``[REVISION_MISMATCH current_revision=3 expected_revision=2]``."""
+        message = super().__str__()
+        if not self.reason or self.reason == self.code:
+            return message
+        facts = "".join(f" {key}={value}" for key, value in sorted(self.facts.items()))
+        return f"{message} [{self.reason}{facts}]"

@@ -79,8 +79,29 @@ def test_fleets_update_changes_the_rollout_policy(cli) -> None:  # type: ignore[
         "fleets", "update", "pis", "--rollout", "auto-latest", "--expected-revision", "1"
     )
     assert code == 2 and "ABORTED" in err and "not the expected 1" in err
+    # The server's reason and facts, for a script to act on, on the same one line.
+    assert "[REVISION_MISMATCH current_revision=3 expected_revision=1]" in err
+    assert len(err.strip().splitlines()) == 1
     code, _, err = cli("fleets", "update", "pis", "--rollout", "auto-latest", "--pin", sha)
     assert code == 2 and "--pin applies only with --rollout pinned" in err
+
+
+def test_profiles_update_bumps_a_revision_only_for_a_change(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    original = PROFILES / "raspberry-pi-4.yaml"
+    cli("profiles", "create", str(original), "--json")
+    code, same, _ = cli("profiles", "update", str(original), "--expected-revision", "1", "--json")
+    assert code == 0 and same["profiles"][0]["revision"] == 1  # nothing changed
+    looser = tmp_path / "raspberry-pi-4.yaml"
+    looser.write_text(
+        original.read_text().replace("latency_budget_ms: 4.0", "latency_budget_ms: 8")
+    )
+    code, changed, _ = cli("profiles", "update", str(looser), "--json")
+    assert code == 0 and changed["profiles"][0]["revision"] == 2
+    code, _, err = cli("profiles", "update", str(original), "--expected-revision", "1")
+    assert code == 2 and "[REVISION_MISMATCH current_revision=2 expected_revision=1]" in err
+    both = (str(original), str(PROFILES / "x86-gateway.yaml"))
+    code, _, err = cli("profiles", "update", *both, "--expected-revision", "2")
+    assert code == 2 and "one profile file at a time" in err
 
 
 def test_bad_files_are_refused_before_any_call(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -40,9 +40,15 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     )
     create.add_argument("files", nargs="+", type=Path)
     update = add_registry_command(
-        profiles, "update", "replace profiles from files (bumps revision)", _update
+        profiles,
+        "update",
+        "replace profiles from files (bumps a revision where the content changed)",
+        _update,
     )
     update.add_argument("files", nargs="+", type=Path)
+    update.add_argument(
+        "--expected-revision", type=int, help="apply only at this revision (one file only)"
+    )
     add_registry_command(profiles, "list", "list profiles", _list_profiles)
     get = add_registry_command(profiles, "get", "show one profile", _get_profile)
     get.add_argument("name")
@@ -99,8 +105,11 @@ async def _create_profiles(args: argparse.Namespace, registry: RegistryClient) -
 
 
 async def _update(args: argparse.Namespace, registry: RegistryClient) -> None:
+    if args.expected_revision is not None and len(args.files) != 1:
+        raise InvalidArgumentError("--expected-revision applies to one profile file at a time")
     specs = [profile_to_proto(load_profile(path)) for path in args.files]  # all valid first
-    _print_profiles([await registry.update_profile(spec) for spec in specs], args.json)
+    updated = [await registry.update_profile(spec, args.expected_revision) for spec in specs]
+    _print_profiles(updated, args.json)
 
 
 async def _list_profiles(args: argparse.Namespace, registry: RegistryClient) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import grpc
 from grpc import aio
 
+from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.errors import NotFoundError, OfaFleetError, RemoteCallError, UnavailableError
 from ofa_fleet.serving.channel_options import CLIENT_OPTIONS
 from ofa_fleet.serving.tls import TlsFiles, channel_credentials
@@ -48,7 +49,17 @@ def remote_error(service: str, address: str, error: grpc.RpcError) -> RemoteCall
         message = f"the {service} at {address} did not answer in time"
     else:
         message = f"{service} at {address}: {details} ({code.name})"
-    return RemoteCallError(message, code.name)
+    trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    said = decode_details(trailing)
+    if said is None:
+        return RemoteCallError(message, code.name)
+    return RemoteCallError(
+        message,
+        code.name,
+        reason=said.reason,
+        facts=said.facts,
+        retry_after_seconds=said.retry_after_seconds,
+    )
 
 
 def upstream_error(error: grpc.RpcError, what: str, address: str) -> OfaFleetError:
