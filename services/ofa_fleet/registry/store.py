@@ -110,16 +110,7 @@ class RegistryStore:
         name = check_name(spec.name, "profile.name")
         with self.database.write() as s:
             row = _profile_row(s, name)
-            if expected_revision is not None and row.revision != expected_revision:
-                raise ConflictError(
-                    f"profile {name!r} is at revision {row.revision}, not the expected "
-                    f"{expected_revision}; get it again and reapply the change",
-                    reason="REVISION_MISMATCH",
-                    facts={
-                        "current_revision": str(row.revision),
-                        "expected_revision": str(expected_revision),
-                    },
-                )
+            _check_revision("profile", name, row.revision, expected_revision)
             content = _spec_json(spec)
             if row.spec_json == content:  # a revision would make every model stale for nothing
                 return _profile(row)
@@ -196,16 +187,7 @@ class RegistryStore:
         check_name(name, "name")
         with self.database.write() as s:
             row = _fleet_row(s, name)
-            if expected_revision is not None and row.revision != expected_revision:
-                raise ConflictError(
-                    f"fleet {name!r} is at revision {row.revision}, not the expected "
-                    f"{expected_revision}; get it again and reapply the change",
-                    reason="REVISION_MISMATCH",
-                    facts={
-                        "current_revision": str(row.revision),
-                        "expected_revision": str(expected_revision),
-                    },
-                )
+            _check_revision("fleet", name, row.revision, expected_revision)
             content = json.dumps(rollout.to_dict())
             if row.rollout_json == content:
                 return _fleet(row)
@@ -500,6 +482,17 @@ def _fleet(row: FleetRow) -> FleetRecord:
         created_us=row.created_us,
         updated_us=row.updated_us,
     )
+
+
+def _check_revision(kind: str, name: str, current: int, expected: int | None) -> None:
+    """ABORTED (with both revisions as facts) when an update expected another revision."""
+    if expected is not None and current != expected:
+        raise ConflictError(
+            f"{kind} {name!r} is at revision {current}, not the expected {expected}; get it "
+            "again and reapply the change",
+            reason="REVISION_MISMATCH",
+            facts={"current_revision": str(current), "expected_revision": str(expected)},
+        )
 
 
 def _enrolment_retried(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import grpc
 from grpc import aio
 
+from ofa_fleet.contract.error_details import ErrorDetails
 from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.errors import NotFoundError, OfaFleetError, RemoteCallError, UnavailableError
 from ofa_fleet.serving.channel_options import CLIENT_OPTIONS
@@ -50,9 +51,7 @@ def remote_error(service: str, address: str, error: grpc.RpcError) -> RemoteCall
     else:
         message = f"{service} at {address}: {details} ({code.name})"
     trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
-    said = decode_details(trailing)
-    if said is None:
-        return RemoteCallError(message, code.name)
+    said = decode_details(trailing) or ErrorDetails("")
     return RemoteCallError(
         message,
         code.name,
