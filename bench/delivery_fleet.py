@@ -13,39 +13,40 @@ is kept beside the checkpoint). The checkpoint is trained on ``digits`` on first
 
 1. FLEET BOOT. ``--devices`` simulated devices (`ofa_fleet.fleet.simulator`: the real
    device agent each, own state folder, one process, one asyncio loop) boot at once
-   against one delivery: enrol, GetModel, verify sha256 and signature, install, load in
-   onnxruntime, smoke inference, time it briefly, report. Printed: booted and verified
-   (each installed model checked again on disk), failures by error, boot-to-model p50
-   and p99, model bytes per second over the whole boot. The simulated device's own CPU
-   work is measured alone too (``smoke_test`` of the same model, as the simulator times
-   it, in this process): N times that, against the boot's wall time, says how much of
-   the boot is this machine playing devices rather than delivery serving them.
-2. STREAMING CEILING, SAME CONCURRENCY (``--concurrency``, default = ``--devices``).
-   A lean `grpc.aio` client (``bench/getmodel_load.py``: ``--clients`` processes, one
+   against one delivery: enrol, GetModelManifest, ReadModel, verify sha256 and signature,
+   install, load in onnxruntime, smoke inference, time it briefly, report. Printed:
+   booted and verified (each installed model checked again on disk), failures by error,
+   boot-to-model p50 and p99, model bytes per second over the whole boot. The simulated
+   device's own CPU work is measured alone too (``smoke_test`` of the same model, as the
+   simulator times it, in this process): N times that, against the boot's wall time, says
+   how much of the boot is this machine playing devices rather than delivery serving
+   them.
+2. STREAMING CEILING, SAME CONCURRENCY (``--concurrency``, default = ``--devices``). A
+   lean `grpc.aio` client (``bench/download_load.py``: ``--clients`` processes, one
    channel each, one enrolled device per stream, sha256 checked per download, nothing
-   else) calls GetModel in a loop for ``--seconds`` against (a) delivery, for each chunk
-   size of ``--chunk-sizes`` (``serve delivery --chunk-bytes``; a fresh process each)
-   and (b) a bare `grpc.aio` server streaming the same bytes from memory in the same
-   chunk size with the same messages (no interceptors, no auth, no store); then (c)
-   nginx serving the same file over HTTP to ``wrk -c CONCURRENCY -t 2``
+   else) downloads (GetModelManifest, ReadModel) in a loop for ``--seconds`` against (a)
+   delivery, for each chunk size of ``--chunk-sizes`` (``serve delivery --chunk-bytes``;
+   a fresh process each) and (b) a bare `grpc.aio` server streaming the same bytes from
+   memory in the same chunk size with the same messages (no interceptors, no auth, no
+   store); then (c) nginx serving the same file over HTTP to ``wrk -c CONCURRENCY -t 2``
    (``bench/nginx_wrk.py``; skipped with a message when nginx or wrk is missing:
    ``apt-get install -y nginx wrk``). Each server is measured ``--repeats`` times,
-   delivery and bare alternating which goes first, and the best run is kept (others'
-   load on a shared machine only ever slows a run; every run's figure is in the JSON).
-   Printed: model bytes/s (chunk bytes received in the window) and whole models/s
-   derived from them, failures; ratios delivery/bare per chunk size and best
-   delivery/nginx; the fastest chunk size. Per-download latencies are in the JSON, but
-   only over downloads that completed within the window: at 1,000 streams one download
-   can take about as long as the window, so they are a censored sample.
-3. RESUME. A device's GetModel is cut once half the model has arrived; a second GetModel
-   with ``resume_sha256``/``resume_offset`` must send exactly the rest (chunk bytes
-   counted, first offset checked, the joined bytes' sha256 checked). The same through the
-   device agent: a stream cut at half way inside one boot, and what its report says it
-   downloaded in all.
+   delivery and bare alternating which goes first, and the best run is kept (others' load
+   on a shared machine only ever slows a run; every run's figure is in the JSON).
+   Printed: model bytes/s (chunk bytes received in the window) and whole models/s derived
+   from them, failures; ratios delivery/bare per chunk size and best delivery/nginx; the
+   fastest chunk size. Per-download latencies are in the JSON, but only over downloads
+   that completed within the window: at 1,000 streams one download can take about as long
+   as the window, so they are a censored sample.
+3. RESUME. A device's ReadModel is cut once half the model has arrived; a second
+   ReadModel from ``read_offset`` must send exactly the rest (chunk bytes counted, first
+   offset checked, the joined bytes' sha256 checked). The same through the device agent:
+   a stream cut at half way inside one boot, and what its report says it downloaded in
+   all.
 4. PROFILE CREATED -> FIRST DEVICE RUNS ITS MODEL. Registry, search (``--checkpoint``,
    local Ray) and delivery with its reconciler, each a process; then, timed from the
    CreateProfile call: a profile (``--profile``'s YAML, renamed) and a fleet are
-   created, one device agent boots (GetModel waits in delivery while the reconciler
+   created, one device agent boots (it watches WatchModel while the reconciler
    specializes). Breakdown: created -> reconciler's Specialize started, Specialize
    (from delivery's "specialized" log line), model stored -> device's first good
    inference (GetProfileModels' history gives when the model became current).
@@ -93,7 +94,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-import getmodel_load  # noqa: E402
+import download_load  # noqa: E402
 import nginx_wrk  # noqa: E402
 from fleet_servers import (  # noqa: E402
     OPERATOR_TOKEN,
@@ -364,7 +365,7 @@ def run_clients(
         processes.append(
             subprocess.Popen(
                 [
-                    *(sys.executable, str(BENCH / "getmodel_load.py"), "client"),
+                    *(sys.executable, str(BENCH / "download_load.py"), "client"),
                     *("--target", target, "--devices", str(devices_file)),
                     *("--first-device", str(first), "--concurrency", str(share)),
                     *("--seconds", str(seconds), "--sha256", model["sha256"]),
@@ -397,14 +398,14 @@ def run_clients(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    return getmodel_load.merge_clients(results, model["bytes"])
+    return download_load.merge_clients(results, model["bytes"])
 
 
 def bare_server(model_file: Path, chunk_bytes: int) -> LoggedProcess:
     return LoggedProcess(
         "bare",
         [
-            *(sys.executable, str(BENCH / "getmodel_load.py"), "bare-server"),
+            *(sys.executable, str(BENCH / "download_load.py"), "bare-server"),
             *("--model", str(model_file), "--chunk-bytes", str(chunk_bytes)),
         ],
     )
@@ -434,7 +435,7 @@ def streaming(
                 # Alternate which goes first, so that drift in the machine's load hits both.
                 for kind in ("delivery", "bare") if repeat % 2 == 0 else ("bare", "delivery"):
                     say(
-                        f"GetModel x{concurrency} from {kind}, {chunk // KiB} KiB chunks, "
+                        f"downloads x{concurrency} from {kind}, {chunk // KiB} KiB chunks, "
                         f"{seconds:g} s ({repeat + 1}/{repeats})"
                     )
                     runs[kind].append(
@@ -520,41 +521,40 @@ def ratio(a: float, b: float) -> float:
 async def cut_and_resume(
     delivery: str, device: tuple[str, str], expected_sha256: str
 ) -> dict[str, Any]:
-    """GetModel cut once half the model has arrived, then resumed from what arrived."""
+    """ReadModel cut once half the model has arrived, then resumed from what arrived."""
     device_id, token = device
     async with aio.insecure_channel(delivery, options=CLIENT_OPTIONS) as channel:
         stub = delivery_pb2_grpc.DeliveryServiceStub(channel)
         received = bytearray()
         size = 0
-        call = stub.GetModel(
-            delivery_pb2.GetModelRequest(device_id=device_id), metadata=bearer(token), timeout=60
+        answer = await stub.GetModelManifest(
+            delivery_pb2.GetModelManifestRequest(device_id=device_id),
+            metadata=bearer(token),
+            timeout=60,
         )
-        async for message in call:
-            if message.HasField("manifest"):
-                size = message.manifest.size_bytes
-            elif message.HasField("chunk"):
-                received += message.chunk.data
-                if len(received) >= size / 2:
-                    break
-        call.cancel()
-        offset = len(received)
-        resumed = bytearray()
-        first_offset = None
-        manifests = 0
-        call = stub.GetModel(
-            delivery_pb2.GetModelRequest(
-                device_id=device_id, resume_sha256=expected_sha256, resume_offset=offset
-            ),
+        size = answer.manifest.size_bytes
+        call = stub.ReadModel(
+            delivery_pb2.ReadModelRequest(sha256=answer.manifest.sha256),
             metadata=bearer(token),
             timeout=60,
         )
         async for message in call:
-            if message.HasField("manifest"):
-                manifests += 1
-            elif message.HasField("chunk"):
-                if first_offset is None:
-                    first_offset = message.chunk.offset
-                resumed += message.chunk.data
+            received += message.chunk.data
+            if len(received) >= size / 2:
+                break
+        call.cancel()
+        offset = len(received)
+        resumed = bytearray()
+        first_offset = None
+        call = stub.ReadModel(
+            delivery_pb2.ReadModelRequest(sha256=expected_sha256, read_offset=offset),
+            metadata=bearer(token),
+            timeout=60,
+        )
+        async for message in call:
+            if first_offset is None:
+                first_offset = message.chunk.offset
+            resumed += message.chunk.data
     whole = bytes(received + resumed)
     return {
         "model_bytes": size,
@@ -562,7 +562,6 @@ async def cut_and_resume(
         "bytes_after_resume": len(resumed),
         "expected_after_resume": size - offset,
         "first_resumed_offset": first_offset,
-        "manifests_on_resume": manifests,
         "sha256_ok": sha256(whole) == expected_sha256,
     }
 
@@ -606,7 +605,7 @@ def resume(stage: Stage, model: dict[str, Any], chunk_bytes: int) -> dict[str, A
     finally:
         operator.close()
     with stage.delivery(chunk_bytes) as delivery:
-        say("resume: GetModel cut at half way, then resumed")
+        say("resume: ReadModel cut at half way, then resumed")
         raw = asyncio.run(cut_and_resume(delivery.address, device, model["sha256"]))
         agent = agent_resume(stage, delivery.address, model["bytes"])
     raw["chunk_bytes"] = chunk_bytes
@@ -763,7 +762,7 @@ def print_tables(result: dict[str, Any]) -> None:
 
 def print_streaming(console: Console, s: dict[str, Any]) -> None:
     table = Table(
-        title=f"2. GetModel streaming, {s['concurrency']:,} concurrent downloads of "
+        title=f"2. Model download streaming, {s['concurrency']:,} concurrent downloads of "
         f"{s['model_bytes']:,} bytes, {s['clients']} client processes, best of "
         f"{s['repeats']} x {s['seconds']:g} s"
     )

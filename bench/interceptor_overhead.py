@@ -1,9 +1,10 @@
-"""What the shared interceptor costs: calls/s of Heartbeat and GetModel with and without it.
+"""What the shared interceptor costs: calls/s of Heartbeat, GetModelManifest and ReadModel
+with and without it.
 
 Three servers of each service run the same servicer over the same SQLite store, on
 loopback, in this process:
 
-- ``bare``: no interceptor at all. Nothing checks the caller (for GetModel the device is
+- ``bare``: no interceptor at all. Nothing checks the caller (for GetModelManifest the device is
   taken from the request, since the servicer needs to know who asks); no gRPC metrics,
   no service metrics, no call log.
 - ``auth``: the interceptor with its token check, access rule, error mapping and call log,
@@ -13,9 +14,9 @@ loopback, in this process:
 
 A client process (``--client``, this script again, so client and servers do not share a
 GIL) keeps ``--concurrency`` calls in flight for ``--seconds`` and counts the calls that
-completed. GetModel asks with the sha256 the device already has ("up to date": the call
-path without the bytes, where the interceptor's share is the largest) and, separately,
-without it (a full download of a ``--model-kib`` model). The three variants run in
+completed. GetModelManifest asks with the sha256 the device already has ("up to date":
+the smallest device call, where the interceptor's share is the largest); ReadModel reads
+a whole ``--model-kib`` model. The three variants run in
 interleaved rounds, ``--rounds`` times, and each variant's best round is kept: a loaded
 machine can only make a variant slower, never faster. Ratios are against ``bare``.
 
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,15 +83,14 @@ class UncheckedDelivery:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def GetModel(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
+    async def GetModelManifest(self, request: Any, context: Any) -> Any:  # noqa: N802
         set_current_principal(Principal(Role.DEVICE, request.device_id))
         if self._inner.devices.fleet_of(request.device_id) is None:
             # The servicer learns a device's fleet from its token check; the baseline
             # makes that check once per cache lifetime instead of once per call.
             metadata = dict(context.invocation_metadata())
             await self._inner.devices.authenticate(metadata["authorization"].split()[-1])
-        async for response in self._inner.GetModel(request, context):
-            yield response
+        return await self._inner.GetModelManifest(request, context)
 
 
 async def serve(
@@ -191,14 +191,21 @@ async def load(spec: dict[str, Any]) -> int:
             async def once() -> None:
                 await stub.Heartbeat(request, metadata=metadata, timeout=30)
 
-        else:
+        elif spec["method"] == "GetModelManifest":
             delivery = delivery_pb2_grpc.DeliveryServiceStub(channel)
-            model_request = delivery_pb2.GetModelRequest(
-                device_id=spec["device_id"], have_sha256=spec.get("have_sha256", "")
+            manifest_request = delivery_pb2.GetModelManifestRequest(
+                device_id=spec["device_id"], have_sha256=spec["sha256"]
             )
 
             async def once() -> None:
-                async for _ in delivery.GetModel(model_request, metadata=metadata, timeout=30):
+                await delivery.GetModelManifest(manifest_request, metadata=metadata, timeout=30)
+
+        else:
+            delivery = delivery_pb2_grpc.DeliveryServiceStub(channel)
+            read_request = delivery_pb2.ReadModelRequest(sha256=spec["sha256"])
+
+            async def once() -> None:
+                async for _ in delivery.ReadModel(read_request, metadata=metadata, timeout=30):
                     pass
 
         async def worker() -> None:
@@ -227,22 +234,22 @@ def run_client(spec: dict[str, Any]) -> float:
 
 def measure(args: argparse.Namespace, servers: dict[str, Any]) -> dict[str, dict[str, float]]:
     cases = {
-        "Heartbeat": ("registry", {}),
-        "GetModel up to date": ("delivery", {"have_sha256": servers["sha256"]}),
-        f"GetModel {args.model_kib} KiB": ("delivery", {}),
+        "Heartbeat": ("registry", "Heartbeat"),
+        "GetModelManifest up to date": ("delivery", "GetModelManifest"),
+        f"ReadModel {args.model_kib} KiB": ("delivery", "ReadModel"),
     }
     best: dict[str, dict[str, float]] = {case: {} for case in cases}
     for _ in range(args.rounds):
-        for case, (service, extra) in cases.items():
+        for case, (service, method) in cases.items():
             for variant in VARIANTS:
                 spec = {
                     "address": servers[service][variant],
-                    "method": "Heartbeat" if service == "registry" else "GetModel",
+                    "method": method,
+                    "sha256": servers["sha256"],
                     "device_id": servers["device_id"],
                     "token": servers["device_token"],
                     "seconds": args.seconds,
                     "concurrency": args.concurrency,
-                    **extra,
                 }
                 rate = run_client(spec)
                 best[case][variant] = max(best[case].get(variant, 0.0), rate)

@@ -69,7 +69,8 @@ def materialize(
     """
     net = extract(supernet, arch)
     if accelerator.is_cuda:
-        net.to(accelerator.device, memory_format=torch.channels_last)
+        # Module.to takes memory_format at run time; torch's stubs leave it out.
+        net.to(accelerator.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     batches = [
         resize(accelerator.put(batch), arch.resolution)
         for batch in calibration_batches(

@@ -252,20 +252,37 @@ def test_the_agent_waits_with_backoff_for_a_delivery_that_is_down(
     assert all(r.retry_in_s <= 0.4 for r in retries)  # type: ignore[attr-defined]
 
 
-def test_the_agent_retries_while_its_profile_has_no_model_yet(
+def test_the_agent_watches_for_a_model_its_profile_does_not_have_yet(
     fleet: Fleet, model_a: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="ofa_fleet.agent")
-    timer = threading.Timer(1.5, fleet.publish, args=(model_a,))
+    timer = threading.Timer(1.0, fleet.publish, args=(model_a,))
     timer.start()
     try:
-        # Delivery holds each call up to its deadline less a second, then says UNAVAILABLE.
-        report = fleet.boot(tmp_path / "device", download_seconds=1.6).boot
+        report = fleet.boot(tmp_path / "device", download_seconds=60).boot
+    finally:
+        timer.join()
+    assert report.model_sha256 == sha256(model_a)
+    waits = [r for r in caplog.records if r.getMessage() == "waiting for a model"]
+    assert len(waits) == 1 and "no model yet" in waits[0].error  # type: ignore[attr-defined]
+    # Told by WatchModel the moment the model was published: no retry was needed.
+    assert not [r for r in caplog.records if r.getMessage() == "retrying"]
+
+
+def test_the_agent_retries_as_delivery_asks_when_its_watch_ends_without_a_model(
+    fleet: Fleet, model_a: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ofa_fleet.agent")
+    timer = threading.Timer(1.0, fleet.publish, args=(model_a,))
+    timer.start()
+    try:
+        # Each watch ends at its 0.5 s deadline, before the model exists.
+        report = fleet.boot(tmp_path / "device", download_seconds=0.5).boot
     finally:
         timer.join()
     assert report.model_sha256 == sha256(model_a)
     retries = [r for r in caplog.records if r.getMessage() == "retrying"]
-    assert retries and all(r.call == "delivery GetModel" for r in retries)  # type: ignore[attr-defined]
+    assert retries and all(r.call == "delivery GetModelManifest+ReadModel" for r in retries)  # type: ignore[attr-defined]
     assert "UNAVAILABLE" in retries[0].error and "no model yet" in retries[0].error  # type: ignore[attr-defined]
     # Paced by the server's RetryInfo (5 s, plus up to a quarter), not the agent's own
     # backoff (which would start at 0.5 s).

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 
 import grpc
 import pytest
 
+from ofa_fleet.contract.error_details import MODEL_NOT_READY
+from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
 from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
 from tests.delivery.conftest import model_bytes
-from tests.delivery.world import CHUNK, OPERATOR, PROFILE, World, assemble, enrol
+from tests.delivery.world import CHUNK, OPERATOR, PROFILE, World, enrol
 from tests.registry.server_thread import bearer
 
 
@@ -25,8 +26,8 @@ def test_every_method_has_an_access_rule() -> None:
 
 def test_a_device_downloads_its_current_model_signed_in_bounded_chunks(world: World):
     data = world.add_model(1)
-    manifest, received, first = assemble(world.get_model())
-    assert received == data and first == 0
+    manifest, received = world.download()  # chunks within CHUNK, in order, from 0
+    assert received == data
     assert manifest.sha256 == hashlib.sha256(data).hexdigest()
     assert manifest.size_bytes == len(data) and manifest.chunk_size == CHUNK
     key = world.delivery.GetSigningKey(
@@ -42,41 +43,51 @@ def test_a_device_downloads_its_current_model_signed_in_bounded_chunks(world: Wo
 
 def test_a_device_that_has_the_model_is_told_it_is_up_to_date(world: World):
     data = world.add_model(2)
-    responses = world.get_model(have_sha256=hashlib.sha256(data).hexdigest())
-    assert len(responses) == 1
-    assert responses[0].up_to_date.sha256 == hashlib.sha256(data).hexdigest()
+    answer = world.get_manifest(have_sha256=hashlib.sha256(data).hexdigest())
+    assert answer.WhichOneof("answer") == "up_to_date"
+    assert answer.up_to_date.sha256 == hashlib.sha256(data).hexdigest()
+    other = world.get_manifest(have_sha256="ab" * 32)  # runs another model: gets the manifest
+    assert other.WhichOneof("answer") == "manifest"
 
 
-def test_an_interrupted_download_resumes_with_only_the_rest(world: World):
+def test_a_model_is_read_from_any_offset_and_within_a_limit(world: World):
     data = world.add_model(3)
     sha = hashlib.sha256(data).hexdigest()
     half = len(data) // 2
-    _, rest, first = assemble(world.get_model(resume_sha256=sha, resume_offset=half))
-    assert first == half and rest == data[half:]
-    # A resume of another model than the target starts from zero.
-    _, whole, first = assemble(world.get_model(resume_sha256="ab" * 32, resume_offset=half))
-    assert first == 0 and whole == data
-    with pytest.raises(grpc.RpcError) as error:
-        world.get_model(resume_sha256=sha, resume_offset=len(data) + 1)
-    assert error.value.code() is grpc.StatusCode.OUT_OF_RANGE
+    assert world.read_model(sha, offset=half) == (data[half:], half)
+    assert world.read_model(sha, offset=10, limit=CHUNK + 5) == (data[10 : CHUNK + 15], 10)
+    assert world.read_model(sha, offset=len(data)) == (b"", -1)  # a resume with every byte
+    cases = [
+        (dict(sha256=sha, read_offset=len(data) + 1), grpc.StatusCode.OUT_OF_RANGE, "past the end"),
+        (dict(sha256="cd" * 32), grpc.StatusCode.NOT_FOUND, "no model"),
+        (dict(sha256="not-a-digest"), grpc.StatusCode.INVALID_ARGUMENT, "sha256"),
+    ]
+    for fields, code, words in cases:
+        with pytest.raises(grpc.RpcError) as error:
+            list(
+                world.delivery.ReadModel(
+                    delivery_pb2.ReadModelRequest(**fields),
+                    metadata=bearer(world.devices[0].device_token),
+                    timeout=10,
+                )
+            )
+        assert error.value.code() is code and words in error.value.details()
 
 
-def test_a_device_without_a_model_waits_then_is_told_to_retry(world: World):
+def test_a_device_without_a_model_is_told_at_once_to_retry_after_a_delay(world: World):
     with pytest.raises(grpc.RpcError) as error:
-        world.get_model(timeout=2)
+        world.get_manifest(timeout=60)  # not held until the deadline: answered now
     assert error.value.code() is grpc.StatusCode.UNAVAILABLE
-    assert "retry in" in error.value.details()
-    later = threading.Timer(1.0, world.add_model, args=(4,))
-    later.start()
-    started = time.monotonic()
-    manifest, received, _ = assemble(world.get_model(timeout=30))
-    later.join()
-    assert received == model_bytes(4, 100_000) and time.monotonic() - started >= 0.9
-    assert manifest.profile_name == PROFILE
+    details = decode_details(error.value.trailing_metadata())
+    assert details is not None and details.reason == MODEL_NOT_READY
+    assert details.retry_after_seconds == 5 and details.facts["fleet"] == "pis"
+    world.add_model(4)
+    manifest, received = world.download()
+    assert received == model_bytes(4, 100_000) and manifest.profile_name == PROFILE
 
 
-def test_devices_may_only_ask_for_themselves(world: World):
-    world.add_model(5)
+def test_devices_may_only_ask_for_their_own_manifest_but_read_any_model(world: World):
+    data = world.add_model(5)
     mine, other = world.devices
     cases = [
         (bearer(mine.device_token), other.device.id, grpc.StatusCode.PERMISSION_DENIED),
@@ -85,10 +96,19 @@ def test_devices_may_only_ask_for_themselves(world: World):
         ((), mine.device.id, grpc.StatusCode.UNAUTHENTICATED),
     ]
     for metadata, device_id, code in cases:
-        request = delivery_pb2.GetModelRequest(device_id=device_id)
+        request = delivery_pb2.GetModelManifestRequest(device_id=device_id)
         with pytest.raises(grpc.RpcError) as error:
-            list(world.delivery.GetModel(request, metadata=metadata, timeout=10))
+            world.delivery.GetModelManifest(request, metadata=metadata, timeout=10)
         assert error.value.code() is code
+    # The bytes are content-addressed: any enrolled device, or an operator, reads them.
+    read = delivery_pb2.ReadModelRequest(sha256=hashlib.sha256(data).hexdigest())
+    for metadata in (bearer(other.device_token), OPERATOR):
+        stream = world.delivery.ReadModel(read, metadata=metadata, timeout=10)
+        assert b"".join(r.chunk.data for r in stream) == data
+    for metadata in ((), bearer("ofa_device_forged")):
+        with pytest.raises(grpc.RpcError) as error:
+            list(world.delivery.ReadModel(read, metadata=metadata, timeout=10))
+        assert error.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_a_pinned_fleet_gets_its_pinned_model(world: World):
@@ -103,9 +123,9 @@ def test_a_pinned_fleet_gets_its_pinned_model(world: World):
         registry_pb2.CreateFleetRequest(name="pinned", profile=PROFILE, rollout=rollout),
         1,
     )
-    _, received, _ = assemble(world.get_model(device=2))
+    _, received = world.download(device=2)
     assert received == pinned
-    _, latest, _ = assemble(world.get_model(device=0))
+    _, latest = world.download(device=0)
     assert latest == model_bytes(7, 100_000)
 
 

@@ -17,20 +17,23 @@ from tests.registry.server_thread import bearer
 from tests.server_process import OPERATOR_TOKEN
 
 
-def test_getmodel_counts_models_bytes_and_up_to_date_answers(world: World):
+def test_downloads_count_models_bytes_and_up_to_date_answers(world: World):
     def value(name: str, **labels: str) -> float | None:
         return world.metrics.get_sample_value(name, labels)
 
     data = world.add_model(1, size=50_000)
-    world.get_model(0)
+    world.download(0)
     assert value("ofa_fleet_models_served_total", profile=PROFILE) == 1
     assert value("ofa_fleet_model_bytes_served_total", profile=PROFILE) == len(data)
-    sha = world.get_model(0)[0].manifest.sha256
-    world.get_model(1, resume_sha256=sha, resume_offset=40_000)  # the rest of an interrupted one
+    sha = world.download(0)[0].sha256
+    world.read_model(sha, 1, offset=40_000)  # the rest of an interrupted one
     assert value("ofa_fleet_models_served_total", profile=PROFILE) == 3
     assert value("ofa_fleet_model_bytes_served_total", profile=PROFILE) == 2 * len(data) + 10_000
-    world.get_model(0, have_sha256=sha)
-    assert value("ofa_fleet_getmodel_up_to_date_total", profile=PROFILE) == 1
+    world.read_model(sha, 1, limit=1_000)  # a range short of the end serves no model
+    assert value("ofa_fleet_models_served_total", profile=PROFILE) == 3
+    assert value("ofa_fleet_model_bytes_served_total", profile=PROFILE) == 2 * len(data) + 11_000
+    world.get_manifest(0, have_sha256=sha)
+    assert value("ofa_fleet_model_manifest_up_to_date_total", profile=PROFILE) == 1
     assert value("ofa_fleet_models_served_total", profile=PROFILE) == 3
 
     # Specialization states are read from the shared ledger when scraped.

@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
-from tests.delivery.world import OPERATOR, World, assemble, enrol
+from tests.delivery.world import OPERATOR, World, enrol
 from tests.registry.server_thread import bearer
 
 
@@ -51,17 +51,17 @@ def test_a_pin_changes_the_fleets_policy_and_watching_devices_get_the_model(worl
     stored = fleet(world)
     assert stored.rollout.strategy == common_pb2.ROLLOUT_STRATEGY_PINNED
     assert stored.rollout.pinned_model_sha256 == sha(older)
-    _, received, _ = assemble(world.get_model(device=1))
+    _, received = world.download(device=1)
     assert received == older
     world.add_model(3)  # a newer model does not move a pinned fleet
-    _, received, _ = assemble(world.get_model(device=1))
+    _, received = world.download(device=1)
     assert received == older
 
 
 def test_a_rollback_pins_the_model_before_the_one_the_fleet_runs(world: World):
     first, second = world.add_model(4), world.add_model(5)
     assert pin(world, rollback=True).sha256 == sha(first)
-    _, received, _ = assemble(world.get_model())
+    _, received = world.download()
     assert received == first
     error = pin_error(world, fleet_name="pis", rollback=True)  # nothing before the first
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION

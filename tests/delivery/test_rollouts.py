@@ -96,17 +96,15 @@ class Rollouts:
         return manifest.sha256
 
     def target(self, device: int) -> str:
-        """The sha256 GetModel gives this device."""
+        """The sha256 GetModelManifest gives this device."""
         assert self.stub is not None
         enrolled = self.devices[device]
-        first = next(
-            self.stub.GetModel(
-                delivery_pb2.GetModelRequest(device_id=enrolled.device.id),
-                metadata=bearer(enrolled.device_token),
-                timeout=10,
-            )
+        answer = self.stub.GetModelManifest(
+            delivery_pb2.GetModelManifestRequest(device_id=enrolled.device.id),
+            metadata=bearer(enrolled.device_token),
+            timeout=10,
         )
-        return first.manifest.sha256
+        return answer.manifest.sha256
 
     def report(self, device: int, sha256: str, latency_ms: float, errors: tuple = ()) -> None:
         enrolled = self.devices[device]

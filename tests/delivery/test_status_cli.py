@@ -21,7 +21,7 @@ def test_status_shows_services_profiles_fleets_coverage_and_specializations(
 ):
     monkeypatch.setenv("OFA_FLEET_OPERATOR_TOKEN", OPERATOR_TOKEN)
     world.add_model(1, size=5_000)
-    sha = world.get_model(0)[0].manifest.sha256
+    sha = world.get_manifest(0).manifest.sha256
     report(world, 0, sha, 1.0)
     with socket.socket() as closed:  # a port nothing listens on: search is down
         closed.bind(("127.0.0.1", 0))

@@ -51,12 +51,33 @@ class World:
             self.store.set_current(profile, manifest.sha256, "missing")
         return data
 
-    def get_model(self, device: int = 0, timeout: float = 10, **fields) -> list:
+    def get_manifest(
+        self, device: int = 0, have_sha256: str = "", timeout: float = 10
+    ) -> delivery_pb2.GetModelManifestResponse:
         enrolled = self.devices[device]
-        request = delivery_pb2.GetModelRequest(device_id=enrolled.device.id, **fields)
-        return list(
-            self.delivery.GetModel(request, metadata=bearer(enrolled.device_token), timeout=timeout)
+        request = delivery_pb2.GetModelManifestRequest(
+            device_id=enrolled.device.id, have_sha256=have_sha256
         )
+        return self.delivery.GetModelManifest(
+            request, metadata=bearer(enrolled.device_token), timeout=timeout
+        )
+
+    def read_model(
+        self, sha256: str, device: int = 0, offset: int = 0, limit: int = 0
+    ) -> tuple[bytes, int]:
+        """The bytes ReadModel sent, and the offset of its first chunk (-1 for none)."""
+        request = delivery_pb2.ReadModelRequest(sha256=sha256, read_offset=offset, read_limit=limit)
+        stream = self.delivery.ReadModel(
+            request, metadata=bearer(self.devices[device].device_token), timeout=10
+        )
+        return assemble(list(stream))
+
+    def download(self, device: int = 0) -> tuple[delivery_pb2.ModelManifest, bytes]:
+        """The device's manifest and its model's bytes, read whole."""
+        manifest = self.get_manifest(device).manifest
+        data, first = self.read_model(manifest.sha256, device)
+        assert first == 0
+        return manifest, data
 
 
 @pytest.fixture
@@ -109,12 +130,14 @@ def enrol(
     ]
 
 
-def assemble(responses: list) -> tuple[delivery_pb2.ModelManifest, bytes, int]:
-    manifest, data, first_offset = responses[0].manifest, bytearray(), -1
-    for response in responses[1:]:
+def assemble(responses: list[delivery_pb2.ReadModelResponse]) -> tuple[bytes, int]:
+    """A ReadModel stream's bytes (each chunk within the bound, in order) and first offset."""
+    data, first_offset = bytearray(), -1
+    for response in responses:
         chunk = response.chunk
         if first_offset < 0:
             first_offset = chunk.offset
-        assert len(chunk.data) <= manifest.chunk_size
+        assert chunk.offset == first_offset + len(data)
+        assert 0 < len(chunk.data) <= CHUNK
         data += chunk.data
-    return manifest, bytes(data), first_offset
+    return bytes(data), first_offset

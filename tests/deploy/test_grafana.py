@@ -84,7 +84,7 @@ def test_the_issue_s_subjects_each_have_a_panel(dashboard):
         "ofa_fleet_fleet_coverage_ratio",
         "ofa_fleet_boot_to_model_seconds_bucket",
         "grpc_server_handled_total",
-        "ofa_fleet:getmodel_error_ratio:rate5m",
+        "ofa_fleet:model_download_error_ratio:rate5m",
         "ofa_fleet_model_bytes_served_total",
         "ofa_fleet_specialization_seconds_bucket",
         "ofa_fleet_specializations_total",

@@ -62,7 +62,7 @@ def test_recorded_series_are_named_level_metric_operation():
 def test_the_issue_s_alerts_exist():
     assert {
         "OfaFleetCoverageDropping",
-        "OfaFleetGetModelErrorRatioHigh",
+        "OfaFleetModelDownloadErrorRatioHigh",
         "OfaFleetBootToModelSlow",
         "OfaFleetSpecializationStuck",
         "OfaFleetLatencyMisprediction",

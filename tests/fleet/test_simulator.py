@@ -70,7 +70,7 @@ def test_devices_without_a_model_by_the_deadline_fail_with_what_they_waited_for(
     for outcome in summary.outcomes:
         assert not outcome.ok and not outcome.verified
         assert "no model within the 2.5 s deadline" in outcome.error
-        assert "delivery GetModel" in outcome.error  # what it was waiting on
+        assert "delivery GetModelManifest" in outcome.error  # what it was waiting on
     assert sum(summary.errors().values()) == 3
 
 

@@ -42,7 +42,7 @@ REGISTRY = {
 DELIVERY = {
     "ofa_fleet_models_served_total",
     "ofa_fleet_model_bytes_served_total",
-    "ofa_fleet_getmodel_up_to_date_total",
+    "ofa_fleet_model_manifest_up_to_date_total",
     "ofa_fleet_specialization_seconds",
     "ofa_fleet_specializations_total",
     "ofa_fleet_specializations_failing",
@@ -80,9 +80,14 @@ def test_registry_and_delivery_expositions_pass_promtool(tmp_path: Path):
         store.set_current(PROFILE, manifest.sha256, "missing")
         # A device boots: it downloads its model and reports it running.
         deliveries = delivery_pb2_grpc.DeliveryServiceStub(delivery_channel)
+        deliveries.GetModelManifest(
+            delivery_pb2.GetModelManifestRequest(device_id=device.device.id),
+            metadata=bearer(device.device_token),
+            timeout=10,
+        )
         list(
-            deliveries.GetModel(
-                delivery_pb2.GetModelRequest(device_id=device.device.id),
+            deliveries.ReadModel(
+                delivery_pb2.ReadModelRequest(sha256=manifest.sha256),
                 metadata=bearer(device.device_token),
                 timeout=10,
             )

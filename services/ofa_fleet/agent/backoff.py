@@ -79,6 +79,14 @@ def server_delay(error: BaseException) -> float | None:
     return details.retry_after_seconds if details is not None else None
 
 
+def server_reason(error: BaseException) -> str:
+    """The machine-readable reason the server gave (google.rpc ErrorInfo); "" if none."""
+    if not isinstance(error, aio.AioRpcError):
+        return ""
+    details = decode_details(error.trailing_metadata())
+    return details.reason if details is not None else ""
+
+
 def pause(error: BaseException, backoff: Backoff, attempt: int) -> float:
     """The wait before retry number `attempt`: the server's own delay when it named one
     (it knows its load; it can slow or shed a fleet), plus up to a quarter more so that a

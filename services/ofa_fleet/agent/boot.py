@@ -3,8 +3,9 @@
 1. `GetSigningKey`: the key is pinned on first use and must match it ever after.
 2. The installed model (if any) is checked against the pinned key and its sha256: a
    model damaged on disk is not offered as `have_sha256`, so delivery sends it again.
-3. `GetModel` with what the device has and what it was downloading; up to date, or the
-   model streamed, verified and installed (`download.ModelFetcher`).
+3. `GetModelManifest` with what the device has; up to date, or the model's bytes streamed
+   by `ReadModel` (resuming what it was downloading), verified and installed
+   (`download.ModelFetcher`).
 4. The model is loaded in onnxruntime, smoke-tested and timed (`smoke.smoke_test`).
 5. `ReportStatus`: the model's sha256, its measured latency, errors if any, and what the
    profiling of step 4 drew (`profiling_cost`, for the fleet's carbon ledger).
@@ -246,7 +247,9 @@ class Boot:
         transfer = Transfer()
         try:
             fetched = await retry(
-                lambda: fetcher.fetch(have, transfer), "delivery GetModel", self.settings.backoff
+                lambda: fetcher.fetch(have, transfer),
+                "delivery GetModelManifest+ReadModel",
+                self.settings.backoff,
             )
         finally:
             report.bytes_downloaded = transfer.bytes_downloaded

@@ -1,8 +1,9 @@
-"""`GetModel`: ask for this device's model with what it has, stream it to disk, install it.
+"""Ask for this device's model with what it has (`GetModelManifest`), stream its bytes to
+disk (`ReadModel`), install it.
 
 One call of `fetch` is one attempt; the boot retries it with backoff, and because every
 chunk is appended to the partial file as it arrives, each retry (or the next start, after
-a crash or a SIGTERM) asks to resume from what is on disk and receives only the rest.
+a crash or a SIGTERM) reads from what is on disk on and receives only the rest.
 Nothing downloaded is trusted: the manifest is checked against the pinned key before the
 first byte (`manifests.signed_manifest`), and `ModelDirectory.install` checks size,
 sha256 and signature again over the whole file before it becomes current.
@@ -11,13 +12,14 @@ sha256 and signature again over the whole file before it becomes current.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from grpc import aio
 
-from ofa_fleet.agent.backoff import TransientError
+from ofa_fleet.agent.backoff import TransientError, describe, server_reason
 from ofa_fleet.agent.connections import Connections
 from ofa_fleet.agent.identity import Identity
 from ofa_fleet.agent.install import ModelDirectory
@@ -25,11 +27,13 @@ from ofa_fleet.agent.manifests import signed_manifest
 from ofa_fleet.agent.pending import clear_pending, read_pending, write_pending
 from ofa_fleet.agent.state import InstalledModel
 from ofa_fleet.agent.trust import SigningKey, key_path
+from ofa_fleet.contract.error_details import MODEL_NOT_READY
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.errors import IntegrityError, InvalidArgumentError
 from ofa_fleet.serving.client import bearer
 from ofa_fleet.v1 import delivery_pb2
 
+log = logging.getLogger("ofa_fleet.agent")
 # (bytes of the model on disk, its size): called after every chunk is on disk.
 ChunkHook = Callable[[int, int], None]
 DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 600.0
@@ -38,12 +42,12 @@ DEFAULT_STALL_TIMEOUT_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class DownloadTimeouts:
-    """Bounds of one `GetModel` call.
+    """Bounds of one attempt's long calls.
 
-    `call_seconds` is the call's deadline: it bounds delivery's wait for a model that is
-    still being specialized as well as the transfer, so it is generous; a transfer that
-    outlives it is simply resumed by the next attempt. `stall_seconds` bounds the gap
-    between two chunks, so that a stalled stream is noticed long before the deadline.
+    `call_seconds` is the deadline of a `ReadModel` stream and of the wait for a model that
+    is still being specialized, so it is generous; a transfer that outlives it is simply
+    resumed by the next attempt. `stall_seconds` bounds the gap between two chunks, so that
+    a stalled stream is noticed long before the deadline.
     """
 
     call_seconds: float = DEFAULT_DOWNLOAD_TIMEOUT_SECONDS
@@ -52,7 +56,7 @@ class DownloadTimeouts:
 
 @dataclass
 class Transfer:
-    """What one boot's `GetModel` attempts moved, all retries together."""
+    """What one boot's download attempts moved, all retries together."""
 
     bytes_downloaded: int = 0
     resumed_from: int = 0  # offset the first resumed stream started at; 0 when none
@@ -88,72 +92,112 @@ class ModelFetcher:
         return self.models.state_dir
 
     async def fetch(self, have: InstalledModel | None, transfer: Transfer) -> Fetched:
-        """One `GetModel` attempt: up to date, or the model downloaded and installed.
+        """One attempt: up to date, or the model downloaded and installed.
 
-        Transient failures (delivery down, the stream cut or stalled) are raised for the
-        caller to retry; `IntegrityError` means the model was refused and is not kept.
+        Transient failures (delivery down, the stream cut or stalled, no model yet) are
+        raised for the caller to retry; `IntegrityError` means the model was refused and
+        is not kept.
         """
+        answer = await self._target(have)
+        if answer.HasField("up_to_date"):
+            return self._up_to_date(answer.up_to_date.sha256, have)
+        if not answer.HasField("manifest"):
+            raise TransientError("delivery's GetModelManifest named no model")
+        manifest = signed_manifest(answer.manifest, self.key, key_path(self.state_dir))
         pending = read_pending(self.state_dir)
-        offset = self.models.partial_size(pending) if pending else 0
-        request = delivery_pb2.GetModelRequest(
+        if pending != manifest.sha256:
+            if pending:
+                self.models.discard(pending)  # the target changed: that partial is moot
+            write_pending(self.state_dir, manifest.sha256)
+        resumed = await self._download(manifest, transfer)
+        model = await self._install(manifest, answer.manifest.signature, resumed)
+        return Fetched(model, False)
+
+    async def _target(self, have: InstalledModel | None) -> delivery_pb2.GetModelManifestResponse:
+        """This device's model (or up to date); a model being made is waited for.
+
+        Delivery answers MODEL_NOT_READY at once while the device's profile is being
+        specialized. Rather than poll, the device watches (`WatchModel`) until delivery
+        announces a model, then asks again; where the watch fails, the error goes to the
+        caller's retry, which waits as long as delivery asked.
+        """
+        request = delivery_pb2.GetModelManifestRequest(
             device_id=self.identity.device_id,
             have_sha256=have.manifest.sha256 if have else "",
-            resume_sha256=pending or "",
-            resume_offset=offset,
         )
-        call = self.connections.delivery.GetModel(
-            request,
+
+        async def ask() -> delivery_pb2.GetModelManifestResponse:
+            return await self.connections.call_delivery(
+                self.connections.delivery.GetModelManifest, request, self.identity.device_token
+            )
+
+        try:
+            return await ask()
+        except aio.AioRpcError as error:
+            if server_reason(error) != MODEL_NOT_READY:
+                raise
+            log.warning(
+                "waiting for a model",
+                extra={"call": "delivery GetModelManifest", "error": describe(error)},
+            )
+            if not await self._announced():
+                raise
+        return await ask()
+
+    async def _announced(self) -> bool:
+        """Whether delivery announced a model within the wait (False: the watch failed)."""
+        call = self.connections.delivery.WatchModel(
+            delivery_pb2.WatchModelRequest(device_id=self.identity.device_id),
             metadata=bearer(self.identity.device_token),
             timeout=self.timeouts.call_seconds,
         )
-        messages: AsyncIterator[delivery_pb2.GetModelResponse] = aiter(call)
         try:
-            first = await self._read(messages, None)
-            if first is None:
-                raise TransientError("delivery ended GetModel without an answer")
-            if first.HasField("up_to_date"):
-                return self._up_to_date(first.up_to_date.sha256, have)
-            if not first.HasField("manifest"):
-                raise TransientError("delivery's GetModel began with a chunk, not a manifest")
-            manifest = signed_manifest(first.manifest, self.key, key_path(self.state_dir))
-            if pending != manifest.sha256:
-                if pending:
-                    self.models.discard(pending)  # the target changed: that partial is moot
-                write_pending(self.state_dir, manifest.sha256)
-            resumed = await self._receive(messages, manifest, transfer)
+            async for _ in call:
+                return True
+            return False
+        except aio.AioRpcError:
+            return False
         finally:
             call.cancel()
-        model = await self._install(manifest, first.manifest.signature, resumed)
-        return Fetched(model, False)
 
-    async def _receive(
-        self,
-        messages: AsyncIterator[delivery_pb2.GetModelResponse],
-        manifest: Manifest,
-        transfer: Transfer,
-    ) -> bool:
-        """Append the stream to the partial; whether it continued bytes from before."""
+    async def _download(self, manifest: Manifest, transfer: Transfer) -> bool:
+        """Append the model's bytes to its partial file (`ReadModel` from what is there
+        already); whether it continued bytes from before."""
         sha256, total = manifest.sha256, manifest.size_bytes
         size = self.models.partial_size(sha256)
         if size > total:  # garbage past the end (see downloads.py): start again
             self.models.discard(sha256)
             size = 0
-        first_chunk = True
         start, resumed = size, size > 0
+        if size < total:
+            call = self.connections.delivery.ReadModel(
+                delivery_pb2.ReadModelRequest(sha256=sha256, read_offset=size),
+                metadata=bearer(self.identity.device_token),
+                timeout=self.timeouts.call_seconds,
+            )
+            try:
+                await self._receive(aiter(call), sha256, size, total, transfer)
+            finally:
+                call.cancel()
+        if resumed and transfer.resumed_from == 0:
+            transfer.resumed_from = start
+        return resumed
+
+    async def _receive(
+        self,
+        messages: AsyncIterator[delivery_pb2.ReadModelResponse],
+        sha256: str,
+        size: int,
+        total: int,
+        transfer: Transfer,
+    ) -> None:
         while size < total:
             message = await self._read(messages, self.timeouts.stall_seconds)
             if message is None:
                 raise TransientError(
                     f"delivery ended the stream of model {sha256} at {size} of {total} bytes"
                 )
-            if not message.HasField("chunk"):
-                raise TransientError(f"delivery sent something else than a chunk of {sha256}")
             chunk = message.chunk
-            if first_chunk:
-                first_chunk = False
-                if chunk.offset == 0 and size > 0:
-                    self.models.discard(sha256)  # delivery did not resume: start over
-                    size, resumed = 0, False
             try:
                 size = self.models.append(sha256, chunk.offset, chunk.data)
             except InvalidArgumentError as exc:
@@ -164,9 +208,6 @@ class ModelFetcher:
             transfer.bytes_downloaded += len(chunk.data)
             if self.on_chunk is not None:
                 self.on_chunk(size, total)
-        if resumed and transfer.resumed_from == 0:
-            transfer.resumed_from = start
-        return resumed
 
     async def _install(self, manifest: Manifest, signature: bytes, resumed: bool) -> InstalledModel:
         """Verify and install the download.
@@ -189,9 +230,9 @@ class ModelFetcher:
 
     async def _read(
         self,
-        messages: AsyncIterator[delivery_pb2.GetModelResponse],
+        messages: AsyncIterator[delivery_pb2.ReadModelResponse],
         stall_seconds: float | None,
-    ) -> delivery_pb2.GetModelResponse | None:
+    ) -> delivery_pb2.ReadModelResponse | None:
         """The next message, None at the end of the stream; errors made retryable or readable."""
         try:
             return await asyncio.wait_for(anext(messages), stall_seconds)

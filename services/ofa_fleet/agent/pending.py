@@ -1,7 +1,7 @@
 """Which model a partial download belongs to, so the next start can ask to resume it.
 
-`GetModel` resumes with `resume_sha256` and `resume_offset`: the device must say which
-model it was downloading before it learns which model it will be sent. The partial file
+A resumed download reads on from the partial file's size, but only if the model it was
+downloading is still the one delivery names; otherwise the partial is moot. The partial file
 itself is named by its sha256 inside `ModelDirectory`; `STATE/download.json` names the one
 in progress. It changes once per model, never per chunk, so it costs nothing to keep.
 """

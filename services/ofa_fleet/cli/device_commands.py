@@ -42,7 +42,10 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
     run.add_argument(
-        "--download-timeout", type=float, default=600.0, help="seconds per GetModel call"
+        "--download-timeout",
+        type=float,
+        default=600.0,
+        help="seconds per ReadModel call, and per wait for a model still being made",
     )
     add_tls_flags(run)
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])

@@ -103,7 +103,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--chunk-bytes",
         type=int,
         default=CHUNK_BYTES,
-        help=f"bytes per GetModel message (default {CHUNK_BYTES}; see delivery/chunking.py)",
+        help=f"bytes per ReadModel message (default {CHUNK_BYTES}; see delivery/chunking.py)",
     )
     delivery.add_argument("--reconcile-concurrency", type=int, default=2)
     add_server_flags(delivery, DELIVERY_PORT)

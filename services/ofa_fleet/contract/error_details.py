@@ -22,6 +22,8 @@ MAX_FACTS = 16
 MAX_FACT_CHARS = 256
 # A server asks a client to wait at least this long, at most an hour.
 MAX_RETRY_SECONDS = 3600.0
+# Reasons a client acts on by name (the README lists every reason and its facts).
+MODEL_NOT_READY = "MODEL_NOT_READY"
 
 
 @dataclass(frozen=True)

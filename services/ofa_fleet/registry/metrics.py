@@ -43,7 +43,7 @@ class RegistryMetrics:
         )
         self._boots = Histogram(
             "ofa_fleet_boot_to_model_seconds",
-            "Seconds from a device's boot start (before its first GetModel) to the model "
+            "Seconds from a device's boot start (before its first GetModelManifest) to the model "
             "running, as devices report them.",
             buckets=BOOT_BUCKETS,
             registry=registry,

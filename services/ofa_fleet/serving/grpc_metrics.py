@@ -19,7 +19,7 @@ from __future__ import annotations
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-# go-grpc-prometheus' default buckets stop at 10 s; GetModel streams and Specialize calls
+# go-grpc-prometheus' default buckets stop at 10 s; ReadModel streams and Specialize calls
 # run for minutes, so the tail goes on to 10 minutes.
 HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 LABELS = ("grpc_type", "grpc_service", "grpc_method")

@@ -74,17 +74,13 @@ class ModelManifest(_message.Message):
     chunk_size: int
     def __init__(self, canonical_manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., arch: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., supernet_version: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., chunk_size: _Optional[int] = ...) -> None: ...
 
-class GetModelRequest(_message.Message):
-    __slots__ = ("device_id", "have_sha256", "resume_sha256", "resume_offset")
+class GetModelManifestRequest(_message.Message):
+    __slots__ = ("device_id", "have_sha256")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     HAVE_SHA256_FIELD_NUMBER: _ClassVar[int]
-    RESUME_SHA256_FIELD_NUMBER: _ClassVar[int]
-    RESUME_OFFSET_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     have_sha256: str
-    resume_sha256: str
-    resume_offset: int
-    def __init__(self, device_id: _Optional[str] = ..., have_sha256: _Optional[str] = ..., resume_sha256: _Optional[str] = ..., resume_offset: _Optional[int] = ...) -> None: ...
+    def __init__(self, device_id: _Optional[str] = ..., have_sha256: _Optional[str] = ...) -> None: ...
 
 class UpToDate(_message.Message):
     __slots__ = ("sha256",)
@@ -92,15 +88,29 @@ class UpToDate(_message.Message):
     sha256: str
     def __init__(self, sha256: _Optional[str] = ...) -> None: ...
 
-class GetModelResponse(_message.Message):
-    __slots__ = ("manifest", "chunk", "up_to_date")
+class GetModelManifestResponse(_message.Message):
+    __slots__ = ("manifest", "up_to_date")
     MANIFEST_FIELD_NUMBER: _ClassVar[int]
-    CHUNK_FIELD_NUMBER: _ClassVar[int]
     UP_TO_DATE_FIELD_NUMBER: _ClassVar[int]
     manifest: ModelManifest
-    chunk: _common_pb2.ModelChunk
     up_to_date: UpToDate
-    def __init__(self, manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., chunk: _Optional[_Union[_common_pb2.ModelChunk, _Mapping]] = ..., up_to_date: _Optional[_Union[UpToDate, _Mapping]] = ...) -> None: ...
+    def __init__(self, manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., up_to_date: _Optional[_Union[UpToDate, _Mapping]] = ...) -> None: ...
+
+class ReadModelRequest(_message.Message):
+    __slots__ = ("sha256", "read_offset", "read_limit")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    READ_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    READ_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    read_offset: int
+    read_limit: int
+    def __init__(self, sha256: _Optional[str] = ..., read_offset: _Optional[int] = ..., read_limit: _Optional[int] = ...) -> None: ...
+
+class ReadModelResponse(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: _common_pb2.ModelChunk
+    def __init__(self, chunk: _Optional[_Union[_common_pb2.ModelChunk, _Mapping]] = ...) -> None: ...
 
 class WatchModelRequest(_message.Message):
     __slots__ = ("device_id",)

@@ -27,8 +27,9 @@ if _version_not_supported:
 
 class DeliveryServiceStub:
     """Gives every device the model specialized for its hardware profile, verified byte for
-    byte, and tells it when its fleet's model changes. Devices call GetModel, WatchModel
-    and GetSigningKey with their own device token; the rest is for operators.
+    byte, and tells it when its fleet's model changes. Devices call GetModelManifest,
+    WatchModel and GetSigningKey with their own device token, and ReadModel with it; the
+    rest is for operators.
     """
 
     def __init__(self, channel):
@@ -37,10 +38,15 @@ class DeliveryServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.GetModel = channel.unary_stream(
-                '/ofa_fleet.v1.DeliveryService/GetModel',
-                request_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetModelRequest.SerializeToString,
-                response_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetModelResponse.FromString,
+        self.GetModelManifest = channel.unary_unary(
+                '/ofa_fleet.v1.DeliveryService/GetModelManifest',
+                request_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetModelManifestRequest.SerializeToString,
+                response_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetModelManifestResponse.FromString,
+                _registered_method=True)
+        self.ReadModel = channel.unary_stream(
+                '/ofa_fleet.v1.DeliveryService/ReadModel',
+                request_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.ReadModelRequest.SerializeToString,
+                response_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.ReadModelResponse.FromString,
                 _registered_method=True)
         self.WatchModel = channel.unary_stream(
                 '/ofa_fleet.v1.DeliveryService/WatchModel',
@@ -81,17 +87,28 @@ class DeliveryServiceStub:
 
 class DeliveryServiceServicer:
     """Gives every device the model specialized for its hardware profile, verified byte for
-    byte, and tells it when its fleet's model changes. Devices call GetModel, WatchModel
-    and GetSigningKey with their own device token; the rest is for operators.
+    byte, and tells it when its fleet's model changes. Devices call GetModelManifest,
+    WatchModel and GetSigningKey with their own device token, and ReadModel with it; the
+    rest is for operators.
     """
 
-    def GetModel(self, request, context):
-        """A server stream. The first message is either the manifest of the model this
-        device should run, followed by its bytes in chunks (each at most chunk_size bytes,
-        in order), or up_to_date when the device already has it (have_sha256). A resumed
-        download (resume_offset) sends only the bytes from that offset on. When the device's
-        profile has no model yet, the call waits (up to its deadline) while the reconciler
-        specializes one, then fails UNAVAILABLE with a retry hint.
+    def GetModelManifest(self, request, context):
+        """This device's target model, answered at once: its signed manifest, or up_to_date
+        when the device already runs it (have_sha256). When the device's profile has no
+        model yet: UNAVAILABLE, reason MODEL_NOT_READY, with a RetryInfo delay; WatchModel
+        tells a device the moment there is one. Fetch the bytes with ReadModel.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadModel(self, request, context):
+        """A stored model's bytes from read_offset on, in order, in chunks of at most the
+        manifest's chunk_size bytes. Models are content-addressed and the bytes verify
+        against their signed manifest, so any enrolled device (and an operator) may read any
+        model by its sha256: a cache between delivery and the devices can serve them by
+        sha256 alone. NOT_FOUND for a model delivery does not hold; OUT_OF_RANGE for an
+        offset past its end.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -161,10 +178,15 @@ class DeliveryServiceServicer:
 
 def add_DeliveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'GetModel': grpc.unary_stream_rpc_method_handler(
-                    servicer.GetModel,
-                    request_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetModelRequest.FromString,
-                    response_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetModelResponse.SerializeToString,
+            'GetModelManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelManifest,
+                    request_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetModelManifestRequest.FromString,
+                    response_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetModelManifestResponse.SerializeToString,
+            ),
+            'ReadModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadModel,
+                    request_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.ReadModelRequest.FromString,
+                    response_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.ReadModelResponse.SerializeToString,
             ),
             'WatchModel': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchModel,
@@ -211,12 +233,40 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class DeliveryService:
     """Gives every device the model specialized for its hardware profile, verified byte for
-    byte, and tells it when its fleet's model changes. Devices call GetModel, WatchModel
-    and GetSigningKey with their own device token; the rest is for operators.
+    byte, and tells it when its fleet's model changes. Devices call GetModelManifest,
+    WatchModel and GetSigningKey with their own device token, and ReadModel with it; the
+    rest is for operators.
     """
 
     @staticmethod
-    def GetModel(request,
+    def GetModelManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ofa_fleet.v1.DeliveryService/GetModelManifest',
+            ofa__fleet_dot_v1_dot_delivery__pb2.GetModelManifestRequest.SerializeToString,
+            ofa__fleet_dot_v1_dot_delivery__pb2.GetModelManifestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadModel(request,
             target,
             options=(),
             channel_credentials=None,
@@ -229,9 +279,9 @@ class DeliveryService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/ofa_fleet.v1.DeliveryService/GetModel',
-            ofa__fleet_dot_v1_dot_delivery__pb2.GetModelRequest.SerializeToString,
-            ofa__fleet_dot_v1_dot_delivery__pb2.GetModelResponse.FromString,
+            '/ofa_fleet.v1.DeliveryService/ReadModel',
+            ofa__fleet_dot_v1_dot_delivery__pb2.ReadModelRequest.SerializeToString,
+            ofa__fleet_dot_v1_dot_delivery__pb2.ReadModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

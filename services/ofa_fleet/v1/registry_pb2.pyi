@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ofa_fleet.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -264,12 +265,14 @@ class RegisterDeviceRequest(_message.Message):
     def __init__(self, hardware_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RegisterDeviceResponse(_message.Message):
-    __slots__ = ("device", "device_token")
+    __slots__ = ("device", "device_token", "heartbeat_interval")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     device: Device
     device_token: str
-    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., device_token: _Optional[str] = ...) -> None: ...
+    heartbeat_interval: _duration_pb2.Duration
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., device_token: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("device_id",)
@@ -278,10 +281,12 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, device_id: _Optional[str] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
-    __slots__ = ("server_time",)
+    __slots__ = ("server_time", "heartbeat_interval")
     SERVER_TIME_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     server_time: _timestamp_pb2.Timestamp
-    def __init__(self, server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    heartbeat_interval: _duration_pb2.Duration
+    def __init__(self, server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ReportStatusRequest(_message.Message):
     __slots__ = ("device_id", "status", "request_id")
@@ -294,10 +299,12 @@ class ReportStatusRequest(_message.Message):
     def __init__(self, device_id: _Optional[str] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ReportStatusResponse(_message.Message):
-    __slots__ = ("device",)
+    __slots__ = ("device", "heartbeat_interval")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     device: Device
-    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
+    heartbeat_interval: _duration_pb2.Duration
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class GetDeviceRequest(_message.Message):
     __slots__ = ("device_id",)

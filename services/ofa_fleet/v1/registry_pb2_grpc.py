@@ -210,7 +210,8 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Heartbeat(self, request, context):
-        """The device is alive; records the time. Device token.
+        """The device is alive; records the time. Device token. Every answer to a device
+        (RegisterDevice, Heartbeat, ReportStatus) says when to send the next one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -46,19 +46,19 @@ class DeliveryMetrics:
     ) -> None:
         self._served = Counter(
             "ofa_fleet_models_served",
-            "GetModel streams that sent a model to its last byte.",
+            "ReadModel streams that sent a model to its last byte.",
             ["profile"],
             registry=registry,
         )
         self._bytes = Counter(
             "ofa_fleet_model_bytes_served",
-            "Model bytes sent by GetModel (resumed downloads count what was sent).",
+            "Model bytes sent by ReadModel (resumed downloads count what was sent).",
             ["profile"],
             registry=registry,
         )
         self._up_to_date = Counter(
-            "ofa_fleet_getmodel_up_to_date",
-            "GetModel calls answered up to date: the device already had its model.",
+            "ofa_fleet_model_manifest_up_to_date",
+            "GetModelManifest calls answered up to date: the device already had its model.",
             ["profile"],
             registry=registry,
         )
@@ -117,7 +117,7 @@ class DeliveryMetrics:
         except Exception:  # the next refresh, or the next stale scrape, reads them
             log.exception("could not read the carbon totals")
 
-    # ------------------------------------------------------------------ GetModel
+    # ------------------------------------------------------- GetModelManifest, ReadModel
 
     def sent(self, profile: str, size: int) -> None:
         self._bytes.labels(profile).inc(size)

@@ -12,7 +12,10 @@ _OWN_DEVICE = AccessRule.of(Role.DEVICE, own_field="device_id")
 RULES = rules_for(
     SERVICE,
     {
-        "GetModel": _OWN_DEVICE,
+        "GetModelManifest": _OWN_DEVICE,
+        # Content-addressed bytes that verify against a signed manifest: any device may
+        # read any model by sha256, so caches between can serve them (see the proto).
+        "ReadModel": AccessRule.of(Role.DEVICE, Role.OPERATOR),
         "WatchModel": _OWN_DEVICE,
         # Devices fetch it to verify manifests; operators to pin it in their tooling.
         "GetSigningKey": AccessRule.of(Role.DEVICE, Role.OPERATOR),

@@ -1,21 +1,21 @@
 """`DeliveryService` over gRPC: devices fetch their model; operators inspect the store.
 
-`GetModel` reads the model once per call (from the replica's cache, shared by every call
-for that model: a thousand devices downloading one model hold it once) and sends it in
-bounded chunks.
-A device whose profile has no model yet is held (up to its deadline, checked every
-`WAIT_POLL_SECONDS`) while the reconciler works, then told to retry.
+`GetModelManifest` answers at once, so no call is held open for a model that does not
+exist yet: a device whose profile has none is told MODEL_NOT_READY with a retry delay
+(and WatchModel tells it the moment there is one). `ReadModel` reads the model once per
+call (from the replica's cache, shared by every call for that model: a thousand devices
+downloading one model hold it once) and sends it in bounded chunks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
+from ofa_fleet.contract.error_details import MODEL_NOT_READY
 from ofa_fleet.contract.fields import check_name
 from ofa_fleet.delivery.carbon.report import CarbonReport
 from ofa_fleet.delivery.fleets.targets import TargetModels
@@ -34,9 +34,7 @@ from ofa_fleet.serving.access import current_principal
 from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
 
-WAIT_POLL_SECONDS = 0.5
 RETRY_HINT_SECONDS = 5
-DEFAULT_WAIT_SECONDS = 30.0
 
 
 class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
@@ -65,38 +63,52 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         self.chunk_bytes = chunk_bytes
         self.pinning = FleetPinning(store, targets.fleets, watch.notify)
 
-    async def GetModel(  # noqa: N802
-        self, request: delivery_pb2.GetModelRequest, context: aio.ServicerContext
-    ) -> AsyncIterator[delivery_pb2.GetModelResponse]:
+    async def GetModelManifest(  # noqa: N802
+        self, request: delivery_pb2.GetModelManifestRequest, context: aio.ServicerContext
+    ) -> delivery_pb2.GetModelManifestResponse:
         device_id = current_principal().subject
-        record = await self._target(device_id, context.time_remaining())
-        profile = record.manifest.profile_name
+        fleet = self._fleet_of(device_id)
+        record = (await self.targets.for_fleet(fleet)).for_device(device_id)
+        if record is None:
+            raise UnavailableError(
+                f"fleet {fleet!r} has no model yet: its profile is being specialized; "
+                f"retry in {RETRY_HINT_SECONDS} s, or watch (WatchModel) to hear of it",
+                reason=MODEL_NOT_READY,
+                facts={"fleet": fleet},
+                retry_after_seconds=RETRY_HINT_SECONDS,
+            )
         if request.have_sha256 == record.sha256:
-            self.metrics.up_to_date(profile)
-            yield delivery_pb2.GetModelResponse(
+            self.metrics.up_to_date(record.manifest.profile_name)
+            return delivery_pb2.GetModelManifestResponse(
                 up_to_date=delivery_pb2.UpToDate(sha256=record.sha256)
             )
-            return
-        offset = request.resume_offset if request.resume_sha256 == record.sha256 else 0
-        if offset > record.size_bytes:
+        return delivery_pb2.GetModelManifestResponse(manifest=self.manifest(record))
+
+    async def ReadModel(  # noqa: N802
+        self, request: delivery_pb2.ReadModelRequest, context: aio.ServicerContext
+    ) -> AsyncIterator[delivery_pb2.ReadModelResponse]:
+        record = await asyncio.to_thread(self.store.record, request.sha256)
+        size, offset = record.size_bytes, request.read_offset
+        if offset > size:
             raise OutOfRangeError(
-                f"resume_offset {offset} is past the end of model {record.sha256} "
-                f"({record.size_bytes} bytes)"
+                f"read_offset {offset} is past the end of model {record.sha256} "
+                f"({size} bytes); resume from an offset between 0 and {size}"
             )
-        yield delivery_pb2.GetModelResponse(manifest=self.manifest(record))
+        end = size if request.read_limit == 0 else min(size, offset + request.read_limit)
+        profile = record.manifest.profile_name
         model = await asyncio.to_thread(self.store.read, record.sha256)
         view = memoryview(model)
-        starts = range(offset, record.size_bytes, self.chunk_bytes)
-        if not starts:  # a resume that already had every byte
+        starts = range(offset, end, self.chunk_bytes)
+        if not starts and end == size:  # a resume that already had every byte
             self.metrics.served(profile)
         for start in starts:
-            data = bytes(view[start : start + self.chunk_bytes])
+            data = bytes(view[start : min(end, start + self.chunk_bytes)])
             # Counted before the chunk leaves: a device that has every byte may end the
             # call at once, and this generator would then not run past its last yield.
             self.metrics.sent(profile, len(data))
-            if start + len(data) == record.size_bytes:
+            if start + len(data) == size:
                 self.metrics.served(profile)
-            yield delivery_pb2.GetModelResponse(
+            yield delivery_pb2.ReadModelResponse(
                 chunk=common_pb2.ModelChunk(offset=start, data=data)
             )
 
@@ -206,22 +218,3 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         if fleet is None:  # authentication and fleet lookup come from one registry answer
             raise UnavailableError("device identity expired; retry the call")
         return fleet
-
-    async def _target(self, device_id: str, remaining: float | None) -> ModelRecord:
-        """The device's model; waits while there is none, within the call's deadline."""
-        fleet = self._fleet_of(device_id)
-        budget = DEFAULT_WAIT_SECONDS if remaining is None else remaining - 1.0
-        deadline = time.monotonic() + max(0.0, budget)
-        while True:
-            record = (await self.targets.for_fleet(fleet)).for_device(device_id)
-            if record is not None:
-                return record
-            if time.monotonic() + WAIT_POLL_SECONDS > deadline:
-                raise UnavailableError(
-                    f"fleet {fleet!r} has no model yet: its profile is being specialized; "
-                    f"retry in {RETRY_HINT_SECONDS} s",
-                    reason="MODEL_NOT_READY",
-                    facts={"fleet": fleet},
-                    retry_after_seconds=RETRY_HINT_SECONDS,
-                )
-            await asyncio.sleep(WAIT_POLL_SECONDS)

@@ -1,8 +1,9 @@
-"""GetModel under load: a lean client, and a bare server to compare delivery against.
+"""Model downloads under load: a lean client, and a bare server to compare delivery against.
 
 ``client``: one process, one `grpc.aio` channel (one HTTP/2 connection), ``--concurrency``
-workers, each with its own device token, each calling ``GetModel`` again and again: it
-reads the manifest, hashes the chunks as they arrive and checks the sha256 at the end,
+workers, each with its own device token, each downloading again and again as a device
+does (``GetModelManifest``, then ``ReadModel`` of the sha256 it names): it reads the
+manifest, hashes the chunks as they arrive and checks the sha256 at the end,
 nothing else (no disk, no signature, no onnxruntime), so that what limits it is the
 server or the transport, not the agent. It first warms up (one download per worker: the
 server's token cache and connection settle), prints ``ready`` on stdout, waits for
@@ -10,8 +11,8 @@ server's token cache and connection settle), prints ``ready`` on stdout, waits f
 ``--seconds`` and prints one JSON object: chunk bytes received in the window, downloads
 completed and verified, their latencies, failures.
 
-``bare-server``: a `grpc.aio` server with the same ``DeliveryService.GetModel`` and the
-same server options, streaming the same bytes from memory in the same chunk size, with no
+``bare-server``: a `grpc.aio` server with the same ``GetModelManifest`` and ``ReadModel``
+and the same server options, streaming the same bytes from memory in the same chunk size, with no
 interceptors, no authentication and no store: what gRPC in Python gives when delivery's
 own work costs nothing. It logs a JSON "serving" line with its address on stderr, as the
 services do.
@@ -66,20 +67,24 @@ async def download(
     sha256: str,
     counters: Counters,
 ) -> bool:
-    """One GetModel call, hashed; True when the bytes check out."""
+    """One download (manifest, then bytes), hashed; True when the bytes check out."""
     device_id, token = device
     digest = hashlib.sha256()
-    call = stub.GetModel(
-        delivery_pb2.GetModelRequest(device_id=device_id),
+    answer = await stub.GetModelManifest(
+        delivery_pb2.GetModelManifestRequest(device_id=device_id),
+        metadata=bearer(token),
+        timeout=CALL_TIMEOUT_S,
+    )
+    call = stub.ReadModel(
+        delivery_pb2.ReadModelRequest(sha256=answer.manifest.sha256),
         metadata=bearer(token),
         timeout=CALL_TIMEOUT_S,
     )
     async for message in call:
-        if message.HasField("chunk"):
-            data = message.chunk.data
-            digest.update(data)
-            if counters.counting:
-                counters.bytes += len(data)
+        data = message.chunk.data
+        digest.update(data)
+        if counters.counting:
+            counters.bytes += len(data)
     return digest.hexdigest() == sha256
 
 
@@ -150,7 +155,8 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class BareDelivery(delivery_pb2_grpc.DeliveryServiceServicer):
-    """GetModel with delivery's message shapes and chunking, and nothing else."""
+    """GetModelManifest and ReadModel with delivery's message shapes and chunking, and
+    nothing else."""
 
     def __init__(self, model: bytes, chunk_bytes: int) -> None:
         self.model = model
@@ -161,15 +167,19 @@ class BareDelivery(delivery_pb2_grpc.DeliveryServiceServicer):
             chunk_size=chunk_bytes,
         )
 
-    async def GetModel(  # noqa: N802
-        self, request: delivery_pb2.GetModelRequest, context: aio.ServicerContext
+    async def GetModelManifest(  # noqa: N802
+        self, request: delivery_pb2.GetModelManifestRequest, context: aio.ServicerContext
+    ) -> delivery_pb2.GetModelManifestResponse:
+        return delivery_pb2.GetModelManifestResponse(manifest=self.manifest)
+
+    async def ReadModel(  # noqa: N802
+        self, request: delivery_pb2.ReadModelRequest, context: aio.ServicerContext
     ) -> Any:
-        yield delivery_pb2.GetModelResponse(manifest=self.manifest)
         view = memoryview(self.model)
-        offset = 0
+        offset = request.read_offset
         while offset < len(self.model):
             data = bytes(view[offset : offset + self.chunk_bytes])
-            yield delivery_pb2.GetModelResponse(
+            yield delivery_pb2.ReadModelResponse(
                 chunk=common_pb2.ModelChunk(offset=offset, data=data)
             )
             offset += len(data)
