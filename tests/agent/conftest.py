@@ -31,9 +31,14 @@ def broken_model() -> bytes:
     return tiny_onnx(3, broken=True)
 
 
+HEARTBEAT_SECONDS = 0.2
+
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[RegistryServerThread]:
-    with RegistryServerThread(f"sqlite:///{tmp_path / 'registry.db'}") as server:
+    # Running agents heartbeat as often as the registry says: often, so tests see it.
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    with RegistryServerThread(url, heartbeat_seconds=HEARTBEAT_SECONDS) as server:
         yield server
 
 

@@ -22,6 +22,7 @@ from ofa_fleet.agent.state_lock import StateLock
 from ofa_fleet.agent.trust import key_path
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError
+from tests.agent.conftest import HEARTBEAT_SECONDS
 from tests.agent.fleet import CHUNK, Fleet, free_port, sha256
 from tests.delivery.server_thread import DeliveryServerThread
 
@@ -300,11 +301,12 @@ def test_two_agents_never_share_a_state_directory(
     fleet.boot(state)  # once the other one is gone
 
 
-def test_a_running_agent_heartbeats_until_stopped(
+def test_a_running_agent_heartbeats_as_often_as_the_registry_says_until_stopped(
     fleet: Fleet, model_a: bytes, tmp_path: Path
 ) -> None:
     fleet.publish(model_a)
-    agent = Agent(fleet.config(tmp_path / "device", heartbeat_seconds=0.1))
+    # Its own setting (an hour) holds only until the registry names its interval (0.2 s).
+    agent = Agent(fleet.config(tmp_path / "device", heartbeat_seconds=3600))
     results: list[AgentResult] = []
     runner = threading.Thread(target=lambda: results.append(asyncio.run(agent.run())))
     runner.start()
@@ -316,5 +318,6 @@ def test_a_running_agent_heartbeats_until_stopped(
     assert not runner.is_alive()
     result = results[0]
     assert result.stopped_by == "test" and result.heartbeats >= 2
+    assert result.boot.heartbeat_seconds == agent.heartbeat_seconds == HEARTBEAT_SECONDS
     device = fleet.device(result.boot.device_id)
     assert device.last_seen_time.ToMicroseconds() > device.status.report_time.ToMicroseconds()

@@ -11,6 +11,7 @@ from types import TracebackType
 
 import grpc
 
+from ofa_fleet.contract.heartbeat import DEFAULT_HEARTBEAT_SECONDS
 from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
 from ofa_fleet.registry.service import registry_authenticator, registry_service
 from ofa_fleet.registry.store import RegistryStore
@@ -28,8 +29,10 @@ class RegistryServerThread:
         db_url: str,
         config: ServerConfig | None = None,
         operator_token: str = OPERATOR_TOKEN,
+        heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
     ) -> None:
         self.db_url = db_url
+        self.heartbeat_seconds = heartbeat_seconds
         self.config = config or ServerConfig(grace_seconds=1.0)
         self.operator_token = operator_token
         self._loop: LoopThread | None = None
@@ -47,7 +50,12 @@ class RegistryServerThread:
         self.database = Database(DatabaseUrl.parse(self.db_url), REGISTRY_MIGRATIONS)
         await asyncio.to_thread(self.database.migrate)
         metrics = MetricsEndpoint.create()
-        registry = registry_service(self.database, poll_seconds=0.2, metrics=metrics.registry)
+        registry = registry_service(
+            self.database,
+            poll_seconds=0.2,
+            metrics=metrics.registry,
+            heartbeat_seconds=self.heartbeat_seconds,
+        )
         self.store = registry.store
         self.server = Server(
             self.config,

@@ -92,6 +92,25 @@ def test_device_lifecycle(stub: RegistryServiceStub) -> None:
     assert error.code() is grpc.StatusCode.UNAUTHENTICATED  # its token died with it
 
 
+def test_every_answer_to_a_device_names_the_registry_heartbeat_interval(db_url: str) -> None:
+    with (
+        RegistryServerThread(db_url, heartbeat_seconds=7.5) as registry,
+        registry.channel() as channel,
+    ):
+        stub = RegistryServiceStub(channel)
+        enrolled = Fleet(stub).devices[0]
+        own = bearer(enrolled.device_token)
+        beat = stub.Heartbeat(
+            pb.HeartbeatRequest(device_id=enrolled.device.id), metadata=own, timeout=10
+        )
+        report = pb.ReportStatusRequest(
+            device_id=enrolled.device.id, status=pb.DeviceStatus(model_sha256=SHA)
+        )
+        reported = stub.ReportStatus(report, metadata=own, timeout=10)
+    for answer in (enrolled, beat, reported):
+        assert answer.heartbeat_interval.ToMilliseconds() == 7_500
+
+
 def test_retried_device_writes_are_answered_once(stub: RegistryServiceStub) -> None:
     """What a device's retry after a lost response sends: the same request, request id and
     all. One device, its cost counted once."""

@@ -49,6 +49,7 @@ from ofa_fleet.agent.trust import SigningKey, load_pinned, trust
 from ofa_fleet.carbon.convert import cost_to_proto
 from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.carbon.meter import EnergyModel, Reading
+from ofa_fleet.contract.heartbeat import interval_from_proto
 from ofa_fleet.errors import (
     FailedPreconditionError,
     IntegrityError,
@@ -97,6 +98,8 @@ class BootReport:
     profiling_cost: EnergyCost | None = None
     # Set when the device runs an older model than delivery offered (refused, rolled back).
     problem: OfaFleetError | None = None
+    # The heartbeat interval the registry named in its answer to the report; None if none.
+    heartbeat_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,13 +183,14 @@ class Boot:
                 "seconds_to_model": round(report.seconds_to_model, 3),
             },
         )
-        await self._report(
+        answer = await self._report(
             model.manifest.sha256,
             smoke.latency_ms,
             report.errors,
             report.seconds_to_model,
             report.profiling_cost,
         )
+        report.heartbeat_seconds = interval_from_proto(answer.heartbeat_interval)
         report.seconds_total = time.monotonic() - self.started
         return report
 
@@ -320,7 +324,7 @@ class Boot:
         errors: list[str],
         seconds_to_model: float = 0.0,
         profiling_cost: EnergyCost | None = None,
-    ) -> None:
+    ) -> registry_pb2.ReportStatusResponse:
         status = registry_pb2.DeviceStatus(
             model_sha256=sha256,
             measured_latency_ms=latency_ms,
@@ -335,7 +339,7 @@ class Boot:
             status=status,
             request_id=str(uuid.uuid4()),  # the same for every retry: its cost counted once
         )
-        await retry(
+        return await retry(
             lambda: self.connections.call_registry(
                 self.connections.registry.ReportStatus, request, self.identity.device_token
             ),

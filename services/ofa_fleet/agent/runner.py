@@ -2,11 +2,12 @@
 
 `Agent.run(once=True)` ends when the model runs and has been reported. Otherwise the
 agent then follows delivery's `WatchModel` stream, booting again whenever it names a new
-model (`model_updates.ModelUpdates`), and heartbeats every `heartbeat_seconds` beside it,
-until SIGTERM or SIGINT (or `request_stop`). Either signal cancels whatever is in flight
-(a backoff wait, a download: its bytes stay on disk and are resumed next time, an RPC)
-and the agent ends cleanly: channels closed, lock released. A signal before the model
-runs is an error (the boot did not finish); one after it is a normal end.
+model (`model_updates.ModelUpdates`), and heartbeats beside it as often as the registry
+says in its answers (`heartbeat_seconds` of the config only until it has said), until
+SIGTERM or SIGINT (or `request_stop`). Either signal cancels whatever is in flight (a
+backoff wait, a download: its bytes stay on disk and are resumed next time, an RPC) and
+the agent ends cleanly: channels closed, lock released. A signal before the model runs
+is an error (the boot did not finish); one after it is a normal end.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from ofa_fleet.agent.identity import Identity, enrolled_identity
 from ofa_fleet.agent.install import ModelDirectory
 from ofa_fleet.agent.model_updates import ModelUpdates
 from ofa_fleet.agent.state_lock import StateLock
+from ofa_fleet.contract.heartbeat import DEFAULT_HEARTBEAT_SECONDS, interval_from_proto
 from ofa_fleet.errors import CancelledError, InvalidArgumentError
 from ofa_fleet.v1 import registry_pb2
 
 log = logging.getLogger("ofa_fleet.agent")
-DEFAULT_HEARTBEAT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Agent:
         self._task: asyncio.Task[AgentResult] | None = None
         self._stop_reason: str | None = None
         self.heartbeats = 0
+        # The registry's interval once it names one (every answer does); ours until then.
+        self.heartbeat_seconds = config.heartbeat_seconds
         self.updates: list[BootReport] = []
         self.model_updates: ModelUpdates | None = None  # once the first boot is done
 
@@ -137,6 +140,7 @@ class Agent:
             log.info("enrolled", extra={"device_id": identity.device_id, "fleet": identity.fleet})
         boot = Boot(connections, identity, models, self.config.boot, started, self.on_chunk)
         report = await boot.run(enrolled)
+        self._follow_interval(report.heartbeat_seconds)
         if once:
             if report.problem is not None:
                 raise report.problem
@@ -151,7 +155,7 @@ class Agent:
             lambda: Boot(
                 connections, identity, models, self.config.boot, time.monotonic(), self.on_chunk
             ).run(enrolled=False),
-            self.updates.append,
+            self._updated,
         )
         self.model_updates = updates
         try:
@@ -163,12 +167,22 @@ class Agent:
             log.info("stopped", extra={"signal": self._stop_reason})
         return AgentResult(report, self.heartbeats, self._stop_reason, tuple(self.updates))
 
+    def _updated(self, report: BootReport) -> None:
+        self.updates.append(report)
+        self._follow_interval(report.heartbeat_seconds)
+
+    def _follow_interval(self, seconds: float | None) -> None:
+        """Heartbeat as often as the registry last said (it may slow a fleet down)."""
+        if seconds is not None and seconds != self.heartbeat_seconds:
+            log.info("heartbeat interval", extra={"seconds": seconds})
+            self.heartbeat_seconds = seconds
+
     async def _heartbeat(self, connections: Connections, identity: Identity) -> None:
         """Tell the registry the device is alive, every `heartbeat_seconds`, until stopped."""
         request = registry_pb2.HeartbeatRequest(device_id=identity.device_id)
         while True:
-            await asyncio.sleep(self.config.heartbeat_seconds)
-            await retry(
+            await asyncio.sleep(self.heartbeat_seconds)
+            answer = await retry(
                 lambda: connections.call_registry(
                     connections.registry.Heartbeat, request, identity.device_token
                 ),
@@ -176,6 +190,7 @@ class Agent:
                 self.config.boot.backoff,
             )
             self.heartbeats += 1
+            self._follow_interval(interval_from_proto(answer.heartbeat_interval))
 
     def _handle_signals(self) -> list[signal.Signals]:
         """SIGTERM and SIGINT stop the agent; only the main thread can receive them."""

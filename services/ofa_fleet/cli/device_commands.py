@@ -38,7 +38,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     run.add_argument("--once", action="store_true", help="boot, report and exit")
     run.add_argument(
-        "--heartbeat-seconds", type=float, default=30.0, help="between heartbeats (default 30)"
+        "--heartbeat-seconds",
+        type=float,
+        default=30.0,
+        help="between heartbeats until the registry names its interval, which it does in "
+        "every answer (default 30)",
     )
     run.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
     run.add_argument(

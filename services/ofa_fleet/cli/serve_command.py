@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ofa_fleet.cli.search_commands import add_search_flags
+from ofa_fleet.contract.heartbeat import (
+    DEFAULT_HEARTBEAT_SECONDS,
+    MAX_HEARTBEAT_SECONDS,
+    MIN_HEARTBEAT_SECONDS,
+    check_heartbeat_seconds,
+)
 from ofa_fleet.delivery.serve.chunking import CHUNK_BYTES
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.serving.access import OperatorAuthenticator
@@ -42,6 +48,14 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--db",
         default=os.environ.get("OFA_FLEET_REGISTRY_DB", DEFAULT_REGISTRY_DB),
         help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (env OFA_FLEET_REGISTRY_DB)",
+    )
+    registry.add_argument(
+        "--heartbeat-seconds",
+        type=float,
+        default=DEFAULT_HEARTBEAT_SECONDS,
+        help="how often devices are told to heartbeat "
+        f"({MIN_HEARTBEAT_SECONDS:g} to {MAX_HEARTBEAT_SECONDS:g}; default "
+        f"{DEFAULT_HEARTBEAT_SECONDS:g})",
     )
     add_server_flags(registry, REGISTRY_PORT)
     registry.set_defaults(handler=run_registry)
@@ -151,14 +165,17 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 def run_registry(args: argparse.Namespace) -> None:
     from ofa_fleet.storage.database import DatabaseUrl
 
+    heartbeat_seconds = check_heartbeat_seconds(args.heartbeat_seconds)
     config = server_config(args)
     token = load_operator_token(args.operator_token_file)
     url = DatabaseUrl.parse(args.db)
     configure_logging(args.log_level)
-    asyncio.run(_serve_registry(config, url, token))
+    asyncio.run(_serve_registry(config, url, token, heartbeat_seconds))
 
 
-async def _serve_registry(config: ServerConfig, url: DatabaseUrl, token: str) -> None:
+async def _serve_registry(
+    config: ServerConfig, url: DatabaseUrl, token: str, heartbeat_seconds: float
+) -> None:
     from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
     from ofa_fleet.registry.service import registry_authenticator, registry_service
     from ofa_fleet.storage.database import Database
@@ -167,7 +184,9 @@ async def _serve_registry(config: ServerConfig, url: DatabaseUrl, token: str) ->
     try:
         await asyncio.to_thread(database.migrate)
         metrics = MetricsEndpoint.create()
-        registry = registry_service(database, metrics=metrics.registry)
+        registry = registry_service(
+            database, metrics=metrics.registry, heartbeat_seconds=heartbeat_seconds
+        )
         authenticator = registry_authenticator(token, registry)
         server = Server(config, [registry.service], authenticator, metrics)
         await server.start()

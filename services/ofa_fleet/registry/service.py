@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from ofa_fleet.contract.heartbeat import DEFAULT_HEARTBEAT_SECONDS
 from ofa_fleet.contract.tokens import DEVICE_PREFIX, ENROLMENT_PREFIX
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.registry.change_feed import ChangeFeed
@@ -52,13 +53,19 @@ class Registry:
 
 
 def registry_service(
-    database: Database, poll_seconds: float = 1.0, metrics: CollectorRegistry | None = None
+    database: Database,
+    poll_seconds: float = 1.0,
+    metrics: CollectorRegistry | None = None,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
 ) -> Registry:
-    """`metrics`: where the registry's own metrics go (the server's endpoint registry)."""
+    """`metrics`: where the registry's own metrics go (the server's endpoint registry);
+    `heartbeat_seconds`: the interval devices are told to heartbeat at."""
     store = RegistryStore(database)
     feed = ChangeFeed(store, poll_seconds=poll_seconds)
     tokens = RegistryTokens(store, TokenCache())
-    servicer = RegistryServicer(store, feed, revoked=tokens.cache.forget)
+    servicer = RegistryServicer(
+        store, feed, revoked=tokens.cache.forget, heartbeat_seconds=heartbeat_seconds
+    )
     if metrics is not None:
         servicer.reported = RegistryMetrics(metrics, store).reported
 

@@ -14,6 +14,11 @@ from typing import ParamSpec, TypeVar
 from grpc import aio
 
 from ofa_fleet.carbon.cost import EnergyCost
+from ofa_fleet.contract.heartbeat import (
+    DEFAULT_HEARTBEAT_SECONDS,
+    check_heartbeat_seconds,
+    interval_to_proto,
+)
 from ofa_fleet.contract.rollout import rollout_from_proto
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_proto import profile_from_proto
@@ -36,6 +41,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         store: RegistryStore,
         feed: ChangeFeed,
         revoked: Callable[[str], None] = lambda subject: None,
+        heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
         reported: Callable[[str, int, float, EnergyCost | None], None] = (
             lambda fleet, errors, seconds, profiling: None
         ),
@@ -47,6 +53,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self.feed = feed
         self.batcher = WriteBatcher(store.database)
         self.revoked = revoked  # a deleted device's or fleet's cached tokens must go
+        # Told to every device in every answer it gets (see contract.heartbeat).
+        self.heartbeat_interval = interval_to_proto(check_heartbeat_seconds(heartbeat_seconds))
 
     async def _run(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await asyncio.to_thread(call, *args, **kwargs)
@@ -146,14 +154,20 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             lambda c: self.store.register_device_in(c, fleet, hardware_id, request_id)
         )
         self.feed.notify()
-        return pb.RegisterDeviceResponse(device=convert.device_to_proto(record), device_token=token)
+        return pb.RegisterDeviceResponse(
+            device=convert.device_to_proto(record),
+            device_token=token,
+            heartbeat_interval=self.heartbeat_interval,
+        )
 
     async def Heartbeat(  # noqa: N802
         self, request: pb.HeartbeatRequest, context: aio.ServicerContext
     ) -> pb.HeartbeatResponse:
         device_id = request.device_id
         now = await self.batcher.submit(lambda c: self.store.heartbeat_in(c, device_id))
-        return pb.HeartbeatResponse(server_time=timestamp(now))
+        return pb.HeartbeatResponse(
+            server_time=timestamp(now), heartbeat_interval=self.heartbeat_interval
+        )
 
     async def ReportStatus(  # noqa: N802
         self, request: pb.ReportStatusRequest, context: aio.ServicerContext
@@ -170,7 +184,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             request.status.boot_to_model_seconds,
             status.profiling_cost,
         )
-        return pb.ReportStatusResponse(device=convert.device_to_proto(record))
+        return pb.ReportStatusResponse(
+            device=convert.device_to_proto(record), heartbeat_interval=self.heartbeat_interval
+        )
 
     async def GetDevice(  # noqa: N802
         self, request: pb.GetDeviceRequest, context: aio.ServicerContext
