@@ -47,7 +47,7 @@ def report(world: World, device: int, sha256: str, spent: common_pb2.EnergyCost)
     world.registry.ReportStatus(
         registry_pb2.ReportStatusRequest(
             device_id=enrolled.device.id,
-            status=registry_pb2.DeviceStatus(model_sha256=sha256, profiling_cost=spent),
+            report=registry_pb2.StatusReport(model_sha256=sha256, profiling_cost=spent),
         ),
         metadata=bearer(enrolled.device_token),
         timeout=10,
@@ -157,7 +157,7 @@ def test_a_specialized_profile_shows_its_cost_and_the_supernets(specializer, tmp
             stub.ReportStatus(
                 registry_pb2.ReportStatusRequest(
                     device_id=device.device.id,
-                    status=registry_pb2.DeviceStatus(
+                    report=registry_pb2.StatusReport(
                         model_sha256=model.sha256, profiling_cost=cost(0.5, 5, 0.05)
                     ),
                 ),

@@ -124,7 +124,7 @@ def report(world: World, device: int, sha256: str, latency_ms: float) -> None:
     world.registry.ReportStatus(
         registry_pb2.ReportStatusRequest(
             device_id=enrolled.device.id,
-            status=registry_pb2.DeviceStatus(model_sha256=sha256, measured_latency_ms=latency_ms),
+            report=registry_pb2.StatusReport(model_sha256=sha256, measured_latency_ms=latency_ms),
         ),
         metadata=bearer(enrolled.device_token),
         timeout=10,

@@ -263,7 +263,7 @@ def test_a_model_measured_over_budget_is_specialized_again_once_with_the_reports
                 stub.ReportStatus(
                     registry_pb2.ReportStatusRequest(
                         device_id=device.device.id,
-                        status=registry_pb2.DeviceStatus(
+                        report=registry_pb2.StatusReport(
                             model_sha256=first.sha256, measured_latency_ms=measured
                         ),
                     ),

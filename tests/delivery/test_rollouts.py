@@ -111,7 +111,7 @@ class Rollouts:
         self.registry.ReportStatus(
             registry_pb2.ReportStatusRequest(
                 device_id=enrolled.device.id,
-                status=registry_pb2.DeviceStatus(
+                report=registry_pb2.StatusReport(
                     model_sha256=sha256, measured_latency_ms=latency_ms, errors=errors
                 ),
             ),

@@ -95,7 +95,7 @@ def test_registry_and_delivery_expositions_pass_promtool(tmp_path: Path):
         stub.ReportStatus(
             registry_pb2.ReportStatusRequest(
                 device_id=device.device.id,
-                status=registry_pb2.DeviceStatus(
+                report=registry_pb2.StatusReport(
                     model_sha256=manifest.sha256,
                     measured_latency_ms=2.5,
                     boot_to_model_seconds=1.5,

@@ -33,7 +33,7 @@ def test_devices_per_fleet_and_reports_by_outcome(registry: RegistryServerThread
         stub.ReportStatus(
             pb.ReportStatusRequest(
                 device_id=device.device.id,
-                status=pb.DeviceStatus(
+                report=pb.StatusReport(
                     model_sha256=SHA,
                     measured_latency_ms=1.5,
                     errors=errors,
@@ -66,7 +66,7 @@ def test_device_profiling_costs_are_counted_by_activity(registry: RegistryServer
         stub.ReportStatus(
             pb.ReportStatusRequest(
                 device_id=device.device.id,
-                status=pb.DeviceStatus(
+                report=pb.StatusReport(
                     model_sha256=SHA,
                     profiling_cost=common_pb2.EnergyCost(
                         cpu_seconds=cpu, energy_joules=cpu * 10, co2e_grams=cpu / 10

@@ -31,9 +31,9 @@ def report(
     device: pb.RegisterDeviceResponse,
     spent: common_pb2.EnergyCost | None,
 ) -> pb.Device:
-    status = pb.DeviceStatus(model_sha256=SHA, measured_latency_ms=2.0, profiling_cost=spent)
+    status = pb.StatusReport(model_sha256=SHA, measured_latency_ms=2.0, profiling_cost=spent)
     return stub.ReportStatus(
-        pb.ReportStatusRequest(device_id=device.device.id, status=status),
+        pb.ReportStatusRequest(device_id=device.device.id, report=status),
         metadata=bearer(device.device_token),
         timeout=10,
     ).device
@@ -53,8 +53,8 @@ def test_each_devices_profiling_cost_adds_up_over_its_reports(channel: grpc.Chan
     report(stub, first, None)  # a boot that measured nothing adds nothing
     reported = report(stub, first, cost(0.75, 12.0, 0.25))
     assert totals(reported) == pytest.approx((2.0, 32.0, 0.75))
-    # The total is the device's, not the status's: the report itself is not kept with it.
-    assert not reported.status.HasField("profiling_cost")
+    # The total is the device's: the stored status has no place for a report's cost.
+    assert "profiling_cost" not in pb.DeviceStatus.DESCRIPTOR.fields_by_name
     got = stub.GetDevice(pb.GetDeviceRequest(device_id=first.device.id), metadata=OPERATOR)
     assert totals(got.device) == pytest.approx((2.0, 32.0, 0.75))
     listed = stub.ListDevices(pb.ListDevicesRequest(fleet="pis"), metadata=OPERATOR, timeout=10)
@@ -66,10 +66,10 @@ def test_each_devices_profiling_cost_adds_up_over_its_reports(channel: grpc.Chan
 @pytest.mark.parametrize(
     ("spent", "field"),
     [
-        (cost(-0.5, 1.0, 1.0), "status.profiling_cost.cpu_seconds"),
-        (cost(1.0, math.nan, 1.0), "status.profiling_cost.energy_joules"),
-        (cost(1.0, 1.0, math.inf), "status.profiling_cost.co2e_grams"),
-        (cost(1.0, 1e12, 1.0), "status.profiling_cost.energy_joules"),
+        (cost(-0.5, 1.0, 1.0), "report.profiling_cost.cpu_seconds"),
+        (cost(1.0, math.nan, 1.0), "report.profiling_cost.energy_joules"),
+        (cost(1.0, 1.0, math.inf), "report.profiling_cost.co2e_grams"),
+        (cost(1.0, 1e12, 1.0), "report.profiling_cost.energy_joules"),
     ],
 )
 def test_a_negative_or_non_finite_cost_is_refused_and_changes_nothing(
@@ -78,10 +78,10 @@ def test_a_negative_or_non_finite_cost_is_refused_and_changes_nothing(
     stub = RegistryServiceStub(channel)
     device = Fleet(stub).devices[0]
     report(stub, device, cost(1.0, 2.0, 3.0))
-    status = pb.DeviceStatus(model_sha256=SHA, profiling_cost=spent)
+    status = pb.StatusReport(model_sha256=SHA, profiling_cost=spent)
     error = rpc_error(
         stub.ReportStatus,
-        pb.ReportStatusRequest(device_id=device.device.id, status=status),
+        pb.ReportStatusRequest(device_id=device.device.id, report=status),
         bearer(device.device_token),
     )
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT

@@ -72,11 +72,11 @@ def test_device_lifecycle(stub: RegistryServiceStub) -> None:
     assert first.device_token.startswith("ofa_device_")
     own = bearer(first.device_token)
     stub.Heartbeat(pb.HeartbeatRequest(device_id=first.device.id), metadata=own, timeout=10)
-    status = pb.DeviceStatus(
+    status = pb.StatusReport(
         model_sha256=SHA, measured_latency_ms=2.5, onnxruntime_version="1.22.0", errors=["oops"]
     )
     reported = stub.ReportStatus(
-        pb.ReportStatusRequest(device_id=first.device.id, status=status), metadata=own, timeout=10
+        pb.ReportStatusRequest(device_id=first.device.id, report=status), metadata=own, timeout=10
     ).device
     assert reported.status.model_sha256 == SHA and list(reported.status.errors) == ["oops"]
     assert reported.status.report_time.seconds > 0
@@ -104,7 +104,7 @@ def test_every_answer_to_a_device_names_the_registry_heartbeat_interval(db_url: 
             pb.HeartbeatRequest(device_id=enrolled.device.id), metadata=own, timeout=10
         )
         report = pb.ReportStatusRequest(
-            device_id=enrolled.device.id, status=pb.DeviceStatus(model_sha256=SHA)
+            device_id=enrolled.device.id, report=pb.StatusReport(model_sha256=SHA)
         )
         reported = stub.ReportStatus(report, metadata=own, timeout=10)
     for answer in (enrolled, beat, reported):
@@ -127,7 +127,7 @@ def test_retried_device_writes_are_answered_once(stub: RegistryServiceStub) -> N
     assert len(listed.devices) == 3  # the fixture's two and this one
     report = pb.ReportStatusRequest(
         device_id=first.device.id,
-        status=pb.DeviceStatus(
+        report=pb.StatusReport(
             model_sha256=SHA,
             measured_latency_ms=2.5,
             profiling_cost=common_pb2.EnergyCost(cpu_seconds=1.5, energy_joules=3.0),
@@ -215,6 +215,14 @@ def test_validation_errors_name_the_field(stub: RegistryServiceStub) -> None:
     assert "1-63 lower-case letters" in error.details()
     error = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="missing"), OPERATOR)
     assert error.code() is grpc.StatusCode.NOT_FOUND
+    device = Fleet(stub).devices[0]
+    own = bearer(device.device_token)
+    error = rpc_error(stub.ReportStatus, pb.ReportStatusRequest(device_id=device.device.id), own)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "report is required" in error.details()
+    empty = pb.StatusReport(model_sha256="nope")
+    request = pb.ReportStatusRequest(device_id=device.device.id, report=empty)
+    assert "report.model_sha256" in rpc_error(stub.ReportStatus, request, own).details()
 
 
 def test_update_bumps_revision_and_detects_conflicts(stub: RegistryServiceStub) -> None:

@@ -325,7 +325,7 @@ class Boot:
         seconds_to_model: float = 0.0,
         profiling_cost: EnergyCost | None = None,
     ) -> registry_pb2.ReportStatusResponse:
-        status = registry_pb2.DeviceStatus(
+        status = registry_pb2.StatusReport(
             model_sha256=sha256,
             measured_latency_ms=latency_ms,
             boot_to_model_seconds=seconds_to_model,
@@ -336,7 +336,7 @@ class Boot:
             status.profiling_cost.CopyFrom(cost_to_proto(profiling_cost))
         request = registry_pb2.ReportStatusRequest(
             device_id=self.identity.device_id,
-            status=status,
+            report=status,
             request_id=str(uuid.uuid4()),  # the same for every retry: its cost counted once
         )
         return await retry(

@@ -53,7 +53,7 @@ def fleet_to_proto(record: FleetRecord) -> registry_pb2.Fleet:
     )
 
 
-def status_from_proto(message: registry_pb2.DeviceStatus) -> DeviceStatus:
+def status_from_proto(message: registry_pb2.StatusReport) -> DeviceStatus:
     return DeviceStatus(
         model_sha256=message.model_sha256,
         measured_latency_ms=message.measured_latency_ms,

@@ -55,23 +55,23 @@ class DeviceStatus:
     profiling_cost: EnergyCost | None = None
 
     def __post_init__(self) -> None:
-        check_sha256(self.model_sha256, "status.model_sha256", required=False)
+        check_sha256(self.model_sha256, "report.model_sha256", required=False)
         if self.profiling_cost is not None:
-            check_cost(self.profiling_cost, "status.profiling_cost")
+            check_cost(self.profiling_cost, "report.profiling_cost")
         latency = self.measured_latency_ms
         if not (latency == 0.0 or 0.0 < latency < 3_600_000.0):
             raise InvalidArgumentError(
-                "status.measured_latency_ms must be positive and under an hour "
+                "report.measured_latency_ms must be positive and under an hour "
                 f"(0 when not measured), got {latency!r}"
             )
-        check_text(self.onnxruntime_version, "status.onnxruntime_version", 64)
+        check_text(self.onnxruntime_version, "report.onnxruntime_version", 64)
         if len(self.errors) > MAX_STATUS_ERRORS:
             raise InvalidArgumentError(
-                f"status.errors holds {len(self.errors)} entries; at most "
+                f"report.errors holds {len(self.errors)} entries; at most "
                 f"{MAX_STATUS_ERRORS} are kept per report, newest last"
             )
         for index, error in enumerate(self.errors):
-            check_text(error.replace("\n", " "), f"status.errors[{index}]", MAX_ERROR_LENGTH)
+            check_text(error.replace("\n", " "), f"report.errors[{index}]", MAX_ERROR_LENGTH)
 
 
 @dataclass(frozen=True)

@@ -172,16 +172,16 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def ReportStatus(  # noqa: N802
         self, request: pb.ReportStatusRequest, context: aio.ServicerContext
     ) -> pb.ReportStatusResponse:
-        if not request.HasField("status"):
-            raise InvalidArgumentError("status is required")
-        status = convert.status_from_proto(request.status)
+        if not request.HasField("report"):
+            raise InvalidArgumentError("report is required")
+        status = convert.status_from_proto(request.report)
         record = await self._write(
             self.store.report_status, request.device_id, status, request.request_id
         )
         self.reported(
             record.fleet,
             len(status.errors),
-            request.status.boot_to_model_seconds,
+            request.report.boot_to_model_seconds,
             status.profiling_cost,
         )
         return pb.ReportStatusResponse(

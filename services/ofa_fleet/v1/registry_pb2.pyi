@@ -83,22 +83,34 @@ class Fleet(_message.Message):
     def __init__(self, name: _Optional[str] = ..., profile: _Optional[str] = ..., rollout: _Optional[_Union[RolloutPolicy, _Mapping]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeviceStatus(_message.Message):
-    __slots__ = ("model_sha256", "measured_latency_ms", "onnxruntime_version", "errors", "report_time", "boot_to_model_seconds", "profiling_cost")
+    __slots__ = ("model_sha256", "measured_latency_ms", "onnxruntime_version", "errors", "report_time")
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
     MEASURED_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     ONNXRUNTIME_VERSION_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     REPORT_TIME_FIELD_NUMBER: _ClassVar[int]
+    model_sha256: str
+    measured_latency_ms: float
+    onnxruntime_version: str
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    report_time: _timestamp_pb2.Timestamp
+    def __init__(self, model_sha256: _Optional[str] = ..., measured_latency_ms: _Optional[float] = ..., onnxruntime_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class StatusReport(_message.Message):
+    __slots__ = ("model_sha256", "measured_latency_ms", "onnxruntime_version", "errors", "boot_to_model_seconds", "profiling_cost")
+    MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    ONNXRUNTIME_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
     BOOT_TO_MODEL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PROFILING_COST_FIELD_NUMBER: _ClassVar[int]
     model_sha256: str
     measured_latency_ms: float
     onnxruntime_version: str
     errors: _containers.RepeatedScalarFieldContainer[str]
-    report_time: _timestamp_pb2.Timestamp
     boot_to_model_seconds: float
     profiling_cost: _common_pb2.EnergyCost
-    def __init__(self, model_sha256: _Optional[str] = ..., measured_latency_ms: _Optional[float] = ..., onnxruntime_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., boot_to_model_seconds: _Optional[float] = ..., profiling_cost: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
+    def __init__(self, model_sha256: _Optional[str] = ..., measured_latency_ms: _Optional[float] = ..., onnxruntime_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ..., boot_to_model_seconds: _Optional[float] = ..., profiling_cost: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
 
 class Device(_message.Message):
     __slots__ = ("id", "fleet", "hardware_id", "create_time", "last_seen_time", "status", "revision", "profiling_cost_total")
@@ -289,14 +301,14 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ReportStatusRequest(_message.Message):
-    __slots__ = ("device_id", "status", "request_id")
+    __slots__ = ("device_id", "report", "request_id")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
-    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     device_id: str
-    status: DeviceStatus
+    report: StatusReport
     request_id: str
-    def __init__(self, device_id: _Optional[str] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, device_id: _Optional[str] = ..., report: _Optional[_Union[StatusReport, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ReportStatusResponse(_message.Message):
     __slots__ = ("device", "heartbeat_interval")
