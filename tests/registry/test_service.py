@@ -342,6 +342,56 @@ def test_watch_streams_changes_and_resumes_from_a_cursor(
     assert caught.value.code() is grpc.StatusCode.OUT_OF_RANGE
 
 
+def test_a_watch_shows_only_the_kinds_asked_for(stub: RegistryServiceStub) -> None:
+    fleet = Fleet(stub)  # profile, fleet, two devices
+    only = pb.WatchChangesRequest(kinds=[pb.CHANGE_KIND_FLEET, pb.CHANGE_KIND_PROFILE])
+    watch = stub.WatchChanges(only, metadata=OPERATOR)
+    assert [next(watch).cursor, next(watch).cursor] == [1, 2]
+    device = fleet.devices[0].device.id
+    stub.DeleteDevice(pb.DeleteDeviceRequest(device_id=device), metadata=OPERATOR)
+    spec = profile_to_proto(example_profile())
+    spec.constraints.latency_budget_ms = 7.0
+    stub.UpdateProfile(pb.UpdateProfileRequest(profile=spec), metadata=OPERATOR)
+    after = next(watch)  # the device deletion (cursor 5) was passed over
+    assert (after.cursor, after.kind) == (6, pb.CHANGE_KIND_PROFILE)
+    watch.cancel()
+    for kinds, words in (
+        ([pb.CHANGE_KIND_DEVICE, pb.CHANGE_KIND_DEVICE], "more than once"),
+        ([pb.CHANGE_KIND_UNSPECIFIED], "no change kind"),
+        ([42], "no change kind"),
+    ):
+        bad = stub.WatchChanges(pb.WatchChangesRequest(kinds=kinds), metadata=OPERATOR)
+        with pytest.raises(grpc.RpcError) as caught:
+            next(bad)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert words in caught.value.details()
+
+
+def test_a_watch_behind_the_retention_is_told_its_cursor_expired(
+    stub: RegistryServiceStub, registry: RegistryServerThread
+) -> None:
+    Fleet(stub)  # four changes
+    assert registry.store is not None
+    oldest = registry.store.changes_after(0)
+    registry.store.prune_changes(oldest[1].committed_us + 1)  # as the retention would
+    for after in (1, 2, 3):
+        watch = stub.WatchChanges(pb.WatchChangesRequest(after_cursor=after), metadata=OPERATOR)
+        if after == 1:  # change 2 is gone
+            with pytest.raises(grpc.RpcError) as caught:
+                next(watch)
+            assert caught.value.code() is grpc.StatusCode.OUT_OF_RANGE
+            details = decode_details(caught.value.trailing_metadata())
+            assert details is not None and details.reason == "CURSOR_EXPIRED"
+            assert details.facts == {"oldest_cursor": "3", "head_cursor": "4"}
+            assert "watch from cursor 4" in caught.value.details()
+        else:  # nothing it needs was pruned
+            assert next(watch).cursor == after + 1
+            watch.cancel()
+    from_start = stub.WatchChanges(pb.WatchChangesRequest(after_cursor=0), metadata=OPERATOR)
+    assert next(from_start).cursor == 3  # 0: whatever is held, never expired
+    from_start.cancel()
+
+
 def test_stopping_the_server_ends_watch_streams(registry: RegistryServerThread) -> None:
     with registry.channel() as channel:
         stub = RegistryServiceStub(channel)

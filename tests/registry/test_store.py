@@ -193,6 +193,22 @@ def test_changes_are_gap_free_and_in_commit_order(store: RegistryStore) -> None:
     assert store.changes_after(40) == changes[40:]
 
 
+def test_old_changes_are_pruned_and_cursors_never_repeat(store: RegistryStore) -> None:
+    store.create_profile(example_profile())
+    store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
+    device, _ = store.register_device("pis", "")
+    changes = store.changes_after(0)
+    assert store.changes_after(0, kinds=frozenset({ChangeKind.DEVICE})) == changes[2:]
+    assert store.changes_after(0, up_to=2) == changes[:2]
+    assert store.first_cursor() == 1
+    assert store.prune_changes(changes[1].committed_us + 1) == 2  # the first two
+    assert store.first_cursor() == 3 and store.changes_after(0) == changes[2:]
+    assert store.prune_changes(changes[-1].committed_us + 1) == 1  # now none is held
+    assert store.changes_after(0) == [] and store.first_cursor() == 4
+    store.delete_device(device.id)
+    assert [c.cursor for c in store.changes_after(0)] == [4]  # the counter went on
+
+
 def test_heartbeat_is_not_a_change(store: RegistryStore) -> None:
     store.create_profile(example_profile())
     store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())

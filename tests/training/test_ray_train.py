@@ -144,7 +144,7 @@ def test_a_worker_killed_mid_epoch_restarts_from_the_last_checkpoint(two_workers
     assert killed.version == two_workers[0].version
 
 
-def test_resume_with_another_worker_count(splits, one_process, tmp_path):
+def test_resume_with_another_worker_count(ray_local, splits, one_process, tmp_path):
     path = tmp_path / "switch.ckpt"
 
     class StopAfterFirstEpoch(SilentObserver):

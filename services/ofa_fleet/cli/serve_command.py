@@ -22,6 +22,7 @@ from ofa_fleet.contract.heartbeat import (
 )
 from ofa_fleet.delivery.serve.chunking import CHUNK_BYTES
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.registry.retention import DEFAULT_RETENTION_SECONDS, check_retention_seconds
 from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.logs import configure_logging
@@ -56,6 +57,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="how often devices are told to heartbeat "
         f"({MIN_HEARTBEAT_SECONDS:g} to {MAX_HEARTBEAT_SECONDS:g}; default "
         f"{DEFAULT_HEARTBEAT_SECONDS:g})",
+    )
+    registry.add_argument(
+        "--change-retention-hours",
+        type=float,
+        default=DEFAULT_RETENTION_SECONDS / 3600,
+        help="how long WatchChanges' feed holds a change; a watcher further behind is told "
+        f"CURSOR_EXPIRED (default {DEFAULT_RETENTION_SECONDS / 3600:g})",
     )
     add_server_flags(registry, REGISTRY_PORT)
     registry.set_defaults(handler=run_registry)
@@ -166,15 +174,20 @@ def run_registry(args: argparse.Namespace) -> None:
     from ofa_fleet.storage.database import DatabaseUrl
 
     heartbeat_seconds = check_heartbeat_seconds(args.heartbeat_seconds)
+    retention_seconds = check_retention_seconds(args.change_retention_hours * 3600)
     config = server_config(args)
     token = load_operator_token(args.operator_token_file)
     url = DatabaseUrl.parse(args.db)
     configure_logging(args.log_level)
-    asyncio.run(_serve_registry(config, url, token, heartbeat_seconds))
+    asyncio.run(_serve_registry(config, url, token, heartbeat_seconds, retention_seconds))
 
 
 async def _serve_registry(
-    config: ServerConfig, url: DatabaseUrl, token: str, heartbeat_seconds: float
+    config: ServerConfig,
+    url: DatabaseUrl,
+    token: str,
+    heartbeat_seconds: float,
+    retention_seconds: float,
 ) -> None:
     from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
     from ofa_fleet.registry.service import registry_authenticator, registry_service
@@ -185,7 +198,10 @@ async def _serve_registry(
         await asyncio.to_thread(database.migrate)
         metrics = MetricsEndpoint.create()
         registry = registry_service(
-            database, metrics=metrics.registry, heartbeat_seconds=heartbeat_seconds
+            database,
+            metrics=metrics.registry,
+            heartbeat_seconds=heartbeat_seconds,
+            change_retention_seconds=retention_seconds,
         )
         authenticator = registry_authenticator(token, registry)
         server = Server(config, [registry.service], authenticator, metrics)

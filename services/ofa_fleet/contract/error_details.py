@@ -24,6 +24,7 @@ MAX_FACT_CHARS = 256
 MAX_RETRY_SECONDS = 3600.0
 # Reasons a client acts on by name (the README lists every reason and its facts).
 MODEL_NOT_READY = "MODEL_NOT_READY"
+CURSOR_EXPIRED = "CURSOR_EXPIRED"
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ validator (`HardwareProfile.from_dict`) judges a profile however it arrived.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ofa_fleet.carbon.convert import cost_from_proto, cost_to_proto
 from ofa_fleet.contract.rollout import rollout_to_proto
+from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.records import (
     Change,
@@ -99,3 +102,20 @@ def change_to_proto(change: Change) -> registry_pb2.WatchChangesResponse:
         commit_time=timestamp(change.committed_us),
         parent=change.parent,
     )
+
+
+def kinds_from_proto(kinds: Sequence[int]) -> frozenset[ChangeKind]:
+    """A watch's kind filter: each a known kind, at most once."""
+    by_number: dict[int, ChangeKind] = {number: kind for kind, number in _KINDS.items()}
+    chosen: set[ChangeKind] = set()
+    for number in kinds:
+        kind = by_number.get(number)
+        if kind is None:
+            raise InvalidArgumentError(
+                f"kinds holds {number}, which is no change kind; use CHANGE_KIND_PROFILE, "
+                "CHANGE_KIND_FLEET or CHANGE_KIND_DEVICE"
+            )
+        if kind in chosen:
+            raise InvalidArgumentError(f"kinds names {kind.value} more than once")
+        chosen.add(kind)
+    return frozenset(chosen)

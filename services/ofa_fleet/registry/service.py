@@ -12,6 +12,7 @@ from ofa_fleet.contract.tokens import DEVICE_PREFIX, ENROLMENT_PREFIX
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.metrics import RegistryMetrics
+from ofa_fleet.registry.retention import DEFAULT_RETENTION_SECONDS
 from ofa_fleet.registry.servicer import RegistryServicer
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.serving.access import OperatorAuthenticator, Principal, Role
@@ -57,11 +58,13 @@ def registry_service(
     poll_seconds: float = 1.0,
     metrics: CollectorRegistry | None = None,
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+    change_retention_seconds: float = DEFAULT_RETENTION_SECONDS,
 ) -> Registry:
     """`metrics`: where the registry's own metrics go (the server's endpoint registry);
-    `heartbeat_seconds`: the interval devices are told to heartbeat at."""
+    `heartbeat_seconds`: the interval devices are told to heartbeat at;
+    `change_retention_seconds`: how long the change feed holds a change."""
     store = RegistryStore(database)
-    feed = ChangeFeed(store, poll_seconds=poll_seconds)
+    feed = ChangeFeed(store, poll_seconds=poll_seconds, retention_seconds=change_retention_seconds)
     tokens = RegistryTokens(store, TokenCache())
     servicer = RegistryServicer(
         store, feed, revoked=tokens.cache.forget, heartbeat_seconds=heartbeat_seconds
@@ -81,6 +84,7 @@ def registry_service(
             rules=RULES,
             ready=ready,
             stopping=feed.close,
+            background=feed.prune_forever,
         ),
         store,
         tokens,

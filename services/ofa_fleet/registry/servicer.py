@@ -223,5 +223,6 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def WatchChanges(  # noqa: N802
         self, request: pb.WatchChangesRequest, context: aio.ServicerContext
     ) -> AsyncIterator[pb.WatchChangesResponse]:
-        async for change in self.feed.watch(request.after_cursor):
+        kinds = convert.kinds_from_proto(request.kinds)
+        async for change in self.feed.watch(request.after_cursor, kinds):
             yield convert.change_to_proto(change)

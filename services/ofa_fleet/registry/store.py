@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from sqlalchemy import Connection, Select, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -386,15 +386,36 @@ class RegistryStore:
 
     # -- change feed ----------------------------------------------------------------------
 
-    def changes_after(self, cursor: int, limit: int = 500) -> list[Change]:
+    def changes_after(
+        self,
+        cursor: int,
+        limit: int = 500,
+        up_to: int | None = None,
+        kinds: frozenset[ChangeKind] = frozenset(),
+    ) -> list[Change]:
+        """Changes after `cursor` (and at most `up_to`), oldest first; only of `kinds` if
+        any are given."""
+        query = select(ChangeRow).where(ChangeRow.cursor > cursor)
+        if up_to is not None:
+            query = query.where(ChangeRow.cursor <= up_to)
+        if kinds:
+            query = query.where(ChangeRow.kind.in_(sorted(k.value for k in kinds)))
         with self.database.read() as s:
-            rows = s.scalars(
-                select(ChangeRow)
-                .where(ChangeRow.cursor > cursor)
-                .order_by(ChangeRow.cursor)
-                .limit(limit)
-            ).all()
+            rows = s.scalars(query.order_by(ChangeRow.cursor).limit(limit)).all()
         return [_change(r) for r in rows]
+
+    def first_cursor(self) -> int:
+        """The oldest change held; the next cursor to be handed out when none is."""
+        with self.database.read() as s:
+            oldest = s.scalar(select(func.min(ChangeRow.cursor)))
+        return int(oldest) if oldest is not None else self.last_cursor() + 1
+
+    def prune_changes(self, committed_before_us: int) -> int:
+        """Forget changes committed before then; how many. The cursor counter is kept, so
+        cursors are never handed out twice."""
+        old = ChangeRow.committed_us < committed_before_us
+        with self.database.write_connection() as c:
+            return int(c.execute(delete(ChangeRow).where(old)).rowcount or 0)
 
     def last_cursor(self) -> int:
         with self.database.read() as s:

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -69,6 +70,8 @@ class Service:
         rules: access rule for every method path of the service.
         ready: whether the service can answer right now (its database, its peers).
         stopping: called once on shutdown so long-running streams end by themselves.
+        background: housekeeping that runs while the server serves (started after it
+            listens, cancelled when it stops); it must not end by itself.
     """
 
     name: str
@@ -76,6 +79,7 @@ class Service:
     rules: Mapping[str, AccessRule]
     ready: Callable[[], Awaitable[bool]]
     stopping: Callable[[], None] = lambda: None
+    background: Callable[[], Coroutine[Any, Any, None]] | None = None
 
 
 class Server:
@@ -103,6 +107,7 @@ class Server:
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._stopped = asyncio.Event()
         self._readiness: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self.port = 0
 
     @property
@@ -130,6 +135,9 @@ class Server:
         await self._server.start()
         await self._check_readiness()
         self._readiness = asyncio.create_task(self._watch_readiness())
+        self._background = [
+            asyncio.create_task(s.background()) for s in self.services if s.background
+        ]
         log.info(
             "serving",
             extra={
@@ -163,10 +171,10 @@ class Server:
             return
         self._stopped.set()
         log.info("stopping", extra={"grace_seconds": self.config.grace_seconds})
-        if self._readiness is not None:
-            self._readiness.cancel()
+        for task in [t for t in (self._readiness, *self._background) if t is not None]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._readiness
+                await task
         await self._health.enter_graceful_shutdown()
         for service in self.services:
             service.stopping()

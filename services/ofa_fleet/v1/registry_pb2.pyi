@@ -369,10 +369,12 @@ class DeleteDeviceResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class WatchChangesRequest(_message.Message):
-    __slots__ = ("after_cursor",)
+    __slots__ = ("after_cursor", "kinds")
     AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
     after_cursor: int
-    def __init__(self, after_cursor: _Optional[int] = ...) -> None: ...
+    kinds: _containers.RepeatedScalarFieldContainer[ChangeKind]
+    def __init__(self, after_cursor: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[ChangeKind, str]]] = ...) -> None: ...
 
 class WatchChangesResponse(_message.Message):
     __slots__ = ("cursor", "kind", "operation", "id", "revision", "commit_time", "parent")

@@ -256,8 +256,12 @@ class RegistryServiceServicer:
 
     def WatchChanges(self, request, context):
         """Every change to a profile, fleet or device after a cursor, in commit order, then new
-        changes as they are committed. Resume an interrupted watch with the cursor of the last
-        change received. Heartbeats are not changes.
+        changes as they are committed; only those of the kinds asked for, if any. Resume an
+        interrupted watch with the cursor of the last change received. Heartbeats are not
+        changes. Changes are held for the registry's --change-retention-hours (default 168):
+        a cursor whose following changes are gone gets OUT_OF_RANGE, reason CURSOR_EXPIRED
+        (facts: oldest_cursor, head_cursor); list the records again and watch from
+        head_cursor. after_cursor 0 watches from the oldest change held, and never expires.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

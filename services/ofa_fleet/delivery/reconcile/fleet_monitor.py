@@ -93,6 +93,10 @@ class FleetMonitor:
     def profile_changed(self, profile: str) -> None:
         self._dirty.add(profile)
 
+    def anything_changed(self) -> None:
+        """Changes were missed (the feed's cursor expired): look at every fleet soon."""
+        self._sweep_due = True
+
     # -------------------------------------------------------------- the loop
 
     async def run(self) -> None:

@@ -34,6 +34,8 @@ from prometheus_client import CollectorRegistry
 
 from ofa_fleet.carbon.convert import cost_from_proto
 from ofa_fleet.carbon.cost import ZERO
+from ofa_fleet.contract.error_details import CURSOR_EXPIRED
+from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.contract.manifest import Manifest, ModelFigures
 from ofa_fleet.delivery.reconcile.fleet_monitor import FleetMonitor, MonitorSettings
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
@@ -161,6 +163,8 @@ class Reconciler:
                         self.monitor.device_changed(change.parent)
                     await asyncio.to_thread(self.ledger.save_cursor, FEED, change.cursor)
             except aio.AioRpcError as error:
+                if await self._expired(error):
+                    continue  # everything is looked at again, then followed from the head
                 log.warning(
                     "registry feed interrupted",
                     extra={"code": error.code().name, "error": error.details()},
@@ -168,6 +172,19 @@ class Reconciler:
             except UnavailableError as error:  # listing the profiles failed
                 log.warning("registry feed interrupted", extra={"error": str(error)})
             await asyncio.sleep(WATCH_RETRY_SECONDS)
+
+    async def _expired(self, error: aio.AioRpcError) -> bool:
+        """Whether the registry no longer holds the changes after the saved cursor; if so,
+        the cursor moves to the registry's newest change, and every profile and fleet is
+        looked at again (which is what the missed changes would have asked for)."""
+        details = decode_details(error.trailing_metadata())
+        if details is None or details.reason != CURSOR_EXPIRED:
+            return False
+        head = int(details.facts.get("head_cursor", "0"))
+        log.warning("registry feed expired", extra={"error": error.details(), "cursor": head})
+        self.monitor.anything_changed()
+        await asyncio.to_thread(self.ledger.save_cursor, FEED, head)
+        return True
 
     async def _look_at_every_profile(self) -> None:
         for profile in await self.profiles.list_profiles():
