@@ -158,7 +158,9 @@ async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
             registry_pb2.CreateProfileRequest(profile=profile), metadata=bearer(TOKEN)
         )
         fleet = await stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(name="bench", profile=profile.name),
+            registry_pb2.CreateFleetRequest(
+                fleet=registry_pb2.Fleet(name="bench", profile=profile.name)
+            ),
             metadata=bearer(TOKEN),
         )
         device = await stub.RegisterDevice(

@@ -61,7 +61,7 @@ class Fleet:
             timeout=10,
         )
         created = self.stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(name=FLEET, profile=PROFILE),
+            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name=FLEET, profile=PROFILE)),
             metadata=bearer(OPERATOR_TOKEN),
             timeout=10,
         )

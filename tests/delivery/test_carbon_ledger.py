@@ -150,7 +150,11 @@ def test_a_specialized_profile_shows_its_cost_and_the_supernets(specializer, tmp
             metadata=OPERATOR,
             timeout=10,
         )
-        (device,) = enrol(stub, registry_pb2.CreateFleetRequest(name="pis", profile=PROFILE), 1)
+        (device,) = enrol(
+            stub,
+            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="pis", profile=PROFILE)),
+            1,
+        )
         delivery, store = start_delivery(registry, search, tmp_path, SETTINGS)
         with delivery, grpc.insecure_channel(delivery.address) as delivery_channel:
             model = eventually(lambda: store.current(PROFILE))

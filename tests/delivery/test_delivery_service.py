@@ -120,7 +120,9 @@ def test_a_pinned_fleet_gets_its_pinned_model(world: World):
     )
     world.devices += enrol(
         world.registry,
-        registry_pb2.CreateFleetRequest(name="pinned", profile=PROFILE, rollout=rollout),
+        registry_pb2.CreateFleetRequest(
+            fleet=registry_pb2.Fleet(name="pinned", profile=PROFILE, rollout=rollout)
+        ),
         1,
     )
     _, received = world.download(device=2)

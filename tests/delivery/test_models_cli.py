@@ -38,7 +38,7 @@ def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
             timeout=10,
         )
         stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(name="pis", profile=PROFILE),
+            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="pis", profile=PROFILE)),
             metadata=OPERATOR,
             timeout=10,
         )

@@ -80,7 +80,9 @@ def test_unpinning_gives_back_the_policy_the_fleet_had(world: World):
     )
     enrol(
         world.registry,
-        registry_pb2.CreateFleetRequest(name="staged", profile="raspberry-pi-4", rollout=staged),
+        registry_pb2.CreateFleetRequest(
+            fleet=registry_pb2.Fleet(name="staged", profile="raspberry-pi-4", rollout=staged)
+        ),
         0,
     )
     assert pin(world, "staged", sha256=sha(model)).fleet_revision == 2
@@ -113,3 +115,13 @@ def test_only_a_stored_model_of_the_fleets_profile_can_be_pinned(world: World):
     denied = pin_error(world, bearer(device.device_token), fleet_name="pis", sha256=sha(mine))
     assert denied.code() is grpc.StatusCode.PERMISSION_DENIED
     assert fleet(world).revision == 1
+
+
+def test_a_pin_naming_the_fleet_revision_applies_only_at_that_revision(world: World):
+    model = world.add_model(7)
+    at = fleet(world).revision
+    error = pin_error(world, fleet_name="pis", sha256=sha(model), expected_fleet_revision=at + 1)
+    assert error.code() is grpc.StatusCode.ABORTED and "not the expected" in error.details()
+    assert fleet(world).revision == at  # nothing changed
+    answer = pin(world, sha256=sha(model), expected_fleet_revision=at)
+    assert answer.sha256 == sha(model) and answer.fleet_revision == at + 1

@@ -240,7 +240,9 @@ def test_a_model_measured_over_budget_is_specialized_again_once_with_the_reports
             timeout=10,
         )
         fleet = stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(name="pis", profile="raspberry-pi-4"),
+            registry_pb2.CreateFleetRequest(
+                fleet=registry_pb2.Fleet(name="pis", profile="raspberry-pi-4")
+            ),
             metadata=OPERATOR,
             timeout=10,
         )

@@ -141,7 +141,9 @@ def rollouts(tmp_path: Path) -> Iterator[Rollouts]:
         )
         devices = enrol(
             stub,
-            registry_pb2.CreateFleetRequest(name="pis", profile=PROFILE, rollout=STAGED),
+            registry_pb2.CreateFleetRequest(
+                fleet=registry_pb2.Fleet(name="pis", profile=PROFILE, rollout=STAGED)
+            ),
             DEVICES,
         )
         world = Rollouts(tmp_path, stub, registry.address, devices, loop)

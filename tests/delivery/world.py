@@ -94,7 +94,11 @@ def world(tmp_path: Path) -> Iterator[World]:
             metadata=OPERATOR,
             timeout=10,
         )
-        devices = enrol(stub, registry_pb2.CreateFleetRequest(name="pis", profile=PROFILE), 2)
+        devices = enrol(
+            stub,
+            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="pis", profile=PROFILE)),
+            2,
+        )
         with (
             DeliveryServerThread(
                 store, tmp_path / "signing.key", registry.address, CHUNK
@@ -122,7 +126,7 @@ def enrol(
     created = registry.CreateFleet(fleet, metadata=OPERATOR, timeout=10)
     return [
         registry.RegisterDevice(
-            registry_pb2.RegisterDeviceRequest(hardware_id=f"{fleet.name}-{i}"),
+            registry_pb2.RegisterDeviceRequest(hardware_id=f"{fleet.fleet.name}-{i}"),
             metadata=bearer(created.enrolment_token),
             timeout=10,
         )

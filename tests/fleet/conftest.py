@@ -53,7 +53,9 @@ def empty_fleet_token(fleet: Fleet) -> str:
         timeout=10,
     )
     created = fleet.stub.CreateFleet(
-        registry_pb2.CreateFleetRequest(name="gateways", profile=EMPTY_PROFILE),
+        registry_pb2.CreateFleetRequest(
+            fleet=registry_pb2.Fleet(name="gateways", profile=EMPTY_PROFILE)
+        ),
         metadata=bearer(OPERATOR_TOKEN),
         timeout=10,
     )

@@ -73,7 +73,11 @@ def test_registry_and_delivery_expositions_pass_promtool(tmp_path: Path):
             metadata=OPERATOR,
             timeout=10,
         )
-        (device,) = enrol(stub, registry_pb2.CreateFleetRequest(name="pis", profile=PROFILE), 1)
+        (device,) = enrol(
+            stub,
+            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="pis", profile=PROFILE)),
+            1,
+        )
         data = model_bytes(1, 20_000)
         manifest = manifest_for(data, PROFILE, predicted_latency_ms=2.0)
         store.add(manifest, delivery.signer.sign(manifest), data, EnergyCost(4.0, 40.0, 0.5))

@@ -147,7 +147,8 @@ def test_kill_9_loses_no_acknowledged_registration(db_url: str) -> None:
         stub = RegistryServiceStub(channel)
         _create_profile(stub)
         token = stub.CreateFleet(
-            pb.CreateFleetRequest(name="burst", profile="raspberry-pi-4"), metadata=OPERATOR
+            pb.CreateFleetRequest(fleet=pb.Fleet(name="burst", profile="raspberry-pi-4")),
+            metadata=OPERATOR,
         ).enrolment_token
         acknowledged = kill_during_enrolment(server, stub, token, lambda acked: len(acked) >= 150)
     assert len(acknowledged) >= 150

@@ -36,7 +36,9 @@ class Fleet:
         spec = profile_to_proto(example_profile())
         stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR, timeout=10)
         created = stub.CreateFleet(
-            pb.CreateFleetRequest(name="pis", profile=spec.name), metadata=OPERATOR, timeout=10
+            pb.CreateFleetRequest(fleet=pb.Fleet(name="pis", profile=spec.name)),
+            metadata=OPERATOR,
+            timeout=10,
         )
         self.enrolment = created.enrolment_token
         self.devices = [
@@ -223,6 +225,72 @@ def test_validation_errors_name_the_field(stub: RegistryServiceStub) -> None:
     empty = pb.StatusReport(model_sha256="nope")
     request = pb.ReportStatusRequest(device_id=device.device.id, report=empty)
     assert "report.model_sha256" in rpc_error(stub.ReportStatus, request, own).details()
+
+
+def test_an_update_changes_the_fields_its_mask_names_or_else_those_it_sets(
+    stub: RegistryServiceStub,
+) -> None:
+    spec = profile_to_proto(example_profile())
+    spec.constraints.min_top1 = 0.9
+    stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR)
+
+    def update(profile: common_pb2.HardwareProfile, *paths: str) -> common_pb2.HardwareProfile:
+        request = pb.UpdateProfileRequest(profile=profile)
+        if paths:
+            request.update_mask.paths.extend(paths)
+        return stub.UpdateProfile(request, metadata=OPERATOR, timeout=10).profile.spec
+
+    # A client that knows only the name and the budget (no mask) changes only the budget.
+    partial = common_pb2.HardwareProfile(name=spec.name)
+    partial.constraints.latency_budget_ms = 3.0
+    stored = update(partial)
+    assert stored.constraints.latency_budget_ms == 3.0
+    assert stored.constraints.min_top1 == 0.9 and stored.cpu == spec.cpu  # kept
+    # A mask resets a field to zero where leaving it out would keep it.
+    cleared = common_pb2.HardwareProfile(name=spec.name)
+    assert not update(cleared, "constraints.min_top1").constraints.HasField("min_top1")
+    assert update(cleared, "constraints.min_top1").cpu == spec.cpu
+    # "*" replaces the whole profile with what is given.
+    assert update(spec, "*") == spec
+    for paths, words in (
+        (["cpu.cores", "*"], '"*" replaces everything'),
+        (["constraints.no_such_field"], "no field of a profile"),
+        (["name"], "cannot change"),
+    ):
+        request = pb.UpdateProfileRequest(profile=spec)
+        request.update_mask.paths.extend(paths)
+        error = rpc_error(stub.UpdateProfile, request, OPERATOR)
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and words in error.details()
+    # The merged profile is checked whole: a mask cannot sneak in an invalid one.
+    broken = common_pb2.HardwareProfile(name=spec.name)
+    error = rpc_error(
+        stub.UpdateProfile,
+        pb.UpdateProfileRequest(profile=broken, update_mask={"paths": ["cpu.cores"]}),
+        OPERATOR,
+    )
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "cores" in error.details()
+
+
+def test_deletes_and_pins_apply_only_at_the_expected_revision(stub: RegistryServiceStub) -> None:
+    fleet = Fleet(stub)
+    device = fleet.devices[0].device
+    cases = [
+        (stub.DeleteDevice, pb.DeleteDeviceRequest(device_id=device.id, expected_revision=9)),
+        (stub.DeleteFleet, pb.DeleteFleetRequest(name="pis", expected_revision=9)),
+        (stub.DeleteProfile, pb.DeleteProfileRequest(name="raspberry-pi-4", expected_revision=9)),
+    ]
+    for call, request in cases:
+        error = rpc_error(call, request, OPERATOR)
+        assert error.code() is grpc.StatusCode.ABORTED
+        details = decode_details(error.trailing_metadata())
+        assert details is not None and details.reason == "REVISION_MISMATCH"
+        assert details.facts["expected_revision"] == "9"
+    stub.DeleteDevice(
+        pb.DeleteDeviceRequest(device_id=device.id, expected_revision=device.revision),
+        metadata=OPERATOR,
+    )
+    error = rpc_error(stub.GetDevice, pb.GetDeviceRequest(device_id=device.id), OPERATOR)
+    assert error.code() is grpc.StatusCode.NOT_FOUND
 
 
 def test_update_bumps_revision_and_detects_conflicts(stub: RegistryServiceStub) -> None:

@@ -90,7 +90,9 @@ def _fleet(registry_address: str, token: str) -> str:
             timeout=10,
         )
         created = stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(name=FLEET, profile=example_profile().name),
+            registry_pb2.CreateFleetRequest(
+                fleet=registry_pb2.Fleet(name=FLEET, profile=example_profile().name)
+            ),
             metadata=bearer(token),
             timeout=10,
         )

@@ -14,16 +14,18 @@ from typing import ParamSpec, TypeVar
 from grpc import aio
 
 from ofa_fleet.carbon.cost import EnergyCost
+from ofa_fleet.contract.fields import check_name
 from ofa_fleet.contract.heartbeat import (
     DEFAULT_HEARTBEAT_SECONDS,
     check_heartbeat_seconds,
     interval_to_proto,
 )
 from ofa_fleet.contract.rollout import rollout_from_proto
-from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.hardware.profile_proto import profile_from_proto
+from ofa_fleet.errors import ConflictError, InvalidArgumentError
+from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
 from ofa_fleet.registry import convert
 from ofa_fleet.registry.change_feed import ChangeFeed
+from ofa_fleet.registry.profile_update import apply_update
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.write_batcher import WriteBatcher
 from ofa_fleet.serving.access import current_principal
@@ -33,6 +35,9 @@ from ofa_fleet.v1 import registry_pb2_grpc
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+UPDATE_ATTEMPTS = 3  # merges of one UpdateProfile when other updates land in between
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
@@ -91,15 +96,31 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdateProfile(  # noqa: N802
         self, request: pb.UpdateProfileRequest, context: aio.ServicerContext
     ) -> pb.UpdateProfileResponse:
-        spec = profile_from_proto(request.profile, "profile")
-        expected = request.expected_revision if request.HasField("expected_revision") else None
-        record = await self._write(self.store.update_profile, spec, expected)
-        return pb.UpdateProfileResponse(profile=convert.profile_record_to_proto(record))
+        name = check_name(request.profile.name, "profile.name")
+        mask = request.update_mask if request.HasField("update_mask") else None
+        asked = request.expected_revision if request.HasField("expected_revision") else None
+        attempts = 0
+        while True:
+            stored = await self._run(self.store.get_profile, name)
+            merged = apply_update(profile_to_proto(stored.spec), request.profile, mask)
+            spec = profile_from_proto(merged, "profile")
+            # Merged from what was read, so it applies only to that revision; another
+            # update in between is merged again, unless the client named its revision.
+            expected = stored.revision if asked is None else asked
+            try:
+                record = await self._write(self.store.update_profile, spec, expected)
+            except ConflictError:
+                attempts += 1
+                if asked is not None or attempts == UPDATE_ATTEMPTS:
+                    raise
+                continue
+            return pb.UpdateProfileResponse(profile=convert.profile_record_to_proto(record))
 
     async def DeleteProfile(  # noqa: N802
         self, request: pb.DeleteProfileRequest, context: aio.ServicerContext
     ) -> pb.DeleteProfileResponse:
-        await self._write(self.store.delete_profile, request.name)
+        expected = request.expected_revision if request.HasField("expected_revision") else None
+        await self._write(self.store.delete_profile, request.name, expected)
         return pb.DeleteProfileResponse()
 
     # -- fleets ---------------------------------------------------------------------------
@@ -107,9 +128,10 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def CreateFleet(  # noqa: N802
         self, request: pb.CreateFleetRequest, context: aio.ServicerContext
     ) -> pb.CreateFleetResponse:
-        rollout = rollout_from_proto(request.rollout)
+        fleet = request.fleet
+        rollout = rollout_from_proto(fleet.rollout)
         record, token = await self._write(
-            self.store.create_fleet, request.name, request.profile, rollout
+            self.store.create_fleet, fleet.name, fleet.profile, rollout
         )
         return pb.CreateFleetResponse(fleet=convert.fleet_to_proto(record), enrolment_token=token)
 
@@ -139,7 +161,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def DeleteFleet(  # noqa: N802
         self, request: pb.DeleteFleetRequest, context: aio.ServicerContext
     ) -> pb.DeleteFleetResponse:
-        await self._write(self.store.delete_fleet, request.name)
+        expected = request.expected_revision if request.HasField("expected_revision") else None
+        await self._write(self.store.delete_fleet, request.name, expected)
         self.revoked(request.name)
         return pb.DeleteFleetResponse()
 
@@ -214,7 +237,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def DeleteDevice(  # noqa: N802
         self, request: pb.DeleteDeviceRequest, context: aio.ServicerContext
     ) -> pb.DeleteDeviceResponse:
-        await self._write(self.store.delete_device, request.device_id)
+        expected = request.expected_revision if request.HasField("expected_revision") else None
+        await self._write(self.store.delete_device, request.device_id, expected)
         self.revoked(request.device_id)
         return pb.DeleteDeviceResponse()
 

@@ -26,10 +26,10 @@ from ofa_fleet.contract.fields import (
     check_request_id,
     check_text,
 )
+from ofa_fleet.contract.revisions import check_revision
 from ofa_fleet.contract.rollout import RolloutPolicy
 from ofa_fleet.errors import (
     AlreadyExistsError,
-    ConflictError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
@@ -110,7 +110,7 @@ class RegistryStore:
         name = check_name(spec.name, "profile.name")
         with self.database.write() as s:
             row = _profile_row(s, name)
-            _check_revision("profile", name, row.revision, expected_revision)
+            check_revision("profile", name, row.revision, expected_revision)
             content = _spec_json(spec)
             if row.spec_json == content:  # a revision would make every model stale for nothing
                 return _profile(row)
@@ -121,10 +121,11 @@ class RegistryStore:
             _record_change(s, ChangeKind.PROFILE, ChangeOperation.UPDATED, name, "", row.revision)
             return _profile(row)
 
-    def delete_profile(self, name: str) -> None:
+    def delete_profile(self, name: str, expected_revision: int | None = None) -> None:
         check_name(name, "name")
         with self.database.write() as s:
             row = _profile_row(s, name)
+            check_revision("profile", name, row.revision, expected_revision)
             users = s.scalars(
                 select(FleetRow.name)
                 .where(FleetRow.profile_name == name)
@@ -187,7 +188,7 @@ class RegistryStore:
         check_name(name, "name")
         with self.database.write() as s:
             row = _fleet_row(s, name)
-            _check_revision("fleet", name, row.revision, expected_revision)
+            check_revision("fleet", name, row.revision, expected_revision)
             content = json.dumps(rollout.to_dict())
             if row.rollout_json == content:
                 return _fleet(row)
@@ -200,10 +201,11 @@ class RegistryStore:
             )
             return _fleet(row)
 
-    def delete_fleet(self, name: str) -> None:
+    def delete_fleet(self, name: str, expected_revision: int | None = None) -> None:
         check_name(name, "name")
         with self.database.write() as s:
             row = _fleet_row(s, name)
+            check_revision("fleet", name, row.revision, expected_revision)
             devices = s.scalar(
                 select(func.count()).select_from(DeviceRow).where(DeviceRow.fleet_name == name)
             )
@@ -348,10 +350,11 @@ class RegistryStore:
         with self.database.read() as s:
             return {fleet: int(count) for fleet, count in s.execute(query)}
 
-    def delete_device(self, device_id: str) -> None:
+    def delete_device(self, device_id: str, expected_revision: int | None = None) -> None:
         check_device_id(device_id)
         with self.database.write() as s:
             row = _device_row(s, device_id)
+            check_revision("device", device_id, row.revision, expected_revision)
             s.delete(row)
             _record_change(
                 s, ChangeKind.DEVICE, ChangeOperation.DELETED, row.id, row.fleet_name, row.revision
@@ -503,17 +506,6 @@ def _fleet(row: FleetRow) -> FleetRecord:
         created_us=row.created_us,
         updated_us=row.updated_us,
     )
-
-
-def _check_revision(kind: str, name: str, current: int, expected: int | None) -> None:
-    """ABORTED (with both revisions as facts) when an update expected another revision."""
-    if expected is not None and current != expected:
-        raise ConflictError(
-            f"{kind} {name!r} is at revision {current}, not the expected {expected}; get it "
-            "again and reapply the change",
-            reason="REVISION_MISMATCH",
-            facts={"current_revision": str(current), "expected_revision": str(expected)},
-        )
 
 
 def _enrolment_retried(

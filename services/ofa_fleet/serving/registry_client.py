@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from grpc import aio
 
 from ofa_fleet.serving.client import ErrorTranslation, bearer, upstream_errors
@@ -48,7 +49,10 @@ class RegistryClient:
     async def update_profile(
         self, spec: common_pb2.HardwareProfile, expected_revision: int | None = None
     ) -> registry_pb2.Profile:
-        request = registry_pb2.UpdateProfileRequest(profile=spec)
+        """Replace the profile with ``spec`` whole (update mask "*"): what a file says."""
+        request = registry_pb2.UpdateProfileRequest(
+            profile=spec, update_mask=FieldMask(paths=["*"])
+        )
         if expected_revision is not None:
             request.expected_revision = expected_revision
         answer = await self._call(self.stub.UpdateProfile, request, f"profile {spec.name!r}")
@@ -67,7 +71,8 @@ class RegistryClient:
         self, name: str, profile: str, rollout: registry_pb2.RolloutPolicy | None = None
     ) -> registry_pb2.CreateFleetResponse:
         """The new fleet and its enrolment token (shown only here, stored only as a hash)."""
-        request = registry_pb2.CreateFleetRequest(name=name, profile=profile, rollout=rollout)
+        fleet = registry_pb2.Fleet(name=name, profile=profile, rollout=rollout)
+        request = registry_pb2.CreateFleetRequest(fleet=fleet)
         answer: registry_pb2.CreateFleetResponse = await self._call(
             self.stub.CreateFleet, request, f"fleet {name!r}"
         )

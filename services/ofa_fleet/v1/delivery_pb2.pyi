@@ -231,14 +231,16 @@ class FleetRollout(_message.Message):
     def __init__(self, fleet_name: _Optional[str] = ..., state: _Optional[_Union[RolloutState, str]] = ..., from_sha256: _Optional[str] = ..., to_sha256: _Optional[str] = ..., canary_devices: _Optional[int] = ..., successful_canaries: _Optional[int] = ..., failed_canaries: _Optional[int] = ..., needed_successes: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PinFleetRequest(_message.Message):
-    __slots__ = ("fleet_name", "sha256", "rollback")
+    __slots__ = ("fleet_name", "sha256", "rollback", "expected_fleet_revision")
     FLEET_NAME_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     ROLLBACK_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FLEET_REVISION_FIELD_NUMBER: _ClassVar[int]
     fleet_name: str
     sha256: str
     rollback: bool
-    def __init__(self, fleet_name: _Optional[str] = ..., sha256: _Optional[str] = ..., rollback: _Optional[bool] = ...) -> None: ...
+    expected_fleet_revision: int
+    def __init__(self, fleet_name: _Optional[str] = ..., sha256: _Optional[str] = ..., rollback: _Optional[bool] = ..., expected_fleet_revision: _Optional[int] = ...) -> None: ...
 
 class PinFleetResponse(_message.Message):
     __slots__ = ("sha256", "fleet_revision")

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ofa_fleet.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -173,12 +174,14 @@ class ListProfilesResponse(_message.Message):
     def __init__(self, profiles: _Optional[_Iterable[_Union[Profile, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateProfileRequest(_message.Message):
-    __slots__ = ("profile", "expected_revision")
+    __slots__ = ("profile", "expected_revision", "update_mask")
     PROFILE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     profile: _common_pb2.HardwareProfile
     expected_revision: int
-    def __init__(self, profile: _Optional[_Union[_common_pb2.HardwareProfile, _Mapping]] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, profile: _Optional[_Union[_common_pb2.HardwareProfile, _Mapping]] = ..., expected_revision: _Optional[int] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class UpdateProfileResponse(_message.Message):
     __slots__ = ("profile",)
@@ -187,24 +190,22 @@ class UpdateProfileResponse(_message.Message):
     def __init__(self, profile: _Optional[_Union[Profile, _Mapping]] = ...) -> None: ...
 
 class DeleteProfileRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "expected_revision")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    expected_revision: int
+    def __init__(self, name: _Optional[str] = ..., expected_revision: _Optional[int] = ...) -> None: ...
 
 class DeleteProfileResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class CreateFleetRequest(_message.Message):
-    __slots__ = ("name", "profile", "rollout")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    PROFILE_FIELD_NUMBER: _ClassVar[int]
-    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    profile: str
-    rollout: RolloutPolicy
-    def __init__(self, name: _Optional[str] = ..., profile: _Optional[str] = ..., rollout: _Optional[_Union[RolloutPolicy, _Mapping]] = ...) -> None: ...
+    __slots__ = ("fleet",)
+    FLEET_FIELD_NUMBER: _ClassVar[int]
+    fleet: Fleet
+    def __init__(self, fleet: _Optional[_Union[Fleet, _Mapping]] = ...) -> None: ...
 
 class CreateFleetResponse(_message.Message):
     __slots__ = ("fleet", "enrolment_token")
@@ -259,10 +260,12 @@ class UpdateFleetResponse(_message.Message):
     def __init__(self, fleet: _Optional[_Union[Fleet, _Mapping]] = ...) -> None: ...
 
 class DeleteFleetRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "expected_revision")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    expected_revision: int
+    def __init__(self, name: _Optional[str] = ..., expected_revision: _Optional[int] = ...) -> None: ...
 
 class DeleteFleetResponse(_message.Message):
     __slots__ = ()
@@ -359,10 +362,12 @@ class ListDevicesResponse(_message.Message):
     def __init__(self, devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DeleteDeviceRequest(_message.Message):
-    __slots__ = ("device_id",)
+    __slots__ = ("device_id", "expected_revision")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
     device_id: str
-    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+    expected_revision: int
+    def __init__(self, device_id: _Optional[str] = ..., expected_revision: _Optional[int] = ...) -> None: ...
 
 class DeleteDeviceResponse(_message.Message):
     __slots__ = ()

@@ -150,10 +150,10 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateProfile(self, request, context):
-        """Replaces a profile's content and bumps its revision (which makes its models stale).
-        With expected_revision set, ABORTED when someone else updated it first. Content equal
-        to the stored one changes nothing: the profile comes back at its revision, and no
-        change is written.
+        """Changes a profile's content (the fields update_mask names) and bumps its revision
+        (which makes its models stale). With expected_revision set, ABORTED when someone else
+        updated it first. Content equal to the stored one changes nothing: the profile comes
+        back at its revision, and no change is written.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

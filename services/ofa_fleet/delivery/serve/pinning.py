@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from ofa_fleet.contract.fields import check_name, check_sha256
+from ofa_fleet.contract.revisions import check_revision
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
     RolloutStrategy,
@@ -47,12 +48,16 @@ class FleetPinning:
         self.rollouts = RolloutStore(store.database)
         self.changed = changed  # this replica's watchers look again at once
 
-    async def pin(self, fleet_name: str, sha256: str, rollback: bool) -> registry_pb2.Fleet:
-        """The fleet after the change (see the module docstring)."""
+    async def pin(
+        self, fleet_name: str, sha256: str, rollback: bool, expected_revision: int | None = None
+    ) -> registry_pb2.Fleet:
+        """The fleet after the change (see the module docstring); with `expected_revision`,
+        only if the fleet is still at that revision."""
         check_name(fleet_name, "fleet_name")
         if rollback and sha256:
             raise InvalidArgumentError("give either sha256 or rollback, not both")
         fleet = await self.fleets.fleet(fleet_name, fresh=True)
+        check_revision("fleet", fleet_name, fleet.revision, expected_revision)
         if rollback:
             sha256 = await asyncio.to_thread(self._previous_model, fleet)
         if not sha256:

@@ -187,7 +187,12 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     async def PinFleet(  # noqa: N802
         self, request: delivery_pb2.PinFleetRequest, context: aio.ServicerContext
     ) -> delivery_pb2.PinFleetResponse:
-        fleet = await self.pinning.pin(request.fleet_name, request.sha256, request.rollback)
+        expected = (
+            request.expected_fleet_revision if request.HasField("expected_fleet_revision") else None
+        )
+        fleet = await self.pinning.pin(
+            request.fleet_name, request.sha256, request.rollback, expected
+        )
         return delivery_pb2.PinFleetResponse(
             sha256=fleet.rollout.pinned_model_sha256, fleet_revision=fleet.revision
         )
