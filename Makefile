@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # order, Ray's tests first (tests/conftest.py). `make test PARALLEL=` runs serially.
 PARALLEL ?= -n auto --maxprocesses 4 --dist loadgroup --no-loadscope-reorder
 
-.PHONY: demo test test-fast lint format install clean protos protos-lint
+.PHONY: demo test test-fast lint format install clean protos protos-lint protos-breaking
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ protos: $(STAMP)
 protos-lint:
 	test -x .tools/node_modules/.bin/buf || npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@1.75
 	cd protos && ../.tools/node_modules/.bin/buf lint
+
+# buf breaking against the last release tag (or BASE=<git ref>): what devices in the field
+# were built against must keep working.
+BASE ?= $(shell git describe --tags --abbrev=0 --match 'v*' 2>/dev/null)
+protos-breaking: protos-lint
+	@test -n "$(BASE)" || { echo "no release tag (v*) yet; give BASE=<git ref>"; exit 2; }
+	cd protos && ../.tools/node_modules/.bin/buf breaking --against "../.git#ref=$(BASE),subdir=protos"
 
 clean:
 	rm -rf $(VENV) runs .tools .pytest_cache .ruff_cache .mypy_cache

@@ -1,4 +1,5 @@
-"""The contract: generated modules match the .proto files, and buf lint passes."""
+"""The contract: generated modules match the .proto files, buf lint passes, and nothing
+breaks what the last release promised."""
 
 from __future__ import annotations
 
@@ -55,6 +56,54 @@ def test_buf_lint_passes() -> None:
         [str(tools.buf()), "lint"], cwd=ROOT / "protos", capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _buf_breaking(against: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(tools.buf()), "breaking", "--against", against],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _last_release() -> str | None:
+    """The newest release tag (v*) of this checkout, None before the first release."""
+    found = subprocess.run(
+        ["git", "describe", "--tags", "--abbrev=0", "--match", "v*"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return (found.stdout.strip() or None) if found.returncode == 0 else None
+
+
+@pytest.mark.integration
+def test_the_contract_keeps_what_the_last_release_promised() -> None:
+    release = _last_release()
+    if release is None:
+        pytest.skip("no release tag (v*) yet: the first release sets what must stay compatible")
+    result = _buf_breaking(f"../.git#tag={release},subdir=protos", ROOT / "protos")
+    assert result.returncode == 0, f"breaks {release}:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.integration
+def test_buf_breaking_catches_a_removed_field(tmp_path: Path) -> None:
+    """The check above can fail: a field taken out of a copy of the contract is caught."""
+    changed = tmp_path / "changed"
+    for proto in _generator().proto_files():
+        target = changed / "ofa_fleet" / "v1" / proto.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = proto.read_text()
+        if proto.name == "registry.proto":
+            text = text.replace("  string hardware_id = 3;\n", "", 1)
+        target.write_text(text)
+    (changed / "buf.yaml").write_text((ROOT / "protos" / "buf.yaml").read_text())
+    result = _buf_breaking(str(ROOT / "protos"), changed)
+    assert result.returncode != 0
+    assert 'field "3" with name "hardware_id" on message "Device" was deleted' in result.stdout
 
 
 def test_generated_modules_import_under_their_package() -> None:
