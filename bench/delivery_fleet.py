@@ -666,7 +666,7 @@ def create_and_boot(
             metadata=bearer(OPERATOR_TOKEN),
             timeout=30,
         )
-    stored = answer.history[0].at.ToMicroseconds() / 1e6 if answer.history else 0.0
+    stored = answer.history[0].change_time.ToMicroseconds() / 1e6 if answer.history else 0.0
     specialized = [e for e in delivery.logged("specialized") if e.get("profile") == profile]
     specialize_s = float(specialized[0]["seconds"]) if specialized else 0.0
     return {

@@ -110,7 +110,7 @@ def _message(signer: ModelSigner, **changes: object) -> delivery_pb2.ModelManife
         supernet_version=manifest.supernet_version,
         chunk_size=4096,
     )
-    message.created_at.FromMicroseconds(manifest.created_us)
+    message.create_time.FromMicroseconds(manifest.created_us)
     for name, value in changes.items():
         setattr(message, name, value)
     return message

@@ -149,6 +149,34 @@ def test_operators_list_models_and_see_a_profiles_current_model(world: World):
     ]
     assert shown.history[0].reason == delivery_pb2.MODEL_CHANGE_REASON_MISSING
     assert shown.state == delivery_pb2.SPECIALIZATION_STATE_CURRENT
+    assert not shown.next_history_page_token
+    pages, token = [], ""
+    while True:  # the history a page of one at a time, newest first
+        page = world.delivery.GetProfileModels(
+            delivery_pb2.GetProfileModelsRequest(
+                profile_name=PROFILE, history_page_size=1, history_page_token=token
+            ),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        pages.append([h.sha256 for h in page.history])
+        token = page.next_history_page_token
+        if not token:
+            break
+    assert pages == [[h.sha256] for h in shown.history]
+    for request in (
+        delivery_pb2.GetProfileModelsRequest(profile_name=PROFILE, history_page_size=-1),
+        delivery_pb2.GetProfileModelsRequest(profile_name=PROFILE, history_page_token="bogus"),
+        delivery_pb2.ListModelsRequest(page_size=-5),
+    ):
+        call = (
+            world.delivery.ListModels
+            if isinstance(request, delivery_pb2.ListModelsRequest)
+            else world.delivery.GetProfileModels
+        )
+        with pytest.raises(grpc.RpcError) as error:
+            call(request, metadata=OPERATOR, timeout=10)
+        assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_a_watching_device_hears_of_each_new_current_model(world: World):

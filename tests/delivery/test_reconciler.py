@@ -219,7 +219,7 @@ def test_an_infeasible_profile_is_retried_with_backoff_and_shown_failing(service
             timeout=10,
         )
         assert shown.state == delivery_pb2.SPECIALIZATION_STATE_FAILING
-        assert "fastest subnet" in shown.last_error and shown.HasField("next_attempt_at")
+        assert "fastest subnet" in shown.last_error and shown.HasField("next_attempt_time")
         assert not shown.HasField("current")
         metrics = delivery.metrics.registry
         assert metrics.get_sample_value("ofa_fleet_specializations_failing") == 1

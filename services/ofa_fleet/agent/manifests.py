@@ -48,6 +48,6 @@ def _fields(manifest: Manifest, message: delivery_pb2.ModelManifest) -> list[tup
         ("profile_revision", manifest.profile_revision, message.profile_revision),
         ("supernet_version", manifest.supernet_version, message.supernet_version),
     ]
-    if message.HasField("created_at"):
-        pairs.append(("created_at", manifest.created_us, message.created_at.ToMicroseconds()))
+    if message.HasField("create_time"):
+        pairs.append(("create_time", manifest.created_us, message.create_time.ToMicroseconds()))
     return pairs

@@ -98,7 +98,7 @@ async def _show(args: argparse.Namespace, delivery: DeliveryClient) -> dict[str,
         history.add_column(column)
     for entry in answer.history:
         reason = pb.ModelChangeReason.Name(entry.reason).removeprefix("MODEL_CHANGE_REASON_")
-        history.add_row(entry.at.ToJsonString(), entry.sha256[:16], reason.lower())
+        history.add_row(entry.change_time.ToJsonString(), entry.sha256[:16], reason.lower())
     console.print(history)
     if answer.rollouts:
         rollouts = Table(title="staged rollouts")
@@ -145,7 +145,7 @@ def _model_row(manifest: pb.ModelManifest, fleets: list[str]) -> dict[str, Any]:
         "supernet_version": manifest.supernet_version,
         "arch": manifest.arch,
         "size_bytes": manifest.size_bytes,
-        "created_at": manifest.created_at.ToJsonString(),
+        "created_at": manifest.create_time.ToJsonString(),
         "fleets": fleets,
         "figures": json.loads(manifest.canonical_manifest).get("figures", {}),
     }

@@ -131,7 +131,7 @@ async def _read(args: argparse.Namespace, token: str, channels: dict[str, aio.Ch
                         "profile": name,
                         "sha256": h.sha256,
                         "reason": _enum(delivery_pb2.ModelChangeReason, h.reason),
-                        "at": h.at.ToJsonString(),
+                        "at": h.change_time.ToJsonString(),
                     }
                     for h in models.history
                 ]

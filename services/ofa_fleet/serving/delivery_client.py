@@ -52,9 +52,10 @@ class DeliveryClient:
     async def profile_models(
         self, profile: str, history_limit: int = 0
     ) -> delivery_pb2.GetProfileModelsResponse:
-        """The profile's current model, specialization state, history and rollouts."""
+        """The profile's current model, specialization state, rollouts and its newest
+        `history_limit` history entries (0: the server's default page)."""
         request = delivery_pb2.GetProfileModelsRequest(
-            profile_name=profile, history_limit=history_limit
+            profile_name=profile, history_page_size=history_limit
         )
         answer: delivery_pb2.GetProfileModelsResponse = await self._call(
             self.stub.GetProfileModels, request, f"profile {profile!r}"

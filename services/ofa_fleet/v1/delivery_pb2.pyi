@@ -49,7 +49,7 @@ ROLLOUT_STATE_PROMOTED: RolloutState
 ROLLOUT_STATE_ROLLED_BACK: RolloutState
 
 class ModelManifest(_message.Message):
-    __slots__ = ("canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "created_at", "chunk_size")
+    __slots__ = ("canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "create_time", "chunk_size")
     CANONICAL_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -59,7 +59,7 @@ class ModelManifest(_message.Message):
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
     PROFILE_REVISION_FIELD_NUMBER: _ClassVar[int]
     SUPERNET_VERSION_FIELD_NUMBER: _ClassVar[int]
-    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
     canonical_manifest: bytes
     signature: bytes
@@ -70,9 +70,9 @@ class ModelManifest(_message.Message):
     profile_name: str
     profile_revision: int
     supernet_version: str
-    created_at: _timestamp_pb2.Timestamp
+    create_time: _timestamp_pb2.Timestamp
     chunk_size: int
-    def __init__(self, canonical_manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., arch: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., supernet_version: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., chunk_size: _Optional[int] = ...) -> None: ...
+    def __init__(self, canonical_manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., arch: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., supernet_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., chunk_size: _Optional[int] = ...) -> None: ...
 
 class GetModelManifestRequest(_message.Message):
     __slots__ = ("device_id", "have_sha256")
@@ -163,51 +163,55 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[StoredModel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetProfileModelsRequest(_message.Message):
-    __slots__ = ("profile_name", "history_limit")
+    __slots__ = ("profile_name", "history_page_size", "history_page_token")
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
-    HISTORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     profile_name: str
-    history_limit: int
-    def __init__(self, profile_name: _Optional[str] = ..., history_limit: _Optional[int] = ...) -> None: ...
+    history_page_size: int
+    history_page_token: str
+    def __init__(self, profile_name: _Optional[str] = ..., history_page_size: _Optional[int] = ..., history_page_token: _Optional[str] = ...) -> None: ...
 
 class ModelHistoryEntry(_message.Message):
-    __slots__ = ("sha256", "reason", "at")
+    __slots__ = ("sha256", "reason", "change_time")
     SHA256_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
-    AT_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_TIME_FIELD_NUMBER: _ClassVar[int]
     sha256: str
     reason: ModelChangeReason
-    at: _timestamp_pb2.Timestamp
-    def __init__(self, sha256: _Optional[str] = ..., reason: _Optional[_Union[ModelChangeReason, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    change_time: _timestamp_pb2.Timestamp
+    def __init__(self, sha256: _Optional[str] = ..., reason: _Optional[_Union[ModelChangeReason, str]] = ..., change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetProfileModelsResponse(_message.Message):
-    __slots__ = ("profile_name", "current", "history", "state", "last_error", "attempts", "next_attempt_at", "rollouts", "over_budget_sha256", "over_budget_median_ms", "over_budget_reports")
+    __slots__ = ("profile_name", "current", "history", "state", "last_error", "attempts", "next_attempt_time", "rollouts", "over_budget_sha256", "over_budget_median_ms", "over_budget_reports", "next_history_page_token")
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
-    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
     ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
     OVER_BUDGET_SHA256_FIELD_NUMBER: _ClassVar[int]
     OVER_BUDGET_MEDIAN_MS_FIELD_NUMBER: _ClassVar[int]
     OVER_BUDGET_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_HISTORY_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     profile_name: str
     current: ModelManifest
     history: _containers.RepeatedCompositeFieldContainer[ModelHistoryEntry]
     state: SpecializationState
     last_error: str
     attempts: int
-    next_attempt_at: _timestamp_pb2.Timestamp
+    next_attempt_time: _timestamp_pb2.Timestamp
     rollouts: _containers.RepeatedCompositeFieldContainer[FleetRollout]
     over_budget_sha256: str
     over_budget_median_ms: float
     over_budget_reports: int
-    def __init__(self, profile_name: _Optional[str] = ..., current: _Optional[_Union[ModelManifest, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ModelHistoryEntry, _Mapping]]] = ..., state: _Optional[_Union[SpecializationState, str]] = ..., last_error: _Optional[str] = ..., attempts: _Optional[int] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollouts: _Optional[_Iterable[_Union[FleetRollout, _Mapping]]] = ..., over_budget_sha256: _Optional[str] = ..., over_budget_median_ms: _Optional[float] = ..., over_budget_reports: _Optional[int] = ...) -> None: ...
+    next_history_page_token: str
+    def __init__(self, profile_name: _Optional[str] = ..., current: _Optional[_Union[ModelManifest, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ModelHistoryEntry, _Mapping]]] = ..., state: _Optional[_Union[SpecializationState, str]] = ..., last_error: _Optional[str] = ..., attempts: _Optional[int] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollouts: _Optional[_Iterable[_Union[FleetRollout, _Mapping]]] = ..., over_budget_sha256: _Optional[str] = ..., over_budget_median_ms: _Optional[float] = ..., over_budget_reports: _Optional[int] = ..., next_history_page_token: _Optional[str] = ...) -> None: ...
 
 class FleetRollout(_message.Message):
-    __slots__ = ("fleet_name", "state", "from_sha256", "to_sha256", "canary_devices", "successful_canaries", "failed_canaries", "needed_successes", "started_at", "updated_at")
+    __slots__ = ("fleet_name", "state", "from_sha256", "to_sha256", "canary_devices", "successful_canaries", "failed_canaries", "needed_successes", "start_time", "update_time")
     FLEET_NAME_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     FROM_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -216,8 +220,8 @@ class FleetRollout(_message.Message):
     SUCCESSFUL_CANARIES_FIELD_NUMBER: _ClassVar[int]
     FAILED_CANARIES_FIELD_NUMBER: _ClassVar[int]
     NEEDED_SUCCESSES_FIELD_NUMBER: _ClassVar[int]
-    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
-    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     fleet_name: str
     state: RolloutState
     from_sha256: str
@@ -226,9 +230,9 @@ class FleetRollout(_message.Message):
     successful_canaries: int
     failed_canaries: int
     needed_successes: int
-    started_at: _timestamp_pb2.Timestamp
-    updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, fleet_name: _Optional[str] = ..., state: _Optional[_Union[RolloutState, str]] = ..., from_sha256: _Optional[str] = ..., to_sha256: _Optional[str] = ..., canary_devices: _Optional[int] = ..., successful_canaries: _Optional[int] = ..., failed_canaries: _Optional[int] = ..., needed_successes: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    start_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, fleet_name: _Optional[str] = ..., state: _Optional[_Union[RolloutState, str]] = ..., from_sha256: _Optional[str] = ..., to_sha256: _Optional[str] = ..., canary_devices: _Optional[int] = ..., successful_canaries: _Optional[int] = ..., failed_canaries: _Optional[int] = ..., needed_successes: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PinFleetRequest(_message.Message):
     __slots__ = ("fleet_name", "sha256", "rollback", "expected_fleet_revision")

@@ -27,14 +27,16 @@ def manifest_to_proto(
         profile_name=m.profile_name,
         profile_revision=m.profile_revision,
         supernet_version=m.supernet_version,
-        created_at=timestamp(m.created_us),
+        create_time=timestamp(m.created_us),
         chunk_size=chunk_size,
     )
 
 
 def history_entry_to_proto(entry: HistoryEntry) -> delivery_pb2.ModelHistoryEntry:
     return delivery_pb2.ModelHistoryEntry(
-        sha256=entry.sha256, reason=reason_to_proto(entry.reason), at=timestamp(entry.at_us)
+        sha256=entry.sha256,
+        reason=reason_to_proto(entry.reason),
+        change_time=timestamp(entry.at_us),
     )
 
 
@@ -73,8 +75,8 @@ def rollout_to_proto(rollout: Rollout) -> delivery_pb2.FleetRollout:
         successful_canaries=rollout.successes,
         failed_canaries=rollout.failures,
         needed_successes=rollout.needed_successes,
-        started_at=timestamp(rollout.started_us),
-        updated_at=timestamp(rollout.updated_us),
+        start_time=timestamp(rollout.started_us),
+        update_time=timestamp(rollout.updated_us),
     )
 
 

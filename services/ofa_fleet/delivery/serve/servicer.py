@@ -151,9 +151,13 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     ) -> delivery_pb2.GetProfileModelsResponse:
         check_name(request.profile_name, "profile_name")
         current = await asyncio.to_thread(self.store.current, request.profile_name)
-        history = await asyncio.to_thread(
-            self.store.history, request.profile_name, request.history_limit or 100
+        page = await asyncio.to_thread(
+            self.store.history_page,
+            request.profile_name,
+            request.history_page_size,
+            request.history_page_token,
         )
+        history = page.items
         state = await asyncio.to_thread(self.ledger.get, request.profile_name)
         rollouts = await asyncio.to_thread(self.targets.rollouts.for_profile, request.profile_name)
         if state is None and current is None and not history:
@@ -171,6 +175,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
                 else SpecializationStatus.PENDING
             ),
             rollouts=[convert.rollout_to_proto(r) for r in rollouts],
+            next_history_page_token=page.next_token,
         )
         if state is not None:
             answer.last_error = state.last_error
@@ -179,7 +184,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             answer.over_budget_median_ms = state.over_budget_median_ms
             answer.over_budget_reports = state.over_budget_reports
             if state.next_attempt_us:
-                answer.next_attempt_at.CopyFrom(timestamp(state.next_attempt_us))
+                answer.next_attempt_time.CopyFrom(timestamp(state.next_attempt_us))
         if current is not None:
             answer.current.CopyFrom(self.manifest(current))
         return answer

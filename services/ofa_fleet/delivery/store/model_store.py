@@ -313,15 +313,34 @@ class ModelStore:
         check_name(profile_name, "profile_name")
         if not 1 <= limit <= MAX_HISTORY:
             raise InvalidArgumentError(f"limit must be 1-{MAX_HISTORY}, got {limit}")
-        query = (
-            select(ModelHistoryRow)
-            .where(ModelHistoryRow.profile_name == profile_name)
-            .order_by(ModelHistoryRow.id.desc())
-            .limit(limit)
-        )
+        return [entry for _, entry in self._history(profile_name, 0, limit)]
+
+    def history_page(
+        self, profile_name: str, page_size: int = 0, page_token: str = ""
+    ) -> Page[HistoryEntry]:
+        """One page of `history`; the token resumes after the last entry shown."""
+        check_name(profile_name, "profile_name")
+        size = check_page_size(page_size, "history_page_size")
+        listing = f"history/{profile_name}"
+        after = decode_page_token(page_token, listing)
+        if after and not after.isdigit():
+            raise InvalidArgumentError("history_page_token is not one this listing issued")
+        rows = self._history(profile_name, int(after or 0), size + 1)
+        token = encode_page_token(listing, str(rows[size - 1][0])) if len(rows) > size else ""
+        return Page(tuple(entry for _, entry in rows[:size]), token)
+
+    def _history(
+        self, profile_name: str, before_id: int, limit: int
+    ) -> list[tuple[int, HistoryEntry]]:
+        """(row id, entry) newest first, only rows older than `before_id` when it is set."""
+        query = select(ModelHistoryRow).where(ModelHistoryRow.profile_name == profile_name)
+        if before_id:
+            query = query.where(ModelHistoryRow.id < before_id)
+        query = query.order_by(ModelHistoryRow.id.desc()).limit(limit)
         with self.database.read() as s:
             return [
-                HistoryEntry(r.profile_name, r.sha256, r.reason, r.at_us) for r in s.scalars(query)
+                (r.id, HistoryEntry(r.profile_name, r.sha256, r.reason, r.at_us))
+                for r in s.scalars(query)
             ]
 
     def _find(self, sha256: str) -> ModelRecord | None:
