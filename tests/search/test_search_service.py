@@ -83,7 +83,7 @@ def test_progress_then_result_then_the_model_in_chunks(stub, server):
     assert result.statistics.workers == 2 and not result.statistics.from_cache
     assert result.statistics.generations == max(generations)
     assert len(result.pareto_front) >= 2 and len(result.reranked) == 4
-    assert result.latency_source == "analytic"
+    assert result.latency_source == search_pb2.LATENCY_SOURCE_ANALYTIC
     ort.InferenceSession(remote.onnx_bytes, providers=["CPUExecutionProvider"])
 
     # What the search drew: its driver thread and every Ray task it ran.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ofa_fleet.carbon.convert import cost_to_proto
+from ofa_fleet.contract.search_words import latency_source_to_proto, stop_reason_to_proto
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.search.candidates import Candidate
 from ofa_fleet.search.specializer import Event, Specialization, SpecializeOptions
@@ -98,7 +99,7 @@ def result_to_proto(result: Specialization) -> search_pb2.SpecializeResponse:
         arch=arch_to_proto(result.arch),
         arch_string=str(result.arch),
         predicted=figures_to_proto(result.predicted),
-        latency_source=result.latency_source,
+        latency_source=latency_source_to_proto(result.latency_source),
         measured=measured,
         pareto_front=[figures_to_proto(c) for c in result.front],
         reranked=[
@@ -111,7 +112,7 @@ def result_to_proto(result: Specialization) -> search_pb2.SpecializeResponse:
             generations=stats["generations"],
             candidates_evaluated=stats["candidates_evaluated"],
             feasible_candidates=stats["feasible_candidates"],
-            stop_reason=stats["stop_reason"],
+            stop_reason=stop_reason_to_proto(stats["stop_reason"]),
             search_seconds=stats["search_seconds"],
             rerank_seconds=stats["rerank_seconds"],
             export_seconds=stats["export_seconds"],

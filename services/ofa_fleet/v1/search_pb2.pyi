@@ -14,10 +14,30 @@ class SearchStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SEARCH_STAGE_EVOLUTION: _ClassVar[SearchStage]
     SEARCH_STAGE_RERANK: _ClassVar[SearchStage]
     SEARCH_STAGE_EXPORT: _ClassVar[SearchStage]
+
+class StopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STOP_REASON_UNSPECIFIED: _ClassVar[StopReason]
+    STOP_REASON_CONVERGED: _ClassVar[StopReason]
+    STOP_REASON_GENERATIONS: _ClassVar[StopReason]
+
+class LatencySource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LATENCY_SOURCE_UNSPECIFIED: _ClassVar[LatencySource]
+    LATENCY_SOURCE_LUT: _ClassVar[LatencySource]
+    LATENCY_SOURCE_ANALYTIC: _ClassVar[LatencySource]
+    LATENCY_SOURCE_CALIBRATED: _ClassVar[LatencySource]
 SEARCH_STAGE_UNSPECIFIED: SearchStage
 SEARCH_STAGE_EVOLUTION: SearchStage
 SEARCH_STAGE_RERANK: SearchStage
 SEARCH_STAGE_EXPORT: SearchStage
+STOP_REASON_UNSPECIFIED: StopReason
+STOP_REASON_CONVERGED: StopReason
+STOP_REASON_GENERATIONS: StopReason
+LATENCY_SOURCE_UNSPECIFIED: LatencySource
+LATENCY_SOURCE_LUT: LatencySource
+LATENCY_SOURCE_ANALYTIC: LatencySource
+LATENCY_SOURCE_CALIBRATED: LatencySource
 
 class GetSupernetRequest(_message.Message):
     __slots__ = ()
@@ -126,14 +146,14 @@ class SearchStatistics(_message.Message):
     generations: int
     candidates_evaluated: int
     feasible_candidates: int
-    stop_reason: str
+    stop_reason: StopReason
     search_seconds: float
     rerank_seconds: float
     export_seconds: float
     total_seconds: float
     workers: int
     from_cache: bool
-    def __init__(self, generations: _Optional[int] = ..., candidates_evaluated: _Optional[int] = ..., feasible_candidates: _Optional[int] = ..., stop_reason: _Optional[str] = ..., search_seconds: _Optional[float] = ..., rerank_seconds: _Optional[float] = ..., export_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., workers: _Optional[int] = ..., from_cache: _Optional[bool] = ...) -> None: ...
+    def __init__(self, generations: _Optional[int] = ..., candidates_evaluated: _Optional[int] = ..., feasible_candidates: _Optional[int] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., search_seconds: _Optional[float] = ..., rerank_seconds: _Optional[float] = ..., export_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., workers: _Optional[int] = ..., from_cache: _Optional[bool] = ...) -> None: ...
 
 class SpecializeResult(_message.Message):
     __slots__ = ("profile_name", "supernet_version", "arch", "arch_string", "predicted", "latency_source", "measured", "pareto_front", "reranked", "statistics", "model_size", "model_sha256", "cost")
@@ -155,7 +175,7 @@ class SpecializeResult(_message.Message):
     arch: _common_pb2.ArchConfig
     arch_string: str
     predicted: SubnetFigures
-    latency_source: str
+    latency_source: LatencySource
     measured: MeasuredFigures
     pareto_front: _containers.RepeatedCompositeFieldContainer[SubnetFigures]
     reranked: _containers.RepeatedCompositeFieldContainer[RerankedCandidate]
@@ -163,7 +183,7 @@ class SpecializeResult(_message.Message):
     model_size: int
     model_sha256: str
     cost: _common_pb2.EnergyCost
-    def __init__(self, profile_name: _Optional[str] = ..., supernet_version: _Optional[str] = ..., arch: _Optional[_Union[_common_pb2.ArchConfig, _Mapping]] = ..., arch_string: _Optional[str] = ..., predicted: _Optional[_Union[SubnetFigures, _Mapping]] = ..., latency_source: _Optional[str] = ..., measured: _Optional[_Union[MeasuredFigures, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[SubnetFigures, _Mapping]]] = ..., reranked: _Optional[_Iterable[_Union[RerankedCandidate, _Mapping]]] = ..., statistics: _Optional[_Union[SearchStatistics, _Mapping]] = ..., model_size: _Optional[int] = ..., model_sha256: _Optional[str] = ..., cost: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
+    def __init__(self, profile_name: _Optional[str] = ..., supernet_version: _Optional[str] = ..., arch: _Optional[_Union[_common_pb2.ArchConfig, _Mapping]] = ..., arch_string: _Optional[str] = ..., predicted: _Optional[_Union[SubnetFigures, _Mapping]] = ..., latency_source: _Optional[_Union[LatencySource, str]] = ..., measured: _Optional[_Union[MeasuredFigures, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[SubnetFigures, _Mapping]]] = ..., reranked: _Optional[_Iterable[_Union[RerankedCandidate, _Mapping]]] = ..., statistics: _Optional[_Union[SearchStatistics, _Mapping]] = ..., model_size: _Optional[int] = ..., model_sha256: _Optional[str] = ..., cost: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
 
 class SpecializeResponse(_message.Message):
     __slots__ = ("progress", "result", "chunk")

@@ -37,6 +37,7 @@ from ofa_fleet.carbon.cost import ZERO
 from ofa_fleet.contract.error_details import CURSOR_EXPIRED
 from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.contract.manifest import Manifest, ModelFigures
+from ofa_fleet.contract.search_words import latency_source_from_proto
 from ofa_fleet.delivery.reconcile.fleet_monitor import FleetMonitor, MonitorSettings
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
 from ofa_fleet.delivery.reconcile.supernet_version import POLL_SECONDS as SUPERNET_POLL_SECONDS
@@ -306,7 +307,7 @@ class Reconciler:
                 predicted_latency_ms=result.predicted.latency_ms,
                 predicted_top1=result.predicted.top1,
                 measured_top1=result.measured.top1,
-                latency_source=result.latency_source,
+                latency_source=latency_source_from_proto(result.latency_source),
                 macs=result.predicted.macs,
                 peak_memory_bytes=result.predicted.peak_memory_bytes,
             ).to_dict(),
