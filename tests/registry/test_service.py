@@ -271,6 +271,29 @@ def test_an_update_changes_the_fields_its_mask_names_or_else_those_it_sets(
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "cores" in error.details()
 
 
+def test_a_listing_leaves_out_latency_data_unless_asked_for_the_full_view(
+    stub: RegistryServiceStub,
+) -> None:
+    spec = profile_to_proto(example_profile())
+    spec.latency_reports.add(arch="ks=3,3|e=3,4|d=2,2|r=32", measured_ms=9.5)
+    stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR, timeout=10)
+
+    def listed(view: int) -> common_pb2.HardwareProfile:
+        request = pb.ListProfilesRequest(view=view)  # type: ignore[arg-type]
+        return stub.ListProfiles(request, metadata=OPERATOR, timeout=10).profiles[0].spec
+
+    def got(view: int) -> common_pb2.HardwareProfile:
+        request = pb.GetProfileRequest(name=spec.name, view=view)  # type: ignore[arg-type]
+        return stub.GetProfile(request, metadata=OPERATOR, timeout=10).profile.spec
+
+    assert not listed(pb.PROFILE_VIEW_UNSPECIFIED).latency_reports
+    assert listed(pb.PROFILE_VIEW_BASIC).cpu == spec.cpu  # the rest is there
+    assert listed(pb.PROFILE_VIEW_FULL) == got(pb.PROFILE_VIEW_UNSPECIFIED) == spec
+    assert not got(pb.PROFILE_VIEW_BASIC).latency_reports
+    error = rpc_error(stub.ListProfiles, pb.ListProfilesRequest(view=7), OPERATOR)  # type: ignore[arg-type]
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "no profile view" in error.details()
+
+
 def test_deletes_and_pins_apply_only_at_the_expected_revision(stub: RegistryServiceStub) -> None:
     fleet = Fleet(stub)
     device = fleet.devices[0].device

@@ -113,7 +113,7 @@ async def _update(args: argparse.Namespace, registry: RegistryClient) -> None:
 
 
 async def _list_profiles(args: argparse.Namespace, registry: RegistryClient) -> None:
-    _print_profiles(await registry.list_profiles(), args.json)
+    _print_profiles(await registry.list_profiles(pb.PROFILE_VIEW_FULL), args.json)
 
 
 async def _get_profile(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:

@@ -119,3 +119,12 @@ def kinds_from_proto(kinds: Sequence[int]) -> frozenset[ChangeKind]:
             raise InvalidArgumentError(f"kinds names {kind.value} more than once")
         chosen.add(kind)
     return frozenset(chosen)
+
+
+def apply_view(profile: registry_pb2.Profile, view: int, default: int) -> None:
+    """Leave out what `view` does not show (AIP-157); UNSPECIFIED means `default`."""
+    if view not in registry_pb2.ProfileView.values():
+        raise InvalidArgumentError(f"view {view} is no profile view; use BASIC or FULL")
+    if (view or default) == registry_pb2.PROFILE_VIEW_BASIC:
+        profile.spec.ClearField("latency_table_json")
+        profile.spec.ClearField("latency_reports")

@@ -82,16 +82,18 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.GetProfileRequest, context: aio.ServicerContext
     ) -> pb.GetProfileResponse:
         record = await self._run(self.store.get_profile, request.name)
-        return pb.GetProfileResponse(profile=convert.profile_record_to_proto(record))
+        profile = convert.profile_record_to_proto(record)
+        convert.apply_view(profile, request.view, pb.PROFILE_VIEW_FULL)
+        return pb.GetProfileResponse(profile=profile)
 
     async def ListProfiles(  # noqa: N802
         self, request: pb.ListProfilesRequest, context: aio.ServicerContext
     ) -> pb.ListProfilesResponse:
         page = await self._run(self.store.list_profiles, request.page_size, request.page_token)
-        return pb.ListProfilesResponse(
-            profiles=[convert.profile_record_to_proto(r) for r in page.items],
-            next_page_token=page.next_token,
-        )
+        profiles = [convert.profile_record_to_proto(r) for r in page.items]
+        for profile in profiles:
+            convert.apply_view(profile, request.view, pb.PROFILE_VIEW_BASIC)
+        return pb.ListProfilesResponse(profiles=profiles, next_page_token=page.next_token)
 
     async def UpdateProfile(  # noqa: N802
         self, request: pb.UpdateProfileRequest, context: aio.ServicerContext

@@ -95,10 +95,13 @@ class RegistryClient:
         request = registry_pb2.DeleteDeviceRequest(device_id=device_id)
         await self._call(self.stub.DeleteDevice, request, f"device {device_id!r}")
 
-    async def list_profiles(self) -> list[registry_pb2.Profile]:
+    async def list_profiles(
+        self, view: registry_pb2.ProfileView = registry_pb2.PROFILE_VIEW_BASIC
+    ) -> list[registry_pb2.Profile]:
+        """Every profile; without their latency data unless `view` is FULL."""
         return await self._every_page(
             lambda token: self.stub.ListProfiles(
-                registry_pb2.ListProfilesRequest(page_size=PAGE_SIZE, page_token=token),
+                registry_pb2.ListProfilesRequest(page_size=PAGE_SIZE, page_token=token, view=view),
                 **self._options(),
             ),
             "profiles",

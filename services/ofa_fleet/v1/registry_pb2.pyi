@@ -13,6 +13,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ProfileView(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROFILE_VIEW_UNSPECIFIED: _ClassVar[ProfileView]
+    PROFILE_VIEW_BASIC: _ClassVar[ProfileView]
+    PROFILE_VIEW_FULL: _ClassVar[ProfileView]
+
 class ChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CHANGE_KIND_UNSPECIFIED: _ClassVar[ChangeKind]
@@ -26,6 +32,9 @@ class ChangeOperation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANGE_OPERATION_CREATED: _ClassVar[ChangeOperation]
     CHANGE_OPERATION_UPDATED: _ClassVar[ChangeOperation]
     CHANGE_OPERATION_DELETED: _ClassVar[ChangeOperation]
+PROFILE_VIEW_UNSPECIFIED: ProfileView
+PROFILE_VIEW_BASIC: ProfileView
+PROFILE_VIEW_FULL: ProfileView
 CHANGE_KIND_UNSPECIFIED: ChangeKind
 CHANGE_KIND_PROFILE: ChangeKind
 CHANGE_KIND_FLEET: ChangeKind
@@ -146,10 +155,12 @@ class CreateProfileResponse(_message.Message):
     def __init__(self, profile: _Optional[_Union[Profile, _Mapping]] = ...) -> None: ...
 
 class GetProfileRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "view")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    view: ProfileView
+    def __init__(self, name: _Optional[str] = ..., view: _Optional[_Union[ProfileView, str]] = ...) -> None: ...
 
 class GetProfileResponse(_message.Message):
     __slots__ = ("profile",)
@@ -158,12 +169,14 @@ class GetProfileResponse(_message.Message):
     def __init__(self, profile: _Optional[_Union[Profile, _Mapping]] = ...) -> None: ...
 
 class ListProfilesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "view")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VIEW_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    view: ProfileView
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., view: _Optional[_Union[ProfileView, str]] = ...) -> None: ...
 
 class ListProfilesResponse(_message.Message):
     __slots__ = ("profiles", "next_page_token")
