@@ -4,6 +4,12 @@ It wraps each method's behaviour rather than answering for it, so it sees the re
 device may only name itself) and whatever the servicer raises. Health and reflection are
 public, as probes and grpcurl expect. A method with no access rule is refused: forgetting
 a rule must fail closed.
+
+It also wraps each method's request parser. Bytes that are no valid message (garbage, a
+string field holding invalid UTF-8) would otherwise fail inside gRPC, before any of this
+runs: UNKNOWN for the client and a traceback in the log for every such call, which anyone
+who reaches the port could use to fill the logs. Parsed here, they become one
+INVALID_ARGUMENT and the call's one log line, before the token is even looked at.
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ from grpc import aio
 
 from ofa_fleet.contract.error_details import DETAILS_KEY, ErrorDetails
 from ofa_fleet.contract.error_details import encode as encode_details
-from ofa_fleet.errors import OfaFleetError, PermissionDeniedError, UnauthenticatedError
+from ofa_fleet.errors import (
+    InvalidArgumentError,
+    OfaFleetError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
 from ofa_fleet.serving.access import (
     PUBLIC_SERVICES,
     AccessRule,
@@ -62,18 +73,19 @@ class CallInterceptor(aio.ServerInterceptor):
         if handler is None or method.lstrip("/").split("/")[0] in PUBLIC_SERVICES:
             return handler
         metadata = tuple(handler_call_details.invocation_metadata or ())
+        parse = _tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             call = _Call(self, method, "unary", self._rules.get(method), metadata)
             return grpc.unary_unary_rpc_method_handler(
                 call.unary(cast(Any, handler.unary_unary)),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=parse,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             call = _Call(self, method, "server_stream", self._rules.get(method), metadata)
             return grpc.unary_stream_rpc_method_handler(
                 call.stream(cast(Any, handler.unary_stream)),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=parse,
                 response_serializer=handler.response_serializer,
             )
         raise TypeError(f"{method}: client-streaming methods are not supported by the stack")
@@ -100,6 +112,10 @@ class _Call:
         self.code = grpc.StatusCode.OK
 
     async def admit(self, request: object) -> None:
+        if isinstance(request, Malformed):
+            raise InvalidArgumentError(
+                f"the request is not a valid message for {self.method} ({request.problem})"
+            )
         if self.rule is None:
             raise PermissionDeniedError(f"{self.method} has no access rule; nobody may call it")
         token = bearer_token(self.metadata)
@@ -192,6 +208,27 @@ class _Call:
         )
         if self.metrics is not None:
             self.metrics.handled(self.method, self.kind, self.code, seconds)
+
+
+class Malformed:
+    """What a request that did not parse becomes, so that `admit` can refuse it."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+
+def _tolerant(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """`parse`, with a failure turned into `Malformed` instead of raised inside gRPC."""
+    if parse is None:
+        return None
+
+    def tolerant(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except Exception as error:  # DecodeError, or whatever a parser raises on garbage
+            return Malformed(f"{type(error).__name__}: {bounded(str(error))[:200]}")
+
+    return tolerant
 
 
 def bounded(message: str) -> str:
