@@ -23,6 +23,9 @@ def test_zero_fields_take_the_defaults_and_round_trip():
         ("population", 2, "population must be 4-1000"),
         ("max_generations", 5000, "max_generations must be 1-1000"),
         ("rerank_top_k", 99, "rerank_top_k must be 1-16"),
+        ("patience", 4_000_000_000, "patience must be 1-1000"),
+        ("seed", 2**64 - 1, "seed must be 0-2147483647"),
+        ("seed", 2**31, "seed must be 0-2147483647"),
     ],
 )
 def test_out_of_range_options_name_the_field(field, value, message):

@@ -38,6 +38,7 @@ from ofa_fleet.search.workers import SearchWorkers
 MAX_POPULATION = 1000
 MAX_GENERATIONS = 1000
 MAX_TOP_K = 16
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,14 @@ class SpecializeOptions:
             )
         if not 1 <= self.top_k <= MAX_TOP_K:
             raise InvalidArgumentError(f"options.rerank_top_k must be 1-{MAX_TOP_K}")
-        if self.patience < 1:
-            raise InvalidArgumentError("options.patience must be positive")
-        if self.seed < 0:
-            raise InvalidArgumentError("options.seed must not be negative")
+        if not 1 <= self.patience <= MAX_GENERATIONS:
+            raise InvalidArgumentError(
+                f"options.patience must be 1-{MAX_GENERATIONS}, got {self.patience}"
+            )
+        if not 0 <= self.seed <= MAX_SEED:
+            # Checked here, at the edge: seeds derived from it must fit every generator
+            # they reach (torch's overflows past 2^64 after the search has run).
+            raise InvalidArgumentError(f"options.seed must be 0-{MAX_SEED}, got {self.seed}")
 
     def evolution(self) -> EvolutionSettings:
         return EvolutionSettings(
