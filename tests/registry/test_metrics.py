@@ -3,6 +3,9 @@ what devices' profiling drew."""
 
 from __future__ import annotations
 
+import math
+
+import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -50,6 +53,18 @@ def test_devices_per_fleet_and_reports_by_outcome(registry: RegistryServerThread
     assert value("ofa_fleet_boot_to_model_seconds_sum") == 3.0
     assert value("ofa_fleet_boot_to_model_seconds_bucket", le="2.5") == 0
     assert value("ofa_fleet_boot_to_model_seconds_bucket", le="5.0") == 1
+    # A figure that would poison the histogram is refused, and nothing is written.
+    for bad in (math.inf, math.nan, -1.0, 1e12):
+        request = pb.ReportStatusRequest(
+            device_id=fleet.devices[1].device.id,
+            report=pb.StatusReport(model_sha256=SHA, boot_to_model_seconds=bad),
+        )
+        with pytest.raises(grpc.RpcError) as error:
+            stub.ReportStatus(request, metadata=bearer(fleet.devices[1].device_token), timeout=10)
+        assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "boot_to_model_seconds must be 0 to" in error.value.details()
+    assert value("ofa_fleet_boot_to_model_seconds_sum") == 3.0
+    assert value("ofa_fleet_device_reports_total", fleet="pis", outcome="ok") == 1
     stub.DeleteDevice(
         pb.DeleteDeviceRequest(device_id=fleet.devices[0].device.id),
         metadata=bearer(registry.operator_token),

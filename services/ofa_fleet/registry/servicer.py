@@ -8,6 +8,7 @@ that a device names only itself; errors raised here are mapped to status codes t
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable
 from typing import ParamSpec, TypeVar
 
@@ -37,6 +38,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+MAX_BOOT_SECONDS = 30 * 24 * 3600.0  # a device may wait long for its services, not forever
 UPDATE_ATTEMPTS = 3  # merges of one UpdateProfile when other updates land in between
 
 
@@ -199,6 +201,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     ) -> pb.ReportStatusResponse:
         if not request.HasField("report"):
             raise InvalidArgumentError("report is required")
+        boot_seconds = check_boot_seconds(request.report.boot_to_model_seconds)
         status = convert.status_from_proto(request.report)
         record = await self._write(
             self.store.report_status, request.device_id, status, request.request_id
@@ -206,7 +209,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self.reported(
             record.fleet,
             len(status.errors),
-            request.report.boot_to_model_seconds,
+            boot_seconds,
             status.profiling_cost,
         )
         return pb.ReportStatusResponse(
@@ -252,3 +255,14 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         kinds = convert.kinds_from_proto(request.kinds)
         async for change in self.feed.watch(request.after_cursor, kinds):
             yield convert.change_to_proto(change)
+
+
+def check_boot_seconds(seconds: float) -> float:
+    """A report's boot-to-model time: one bad figure would poison the fleet's histogram
+    (an infinite sum stays infinite until the registry restarts)."""
+    if not (math.isfinite(seconds) and 0.0 <= seconds <= MAX_BOOT_SECONDS):
+        raise InvalidArgumentError(
+            f"report.boot_to_model_seconds must be 0 to {MAX_BOOT_SECONDS:g} (0 when not "
+            f"measured), got {seconds!r}"
+        )
+    return seconds
