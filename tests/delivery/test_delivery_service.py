@@ -48,6 +48,10 @@ def test_a_device_that_has_the_model_is_told_it_is_up_to_date(world: World):
     assert answer.up_to_date.sha256 == hashlib.sha256(data).hexdigest()
     other = world.get_manifest(have_sha256="ab" * 32)  # runs another model: gets the manifest
     assert other.WhichOneof("answer") == "manifest"
+    with pytest.raises(grpc.RpcError) as error:
+        world.get_manifest(have_sha256="x" * 1_000_000)
+    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "have_sha256" in error.value.details()
 
 
 def test_a_model_is_read_from_any_offset_and_within_a_limit(world: World):

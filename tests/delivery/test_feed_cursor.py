@@ -1,4 +1,5 @@
-"""The reconciler's place in the registry's change feed survives the feed's retention."""
+"""The reconciler keeps its place in the registry's change feed past the feed's retention,
+and an operator's Respecialize names a profile that exists."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
+import pytest
+
 from ofa_fleet.delivery.reconcile.reconciler import FEED, ReconcilerSettings
 from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.hardware.profile_proto import profile_to_proto
-from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
+from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc, registry_pb2, registry_pb2_grpc
 from tests.delivery.conftest import blob_store, open_database
 from tests.delivery.server_thread import DeliveryServerThread
 from tests.delivery.world import CHUNK, OPERATOR
@@ -63,3 +67,15 @@ def test_an_expired_cursor_moves_to_the_head_and_the_feed_is_followed_on(tmp_pat
             eventually(lambda: ledger.cursor(FEED) == 4)
             # Every profile was looked at (and, with search down, failed to specialize).
             eventually(lambda: all(ledger.get(p) for p in ("cams", "gates", "pis", "sensors")))
+            # An operator asks again for a profile there is, and for one there is not.
+            with grpc.insecure_channel(delivery.address) as delivery_channel:
+                deliveries = delivery_pb2_grpc.DeliveryServiceStub(delivery_channel)
+
+                def respecialize(name: str) -> None:
+                    request = delivery_pb2.RespecializeRequest(profile_name=name)
+                    deliveries.Respecialize(request, metadata=OPERATOR, timeout=10)
+
+                respecialize("cams")
+                with pytest.raises(grpc.RpcError) as error:
+                    respecialize("nothing-here")
+                assert error.value.code() is grpc.StatusCode.NOT_FOUND

@@ -16,7 +16,16 @@ from grpc import aio
 
 from ofa_fleet.contract.error_details import ErrorDetails
 from ofa_fleet.contract.error_details import decode as decode_details
-from ofa_fleet.errors import NotFoundError, OfaFleetError, RemoteCallError, UnavailableError
+from ofa_fleet.errors import (
+    ConflictError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    OfaFleetError,
+    OutOfRangeError,
+    RemoteCallError,
+    UnavailableError,
+)
 from ofa_fleet.serving.channel_options import CLIENT_OPTIONS
 from ofa_fleet.serving.tls import TlsFiles, channel_credentials
 
@@ -64,14 +73,33 @@ def remote_error(service: str, address: str, error: grpc.RpcError) -> RemoteCall
 def upstream_error(error: grpc.RpcError, what: str, address: str) -> OfaFleetError:
     """A failed call one service made to another, as this service's own error.
 
-    NOT_FOUND stays NOT_FOUND (the caller named something that is not there); anything
-    else is UNAVAILABLE, which tells the caller to retry.
+    What the caller got wrong stays the caller's: NOT_FOUND, INVALID_ARGUMENT,
+    OUT_OF_RANGE, FAILED_PRECONDITION and ABORTED pass through with the other service's
+    words, reason and facts (asking again will not help). Anything else is UNAVAILABLE,
+    which tells the caller to retry.
     """
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     details = error.details() if hasattr(error, "details") else str(error)
     if code is grpc.StatusCode.NOT_FOUND:
         return NotFoundError(f"{what} does not exist (according to {address})")
+    caller_fault = _CALLER_FAULTS.get(code)
+    if caller_fault is not None:
+        trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+        said = decode_details(trailing) or ErrorDetails("")
+        return caller_fault(
+            f"{what}: {details} (according to {address})",
+            reason=said.reason if said.reason != code.name else "",
+            facts=said.facts,
+        )
     return UnavailableError(f"cannot read {what} from {address}: {details} ({code.name}); retry")
+
+
+_CALLER_FAULTS: dict[grpc.StatusCode, type[OfaFleetError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.OUT_OF_RANGE: OutOfRangeError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.ABORTED: ConflictError,
+}
 
 
 def upstream_errors(where: str) -> ErrorTranslation:

@@ -16,7 +16,7 @@ from grpc import aio
 from prometheus_client import CollectorRegistry
 
 from ofa_fleet.contract.error_details import MODEL_NOT_READY
-from ofa_fleet.contract.fields import check_name
+from ofa_fleet.contract.fields import check_name, check_sha256
 from ofa_fleet.delivery.carbon.report import CarbonReport
 from ofa_fleet.delivery.fleets.targets import TargetModels
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
@@ -66,6 +66,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     async def GetModelManifest(  # noqa: N802
         self, request: delivery_pb2.GetModelManifestRequest, context: aio.ServicerContext
     ) -> delivery_pb2.GetModelManifestResponse:
+        check_sha256(request.have_sha256, "have_sha256", required=False)
         device_id = current_principal().subject
         fleet = self._fleet_of(device_id)
         record = (await self.targets.for_fleet(fleet)).for_device(device_id)
@@ -210,6 +211,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             raise FailedPreconditionError(
                 "this delivery server runs no reconciler (start it with --search)"
             )
+        await self.targets.fleets.profile_exists(request.profile_name)  # else NOT_FOUND
         self.reconciler.wake(request.profile_name, "operator")
         return delivery_pb2.RespecializeResponse()
 
