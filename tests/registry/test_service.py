@@ -174,8 +174,18 @@ def test_tokens_only_reach_what_they_are_for(stub: RegistryServiceStub) -> None:
     as_device = bearer(mine.device_token)
     denied = [
         (stub.ListProfiles, pb.ListProfilesRequest(), as_device, "needs the operator token"),
-        (stub.ListDevices, pb.ListDevicesRequest(), bearer(fleet.enrolment), "operator token"),
-        (stub.RegisterDevice, pb.RegisterDeviceRequest(), OPERATOR, "needs the enrolment token"),
+        (
+            stub.ListDevices,
+            pb.ListDevicesRequest(),
+            bearer(fleet.enrolment),
+            "operator token; this call carries an enrolment token",
+        ),
+        (
+            stub.RegisterDevice,
+            pb.RegisterDeviceRequest(),
+            OPERATOR,
+            "needs the enrolment token; this call carries an operator token",
+        ),
         (
             stub.Heartbeat,
             pb.HeartbeatRequest(device_id=other.device.id),

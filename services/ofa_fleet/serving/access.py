@@ -113,7 +113,8 @@ def authorize(method: str, rule: AccessRule, principal: Principal, request: obje
     if principal.role not in rule.roles:
         allowed = " or ".join(sorted(r.value for r in rule.roles))
         raise PermissionDeniedError(
-            f"{name} needs the {allowed} token; this call carries a {principal.role.value} token"
+            f"{name} needs the {allowed} token; this call carries "
+            f"{_article(principal.role.value)} {principal.role.value} token"
         )
     if principal.role is Role.DEVICE and rule.own_field:
         named = getattr(request, rule.own_field, None)
@@ -127,3 +128,7 @@ def authorize(method: str, rule: AccessRule, principal: Principal, request: obje
 def rules_for(service: str, rules: Mapping[str, AccessRule]) -> dict[str, AccessRule]:
     """Method path (``/pkg.Service/Method``) to rule, from method names to rules."""
     return {f"/{service}/{method}": rule for method, rule in rules.items()}
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
