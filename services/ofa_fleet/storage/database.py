@@ -16,6 +16,7 @@ so replicas that start together migrate once, and two services can share one dat
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ class Database:
         self.url = url
         self.migrations = migrations
         if url.is_sqlite:
-            Path(url.url.database or "").parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(url.url.database or ""))
             self.writer = _sqlite_engine(url.url, pool_size=1, begin="BEGIN IMMEDIATE")
             self.reader = _sqlite_engine(url.url, pool_size=pool_size, begin="BEGIN")
         else:
@@ -164,6 +165,16 @@ class Database:
     def close(self) -> None:
         self.writer.dispose()
         self.reader.dispose()
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (0600), if it does not exist yet.
+
+    It holds token digests and device records; SQLite gives its WAL and shared-memory
+    files the database file's mode, so they follow. An existing file keeps its mode.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
 
 
 def _sqlite_engine(url: URL, pool_size: int, begin: str) -> Engine:
