@@ -77,6 +77,16 @@ def test_round_trip_through_the_stored_shape():
         ({"constraints__min_top1": 1.5}, "min_top1 must be within 0..1"),
         ({"constraints__colour": "red"}, "unknown fields ['colour']"),
         ({"cpu": "fast"}, "cpu must be a mapping"),
+        # Ceilings far above any device: what search would refuse later is refused here.
+        ({"cpu__cores": 2**32 - 1}, "cores must be at most 1024"),
+        ({"constraints__batch_size": 2**32 - 1}, "batch_size must be at most 4096"),
+        ({"constraints__batch_size": 0}, "batch_size must be positive"),
+        ({"constraints__resolution": 7}, "resolution must be 16-2048 pixels"),
+        ({"latency_reports": [{"arch": "../../x", "measured_ms": 1.0}]}, "arch string"),
+        (
+            {"latency_reports": [{"arch": "r32", "measured_ms": 1.0}] * 257},
+            "holds 257 reports; at most 256",
+        ),
     ],
 )
 def test_bad_fields_are_named(override, message):

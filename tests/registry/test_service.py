@@ -565,6 +565,10 @@ def test_huge_or_deep_values_get_a_short_clear_error(stub: RegistryServiceStub) 
     error = rpc_error(stub.CreateProfile, pb.CreateProfileRequest(profile=spec), OPERATOR)
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "latency_table_json" in error.details()
+    spec.latency_table_json = " " * (1024 * 1024 + 1)  # valid JSON needs no more than this
+    error = rpc_error(stub.CreateProfile, pb.CreateProfileRequest(profile=spec), OPERATOR)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "latency_table_json is 1,048,577 characters; at most 1,048,576" in error.details()
 
 
 def test_who_am_i_names_the_device_its_token_belongs_to(stub: RegistryServiceStub) -> None:

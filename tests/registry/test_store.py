@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 
 import pytest
@@ -21,6 +22,7 @@ from ofa_fleet.errors import (
     NotFoundError,
 )
 from ofa_fleet.hardware.profile import Constraints
+from ofa_fleet.registry import store as registry_store
 from ofa_fleet.registry.records import (
     ChangeKind,
     ChangeOperation,
@@ -207,6 +209,25 @@ def test_old_changes_are_pruned_and_cursors_never_repeat(store: RegistryStore) -
     assert store.changes_after(0) == [] and store.first_cursor() == 4
     store.delete_device(device.id)
     assert [c.cursor for c in store.changes_after(0)] == [4]  # the counter went on
+
+
+def test_a_listing_page_ends_before_its_records_weigh_too_much(
+    store: RegistryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a-one", "b-two", "c-three"):
+        store.create_profile(dataclasses.replace(example_profile(), name=name))
+    one = len(json.dumps(example_profile().to_dict(), separators=(",", ":")))
+    monkeypatch.setattr(registry_store, "MAX_PAGE_BYTES", int(one * 1.5))
+    first = store.list_profiles(page_size=10)
+    assert [p.name for p in first.items] == ["a-one"] and first.next_token
+    names = [p.name for p in first.items]
+    page = first
+    while page.next_token:
+        page = store.list_profiles(page_size=10, page_token=page.next_token)
+        names += [p.name for p in page.items]
+    assert names == ["a-one", "b-two", "c-three"]  # each once, in order
+    monkeypatch.setattr(registry_store, "MAX_PAGE_BYTES", 1)  # never less than one per page
+    assert len(store.list_profiles(page_size=10).items) == 1
 
 
 def test_heartbeat_is_not_a_change(store: RegistryStore) -> None:

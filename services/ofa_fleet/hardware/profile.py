@@ -10,6 +10,7 @@ bad profile fails with the field's name instead of producing a model nobody can 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -18,6 +19,17 @@ from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.units import parse_bytes
 
 ARCHITECTURES = ("x86_64", "aarch64", "armv7", "riscv64")
+# Ceilings far above any real device: they keep absurd figures out of search and storage.
+MAX_CORES = 1024
+MAX_CLOCK_GHZ = 100.0
+MAX_GFLOPS = 1e9
+MAX_GBPS = 1e6
+MAX_BYTES = 2**50  # a petabyte
+MAX_BUDGET_MS = 3_600_000.0  # an hour per inference
+MAX_BATCH = 4096
+MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
+MAX_LATENCY_REPORTS = 256
+ARCH_PATTERN = re.compile(r"[A-Za-z0-9_=,|\-]{1,512}")
 ENGINES = ("onnxruntime",)
 EXECUTION_PROVIDERS = (
     "CPUExecutionProvider",
@@ -55,12 +67,12 @@ class CpuSpec:
                 f"{where}.architecture must be one of {list(ARCHITECTURES)}, "
                 f"got {self.architecture!r}"
             )
-        _positive(self.cores, f"{where}.cores")
-        _positive(self.clock_ghz, f"{where}.clock_ghz")
+        _positive(self.cores, f"{where}.cores", MAX_CORES)
+        _positive(self.clock_ghz, f"{where}.clock_ghz", MAX_CLOCK_GHZ)
         if self.peak_gflops is not None:
-            _positive(self.peak_gflops, f"{where}.peak_gflops")
+            _positive(self.peak_gflops, f"{where}.peak_gflops", MAX_GFLOPS)
         if self.memory_bandwidth_gbps is not None:
-            _positive(self.memory_bandwidth_gbps, f"{where}.memory_bandwidth_gbps")
+            _positive(self.memory_bandwidth_gbps, f"{where}.memory_bandwidth_gbps", MAX_GBPS)
 
 
 @dataclass(frozen=True)
@@ -110,12 +122,17 @@ class Constraints:
     min_top1: float | None = None
 
     def validate(self, where: str) -> None:
-        _positive(self.latency_budget_ms, f"{where}.latency_budget_ms")
-        _positive(self.batch_size, f"{where}.batch_size")
-        _positive(self.max_model_bytes, f"{where}.max_model_bytes")
-        _positive(self.max_peak_memory_bytes, f"{where}.max_peak_memory_bytes")
+        _positive(self.latency_budget_ms, f"{where}.latency_budget_ms", MAX_BUDGET_MS)
+        _positive(self.batch_size, f"{where}.batch_size", MAX_BATCH)
+        _positive(self.max_model_bytes, f"{where}.max_model_bytes", MAX_BYTES)
+        _positive(self.max_peak_memory_bytes, f"{where}.max_peak_memory_bytes", MAX_BYTES)
         if self.resolution is not None:
-            _positive(self.resolution, f"{where}.resolution")
+            _positive(self.resolution, f"{where}.resolution", MAX_RESOLUTION)
+            if self.resolution < MIN_RESOLUTION:
+                raise InvalidArgumentError(
+                    f"{where}.resolution must be {MIN_RESOLUTION}-{MAX_RESOLUTION} pixels, "
+                    f"got {self.resolution}"
+                )
         if self.min_top1 is not None and not 0.0 <= self.min_top1 <= 1.0:
             raise InvalidArgumentError(f"{where}.min_top1 must be within 0..1, got {self.min_top1}")
 
@@ -128,9 +145,11 @@ class LatencyReport:
     measured_ms: float
 
     def validate(self, where: str) -> None:
-        if not isinstance(self.arch, str) or not self.arch:
-            raise InvalidArgumentError(f"{where}.arch must be an arch string")
-        _positive(self.measured_ms, f"{where}.measured_ms")
+        if not isinstance(self.arch, str) or not ARCH_PATTERN.fullmatch(self.arch):
+            raise InvalidArgumentError(
+                f"{where}.arch must be an arch string (up to 512 letters, digits and _=,|-)"
+            )
+        _positive(self.measured_ms, f"{where}.measured_ms", MAX_BUDGET_MS)
 
 
 @dataclass(frozen=True)
@@ -153,8 +172,8 @@ class HardwareProfile:
         self.cpu.validate(f"{where}: cpu")
         self.runtime.validate(f"{where}: runtime", self.cpu.cores)
         self.constraints.validate(f"{where}: constraints")
-        _positive(self.ram_bytes, f"{where}: ram_bytes")
-        _positive(self.storage_bytes, f"{where}: storage_bytes")
+        _positive(self.ram_bytes, f"{where}: ram_bytes", MAX_BYTES)
+        _positive(self.storage_bytes, f"{where}: storage_bytes", MAX_BYTES)
         if self.constraints.max_model_bytes > self.storage_bytes:
             raise InvalidArgumentError(
                 f"{where}: constraints.max_model_bytes ({self.constraints.max_model_bytes}) "
@@ -164,6 +183,11 @@ class HardwareProfile:
             raise InvalidArgumentError(
                 f"{where}: constraints.max_peak_memory_bytes "
                 f"({self.constraints.max_peak_memory_bytes}) exceeds ram_bytes ({self.ram_bytes})"
+            )
+        if len(self.latency_reports) > MAX_LATENCY_REPORTS:
+            raise InvalidArgumentError(
+                f"{where}: latency_reports holds {len(self.latency_reports)} reports; at most "
+                f"{MAX_LATENCY_REPORTS} (keep the most recent)"
             )
         for index, report in enumerate(self.latency_reports):
             report.validate(f"{where}: latency_reports[{index}]")
@@ -237,11 +261,15 @@ class HardwareProfile:
         )
 
 
-def _positive(value: object, field: str) -> None:
+def _positive(value: object, field: str, most: float | None = None) -> None:
+    """A positive finite number, at most `most` when given (every field has a ceiling a
+    real device stays far below, so nothing absurd reaches search or a database)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidArgumentError(f"{field} must be a number, got {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise InvalidArgumentError(f"{field} must be positive, got {value!r}")
+    if most is not None and value > most:
+        raise InvalidArgumentError(f"{field} must be at most {most:g}, got {value!r}")
 
 
 def _mapping(value: object, where: str) -> dict[str, Any]:

@@ -15,6 +15,9 @@ from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.v1 import common_pb2
 
+# A latency table of the largest space is a few hundred KB of JSON.
+MAX_LATENCY_TABLE_CHARS = 1024 * 1024
+
 
 def profile_from_proto(message: common_pb2.HardwareProfile, field: str) -> HardwareProfile:
     if not message.ByteSize():
@@ -50,6 +53,11 @@ def profile_from_proto(message: common_pb2.HardwareProfile, field: str) -> Hardw
         if message.constraints.HasField(optional):
             data["constraints"][optional] = getattr(message.constraints, optional)
     if message.latency_table_json:
+        if len(message.latency_table_json) > MAX_LATENCY_TABLE_CHARS:
+            raise InvalidArgumentError(
+                f"{field}.latency_table_json is {len(message.latency_table_json):,} characters; "
+                f"at most {MAX_LATENCY_TABLE_CHARS:,} (a whole space's table is far smaller)"
+            )
         try:
             table = json.loads(message.latency_table_json)
             LatencyTable.from_dict(table)

@@ -66,6 +66,8 @@ ENROL_RETRY_WINDOW_US = 10 * 60 * 1_000_000
 Row = TypeVar("Row")
 Record = TypeVar("Record")
 NAMES_SHOWN_IN_ERRORS = 10
+# Most bytes of records in one listing page (clients accept 4 MiB answers by default).
+MAX_PAGE_BYTES = 2 * 1024 * 1024
 
 
 def now_us() -> int:
@@ -100,8 +102,16 @@ class RegistryStore:
             return _profile(_profile_row(s, name))
 
     def list_profiles(self, page_size: int = 0, page_token: str = "") -> Page[ProfileRecord]:
+        # A page is cut short by bytes too: profiles with large latency tables must not make
+        # one answer larger than a client accepts (the token resumes after the last shown).
         return self._page(
-            select(ProfileRow), ProfileRow.name, "profiles", page_size, page_token, _profile
+            select(ProfileRow),
+            ProfileRow.name,
+            "profiles",
+            page_size,
+            page_token,
+            _profile,
+            weight=lambda row: len(row.spec_json),
         )
 
     def update_profile(
@@ -368,8 +378,11 @@ class RegistryStore:
         page_size: int,
         page_token: str,
         to_record: Callable[[Row], Record],
+        weight: Callable[[Row], int] | None = None,
     ) -> Page[Record]:
-        """One page of `query` ordered by `key`; the token names the last key shown."""
+        """One page of `query` ordered by `key`; the token names the last key shown. With
+        `weight`, the page also ends before its rows weigh more than `MAX_PAGE_BYTES`
+        (never before its first row)."""
         size = check_page_size(page_size)
         after = decode_page_token(page_token, listing)
         query = query.order_by(key).limit(size + 1)
@@ -378,7 +391,15 @@ class RegistryStore:
         with self.database.read() as s:
             rows = s.scalars(query).all()
         shown = rows[:size]
-        token = encode_page_token(listing, getattr(shown[-1], key.key)) if len(rows) > size else ""
+        if weight is not None:
+            total = 0
+            for index, row in enumerate(shown):
+                total += weight(row)
+                if index and total > MAX_PAGE_BYTES:
+                    shown = shown[:index]
+                    break
+        more = len(rows) > len(shown)
+        token = encode_page_token(listing, getattr(shown[-1], key.key)) if more else ""
         return Page(tuple(to_record(r) for r in shown), token)
 
     def device_for_token(self, token: str) -> str | None:
