@@ -15,6 +15,7 @@ from ofa_fleet.delivery.reconcile.reconciler import Reconciler, ReconcilerSettin
 from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.serve.model_watch import TargetWatch
+from ofa_fleet.delivery.serve.revocations import Revocations
 from ofa_fleet.delivery.serve.servicer import CHUNK_BYTES, DeliveryServicer
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelStore
@@ -85,8 +86,19 @@ def delivery_service(
             watch.notify,
             figures,
         )
+    revocations = Revocations(registry, operator_token, devices)
     servicer = DeliveryServicer(
-        store, signer, devices, targets, ledger, watch, reconciler, chunk_bytes, figures, carbon
+        store,
+        signer,
+        devices,
+        targets,
+        ledger,
+        watch,
+        reconciler,
+        chunk_bytes,
+        figures,
+        carbon,
+        revocations,
     )
 
     def stopping() -> None:
@@ -105,6 +117,7 @@ def delivery_service(
         rules=RULES,
         ready=ready,
         stopping=stopping,
+        background=revocations.follow,
     )
     authenticator = OperatorAuthenticator(operator_token, [devices])
     return Delivery(service, servicer, authenticator, reconciler, figures)

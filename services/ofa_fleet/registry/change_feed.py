@@ -20,8 +20,8 @@ import time
 from collections.abc import AsyncIterator
 
 from ofa_fleet.contract.error_details import CURSOR_EXPIRED
-from ofa_fleet.errors import OutOfRangeError
-from ofa_fleet.registry.records import Change, ChangeKind
+from ofa_fleet.errors import InvalidArgumentError, OutOfRangeError
+from ofa_fleet.registry.records import Change, ChangeKind, ChangeOperation
 from ofa_fleet.registry.retention import DEFAULT_RETENTION_SECONDS, check_retention_seconds
 from ofa_fleet.registry.store import RegistryStore
 
@@ -53,9 +53,17 @@ class ChangeFeed:
         self._changed.set()
 
     async def watch(
-        self, after_cursor: int, kinds: frozenset[ChangeKind] = frozenset()
+        self,
+        after_cursor: int,
+        kinds: frozenset[ChangeKind] = frozenset(),
+        operations: frozenset[ChangeOperation] = frozenset(),
+        from_head: bool = False,
     ) -> AsyncIterator[Change]:
         last = await asyncio.to_thread(self.store.last_cursor)
+        if from_head:
+            if after_cursor:
+                raise InvalidArgumentError("give after_cursor or from_head, not both")
+            after_cursor = last
         if after_cursor > last:
             raise OutOfRangeError(
                 f"after_cursor {after_cursor} is ahead of the newest change ({last}); was the "
@@ -68,7 +76,9 @@ class ChangeFeed:
             if cursor == head:
                 await self._wait(woken)
                 continue
-            changes = await asyncio.to_thread(self.store.changes_after, cursor, BATCH, head, kinds)
+            changes = await asyncio.to_thread(
+                self.store.changes_after, cursor, BATCH, head, kinds, operations
+            )
             if cursor > 0:  # 0 asks for whatever is held; any later position must be whole
                 await self._check_held(cursor, head)
             for change in changes:

@@ -6,7 +6,9 @@ validator (`HardwareProfile.from_dict`) judges a profile however it arrived.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from ofa_fleet.carbon.convert import cost_from_proto, cost_to_proto
 from ofa_fleet.contract.rollout import rollout_to_proto
@@ -24,6 +26,7 @@ from ofa_fleet.registry.records import (
 from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import registry_pb2
 
+E = TypeVar("E", bound=enum.Enum)
 _KINDS = {
     ChangeKind.PROFILE: registry_pb2.CHANGE_KIND_PROFILE,
     ChangeKind.FLEET: registry_pb2.CHANGE_KIND_FLEET,
@@ -106,18 +109,24 @@ def change_to_proto(change: Change) -> registry_pb2.WatchChangesResponse:
 
 def kinds_from_proto(kinds: Sequence[int]) -> frozenset[ChangeKind]:
     """A watch's kind filter: each a known kind, at most once."""
-    by_number: dict[int, ChangeKind] = {number: kind for kind, number in _KINDS.items()}
-    chosen: set[ChangeKind] = set()
-    for number in kinds:
-        kind = by_number.get(number)
-        if kind is None:
-            raise InvalidArgumentError(
-                f"kinds holds {number}, which is no change kind; use CHANGE_KIND_PROFILE, "
-                "CHANGE_KIND_FLEET or CHANGE_KIND_DEVICE"
-            )
-        if kind in chosen:
-            raise InvalidArgumentError(f"kinds names {kind.value} more than once")
-        chosen.add(kind)
+    return _chosen(kinds, _KINDS, "kinds", "change kind")
+
+
+def operations_from_proto(operations: Sequence[int]) -> frozenset[ChangeOperation]:
+    """A watch's operation filter: each a known operation, at most once."""
+    return _chosen(operations, _OPERATIONS, "operations", "change operation")
+
+
+def _chosen(numbers: Sequence[int], known: Mapping[E, Any], field: str, what: str) -> frozenset[E]:
+    by_number: dict[int, E] = {number: value for value, number in known.items()}
+    chosen: set[E] = set()
+    for number in numbers:
+        value = by_number.get(number)
+        if value is None:
+            raise InvalidArgumentError(f"{field} holds {number}, which is no {what}")
+        if value in chosen:
+            raise InvalidArgumentError(f"{field} names {value.value} more than once")
+        chosen.add(value)
     return frozenset(chosen)
 
 

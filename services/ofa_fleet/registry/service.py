@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
 from ofa_fleet.contract.heartbeat import DEFAULT_HEARTBEAT_SECONDS
 from ofa_fleet.contract.tokens import DEVICE_PREFIX, ENROLMENT_PREFIX
+from ofa_fleet.errors import OfaFleetError
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.metrics import RegistryMetrics
+from ofa_fleet.registry.records import ChangeKind, ChangeOperation
 from ofa_fleet.registry.retention import DEFAULT_RETENTION_SECONDS
 from ofa_fleet.registry.servicer import RegistryServicer
 from ofa_fleet.registry.store import RegistryStore
@@ -20,6 +23,8 @@ from ofa_fleet.serving.server import Service
 from ofa_fleet.serving.token_cache import TokenCache
 from ofa_fleet.storage.database import Database
 from ofa_fleet.v1 import registry_pb2_grpc
+
+log = logging.getLogger("ofa_fleet.registry")
 
 
 class RegistryTokens:
@@ -84,11 +89,32 @@ def registry_service(
             rules=RULES,
             ready=ready,
             stopping=feed.close,
-            background=feed.prune_forever,
+            background=lambda: _housekeeping(feed, tokens.cache),
         ),
         store,
         tokens,
     )
+
+
+async def _housekeeping(feed: ChangeFeed, cache: TokenCache) -> None:
+    """Prune the feed; and forget cached tokens of devices and fleets deleted on another
+    replica at once (this replica's own deletions forget them in the call), rather than
+    when the cache entry expires."""
+    await asyncio.gather(feed.prune_forever(), _revoke_deleted(feed, cache))
+
+
+async def _revoke_deleted(feed: ChangeFeed, cache: TokenCache) -> None:
+    deletions = frozenset({ChangeOperation.DELETED})
+    kinds = frozenset({ChangeKind.DEVICE, ChangeKind.FLEET})
+    while True:
+        try:
+            async for change in feed.watch(0, kinds, deletions, from_head=True):
+                cache.forget(change.entity_id)
+            return  # the feed closed: the server is stopping
+        except OfaFleetError as error:  # the database is away: deletions may be missed
+            log.warning("token revocations interrupted", extra={"error": str(error)})
+            cache.clear()
+            await asyncio.sleep(1.0)
 
 
 def registry_authenticator(operator_token: str, registry: Registry) -> OperatorAuthenticator:

@@ -253,7 +253,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.WatchChangesRequest, context: aio.ServicerContext
     ) -> AsyncIterator[pb.WatchChangesResponse]:
         kinds = convert.kinds_from_proto(request.kinds)
-        async for change in self.feed.watch(request.after_cursor, kinds):
+        operations = convert.operations_from_proto(request.operations)
+        watch = self.feed.watch(request.after_cursor, kinds, operations, request.from_head)
+        async for change in watch:
             yield convert.change_to_proto(change)
 
 

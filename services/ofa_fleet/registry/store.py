@@ -416,14 +416,17 @@ class RegistryStore:
         limit: int = 500,
         up_to: int | None = None,
         kinds: frozenset[ChangeKind] = frozenset(),
+        operations: frozenset[ChangeOperation] = frozenset(),
     ) -> list[Change]:
-        """Changes after `cursor` (and at most `up_to`), oldest first; only of `kinds` if
-        any are given."""
+        """Changes after `cursor` (and at most `up_to`), oldest first; only of `kinds` and
+        `operations` where any are given."""
         query = select(ChangeRow).where(ChangeRow.cursor > cursor)
         if up_to is not None:
             query = query.where(ChangeRow.cursor <= up_to)
         if kinds:
             query = query.where(ChangeRow.kind.in_(sorted(k.value for k in kinds)))
+        if operations:
+            query = query.where(ChangeRow.operation.in_(sorted(o.value for o in operations)))
         with self.database.read() as s:
             rows = s.scalars(query.order_by(ChangeRow.cursor).limit(limit)).all()
         return [_change(r) for r in rows]

@@ -1,11 +1,11 @@
 """Recently verified device and enrolment tokens, so a busy device is not looked up per call.
 
 Every device call is authenticated; without a cache each heartbeat costs a database read
-before its write. Entries expire after `ttl_seconds` and are dropped at once when this
-replica deletes the device or fleet. Another replica's deletion is seen when the entry
-expires: a deleted device may keep calling for up to `ttl_seconds` there, and its calls
-then fail with NOT_FOUND on its own record anyway. Unknown tokens are never cached, so
-guessing cannot fill the cache.
+before its write. Entries expire after `ttl_seconds` and are dropped at once when the
+device or fleet is deleted: by this replica in the call, by every other replica (registry
+or delivery) as the registry's change feed tells it (`registry.service`,
+`delivery.serve.revocations`); the expiry bounds what a feed that is down would miss.
+Unknown tokens are never cached, so guessing cannot fill the cache.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ class TokenCache:
 
     def put(self, token: str, principal: Principal) -> None:
         self._entries.put(digest(token), principal)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def forget(self, subject: str) -> None:
         """Drop every entry for a device id or fleet name (it was deleted here)."""

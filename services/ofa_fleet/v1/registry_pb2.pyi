@@ -387,12 +387,16 @@ class DeleteDeviceResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class WatchChangesRequest(_message.Message):
-    __slots__ = ("after_cursor", "kinds")
+    __slots__ = ("after_cursor", "kinds", "operations", "from_head")
     AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    FROM_HEAD_FIELD_NUMBER: _ClassVar[int]
     after_cursor: int
     kinds: _containers.RepeatedScalarFieldContainer[ChangeKind]
-    def __init__(self, after_cursor: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[ChangeKind, str]]] = ...) -> None: ...
+    operations: _containers.RepeatedScalarFieldContainer[ChangeOperation]
+    from_head: bool
+    def __init__(self, after_cursor: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[ChangeKind, str]]] = ..., operations: _Optional[_Iterable[_Union[ChangeOperation, str]]] = ..., from_head: _Optional[bool] = ...) -> None: ...
 
 class WatchChangesResponse(_message.Message):
     __slots__ = ("cursor", "kind", "operation", "id", "revision", "commit_time", "parent")

@@ -61,6 +61,16 @@ class RegistryDeviceAuthenticator:
         self.cache.put(token, principal)
         return principal
 
+    def forget(self, device_id: str) -> None:
+        """The device was deleted: its tokens are checked with the registry again."""
+        self.cache.forget(device_id)
+        self._fleets.pop(device_id, None)
+
+    def forget_all(self) -> None:
+        """Deletions may have been missed: every token is checked with the registry again."""
+        self.cache.clear()
+        self._fleets.clear()
+
     def fleet_of(self, device_id: str) -> str | None:
         """The fleet the registry last said this device belongs to."""
         return self._fleets.get(device_id)

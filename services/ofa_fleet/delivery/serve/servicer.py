@@ -26,11 +26,12 @@ from ofa_fleet.delivery.serve.chunking import CHUNK_BYTES
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.serve.model_watch import TargetWatch
 from ofa_fleet.delivery.serve.pinning import FleetPinning
+from ofa_fleet.delivery.serve.revocations import Revocations
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.specializations import Specializations, SpecializationStatus
 from ofa_fleet.errors import FailedPreconditionError, OutOfRangeError, UnavailableError
-from ofa_fleet.serving.access import current_principal
+from ofa_fleet.serving.access import Role, current_principal
 from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
 
@@ -50,7 +51,9 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         chunk_bytes: int = CHUNK_BYTES,
         metrics: DeliveryMetrics | None = None,
         carbon: CarbonReport | None = None,
+        revocations: Revocations | None = None,
     ) -> None:
+        self.revocations = revocations
         self.carbon = carbon
         self.metrics = metrics or DeliveryMetrics(CollectorRegistry())
         self.watch = watch
@@ -96,7 +99,17 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
                 f"({size} bytes); resume from an offset between 0 and {size}"
             )
         end = size if request.read_limit == 0 else min(size, offset + request.read_limit)
-        profile = record.manifest.profile_name
+        chunks = self._chunks(record, offset, end)
+        principal = current_principal()
+        if self.revocations is not None and principal.role is Role.DEVICE:
+            chunks = self.revocations.until_revoked(principal.subject, chunks)
+        async for chunk in chunks:
+            yield chunk
+
+    async def _chunks(
+        self, record: ModelRecord, offset: int, end: int
+    ) -> AsyncIterator[delivery_pb2.ReadModelResponse]:
+        profile, size = record.manifest.profile_name, record.size_bytes
         model = await asyncio.to_thread(self.store.read, record.sha256)
         view = memoryview(model)
         starts = range(offset, end, self.chunk_bytes)
@@ -117,7 +130,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         self, request: delivery_pb2.WatchModelRequest, context: aio.ServicerContext
     ) -> AsyncIterator[delivery_pb2.WatchModelResponse]:
         device_id = current_principal().subject
-        async for record in self.watch.follow(self._fleet_of(device_id), device_id):
+        records = self.watch.follow(self._fleet_of(device_id), device_id)
+        if self.revocations is not None:
+            records = self.revocations.until_revoked(device_id, records)
+        async for record in records:
             yield delivery_pb2.WatchModelResponse(manifest=self.manifest(record))
 
     async def GetSigningKey(  # noqa: N802

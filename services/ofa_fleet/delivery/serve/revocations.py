@@ -1,0 +1,120 @@
+"""A deleted device loses its access to delivery at once, on every replica.
+
+Delivery checks device tokens with the registry (`device_auth`) and caches the answers
+for 30 s, so without more a deleted device kept downloading for up to that long, and a
+`WatchModel` stream it opened before the deletion stayed open for good. Each replica
+therefore follows the registry's change feed for device deletions (`WatchChanges`, kind
+DEVICE, operation DELETED, from the newest change on) and, for each, forgets the device's
+cached tokens and ends its open streams (UNAUTHENTICATED).
+
+The bound: a deletion reaches every replica within the registry's feed poll (1 s) when
+it was made on another registry replica, at once otherwise. While the feed is down the
+cache's expiry (30 s) still bounds it; after a reconnect the watch resumes from the last
+change it saw, and if the registry no longer holds that far back (CURSOR_EXPIRED), every
+cached token is dropped instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import TypeVar
+
+from grpc import aio
+
+from ofa_fleet.contract.error_details import CURSOR_EXPIRED
+from ofa_fleet.contract.error_details import decode as decode_details
+from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.errors import UnauthenticatedError
+from ofa_fleet.serving.client import bearer
+from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
+
+log = logging.getLogger("ofa_fleet.delivery")
+RETRY_SECONDS = 1.0
+T = TypeVar("T")
+
+
+class Revocations:
+    def __init__(
+        self,
+        registry: registry_pb2_grpc.RegistryServiceStub,
+        token: str,
+        devices: RegistryDeviceAuthenticator,
+    ) -> None:
+        self.registry = registry
+        self.token = token
+        self.devices = devices
+        self._streams: dict[str, set[asyncio.Event]] = {}
+        self.revoked_count = 0
+
+    def revoke(self, device_id: str) -> None:
+        """The device was deleted: forget its tokens here and end its open streams."""
+        self.devices.forget(device_id)
+        for ended in self._streams.get(device_id, ()):
+            ended.set()
+        self.revoked_count += 1
+
+    @contextlib.contextmanager
+    def streaming(self, device_id: str) -> Iterator[asyncio.Event]:
+        """An event set when `device_id` is revoked, for as long as its stream is open."""
+        ended = asyncio.Event()
+        self._streams.setdefault(device_id, set()).add(ended)
+        try:
+            yield ended
+        finally:
+            held = self._streams.get(device_id)
+            if held is not None:
+                held.discard(ended)
+                if not held:
+                    del self._streams[device_id]
+
+    async def until_revoked(self, device_id: str, source: AsyncIterator[T]) -> AsyncIterator[T]:
+        """`source`'s items until the device is revoked, which ends it UNAUTHENTICATED."""
+        with self.streaming(device_id) as ended:
+            waiter = asyncio.ensure_future(ended.wait())
+            try:
+                while True:
+                    following = asyncio.ensure_future(anext(source))
+                    await asyncio.wait({following, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    if not following.done():
+                        following.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                            await following
+                        raise UnauthenticatedError(
+                            f"device {device_id} was deleted; its access ended"
+                        )
+                    try:
+                        yield following.result()
+                    except StopAsyncIteration:
+                        return
+            finally:
+                waiter.cancel()
+
+    async def follow(self) -> None:
+        """Revoke each device the registry deletes, until cancelled (the server stops)."""
+        cursor = 0
+        while True:
+            request = registry_pb2.WatchChangesRequest(
+                kinds=[registry_pb2.CHANGE_KIND_DEVICE],
+                operations=[registry_pb2.CHANGE_OPERATION_DELETED],
+                after_cursor=cursor,
+                from_head=cursor == 0,
+            )
+            try:
+                async for change in self.registry.WatchChanges(
+                    request, metadata=bearer(self.token)
+                ):
+                    self.revoke(change.id)
+                    cursor = change.cursor
+            except aio.AioRpcError as error:
+                details = decode_details(error.trailing_metadata())
+                if details is not None and details.reason == CURSOR_EXPIRED:
+                    self.devices.forget_all()  # some deletions were missed: ask again
+                    cursor = 0
+                log.warning(
+                    "device revocations interrupted",
+                    extra={"code": error.code().name, "error": error.details()},
+                )
+            await asyncio.sleep(RETRY_SECONDS)
