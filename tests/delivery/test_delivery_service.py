@@ -98,6 +98,8 @@ def test_devices_may_only_ask_for_their_own_manifest_but_read_any_model(world: W
         (OPERATOR, mine.device.id, grpc.StatusCode.PERMISSION_DENIED),
         (bearer("ofa_device_forged"), mine.device.id, grpc.StatusCode.UNAUTHENTICATED),
         ((), mine.device.id, grpc.StatusCode.UNAUTHENTICATED),
+        # A kind of token delivery never takes: the wrong key, whether or not it is valid.
+        (bearer("ofa_enrol_anything"), mine.device.id, grpc.StatusCode.PERMISSION_DENIED),
     ]
     for metadata, device_id, code in cases:
         request = delivery_pb2.GetModelManifestRequest(device_id=device_id)

@@ -163,9 +163,20 @@ def test_retried_device_writes_are_answered_once(stub: RegistryServiceStub) -> N
     ],
 )
 def test_unauthenticated_calls(stub: RegistryServiceStub, metadata, message) -> None:  # type: ignore[no-untyped-def]
-    error = rpc_error(stub.ListProfiles, pb.ListProfilesRequest(), metadata)
+    # GetDevice takes the operator's token or a device's: each kind is checked for real.
+    request = pb.GetDeviceRequest(device_id="d-" + "0" * 20)
+    error = rpc_error(stub.GetDevice, request, metadata)
     assert error.code() is grpc.StatusCode.UNAUTHENTICATED
     assert message in error.details()
+
+
+def test_a_kind_of_token_a_call_never_takes_is_permission_denied(
+    stub: RegistryServiceStub,
+) -> None:
+    for token in ("ofa_device_forged", "ofa_enrol_forged"):
+        error = rpc_error(stub.ListProfiles, pb.ListProfilesRequest(), bearer(token))
+        assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert "needs the operator token" in error.details()
 
 
 def test_tokens_only_reach_what_they_are_for(stub: RegistryServiceStub) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ofa_fleet.contract.tokens import DEVICE_PREFIX, ENROLMENT_PREFIX
 from ofa_fleet.errors import PermissionDeniedError, UnauthenticatedError
 
 
@@ -89,6 +90,15 @@ def current_principal() -> Principal:
 
 def set_current_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
     return _current.set(principal)
+
+
+def token_role(token: str) -> Role | None:
+    """The kind of token its prefix claims (device or enrolment); None for any other."""
+    if token.startswith(DEVICE_PREFIX):
+        return Role.DEVICE
+    if token.startswith(ENROLMENT_PREFIX):
+        return Role.ENROLMENT
+    return None
 
 
 def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:

@@ -40,6 +40,7 @@ from ofa_fleet.serving.access import (
     authorize,
     bearer_token,
     set_current_principal,
+    token_role,
 )
 from ofa_fleet.serving.grpc_metrics import GrpcServerMetrics
 from ofa_fleet.serving.status_codes import status_code_for
@@ -121,6 +122,10 @@ class _Call:
         token = bearer_token(self.metadata)
         principal = await self.owner._authenticator.authenticate(token)
         if principal is None:
+            kind = token_role(token)
+            if kind is not None and kind not in self.rule.roles:
+                # A kind of token this call never takes: say so, whether or not it is valid.
+                authorize(self.method, self.rule, Principal(kind), request)
             raise UnauthenticatedError(
                 "the bearer token is not one this system issued (or it was revoked)"
             )
