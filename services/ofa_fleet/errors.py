@@ -124,3 +124,8 @@ class RemoteCallError(OfaFleetError):
             return message
         facts = "".join(f" {key}={value}" for key, value in sorted(self.facts.items()))
         return f"{message} [{self.reason}{facts}]"
+
+
+class ProblemsFoundError(OfaFleetError):
+    """A check ran and found something wrong (`ofa-fleet status`): its output is still
+    printed, and the command exits with its own code so that scripts can tell."""

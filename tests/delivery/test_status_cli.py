@@ -27,8 +27,14 @@ def test_status_shows_services_profiles_fleets_coverage_and_specializations(
         closed.bind(("127.0.0.1", 0))
         search = f"127.0.0.1:{closed.getsockname()[1]}"
     addresses = ("--registry", world.registry_address, "--delivery", world.delivery_address)
-    result = ofa_fleet("status", *addresses, "--search", search, "--timeout", "2", "--json")
+    result = ofa_fleet(
+        "status", *addresses, "--search", search, "--timeout", "2", "--json", check=False
+    )
     status = json.loads(result.stdout)
+    # What it saw is printed all the same; the exit code says something is wrong.
+    assert result.returncode == 3, result.stderr
+    assert status["problems"] == [f"search at {search} is down"]
+    assert "1 problem(s): search at" in result.stderr
     assert {n: s["status"] for n, s in status["services"].items()} == {
         "registry": "serving",
         "search": "down",
@@ -44,8 +50,9 @@ def test_status_shows_services_profiles_fleets_coverage_and_specializations(
     assert status["errors"] == []
 
     # Without --json: one screen of tables, the down service named.
-    shown = ofa_fleet("status", *addresses, "--search", search, "--timeout", "2").stdout
-    assert "down" in shown and "pis" in shown and "50%" in shown
+    shown = ofa_fleet("status", *addresses, "--search", search, "--timeout", "2", check=False)
+    assert "down" in shown.stdout and "pis" in shown.stdout and "50%" in shown.stdout
+    assert shown.returncode == 3
 
 
 def test_status_with_the_registry_down_still_answers(world: World, monkeypatch):
@@ -55,8 +62,23 @@ def test_status_with_the_registry_down_still_answers(world: World, monkeypatch):
         nowhere = f"127.0.0.1:{closed.getsockname()[1]}"
     result = ofa_fleet(
         "status", "--registry", nowhere, "--search", nowhere, "--delivery",
-        world.delivery_address, "--timeout", "2", "--json",
+        world.delivery_address, "--timeout", "2", "--json", check=False,
     )  # fmt: skip
     status = json.loads(result.stdout)
     assert status["services"]["registry"]["status"] == "down"
     assert status["profiles"] == [] and status["fleets"] == []
+    assert result.returncode == 3 and len(status["problems"]) == 2
+
+
+def test_status_with_a_wrong_token_fails_with_the_reason(world: World, monkeypatch):
+    monkeypatch.setenv("OFA_FLEET_OPERATOR_TOKEN", "w" * 32)  # not the servers' token
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{closed.getsockname()[1]}"
+    result = ofa_fleet(
+        "status", "--registry", world.registry_address, "--search", nowhere, "--delivery",
+        world.delivery_address, "--timeout", "2", "--json", check=False,
+    )  # fmt: skip
+    status = json.loads(result.stdout)
+    assert result.returncode == 3
+    assert any("UNAUTHENTICATED" in problem for problem in status["problems"])

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ofa_fleet.console.output import emit
-from ofa_fleet.errors import OfaFleetError
+from ofa_fleet.errors import OfaFleetError, ProblemsFoundError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
+EXIT_PROBLEMS_FOUND = 3
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -32,6 +33,9 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     args = parser.parse_args(argv)
     try:
         result = args.handler(args)
+    except ProblemsFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS_FOUND
     except OfaFleetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

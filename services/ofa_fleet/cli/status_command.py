@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
-from ofa_fleet.errors import OfaFleetError
+from ofa_fleet.console.output import emit
+from ofa_fleet.errors import OfaFleetError, ProblemsFoundError
 from ofa_fleet.serving.client import open_aio_channel, remote_errors
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.delivery_client import DeliveryClient
@@ -56,13 +57,35 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_status)
 
 
-def run_status(args: argparse.Namespace) -> dict[str, Any] | None:
+def run_status(args: argparse.Namespace) -> None:
+    """Print what is there; then exit 3 (`ProblemsFoundError`) when anything is down, could
+    not be read or is failing, so that a script or a probe can tell."""
     token = load_operator_token(args.operator_token_file)
     status = asyncio.run(_gather(args, token, tls_files(args)))
+    status["problems"] = problems(status)
     if args.json:
-        return status
-    _show(status)
-    return None
+        emit(status, True, "ofa-fleet status")
+    else:
+        _show(status)
+    if status["problems"]:
+        count = len(status["problems"])
+        raise ProblemsFoundError(f"{count} problem(s): " + "; ".join(status["problems"]))
+
+
+def problems(status: dict[str, Any]) -> list[str]:
+    """Everything an operator should act on, each in full (the tables cut long text)."""
+    found = [
+        f"{name} at {service['address']} is {service['status']}"
+        for name, service in status["services"].items()
+        if service["status"] != "serving"
+    ]
+    found += status["errors"]
+    found += [
+        f"profile {p['name']} is failing: {p.get('last_error') or 'no reason given'}"
+        for p in status["profiles"]
+        if p.get("state") == "failing"
+    ]
+    return found
 
 
 async def _gather(args: argparse.Namespace, token: str, tls: TlsFiles) -> dict[str, Any]:
