@@ -13,6 +13,7 @@ from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
+from ofa_fleet.delivery.store.specializations import BackoffPolicy, Specializations
 from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
 from tests.delivery.conftest import model_bytes
 from tests.delivery.world import CHUNK, OPERATOR, PROFILE, World, enrol
@@ -85,6 +86,17 @@ def test_a_device_without_a_model_is_told_at_once_to_retry_after_a_delay(world: 
     details = decode_details(error.value.trailing_metadata())
     assert details is not None and details.reason == MODEL_NOT_READY
     assert details.retry_after_seconds == 5 and details.facts["fleet"] == "pis"
+    # A profile whose specialization fails: the device is told why, and to wait longer.
+    Specializations(world.store.database).mark_failing(
+        PROFILE, "the fastest subnet needs 9.161 ms, the budget is 0.05 ms", BackoffPolicy()
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        world.get_manifest(timeout=60)
+    assert error.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert "the budget is 0.05 ms" in error.value.details()
+    details = decode_details(error.value.trailing_metadata())
+    assert details is not None and details.retry_after_seconds == 60
+    assert details.facts["profile"] == PROFILE and "9.161 ms" in details.facts["last_error"]
     world.add_model(4)
     manifest, received = world.download()
     assert received == model_bytes(4, 100_000) and manifest.profile_name == PROFILE

@@ -36,6 +36,7 @@ from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
 
 RETRY_HINT_SECONDS = 5
+FAILING_RETRY_SECONDS = 60
 
 
 class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
@@ -74,13 +75,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         fleet = self._fleet_of(device_id)
         record = (await self.targets.for_fleet(fleet)).for_device(device_id)
         if record is None:
-            raise UnavailableError(
-                f"fleet {fleet!r} has no model yet: its profile is being specialized; "
-                f"retry in {RETRY_HINT_SECONDS} s, or watch (WatchModel) to hear of it",
-                reason=MODEL_NOT_READY,
-                facts={"fleet": fleet},
-                retry_after_seconds=RETRY_HINT_SECONDS,
-            )
+            raise await self._not_ready(fleet)
         if request.have_sha256 == record.sha256:
             self.metrics.up_to_date(record.manifest.profile_name)
             return delivery_pb2.GetModelManifestResponse(
@@ -240,6 +235,30 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
 
     def manifest(self, record: ModelRecord) -> delivery_pb2.ModelManifest:
         return convert.manifest_to_proto(record, self.signer.key_id, self.chunk_bytes)
+
+    async def _not_ready(self, fleet: str) -> UnavailableError:
+        """MODEL_NOT_READY, saying why: being specialized, or failing (with the reason, and
+        a longer wait, since a failing profile waits out its backoff or a change)."""
+        profile = (await self.targets.fleets.fleet(fleet)).profile
+        state = await asyncio.to_thread(self.ledger.get, profile)
+        facts = {"fleet": fleet, "profile": profile}
+        if state is not None and state.state is SpecializationStatus.FAILING:
+            facts["last_error"] = state.last_error[:200]
+            return UnavailableError(
+                f"fleet {fleet!r} has no model: specializing profile {profile!r} fails "
+                f"({state.last_error}); retry in {FAILING_RETRY_SECONDS} s, or watch "
+                "(WatchModel) to hear when the profile gets a model",
+                reason=MODEL_NOT_READY,
+                facts=facts,
+                retry_after_seconds=FAILING_RETRY_SECONDS,
+            )
+        return UnavailableError(
+            f"fleet {fleet!r} has no model yet: its profile {profile!r} is being specialized; "
+            f"retry in {RETRY_HINT_SECONDS} s, or watch (WatchModel) to hear of it",
+            reason=MODEL_NOT_READY,
+            facts=facts,
+            retry_after_seconds=RETRY_HINT_SECONDS,
+        )
 
     def _fleet_of(self, device_id: str) -> str:
         fleet = self.devices.fleet_of(device_id)
