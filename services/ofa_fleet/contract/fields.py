@@ -76,6 +76,13 @@ def check_cost(cost: EnergyCost, field: str) -> EnergyCost:
     return cost
 
 
+def check_within(value: float, low: float, high: float, must: str) -> float:
+    """`value` when finite and within low..high; else INVALID_ARGUMENT: "`must`, got ..."."""
+    if not (math.isfinite(value) and low <= value <= high):
+        raise InvalidArgumentError(f"{must}, got {value!r}")
+    return value
+
+
 def check_text(value: str, field: str, max_length: int) -> str:
     """Free text: printable, at most `max_length` characters; may be empty."""
     if len(value) > max_length:

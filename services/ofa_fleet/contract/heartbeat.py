@@ -8,11 +8,9 @@ asked for a heartbeat every microsecond (a bug, or a hostile server) cannot make
 
 from __future__ import annotations
 
-import math
-
 from google.protobuf.duration_pb2 import Duration
 
-from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.contract.fields import check_within
 
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 MIN_HEARTBEAT_SECONDS = 0.1
@@ -21,12 +19,13 @@ MAX_HEARTBEAT_SECONDS = 86_400.0  # a day
 
 def check_heartbeat_seconds(seconds: float) -> float:
     """A registry's setting, refused outside the bounds with what they are."""
-    if not (math.isfinite(seconds) and MIN_HEARTBEAT_SECONDS <= seconds <= MAX_HEARTBEAT_SECONDS):
-        raise InvalidArgumentError(
-            f"heartbeat interval must be {MIN_HEARTBEAT_SECONDS:g} to "
-            f"{MAX_HEARTBEAT_SECONDS:g} seconds, got {seconds}"
-        )
-    return seconds
+    return check_within(
+        seconds,
+        MIN_HEARTBEAT_SECONDS,
+        MAX_HEARTBEAT_SECONDS,
+        f"heartbeat interval must be {MIN_HEARTBEAT_SECONDS:g} to "
+        f"{MAX_HEARTBEAT_SECONDS:g} seconds",
+    )
 
 
 def interval_to_proto(seconds: float) -> Duration:

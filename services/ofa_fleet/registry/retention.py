@@ -4,9 +4,7 @@ the CLI reads the default while building its parser."""
 
 from __future__ import annotations
 
-import math
-
-from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.contract.fields import check_within
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0  # a week
 MIN_RETENTION_SECONDS = 60.0
@@ -14,9 +12,11 @@ MAX_RETENTION_SECONDS = 10 * 365 * 24 * 3600.0
 
 
 def check_retention_seconds(seconds: float) -> float:
-    if not (math.isfinite(seconds) and MIN_RETENTION_SECONDS <= seconds <= MAX_RETENTION_SECONDS):
-        raise InvalidArgumentError(
-            f"the change feed's retention must be {MIN_RETENTION_SECONDS / 3600:g} to "
-            f"{MAX_RETENTION_SECONDS / 3600:g} hours, got {seconds / 3600:g}"
-        )
-    return seconds
+    hours = check_within(
+        seconds / 3600,
+        MIN_RETENTION_SECONDS / 3600,
+        MAX_RETENTION_SECONDS / 3600,
+        f"the change feed's retention must be {MIN_RETENTION_SECONDS / 3600:g} to "
+        f"{MAX_RETENTION_SECONDS / 3600:g} hours",
+    )
+    return hours * 3600

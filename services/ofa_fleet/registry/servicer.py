@@ -8,14 +8,13 @@ that a device names only itself; errors raised here are mapped to status codes t
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator, Callable
 from typing import ParamSpec, TypeVar
 
 from grpc import aio
 
 from ofa_fleet.carbon.cost import EnergyCost
-from ofa_fleet.contract.fields import check_name
+from ofa_fleet.contract.fields import check_name, check_within
 from ofa_fleet.contract.heartbeat import (
     DEFAULT_HEARTBEAT_SECONDS,
     check_heartbeat_seconds,
@@ -262,9 +261,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
 def check_boot_seconds(seconds: float) -> float:
     """A report's boot-to-model time: one bad figure would poison the fleet's histogram
     (an infinite sum stays infinite until the registry restarts)."""
-    if not (math.isfinite(seconds) and 0.0 <= seconds <= MAX_BOOT_SECONDS):
-        raise InvalidArgumentError(
-            f"report.boot_to_model_seconds must be 0 to {MAX_BOOT_SECONDS:g} (0 when not "
-            f"measured), got {seconds!r}"
-        )
-    return seconds
+    return check_within(
+        seconds,
+        0.0,
+        MAX_BOOT_SECONDS,
+        f"report.boot_to_model_seconds must be 0 to {MAX_BOOT_SECONDS:g} (0 when not measured)",
+    )
