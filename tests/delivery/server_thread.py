@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from ofa_fleet.delivery.reconcile.reconciler import ReconcilerSettings
+from ofa_fleet.delivery.serve.model_urls import ModelUrls
 from ofa_fleet.delivery.service import Delivery, delivery_service
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelStore
@@ -25,7 +26,9 @@ class DeliveryServerThread(ServerThread):
         search_address: str | None = None,
         settings: ReconcilerSettings | None = None,
         port: int = 0,
+        model_urls: ModelUrls | None = None,
     ) -> None:
+        self.model_urls = model_urls
         super().__init__(port)
         self.store = store
         self.signer = ModelSigner.load_or_create(key_path)
@@ -47,6 +50,7 @@ class DeliveryServerThread(ServerThread):
             search_address=self.search_address,
             settings=self.settings,
             metrics=self.metrics.registry,
+            model_urls=self.model_urls,
         )
         config = ServerConfig(port=self.requested_port, grace_seconds=1.0)
         return Server(config, [self.delivery.service], self.delivery.authenticator, self.metrics)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 
 from grpc import aio
@@ -27,6 +28,7 @@ from ofa_fleet.agent.manifests import signed_manifest
 from ofa_fleet.agent.pending import clear_pending, read_pending, write_pending
 from ofa_fleet.agent.state import InstalledModel
 from ofa_fleet.agent.trust import SigningKey, key_path
+from ofa_fleet.agent.url_download import fetch_url
 from ofa_fleet.contract.error_details import MODEL_NOT_READY
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.errors import IntegrityError, InvalidArgumentError
@@ -34,6 +36,7 @@ from ofa_fleet.serving.client import bearer
 from ofa_fleet.v1 import delivery_pb2
 
 log = logging.getLogger("ofa_fleet.agent")
+MAX_URLS = 4  # the most a manifest names
 # (bytes of the model on disk, its size): called after every chunk is on disk.
 ChunkHook = Callable[[int, int], None]
 DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 600.0
@@ -86,6 +89,7 @@ class ModelFetcher:
         self.key = key
         self.timeouts = timeouts
         self.on_chunk = on_chunk
+        self.bad_urls: set[str] = set()  # gave bytes that failed their check
 
     @property
     def state_dir(self) -> Path:
@@ -109,8 +113,13 @@ class ModelFetcher:
             if pending:
                 self.models.discard(pending)  # the target changed: that partial is moot
             write_pending(self.state_dir, manifest.sha256)
-        resumed = await self._download(manifest, transfer)
-        model = await self._install(manifest, answer.manifest.signature, resumed)
+        urls = [u for u in answer.manifest.download_urls[:MAX_URLS] if u not in self.bad_urls]
+        resumed, used = await self._download(manifest, urls, transfer)
+        try:
+            model = await self._install(manifest, answer.manifest.signature, resumed or bool(used))
+        except TransientError:
+            self.bad_urls.update(used)  # bytes that failed their check: not from there again
+            raise
         return Fetched(model, False)
 
     async def _target(self, have: InstalledModel | None) -> delivery_pb2.GetModelManifestResponse:
@@ -160,15 +169,26 @@ class ModelFetcher:
         finally:
             call.cancel()
 
-    async def _download(self, manifest: Manifest, transfer: Transfer) -> bool:
-        """Append the model's bytes to its partial file (`ReadModel` from what is there
-        already); whether it continued bytes from before."""
+    async def _download(
+        self, manifest: Manifest, urls: list[str], transfer: Transfer
+    ) -> tuple[bool, list[str]]:
+        """Append the model's bytes to its partial file: from the manifest's URLs first,
+        then `ReadModel`, each from what is there already. Whether it continued bytes from
+        before, and the URLs that gave bytes."""
         sha256, total = manifest.sha256, manifest.size_bytes
         size = self.models.partial_size(sha256)
         if size > total:  # garbage past the end (see downloads.py): start again
             self.models.discard(sha256)
             size = 0
         start, resumed = size, size > 0
+        used: list[str] = []
+        for url in urls:
+            if size >= total:
+                break
+            before = transfer.bytes_downloaded
+            size = await self._from_url(url, sha256, size, total, transfer)
+            if transfer.bytes_downloaded > before:
+                used.append(url)
         if size < total:
             call = self.connections.delivery.ReadModel(
                 delivery_pb2.ReadModelRequest(sha256=sha256, read_offset=size),
@@ -181,7 +201,30 @@ class ModelFetcher:
                 call.cancel()
         if resumed and transfer.resumed_from == 0:
             transfer.resumed_from = start
-        return resumed
+        return resumed, used
+
+    async def _from_url(
+        self, url: str, sha256: str, size: int, total: int, transfer: Transfer
+    ) -> int:
+        """What `url` adds to the partial (see `url_download`); any failure is logged and
+        leaves the rest to the next URL or to delivery."""
+
+        def append(offset: int, data: bytes) -> int:
+            if offset == 0 and self.models.partial_size(sha256) > 0:
+                self.models.discard(sha256)  # the server sent the whole file again
+            grown = self.models.append(sha256, offset, data)
+            transfer.bytes_downloaded += len(data)
+            if self.on_chunk is not None:
+                self.on_chunk(grown, total)
+            return grown
+
+        try:
+            return await asyncio.to_thread(
+                fetch_url, url, size, total, append, self.timeouts.stall_seconds
+            )
+        except (OSError, TransientError, InvalidArgumentError, HTTPException, ValueError) as exc:
+            log.warning("model URL failed", extra={"url": url[:200], "error": str(exc)[:300]})
+            return self.models.partial_size(sha256)
 
     async def _receive(
         self,
@@ -213,8 +256,9 @@ class ModelFetcher:
         """Verify and install the download.
 
         A resumed download that fails its check may owe that to bytes from before (a power
-        cut leaves garbage at a partial's end, see `downloads.py`), not to delivery: its
-        partial is gone by now, so it is retried once more from zero. One received whole
+        cut leaves garbage at a partial's end, see `downloads.py`), and one with bytes from
+        a model URL to that cache, not to delivery: its partial is gone by now, so it is
+        retried once more from zero (without those URLs). One received whole from delivery
         in this very call that fails is refused.
         """
         try:

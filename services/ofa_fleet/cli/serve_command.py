@@ -128,6 +128,14 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help=f"bytes per ReadModel message (default {CHUNK_BYTES}; see delivery/chunking.py)",
     )
     delivery.add_argument("--reconcile-concurrency", type=int, default=2)
+    delivery.add_argument(
+        "--model-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an http(s) URL with {sha256} where the same model bytes are served (a cache, "
+        "an object store, a CDN); named in every manifest, tried by devices first; up to 4",
+    )
     add_server_flags(delivery, DELIVERY_PORT)
     delivery.set_defaults(handler=run_delivery)
 
@@ -250,7 +258,10 @@ def run_delivery(args: argparse.Namespace) -> None:
         raise InvalidArgumentError("--chunk-bytes must be 1024 to 4194304")
     if args.reconcile_concurrency <= 0:
         raise InvalidArgumentError("--reconcile-concurrency must be positive")
+    from ofa_fleet.delivery.serve.model_urls import ModelUrls
     from ofa_fleet.storage.database import DatabaseUrl
+
+    args.model_urls = ModelUrls(tuple(args.model_url))  # checked before anything starts
 
     config = server_config(args)
     token = load_operator_token(args.operator_token_file)
@@ -296,6 +307,7 @@ async def _serve_delivery(
             search_tls=upstream,
             settings=ReconcilerSettings(concurrency=args.reconcile_concurrency),
             metrics=metrics.registry,
+            model_urls=args.model_urls,
         )
         server = Server(config, [delivery.service], delivery.authenticator, metrics)
         await server.start()

@@ -14,6 +14,7 @@ from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
 from ofa_fleet.delivery.reconcile.reconciler import Reconciler, ReconcilerSettings
 from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.delivery.serve.model_urls import ModelUrls
 from ofa_fleet.delivery.serve.model_watch import TargetWatch
 from ofa_fleet.delivery.serve.revocations import Revocations
 from ofa_fleet.delivery.serve.servicer import CHUNK_BYTES, DeliveryServicer
@@ -51,6 +52,7 @@ def delivery_service(
     search_tls: TlsFiles | None = None,
     settings: ReconcilerSettings | None = None,
     metrics: CollectorRegistry | None = None,
+    model_urls: ModelUrls | None = None,
 ) -> Delivery:
     """Call from inside the event loop that will serve (the channels bind to it).
 
@@ -99,6 +101,7 @@ def delivery_service(
         figures,
         carbon,
         revocations,
+        model_urls,
     )
 
     def stopping() -> None:

@@ -49,7 +49,7 @@ ROLLOUT_STATE_PROMOTED: RolloutState
 ROLLOUT_STATE_ROLLED_BACK: RolloutState
 
 class ModelManifest(_message.Message):
-    __slots__ = ("canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "create_time", "chunk_size")
+    __slots__ = ("canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "create_time", "chunk_size", "download_urls")
     CANONICAL_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class ModelManifest(_message.Message):
     SUPERNET_VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URLS_FIELD_NUMBER: _ClassVar[int]
     canonical_manifest: bytes
     signature: bytes
     key_id: str
@@ -72,7 +73,8 @@ class ModelManifest(_message.Message):
     supernet_version: str
     create_time: _timestamp_pb2.Timestamp
     chunk_size: int
-    def __init__(self, canonical_manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., arch: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., supernet_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., chunk_size: _Optional[int] = ...) -> None: ...
+    download_urls: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, canonical_manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., arch: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., supernet_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., chunk_size: _Optional[int] = ..., download_urls: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetModelManifestRequest(_message.Message):
     __slots__ = ("device_id", "have_sha256")

@@ -6,6 +6,8 @@ that a field is converted once (as `registry.convert` and `search.convert` do fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ofa_fleet.delivery.rollout import Rollout, RolloutState
 from ofa_fleet.delivery.store.model_store import HistoryEntry, ModelRecord
 from ofa_fleet.delivery.store.specializations import SpecializationStatus
@@ -14,7 +16,7 @@ from ofa_fleet.v1 import delivery_pb2
 
 
 def manifest_to_proto(
-    record: ModelRecord, key_id: str, chunk_size: int
+    record: ModelRecord, key_id: str, chunk_size: int, urls: Sequence[str] = ()
 ) -> delivery_pb2.ModelManifest:
     m = record.manifest
     return delivery_pb2.ModelManifest(
@@ -29,6 +31,7 @@ def manifest_to_proto(
         supernet_version=m.supernet_version,
         create_time=timestamp(m.created_us),
         chunk_size=chunk_size,
+        download_urls=urls,
     )
 
 

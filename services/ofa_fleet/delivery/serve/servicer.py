@@ -24,6 +24,7 @@ from ofa_fleet.delivery.reconcile.reconciler import Reconciler
 from ofa_fleet.delivery.serve import convert
 from ofa_fleet.delivery.serve.chunking import CHUNK_BYTES
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.delivery.serve.model_urls import ModelUrls
 from ofa_fleet.delivery.serve.model_watch import TargetWatch
 from ofa_fleet.delivery.serve.pinning import FleetPinning
 from ofa_fleet.delivery.serve.revocations import Revocations
@@ -53,8 +54,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         metrics: DeliveryMetrics | None = None,
         carbon: CarbonReport | None = None,
         revocations: Revocations | None = None,
+        model_urls: ModelUrls | None = None,
     ) -> None:
         self.revocations = revocations
+        self.model_urls = model_urls or ModelUrls()
         self.carbon = carbon
         self.metrics = metrics or DeliveryMetrics(CollectorRegistry())
         self.watch = watch
@@ -234,7 +237,8 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         return await self.carbon.answer(request.fleet)
 
     def manifest(self, record: ModelRecord) -> delivery_pb2.ModelManifest:
-        return convert.manifest_to_proto(record, self.signer.key_id, self.chunk_bytes)
+        urls = self.model_urls.for_model(record.sha256)
+        return convert.manifest_to_proto(record, self.signer.key_id, self.chunk_bytes, urls)
 
     async def _not_ready(self, fleet: str) -> UnavailableError:
         """MODEL_NOT_READY, saying why: being specialized, or failing (with the reason, and
