@@ -15,9 +15,10 @@ class OfaFleetError(Exception):
 
     Besides its message, an error may carry what a program needs to act on it (AIP-193):
     a ``reason`` (an UPPER_SNAKE_CASE constant documented with the call), ``facts`` about
-    it (string keys and values, such as the current revision), and, for what is worth
-    asking again, ``retry_after_seconds``. The gRPC layer sends them as google.rpc
-    ErrorInfo and RetryInfo details.
+    it (string keys and values, such as the current revision), for what is worth
+    asking again ``retry_after_seconds``, and for a bad request the ``field`` at fault.
+    The gRPC layer sends them as google.rpc ErrorInfo, RetryInfo and BadRequest details
+    (and PreconditionFailure for FAILED_PRECONDITION).
     """
 
     def __init__(
@@ -27,11 +28,13 @@ class OfaFleetError(Exception):
         reason: str = "",
         facts: Mapping[str, str] | None = None,
         retry_after_seconds: float | None = None,
+        field: str = "",
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.facts = dict(facts or {})
         self.retry_after_seconds = retry_after_seconds
+        self.field = field  # the request field at fault, as a dotted path, when one is
 
 
 class InvalidArgumentError(OfaFleetError, ValueError):

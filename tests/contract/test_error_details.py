@@ -22,6 +22,8 @@ def test_reason_facts_and_delay_round_trip() -> None:
     raw = encode(CODE, "fleet 'pis' has no model yet", sent)
     assert decode([("other", "x"), (DETAILS_KEY, raw)]) == sent
     assert decode([(DETAILS_KEY, encode(CODE, "m", ErrorDetails("X")))]) == ErrorDetails("X")
+    bad = ErrorDetails("INVALID_ARGUMENT", field_path="profile.cpu.cores")
+    assert decode([(DETAILS_KEY, encode(3, "cores must be positive", bad))]) == bad
 
 
 def test_what_crosses_the_wire_is_bounded() -> None:
@@ -30,6 +32,9 @@ def test_what_crosses_the_wire_is_bounded() -> None:
     assert read is not None and len(read.facts) == MAX_FACTS
     assert all(len(v) == MAX_FACT_CHARS for v in read.facts.values())
     assert read.retry_after_seconds == MAX_RETRY_SECONDS
+    long_field = ErrorDetails("X", field_path="f" * 1000)
+    read = decode([(DETAILS_KEY, encode(3, "m" * 100_000, long_field))])
+    assert read is not None and len(read.field_path) == MAX_FACT_CHARS
     negative = decode([(DETAILS_KEY, encode(CODE, "m", ErrorDetails("X", {}, -3.0)))])
     assert negative is not None and negative.retry_after_seconds == 0.0
 

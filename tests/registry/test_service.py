@@ -10,12 +10,13 @@ import uuid
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
-from ofa_fleet.contract.error_details import ErrorDetails
+from ofa_fleet.contract.error_details import DETAILS_KEY, ErrorDetails
 from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.access_rules import RULES, SERVICE
@@ -370,6 +371,16 @@ def test_errors_carry_their_reason_and_facts(stub: RegistryServiceStub) -> None:
     missing = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="nope"), OPERATOR)
     assert missing.code() is grpc.StatusCode.NOT_FOUND
     assert decode_details(missing.trailing_metadata()) == ErrorDetails("NOT_FOUND")
+    # A bad field is named in a BadRequest, and a precondition in a PreconditionFailure.
+    bad = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="No Such"), OPERATOR)
+    assert decode_details(bad.trailing_metadata()) == ErrorDetails(
+        "INVALID_ARGUMENT", field_path="name"
+    )
+    status = status_pb2.Status.FromString(dict(in_use.trailing_metadata())[DETAILS_KEY])
+    failure = error_details_pb2.PreconditionFailure()
+    assert any(d.Unpack(failure) for d in status.details if d.Is(failure.DESCRIPTOR))
+    assert failure.violations[0].type == "PROFILE_IN_USE"
+    assert "used by fleet" in failure.violations[0].description
 
 
 def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceStub) -> None:

@@ -1,8 +1,10 @@
 """What an error says to a program, beside its message: google.rpc details (AIP-193).
 
-Servers attach a `google.rpc.Status` with an ErrorInfo (reason, domain, facts) and, for
-errors worth retrying, a RetryInfo (how long to wait) to every error a client can cause or
-wait out; clients (the agent, the CLI) read them back here. The encoding is gRPC's own
+Servers attach a `google.rpc.Status` with an ErrorInfo (reason, domain, facts) to every
+error a client can cause or wait out; for errors worth retrying, a RetryInfo (how long to
+wait); for a bad request that names its field, a BadRequest field violation; for a
+FAILED_PRECONDITION, a PreconditionFailure (its type is the reason). Clients (the agent,
+the CLI) read them back here. The encoding is gRPC's own
 (`grpc-status-details-bin` trailing metadata), so any gRPC client can read them too.
 """
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 DOMAIN = "ofa-fleet"
@@ -22,6 +25,8 @@ MAX_FACTS = 16
 MAX_FACT_CHARS = 256
 # A server asks a client to wait at least this long, at most an hour.
 MAX_RETRY_SECONDS = 3600.0
+MAX_DESCRIPTION_CHARS = 1000
+FAILED_PRECONDITION = 9  # google.rpc.Code
 # Reasons a client acts on by name (the README lists every reason and its facts).
 MODEL_NOT_READY = "MODEL_NOT_READY"
 CURSOR_EXPIRED = "CURSOR_EXPIRED"
@@ -34,6 +39,7 @@ class ErrorDetails:
     reason: str
     facts: Mapping[str, str] = field(default_factory=dict)
     retry_after_seconds: float | None = None
+    field_path: str = ""  # the request field at fault (BadRequest), as a dotted path
 
 
 def encode(code: int, message: str, details: ErrorDetails) -> bytes:
@@ -47,6 +53,17 @@ def encode(code: int, message: str, details: ErrorDetails) -> bytes:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(round(seconds * 1e9))
         packed.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
+    description = message[:MAX_DESCRIPTION_CHARS]
+    if details.field_path:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=details.field_path[:MAX_FACT_CHARS], description=description
+        )
+        packed.append(_packed(error_details_pb2.BadRequest(field_violations=[violation])))
+    if code == FAILED_PRECONDITION:
+        failure = error_details_pb2.PreconditionFailure.Violation(
+            type=details.reason, description=description
+        )
+        packed.append(_packed(error_details_pb2.PreconditionFailure(violations=[failure])))
     return status_pb2.Status(code=code, message=message, details=packed).SerializeToString()
 
 
@@ -63,8 +80,10 @@ def decode(trailing_metadata: Iterable[Any] | None) -> ErrorDetails | None:
         return None
     info = error_details_pb2.ErrorInfo()
     retry = error_details_pb2.RetryInfo()
+    bad = error_details_pb2.BadRequest()
     found = None
     delay = None
+    at_fault = ""
     for detail in status.details:
         if detail.Is(info.DESCRIPTOR):
             detail.Unpack(info)
@@ -72,14 +91,17 @@ def decode(trailing_metadata: Iterable[Any] | None) -> ErrorDetails | None:
         elif detail.Is(retry.DESCRIPTOR):
             detail.Unpack(retry)
             delay = min(max(retry.retry_delay.ToNanoseconds() / 1e9, 0.0), MAX_RETRY_SECONDS)
-    if found is None and delay is None:
+        elif detail.Is(bad.DESCRIPTOR):
+            detail.Unpack(bad)
+            at_fault = bad.field_violations[0].field if bad.field_violations else ""
+    if found is None and delay is None and not at_fault:
         return None
     reason = found.reason if found is not None else ""
     facts = dict(found.metadata) if found is not None else {}
-    return ErrorDetails(reason, facts, delay)
+    return ErrorDetails(reason, facts, delay, at_fault)
 
 
-def _packed(message: error_details_pb2.ErrorInfo | error_details_pb2.RetryInfo) -> any_pb2.Any:
+def _packed(message: Message) -> any_pb2.Any:
     holder = any_pb2.Any()
     holder.Pack(message)
     return holder

@@ -22,22 +22,24 @@ REQUEST_ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 def check_name(value: str, field: str) -> str:
     """A DNS label: what profiles and fleets are called (and Kubernetes objects may be)."""
     if not value:
-        raise InvalidArgumentError(f"{field} is required")
+        raise InvalidArgumentError(f"{field} is required", field=field)
     if not NAME_PATTERN.fullmatch(value):
         raise InvalidArgumentError(
             f"{field} {_shown(value)} is not a valid name: use 1-63 lower-case letters, "
-            "digits and '-', starting and ending with a letter or digit"
+            "digits and '-', starting and ending with a letter or digit",
+            field=field,
         )
     return value
 
 
 def check_device_id(value: str, field: str = "device_id") -> str:
     if not value:
-        raise InvalidArgumentError(f"{field} is required")
+        raise InvalidArgumentError(f"{field} is required", field=field)
     if not DEVICE_ID_PATTERN.fullmatch(value):
         raise InvalidArgumentError(
             f"{field} {_shown(value)} is not a device id (the registry issues ids like "
-            "'d-' followed by 20 hex digits)"
+            "'d-' followed by 20 hex digits)",
+            field=field,
         )
     return value
 
@@ -48,7 +50,8 @@ def check_request_id(value: str, field: str = "request_id") -> str:
     if value and not REQUEST_ID_PATTERN.fullmatch(value):
         raise InvalidArgumentError(
             f"{field} {_shown(value)} is not a UUID: use 36 characters like "
-            "'123e4567-e89b-42d3-a456-426614174000' (lower-case), or leave it empty"
+            "'123e4567-e89b-42d3-a456-426614174000' (lower-case), or leave it empty",
+            field=field,
         )
     return value
 
@@ -71,7 +74,8 @@ def check_cost(cost: EnergyCost, field: str) -> EnergyCost:
         if not (math.isfinite(value) and 0.0 <= value < MAX_COST_FIGURE):
             raise InvalidArgumentError(
                 f"{field}.{name} must be a finite number from 0 to {MAX_COST_FIGURE:g}, "
-                f"got {value!r}"
+                f"got {value!r}",
+                field=f"{field}.{name}",
             )
     return cost
 
@@ -87,13 +91,15 @@ def check_text(value: str, field: str, max_length: int) -> str:
     """Free text: printable, at most `max_length` characters; may be empty."""
     if len(value) > max_length:
         raise InvalidArgumentError(
-            f"{field} is {len(value)} characters long; at most {max_length} are allowed"
+            f"{field} is {len(value)} characters long; at most {max_length} are allowed",
+            field=field,
         )
     for char in value:
         if not char.isprintable():
             raise InvalidArgumentError(
                 f"{field} contains the control character U+{ord(char):04X}; "
-                "only printable characters are allowed"
+                "only printable characters are allowed",
+                field=field,
             )
     return value
 
@@ -103,7 +109,8 @@ def check_sha256(value: str, field: str, required: bool) -> str:
         return value
     if not SHA256_PATTERN.fullmatch(value):
         raise InvalidArgumentError(
-            f"{field} {_shown(value)} is not a sha256 digest: 64 lower-case hex digits"
+            f"{field} {_shown(value)} is not a sha256 digest: 64 lower-case hex digits",
+            field=field,
         )
     return value
 

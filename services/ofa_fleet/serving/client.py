@@ -61,11 +61,12 @@ def remote_error(service: str, address: str, error: grpc.RpcError) -> RemoteCall
         message = f"{service} at {address}: {details} ({code.name})"
     trailing = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
     said = decode_details(trailing) or ErrorDetails("")
+    facts = {**said.facts, "field": said.field_path} if said.field_path else said.facts
     return RemoteCallError(
         message,
         code.name,
         reason=said.reason,
-        facts=said.facts,
+        facts=facts,
         retry_after_seconds=said.retry_after_seconds,
     )
 
@@ -90,6 +91,7 @@ def upstream_error(error: grpc.RpcError, what: str, address: str) -> OfaFleetErr
             f"{what}: {details} (according to {address})",
             reason=said.reason if said.reason != code.name else "",
             facts=said.facts,
+            field=said.field_path,
         )
     return UnavailableError(f"cannot read {what} from {address}: {details} ({code.name}); retry")
 

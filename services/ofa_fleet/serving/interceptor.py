@@ -187,7 +187,10 @@ class _Call:
             self.code = status_code_for(error)
             message = bounded(str(error))
             details = ErrorDetails(
-                error.reason or self.code.name, error.facts, error.retry_after_seconds
+                error.reason or self.code.name,
+                error.facts,
+                error.retry_after_seconds,
+                error.field,
             )
             encoded = encode_details(self.code.value[0], message, details)
             await context.abort(self.code, message, trailing_metadata=((DETAILS_KEY, encoded),))
