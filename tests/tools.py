@@ -17,6 +17,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
@@ -35,6 +36,15 @@ def buf() -> Path:
     binary = TOOLS / "node_modules" / ".bin" / "buf"
     if binary.exists():
         return binary
+    TOOLS.mkdir(parents=True, exist_ok=True)
+    # Two xdist workers installing into one prefix at once break each other's install.
+    with FileLock(str(TOOLS / "buf.lock")):
+        if binary.exists():  # installed by the worker that held the lock first
+            return binary
+        return _install_buf(binary)
+
+
+def _install_buf(binary: Path) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         _unavailable("npm is not installed, so buf cannot be installed")
