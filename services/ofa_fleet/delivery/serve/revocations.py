@@ -47,14 +47,12 @@ class Revocations:
         self.token = token
         self.devices = devices
         self._streams: dict[str, set[asyncio.Event]] = {}
-        self.revoked_count = 0
 
     def revoke(self, device_id: str) -> None:
         """The device was deleted: forget its tokens here and end its open streams."""
         self.devices.forget(device_id)
         for ended in self._streams.get(device_id, ()):
             ended.set()
-        self.revoked_count += 1
 
     @contextlib.contextmanager
     def streaming(self, device_id: str) -> Iterator[asyncio.Event]:

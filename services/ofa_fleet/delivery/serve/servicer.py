@@ -31,7 +31,12 @@ from ofa_fleet.delivery.serve.revocations import Revocations
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.specializations import Specializations, SpecializationStatus
-from ofa_fleet.errors import FailedPreconditionError, OutOfRangeError, UnavailableError
+from ofa_fleet.errors import (
+    FailedPreconditionError,
+    OutOfRangeError,
+    UnauthenticatedError,
+    UnavailableError,
+)
 from ofa_fleet.serving.access import Role, current_principal
 from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
@@ -97,12 +102,18 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
                 f"({size} bytes); resume from an offset between 0 and {size}"
             )
         end = size if request.read_limit == 0 else min(size, offset + request.read_limit)
-        chunks = self._chunks(record, offset, end)
         principal = current_principal()
-        if self.revocations is not None and principal.role is Role.DEVICE:
-            chunks = self.revocations.until_revoked(principal.subject, chunks)
-        async for chunk in chunks:
-            yield chunk
+        if self.revocations is None or principal.role is not Role.DEVICE:
+            async for chunk in self._chunks(record, offset, end):
+                yield chunk
+            return
+        # Chunks come without waiting, so a look at the flag before each is enough (and
+        # cheaper on this hot path than racing every chunk against it, as WatchModel must).
+        with self.revocations.streaming(principal.subject) as revoked:
+            async for chunk in self._chunks(record, offset, end):
+                if revoked.is_set():
+                    raise UnauthenticatedError("this device was deleted; its access ended")
+                yield chunk
 
     async def _chunks(
         self, record: ModelRecord, offset: int, end: int
