@@ -86,6 +86,50 @@ def test_fleets_update_changes_the_rollout_policy(cli) -> None:  # type: ignore[
     assert code == 2 and "--pin applies only with --rollout pinned" in err
 
 
+def test_a_fleet_is_moved_then_decommissioned_device_by_device(cli, registry) -> None:  # type: ignore[no-untyped-def]
+    """The lifecycle's way out: move a fleet off a profile, delete its devices, then the
+    fleet and the profile, each step named by the error of the step it unblocks."""
+    files = [str(PROFILES / f"{name}.yaml") for name in ("raspberry-pi-4", "x86-gateway")]
+    cli("profiles", "create", *files, "--json")
+    _, fleet, _ = cli("fleets", "create", "pis", "--profile", "raspberry-pi-4", "--json")
+    with registry.channel() as channel:
+        ids = [
+            RegistryServiceStub(channel)
+            .RegisterDevice(
+                pb.RegisterDeviceRequest(hardware_id=f"sn-{i}"),
+                metadata=bearer(fleet["enrolment_token"]),
+                timeout=10,
+            )
+            .device.id
+            for i in range(3)
+        ]
+    code, _, err = cli("profiles", "delete", "raspberry-pi-4")
+    assert code == 2 and "ofa-fleet fleets update FLEET --profile OTHER" in err
+    code, moved, _ = cli("fleets", "update", "pis", "--profile", "x86-gateway", "--json")
+    assert code == 0 and (moved["profile"], moved["revision"]) == ("x86-gateway", 2)
+    assert moved["rollout"]["strategy"] == "ROLLOUT_STRATEGY_AUTO_LATEST"  # kept as it was
+    assert cli("profiles", "delete", "raspberry-pi-4", "--json")[0] == 0
+    code, _, err = cli("fleets", "update", "pis")
+    assert code == 2 and "nothing to change" in err
+
+    code, shown, _ = cli("devices", "get", ids[0], "--json")
+    assert code == 0 and (shown["id"], shown["hardware_id"]) == (ids[0], "sn-0")
+    code, _, err = cli("devices", "delete", ids[0], "--expected-revision", "7")
+    assert code == 2 and "ABORTED" in err
+    code, deleted, _ = cli("devices", "delete", ids[0], "--json")
+    assert code == 0 and deleted["deleted"] == [ids[0]]
+    code, _, err = cli("devices", "get", ids[0])
+    assert code == 2 and "NOT_FOUND" in err
+    code, _, err = cli("fleets", "delete", "pis")
+    assert code == 2 and "ofa-fleet devices delete --fleet NAME --all" in err
+    code, _, err = cli("devices", "delete", "--fleet", "pis")
+    assert code == 2 and "--fleet NAME --all" in err
+    code, deleted, _ = cli("devices", "delete", "--fleet", "pis", "--all", "--json")
+    assert code == 0 and sorted(deleted["deleted"]) == sorted(ids[1:])
+    assert cli("fleets", "delete", "pis", "--json")[0] == 0
+    assert cli("profiles", "delete", "x86-gateway", "--json")[0] == 0
+
+
 def test_profiles_update_bumps_a_revision_only_for_a_change(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     original = PROFILES / "raspberry-pi-4.yaml"
     cli("profiles", "create", str(original), "--json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -10,6 +11,7 @@ import uuid
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
@@ -389,7 +391,8 @@ def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceS
     seen = [next(after).cursor for _ in range(4)]  # profile, fleet, two devices
     pinned = pb.RolloutPolicy(strategy=common_pb2.ROLLOUT_STRATEGY_PINNED, pinned_model_sha256=SHA)
     updated = stub.UpdateFleet(
-        pb.UpdateFleetRequest(name="pis", rollout=pinned, expected_revision=1), metadata=OPERATOR
+        pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", rollout=pinned), expected_revision=1),
+        metadata=OPERATOR,
     ).fleet
     assert updated.revision == 2 and updated.rollout == pinned
     change = next(after)
@@ -402,26 +405,103 @@ def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceS
     assert (change.id, change.parent, change.revision) == ("pis", "raspberry-pi-4", 2)
     got = stub.GetFleet(pb.GetFleetRequest(name="pis"), metadata=OPERATOR).fleet
     assert got.rollout.pinned_model_sha256 == SHA
-    stale = pb.UpdateFleetRequest(name="pis", rollout=pb.RolloutPolicy(), expected_revision=1)
+    stale = pb.UpdateFleetRequest(
+        fleet=pb.Fleet(name="pis"),
+        update_mask=FieldMask(paths=["rollout"]),
+        expected_revision=1,
+    )
     assert rpc_error(stub.UpdateFleet, stale, OPERATOR).code() is grpc.StatusCode.ABORTED
     bad = pb.UpdateFleetRequest(
-        name="pis",
-        rollout=pb.RolloutPolicy(
-            strategy=common_pb2.ROLLOUT_STRATEGY_STAGED,
-            staged=pb.StagedRollout(canary_percent=0, min_success_reports=1),
-        ),
+        fleet=pb.Fleet(
+            name="pis",
+            rollout=pb.RolloutPolicy(
+                strategy=common_pb2.ROLLOUT_STRATEGY_STAGED,
+                staged=pb.StagedRollout(canary_percent=0, min_success_reports=1),
+            ),
+        )
     )
     error = rpc_error(stub.UpdateFleet, bad, OPERATOR)
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "canary_percent" in error.details()
-    missing = pb.UpdateFleetRequest(name="nope", rollout=pinned)
+    missing = pb.UpdateFleetRequest(fleet=pb.Fleet(name="nope", rollout=pinned))
     assert rpc_error(stub.UpdateFleet, missing, OPERATOR).code() is grpc.StatusCode.NOT_FOUND
     device = bearer(fleet.devices[0].device_token)
-    denied = rpc_error(stub.UpdateFleet, pb.UpdateFleetRequest(name="pis"), device)
+    denied = rpc_error(stub.UpdateFleet, pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis")), device)
     assert denied.code() is grpc.StatusCode.PERMISSION_DENIED
     enrolment = rpc_error(
-        stub.UpdateFleet, pb.UpdateFleetRequest(name="pis"), bearer(fleet.enrolment)
+        stub.UpdateFleet, pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis")), bearer(fleet.enrolment)
     )
     assert enrolment.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_fleet_moves_to_another_profile_but_not_while_pinned(stub: RegistryServiceStub) -> None:
+    Fleet(stub)
+    other = dataclasses.replace(example_profile(), name="x86-gateway")
+    stub.CreateProfile(pb.CreateProfileRequest(profile=profile_to_proto(other)), metadata=OPERATOR)
+    staged = stub.UpdateFleet(
+        pb.UpdateFleetRequest(
+            fleet=pb.Fleet(
+                name="pis",
+                rollout=pb.RolloutPolicy(
+                    strategy=common_pb2.ROLLOUT_STRATEGY_STAGED,
+                    staged=pb.StagedRollout(canary_percent=10, min_success_reports=1),
+                ),
+            )
+        ),
+        metadata=OPERATOR,
+    ).fleet
+    # Only the profile is set, so only the profile changes: the staged policy stays.
+    move = pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", profile="x86-gateway"))
+    moved = stub.UpdateFleet(move, metadata=OPERATOR).fleet
+    assert (moved.profile, moved.rollout, moved.revision) == (
+        "x86-gateway",
+        staged.rollout,
+        staged.revision + 1,
+    )
+    assert stub.UpdateFleet(move, metadata=OPERATOR).fleet.revision == moved.revision
+    nowhere = pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", profile="nowhere"))
+    error = rpc_error(stub.UpdateFleet, nowhere, OPERATOR)
+    assert error.code() is grpc.StatusCode.NOT_FOUND and "'nowhere'" in error.details()
+
+    pinned = pb.RolloutPolicy(strategy=common_pb2.ROLLOUT_STRATEGY_PINNED, pinned_model_sha256=SHA)
+    stub.UpdateFleet(
+        pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", rollout=pinned)), metadata=OPERATOR
+    )
+    back = pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", profile="raspberry-pi-4"))
+    error = rpc_error(stub.UpdateFleet, back, OPERATOR)
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    details = decode_details(error.trailing_metadata())
+    assert details is not None and details.reason == "FLEET_PINNED"
+    assert stub.GetFleet(pb.GetFleetRequest(name="pis"), metadata=OPERATOR).fleet.profile == (
+        "x86-gateway"
+    )
+    # Unpinned in the same update, it moves; "*" replaces both fields.
+    both = pb.UpdateFleetRequest(
+        fleet=pb.Fleet(name="pis", profile="raspberry-pi-4"), update_mask=FieldMask(paths=["*"])
+    )
+    after = stub.UpdateFleet(both, metadata=OPERATOR).fleet
+    assert after.profile == "raspberry-pi-4"
+    assert after.rollout.strategy == common_pb2.ROLLOUT_STRATEGY_AUTO_LATEST
+
+
+@pytest.mark.parametrize(
+    ("mask", "words"),
+    [
+        (None, "changes nothing"),
+        (["revision"], "cannot be updated"),
+        (["rollout.strategy"], "replaced whole"),
+        (["*", "profile"], "give it alone"),
+        ([], "names no field"),
+    ],
+)
+def test_a_fleet_update_that_names_no_settable_field_is_refused(
+    stub: RegistryServiceStub, mask: list[str] | None, words: str
+) -> None:
+    Fleet(stub)
+    request = pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", revision=9))
+    if mask is not None:
+        request.update_mask.CopyFrom(FieldMask(paths=mask))
+    error = rpc_error(stub.UpdateFleet, request, OPERATOR)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and words in error.details()
 
 
 def test_watch_streams_changes_and_resumes_from_a_cursor(

@@ -250,7 +250,7 @@ def test_writes_that_change_nothing_bump_no_revision_and_write_no_change(
     first = store.report_status(device.id, DeviceStatus(SHA, 3.25, "1.22.0", ("boom",)))
     before = store.last_cursor()
     assert store.update_profile(spec, expected_revision=1).revision == 1
-    assert store.update_fleet("pis", RolloutPolicy(), expected_revision=1).revision == 1
+    assert store.update_fleet("pis", rollout=RolloutPolicy(), expected_revision=1).revision == 1
     # The same report again (a retry after a lost response): seen, nothing else written.
     again = store.report_status(device.id, DeviceStatus(SHA, 3.25, "1.22.0", ("boom",)))
     assert again.revision == first.revision == 2
@@ -264,7 +264,7 @@ def test_writes_that_change_nothing_bump_no_revision_and_write_no_change(
     costly = DeviceStatus(SHA, 3.25, "1.22.0", profiling_cost=EnergyCost(1.0, 2.0, 0.1))
     assert store.report_status(device.id, costly).revision == 4
     staged = RolloutPolicy(RolloutStrategy.STAGED, "", 10, 20, 3)
-    assert store.update_fleet("pis", staged).revision == 2
+    assert store.update_fleet("pis", rollout=staged).revision == 2
     looser = dataclasses.replace(
         spec, constraints=dataclasses.replace(spec.constraints, latency_budget_ms=99.0)
     )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
@@ -25,7 +26,7 @@ from ofa_fleet.contract.rollout import (
     rollout_from_proto,
     rollout_to_proto,
 )
-from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.errors import InvalidArgumentError, NotFoundError
 from ofa_fleet.hardware.profile_file import load_profile
 from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
 from ofa_fleet.serving.registry_client import RegistryClient
@@ -74,10 +75,18 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     create.add_argument("--min-success-reports", type=int, default=1)
     add_registry_command(fleets, "list", "list fleets", _list_fleets)
     update = add_registry_command(
-        fleets, "update", "change a fleet's rollout policy", _update_fleet
+        fleets,
+        "update",
+        "move a fleet to another profile, or change its rollout policy",
+        _update_fleet,
     )
     update.add_argument("name")
-    update.add_argument("--rollout", choices=[s.value for s in RolloutStrategy], required=True)
+    update.add_argument("--profile", help="the profile the fleet's devices take from now on")
+    update.add_argument(
+        "--rollout",
+        choices=[s.value for s in RolloutStrategy],
+        help="the new rollout policy (replaces the whole policy)",
+    )
     update.add_argument("--pin", default="", help="model sha256 for --rollout pinned")
     update.add_argument("--canary-percent", type=int, default=10)
     update.add_argument("--failure-threshold-percent", type=int, default=20)
@@ -89,6 +98,20 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     devices = _group(sub, "devices", "enrolled devices")
     listing = add_registry_command(devices, "list", "list devices", _list_devices)
     listing.add_argument("--fleet", default="", help="only this fleet's devices")
+    get = add_registry_command(devices, "get", "show one device", _get_device)
+    get.add_argument("device_id")
+    delete = add_registry_command(
+        devices,
+        "delete",
+        "decommission devices: their tokens stop working at once and their records go",
+        _delete_devices,
+    )
+    delete.add_argument("device_ids", nargs="*", metavar="DEVICE_ID")
+    delete.add_argument("--fleet", default="", help="with --all: every device of this fleet")
+    delete.add_argument("--all", action="store_true", help="every device of --fleet")
+    delete.add_argument(
+        "--expected-revision", type=int, help="delete only at this revision (one device only)"
+    )
     return fleets
 
 
@@ -182,7 +205,19 @@ async def _list_fleets(args: argparse.Namespace, registry: RegistryClient) -> No
 
 
 async def _update_fleet(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
-    request = pb.UpdateFleetRequest(name=args.name, rollout=rollout_to_proto(_rollout_policy(args)))
+    changed = pb.Fleet(name=args.name)
+    paths: list[str] = []
+    if args.profile is not None:
+        changed.profile = args.profile
+        paths.append("profile")
+    if args.rollout is not None:
+        changed.rollout.CopyFrom(rollout_to_proto(_rollout_policy(args)))
+        paths.append("rollout")
+    elif args.pin:
+        raise InvalidArgumentError("--pin applies only with --rollout pinned")
+    if not paths:
+        raise InvalidArgumentError("nothing to change: give --profile, --rollout or both")
+    request = pb.UpdateFleetRequest(fleet=changed, update_mask=FieldMask(paths=paths))
     if args.expected_revision is not None:
         request.expected_revision = args.expected_revision
     fleet = await registry.update_fleet(request)
@@ -214,6 +249,38 @@ async def _list_devices(args: argparse.Namespace, registry: RegistryClient) -> N
         for d in devices
     ]
     _print_rows("devices", rows, args.json)
+
+
+async def _get_device(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
+    device = await registry.get_device(args.device_id)
+    return MessageToDict(device, preserving_proto_field_name=True)
+
+
+async def _delete_devices(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
+    """Delete the named devices, or with ``--fleet F --all`` every device of F; each one
+    is gone from every service as soon as its deletion is written (see revocation)."""
+    if args.all != bool(args.fleet):
+        raise InvalidArgumentError("--all and --fleet go together: --fleet NAME --all")
+    if args.all and args.device_ids:
+        raise InvalidArgumentError("give device ids or --fleet NAME --all, not both")
+    if not args.all and not args.device_ids:
+        raise InvalidArgumentError("name the devices to delete, or give --fleet NAME --all")
+    if args.expected_revision is not None and len(args.device_ids) != 1:
+        raise InvalidArgumentError("--expected-revision applies to one device id only")
+    if args.all:
+        ids = [device.id for device in await registry.list_devices(args.fleet)]
+    else:
+        ids = list(dict.fromkeys(args.device_ids))
+    deleted = []
+    for device_id in ids:
+        try:
+            await registry.delete_device(device_id, args.expected_revision)
+        except NotFoundError:
+            if not args.all:
+                raise
+            continue  # deleted by someone else since the listing: gone all the same
+        deleted.append(device_id)
+    return {"deleted": deleted}
 
 
 def _print_profiles(profiles: list[pb.Profile], as_json: bool) -> None:

@@ -64,7 +64,8 @@ def delivery_service(
         open_aio_channel(registry_address, registry_tls)
     )
     devices = RegistryDeviceAuthenticator(registry)
-    targets = TargetModels(store, FleetDirectory(registry, operator_token))
+    fleets = FleetDirectory(registry, operator_token)
+    targets = TargetModels(store, fleets)
     ledger = Specializations(store.database)
     supernets = SupernetLedgers(store.database)
     figures = DeliveryMetrics(
@@ -120,7 +121,15 @@ def delivery_service(
         rules=RULES,
         ready=ready,
         stopping=stopping,
-        background=revocations.follow,
+        background=lambda: _follow_registry(revocations, fleets, watch),
     )
     authenticator = OperatorAuthenticator(operator_token, [devices])
     return Delivery(service, servicer, authenticator, reconciler, figures)
+
+
+async def _follow_registry(
+    revocations: Revocations, fleets: FleetDirectory, watch: TargetWatch
+) -> None:
+    """What this replica learns from the registry's change feed: deleted devices lose
+    access, and a changed fleet's devices are told what it runs now."""
+    await asyncio.gather(revocations.follow(), fleets.follow_updates(watch.notify))

@@ -25,6 +25,7 @@ from ofa_fleet.errors import ConflictError, InvalidArgumentError
 from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
 from ofa_fleet.registry import convert
 from ofa_fleet.registry.change_feed import ChangeFeed
+from ofa_fleet.registry.fleet_update import requested_change
 from ofa_fleet.registry.profile_update import apply_update
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.write_batcher import WriteBatcher
@@ -156,9 +157,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdateFleet(  # noqa: N802
         self, request: pb.UpdateFleetRequest, context: aio.ServicerContext
     ) -> pb.UpdateFleetResponse:
-        rollout = rollout_from_proto(request.rollout)
+        name = check_name(request.fleet.name, "fleet.name")
+        mask = request.update_mask if request.HasField("update_mask") else None
+        change = requested_change(request.fleet, mask)
         expected = request.expected_revision if request.HasField("expected_revision") else None
-        record = await self._write(self.store.update_fleet, request.name, rollout, expected)
+        record = await self._write(
+            self.store.update_fleet, name, change.profile, change.rollout, expected
+        )
         return pb.UpdateFleetResponse(fleet=convert.fleet_to_proto(record))
 
     async def DeleteFleet(  # noqa: N802

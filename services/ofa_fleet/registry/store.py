@@ -27,7 +27,7 @@ from ofa_fleet.contract.fields import (
     check_text,
 )
 from ofa_fleet.contract.revisions import check_revision
-from ofa_fleet.contract.rollout import RolloutPolicy
+from ofa_fleet.contract.rollout import RolloutPolicy, RolloutStrategy
 from ofa_fleet.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -145,7 +145,8 @@ class RegistryStore:
             if users:
                 raise FailedPreconditionError(
                     f"profile {name!r} is used by fleet(s) {_listed(users)}; delete those "
-                    "fleets or move them to another profile first",
+                    "fleets or move them to another profile first (ofa-fleet fleets update "
+                    "FLEET --profile OTHER)",
                     reason="PROFILE_IN_USE",
                     facts={"fleets": ",".join(users[:NAMES_SHOWN_IN_ERRORS])},
                 )
@@ -192,16 +193,27 @@ class RegistryStore:
         return self._page(select(FleetRow), FleetRow.name, "fleets", page_size, page_token, _fleet)
 
     def update_fleet(
-        self, name: str, rollout: RolloutPolicy, expected_revision: int | None = None
+        self,
+        name: str,
+        profile: str | None = None,
+        rollout: RolloutPolicy | None = None,
+        expected_revision: int | None = None,
     ) -> FleetRecord:
-        """Replace the fleet's rollout policy; its watchers (delivery) apply the new one."""
-        check_name(name, "name")
+        """Move the fleet to another profile, or replace its rollout policy (None keeps
+        what is stored); its watchers (delivery) give its devices what the new ones say."""
+        check_name(name, "fleet.name")
+        if profile is not None:
+            check_name(profile, "fleet.profile")
         with self.database.write() as s:
             row = _fleet_row(s, name)
             check_revision("fleet", name, row.revision, expected_revision)
-            content = json.dumps(rollout.to_dict())
-            if row.rollout_json == content:
+            new_profile = row.profile_name if profile is None else profile
+            content = row.rollout_json if rollout is None else json.dumps(rollout.to_dict())
+            if (new_profile, content) == (row.profile_name, row.rollout_json):
                 return _fleet(row)
+            if new_profile != row.profile_name:
+                _check_profile_move(s, row, new_profile, content)
+            row.profile_name = new_profile
             row.rollout_json = content
             row.revision += 1
             row.updated_us = now_us()
@@ -222,7 +234,7 @@ class RegistryStore:
             if devices:
                 raise FailedPreconditionError(
                     f"fleet {name!r} still has {devices} enrolled device(s); delete them "
-                    "first (ofa-fleet devices list --fleet NAME shows them)",
+                    "first (ofa-fleet devices delete --fleet NAME --all)",
                     reason="FLEET_HAS_DEVICES",
                     facts={"devices": str(devices)},
                 )
@@ -503,6 +515,23 @@ def _fleet_row(s: Session, name: str) -> FleetRow:
     if row is None:
         raise NotFoundError(f"fleet {name!r} does not exist")
     return row
+
+
+def _check_profile_move(s: Session, row: FleetRow, profile: str, rollout_json: str) -> None:
+    """A fleet moves only to a profile that exists, and never while pinned: the pin names
+    a model of its old profile, which its devices would go on running as the new one's."""
+    if s.get(ProfileRow, profile) is None:
+        raise NotFoundError(
+            f"profile {profile!r} does not exist; create it before moving fleet {row.name!r} to it",
+            field="fleet.profile",
+        )
+    if RolloutPolicy.from_dict(json.loads(rollout_json)).strategy is RolloutStrategy.PINNED:
+        raise FailedPreconditionError(
+            f"fleet {row.name!r} is pinned to a model of profile {row.profile_name!r}; "
+            f"give it another rollout in the same update to move it to {profile!r}",
+            reason="FLEET_PINNED",
+            facts={"profile": row.profile_name},
+        )
 
 
 def _device_row(s: Session, device_id: str) -> DeviceRow:

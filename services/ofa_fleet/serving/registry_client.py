@@ -84,15 +84,22 @@ class RegistryClient:
         return answer.fleet
 
     async def update_fleet(self, request: registry_pb2.UpdateFleetRequest) -> registry_pb2.Fleet:
-        answer = await self._call(self.stub.UpdateFleet, request, f"fleet {request.name!r}")
+        answer = await self._call(self.stub.UpdateFleet, request, f"fleet {request.fleet.name!r}")
         return answer.fleet
 
     async def delete_fleet(self, name: str) -> None:
         request = registry_pb2.DeleteFleetRequest(name=name)
         await self._call(self.stub.DeleteFleet, request, f"fleet {name!r}")
 
-    async def delete_device(self, device_id: str) -> None:
-        request = registry_pb2.DeleteDeviceRequest(device_id=device_id)
+    async def get_device(self, device_id: str) -> registry_pb2.Device:
+        request = registry_pb2.GetDeviceRequest(device_id=device_id)
+        answer = await self._call(self.stub.GetDevice, request, f"device {device_id!r}")
+        return answer.device
+
+    async def delete_device(self, device_id: str, expected_revision: int | None = None) -> None:
+        request = registry_pb2.DeleteDeviceRequest(
+            device_id=device_id, expected_revision=expected_revision
+        )
         await self._call(self.stub.DeleteDevice, request, f"device {device_id!r}")
 
     async def list_profiles(

@@ -257,14 +257,14 @@ class ListFleetsResponse(_message.Message):
     def __init__(self, fleets: _Optional[_Iterable[_Union[Fleet, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateFleetRequest(_message.Message):
-    __slots__ = ("name", "rollout", "expected_revision")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("fleet", "expected_revision", "update_mask")
+    FLEET_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    rollout: RolloutPolicy
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    fleet: Fleet
     expected_revision: int
-    def __init__(self, name: _Optional[str] = ..., rollout: _Optional[_Union[RolloutPolicy, _Mapping]] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, fleet: _Optional[_Union[Fleet, _Mapping]] = ..., expected_revision: _Optional[int] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class UpdateFleetResponse(_message.Message):
     __slots__ = ("fleet",)

@@ -186,9 +186,11 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateFleet(self, request, context):
-        """Replaces a fleet's rollout policy and bumps its revision; delivery applies the new
-        policy to the fleet's devices. With expected_revision set, ABORTED when someone else
-        updated it first. The policy already stored changes nothing (no revision, no change).
+        """Changes a fleet's profile or rollout policy and bumps its revision; delivery gives the
+        fleet's devices what the new ones say. With expected_revision set, ABORTED when
+        someone else updated it first. What is already stored changes nothing (no revision,
+        no change). FAILED_PRECONDITION when the profile would change under a pinned
+        rollout (a pin names one profile's model): unpin in the same update.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -2,9 +2,10 @@
 
 A device belongs to a fleet, a fleet has a profile and a rollout policy (in the
 registry), and a profile has a current model (in the store). Fleets change rarely and a
-booting fleet asks thousands of times in a minute, so fleet records are cached briefly;
-an edited policy is seen within `FLEET_TTL_SECONDS` (at once on the replica that edited
-it). A staged fleet's devices do not all run the same model: its `FleetTarget` says which
+booting fleet asks thousands of times in a minute, so fleet records are cached briefly
+and dropped the moment the registry's change feed says a fleet changed (a new profile or
+policy); while the feed is down, the cache's `FLEET_TTL_SECONDS` still bounds it. A
+staged fleet's devices do not all run the same model: its `FleetTarget` says which
 devices are canaries of its rollout (`delivery.rollout`).
 """
 
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ofa_fleet.delivery.rollout import RolloutState
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
+from ofa_fleet.serving.change_follower import follow_changes
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
@@ -28,6 +31,8 @@ class FleetDirectory:
 
     def __init__(self, registry: registry_pb2_grpc.RegistryServiceStub, token: str) -> None:
         self.registry = RegistryClient(registry, token)
+        self._stub = registry
+        self._token = token
         self._fleets: dict[str, tuple[registry_pb2.Fleet, float]] = {}
 
     async def fleet(self, name: str, fresh: bool = False) -> registry_pb2.Fleet:
@@ -55,6 +60,29 @@ class FleetDirectory:
         fleet = await self.registry.update_fleet(request)
         self.remember(fleet)
         return fleet
+
+    async def follow_updates(self, changed: Callable[[], None]) -> None:
+        """Until cancelled: forget a fleet's record the moment the registry changes it
+        (a new profile or policy from any replica), then call `changed` so that devices
+        are told at once instead of after the cache's few seconds."""
+
+        def forget(change: registry_pb2.WatchChangesResponse) -> None:
+            self._fleets.pop(change.id, None)
+            changed()
+
+        def forget_all() -> None:
+            self._fleets.clear()
+            changed()
+
+        await follow_changes(
+            self._stub,
+            self._token,
+            [registry_pb2.CHANGE_KIND_FLEET],
+            [registry_pb2.CHANGE_OPERATION_UPDATED],
+            forget,
+            forget_all,
+            "fleet updates",
+        )
 
     def remember(self, fleet: registry_pb2.Fleet) -> None:
         """Cache ``fleet`` as the registry just returned it (e.g. after an update)."""

@@ -17,6 +17,8 @@ import json
 import time
 from collections.abc import Callable
 
+from google.protobuf.field_mask_pb2 import FieldMask
+
 from ofa_fleet.contract.fields import check_name, check_sha256
 from ofa_fleet.contract.revisions import check_revision
 from ofa_fleet.contract.rollout import (
@@ -80,7 +82,9 @@ class FleetPinning:
         self, fleet: registry_pb2.Fleet, rollout: registry_pb2.RolloutPolicy
     ) -> registry_pb2.Fleet:
         request = registry_pb2.UpdateFleetRequest(
-            name=fleet.name, rollout=rollout, expected_revision=fleet.revision
+            fleet=registry_pb2.Fleet(name=fleet.name, rollout=rollout),
+            update_mask=FieldMask(paths=["rollout"]),
+            expected_revision=fleet.revision,
         )
         updated = await self.fleets.update(request)
         self.changed()

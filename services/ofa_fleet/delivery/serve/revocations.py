@@ -18,21 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import TypeVar
 
-from grpc import aio
-
-from ofa_fleet.contract.error_details import CURSOR_EXPIRED
-from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.errors import UnauthenticatedError
-from ofa_fleet.serving.client import bearer
+from ofa_fleet.serving.change_follower import follow_changes
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 
-log = logging.getLogger("ofa_fleet.delivery")
-RETRY_SECONDS = 1.0
 T = TypeVar("T")
 
 
@@ -92,27 +85,12 @@ class Revocations:
 
     async def follow(self) -> None:
         """Revoke each device the registry deletes, until cancelled (the server stops)."""
-        cursor = 0
-        while True:
-            request = registry_pb2.WatchChangesRequest(
-                kinds=[registry_pb2.CHANGE_KIND_DEVICE],
-                operations=[registry_pb2.CHANGE_OPERATION_DELETED],
-                after_cursor=cursor,
-                from_head=cursor == 0,
-            )
-            try:
-                async for change in self.registry.WatchChanges(
-                    request, metadata=bearer(self.token)
-                ):
-                    self.revoke(change.id)
-                    cursor = change.cursor
-            except aio.AioRpcError as error:
-                details = decode_details(error.trailing_metadata())
-                if details is not None and details.reason == CURSOR_EXPIRED:
-                    self.devices.forget_all()  # some deletions were missed: ask again
-                    cursor = 0
-                log.warning(
-                    "device revocations interrupted",
-                    extra={"code": error.code().name, "error": error.details()},
-                )
-            await asyncio.sleep(RETRY_SECONDS)
+        await follow_changes(
+            self.registry,
+            self.token,
+            [registry_pb2.CHANGE_KIND_DEVICE],
+            [registry_pb2.CHANGE_OPERATION_DELETED],
+            lambda change: self.revoke(change.id),
+            self.devices.forget_all,  # some deletions were missed: ask the registry again
+            "device revocations",
+        )
