@@ -23,7 +23,7 @@ from ofa_fleet.agent.identity import (
 )
 from ofa_fleet.agent.manifests import signed_manifest
 from ofa_fleet.agent.smoke import Timing, smoke_test
-from ofa_fleet.agent.state_lock import StateLock
+from ofa_fleet.agent.state_lock import state_lock
 from ofa_fleet.agent.trust import SigningKey, trust
 from ofa_fleet.contract.error_details import DETAILS_KEY, ErrorDetails
 from ofa_fleet.contract.error_details import encode as encode_details
@@ -245,13 +245,13 @@ def test_an_enrolment_whose_answer_is_lost_is_retried_as_the_same_device(
 
 def test_the_state_lock_names_its_holder_and_is_released(tmp_path: Path) -> None:
     with (
-        StateLock(tmp_path),
+        state_lock(tmp_path),
         pytest.raises(
             FailedPreconditionError, match=rf"in use by another agent \(pid {os.getpid()}\)"
         ),
     ):
-        StateLock(tmp_path).acquire()
-    with StateLock(tmp_path):
+        state_lock(tmp_path).acquire()
+    with state_lock(tmp_path):
         pass
 
 

@@ -18,7 +18,7 @@ from ofa_fleet.agent.identity import identity_path
 from ofa_fleet.agent.install import ModelDirectory
 from ofa_fleet.agent.pending import pending_path
 from ofa_fleet.agent.runner import Agent, AgentResult
-from ofa_fleet.agent.state_lock import StateLock
+from ofa_fleet.agent.state_lock import state_lock
 from ofa_fleet.agent.trust import key_path
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError
@@ -295,7 +295,7 @@ def test_two_agents_never_share_a_state_directory(
 ) -> None:
     fleet.publish(model_a)
     state = tmp_path / "device"
-    with StateLock(state), pytest.raises(FailedPreconditionError, match="in use by another agent"):
+    with state_lock(state), pytest.raises(FailedPreconditionError, match="in use by another agent"):
         fleet.boot(state)
     assert not identity_path(state).exists()  # refused before enrolling
     fleet.boot(state)  # once the other one is gone

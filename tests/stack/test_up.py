@@ -32,8 +32,12 @@ SERVICES = {
 class Up:
     """`ofa-fleet up --json` on free ports; its stdout lines arrive through a queue."""
 
-    def __init__(self, workdir: Path, checkpoint: Path, *ports: str) -> None:
+    def __init__(
+        self, workdir: Path, checkpoint: Path, *ports: str, sigint_ignored: bool = False
+    ) -> None:
         ports = ports or ("--registry-port", "0", "--search-port", "0", "--delivery-port", "0")
+        # As a shell starts a background job (`up &`): SIGINT ignored, and inherited.
+        ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "ofa_fleet.cli.main", "up", "--json"),
@@ -43,6 +47,7 @@ class Up:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"},
+            preexec_fn=ignore_sigint if sigint_ignored else None,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -93,10 +98,10 @@ def serving(address: str, service: str) -> bool:
         return stub.Check(request, timeout=10).status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_up_serves_the_three_services_and_sigterm_stops_every_process(
+def test_up_serves_refuses_a_second_up_on_its_workdir_and_sigint_stops_every_process(
     stack_checkpoint: Path, tmp_path: Path
 ) -> None:
-    up = Up(tmp_path, stack_checkpoint)
+    up = Up(tmp_path, stack_checkpoint, sigint_ignored=True)
     try:
         ready = up.ready()
         for name, service in SERVICES.items():
@@ -111,7 +116,17 @@ def test_up_serves_the_three_services_and_sigterm_stops_every_process(
             assert sum(f"serve {name}" in line for line in lines) == 1, lines
         assert any("raylet" in line for line in lines), "search runs a local Ray"
 
-        up.process.send_signal(signal.SIGTERM)
+        logs = {log: log.read_bytes() for log in (tmp_path / "logs").glob("*.log")}
+        second = Up(tmp_path, stack_checkpoint)
+        try:
+            assert second.wait(60) == 2
+            assert f"in use by another ofa-fleet up (pid {up.process.pid})" in second.stderr()
+        finally:
+            second.kill()
+        for log, before in logs.items():  # the running stack's logs, untouched
+            assert log.read_bytes().startswith(before), log
+
+        up.process.send_signal(signal.SIGINT)  # though started with SIGINT ignored
         assert up.wait(120) == 0, up.stderr()
         assert alive(up.seen) == set(), [command_line(pid) for pid in alive(up.seen)]
     finally:

@@ -30,7 +30,7 @@ from ofa_fleet.agent.download import ChunkHook
 from ofa_fleet.agent.identity import Identity, enrolled_identity
 from ofa_fleet.agent.install import ModelDirectory
 from ofa_fleet.agent.model_updates import ModelUpdates
-from ofa_fleet.agent.state_lock import StateLock
+from ofa_fleet.agent.state_lock import state_lock
 from ofa_fleet.contract.heartbeat import DEFAULT_HEARTBEAT_SECONDS, interval_from_proto
 from ofa_fleet.errors import CancelledError, InvalidArgumentError
 from ofa_fleet.v1 import registry_pb2
@@ -100,7 +100,7 @@ class Agent:
         self._task = asyncio.current_task()
         signals = self._handle_signals()
         try:
-            with StateLock(self.config.state_dir):
+            with state_lock(self.config.state_dir):
                 models = ModelDirectory(self.config.state_dir)
                 connections = self.connections or Connections(self.config.endpoints)
                 try:

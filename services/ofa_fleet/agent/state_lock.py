@@ -1,73 +1,20 @@
-"""One agent per state directory, enforced by an `flock` on `STATE/agent.lock`.
-
-Two agents sharing a state directory would enrol twice, append the same download from two
-streams and remove each other's temporary files (see `install.ModelDirectory`). The lock
-is an advisory `flock` held for the life of the process: the kernel releases it when the
-process ends however it ends (even `kill -9`), so a crash never leaves a stale lock that
-someone must remove by hand, as a PID file would. The holder writes its pid into the file
-so that the refusal can name it.
-"""
+"""One agent per state directory (`STATE/agent.lock`, see `storage.directory_lock`)."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 from pathlib import Path
-from types import TracebackType
 
-from ofa_fleet.errors import FailedPreconditionError
+from ofa_fleet.storage.directory_lock import DirectoryLock
 
 LOCK_NAME = "agent.lock"
 
 
-class StateLock:
-    """An exclusive hold on a state directory; `acquire` or fail at once, never wait."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / LOCK_NAME
-        self._handle: int | None = None
-
-    def acquire(self) -> StateLock:
-        """Take the lock, or raise `FailedPreconditionError` naming the holder's pid."""
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(handle)
-            os.close(handle)
-            raise FailedPreconditionError(
-                f"state directory {self.path.parent} is in use by another agent"
-                f"{f' (pid {holder})' if holder else ''}: one agent per state directory; "
-                "stop it or give this one another --state"
-            ) from None
-        except BaseException:
-            os.close(handle)
-            raise
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
-        self._handle = handle
-        return self
-
-    def release(self) -> None:
-        if self._handle is not None:
-            os.close(self._handle)  # closing the only descriptor releases the flock
-            self._handle = None
-
-    def __enter__(self) -> StateLock:
-        return self.acquire()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-
-def _read_pid(handle: int) -> int | None:
-    with contextlib.suppress(OSError, ValueError):
-        return int(os.pread(handle, 32, 0).decode().strip())
-    return None
+def state_lock(state_dir: Path) -> DirectoryLock:
+    """The agent's hold on its state directory; two agents on one would enrol twice,
+    append the same download from two streams and remove each other's temporary files."""
+    return DirectoryLock(
+        state_dir,
+        LOCK_NAME,
+        "agent",
+        "one agent per state directory; stop it or give this one another --state",
+    )

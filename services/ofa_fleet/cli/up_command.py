@@ -131,12 +131,15 @@ def env_lines(stack: LocalStack) -> list[str]:
 
 @contextlib.contextmanager
 def signals_as_interrupts() -> Iterator[None]:
-    """SIGTERM as Ctrl-C: both end `up` the same clean way."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    """SIGINT and SIGTERM end `up` the same clean way. SIGINT is set here too, not left
+    to Python: a shell starts a background job (`up &`) with SIGINT ignored, and Python
+    keeps an ignored SIGINT ignored, so `kill -INT` would do nothing."""
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextlib.contextmanager

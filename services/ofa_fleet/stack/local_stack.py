@@ -9,7 +9,9 @@ Delivery runs its reconciler, so every profile created in the registry gets a mo
 They start in dependency order (search looks profiles up in the registry; delivery calls
 both), each only once the one before answers its health check, and stop in the reverse
 order. `LocalStack` is a context manager: ``with LocalStack(settings) as stack:`` gives
-running servers and always stops them, killing what does not stop in time.
+running servers and always stops them, killing what does not stop in time. A workdir
+serves one stack at a time: a second `start` on it is refused (`DirectoryLock`), since two
+registries on one SQLite file and two writers of one log corrupt both.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from ofa_fleet.stack.ports import ensure_free
 from ofa_fleet.stack.processes import ChildProcess
 from ofa_fleet.stack.secrets_file import ensure_token_file
 from ofa_fleet.stack.supernet import ensure_predictor, ensure_supernet
+from ofa_fleet.storage.directory_lock import DirectoryLock
 
 # Environment a child must not inherit: the stack is local, whatever the shell says.
 HIDDEN_ENV = ("RAY_ADDRESS", "OFA_FLEET_OPERATOR_TOKEN")
+LOCK_NAME = "up.lock"  # one stack per workdir, held while its servers run
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,13 @@ class LocalStack:
         self._addresses: dict[str, str] = {}
         self._metrics: dict[str, str] = {}
         self.token = ""
+        self._lock = DirectoryLock(
+            self.settings.workdir,
+            LOCK_NAME,
+            "ofa-fleet up",
+            "one stack per workdir; stop it (Ctrl-C in its shell, or kill its pid) or give "
+            "this one another --workdir",
+        )
 
     @property
     def addresses(self) -> StackAddresses:
@@ -122,16 +133,16 @@ class LocalStack:
     def start(self) -> None:
         """Prepare what is missing, then start the servers; on any failure none is left."""
         s = self.settings
-        s.workdir.mkdir(parents=True, exist_ok=True)
-        self._check_ports()
-        self.token = ensure_token_file(s.token_file)
-        if s.checkpoint is None:
-            ensure_supernet(s.checkpoint_path, s.epochs_per_phase)
-        elif not s.checkpoint.is_file():
-            raise NotFoundError(f"--checkpoint {s.checkpoint} does not exist")
-        else:
-            ensure_predictor(s.checkpoint)
+        self._lock.acquire()  # before anything in the workdir is touched
         try:
+            self._check_ports()
+            self.token = ensure_token_file(s.token_file)
+            if s.checkpoint is None:
+                ensure_supernet(s.checkpoint_path, s.epochs_per_phase)
+            elif not s.checkpoint.is_file():
+                raise NotFoundError(f"--checkpoint {s.checkpoint} does not exist")
+            else:
+                ensure_predictor(s.checkpoint)
             self._start_all()
         except BaseException:
             self.stop()
@@ -159,6 +170,7 @@ class LocalStack:
         while self.children:
             child = self.children.pop()
             codes[child.name] = child.stop(self.settings.stop_timeout_seconds)
+        self._lock.release()  # only once no server of this stack runs
         return codes
 
     def _check_ports(self) -> None:
