@@ -75,7 +75,15 @@ class FailedPreconditionError(OfaFleetError):
 
 class InfeasibleProfileError(FailedPreconditionError):
     """No subnet of the search space meets a profile's budget; the message says how close
-    the space can come, so an operator can relax the budget or train a smaller space."""
+    the space can come, so an operator can relax the budget or train a smaller space.
+    Its reason, PROFILE_INFEASIBLE, tells a caller that asking again cannot help until
+    the profile or the supernet changes."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message, reason=PROFILE_INFEASIBLE)
+
+
+PROFILE_INFEASIBLE = "PROFILE_INFEASIBLE"
 
 
 class IntegrityError(OfaFleetError):

@@ -83,6 +83,7 @@ class Fleet:
                 call_seconds=overrides.pop("download_seconds", 10.0), stall_seconds=5.0
             ),
             timing=FAST_TIMING,
+            wait_while_infeasible=overrides.pop("wait_while_infeasible", True),
         )
         values: dict[str, Any] = {
             "state_dir": state,

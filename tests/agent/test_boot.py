@@ -20,10 +20,12 @@ from ofa_fleet.agent.pending import pending_path
 from ofa_fleet.agent.runner import Agent, AgentResult
 from ofa_fleet.agent.state_lock import state_lock
 from ofa_fleet.agent.trust import key_path
+from ofa_fleet.contract.error_details import PROFILE_INFEASIBLE
 from ofa_fleet.delivery.signing import ModelSigner
-from ofa_fleet.errors import FailedPreconditionError, IntegrityError
+from ofa_fleet.delivery.store.specializations import Specializations
+from ofa_fleet.errors import FailedPreconditionError, IntegrityError, RemoteCallError
 from tests.agent.conftest import HEARTBEAT_SECONDS
-from tests.agent.fleet import CHUNK, Fleet, free_port, sha256
+from tests.agent.fleet import CHUNK, PROFILE, Fleet, free_port, sha256
 from tests.delivery.server_thread import DeliveryServerThread
 
 
@@ -288,6 +290,37 @@ def test_the_agent_retries_as_delivery_asks_when_its_watch_ends_without_a_model(
     # Paced by the server's RetryInfo (5 s, plus up to a quarter), not the agent's own
     # backoff (which would start at 0.5 s).
     assert all(5.0 <= r.retry_in_s <= 6.25 for r in retries)  # type: ignore[attr-defined]
+
+
+def test_a_single_boot_is_told_at_once_that_no_model_fits_its_profile(
+    fleet: Fleet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ofa_fleet.agent")
+    why = "latency: the fastest subnet needs 9.161 ms, the budget is 0.05 ms"
+    Specializations(fleet.store.database).mark_infeasible(PROFILE, 1, "v1", why)
+    with pytest.raises(RemoteCallError) as told:
+        fleet.boot(tmp_path / "device", download_seconds=600, wait_while_infeasible=False)
+    assert told.value.code == "FAILED_PRECONDITION"
+    assert told.value.reason == PROFILE_INFEASIBLE and why in str(told.value)
+    said = [r for r in caplog.records if r.getMessage() == "no model fits this device's profile"]
+    assert len(said) == 1 and why in said[0].error  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if r.getMessage() == "retrying"]
+
+
+def test_a_running_agent_waits_for_its_infeasible_profile_to_get_a_model(
+    fleet: Fleet, model_a: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ofa_fleet.agent")
+    Specializations(fleet.store.database).mark_infeasible(PROFILE, 1, "v1", "no subnet fits")
+    timer = threading.Timer(1.0, fleet.publish, args=(model_a,))  # the operator fixed it
+    timer.start()
+    try:
+        report = fleet.boot(tmp_path / "device", download_seconds=60).boot
+    finally:
+        timer.join()
+    assert report.model_sha256 == sha256(model_a)
+    said = [r for r in caplog.records if r.getMessage() == "no model fits this device's profile"]
+    assert len(said) == 1  # then it watched, and was told of the model at once
 
 
 def test_two_agents_never_share_a_state_directory(

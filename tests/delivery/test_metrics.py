@@ -43,6 +43,11 @@ def test_downloads_count_models_bytes_and_up_to_date_answers(world: World):
     )
     assert value("ofa_fleet_specializations_failing") == 1
     assert value("ofa_fleet_specializations_pending") == 0
+    Specializations(world.store.database).mark_infeasible(
+        "raspberry-pi-3", 1, "v1", "the fastest subnet needs 9 ms"
+    )
+    assert value("ofa_fleet_specializations_failing") == 0
+    assert value("ofa_fleet_specializations_infeasible") == 1
 
 
 def test_coverage_and_latency_ratio_follow_the_devices_reports(world: World):

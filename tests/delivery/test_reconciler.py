@@ -189,45 +189,77 @@ def test_search_restarted_with_another_supernet_makes_every_model_stale(services
         assert [h.sha256 for h in store.history("raspberry-pi-4")] == [first.sha256]
 
 
-def test_an_infeasible_profile_is_retried_with_backoff_and_shown_failing(services):
+def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(services):
     registry, search, folder = services
     profile = example_profile("raspberry-pi-3")
     impossible = dataclasses.replace(
         profile, constraints=dataclasses.replace(profile.constraints, latency_budget_ms=0.001)
     )
     with registry.channel() as channel:
-        registry_pb2_grpc.RegistryServiceStub(channel).CreateProfile(
+        stub = registry_pb2_grpc.RegistryServiceStub(channel)
+        stub.CreateProfile(
             registry_pb2.CreateProfileRequest(profile=profile_to_proto(impossible)),
             metadata=OPERATOR,
+            timeout=10,
+        )
+        created = stub.CreateFleet(
+            registry_pb2.CreateFleetRequest(
+                fleet=registry_pb2.Fleet(name="pis", profile="raspberry-pi-3")
+            ),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        device = stub.RegisterDevice(
+            registry_pb2.RegisterDeviceRequest(hardware_id="sn-1"),
+            metadata=bearer(created.enrolment_token),
             timeout=10,
         )
     delivery, store = start_delivery(registry, search, folder)
     ledger = Specializations(store.database)
     with delivery, grpc.insecure_channel(delivery.address) as channel:
-        failing = eventually(
-            lambda: (s := ledger.get("raspberry-pi-3")) and s.state == SpecializationStatus.FAILING
+        delivery_stub = delivery_pb2_grpc.DeliveryServiceStub(channel)
+        eventually(
+            lambda: (
+                (s := ledger.get("raspberry-pi-3")) and s.state == SpecializationStatus.INFEASIBLE
+            )
         )
-        assert failing
-        time.sleep(2.5)
+        time.sleep(2.5)  # the retry loop polls every 0.2 s with a 1 s backoff: no retry
         state = ledger.get("raspberry-pi-3")
-        # Attempts at 0 s, 1 s and 3 s at most: backoff, not a hot loop.
-        assert 1 <= state.attempts <= 3
+        assert state.attempts == 1 and state.infeasible_revision == 1
         assert "the fastest subnet needs" in state.last_error
-        shown = delivery_pb2_grpc.DeliveryServiceStub(channel).GetProfileModels(
+        shown = delivery_stub.GetProfileModels(
             delivery_pb2.GetProfileModelsRequest(profile_name="raspberry-pi-3"),
             metadata=OPERATOR,
             timeout=10,
         )
-        assert shown.state == delivery_pb2.SPECIALIZATION_STATE_FAILING
-        assert "fastest subnet" in shown.last_error and shown.HasField("next_attempt_time")
-        assert not shown.HasField("current")
+        assert shown.state == delivery_pb2.SPECIALIZATION_STATE_INFEASIBLE
+        assert "fastest subnet" in shown.last_error and not shown.HasField("current")
+        with pytest.raises(grpc.RpcError) as told:
+            delivery_stub.GetModelManifest(
+                delivery_pb2.GetModelManifestRequest(device_id=device.device.id),
+                metadata=bearer(device.device_token),
+                timeout=10,
+            )
+        assert told.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+        assert "no subnet fits profile 'raspberry-pi-3'" in told.value.details()
+        assert "the fastest subnet needs" in told.value.details()
         metrics = delivery.metrics.registry
-        assert metrics.get_sample_value("ofa_fleet_specializations_failing") == 1
+        assert metrics.get_sample_value("ofa_fleet_specializations_infeasible") == 1
         failed = metrics.get_sample_value("ofa_fleet_specializations_total", {"outcome": "failed"})
-        assert failed is not None and failed >= 1
+        assert failed == 1
         timed = "ofa_fleet_specialization_seconds_count"
         assert metrics.get_sample_value(timed, {"reason": "missing"}) is None  # failures untimed
-    assert store.current("raspberry-pi-3") is None
+
+        # The operator relaxes the budget: the new revision is tried at once.
+        with registry.channel() as registry_channel:
+            registry_pb2_grpc.RegistryServiceStub(registry_channel).UpdateProfile(
+                registry_pb2.UpdateProfileRequest(profile=profile_to_proto(profile)),
+                metadata=OPERATOR,
+                timeout=10,
+            )
+        model = eventually(lambda: store.current("raspberry-pi-3"))
+        assert model.manifest.profile_revision == 2
+        assert ledger.get("raspberry-pi-3").state == SpecializationStatus.CURRENT
 
 
 def test_a_model_measured_over_budget_is_specialized_again_once_with_the_reports(services):

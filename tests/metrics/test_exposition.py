@@ -46,6 +46,7 @@ DELIVERY = {
     "ofa_fleet_specialization_seconds",
     "ofa_fleet_specializations_total",
     "ofa_fleet_specializations_failing",
+    "ofa_fleet_specializations_infeasible",
     "ofa_fleet_specializations_pending",
     "ofa_fleet_reconciler_queue_depth",
     "ofa_fleet_devices_on_current_model",

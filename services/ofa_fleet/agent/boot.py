@@ -72,6 +72,8 @@ class BootSettings:
     energy: EnergyModel = field(default_factory=EnergyModel.from_environment)
     # "thread" where several agents share this process (the fleet simulator).
     meter_scope: Literal["process", "thread"] = "process"
+    # Where no model fits the profile: watch for one (a daemon), or fail at once (--once).
+    wait_while_infeasible: bool = True
 
 
 @dataclass
@@ -247,6 +249,7 @@ class Boot:
             key,
             self.settings.download,
             self.on_chunk,
+            self.settings.wait_while_infeasible,
         )
         transfer = Transfer()
         try:

@@ -29,9 +29,9 @@ from ofa_fleet.agent.pending import clear_pending, read_pending, write_pending
 from ofa_fleet.agent.state import InstalledModel
 from ofa_fleet.agent.trust import SigningKey, key_path
 from ofa_fleet.agent.url_download import fetch_url
-from ofa_fleet.contract.error_details import MODEL_NOT_READY
+from ofa_fleet.contract.error_details import MODEL_NOT_READY, PROFILE_INFEASIBLE
 from ofa_fleet.contract.manifest import Manifest
-from ofa_fleet.errors import IntegrityError, InvalidArgumentError
+from ofa_fleet.errors import IntegrityError, InvalidArgumentError, RemoteCallError
 from ofa_fleet.serving.client import bearer
 from ofa_fleet.v1 import delivery_pb2
 
@@ -82,7 +82,11 @@ class ModelFetcher:
         key: SigningKey,
         timeouts: DownloadTimeouts = DownloadTimeouts(),
         on_chunk: ChunkHook | None = None,
+        wait_while_infeasible: bool = True,
     ) -> None:
+        """``wait_while_infeasible``: where no model fits the device's profile, watch for
+        one (a daemon) rather than fail at once (a single boot)."""
+        self.wait_while_infeasible = wait_while_infeasible
         self.connections = connections
         self.identity = identity
         self.models = models
@@ -142,6 +146,19 @@ class ModelFetcher:
 
         try:
             return await ask()
+        except RemoteCallError as error:  # not transient: the server's own words
+            if error.reason != PROFILE_INFEASIBLE:
+                raise
+            # An operator must change the profile: said loudly, and waited for unless
+            # this run only boots once (then the reason is its answer, at once).
+            log.error(
+                "no model fits this device's profile",
+                extra={"call": "delivery GetModelManifest", "error": str(error)},
+            )
+            if not self.wait_while_infeasible:
+                raise
+            if not await self._announced():
+                raise TransientError(str(error)) from None
         except aio.AioRpcError as error:
             if server_reason(error) != MODEL_NOT_READY:
                 raise

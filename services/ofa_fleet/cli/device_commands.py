@@ -82,6 +82,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         boot=BootSettings(
             threads=args.threads,
             download=DownloadTimeouts(call_seconds=args.download_timeout),
+            wait_while_infeasible=not args.once,
         ),
     )
     configure_logging(args.log_level)

@@ -81,9 +81,9 @@ def problems(status: dict[str, Any]) -> list[str]:
     ]
     found += status["errors"]
     found += [
-        f"profile {p['name']} is failing: {p.get('last_error') or 'no reason given'}"
+        f"profile {p['name']} is {p['state']}: {p.get('last_error') or 'no reason given'}"
         for p in status["profiles"]
-        if p.get("state") == "failing"
+        if p.get("state") in ("failing", "infeasible")
     ]
     return found
 

@@ -18,6 +18,9 @@ from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
+# InfeasibleProfileError's own reason, named here with the rest.
+from ofa_fleet.errors import PROFILE_INFEASIBLE as PROFILE_INFEASIBLE
+
 DOMAIN = "ofa-fleet"
 DETAILS_KEY = "grpc-status-details-bin"
 # Bounds on what crosses the wire: a fact is a short key and a short value.

@@ -26,6 +26,7 @@ class SpecializationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SPECIALIZATION_STATE_CURRENT: _ClassVar[SpecializationState]
     SPECIALIZATION_STATE_PENDING: _ClassVar[SpecializationState]
     SPECIALIZATION_STATE_FAILING: _ClassVar[SpecializationState]
+    SPECIALIZATION_STATE_INFEASIBLE: _ClassVar[SpecializationState]
 
 class RolloutState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -43,6 +44,7 @@ SPECIALIZATION_STATE_UNSPECIFIED: SpecializationState
 SPECIALIZATION_STATE_CURRENT: SpecializationState
 SPECIALIZATION_STATE_PENDING: SpecializationState
 SPECIALIZATION_STATE_FAILING: SpecializationState
+SPECIALIZATION_STATE_INFEASIBLE: SpecializationState
 ROLLOUT_STATE_UNSPECIFIED: RolloutState
 ROLLOUT_STATE_CANARY: RolloutState
 ROLLOUT_STATE_PROMOTED: RolloutState

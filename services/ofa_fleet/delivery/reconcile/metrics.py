@@ -187,7 +187,14 @@ class DeliveryMetrics:
 
 
 class SpecializationStates(Collector):
-    """Profiles failing and pending in the ledger, counted when Prometheus scrapes."""
+    """Profiles failing, infeasible and pending in the ledger, counted when Prometheus
+    scrapes."""
+
+    COUNTED = (
+        SpecializationStatus.FAILING,
+        SpecializationStatus.INFEASIBLE,
+        SpecializationStatus.PENDING,
+    )
 
     def __init__(self, ledger: Specializations) -> None:
         self.ledger = ledger
@@ -196,23 +203,26 @@ class SpecializationStates(Collector):
         return list(self._families())  # no database query when the collector is registered
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        failing, pending = self._families()
+        families = self._families()
         try:
             states = [s.state for s in self.ledger.all()]
         except Exception:  # a scrape must not fail because the database blinked
             log.exception("could not read specialization states for /metrics")
             return
-        failing.add_metric([], states.count(SpecializationStatus.FAILING))
-        pending.add_metric([], states.count(SpecializationStatus.PENDING))
-        yield failing
-        yield pending
+        for status, family in zip(self.COUNTED, families, strict=True):
+            family.add_metric([], states.count(status))
+            yield family
 
     @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
         return (
             GaugeMetricFamily(
                 "ofa_fleet_specializations_failing",
                 "Profiles whose last specialization failed (retried with backoff).",
+            ),
+            GaugeMetricFamily(
+                "ofa_fleet_specializations_infeasible",
+                "Profiles no subnet fits (waiting for an operator to change them).",
             ),
             GaugeMetricFamily(
                 "ofa_fleet_specializations_pending",

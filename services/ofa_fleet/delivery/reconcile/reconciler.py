@@ -12,7 +12,8 @@ again; search's cache answers a repeat at once). Search names its supernet versi
 
 Profiles are specialized concurrently up to `concurrency`; a failure is recorded with its
 message, and the profile is looked at again after an exponential backoff, never in a
-hot loop.
+hot loop. A profile no subnet fits (search says PROFILE_INFEASIBLE) is not tried again
+at all until the profile or the supernet changes: nothing else could change the answer.
 
 The same feed carries what devices report; the reconciler hands those changes to its
 `FleetMonitor`, which advances staged rollouts and asks for a new model ("over-budget")
@@ -34,7 +35,7 @@ from prometheus_client import CollectorRegistry
 
 from ofa_fleet.carbon.convert import cost_from_proto
 from ofa_fleet.carbon.cost import ZERO
-from ofa_fleet.contract.error_details import CURSOR_EXPIRED
+from ofa_fleet.contract.error_details import CURSOR_EXPIRED, PROFILE_INFEASIBLE
 from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.contract.manifest import Manifest, ModelFigures
 from ofa_fleet.contract.search_words import latency_source_from_proto
@@ -100,6 +101,9 @@ class Reconciler:
         self.settings = settings or ReconcilerSettings()
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._queued: set[str] = set()
+        # One reconcile per profile at a time: a profile woken while it is being worked on
+        # waits for that to finish, then sees what it recorded (current, infeasible, ...).
+        self._profile_locks: dict[str, asyncio.Lock] = {}
         self.metrics.queue_depth.set_function(self._queue.qsize)
         self._stopped = asyncio.Event()
         self.monitor = FleetMonitor(
@@ -215,7 +219,8 @@ class Reconciler:
             name, reason = await self._queue.get()
             self._queued.discard(name)
             try:
-                await self.reconcile(name, reason)
+                async with self._profile_locks.setdefault(name, asyncio.Lock()):
+                    await self.reconcile(name, reason)
             except Exception as error:  # one profile's failure must not stop the others
                 log.exception("reconcile failed", extra={"profile": name})
                 await asyncio.to_thread(
@@ -243,6 +248,12 @@ class Reconciler:
             return
         else:
             reason = "missing"  # an earlier attempt for this revision did not finish
+        if (
+            state is not None
+            and not forced_reason
+            and state.infeasible_for(profile.revision, self.supernet.known)
+        ):
+            return  # no subnet fits: nothing changes until the profile or the supernet does
         waiting = state is not None and state.next_attempt_us > time.time_ns() // 1000
         if (
             waiting
@@ -286,6 +297,19 @@ class Reconciler:
                 if isinstance(error, aio.AioRpcError)
                 else str(error)
             )
+            if _is_infeasible(error):
+                await asyncio.to_thread(
+                    self.ledger.mark_infeasible,
+                    name,
+                    profile.revision,
+                    self.supernet.known,
+                    message,
+                )
+                log.warning(
+                    "profile infeasible: waiting for it or the supernet to change",
+                    extra={"profile": name, "revision": profile.revision, "error": message},
+                )
+                return False
             attempts = await asyncio.to_thread(
                 self.ledger.mark_failing, name, message, self.settings.backoff
             )
@@ -351,3 +375,11 @@ class Reconciler:
             if arch not in known:
                 merged.latency_reports.add(arch=arch, measured_ms=measured_ms)
         return merged
+
+
+def _is_infeasible(error: aio.AioRpcError | OfaFleetError) -> bool:
+    """Whether search found that no subnet fits the profile (asking again cannot help)."""
+    if isinstance(error, OfaFleetError):
+        return error.reason == PROFILE_INFEASIBLE
+    details = decode_details(error.trailing_metadata())
+    return details is not None and details.reason == PROFILE_INFEASIBLE

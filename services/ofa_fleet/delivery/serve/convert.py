@@ -51,6 +51,7 @@ STATES = {
     SpecializationStatus.CURRENT: delivery_pb2.SPECIALIZATION_STATE_CURRENT,
     SpecializationStatus.PENDING: delivery_pb2.SPECIALIZATION_STATE_PENDING,
     SpecializationStatus.FAILING: delivery_pb2.SPECIALIZATION_STATE_FAILING,
+    SpecializationStatus.INFEASIBLE: delivery_pb2.SPECIALIZATION_STATE_INFEASIBLE,
 }
 REASONS = {
     "missing": delivery_pb2.MODEL_CHANGE_REASON_MISSING,

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
-from ofa_fleet.contract.error_details import MODEL_NOT_READY
+from ofa_fleet.contract.error_details import MODEL_NOT_READY, PROFILE_INFEASIBLE
 from ofa_fleet.contract.fields import check_name, check_sha256
 from ofa_fleet.delivery.carbon.report import CarbonReport
 from ofa_fleet.delivery.fleets.targets import TargetModels
@@ -251,12 +251,24 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         urls = self.model_urls.for_model(record.sha256)
         return convert.manifest_to_proto(record, self.signer.key_id, self.chunk_bytes, urls)
 
-    async def _not_ready(self, fleet: str) -> UnavailableError:
+    async def _not_ready(self, fleet: str) -> UnavailableError | FailedPreconditionError:
         """MODEL_NOT_READY, saying why: being specialized, or failing (with the reason, and
-        a longer wait, since a failing profile waits out its backoff or a change)."""
+        a longer wait, since a failing profile waits out its backoff or a change). Where no
+        subnet fits the profile, FAILED_PRECONDITION PROFILE_INFEASIBLE: asking again is
+        no use until an operator changes the profile (or the supernet)."""
         profile = (await self.targets.fleets.fleet(fleet)).profile
         state = await asyncio.to_thread(self.ledger.get, profile)
         facts = {"fleet": fleet, "profile": profile}
+        if state is not None and state.state is SpecializationStatus.INFEASIBLE:
+            facts["last_error"] = state.last_error[:200]
+            facts["profile_revision"] = str(state.infeasible_revision)
+            return FailedPreconditionError(
+                f"fleet {fleet!r} has no model: no subnet fits profile {profile!r} "
+                f"(revision {state.infeasible_revision}): {state.last_error}; change the "
+                "profile (ofa-fleet profiles update) and its devices get a model",
+                reason=PROFILE_INFEASIBLE,
+                facts=facts,
+            )
         if state is not None and state.state is SpecializationStatus.FAILING:
             facts["last_error"] = state.last_error[:200]
             return UnavailableError(

@@ -26,6 +26,9 @@ class SpecializationStatus(enum.Enum):
     CURRENT = "current"  # its model is specialized for its revision on this supernet
     PENDING = "pending"  # it needs one, and none failed yet
     FAILING = "failing"  # the last attempt failed; the next waits out its backoff
+    # No subnet of the supernet fits the profile: nothing is tried again until the profile
+    # or the supernet changes (retrying would only find the same).
+    INFEASIBLE = "infeasible"
 
 
 ERROR_LENGTH = 2000
@@ -46,6 +49,17 @@ class SpecializationState:
     over_budget_reports: int = 0
     # (arch, measured ms) learnt from devices, oldest first.
     latency_reports: tuple[tuple[str, float], ...] = ()
+    # The profile revision and supernet found infeasible (INFEASIBLE only).
+    infeasible_revision: int = 0
+    infeasible_supernet: str = ""
+
+    def infeasible_for(self, profile_revision: int, supernet_version: str) -> bool:
+        """Whether this profile revision on this supernet is known to fit no subnet."""
+        return (
+            self.state is SpecializationStatus.INFEASIBLE
+            and self.infeasible_revision == profile_revision
+            and self.infeasible_supernet == supernet_version
+        )
 
 
 class Specializations:
@@ -87,6 +101,20 @@ class Specializations:
             row.updated_us = _now_us()
             row.next_attempt_us = row.updated_us + int(backoff.delay(row.attempts) * 1e6)
             return row.attempts
+
+    def mark_infeasible(
+        self, profile_name: str, revision: int, supernet_version: str, error: str
+    ) -> None:
+        """Record that no subnet of `supernet_version` fits revision `revision`; the
+        current model, if any, stays current (what the devices run does not get worse)."""
+        with self.database.write() as s:
+            row = _row(s, profile_name)
+            row.state = SpecializationStatus.INFEASIBLE.value
+            row.attempts += 1
+            row.last_error = error[:ERROR_LENGTH]
+            row.infeasible_revision, row.infeasible_supernet = revision, supernet_version
+            row.next_attempt_us = 0
+            row.updated_us = _now_us()
 
     def record_over_budget(
         self, profile_name: str, sha256: str, arch: str, median_ms: float, reports: int
@@ -155,6 +183,8 @@ def _row(session: Session, profile_name: str) -> SpecializationRow:
             over_budget_median_ms=0.0,
             over_budget_reports=0,
             latency_reports_json="[]",
+            infeasible_revision=0,
+            infeasible_supernet="",
         )
         session.add(row)
     return row
@@ -173,6 +203,8 @@ def _state(row: SpecializationRow) -> SpecializationState:
         row.over_budget_median_ms,
         row.over_budget_reports,
         tuple((r["arch"], float(r["measured_ms"])) for r in json.loads(row.latency_reports_json)),
+        row.infeasible_revision,
+        row.infeasible_supernet,
     )
 
 
