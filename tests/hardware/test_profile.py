@@ -131,14 +131,32 @@ def test_profile_files_yaml_json_and_relative_table(tmp_path):
 def test_profile_file_errors_name_the_file(tmp_path):
     with pytest.raises(NotFoundError, match="does not exist"):
         load_profile(tmp_path / "missing.yaml")
-    (tmp_path / "broken.yaml").write_text("name: [unclosed")
-    with pytest.raises(InvalidArgumentError, match=r"broken\.yaml is not valid yaml"):
+    (tmp_path / "broken.yaml").write_text("name: board\ncpu: [unclosed\n  cores: 4\n")
+    with pytest.raises(InvalidArgumentError, match=r"broken\.yaml:3:8: not valid YAML: while"):
         load_profile(tmp_path / "broken.yaml")
+    (tmp_path / "broken.json").write_text('{"name": "board",\n "cpu": }')
+    with pytest.raises(InvalidArgumentError, match=r"broken\.json:2:9: not valid JSON"):
+        load_profile(tmp_path / "broken.json")
     (tmp_path / "zero.yaml").write_text(
         yaml.safe_dump(profile_dict(constraints__latency_budget_ms=0))
     )
     with pytest.raises(InvalidArgumentError, match=r"zero\.yaml: profile 'board'"):
         load_profile(tmp_path / "zero.yaml")
+
+
+def test_every_problem_of_a_profile_is_named_at_once_in_plain_words():
+    data = profile_dict()
+    del data["storage_bytes"], data["constraints"]["latency_budget_ms"]
+    data["cpu"]["colour"] = "red"
+    data["ram_bytes"] = -1
+    with pytest.raises(InvalidArgumentError) as caught:
+        HardwareProfile.from_dict(data)
+    message = str(caught.value)
+    assert message.startswith("profile 'board': 4 problems: (1) missing field 'storage_bytes'")
+    assert "(2) cpu: unknown fields ['colour']" in message
+    assert "(3) constraints: missing field 'latency_budget_ms'" in message
+    assert "(4) ram_bytes" in message
+    assert "__init__" not in message and "positional" not in message
 
 
 @pytest.mark.parametrize("path", sorted(PROFILES.glob("*.yaml")), ids=lambda p: p.stem)

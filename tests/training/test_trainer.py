@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -126,8 +127,14 @@ def test_corrupt_and_foreign_checkpoints_are_clear_errors(tmp_path):
         load_checkpoint(missing)
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"\x00not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot be read"):
+    with pytest.raises(CheckpointError, match="is not a checkpoint: `ofa-fleet train` writes"):
         load_checkpoint(garbage)
+    other_zip = tmp_path / "other.ckpt"
+    with zipfile.ZipFile(other_zip, "w") as archive:
+        archive.writestr("readme.txt", "a zip, but no torch archive")
+    with pytest.raises(CheckpointError, match="cannot be read: ") as caught:
+        load_checkpoint(other_zip)
+    assert "\n" not in str(caught.value)  # torch's advice cut to its first line
     foreign = tmp_path / "foreign.ckpt"
     torch.save({"format": "something-else"}, foreign)
     with pytest.raises(CheckpointError, match="not an ofa-fleet"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from ofa_fleet.cli import (
     carbon_commands,
@@ -29,6 +30,7 @@ from ofa_fleet.cli.entry import OneLineParser, run
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="ofa-fleet", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ofa-fleet {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     core_commands.add_commands(sub)
     demo_command.add_command(sub)
@@ -50,3 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def installed_version() -> str:
+    """The installed distribution's version (pyproject.toml's), or "unknown" when this
+    code runs from a source tree that was never installed."""
+    try:
+        return metadata.version("ofa-fleet")
+    except metadata.PackageNotFoundError:
+        return "unknown"

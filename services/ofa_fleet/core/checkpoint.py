@@ -12,6 +12,7 @@ mid-write leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -153,10 +154,16 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path} is not a checkpoint: `ofa-fleet train` writes torch's zip archive, and "
+            "this file is not one (a YAML profile, an ONNX model or a truncated copy?)"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
+    except Exception as exc:  # torch's text runs to several lines of advice: its first
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} cannot be read: {first}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an ofa-fleet supernet checkpoint ({FORMAT})")
     try:

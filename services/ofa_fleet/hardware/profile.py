@@ -9,14 +9,18 @@ bad profile fails with the field's name instead of producing a model nobody can 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, TypeVar
 
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.units import parse_bytes
+
+T = TypeVar("T")
 
 ARCHITECTURES = ("x86_64", "aarch64", "armv7", "riscv64")
 # Ceilings far above any real device: they keep absurd figures out of search and storage.
@@ -214,51 +218,109 @@ class HardwareProfile:
 
     @classmethod
     def from_dict(cls, data: Any, name_hint: str = "profile") -> HardwareProfile:
-        """Build and validate a profile; errors name the field at fault."""
+        """Build and validate a profile; errors name the field at fault, every one of
+        them at once (one error per section), so a file is fixed in one pass."""
         if not isinstance(data, dict):
             raise InvalidArgumentError(f"{name_hint}: a profile must be a mapping")
         where = f"profile {data.get('name', name_hint)!r}"
-        _only(
-            data,
-            (
-                "name",
-                "cpu",
-                "ram_bytes",
-                "storage_bytes",
-                "runtime",
-                "constraints",
-                "latency_table",
-                "latency_reports",
-            ),
-            where,
+        problems = _Problems(where)
+        with problems.section():
+            _only(data, TOP_LEVEL_FIELDS, "")
+        missing = [f for f in REQUIRED_FIELDS if f not in data]
+        if missing:
+            problems.add(_missing(missing))
+
+        def section(key: str, build: Callable[[], T]) -> T | None:
+            if key not in data and key in REQUIRED_FIELDS:
+                return None  # reported above
+            with problems.section(key):
+                return build()
+            return None
+
+        cpu = section("cpu", lambda: _build(CpuSpec, data["cpu"], "cpu"))
+        runtime = section("runtime", lambda: _build(RuntimeSpec, data.get("runtime") or {}, ""))
+        constraints = section("constraints", lambda: _constraints(data["constraints"]))
+        ram = section("ram_bytes", lambda: parse_bytes(data["ram_bytes"], "ram_bytes"))
+        storage = section(
+            "storage_bytes", lambda: parse_bytes(data["storage_bytes"], "storage_bytes")
         )
-        for required in ("name", "cpu", "ram_bytes", "storage_bytes", "constraints"):
-            if required not in data:
-                raise InvalidArgumentError(f"{where}: missing field {required!r}")
-        cpu = _build(CpuSpec, data["cpu"], f"{where}: cpu")
-        runtime = _build(RuntimeSpec, data.get("runtime") or {}, f"{where}: runtime")
-        limits = dict(_mapping(data["constraints"], f"{where}: constraints"))
-        for key in ("max_model_bytes", "max_peak_memory_bytes"):
-            if key in limits:
-                limits[key] = parse_bytes(limits[key], f"{where}: constraints.{key}")
-        constraints = _build(Constraints, limits, f"{where}: constraints")
-        table = data.get("latency_table")
-        reports = data.get("latency_reports") or []
-        if not isinstance(reports, list):
-            raise InvalidArgumentError(f"{where}: latency_reports must be a list")
+        table_data = data.get("latency_table")
+        table = section(
+            "latency_table",
+            lambda: LatencyTable.from_dict(table_data) if table_data is not None else None,
+        )
+        reports = section("latency_reports", lambda: _reports(data.get("latency_reports") or []))
+        problems.raise_any()
+        assert cpu and runtime and constraints and ram and storage  # else raised just above
         return cls(
             name=data["name"],
             cpu=cpu,
-            ram_bytes=parse_bytes(data["ram_bytes"], f"{where}: ram_bytes"),
-            storage_bytes=parse_bytes(data["storage_bytes"], f"{where}: storage_bytes"),
+            ram_bytes=ram,
+            storage_bytes=storage,
             constraints=constraints,
             runtime=runtime,
-            latency_table=LatencyTable.from_dict(table) if table is not None else None,
-            latency_reports=tuple(
-                _build(LatencyReport, r, f"{where}: latency_reports[{i}]")
-                for i, r in enumerate(reports)
-            ),
+            latency_table=table,
+            latency_reports=reports or (),
         )
+
+
+TOP_LEVEL_FIELDS = (
+    "name",
+    "cpu",
+    "ram_bytes",
+    "storage_bytes",
+    "runtime",
+    "constraints",
+    "latency_table",
+    "latency_reports",
+)
+REQUIRED_FIELDS = ("name", "cpu", "ram_bytes", "storage_bytes", "constraints")
+
+
+class _Problems:
+    """Every problem of one profile, each named by where it is, raised as one error."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.found: list[str] = []
+
+    def add(self, problem: str) -> None:
+        self.found.append(problem)
+
+    @contextlib.contextmanager
+    def section(self, key: str = "") -> Iterator[None]:
+        try:
+            yield
+        except InvalidArgumentError as exc:
+            text = str(exc)
+            self.add(text if not key or text.startswith(key) else f"{key}: {text}")
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise InvalidArgumentError(f"{self.where}: {self.found[0]}")
+        if self.found:
+            listed = "; ".join(f"({i}) {p}" for i, p in enumerate(self.found, 1))
+            raise InvalidArgumentError(f"{self.where}: {len(self.found)} problems: {listed}")
+
+
+def _constraints(value: object) -> Constraints:
+    limits = dict(_mapping(value, "constraints"))
+    for key in ("max_model_bytes", "max_peak_memory_bytes"):
+        if key in limits:
+            limits[key] = parse_bytes(limits[key], f"constraints.{key}")
+    built: Constraints = _build(Constraints, limits, "constraints")
+    return built
+
+
+def _reports(reports: object) -> tuple[LatencyReport, ...]:
+    if not isinstance(reports, list):
+        raise InvalidArgumentError("latency_reports must be a list")
+    return tuple(_build(LatencyReport, r, f"latency_reports[{i}]") for i, r in enumerate(reports))
+
+
+def _missing(names: Sequence[str]) -> str:
+    quoted = ", ".join(repr(n) for n in names)
+    return f"missing field{'s' if len(names) > 1 else ''} {quoted}"
 
 
 def _positive(value: object, field: str, most: float | None = None) -> None:
@@ -281,18 +343,25 @@ def _mapping(value: object, where: str) -> dict[str, Any]:
 def _only(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
     unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise InvalidArgumentError(f"{where}: unknown fields {unknown}; allowed: {list(allowed)}")
+        prefix = f"{where}: " if where else ""
+        raise InvalidArgumentError(f"{prefix}unknown fields {unknown}; allowed: {list(allowed)}")
 
 
 def _build(cls: type, value: object, where: str) -> Any:
-    data = _mapping(value, where)
+    """`cls` from a mapping whose keys are its fields; an unknown or a missing field is
+    named (never Python's own words about a constructor's arguments)."""
+    data = _mapping(value, where or cls.__name__)
     allowed = tuple(f.name for f in fields(cls))
     _only(data, allowed, where)
-    try:
-        built = cls(**data)
-    except TypeError as exc:
-        raise InvalidArgumentError(f"{where}: {exc}") from exc
-    return built
+    required = [
+        f.name
+        for f in fields(cls)
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in data
+    ]
+    if required:
+        prefix = f"{where}: " if where else ""
+        raise InvalidArgumentError(prefix + _missing(required))
+    return cls(**data)
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,21 @@ def _read(path: Path) -> Any:
         if path.suffix.lower() == ".json":
             return json.loads(text)
         return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidArgumentError(
-            f"{path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {str(exc).splitlines()[0]}"
+            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
         ) from exc
+    except yaml.YAMLError as exc:
+        raise InvalidArgumentError(f"{path}:{_yaml_problem(exc)}") from exc
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """ "LINE:COLUMN: not valid YAML: what", where the parser says where (1-based, as
+    editors count); PyYAML's own text spans several lines and quotes the source."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    context = getattr(error, "context", None)
+    what = f"{context}, {problem}" if context else problem
+    if mark is None:
+        return f" not valid YAML: {what}"
+    return f"{mark.line + 1}:{mark.column + 1}: not valid YAML: {what}"
