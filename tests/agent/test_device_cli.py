@@ -97,3 +97,20 @@ def test_an_unenrolled_device_without_a_token_is_one_line_error(tmp_path: Path) 
     assert result.returncode == 2
     assert result.stderr.startswith("error: this device is not enrolled yet")
     assert "--fleet-token" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_single_boot_gives_up_at_its_deadline_against_a_wrong_address(tmp_path: Path) -> None:
+    result = ofa_fleet(
+        "device", "run", "--registry", "127.0.0.1:1", "--delivery", "127.0.0.1:1",
+        "--fleet-token", "ofa_enrol_" + "0" * 43, "--state", str(tmp_path / "s"),
+        "--once", "--deadline", "1.5", check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no model running after --deadline 1.5 s")
+    assert '"retrying"' in result.stderr  # each failed attempt was logged before it
+    refused = ofa_fleet(
+        "device", "run", "--delivery", "127.0.0.1:1", "--state", str(tmp_path / "s"),
+        "--deadline", "5", check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "give it with --once" in refused.stderr

@@ -11,10 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
+
+if TYPE_CHECKING:
+    from ofa_fleet.agent.runner import AgentResult
 
 FLEET_TOKEN_ENV = "OFA_FLEET_FLEET_TOKEN"
 
@@ -51,6 +55,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         default=600.0,
         help="seconds per ReadModel call, and per wait for a model still being made",
     )
+    run.add_argument(
+        "--deadline",
+        type=float,
+        help="with --once: give up after this many seconds in all (default: keep trying, "
+        "as a device with nothing better to do does); a script's bound on a wrong address",
+    )
     add_tls_flags(run)
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     run.add_argument("--json", action="store_true")
@@ -65,9 +75,15 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     from ofa_fleet.errors import InvalidArgumentError
     from ofa_fleet.serving.logs import configure_logging
 
-    for flag, value in (("--timeout", args.timeout), ("--download-timeout", args.download_timeout)):
-        if value <= 0:
+    for flag, value in (
+        ("--timeout", args.timeout),
+        ("--download-timeout", args.download_timeout),
+        ("--deadline", 1.0 if args.deadline is None else args.deadline),
+    ):
+        if not value > 0:
             raise InvalidArgumentError(f"{flag} must be positive, got {value}")
+    if args.deadline is not None and not args.once:
+        raise InvalidArgumentError("--deadline bounds a single boot: give it with --once")
     config = AgentConfig(
         state_dir=args.state,
         endpoints=Endpoints(
@@ -86,7 +102,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         ),
     )
     configure_logging(args.log_level)
-    result = asyncio.run(Agent(config).run(once=args.once))
+    result = asyncio.run(_within(Agent(config).run(once=args.once), args.deadline))
     output = result.boot.to_dict()
     if not args.once:
         output.update(
@@ -95,3 +111,16 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             updates=[update.to_dict() for update in result.updates],
         )
     return output
+
+
+async def _within(run: Coroutine[Any, Any, AgentResult], deadline: float | None) -> AgentResult:
+    """The agent's run, given up after `deadline` seconds (None: never)."""
+    from ofa_fleet.errors import UnavailableError
+
+    try:
+        return await asyncio.wait_for(run, deadline)
+    except TimeoutError:
+        raise UnavailableError(
+            f"no model running after --deadline {deadline:g} s; each failed attempt is "
+            "logged above (what is downloaded is kept for the next start)"
+        ) from None

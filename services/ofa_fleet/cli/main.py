@@ -28,6 +28,15 @@ from ofa_fleet.cli import (
 from ofa_fleet.cli.entry import OneLineParser, run
 
 
+def installed_version() -> str:
+    """The installed distribution's version (pyproject.toml's), or "unknown" when this
+    code runs from a source tree that was never installed."""
+    try:
+        return metadata.version("ofa-fleet")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="ofa-fleet", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ofa-fleet {installed_version()}")
@@ -52,12 +61,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def installed_version() -> str:
-    """The installed distribution's version (pyproject.toml's), or "unknown" when this
-    code runs from a source tree that was never installed."""
-    try:
-        return metadata.version("ofa-fleet")
-    except metadata.PackageNotFoundError:
-        return "unknown"
