@@ -149,8 +149,8 @@ def simulation_progress(devices: int) -> Iterator[Callable[[DeviceOutcome], None
 
 def print_summary(summary: SimulationSummary, state_root: Path) -> None:
     table = Table(title=f"simulated fleet ({state_root})", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
+    table.add_column("field", style="bold", overflow="fold")
+    table.add_column("value", overflow="fold")  # an arch is pasted back whole
     rows: list[tuple[str, Any]] = [
         ("devices", summary.devices),
         ("booted", summary.booted),

@@ -14,9 +14,9 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
-from rich.table import Table
 
 from ofa_fleet.cli.operator_commands import add_delivery_command
+from ofa_fleet.console.output import listing
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.v1 import delivery_pb2 as pb
@@ -55,12 +55,13 @@ async def _list(args: argparse.Namespace, delivery: DeliveryClient) -> dict[str,
     rows = [_model_row(m.manifest, list(m.current_for_fleets)) for m in models]
     if args.json:
         return {"models": rows}
-    table = Table(title=f"models ({len(rows)})")
-    for column in ("sha256", "profile", "rev", "supernet", "KiB", "created", "fleets"):
-        table.add_column(column)
+    table = listing(
+        f"models ({len(rows)})",
+        ("sha256", "profile", "rev", "supernet", "KiB", "created", "fleets"),
+    )
     for row in rows:
         table.add_row(
-            row["sha256"][:16],
+            row["sha256"],
             row["profile"],
             str(row["profile_revision"]),
             row["supernet_version"],
@@ -89,27 +90,26 @@ async def _show(args: argparse.Namespace, delivery: DeliveryClient) -> dict[str,
     current = result["current"]
     if current is not None:
         console.print(
-            f"  current {current['sha256'][:16]} (revision {current['profile_revision']}, "
+            f"  current {current['sha256']} (revision {current['profile_revision']}, "
             f"supernet {current['supernet_version']}, {current['size_bytes'] / 1024:.0f} KiB)"
         )
         console.print(f"  arch {current['arch']}")
-    history = Table(title="history")
-    for column in ("at", "sha256", "reason"):
-        history.add_column(column)
+    history = listing("history", ("at", "sha256", "reason"))
     for entry in answer.history:
         reason = pb.ModelChangeReason.Name(entry.reason).removeprefix("MODEL_CHANGE_REASON_")
-        history.add_row(entry.change_time.ToJsonString(), entry.sha256[:16], reason.lower())
+        history.add_row(entry.change_time.ToJsonString(), entry.sha256, reason.lower())
     console.print(history)
     if answer.rollouts:
-        rollouts = Table(title="staged rollouts")
-        for column in ("fleet", "state", "from", "to", "canaries", "ok", "failed", "needed"):
-            rollouts.add_column(column)
+        rollouts = listing(
+            "staged rollouts",
+            ("fleet", "state", "from", "to", "canaries", "ok", "failed", "needed"),
+        )
         for r in answer.rollouts:
             rollouts.add_row(
                 r.fleet_name,
                 pb.RolloutState.Name(r.state).removeprefix("ROLLOUT_STATE_").lower(),
-                r.from_sha256[:16],
-                r.to_sha256[:16],
+                r.from_sha256,
+                r.to_sha256,
                 str(r.canary_devices),
                 str(r.successful_canaries),
                 str(r.failed_canaries),

@@ -16,10 +16,9 @@ from typing import Any
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
-from rich.table import Table
 
 from ofa_fleet.cli.operator_commands import add_registry_command
-from ofa_fleet.console.output import stderr_console
+from ofa_fleet.console.output import listing, stderr_console
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
     RolloutStrategy,
@@ -302,9 +301,7 @@ def _print_rows(kind: str, rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps({kind: rows}, sort_keys=True) + "\n")
         return
-    table = Table(title=f"{kind} ({len(rows)})")
-    for column in rows[0] if rows else ["name"]:
-        table.add_column(column)
+    table = listing(f"{kind} ({len(rows)})", list(rows[0]) if rows else ["name"])
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     Console().print(table)

@@ -155,8 +155,8 @@ def print_result(result: Specialization, profile: HardwareProfile, summary: dict
     predicted = result.predicted
     stats = result.statistics
     table = Table(title=f"ofa-fleet search: {profile.name}", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
+    table.add_column("field", style="bold", overflow="fold")
+    table.add_column("value", overflow="fold")  # an arch is pasted back whole
     rows = [
         ("arch", str(result.arch)),
         ("top-1", f"{measured['top1'] * 100:.2f}% measured, {predicted.top1 * 100:.2f}% predicted"),

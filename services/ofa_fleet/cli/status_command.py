@@ -20,10 +20,9 @@ import grpc
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
-from rich.table import Table
 
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
-from ofa_fleet.console.output import emit
+from ofa_fleet.console.output import emit, listing
 from ofa_fleet.errors import OfaFleetError, ProblemsFoundError
 from ofa_fleet.serving.client import open_aio_channel, remote_errors
 from ofa_fleet.serving.credentials import load_operator_token
@@ -212,21 +211,22 @@ def _show(status: dict[str, Any]) -> None:
         console.print(
             f"[bold]{name:<9}[/] {service['address']:<22} [{colour}]{service['status']}[/]"
         )
-    profiles = Table(title=f"profiles ({len(status['profiles'])})")
-    for column in ("profile", "rev", "state", "model", "last error"):
-        profiles.add_column(column)
+    profiles = listing(
+        f"profiles ({len(status['profiles'])})", ("profile", "rev", "state", "model", "last error")
+    )
     for p in status["profiles"]:
         profiles.add_row(
             p["name"],
             str(p["revision"]),
             p.get("state", "?"),
-            p.get("model", "")[:16],
-            p.get("last_error", "")[:60],
+            p.get("model", ""),
+            p.get("last_error", ""),
         )
     console.print(profiles)
-    fleets = Table(title=f"fleets ({len(status['fleets'])})")
-    for column in ("fleet", "profile", "rollout", "devices", "reported", "on model", "coverage"):
-        fleets.add_column(column)
+    fleets = listing(
+        f"fleets ({len(status['fleets'])})",
+        ("fleet", "profile", "rollout", "devices", "reported", "on model", "coverage"),
+    )
     for f in status["fleets"]:
         coverage = "-" if f["coverage"] is None else f"{f['coverage']:.0%}"
         fleets.add_row(
@@ -239,11 +239,9 @@ def _show(status: dict[str, Any]) -> None:
             coverage,
         )
     console.print(fleets)
-    recent = Table(title="recent specializations")
-    for column in ("at", "profile", "sha256", "reason"):
-        recent.add_column(column)
+    recent = listing("recent specializations", ("at", "profile", "sha256", "reason"))
     for r in status["recent_specializations"]:
-        recent.add_row(r["at"], r["profile"], r["sha256"][:16], r["reason"])
+        recent.add_row(r["at"], r["profile"], r["sha256"], r["reason"])
     console.print(recent)
     for error in status["errors"]:
         console.print(f"[red]error:[/] {error}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -25,14 +26,23 @@ def step_progress() -> Progress:
     )
 
 
+def listing(title: str, columns: Sequence[str], **options: Any) -> Table:
+    """A table whose cells wrap where the terminal is narrow, never cut with "…": names,
+    sha256 and archs stay whole, so what a table shows can be pasted back."""
+    table = Table(title=title, **options)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 def emit(result: dict[str, Any], as_json: bool, title: str) -> None:
     """Print ``result`` as one JSON line on stdout, or as a two-column table."""
     if as_json:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
         return
     table = Table(title=title, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
+    table.add_column("field", style="bold", overflow="fold")
+    table.add_column("value", overflow="fold")
     for key, value in result.items():
         table.add_row(key, _human(value))
     Console().print(table)
