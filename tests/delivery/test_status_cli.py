@@ -44,6 +44,7 @@ def test_status_shows_services_profiles_fleets_coverage_and_specializations(
     assert (profile["name"], profile["model"]) == (PROFILE, sha)
     (fleet,) = status["fleets"]
     assert (fleet["name"], fleet["devices"], fleet["reported"]) == ("pis", 2, 1)
+    assert fleet["rollout"] == "auto-latest"  # as --rollout spells it
     assert (fleet["on_current_model"], fleet["coverage"]) == (1, 0.5)
     (latest,) = status["recent_specializations"]
     assert (latest["profile"], latest["sha256"], latest["reason"]) == (PROFILE, sha, "missing")

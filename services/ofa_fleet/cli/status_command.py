@@ -23,6 +23,7 @@ from rich.console import Console
 
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 from ofa_fleet.console.output import emit, listing
+from ofa_fleet.contract.rollout import rollout_from_proto
 from ofa_fleet.errors import OfaFleetError, ProblemsFoundError
 from ofa_fleet.serving.client import open_aio_channel, remote_errors
 from ofa_fleet.serving.credentials import load_operator_token
@@ -190,7 +191,7 @@ def _fleet_row(
     return {
         "name": fleet.name,
         "profile": fleet.profile,
-        "rollout": _enum(common_pb2.RolloutStrategy, strategy),
+        "rollout": rollout_from_proto(fleet.rollout).strategy.value,  # as its flag spells it
         "devices": len(devices),
         "reported": sum(1 for d in devices if d.HasField("status")),
         "on_current_model": on_target,
