@@ -67,7 +67,27 @@ def test_predict_for_each_example_profile(checkpoint, name):
     result = predict("--checkpoint", str(checkpoint), "--profile", str(PROFILES / f"{name}.yaml"))
     assert result["latency_source"] == "analytic"
     assert result["profile"] == name
-    assert result["top1"] is None
+    # A top-1 exactly when a predictor was found (search may have left one beside the
+    # shared checkpoint).
+    assert (result["top1"] is None) == (result["predictor"] is None)
+    assert isinstance(result["over_limits"], list)
+
+
+def test_predict_uses_the_predictor_beside_the_checkpoint_and_names_broken_limits(
+    checkpoint, predictor, tmp_path
+):
+    own = tmp_path / "supernet.ckpt"
+    own.write_bytes(checkpoint.read_bytes())
+    (tmp_path / "supernet.ckpt.predictor").write_bytes(predictor.read_bytes())
+    data = yaml.safe_load((PROFILES / "raspberry-pi-4.yaml").read_text())
+    data["constraints"]["max_model_bytes"] = 1000
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(data))
+    result = predict("--checkpoint", str(own), "--profile", str(tmp_path / "tiny.yaml"))
+    assert result["predictor"] == str(tmp_path / "supernet.ckpt.predictor")
+    assert 0.0 <= result["top1"] <= 1.0
+    assert result["over_limits"] == [
+        f"model size {result['model_bytes']:,} bytes over the limit 1,000 bytes"
+    ]
 
 
 def test_reports_in_a_profile_calibrate(checkpoint, tmp_path):

@@ -15,6 +15,7 @@ from ofa_fleet.errors import InvalidArgumentError
 # torch, scikit-learn and onnxruntime load in the handlers that use them, so that building
 # the parser (and running the light commands) does not pay for them.
 if TYPE_CHECKING:
+    from ofa_fleet.hardware.profile import Constraints
     from ofa_fleet.predictors.accuracy import AccuracySample
 
 
@@ -39,7 +40,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--arch", default="max", help="max, min, random or an arch string")
     predict.add_argument("--seed", type=int, default=0, help="for --arch random")
     predict.add_argument(
-        "--predictor", type=Path, help="accuracy predictor from `predictor fit` (else no top1)"
+        "--predictor",
+        type=Path,
+        help="accuracy predictor from `predictor fit` (default: the one beside the checkpoint "
+        "that search keeps, CHECKPOINT.predictor, if any; else no top1)",
     )
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(handler=run_predict)
@@ -120,6 +124,7 @@ def run_predict(args: argparse.Namespace) -> dict[str, Any]:
     from ofa_fleet.hardware.profile_file import load_latency_table, load_profile
     from ofa_fleet.predictors.accuracy import AccuracyPredictor
     from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
+    from ofa_fleet.search.accuracy_source import predictor_path
     from ofa_fleet.subnet import resolve_arch
 
     checkpoint = load_checkpoint(args.checkpoint)
@@ -128,7 +133,13 @@ def run_predict(args: argparse.Namespace) -> dict[str, Any]:
     else:
         table = load_latency_table(args.lut)
         profile = local_profile(table.threads, table)
-    accuracy = AccuracyPredictor.load(args.predictor) if args.predictor else None
+    # The predictor named, else the one `search` keeps beside the checkpoint (so both
+    # commands show the same top-1), else none.
+    sidecar = predictor_path(args.checkpoint)
+    accuracy_file = args.predictor or (sidecar if sidecar.is_file() else None)
+    accuracy = AccuracyPredictor.load(accuracy_file) if accuracy_file else None
+    if accuracy is not None:
+        accuracy.check_compatible(checkpoint.space, checkpoint.version)
     predictor = SubnetPredictor(
         checkpoint.space,
         checkpoint.supernet.in_channels,
@@ -138,7 +149,32 @@ def run_predict(args: argparse.Namespace) -> dict[str, Any]:
         checkpoint.version,
     )
     arch = resolve_arch(args.arch, checkpoint, args.seed)
-    return {**predictor.predict([arch]).record(0), "profile": profile.name}
+    record = predictor.predict([arch]).record(0)
+    return {
+        **record,
+        "profile": profile.name,
+        "predictor": None if accuracy_file is None else str(accuracy_file),
+        "over_limits": over_limits(record, profile.constraints),
+    }
+
+
+def over_limits(record: dict[str, Any], constraints: Constraints) -> list[str]:
+    """Each of the profile's limits the subnet breaks, in words (empty: it fits)."""
+    checks = (
+        ("latency", record["latency_ms"], constraints.latency_budget_ms, "{:.3f} ms"),
+        ("model size", record["model_bytes"], constraints.max_model_bytes, "{:,} bytes"),
+        (
+            "peak memory",
+            record["peak_memory_bytes"],
+            constraints.max_peak_memory_bytes,
+            "{:,} bytes",
+        ),
+    )
+    return [
+        f"{name} {shown.format(value)} over the limit {shown.format(limit)}"
+        for name, value, limit, shown in checks
+        if value > limit
+    ]
 
 
 def run_predictor_fit(args: argparse.Namespace) -> dict[str, Any]:

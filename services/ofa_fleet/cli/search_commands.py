@@ -98,18 +98,23 @@ def run_search(args: argparse.Namespace) -> dict[str, Any] | None:
                 args.checkpoint, args.predictor, args.data, args.workers, fitting
             )
 
+            reached = [0]  # the generation the evolution got to (patience may stop it early)
+
             def on_event(event: Event) -> None:
                 if event.stage == "search":
                     best = f" best {event.best.top1:.4f}" if event.best else ""
+                    reached[0] = event.generation
                     progress.update(
                         task,
                         description=f"evolution{best}, {event.evaluated} scored",
                         completed=event.generation,
                         total=event.generations,
                     )
-                else:
+                else:  # the evolution is over: its bar ends full, where it stopped
                     label = "re-ranking by real accuracy" if event.stage == "rerank" else "export"
-                    progress.update(task, description=label)
+                    progress.update(
+                        task, description=label, completed=reached[0], total=reached[0] or 1
+                    )
 
             progress.update(task, description="evolution", completed=0, total=options.generations)
             result = specializer.specialize(profile, options, on_event)
