@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ofa_fleet.carbon.scratch_reference import DEFAULT_EPOCH_CAP
+from ofa_fleet.cli.common_flags import add_checkpoint_flag, add_json_flag
 from ofa_fleet.cli.core_commands import add_device_flag
 from ofa_fleet.errors import InvalidArgumentError
 
@@ -34,7 +35,7 @@ def add_reference_command(actions: argparse._SubParsersAction) -> None:
         "reference",
         help="measure training specialized networks from scratch to their OFA accuracy",
     )
-    reference.add_argument("--checkpoint", required=True, type=Path)
+    add_checkpoint_flag(reference)
     reference.add_argument("--data", help="default: the checkpoint's own dataset")
     reference.add_argument(
         "--arch",
@@ -45,7 +46,7 @@ def add_reference_command(actions: argparse._SubParsersAction) -> None:
         "--epoch-cap", type=int, default=DEFAULT_EPOCH_CAP, help="most epochs per network"
     )
     add_device_flag(reference)
-    reference.add_argument("--json", action="store_true")
+    add_json_flag(reference)
     reference.set_defaults(handler=run_reference)
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ofa_fleet.cli.common_flags import add_checkpoint_flag, add_json_flag
 from ofa_fleet.errors import CheckpointError, InvalidArgumentError, NotFoundError
 
 # torch, scikit-learn and onnx load in the handlers that use them, so that building the
@@ -39,9 +40,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--space", default="cpu", help="a preset space name (default: %(default)s) or a JSON file"
     )
-    train.add_argument("--image-size", type=int, default=32)
+    train.add_argument(
+        "--image-size", type=int, default=32, help="largest input side in pixels (default 32)"
+    )
     train.add_argument("--batch-size", type=int, help="images per step (per worker)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--seed", type=int, default=0, help="seeds the split, the init and the subnet draws"
+    )
     add_device_flag(train)
     add_data_loading_flags(train)
     workers = train.add_argument_group("many workers (Ray Train)")
@@ -49,7 +54,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     workers.add_argument(
         "--ray-address", help="join this Ray cluster (env RAY_ADDRESS; default: start one here)"
     )
-    workers.add_argument("--cpus-per-worker", type=float, default=1.0)
+    workers.add_argument(
+        "--cpus-per-worker", type=float, default=1.0, help="CPUs Ray reserves per worker"
+    )
     workers.add_argument(
         "--gpus-per-worker", type=float, help="default: 1 with --device cuda, else 0"
     )
@@ -61,16 +68,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     workers.add_argument(
         "--max-failures", type=int, default=3, help="worker-group restarts before giving up"
     )
-    train.add_argument("--json", action="store_true")
+    add_json_flag(train)
     train.set_defaults(handler=run_train)
 
     for name, helptext in (("eval", "top-1 of one subnet"), ("export", "subnet to ONNX")):
         cmd = sub.add_parser(name, help=helptext)
-        cmd.add_argument("--checkpoint", required=True, type=Path)
+        add_checkpoint_flag(cmd)
         cmd.add_argument("--arch", default="max", help="max, min, random or an arch string")
         cmd.add_argument("--seed", type=int, default=0, help="for --arch random")
         cmd.add_argument("--data", help="default: the checkpoint's own dataset")
-        cmd.add_argument("--json", action="store_true")
+        add_json_flag(cmd)
         if name == "export":
             cmd.add_argument("--out", required=True, type=Path, help="ONNX file to write")
             cmd.set_defaults(handler=run_export)

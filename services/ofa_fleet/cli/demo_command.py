@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ofa_fleet.cli.common_flags import add_json_flag
 from ofa_fleet.cli.up_command import add_stack_flags, signals_as_interrupts, stack_settings
 from ofa_fleet.console.output import emit, stderr_console
 from ofa_fleet.errors import InvalidArgumentError, UnavailableError
@@ -49,7 +50,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--deadline-seconds", type=float, default=600.0, help="for every device to be served"
     )
-    demo.add_argument("--json", action="store_true")
+    add_json_flag(demo)
     demo.set_defaults(handler=run)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ofa_fleet.cli.common_flags import add_json_flag, add_log_level_flag
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 
 if TYPE_CHECKING:
@@ -62,8 +63,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "as a device with nothing better to do does); a script's bound on a wrong address",
     )
     add_tls_flags(run)
-    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
-    run.add_argument("--json", action="store_true")
+    add_log_level_flag(run, "info", "debug", "info", "warning")
+    add_json_flag(run)
     run.set_defaults(handler=_run)
 
 

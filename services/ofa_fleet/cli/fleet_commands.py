@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ofa_fleet.cli.common_flags import add_json_flag, add_log_level_flag
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 from ofa_fleet.cli.device_commands import FLEET_TOKEN_ENV
 from ofa_fleet.console.output import stderr_console
@@ -71,12 +72,12 @@ def add_commands(fleet: argparse._SubParsersAction) -> None:
         help="a connection per device, as real devices have (default: one shared per service)",
     )
     simulate.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
-    simulate.add_argument("--hardware-id-prefix", default="sim")
-    add_tls_flags(simulate)
     simulate.add_argument(
-        "--log-level", default="error", choices=["debug", "info", "warning", "error"]
+        "--hardware-id-prefix", default="sim", help="devices are labelled PREFIX-0, PREFIX-1, ..."
     )
-    simulate.add_argument("--json", action="store_true")
+    add_tls_flags(simulate)
+    add_log_level_flag(simulate, "error", "debug", "info", "warning", "error")
+    add_json_flag(simulate)
     simulate.set_defaults(handler=_simulate)
 
 

@@ -32,12 +32,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     show = add_delivery_command(
         models, "show", "a profile's current model, history, rollouts", _show
     )
-    show.add_argument("profile")
+    show.add_argument("profile", help="the profile's name")
     show.add_argument("--history", type=int, default=10, help="entries of history (1-1000)")
     pin = add_delivery_command(
         models, "pin", "pin a fleet to a model, roll it back, or unpin it", _pin
     )
-    pin.add_argument("fleet")
+    pin.add_argument("fleet", help="the fleet's name")
     which = pin.add_mutually_exclusive_group(required=True)
     which.add_argument("--sha256", help="a stored model of the fleet's profile")
     which.add_argument(
@@ -47,7 +47,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     again = add_delivery_command(
         models, "respecialize", "specialize a profile's model again now", _again
     )
-    again.add_argument("profile")
+    again.add_argument("profile", help="the profile's name")
 
 
 async def _list(args: argparse.Namespace, delivery: DeliveryClient) -> dict[str, Any] | None:

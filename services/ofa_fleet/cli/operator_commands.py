@@ -11,11 +11,11 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from grpc import aio
 
+from ofa_fleet.cli.common_flags import add_json_flag, add_operator_token_flag
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 from ofa_fleet.serving.client import ErrorTranslation, open_aio_channel, remote_errors
 from ofa_fleet.serving.credentials import load_operator_token
@@ -83,10 +83,10 @@ def _add_command(
 ) -> argparse.ArgumentParser:
     parser = group.add_parser(name, help=help)
     add_endpoint_flags(parser, service.flag)
-    parser.add_argument("--operator-token-file", type=Path)
+    add_operator_token_flag(parser)
     add_tls_flags(parser, service.signer)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
-    parser.add_argument("--json", action="store_true")
+    add_json_flag(parser)
     parser.set_defaults(handler=lambda args: _run(args, service, handler))
     return parser
 

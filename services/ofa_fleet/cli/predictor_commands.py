@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ofa_fleet.cli.common_flags import add_checkpoint_flag, add_json_flag
 from ofa_fleet.cli.core_commands import add_device_flag, write_atomically
 from ofa_fleet.console.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
@@ -23,17 +24,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     profile = sub.add_parser(
         "profile-device", help="measure this machine's latency table for a supernet's space"
     )
-    profile.add_argument("--checkpoint", required=True, type=Path)
+    add_checkpoint_flag(profile)
     profile.add_argument("--out", required=True, type=Path, help="latency table JSON to write")
     profile.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
-    profile.add_argument("--provider", default="CPUExecutionProvider")
+    profile.add_argument(
+        "--provider",
+        default="CPUExecutionProvider",
+        help="onnxruntime execution provider to time with (default CPUExecutionProvider)",
+    )
     profile.add_argument("--whole-models", type=int, default=16, help="subnets timed whole")
     profile.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds")
-    profile.add_argument("--json", action="store_true")
+    add_json_flag(profile)
     profile.set_defaults(handler=run_profile_device)
 
     predict = sub.add_parser("predict", help="predicted latency, size, memory and top-1")
-    predict.add_argument("--checkpoint", required=True, type=Path)
+    add_checkpoint_flag(predict)
     target = predict.add_mutually_exclusive_group(required=True)
     target.add_argument("--profile", type=Path, help="hardware profile (YAML or JSON)")
     target.add_argument("--lut", type=Path, help="latency table; the target is this machine")
@@ -45,22 +50,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="accuracy predictor from `predictor fit` (default: the one beside the checkpoint "
         "that search keeps, CHECKPOINT.predictor, if any; else no top1)",
     )
-    predict.add_argument("--json", action="store_true")
+    add_json_flag(predict)
     predict.set_defaults(handler=run_predict)
 
     predictor = sub.add_parser("predictor", help="accuracy predictor")
     actions = predictor.add_subparsers(dest="action", required=True)
     fit = actions.add_parser("fit", help="measure subnets and fit the accuracy predictor")
-    fit.add_argument("--checkpoint", required=True, type=Path)
+    add_checkpoint_flag(fit)
     fit.add_argument("--samples", type=int, default=200, help="subnets to measure")
     fit.add_argument(
         "--out", required=True, type=Path, help="predictor file; samples it holds are reused"
     )
     fit.add_argument("--data", help="default: the checkpoint's own dataset")
     fit.add_argument("--holdout", type=float, default=0.2, help="share kept out of the fit")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=int, default=0, help="seeds which subnets are drawn")
     add_device_flag(fit)
-    fit.add_argument("--json", action="store_true")
+    add_json_flag(fit)
     fit.set_defaults(handler=run_predictor_fit)
 
 

@@ -38,24 +38,24 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     create = add_registry_command(
         profiles, "create", "store profiles from YAML/JSON files", _create_profiles
     )
-    create.add_argument("files", nargs="+", type=Path)
+    create.add_argument("files", nargs="+", type=Path, help="profile files (YAML or JSON)")
     update = add_registry_command(
         profiles,
         "update",
         "replace profiles from files (bumps a revision where the content changed)",
         _update,
     )
-    update.add_argument("files", nargs="+", type=Path)
+    update.add_argument("files", nargs="+", type=Path, help="profile files (YAML or JSON)")
     update.add_argument(
         "--expected-revision", type=int, help="apply only at this revision (one file only)"
     )
     add_registry_command(profiles, "list", "list profiles", _list_profiles)
     get = add_registry_command(profiles, "get", "show one profile", _get_profile)
-    get.add_argument("name")
+    get.add_argument("name", help="the profile's name")
     delete = add_registry_command(
         profiles, "delete", "delete a profile no fleet uses", _delete_profile
     )
-    delete.add_argument("name")
+    delete.add_argument("name", help="the profile's name")
 
     fleets = _group(
         sub, "fleet", "fleets: devices sharing a profile and a rollout policy", ["fleets"]
@@ -63,15 +63,15 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     create = add_registry_command(
         fleets, "create", "create a fleet; prints its enrolment token", _create_fleet
     )
-    create.add_argument("name")
-    create.add_argument("--profile", required=True)
+    create.add_argument("name", help="the new fleet's name (a DNS label)")
+    create.add_argument("--profile", required=True, help="the profile its devices take")
     create.add_argument(
-        "--rollout", choices=[s.value for s in RolloutStrategy], default="auto-latest"
+        "--rollout",
+        choices=[s.value for s in RolloutStrategy],
+        default="auto-latest",
+        help="how new models reach its devices (default auto-latest)",
     )
-    create.add_argument("--pin", default="", help="model sha256 for --rollout pinned")
-    create.add_argument("--canary-percent", type=int, default=10)
-    create.add_argument("--failure-threshold-percent", type=int, default=20)
-    create.add_argument("--min-success-reports", type=int, default=1)
+    _add_rollout_settings(create)
     add_registry_command(fleets, "list", "list fleets", _list_fleets)
     update = add_registry_command(
         fleets,
@@ -79,39 +79,61 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "move a fleet to another profile, or change its rollout policy",
         _update_fleet,
     )
-    update.add_argument("name")
+    update.add_argument("name", help="the fleet's name")
     update.add_argument("--profile", help="the profile the fleet's devices take from now on")
     update.add_argument(
         "--rollout",
         choices=[s.value for s in RolloutStrategy],
         help="the new rollout policy (replaces the whole policy)",
     )
-    update.add_argument("--pin", default="", help="model sha256 for --rollout pinned")
-    update.add_argument("--canary-percent", type=int, default=10)
-    update.add_argument("--failure-threshold-percent", type=int, default=20)
-    update.add_argument("--min-success-reports", type=int, default=1)
+    _add_rollout_settings(update)
     update.add_argument("--expected-revision", type=int, help="apply only at this revision")
     delete = add_registry_command(fleets, "delete", "delete a fleet without devices", _delete_fleet)
-    delete.add_argument("name")
+    delete.add_argument("name", help="the fleet's name")
 
     devices = _group(sub, "devices", "enrolled devices")
     listing = add_registry_command(devices, "list", "list devices", _list_devices)
     listing.add_argument("--fleet", default="", help="only this fleet's devices")
     get = add_registry_command(devices, "get", "show one device", _get_device)
-    get.add_argument("device_id")
+    get.add_argument("device_id", help="the id the registry gave the device")
     delete = add_registry_command(
         devices,
         "delete",
         "decommission devices: their tokens stop working at once and their records go",
         _delete_devices,
     )
-    delete.add_argument("device_ids", nargs="*", metavar="DEVICE_ID")
+    delete.add_argument(
+        "device_ids", nargs="*", metavar="DEVICE_ID", help="ids of the devices to delete"
+    )
     delete.add_argument("--fleet", default="", help="with --all: every device of this fleet")
     delete.add_argument("--all", action="store_true", help="every device of --fleet")
     delete.add_argument(
         "--expected-revision", type=int, help="delete only at this revision (one device only)"
     )
     return fleets
+
+
+def _add_rollout_settings(parser: argparse.ArgumentParser) -> None:
+    """The settings that go with --rollout (pinned: --pin; staged: the rest)."""
+    parser.add_argument("--pin", default="", help="model sha256 for --rollout pinned")
+    parser.add_argument(
+        "--canary-percent",
+        type=int,
+        default=10,
+        help="staged: share of the fleet that gets a new model first (default 10)",
+    )
+    parser.add_argument(
+        "--failure-threshold-percent",
+        type=int,
+        default=20,
+        help="staged: failing canaries, in percent, that roll a new model back (default 20)",
+    )
+    parser.add_argument(
+        "--min-success-reports",
+        type=int,
+        default=1,
+        help="staged: canaries that must report success before everyone gets it (default 1)",
+    )
 
 
 def _group(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from ofa_fleet.cli.common_flags import add_checkpoint_flag, add_json_flag
 from ofa_fleet.cli.core_commands import write_atomically
 from ofa_fleet.console.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     search = sub.add_parser("search", help="find the best subnet for a hardware profile")
-    search.add_argument("--checkpoint", required=True, type=Path)
+    add_checkpoint_flag(search)
     target = search.add_mutually_exclusive_group(required=True)
     target.add_argument("--profile", type=Path, help="hardware profile (YAML or JSON)")
     target.add_argument("--lut", type=Path, help="latency table; the target is this machine")
@@ -41,7 +42,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--plot", type=Path, help="write the Pareto front as a PNG here")
     add_search_flags(search)
     add_option_flags(search)
-    search.add_argument("--json", action="store_true")
+    add_json_flag(search)
     search.set_defaults(handler=run_search)
 
 
@@ -58,8 +59,12 @@ def add_search_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--population", type=int, default=100)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds the evolution (same seed, same result)"
+    )
+    parser.add_argument(
+        "--population", type=int, default=100, help="candidates per generation (default 100)"
+    )
     parser.add_argument("--generations", type=int, default=100, help="at most")
     parser.add_argument("--top-k", type=int, default=4, help="re-ranked by real accuracy")
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ofa_fleet.cli.common_flags import add_log_level_flag
 from ofa_fleet.cli.search_commands import add_search_flags
 from ofa_fleet.contract.heartbeat import (
     DEFAULT_HEARTBEAT_SECONDS,
@@ -127,7 +128,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         default=CHUNK_BYTES,
         help=f"bytes per ReadModel message (default {CHUNK_BYTES}; see delivery/chunking.py)",
     )
-    delivery.add_argument("--reconcile-concurrency", type=int, default=2)
+    delivery.add_argument(
+        "--reconcile-concurrency",
+        type=int,
+        default=2,
+        help="profiles specialized at once (default 2)",
+    )
     delivery.add_argument(
         "--model-url",
         action="append",
@@ -163,8 +169,13 @@ def add_server_flags(parser: argparse.ArgumentParser, port: int) -> None:
         help="serve Prometheus /metrics on this port of --host (0: a free one; env "
         "OFA_FLEET_METRICS_PORT); none when absent",
     )
-    parser.add_argument("--grace-seconds", type=float, default=10.0)
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=10.0,
+        help="on SIGTERM, how long calls in flight may finish (default 10)",
+    )
+    add_log_level_flag(parser, "info", "debug", "info", "warning")
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -21,6 +20,7 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 
+from ofa_fleet.cli.common_flags import add_json_flag, add_operator_token_flag
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 from ofa_fleet.console.output import emit, listing
 from ofa_fleet.contract.rollout import rollout_from_proto
@@ -50,10 +50,10 @@ RECENT = 10
 def add_command(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("status", help="services, profiles, fleets, coverage, specializations")
     add_endpoint_flags(parser, *SERVICES)
-    parser.add_argument("--operator-token-file", type=Path)
+    add_operator_token_flag(parser)
     add_tls_flags(parser, "the servers' certs", mutual=False)
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
-    parser.add_argument("--json", action="store_true")
+    add_json_flag(parser)
     parser.set_defaults(handler=run_status)
 
 
