@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ofa_fleet.agent.app_interface import DEFAULT_HOOK_SECONDS, AppInterface, ModelReady
 from ofa_fleet.agent.backoff import retry
 from ofa_fleet.agent.boot import Boot, BootReport, BootSettings
 from ofa_fleet.agent.connections import Connections, Endpoints
@@ -46,6 +47,9 @@ class AgentConfig:
     hardware_id: str | None = None
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     boot: BootSettings = field(default_factory=BootSettings)
+    # Run after each boot that made a model current (see `app_interface`); None: no hook.
+    on_model: str | None = None
+    on_model_seconds: float = DEFAULT_HOOK_SECONDS
 
     def __post_init__(self) -> None:
         if self.heartbeat_seconds <= 0:
@@ -92,6 +96,7 @@ class Agent:
         self.heartbeat_seconds = config.heartbeat_seconds
         self.updates: list[BootReport] = []
         self.model_updates: ModelUpdates | None = None  # once the first boot is done
+        self.app = AppInterface(config.state_dir, config.on_model, config.on_model_seconds)
 
     async def run(self, once: bool = False) -> AgentResult:
         """Boot (and with `once=False`, heartbeat until stopped); see the module docstring."""
@@ -141,6 +146,7 @@ class Agent:
         boot = Boot(connections, identity, models, self.config.boot, started, self.on_chunk)
         report = await boot.run(enrolled)
         self._follow_interval(report.heartbeat_seconds)
+        await self._publish(report, models)
         if once:
             if report.problem is not None:
                 raise report.problem
@@ -152,9 +158,17 @@ class Agent:
             identity,
             self.config.boot.backoff,
             report.model_sha256,
-            lambda: Boot(
-                connections, identity, models, self.config.boot, time.monotonic(), self.on_chunk
-            ).run(enrolled=False),
+            lambda: self._published(
+                Boot(
+                    connections,
+                    identity,
+                    models,
+                    self.config.boot,
+                    time.monotonic(),
+                    self.on_chunk,
+                ).run(enrolled=False),
+                models,
+            ),
             self._updated,
         )
         self.model_updates = updates
@@ -166,6 +180,20 @@ class Agent:
             self._uncancel()
             log.info("stopped", extra={"signal": self._stop_reason})
         return AgentResult(report, self.heartbeats, self._stop_reason, tuple(self.updates))
+
+    async def _published(
+        self, booting: Coroutine[Any, Any, BootReport], models: ModelDirectory
+    ) -> BootReport:
+        report = await booting
+        await self._publish(report, models)
+        return report
+
+    async def _publish(self, report: BootReport, models: ModelDirectory) -> None:
+        """The device's application learns of the model this boot left running."""
+        if report.model_sha256:
+            path = models.model_path(report.model_sha256)
+            ready = ModelReady(report.model_sha256, report.arch, report.profile_name, path)
+            await self.app.model_ready(ready)
 
     def _updated(self, report: BootReport) -> None:
         self.updates.append(report)

@@ -57,6 +57,19 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="seconds per ReadModel call, and per wait for a model still being made",
     )
     run.add_argument(
+        "--on-model",
+        metavar="COMMAND",
+        help="run after each boot that makes a model current (and once at start), with "
+        "OFA_FLEET_MODEL_PATH, _LINK, _SHA256, _ARCH and OFA_FLEET_PROFILE set; STATE/"
+        "current.onnx always links the current model",
+    )
+    run.add_argument(
+        "--on-model-timeout",
+        type=float,
+        default=60.0,
+        help="seconds the --on-model command may take (default 60)",
+    )
+    run.add_argument(
         "--deadline",
         type=float,
         help="with --once: give up after this many seconds in all (default: keep trying, "
@@ -96,6 +109,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         fleet_token=args.fleet_token,
         hardware_id=args.hardware_id,
         heartbeat_seconds=args.heartbeat_seconds,
+        on_model=args.on_model,
+        on_model_seconds=args.on_model_timeout,
         boot=BootSettings(
             threads=args.threads,
             download=DownloadTimeouts(call_seconds=args.download_timeout),
