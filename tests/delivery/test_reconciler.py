@@ -233,6 +233,7 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
             timeout=10,
         )
         assert shown.state == delivery_pb2.SPECIALIZATION_STATE_INFEASIBLE
+        assert shown.state_profile_revision == 1
         assert "fastest subnet" in shown.last_error and not shown.HasField("current")
         with pytest.raises(grpc.RpcError) as told:
             delivery_stub.GetModelManifest(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -89,6 +90,19 @@ def _add_command(
     add_json_flag(parser)
     parser.set_defaults(handler=lambda args: _run(args, service, handler))
     return parser
+
+
+@contextlib.asynccontextmanager
+async def delivery_client(args: argparse.Namespace) -> AsyncIterator[DeliveryClient]:
+    """Delivery's client for a registry command that asks delivery too (`--delivery`, the
+    same token, TLS files and deadline as its registry calls)."""
+    token = load_operator_token(args.operator_token_file)
+    address = args.delivery
+    channel = open_aio_channel(address, tls_files(args))
+    try:
+        yield DELIVERY.client(channel, token, args.timeout, remote_errors("delivery", address))
+    finally:
+        await channel.close(None)
 
 
 def _run(

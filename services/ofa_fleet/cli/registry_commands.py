@@ -17,7 +17,9 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 
-from ofa_fleet.cli.operator_commands import add_registry_command
+from ofa_fleet.cli.connection_flags import add_endpoint_flags
+from ofa_fleet.cli.operator_commands import add_registry_command, delivery_client
+from ofa_fleet.cli.profile_wait import wait_for_verdicts
 from ofa_fleet.console.output import listing, stderr_console
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
@@ -25,11 +27,13 @@ from ofa_fleet.contract.rollout import (
     rollout_from_proto,
     rollout_to_proto,
 )
-from ofa_fleet.errors import InvalidArgumentError, NotFoundError
+from ofa_fleet.errors import InvalidArgumentError, NotFoundError, ProblemsFoundError
 from ofa_fleet.hardware.profile_file import load_profile
 from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.v1 import registry_pb2 as pb
+
+MAX_WAIT_SECONDS = 3600.0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -39,6 +43,7 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         profiles, "create", "store profiles from YAML/JSON files", _create_profiles
     )
     create.add_argument("files", nargs="+", type=Path, help="profile files (YAML or JSON)")
+    _add_wait_flags(create)
     update = add_registry_command(
         profiles,
         "update",
@@ -46,6 +51,7 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         _update,
     )
     update.add_argument("files", nargs="+", type=Path, help="profile files (YAML or JSON)")
+    _add_wait_flags(update)
     update.add_argument(
         "--expected-revision", type=int, help="apply only at this revision (one file only)"
     )
@@ -144,16 +150,61 @@ def _group(
 
 
 async def _create_profiles(args: argparse.Namespace, registry: RegistryClient) -> None:
+    _check_wait(args)
     specs = [profile_to_proto(load_profile(path)) for path in args.files]  # all valid first
-    _print_profiles([await registry.create_profile(spec) for spec in specs], args.json)
+    created = [await registry.create_profile(spec) for spec in specs]
+    await _show_written(args, created)
 
 
 async def _update(args: argparse.Namespace, registry: RegistryClient) -> None:
     if args.expected_revision is not None and len(args.files) != 1:
         raise InvalidArgumentError("--expected-revision applies to one profile file at a time")
+    _check_wait(args)
     specs = [profile_to_proto(load_profile(path)) for path in args.files]  # all valid first
     updated = [await registry.update_profile(spec, args.expected_revision) for spec in specs]
-    _print_profiles(updated, args.json)
+    await _show_written(args, updated)
+
+
+def _add_wait_flags(parser: argparse.ArgumentParser) -> None:
+    add_endpoint_flags(parser, "delivery")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="then wait up to SECONDS for delivery's verdict on each profile: its model, or "
+        "why no subnet fits (exit 3 unless every profile got a model)",
+    )
+
+
+def _check_wait(args: argparse.Namespace) -> None:
+    if not 0 <= args.wait <= MAX_WAIT_SECONDS:
+        raise InvalidArgumentError(f"--wait must be 0-{MAX_WAIT_SECONDS:g} s, got {args.wait}")
+
+
+async def _show_written(args: argparse.Namespace, profiles: list[pb.Profile]) -> None:
+    """The profiles as written; with --wait, delivery's verdict on each beside them."""
+    if not args.wait:
+        _print_profiles(profiles, args.json)
+        return
+    async with delivery_client(args) as delivery:
+        revisions = {p.spec.name: p.revision for p in profiles}
+        verdicts = await wait_for_verdicts(delivery, revisions, args.wait)
+    if args.json:
+        rows = [_profile_row(p) for p in profiles]
+        specializations = [v.to_dict() for v in verdicts]
+        sys.stdout.write(
+            json.dumps({"profiles": rows, "specializations": specializations}, sort_keys=True)
+            + "\n"
+        )
+    else:
+        _print_profiles(profiles, False)
+        for verdict in verdicts:
+            fine = f"profile {verdict.profile}: model {verdict.sha256}"
+            stderr_console.print(verdict.problem or fine, soft_wrap=True)  # sha256 whole
+    problems = [v.problem for v in verdicts if v.problem]
+    if problems:
+        raise ProblemsFoundError(f"{len(problems)} problem(s): " + "; ".join(problems))
 
 
 async def _list_profiles(args: argparse.Namespace, registry: RegistryClient) -> None:
@@ -305,18 +356,18 @@ async def _delete_devices(args: argparse.Namespace, registry: RegistryClient) ->
 
 
 def _print_profiles(profiles: list[pb.Profile], as_json: bool) -> None:
-    rows = [
-        {
-            "name": p.spec.name,
-            "revision": p.revision,
-            "cpu": f"{p.spec.cpu.architecture} x{p.spec.cpu.cores} @ {p.spec.cpu.clock_ghz} GHz",
-            "latency_budget_ms": p.spec.constraints.latency_budget_ms,
-            "max_model_bytes": p.spec.constraints.max_model_bytes,
-            "latency_table": bool(p.spec.latency_table_json),
-        }
-        for p in profiles
-    ]
-    _print_rows("profiles", rows, as_json)
+    _print_rows("profiles", [_profile_row(p) for p in profiles], as_json)
+
+
+def _profile_row(p: pb.Profile) -> dict[str, Any]:
+    return {
+        "name": p.spec.name,
+        "revision": p.revision,
+        "cpu": f"{p.spec.cpu.architecture} x{p.spec.cpu.cores} @ {p.spec.cpu.clock_ghz} GHz",
+        "latency_budget_ms": p.spec.constraints.latency_budget_ms,
+        "max_model_bytes": p.spec.constraints.max_model_bytes,
+        "latency_table": bool(p.spec.latency_table_json),
+    }
 
 
 def _print_rows(kind: str, rows: list[dict[str, Any]], as_json: bool) -> None:

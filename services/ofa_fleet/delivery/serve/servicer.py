@@ -206,6 +206,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         if state is not None:
             answer.last_error = state.last_error
             answer.attempts = state.attempts
+            if state.state is SpecializationStatus.CURRENT:
+                answer.state_profile_revision = state.profile_revision
+            elif state.state is SpecializationStatus.INFEASIBLE:
+                answer.state_profile_revision = state.infeasible_revision
             answer.over_budget_sha256 = state.over_budget_sha256
             answer.over_budget_median_ms = state.over_budget_median_ms
             answer.over_budget_reports = state.over_budget_reports
