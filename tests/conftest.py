@@ -33,6 +33,11 @@ importlib.import_module("ofa_fleet")
 
 torch.set_num_threads(1)
 
+# The CLI's contexts (cli/contexts.py) come from the user's own config file: the tests,
+# and every command they start, read none unless a test names one.
+os.environ["OFA_FLEET_CONFIG"] = str(Path(os.devnull).parent / "nonexistent-ofa-fleet-config.yaml")
+os.environ.pop("OFA_FLEET_CONTEXT", None)
+
 
 def needs_ray(item: pytest.Item) -> bool:
     return "ray_local" in getattr(item, "fixturenames", ())

@@ -32,6 +32,9 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     line on stderr (set ``OFA_FLEET_DEBUG=1`` for the traceback of an unexpected one)."""
     args = parser.parse_args(argv)
     try:
+        context_error = getattr(args, "context_error", None)  # see connection_flags
+        if context_error is not None:
+            raise context_error
         result = args.handler(args)
     except ProblemsFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from importlib import metadata
 from ofa_fleet.cli import (
     carbon_commands,
     carbon_report,
+    config_commands,
     core_commands,
     demo_command,
     device_commands,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_commands.add_command(sub)
     up_command.add_command(sub)
     status_command.add_command(sub)
+    config_commands.add_commands(sub)
     carbon_report.add_report_command(carbon_commands.add_commands(sub))
     return parser
 

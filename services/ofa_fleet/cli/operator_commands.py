@@ -17,7 +17,12 @@ from typing import Any, Generic, TypeVar
 from grpc import aio
 
 from ofa_fleet.cli.common_flags import add_json_flag, add_operator_token_flag
-from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
+from ofa_fleet.cli.connection_flags import (
+    add_endpoint_flags,
+    add_tls_flags,
+    operator_token_file,
+    tls_files,
+)
 from ofa_fleet.serving.client import ErrorTranslation, open_aio_channel, remote_errors
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.delivery_client import DeliveryClient
@@ -96,7 +101,7 @@ def _add_command(
 async def delivery_client(args: argparse.Namespace) -> AsyncIterator[DeliveryClient]:
     """Delivery's client for a registry command that asks delivery too (`--delivery`, the
     same token, TLS files and deadline as its registry calls)."""
-    token = load_operator_token(args.operator_token_file)
+    token = load_operator_token(operator_token_file(args))
     address = args.delivery
     channel = open_aio_channel(address, tls_files(args))
     try:
@@ -110,7 +115,7 @@ def _run(
     service: _Service[Client],
     handler: Callable[[argparse.Namespace, Client], Awaitable[Result]],
 ) -> Result:
-    token = load_operator_token(args.operator_token_file)  # a missing token fails before I/O
+    token = load_operator_token(operator_token_file(args))  # a missing token fails before I/O
     address = getattr(args, service.flag)
     tls = tls_files(args)
 

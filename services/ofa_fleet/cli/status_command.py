@@ -21,7 +21,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 
 from ofa_fleet.cli.common_flags import add_json_flag, add_operator_token_flag
-from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
+from ofa_fleet.cli.connection_flags import (
+    add_endpoint_flags,
+    add_tls_flags,
+    operator_token_file,
+    tls_files,
+)
 from ofa_fleet.console.output import emit, listing
 from ofa_fleet.contract.rollout import rollout_from_proto
 from ofa_fleet.errors import OfaFleetError, ProblemsFoundError
@@ -60,7 +65,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
 def run_status(args: argparse.Namespace) -> None:
     """Print what is there; then exit 3 (`ProblemsFoundError`) when anything is down, could
     not be read or is failing, so that a script or a probe can tell."""
-    token = load_operator_token(args.operator_token_file)
+    token = load_operator_token(operator_token_file(args))
     status = asyncio.run(_gather(args, token, tls_files(args)))
     status["problems"] = problems(status)
     if args.json:
