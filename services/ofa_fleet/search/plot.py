@@ -36,6 +36,18 @@ def plot_front(result: Specialization, budget_ms: float, path: Path) -> None:
         s=220,
         color="crimson",
         zorder=5,
+        label=f"chosen: {result.predicted.top1 * 100:.2f}% predicted",
+    )
+    # The same subnet at its measured top-1: where the two differ, both are on the chart,
+    # so its legend never contradicts where the star stands.
+    axes.scatter(
+        [result.predicted.latency_ms],
+        [result.measured_top1 * 100],
+        marker="*",
+        s=220,
+        facecolors="none",
+        edgecolors="crimson",
+        zorder=6,
         label=f"chosen: {result.measured_top1 * 100:.2f}% measured",
     )
     axes.set_xlabel(f"predicted latency (ms, {result.latency_source})")
