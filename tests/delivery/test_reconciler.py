@@ -225,7 +225,7 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
         )
         time.sleep(2.5)  # the retry loop polls every 0.2 s with a 1 s backoff: no retry
         state = ledger.get("raspberry-pi-3")
-        assert state.attempts == 1 and state.infeasible_revision == 1
+        assert state.attempts == 1 and state.failed_revision == 1
         assert "the fastest subnet needs" in state.last_error
         shown = delivery_stub.GetProfileModels(
             delivery_pb2.GetProfileModelsRequest(profile_name="raspberry-pi-3"),

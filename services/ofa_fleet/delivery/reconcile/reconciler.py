@@ -258,10 +258,11 @@ class Reconciler:
         if (
             waiting
             and state is not None
-            and state.state == SpecializationStatus.FAILING
+            and state.failing_for(profile.revision, self.supernet.known)
             and not forced_reason
         ):
-            return  # the retry loop wakes it when its backoff has passed
+            return  # the retry loop wakes it when its backoff has passed (a new revision
+            # or supernet is another question: it is asked at once)
         await self._specialize(profile, reason)
 
     async def _specialize(self, profile: registry_pb2.Profile, reason: str) -> None:
@@ -311,7 +312,12 @@ class Reconciler:
                 )
                 return False
             attempts = await asyncio.to_thread(
-                self.ledger.mark_failing, name, message, self.settings.backoff
+                self.ledger.mark_failing,
+                name,
+                message,
+                self.settings.backoff,
+                profile.revision,
+                self.supernet.known,
             )
             log.warning(
                 "specialization failed",

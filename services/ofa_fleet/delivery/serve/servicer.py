@@ -209,7 +209,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             if state.state is SpecializationStatus.CURRENT:
                 answer.state_profile_revision = state.profile_revision
             elif state.state is SpecializationStatus.INFEASIBLE:
-                answer.state_profile_revision = state.infeasible_revision
+                answer.state_profile_revision = state.failed_revision
             answer.over_budget_sha256 = state.over_budget_sha256
             answer.over_budget_median_ms = state.over_budget_median_ms
             answer.over_budget_reports = state.over_budget_reports
@@ -265,10 +265,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         facts = {"fleet": fleet, "profile": profile}
         if state is not None and state.state is SpecializationStatus.INFEASIBLE:
             facts["last_error"] = state.last_error[:200]
-            facts["profile_revision"] = str(state.infeasible_revision)
+            facts["profile_revision"] = str(state.failed_revision)
             return FailedPreconditionError(
                 f"fleet {fleet!r} has no model: no subnet fits profile {profile!r} "
-                f"(revision {state.infeasible_revision}): {state.last_error}; change the "
+                f"(revision {state.failed_revision}): {state.last_error}; change the "
                 "profile (ofa-fleet profiles update) and its devices get a model",
                 reason=PROFILE_INFEASIBLE,
                 facts=facts,

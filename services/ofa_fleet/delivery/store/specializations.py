@@ -49,16 +49,26 @@ class SpecializationState:
     over_budget_reports: int = 0
     # (arch, measured ms) learnt from devices, oldest first.
     latency_reports: tuple[tuple[str, float], ...] = ()
-    # The profile revision and supernet found infeasible (INFEASIBLE only).
-    infeasible_revision: int = 0
-    infeasible_supernet: str = ""
+    # The profile revision and supernet the last failed attempt was for (FAILING and
+    # INFEASIBLE; 0 and "" where unknown, e.g. an internal error).
+    failed_revision: int = 0
+    failed_supernet: str = ""
 
     def infeasible_for(self, profile_revision: int, supernet_version: str) -> bool:
         """Whether this profile revision on this supernet is known to fit no subnet."""
         return (
             self.state is SpecializationStatus.INFEASIBLE
-            and self.infeasible_revision == profile_revision
-            and self.infeasible_supernet == supernet_version
+            and self.failed_revision == profile_revision
+            and self.failed_supernet == supernet_version
+        )
+
+    def failing_for(self, profile_revision: int, supernet_version: str) -> bool:
+        """Whether the last attempt failed for this revision and supernet (or for one not
+        known): only then is its backoff worth waiting out; a changed profile is new."""
+        return (
+            self.state is SpecializationStatus.FAILING
+            and self.failed_revision in (0, profile_revision)
+            and self.failed_supernet in ("", supernet_version)
         )
 
 
@@ -91,13 +101,22 @@ class Specializations:
             row.next_attempt_us = 0
             row.updated_us = _now_us()
 
-    def mark_failing(self, profile_name: str, error: str, backoff: BackoffPolicy) -> int:
-        """Record a failed attempt; returns the attempts so far (the next waits longer)."""
+    def mark_failing(
+        self,
+        profile_name: str,
+        error: str,
+        backoff: BackoffPolicy,
+        revision: int = 0,
+        supernet_version: str = "",
+    ) -> int:
+        """Record a failed attempt (for `revision` on `supernet_version`, where known);
+        returns the attempts so far (the next waits longer)."""
         with self.database.write() as s:
             row = _row(s, profile_name)
             row.state = SpecializationStatus.FAILING.value
             row.attempts += 1
             row.last_error = error[:ERROR_LENGTH]
+            row.failed_revision, row.failed_supernet = revision, supernet_version
             row.updated_us = _now_us()
             row.next_attempt_us = row.updated_us + int(backoff.delay(row.attempts) * 1e6)
             return row.attempts
@@ -112,7 +131,7 @@ class Specializations:
             row.state = SpecializationStatus.INFEASIBLE.value
             row.attempts += 1
             row.last_error = error[:ERROR_LENGTH]
-            row.infeasible_revision, row.infeasible_supernet = revision, supernet_version
+            row.failed_revision, row.failed_supernet = revision, supernet_version
             row.next_attempt_us = 0
             row.updated_us = _now_us()
 
@@ -183,8 +202,8 @@ def _row(session: Session, profile_name: str) -> SpecializationRow:
             over_budget_median_ms=0.0,
             over_budget_reports=0,
             latency_reports_json="[]",
-            infeasible_revision=0,
-            infeasible_supernet="",
+            failed_revision=0,
+            failed_supernet="",
         )
         session.add(row)
     return row
@@ -203,8 +222,8 @@ def _state(row: SpecializationRow) -> SpecializationState:
         row.over_budget_median_ms,
         row.over_budget_reports,
         tuple((r["arch"], float(r["measured_ms"])) for r in json.loads(row.latency_reports_json)),
-        row.infeasible_revision,
-        row.infeasible_supernet,
+        row.failed_revision,
+        row.failed_supernet,
     )
 
 

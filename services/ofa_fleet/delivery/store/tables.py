@@ -118,12 +118,10 @@ class SpecializationRow(Base):
     over_budget_reports: Mapped[int] = mapped_column(Integer, server_default="0")
     # Field latencies ({"arch", "measured_ms"} JSON list) every later search calibrates on.
     latency_reports_json: Mapped[str] = mapped_column(Text, server_default="[]")
-    # The profile revision and supernet no subnet of which fits the profile (0, "": none
-    # found infeasible); nothing is tried again until one of them changes.
-    infeasible_revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    infeasible_supernet: Mapped[str] = mapped_column(
-        String(SUPERNET_VERSION_LENGTH), server_default=""
-    )
+    # The profile revision and supernet the last failed attempt was for (0, "": unknown,
+    # or none failed). INFEASIBLE: nothing is tried again until one of them changes.
+    failed_revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    failed_supernet: Mapped[str] = mapped_column(String(SUPERNET_VERSION_LENGTH), server_default="")
 
 
 class WatchCursorRow(Base):
