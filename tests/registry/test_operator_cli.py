@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ofa_fleet.cli.main import main
 from ofa_fleet.v1 import registry_pb2 as pb
@@ -165,3 +166,15 @@ def test_missing_token_and_unreachable_registry(cli, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("OFA_FLEET_OPERATOR_TOKEN")
     code, _, err = cli("profiles", "list")
     assert code == 2 and "set OFA_FLEET_OPERATOR_TOKEN or pass --operator-token-file" in err
+
+
+def test_output_yaml_is_the_json_result_as_a_yaml_document(cli, capsys) -> None:  # type: ignore[no-untyped-def]
+    cli("profiles", "create", str(PROFILES / "raspberry-pi-4.yaml"), "--json")
+    code, as_json, _ = cli("profiles", "list", "-o", "json")
+    assert code == 0 and as_json["profiles"][0]["name"] == "raspberry-pi-4"
+    assert main(["profiles", "list", "-o", "yaml"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("---\n") and yaml.safe_load(out) == as_json
+    assert main(["fleets", "list", "--output", "yaml"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == {"fleets": []}
+    assert cli("fleets", "list", "--json")[1] == {"fleets": []}  # one run's choice ends with it

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from ofa_fleet.cli.common_flags import apply_output_flag
 from ofa_fleet.console.output import emit
 from ofa_fleet.errors import OfaFleetError, ProblemsFoundError
 
@@ -31,6 +32,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     """Parse ``argv`` and run the chosen command: its result on stdout, any error as one
     line on stderr (set ``OFA_FLEET_DEBUG=1`` for the traceback of an unexpected one)."""
     args = parser.parse_args(argv)
+    apply_output_flag(args)
     try:
         context_error = getattr(args, "context_error", None)  # see connection_flags
         if context_error is not None:

@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,7 @@ from rich.table import Table
 from ofa_fleet.cli.common_flags import add_json_flag, add_log_level_flag
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
 from ofa_fleet.cli.device_commands import FLEET_TOKEN_ENV
-from ofa_fleet.console.output import stderr_console
+from ofa_fleet.console.output import stderr_console, write_machine
 
 if TYPE_CHECKING:
     from ofa_fleet.fleet.summary import DeviceOutcome, SimulationSummary
@@ -109,9 +108,7 @@ def _simulate(args: argparse.Namespace) -> None:
     with simulation_progress(settings.devices) as on_outcome:
         summary = asyncio.run(simulate_fleet(settings, on_outcome))
     if args.json:
-        import json
-
-        sys.stdout.write(json.dumps(summary.to_dict(), sort_keys=True) + "\n")
+        write_machine(summary.to_dict())
     else:
         print_summary(summary, settings.state_root)
     if summary.failed:

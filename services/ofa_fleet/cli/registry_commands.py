@@ -7,8 +7,6 @@ operator token (--operator-token-file or OFA_FLEET_OPERATOR_TOKEN).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from rich.console import Console
 from ofa_fleet.cli.connection_flags import add_endpoint_flags
 from ofa_fleet.cli.operator_commands import add_registry_command, delivery_client
 from ofa_fleet.cli.profile_wait import wait_for_verdicts
-from ofa_fleet.console.output import listing, stderr_console
+from ofa_fleet.console.output import listing, stderr_console, write_machine
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
     RolloutStrategy,
@@ -193,10 +191,7 @@ async def _show_written(args: argparse.Namespace, profiles: list[pb.Profile]) ->
     if args.json:
         rows = [_profile_row(p) for p in profiles]
         specializations = [v.to_dict() for v in verdicts]
-        sys.stdout.write(
-            json.dumps({"profiles": rows, "specializations": specializations}, sort_keys=True)
-            + "\n"
-        )
+        write_machine({"profiles": rows, "specializations": specializations})
     else:
         _print_profiles(profiles, False)
         for verdict in verdicts:
@@ -372,7 +367,7 @@ def _profile_row(p: pb.Profile) -> dict[str, Any]:
 
 def _print_rows(kind: str, rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps({kind: rows}, sort_keys=True) + "\n")
+        write_machine({kind: rows})
         return
     table = listing(f"{kind} ({len(rows)})", list(rows[0]) if rows else ["name"])
     for row in rows:

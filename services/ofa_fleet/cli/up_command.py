@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from ofa_fleet.cli.serve_command import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
-from ofa_fleet.console.output import stderr_console
+from ofa_fleet.console.output import stderr_console, write_machine
 from ofa_fleet.stack.health import ChildExitedError
 from ofa_fleet.stack.local_stack import LocalStack, StackSettings
 
@@ -105,8 +103,7 @@ def show_ready(stack: LocalStack, as_json: bool) -> None:
         "logs": str(stack.settings.log_dir),
     }
     if as_json:
-        sys.stdout.write(json.dumps(info, sort_keys=True) + "\n")
-        sys.stdout.flush()
+        write_machine(info)
         return
     for name in ("registry", "search", "delivery"):
         metrics = info["metrics"].get(name)

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -35,10 +36,32 @@ def listing(title: str, columns: Sequence[str], **options: Any) -> Table:
     return table
 
 
-def emit(result: dict[str, Any], as_json: bool, title: str) -> None:
-    """Print ``result`` as one JSON line on stdout, or as a two-column table."""
-    if as_json:
+MACHINE_FORMATS = ("json", "yaml")
+_machine_format = "json"
+
+
+def use_machine_format(name: str) -> None:
+    """What `--json` output is written as for the rest of this process: one JSON line
+    (the default), or a YAML document (``-o yaml``)."""
+    global _machine_format
+    if name not in MACHINE_FORMATS:
+        raise ValueError(f"machine format {name!r} is not one of {MACHINE_FORMATS}")
+    _machine_format = name
+
+
+def write_machine(result: Any) -> None:
+    """``result`` on stdout for a program: one JSON line, or a YAML document."""
+    if _machine_format == "yaml":
+        sys.stdout.write("---\n" + yaml.safe_dump(result, sort_keys=True))
+    else:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def emit(result: dict[str, Any], as_json: bool, title: str) -> None:
+    """Print ``result`` for a program (`write_machine`), or as a two-column table."""
+    if as_json:
+        write_machine(result)
         return
     table = Table(title=title, show_header=False)
     table.add_column("field", style="bold", overflow="fold")
