@@ -29,7 +29,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"serving", "training"}),
     frozenset({"predictors", "registry", "agent"}),
     frozenset({"search", "fleet"}),
-    frozenset({"delivery"}),
+    frozenset({"delivery", "client"}),
     frozenset({"stack"}),
     frozenset({"cli"}),
 )
@@ -144,3 +144,21 @@ def test_importing_the_agent_loads_no_server_library(entry: str) -> None:
     assert not libraries, f"importing {entry} loads {libraries}"
     server_packages = {package_of(m) for m in loaded} - DEVICE_SIDE - {None}
     assert not server_packages, f"importing {entry} loads {sorted(server_packages)}"
+
+
+def test_the_python_client_loads_no_server_library() -> None:
+    """A script that only talks to the services (`ofa_fleet.client`) pulls no torch, Ray
+    or database library into its process."""
+    probe = (
+        "import json, sys, ofa_fleet.client\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in sys.argv[1:])))"
+    )
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", probe, *SERVER_LIBRARIES],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    assert loaded == [], f"importing ofa_fleet.client loads {loaded}"

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ofa_fleet.cli.common_flags import add_json_flag
-from ofa_fleet.cli.contexts import FIELDS, config_path, read_config, write_config
+from ofa_fleet.client.contexts import FIELDS, config_path, read_config, write_config
 from ofa_fleet.errors import InvalidArgumentError, NotFoundError
 
 

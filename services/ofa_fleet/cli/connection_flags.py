@@ -12,18 +12,11 @@ import argparse
 import os
 from pathlib import Path
 
-from ofa_fleet.cli.contexts import active_context
+from ofa_fleet.client.contexts import active_context
+from ofa_fleet.client.settings import ENDPOINTS  # service -> (env variable, default port)
 from ofa_fleet.errors import OfaFleetError
 from ofa_fleet.serving.credentials import OPERATOR_TOKEN_ENV
-from ofa_fleet.serving.ports import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
 from ofa_fleet.serving.tls import TlsFiles
-
-# service -> (environment variable, default port)
-ENDPOINTS = {
-    "registry": ("OFA_FLEET_REGISTRY", REGISTRY_PORT),
-    "search": ("OFA_FLEET_SEARCH", SEARCH_PORT),
-    "delivery": ("OFA_FLEET_DELIVERY", DELIVERY_PORT),
-}
 
 
 def default_address(service: str) -> str:

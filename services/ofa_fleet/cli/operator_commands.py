@@ -1,4 +1,5 @@
-"""Operator commands against a running registry or delivery: common flags, one client each.
+"""Operator commands against a running registry or delivery: common flags, and the
+Python client (`ofa_fleet.client`) a script would use.
 
 Shared by `ofa-fleet profiles|fleet|devices ...`, `models ...` and `carbon report`, so
 each names its service, the operator token, TLS and the deadline the same way, and runs
@@ -14,20 +15,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from grpc import aio
-
 from ofa_fleet.cli.common_flags import add_json_flag, add_operator_token_flag
 from ofa_fleet.cli.connection_flags import (
     add_endpoint_flags,
     add_tls_flags,
+    default_address,
     operator_token_file,
     tls_files,
 )
-from ofa_fleet.serving.client import ErrorTranslation, open_aio_channel, remote_errors
+from ofa_fleet.client import AsyncFleetClient, ClientSettings
 from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.serving.registry_client import RegistryClient
-from ofa_fleet.v1 import delivery_pb2_grpc, registry_pb2_grpc
 
 Client = TypeVar("Client", RegistryClient, DeliveryClient)
 Result = dict[str, Any] | None
@@ -37,33 +36,15 @@ DeliveryHandler = Callable[[argparse.Namespace, DeliveryClient], Awaitable[Resul
 
 @dataclass(frozen=True)
 class _Service(Generic[Client]):
-    """How a command names a service and opens its client on a channel."""
+    """How a command names a service and which of the Python client's clients it uses."""
 
     flag: str  # --registry / --delivery (and the address's attribute)
     signer: str  # whose certificate --tls-ca checks
-    client: Callable[[aio.Channel, str, float, ErrorTranslation], Client]
+    client: Callable[[AsyncFleetClient], Client]
 
 
-REGISTRY = _Service(
-    "registry",
-    "the registry's cert",
-    lambda channel, token, timeout, errors: RegistryClient(
-        registry_pb2_grpc.RegistryServiceStub(channel),
-        token,
-        deadline_seconds=timeout,
-        errors=errors,
-    ),
-)
-DELIVERY = _Service(
-    "delivery",
-    "delivery's cert",
-    lambda channel, token, timeout, errors: DeliveryClient(
-        delivery_pb2_grpc.DeliveryServiceStub(channel),
-        token,
-        deadline_seconds=timeout,
-        errors=errors,
-    ),
-)
+REGISTRY = _Service("registry", "the registry's cert", lambda fleet: fleet.registry)
+DELIVERY = _Service("delivery", "delivery's cert", lambda fleet: fleet.delivery)
 
 
 def add_registry_command(
@@ -97,17 +78,25 @@ def _add_command(
     return parser
 
 
+def client_settings(args: argparse.Namespace) -> ClientSettings:
+    """The command's connection flags (each already from its flag, environment variable
+    or context) as the Python client's settings; a missing token fails here, before I/O."""
+    return ClientSettings(
+        registry=getattr(args, "registry", None) or default_address("registry"),
+        delivery=getattr(args, "delivery", None) or default_address("delivery"),
+        search=getattr(args, "search", None) or default_address("search"),
+        token=load_operator_token(operator_token_file(args)),
+        tls=tls_files(args),
+        deadline_seconds=args.timeout,
+    )
+
+
 @contextlib.asynccontextmanager
 async def delivery_client(args: argparse.Namespace) -> AsyncIterator[DeliveryClient]:
     """Delivery's client for a registry command that asks delivery too (`--delivery`, the
     same token, TLS files and deadline as its registry calls)."""
-    token = load_operator_token(operator_token_file(args))
-    address = args.delivery
-    channel = open_aio_channel(address, tls_files(args))
-    try:
-        yield DELIVERY.client(channel, token, args.timeout, remote_errors("delivery", address))
-    finally:
-        await channel.close(None)
+    async with AsyncFleetClient(client_settings(args)) as fleet:
+        yield fleet.delivery
 
 
 def _run(
@@ -115,16 +104,10 @@ def _run(
     service: _Service[Client],
     handler: Callable[[argparse.Namespace, Client], Awaitable[Result]],
 ) -> Result:
-    token = load_operator_token(operator_token_file(args))  # a missing token fails before I/O
-    address = getattr(args, service.flag)
-    tls = tls_files(args)
+    settings = client_settings(args)
 
     async def session() -> Result:
-        channel = open_aio_channel(address, tls)
-        try:
-            errors = remote_errors(service.flag, address)
-            return await handler(args, service.client(channel, token, args.timeout, errors))
-        finally:
-            await channel.close(None)
+        async with AsyncFleetClient(settings) as fleet:
+            return await handler(args, service.client(fleet))
 
     return asyncio.run(session())

@@ -9,7 +9,8 @@ service calling another, that service's own error (`upstream_errors`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import grpc
 from grpc import aio
@@ -39,11 +40,17 @@ def open_channel(address: str, tls: TlsFiles | None = None) -> grpc.Channel:
     return grpc.insecure_channel(address, options=CLIENT_OPTIONS)
 
 
-def open_aio_channel(address: str, tls: TlsFiles | None = None) -> aio.Channel:
-    """The asyncio channel a service uses to call another service."""
+def open_aio_channel(
+    address: str,
+    tls: TlsFiles | None = None,
+    extra_options: Sequence[tuple[str, Any]] = (),
+) -> aio.Channel:
+    """The asyncio channel a service uses to call another service (``extra_options``: a
+    client's own, such as gRPC's retry policy)."""
+    options = (*CLIENT_OPTIONS, *extra_options)
     if tls is not None and tls.enabled:
-        return aio.secure_channel(address, channel_credentials(tls), options=CLIENT_OPTIONS)
-    return aio.insecure_channel(address, options=CLIENT_OPTIONS)
+        return aio.secure_channel(address, channel_credentials(tls), options=options)
+    return aio.insecure_channel(address, options=options)
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:

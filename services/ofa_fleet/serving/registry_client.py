@@ -10,7 +10,7 @@ is UNAVAILABLE, so its client retries), an operator's program into a readable
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -106,7 +106,20 @@ class RegistryClient:
         self, view: registry_pb2.ProfileView = registry_pb2.PROFILE_VIEW_BASIC
     ) -> list[registry_pb2.Profile]:
         """Every profile; without their latency data unless `view` is FULL."""
-        return await self._every_page(
+        return [profile async for profile in self.iter_profiles(view)]
+
+    async def list_fleets(self) -> list[registry_pb2.Fleet]:
+        return [fleet async for fleet in self.iter_fleets()]
+
+    async def list_devices(self, fleet: str = "") -> list[registry_pb2.Device]:
+        """Every device of ``fleet`` (of every fleet when empty); NOT_FOUND once it is gone."""
+        return [device async for device in self.iter_devices(fleet)]
+
+    def iter_profiles(
+        self, view: registry_pb2.ProfileView = registry_pb2.PROFILE_VIEW_BASIC
+    ) -> AsyncIterator[registry_pb2.Profile]:
+        """Every profile, one page fetched at a time (a listing too large to hold)."""
+        return self._each(
             lambda token: self.stub.ListProfiles(
                 registry_pb2.ListProfilesRequest(page_size=PAGE_SIZE, page_token=token, view=view),
                 **self._options(),
@@ -115,8 +128,8 @@ class RegistryClient:
             "the profiles",
         )
 
-    async def list_fleets(self) -> list[registry_pb2.Fleet]:
-        return await self._every_page(
+    def iter_fleets(self) -> AsyncIterator[registry_pb2.Fleet]:
+        return self._each(
             lambda token: self.stub.ListFleets(
                 registry_pb2.ListFleetsRequest(page_size=PAGE_SIZE, page_token=token),
                 **self._options(),
@@ -125,9 +138,8 @@ class RegistryClient:
             "the fleets",
         )
 
-    async def list_devices(self, fleet: str = "") -> list[registry_pb2.Device]:
-        """Every device of ``fleet`` (of every fleet when empty); NOT_FOUND once it is gone."""
-        return await self._every_page(
+    def iter_devices(self, fleet: str = "") -> AsyncIterator[registry_pb2.Device]:
+        return self._each(
             lambda token: self.stub.ListDevices(
                 registry_pb2.ListDevicesRequest(fleet=fleet, page_size=PAGE_SIZE, page_token=token),
                 **self._options(),
@@ -135,6 +147,21 @@ class RegistryClient:
             "devices",
             f"fleet {fleet!r}" if fleet else "the devices",
         )
+
+    async def _each(
+        self, fetch: Callable[[str], Awaitable[Any]], field: str, what: str
+    ) -> AsyncIterator[Any]:
+        token = ""
+        while True:
+            try:
+                page = await fetch(token)
+            except aio.AioRpcError as error:
+                raise self.errors(error, what) from None
+            for item in getattr(page, field):
+                yield item
+            token = page.next_page_token
+            if not token:
+                return
 
     def _options(self) -> dict[str, Any]:
         return {"metadata": bearer(self.token), "timeout": self.deadline_seconds}
@@ -144,18 +171,3 @@ class RegistryClient:
             return await method(request, **self._options())
         except aio.AioRpcError as error:
             raise self.errors(error, what) from None
-
-    async def _every_page(
-        self, fetch: Callable[[str], Awaitable[Any]], field: str, what: str
-    ) -> list[Any]:
-        items: list[Any] = []
-        token = ""
-        while True:
-            try:
-                page = await fetch(token)
-            except aio.AioRpcError as error:
-                raise self.errors(error, what) from None
-            items += getattr(page, field)
-            token = page.next_page_token
-            if not token:
-                return items
