@@ -127,19 +127,7 @@ def test_the_agent_imports_only_device_side_packages() -> None:
 
 @pytest.mark.parametrize("entry", ["ofa_fleet.agent.runner", "ofa_fleet.agent.boot"])
 def test_importing_the_agent_loads_no_server_library(entry: str) -> None:
-    probe = (
-        f"import json, sys, {entry}\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('ofa_fleet.')"
-        " or m.split('.')[0] in sys.argv[1:])))"
-    )
-    loaded = json.loads(
-        subprocess.run(
-            [sys.executable, "-c", probe, *SERVER_LIBRARIES],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
+    loaded = modules_loaded_by(entry)
     libraries = [m for m in loaded if m.split(".")[0] in SERVER_LIBRARIES]
     assert not libraries, f"importing {entry} loads {libraries}"
     server_packages = {package_of(m) for m in loaded} - DEVICE_SIDE - {None}
@@ -149,16 +137,24 @@ def test_importing_the_agent_loads_no_server_library(entry: str) -> None:
 def test_the_python_client_loads_no_server_library() -> None:
     """A script that only talks to the services (`ofa_fleet.client`) pulls no torch, Ray
     or database library into its process."""
+    loaded = modules_loaded_by("ofa_fleet.client")
+    libraries = [m for m in loaded if m.split(".")[0] in SERVER_LIBRARIES]
+    assert libraries == [], f"importing ofa_fleet.client loads {libraries}"
+
+
+def modules_loaded_by(entry: str) -> list[str]:
+    """What importing `entry` in a fresh interpreter loads: our modules and any server
+    library's."""
     probe = (
-        "import json, sys, ofa_fleet.client\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in sys.argv[1:])))"
+        f"import json, sys, {entry}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('ofa_fleet.')"
+        " or m.split('.')[0] in sys.argv[1:])))"
     )
-    loaded = json.loads(
-        subprocess.run(
-            [sys.executable, "-c", probe, *SERVER_LIBRARIES],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *SERVER_LIBRARIES],
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    assert loaded == [], f"importing ofa_fleet.client loads {loaded}"
+    loaded: list[str] = json.loads(result.stdout)
+    return loaded
