@@ -7,7 +7,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -52,6 +51,8 @@ def use_machine_format(name: str) -> None:
 def write_machine(result: Any) -> None:
     """``result`` on stdout for a program: one JSON line, or a YAML document."""
     if _machine_format == "yaml":
+        import yaml  # only here: the core commands run where PyYAML is not installed
+
         sys.stdout.write("---\n" + yaml.safe_dump(result, sort_keys=True))
     else:
         sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
