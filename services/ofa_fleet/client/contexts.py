@@ -58,8 +58,29 @@ def read_config(path: Path | None = None) -> dict[str, Any]:
     return _checked(data, path)
 
 
+_read: dict[tuple[str, int, int, str], dict[str, str]] = {}  # see active_context
+
+
 def active_context() -> dict[str, str]:
-    """The chosen context's values ({} without a config file or a chosen context)."""
+    """The chosen context's values ({} without a config file or a chosen context).
+
+    Every client command's parser asks for it (each address and TLS flag takes its
+    default from it), so the file is read once per version of it and choice of context,
+    not once per flag."""
+    path = config_path()
+    try:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = (-1, -1)
+    key = (str(path), *version, os.environ.get(CONTEXT_ENV, ""))
+    if key not in _read:
+        _read.clear()
+        _read[key] = _active_context()
+    return dict(_read[key])
+
+
+def _active_context() -> dict[str, str]:
     config = read_config()
     name = os.environ.get(CONTEXT_ENV) or config["current_context"]
     if not name:
