@@ -8,7 +8,7 @@ import logging
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ofa_fleet.delivery.serve.access_rules import RULES
@@ -16,14 +16,10 @@ from ofa_fleet.serving.access import Role
 from ofa_fleet.v1 import delivery_pb2
 from tests.delivery.world import OPERATOR, World
 from tests.registry.server_thread import bearer
-from tests.registry.test_fuzz import build, message_then_bytes, messages
+from tests.registry.test_fuzz import build, fuzz_settings, message_then_bytes, messages
 
 SERVICE = delivery_pb2.DESCRIPTOR.services_by_name["DeliveryService"]
-FUZZ = settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz_settings(25)
 
 
 @pytest.mark.parametrize("method", [m.name for m in SERVICE.methods])

@@ -94,12 +94,18 @@ def fleet(channel: grpc.Channel) -> Fleet:
     return Fleet(RegistryServiceStub(channel))
 
 
+def fuzz_settings(examples: int) -> Any:
+    """Hypothesis settings for fuzzing a running server: no per-example deadline (a call
+    has its own), fixtures shared across examples."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 @pytest.mark.parametrize("method", [m.name for m in SERVICE.methods])
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_settings(40)
 @given(data=st.data())
 def test_no_message_makes_the_server_fail(
     method: str, channel: grpc.Channel, fleet: Fleet, data: st.DataObject

@@ -9,24 +9,20 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ofa_fleet.search.specializer import Specializer
 from ofa_fleet.v1 import search_pb2
 from tests.registry.server_thread import bearer
-from tests.registry.test_fuzz import build, message_then_bytes, messages
+from tests.registry.test_fuzz import build, fuzz_settings, message_then_bytes, messages
 from tests.search.server_thread import SearchServerThread
 from tests.server_process import OPERATOR_TOKEN
 
 pytestmark = pytest.mark.slow
 
 SERVICE = search_pb2.DESCRIPTOR.services_by_name["SearchService"]
-FUZZ = settings(
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz_settings(20)
 TOKENS = [bearer(OPERATOR_TOKEN), (), bearer("ofa_device_x"), bearer("ofa_enrol_x")]
 
 

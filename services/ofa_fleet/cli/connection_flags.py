@@ -13,14 +13,10 @@ import os
 from pathlib import Path
 
 from ofa_fleet.client.contexts import active_context
-from ofa_fleet.client.settings import ENDPOINTS  # service -> (env variable, default port)
+from ofa_fleet.client.settings import ENDPOINTS, default_address
 from ofa_fleet.errors import OfaFleetError
 from ofa_fleet.serving.credentials import OPERATOR_TOKEN_ENV
 from ofa_fleet.serving.tls import TlsFiles
-
-
-def default_address(service: str) -> str:
-    return f"127.0.0.1:{ENDPOINTS[service][1]}"
 
 
 def add_endpoint_flags(parser: argparse.ArgumentParser, *services: str) -> None:

@@ -26,6 +26,11 @@ ENDPOINTS = {
 DEFAULT_DEADLINE_SECONDS = 10.0
 
 
+def default_address(service: str) -> str:
+    """Where a service listens when nothing says otherwise: loopback, its standard port."""
+    return f"127.0.0.1:{ENDPOINTS[service][1]}"
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     registry: str
@@ -53,8 +58,8 @@ class ClientSettings:
         context = active_context()
 
         def address(service: str, given: str | None) -> str:
-            env, port = ENDPOINTS[service]
-            return given or os.environ.get(env) or context.get(service) or f"127.0.0.1:{port}"
+            env, _ = ENDPOINTS[service]
+            return given or os.environ.get(env) or context.get(service) or default_address(service)
 
         def file(key: str, given: Path | None) -> Path | None:
             return given or (Path(context[key]) if key in context else None)
