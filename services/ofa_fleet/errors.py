@@ -94,6 +94,11 @@ class CancelledError(OfaFleetError):
     """The caller went away or its deadline passed; the work was stopped, not finished."""
 
 
+class DeadlineExceededError(CancelledError):
+    """The work was stopped because the call's deadline passed: the caller is told so
+    (DEADLINE_EXCEEDED), whichever side noticed the deadline first."""
+
+
 class ConflictError(OfaFleetError):
     """Someone else changed the record first (an expected revision no longer holds)."""
 

@@ -17,7 +17,12 @@ from typing import Any
 
 from grpc import aio
 
-from ofa_fleet.errors import CancelledError, FailedPreconditionError, InvalidArgumentError
+from ofa_fleet.errors import (
+    CancelledError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+)
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.search import convert
@@ -65,9 +70,11 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         events: asyncio.Queue[Event] = asyncio.Queue()
         stop = threading.Event()
 
+        def late() -> bool:
+            return deadline is not None and time.monotonic() > deadline
+
         def should_stop() -> bool:
-            late = deadline is not None and time.monotonic() > deadline
-            return stop.is_set() or self.stopping.is_set() or late
+            return stop.is_set() or self.stopping.is_set() or late()
 
         def on_event(event: Event) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
@@ -86,7 +93,12 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
                     yield convert.progress_to_proto(getter.result())
                 else:
                     getter.cancel()
-            result: Specialization = work.result()
+            try:
+                result: Specialization = work.result()
+            except CancelledError as error:
+                if late():  # the call's deadline stopped it, seen here before the caller
+                    raise DeadlineExceededError(str(error)) from None
+                raise
             yield convert.result_to_proto(result)
             for chunk in convert.model_chunks(result.onnx_bytes):
                 yield chunk

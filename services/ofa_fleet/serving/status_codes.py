@@ -20,6 +20,7 @@ _CODES: tuple[tuple[type[errors.OfaFleetError], grpc.StatusCode], ...] = (
     (errors.UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
     (errors.UnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (errors.DeadlineExceededError, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.CancelledError, grpc.StatusCode.CANCELLED),
     (errors.IntegrityError, grpc.StatusCode.DATA_LOSS),
     (errors.DataError, grpc.StatusCode.FAILED_PRECONDITION),
