@@ -6,15 +6,20 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection
 
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
 from ofa_fleet.delivery.store.blobs import BlobStore, DatabaseBlobStore, FileBlobStore
 from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.storage.database import Database, DatabaseUrl
+from ofa_fleet.storage.migrations import CONNECTION, VERSION_TABLE
 from tests.databases import database_url
 
 INTEGRATION = pytest.mark.integration
@@ -63,6 +68,20 @@ def open_database(url: str) -> Database:
     database = Database(DatabaseUrl.parse(url), DELIVERY_MIGRATIONS)
     database.migrate()
     return database
+
+
+@contextmanager
+def migrated_up_to(database: Database, revision: str) -> Iterator[Connection]:
+    """A connection to ``database`` with delivery's schema only up to ``revision``: data
+    written through it is what an older release left, for a later migration to carry."""
+    with database.writer.connect() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(DELIVERY_MIGRATIONS.location))
+        config.attributes[CONNECTION] = connection
+        config.attributes[VERSION_TABLE] = DELIVERY_MIGRATIONS.version_table
+        command.upgrade(config, revision)
+        yield connection
+        connection.commit()
 
 
 def blob_store(kind: str, database: Database, root: Path) -> BlobStore:

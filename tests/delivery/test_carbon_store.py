@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
 from ofa_fleet.carbon.cost import EnergyCost
@@ -22,7 +20,6 @@ from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.storage.database import Database, DatabaseUrl
-from ofa_fleet.storage.migrations import CONNECTION, VERSION_TABLE
 from ofa_fleet.v1 import common_pb2
 from tests.databases import database_url
 from tests.delivery.conftest import (
@@ -30,6 +27,7 @@ from tests.delivery.conftest import (
     SIGNATURE,
     blob_store,
     manifest_for,
+    migrated_up_to,
     model_bytes,
 )
 
@@ -69,7 +67,7 @@ def test_a_models_specialization_cost_is_kept_and_summed(store: ModelStore) -> N
     first = add(store, 1, EnergyCost(3.0, 30.0, 0.25))
     again = add(store, 2, EnergyCost(1.0, 10.0, 0.125))  # a re-specialization, a new model
     other = add(store, 3, EnergyCost(7.0, 70.0, 1.0), supernet_version="fedcba9876543210")
-    assert store.record(first).cost == EnergyCost(3.0, 30.0, 0.25)
+    assert store.record("raspberry-pi-4", first).cost == EnergyCost(3.0, 30.0, 0.25)
     assert store.specializations(VERSION) == [
         Specialization("raspberry-pi-4", first, VERSION, EnergyCost(3.0, 30.0, 0.25)),
         Specialization("raspberry-pi-4", again, VERSION, EnergyCost(1.0, 10.0, 0.125)),
@@ -141,12 +139,7 @@ def test_models_stored_before_the_cost_columns_existed_cost_zero(kind: str, tmp_
         try:
             data = model_bytes(9)
             manifest = manifest_for(data)
-            with database.writer.connect() as connection:
-                config = Config()
-                config.set_main_option("script_location", str(DELIVERY_MIGRATIONS.location))
-                config.attributes[CONNECTION] = connection
-                config.attributes[VERSION_TABLE] = DELIVERY_MIGRATIONS.version_table
-                command.upgrade(config, "0002")
+            with migrated_up_to(database, "0002") as connection:
                 connection.execute(
                     text(
                         "INSERT INTO models (sha256, size_bytes, profile_name, profile_revision,"
@@ -163,10 +156,9 @@ def test_models_stored_before_the_cost_columns_existed_cost_zero(kind: str, tmp_
                         "signature": SIGNATURE,
                     },
                 )
-                connection.commit()
             database.migrate()
             store = ModelStore(database, blob_store("database", database, tmp_path / "blobs"))
-            assert store.record(manifest.sha256).cost == EnergyCost()
+            assert store.record(manifest.profile_name, manifest.sha256).cost == EnergyCost()
             assert store.specialization_total() == EnergyCost()
             assert SupernetLedgers(database).current() is None
         finally:

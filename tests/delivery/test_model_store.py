@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
 from ofa_fleet.delivery.store.blobs import BlobStore, FileBlobStore
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
-from ofa_fleet.delivery.store.tables import Base, ModelBlobRow
+from ofa_fleet.delivery.store.tables import Base, ModelBlobRow, ModelRow
 from ofa_fleet.errors import (
     IntegrityError,
     InvalidArgumentError,
@@ -63,7 +64,7 @@ def test_migrated_schema_matches_the_tables(database: Database) -> None:
 def test_migrating_twice_changes_nothing(store: ModelStore) -> None:
     record = _add(store, 1)
     store.database.migrate()
-    assert store.record(record.sha256) == record
+    assert store.record(PROFILE, record.sha256) == record
 
 
 # -- adding and reading ---------------------------------------------------------------------
@@ -80,16 +81,72 @@ def test_add_then_read_round_trips(store: ModelStore) -> None:
         10_000,
         PROFILE,
     )
-    assert store.record(manifest.sha256) == added
+    assert store.record(PROFILE, manifest.sha256) == added
+    assert store.any_record(manifest.sha256) == added
     assert store.read(manifest.sha256) == data
 
 
 def test_adding_the_same_model_again_changes_nothing(store: ModelStore) -> None:
     first = _add(store, 1)
     again = _add(store, 1)
-    other_profile = _add(store, 1, profile_name="jetson-nano", profile_revision=7)
-    assert first == again == other_profile  # the stored manifest wins
+    newer_revision = _add(store, 1, profile_revision=7)
+    assert first == again == newer_revision  # the stored manifest wins
     assert len(store.list_models().items) == 1
+
+
+def test_the_same_bytes_for_two_profiles_are_two_models_with_their_own_manifests(
+    store: ModelStore,
+) -> None:
+    data = model_bytes(1)
+    counting = CountingBlobs(store.blobs)
+    store = ModelStore(store.database, counting)
+    pi = store.add(
+        manifest_for(data, predicted_latency_ms=1.356), SIGNATURE, data, EnergyCost(2, 20, 1)
+    )
+    gateway_manifest = manifest_for(
+        data, profile="x86-gateway", revision=3, predicted_latency_ms=0.549
+    )
+    gateway = store.add(gateway_manifest, bytes(64), data, EnergyCost(1, 10, 0.5))
+    assert counting.puts == 2 and store.read(pi.sha256) == data  # one blob: the same bytes
+    assert (pi.profile_name, gateway.profile_name) == (PROFILE, "x86-gateway")
+    assert store.record("x86-gateway", pi.sha256) == gateway
+    assert gateway.manifest == gateway_manifest and gateway.signature == bytes(64)
+    assert gateway.manifest.model_figures().predicted_latency_ms == 0.549
+    assert store.record(PROFILE, pi.sha256).manifest.model_figures().predicted_latency_ms == (1.356)
+    assert store.profiles_of(pi.sha256) == [PROFILE, "x86-gateway"]
+    assert store.any_record(pi.sha256) == pi  # the oldest
+    assert {r.profile_name for r in store.list_models().items} == {PROFILE, "x86-gateway"}
+    assert [r.profile_name for r in store.list_models("x86-gateway").items] == ["x86-gateway"]
+    assert [
+        (s.profile_name, s.cost) for s in store.specializations(pi.manifest.supernet_version)
+    ] == [
+        (PROFILE, EnergyCost(2, 20, 1)),
+        ("x86-gateway", EnergyCost(1, 10, 0.5)),
+    ]
+    assert store.specialization_total() == EnergyCost(3, 30, 1.5)
+    store.set_current(PROFILE, pi.sha256, "first model")
+    store.set_current("x86-gateway", pi.sha256, "first model")
+    assert store.current("x86-gateway") == gateway and store.current(PROFILE) == pi
+    with pytest.raises(NotFoundError, match="profile 'jetson-nano' has no model"):
+        store.set_current("jetson-nano", pi.sha256, "not made for it")
+    with pytest.raises(NotFoundError, match="profile 'jetson-nano' has no model"):
+        store.record("jetson-nano", pi.sha256)
+
+
+def test_pages_of_models_of_the_same_bytes_and_moment_lose_none(store: ModelStore) -> None:
+    data = model_bytes(1)
+    profiles = [f"profile-{i}" for i in range(5)]
+    for profile in profiles:
+        store.add(manifest_for(data, profile=profile), SIGNATURE, data)
+    with store.database.write() as s:  # one moment for all: only the key orders them
+        s.execute(update(ModelRow).values(created_us=1))
+    seen, token = [], ""
+    while True:
+        page = store.list_models(page_size=2, page_token=token)
+        seen += [r.profile_name for r in page.items]
+        if not (token := page.next_token):
+            break
+    assert seen == sorted(profiles, reverse=True)
 
 
 def test_re_adding_puts_back_a_lost_blob(tmp_path: Path, database: Database) -> None:
@@ -110,7 +167,7 @@ def test_a_blob_left_by_a_crash_before_its_record_is_harmless_and_reused(
     sha256 = blobs.put(data)  # the crash came after the blob, before the record
     assert store.list_models().items == ()
     with pytest.raises(NotFoundError):
-        store.record(sha256)
+        store.any_record(sha256)
     counting = CountingBlobs(blobs)
     ModelStore(store.database, counting).add(manifest_for(data), SIGNATURE, data)
     assert counting.puts == 1 and store.read(sha256) == data
@@ -134,7 +191,7 @@ def test_bytes_that_do_not_match_the_manifest_leave_nothing_behind(
     for sha256 in {manifest.sha256, hashlib.sha256(data).hexdigest()}:
         assert not store.blobs.exists(sha256)
         with pytest.raises(NotFoundError):
-            store.record(sha256)
+            store.any_record(sha256)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +215,7 @@ def test_fields_outside_their_bounds_are_refused(
 
 def test_unknown_models_are_not_found(store: ModelStore) -> None:
     missing = "0" * 64
-    for call in (store.record, store.read):
+    for call in (store.any_record, store.read):
         with pytest.raises(NotFoundError, match=f"no model {missing}"):
             call(missing)
     with pytest.raises(InvalidArgumentError, match="sha256 'nope' is not a sha256 digest"):
@@ -323,7 +380,7 @@ def test_another_database_object_sees_what_one_stored(
     other = open_database(db_url)
     try:
         fresh = ModelStore(other, blob_store(backend[1], other, tmp_path / "blobs"))
-        assert fresh.record(record.sha256) == record
+        assert fresh.record(PROFILE, record.sha256) == record
         assert fresh.read(record.sha256) == model_bytes(1, 30_000)
         assert fresh.current(PROFILE) == record
         assert [h.reason for h in fresh.history(PROFILE)] == ["first model"]

@@ -189,6 +189,60 @@ def test_search_restarted_with_another_supernet_makes_every_model_stale(services
         assert [h.sha256 for h in store.history("raspberry-pi-4")] == [first.sha256]
 
 
+def test_two_profiles_given_the_same_bytes_each_get_their_own_signed_manifest(services):
+    """Two profiles whose searches choose the same subnet: one blob, two models, each with
+    its profile's revision and predicted figures (before, the second profile's devices got
+    the first one's manifest, and judged their budget by another machine's prediction)."""
+    registry, search, folder = services
+    loose = example_profile("x86-gateway")
+    loose = dataclasses.replace(
+        loose, constraints=dataclasses.replace(loose.constraints, latency_budget_ms=1000.0)
+    )
+    slower = dataclasses.replace(
+        loose,
+        name="gateway-at-half-speed",
+        cpu=dataclasses.replace(loose.cpu, peak_gflops=loose.cpu.peak_gflops / 2),
+    )
+    with registry.channel() as channel:
+        stub = registry_pb2_grpc.RegistryServiceStub(channel)
+        for profile in (loose, slower):
+            stub.CreateProfile(
+                registry_pb2.CreateProfileRequest(profile=profile_to_proto(profile)),
+                metadata=OPERATOR,
+                timeout=10,
+            )
+    delivery, store = start_delivery(registry, search, folder)
+    with delivery, grpc.insecure_channel(delivery.address) as channel:
+        fast = eventually(lambda: store.current(loose.name))
+        slow = eventually(lambda: store.current(slower.name))
+        assert fast.sha256 == slow.sha256  # the most accurate subnet fits both budgets
+        for record, profile in ((fast, loose), (slow, slower)):
+            assert record.profile_name == record.manifest.profile_name == profile.name
+            verify_manifest(
+                delivery.signer.public_key_pem,
+                Manifest.from_bytes(record.manifest_bytes),
+                record.signature,
+            )
+        fast_ms = fast.manifest.model_figures().predicted_latency_ms
+        slow_ms = slow.manifest.model_figures().predicted_latency_ms
+        assert slow_ms > fast_ms  # each its own hardware's prediction
+        version = fast.manifest.supernet_version
+        assert sorted(s.profile_name for s in store.specializations(version)) == sorted(
+            [loose.name, slower.name]
+        )
+        delivery_stub = delivery_pb2_grpc.DeliveryServiceStub(channel)
+        for profile in (loose, slower):
+            answer = delivery_stub.GetProfileModels(
+                delivery_pb2.GetProfileModelsRequest(profile_name=profile.name),
+                metadata=OPERATOR,
+                timeout=10,
+            )
+            assert answer.current.profile_name == profile.name
+            assert Manifest.from_bytes(answer.current.canonical_manifest).profile_name == (
+                profile.name
+            )
+
+
 def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(services):
     registry, search, folder = services
     profile = example_profile("raspberry-pi-3")

@@ -119,14 +119,18 @@ class TargetModels:
         fleet = await self.fleets.fleet(fleet_name)
         return await asyncio.to_thread(fleet_target, self.store, self.rollouts, fleet)
 
-    async def fleets_by_model(self) -> dict[str, list[str]]:
-        """For each model some fleet's devices are told to run now, those fleets' names."""
-        running: dict[str, list[str]] = {}
+    async def fleets_by_model(self) -> dict[tuple[str, str], list[str]]:
+        """For each model, by (profile, sha256), that some fleet's devices are told to run
+        now, those fleets' names."""
+        running: dict[tuple[str, str], list[str]] = {}
         for fleet in await self.fleets.all():
             target = await asyncio.to_thread(fleet_target, self.store, self.rollouts, fleet)
             for record in (target.model, target.canary_model):
-                if record is not None and fleet.name not in running.get(record.sha256, []):
-                    running.setdefault(record.sha256, []).append(fleet.name)
+                if record is None:
+                    continue
+                fleets = running.setdefault((record.profile_name, record.sha256), [])
+                if fleet.name not in fleets:
+                    fleets.append(fleet.name)
         return running
 
 
@@ -136,7 +140,7 @@ def fleet_target(
     """What ``fleet``'s policy gives its devices now (blocking: reads the database)."""
     strategy = fleet.rollout.strategy
     if strategy == common_pb2.ROLLOUT_STRATEGY_PINNED:
-        return FleetTarget(store.record(fleet.rollout.pinned_model_sha256))
+        return FleetTarget(store.record(fleet.profile, fleet.rollout.pinned_model_sha256))
     if strategy == common_pb2.ROLLOUT_STRATEGY_STAGED:
         return _staged(store, rollouts, fleet)
     return FleetTarget(store.current(fleet.profile))
@@ -149,8 +153,8 @@ def _staged(store: ModelStore, rollouts: RolloutStore, fleet: registry_pb2.Fleet
     if rollout is None or rollout.profile_name != fleet.profile:
         return FleetTarget(store.current(fleet.profile))
     rest = rollout.model_for("")  # a device that is no canary
-    model = store.record(rest) if rest else None
+    model = store.record(fleet.profile, rest) if rest else None
     if rollout.state != RolloutState.CANARY:
         return FleetTarget(model)
-    canary_model = store.record(rollout.to_sha256)
+    canary_model = store.record(fleet.profile, rollout.to_sha256)
     return FleetTarget(model, canary_model, frozenset(rollout.canaries))

@@ -18,6 +18,7 @@ a restart resumes from what the database holds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -75,7 +76,7 @@ class FleetMonitor:
         self._sweep_due = True
         # sha256 -> the model's predicted latency; a model's manifest never changes, and
         # a long-lived replica sees every model ever made, so only the recent ones stay.
-        self._predicted: Lru[str, float | None] = Lru(max_entries=PREDICTIONS_KEPT)
+        self._predicted: Lru[tuple[str, str], float | None] = Lru(max_entries=PREDICTIONS_KEPT)
 
     # -------------------------------------------------------------- what changed
 
@@ -184,16 +185,20 @@ class FleetMonitor:
             target = fleet_target(self.store, self.rollouts, fleet)
         except OfaFleetError:  # e.g. pinned to a model gone from the store: no coverage
             return
-        self.metrics.fleet_seen(fleet.name, fleet.profile, target, devices, self._predicted_ms)
+        predicted = functools.partial(self._predicted_ms, fleet.profile)
+        self.metrics.fleet_seen(fleet.name, fleet.profile, target, devices, predicted)
 
-    def _predicted_ms(self, sha256: str) -> float | None:
-        if sha256 in self._predicted:
-            return self._predicted.get(sha256)
+    def _predicted_ms(self, profile: str, sha256: str) -> float | None:
+        """What the profile's model of these bytes was predicted to take (its own figures:
+        the same bytes made for another profile were predicted for other hardware)."""
+        key = (profile, sha256)
+        if key in self._predicted:
+            return self._predicted.get(key)
         try:
-            figures = self.store.record(sha256).manifest.model_figures()
+            figures = self.store.record(profile, sha256).manifest.model_figures()
         except OfaFleetError:  # a model this store never held
             return None
-        self._predicted.put(sha256, figures.predicted_latency_ms)
+        self._predicted.put(key, figures.predicted_latency_ms)
         return figures.predicted_latency_ms
 
     def _roll(

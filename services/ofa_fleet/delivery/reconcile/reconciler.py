@@ -238,7 +238,12 @@ class Reconciler:
         current = await asyncio.to_thread(self.store.current, name)
         if forced_reason:
             reason = forced_reason
-        elif current is None or state is None or state.profile_revision == 0:
+        elif (
+            current is None
+            or not current.signed_for_its_profile  # carried over by migration 0005
+            or state is None
+            or state.profile_revision == 0
+        ):
             reason = "missing"
         elif state.profile_revision != profile.revision:
             reason = "profile-changed"

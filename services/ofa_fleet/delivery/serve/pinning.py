@@ -32,7 +32,7 @@ from ofa_fleet.delivery.rollout import RolloutState
 from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.delivery.store.tables import FleetPinRow
-from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError
+from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from ofa_fleet.v1 import common_pb2, registry_pb2
 
 HISTORY_SEARCHED = 1000
@@ -91,14 +91,12 @@ class FleetPinning:
         return updated
 
     def _check_model(self, fleet: registry_pb2.Fleet, sha256: str) -> None:
-        record = self.store.record(sha256)  # NOT_FOUND when delivery does not hold it
-        if record.profile_name == fleet.profile:
-            return
-        # The same bytes may have been specialized for two profiles; the history knows.
-        history = self.store.history(fleet.profile, HISTORY_SEARCHED)
-        if not any(entry.sha256 == sha256 for entry in history):
+        profiles = self.store.profiles_of(sha256)
+        if not profiles:
+            raise NotFoundError(f"no model {sha256}")
+        if fleet.profile not in profiles:
             raise FailedPreconditionError(
-                f"model {sha256} was specialized for profile {record.profile_name!r}, not "
+                f"model {sha256} was specialized for {', '.join(map(repr, profiles))}, not "
                 f"for {fleet.profile!r} (fleet {fleet.name!r}'s profile); pin one of "
                 f"{fleet.profile!r}'s models (ListModels with profile_name lists them)"
             )

@@ -85,7 +85,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         if record is None:
             raise await self._not_ready(fleet)
         if request.have_sha256 == record.sha256:
-            self.metrics.up_to_date(record.manifest.profile_name)
+            self.metrics.up_to_date(record.profile_name)
             return delivery_pb2.GetModelManifestResponse(
                 up_to_date=delivery_pb2.UpToDate(sha256=record.sha256)
             )
@@ -94,7 +94,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     async def ReadModel(  # noqa: N802
         self, request: delivery_pb2.ReadModelRequest, context: aio.ServicerContext
     ) -> AsyncIterator[delivery_pb2.ReadModelResponse]:
-        record = await asyncio.to_thread(self.store.record, request.sha256)
+        record = await asyncio.to_thread(self.store.any_record, request.sha256)
         size, offset = record.size_bytes, request.read_offset
         if offset > size:
             raise OutOfRangeError(
@@ -103,22 +103,26 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             )
         end = size if request.read_limit == 0 else min(size, offset + request.read_limit)
         principal = current_principal()
+        # The bytes are the same whoever reads them; the figures count the reader's profile.
+        profile = record.profile_name
+        if principal.role is Role.DEVICE:
+            profile = (await self.targets.fleets.fleet(self._fleet_of(principal.subject))).profile
         if self.revocations is None or principal.role is not Role.DEVICE:
-            async for chunk in self._chunks(record, offset, end):
+            async for chunk in self._chunks(record, profile, offset, end):
                 yield chunk
             return
         # Chunks come without waiting, so a look at the flag before each is enough (and
         # cheaper on this hot path than racing every chunk against it, as WatchModel must).
         with self.revocations.streaming(principal.subject) as revoked:
-            async for chunk in self._chunks(record, offset, end):
+            async for chunk in self._chunks(record, profile, offset, end):
                 if revoked.is_set():
                     raise UnauthenticatedError("this device was deleted; its access ended")
                 yield chunk
 
     async def _chunks(
-        self, record: ModelRecord, offset: int, end: int
+        self, record: ModelRecord, profile: str, offset: int, end: int
     ) -> AsyncIterator[delivery_pb2.ReadModelResponse]:
-        profile, size = record.manifest.profile_name, record.size_bytes
+        size = record.size_bytes
         model = await asyncio.to_thread(self.store.read, record.sha256)
         view = memoryview(model)
         starts = range(offset, end, self.chunk_bytes)
@@ -165,7 +169,8 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         return delivery_pb2.ListModelsResponse(
             models=[
                 delivery_pb2.StoredModel(
-                    manifest=self.manifest(r), current_for_fleets=sorted(running.get(r.sha256, []))
+                    manifest=self.manifest(r),
+                    current_for_fleets=sorted(running.get((r.profile_name, r.sha256), [])),
                 )
                 for r in page.items
             ],

@@ -1,6 +1,11 @@
 """`ModelStore`: delivery's models (signed records over immutable blobs) and each profile's
 current one, as plain Python over a `Database` and a `BlobStore`; no gRPC inside.
 
+A model is a profile's: its record, keyed by (profile, sha256), holds the manifest signed
+for that profile (its revision, its predicted figures). Two profiles whose searches chose
+the same subnet share one blob and have a record each, so each profile's devices verify
+and report against their own profile's figures.
+
 Adding a model writes the blob first and the record second, in its own transaction, so a
 record never names a missing blob. A crash between the two leaves a blob without a record:
 harmless (nothing points at it, nothing serves it) and reused when the same model is added
@@ -64,6 +69,7 @@ class ModelRecord:
     """A stored model: its manifest, the exact bytes that were signed, the signature.
 
     Attributes:
+        profile_name: the profile whose model this is (the record's key with the sha256).
         manifest: the manifest, rebuilt from `manifest_bytes`.
         manifest_bytes: the canonical bytes exactly as signed; serve these, never a
             re-serialization (a later manifest format must not break old signatures).
@@ -77,6 +83,18 @@ class ModelRecord:
     signature: bytes
     created_us: int
     cost: EnergyCost = ZERO
+    profile_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.profile_name:
+            object.__setattr__(self, "profile_name", self.manifest.profile_name)
+
+    @property
+    def signed_for_its_profile(self) -> bool:
+        """False for a record carried over from the schema that keyed models by sha256
+        alone (migration 0005): it holds another profile's manifest until specialized
+        again for its own."""
+        return self.manifest.profile_name == self.profile_name
 
     @property
     def sha256(self) -> str:
@@ -85,10 +103,6 @@ class ModelRecord:
     @property
     def size_bytes(self) -> int:
         return self.manifest.size_bytes
-
-    @property
-    def profile_name(self) -> str:
-        return self.manifest.profile_name
 
 
 @dataclass(frozen=True)
@@ -122,13 +136,17 @@ class ModelStore:
     def add(
         self, manifest: Manifest, signature: bytes, data: bytes, cost: EnergyCost = ZERO
     ) -> ModelRecord:
-        """Store a model whose `data` matches `manifest`; returns its record.
+        """Store the manifest's profile's model whose `data` matches `manifest`; returns
+        its record.
 
-        Idempotent: adding a sha256 that is already stored returns the stored record
-        (whose manifest and cost win if the ones given differ: the bytes are the same model
-        whichever profile asked for them, and a search answered from search's cache repeats
-        the cost of the search that made them, which must not count twice) and only puts
-        the blob back if it went missing. ``cost``: the specialization's metered cost.
+        Idempotent per profile: adding a (profile, sha256) that is already stored returns
+        the stored record (whose manifest and cost win if the ones given differ: search
+        answers a repeated request from its cache with the cost of the search that made
+        the model, which must not count twice) and only puts the blob back if it went
+        missing. The same bytes for another profile are another record: that profile's
+        own manifest, figures and cost. A record carried over by migration 0005 with
+        another profile's manifest takes the one given. ``cost``: the specialization's
+        metered cost.
         """
         _check_cost(cost)
         _check_manifest(manifest)
@@ -137,42 +155,71 @@ class ModelStore:
                 f"signature is {len(signature)} bytes long; it must be 1-{MAX_SIGNATURE_BYTES}"
             )
         _check_data(manifest, data)
-        stored = self._find(manifest.sha256)
-        if stored is not None:
+        stored = self._find(manifest.profile_name, manifest.sha256)
+        if stored is not None and stored.signed_for_its_profile:
             if not self.blobs.exists(manifest.sha256):  # a lost volume, repaired by re-adding
                 self.blobs.put(data)
             return stored
         self.blobs.put(data)
-        manifest_bytes = manifest.canonical_bytes()
-        row = ModelRow(
-            sha256=manifest.sha256,
-            size_bytes=manifest.size_bytes,
-            profile_name=manifest.profile_name,
-            profile_revision=manifest.profile_revision,
-            supernet_version=manifest.supernet_version,
-            arch=manifest.arch,
-            figures_json=json.dumps(manifest.figures, sort_keys=True),
-            manifest=manifest_bytes,
-            signature=signature,
-            created_us=_now_us(),
-            specialization_cpu_seconds=cost.cpu_seconds,
-            specialization_joules=cost.joules,
-            specialization_co2e_grams=cost.co2e_grams,
-        )
+        if stored is not None:
+            return self._sign_carried_over(manifest, signature, cost)
+        row = ModelRow(profile_name=manifest.profile_name, sha256=manifest.sha256)
+        _fill(row, manifest, signature, cost)
         try:
             with self.database.write() as s:
                 s.add(row)
         except DuplicateKeyError:  # another replica stored it first: theirs is the record
-            return self.record(manifest.sha256)
+            return self.record(manifest.profile_name, manifest.sha256)
         self.cache.put(manifest.sha256, data)
         return _record(row)
 
-    def record(self, sha256: str) -> ModelRecord:
+    def _sign_carried_over(
+        self, manifest: Manifest, signature: bytes, cost: EnergyCost
+    ) -> ModelRecord:
+        """The carried-over record of `manifest`'s profile, given its own manifest."""
+        with self.database.write() as s:
+            row = s.get(ModelRow, (manifest.profile_name, manifest.sha256), with_for_update=True)
+            if row is None:  # cannot be: records are never deleted
+                raise NotFoundError(f"no model {manifest.sha256} for {manifest.profile_name}")
+            if Manifest.from_bytes(bytes(row.manifest)).profile_name != row.profile_name:
+                _fill(row, manifest, signature, cost)  # else another replica did it first
+            s.flush()
+            return _record(row)
+
+    def record(self, profile_name: str, sha256: str) -> ModelRecord:
+        """The profile's model of these bytes; `NotFoundError` if it has none."""
+        check_name(profile_name, "profile_name")
         check_sha256(sha256, "sha256", required=True)
-        stored = self._find(sha256)
+        stored = self._find(profile_name, sha256)
         if stored is None:
-            raise NotFoundError(f"no model {sha256}")
+            raise NotFoundError(f"profile {profile_name!r} has no model {sha256}")
         return stored
+
+    def any_record(self, sha256: str) -> ModelRecord:
+        """The oldest record of these bytes, whichever profile's: what reading them needs."""
+        check_sha256(sha256, "sha256", required=True)
+        query = (
+            select(ModelRow)
+            .where(ModelRow.sha256 == sha256)
+            .order_by(ModelRow.created_us, ModelRow.profile_name)
+            .limit(1)
+        )
+        with self.database.read() as s:
+            row = s.scalars(query).first()
+            if row is None:
+                raise NotFoundError(f"no model {sha256}")
+            return _record(row)
+
+    def profiles_of(self, sha256: str) -> list[str]:
+        """The profiles that have a model of these bytes, by name."""
+        check_sha256(sha256, "sha256", required=True)
+        query = (
+            select(ModelRow.profile_name)
+            .where(ModelRow.sha256 == sha256)
+            .order_by(ModelRow.profile_name)
+        )
+        with self.database.read() as s:
+            return list(s.scalars(query))
 
     def read(self, sha256: str) -> bytes:
         """The model's bytes, verified, from the cache or else the blob store."""
@@ -223,19 +270,25 @@ class ModelStore:
         after = decode_page_token(page_token, listing)
         if after:
             query = _after(query, after)
-        query = query.order_by(ModelRow.created_us.desc(), ModelRow.sha256.desc())
+        query = query.order_by(
+            ModelRow.created_us.desc(), ModelRow.sha256.desc(), ModelRow.profile_name.desc()
+        )
         with self.database.read() as s:
             rows = s.scalars(query.limit(size + 1)).all()
         shown = rows[:size]
         token = ""
         if len(rows) > size:
-            token = encode_page_token(listing, f"{shown[-1].created_us}:{shown[-1].sha256}")
+            last = shown[-1]
+            token = encode_page_token(
+                listing, f"{last.created_us}:{last.sha256}:{last.profile_name}"
+            )
         return Page(tuple(_record(r) for r in shown), token)
 
     # -- the carbon ledger ----------------------------------------------------------------
 
     def specializations(self, supernet_version: str) -> list[Specialization]:
-        """Every model made from ``supernet_version``, with what specializing it cost."""
+        """Every model made from ``supernet_version``, one per profile it was made for,
+        with what specializing it cost."""
         query = (
             select(ModelRow)
             .where(ModelRow.supernet_version == supernet_version)
@@ -276,8 +329,11 @@ class ModelStore:
 
     def _set_current(self, profile_name: str, sha256: str, reason: str) -> None:
         with self.database.write() as s:
-            if s.get(ModelRow, sha256) is None:
-                raise NotFoundError(f"no model {sha256}; add it before making it current")
+            if s.get(ModelRow, (profile_name, sha256)) is None:
+                raise NotFoundError(
+                    f"profile {profile_name!r} has no model {sha256}; add it before making "
+                    "it current"
+                )
             # FOR UPDATE (PostgreSQL; SQLite has one writer anyway): a concurrent change
             # waits, then sees this one, so two replicas setting one model record it once.
             current = s.scalars(
@@ -301,7 +357,13 @@ class ModelStore:
         check_name(profile_name, "profile_name")
         query = (
             select(ModelRow)
-            .join(CurrentModelRow, CurrentModelRow.sha256 == ModelRow.sha256)
+            .join(
+                CurrentModelRow,
+                and_(
+                    CurrentModelRow.profile_name == ModelRow.profile_name,
+                    CurrentModelRow.sha256 == ModelRow.sha256,
+                ),
+            )
             .where(CurrentModelRow.profile_name == profile_name)
         )
         with self.database.read() as s:
@@ -343,10 +405,25 @@ class ModelStore:
                 for r in s.scalars(query)
             ]
 
-    def _find(self, sha256: str) -> ModelRecord | None:
+    def _find(self, profile_name: str, sha256: str) -> ModelRecord | None:
         with self.database.read() as s:
-            row = s.get(ModelRow, sha256)
+            row = s.get(ModelRow, (profile_name, sha256))
             return None if row is None else _record(row)
+
+
+def _fill(row: ModelRow, manifest: Manifest, signature: bytes, cost: EnergyCost) -> None:
+    """Everything of `row` but its key, from the manifest as signed and the cost."""
+    row.size_bytes = manifest.size_bytes
+    row.profile_revision = manifest.profile_revision
+    row.supernet_version = manifest.supernet_version
+    row.arch = manifest.arch
+    row.figures_json = json.dumps(manifest.figures, sort_keys=True)
+    row.manifest = manifest.canonical_bytes()
+    row.signature = signature
+    row.created_us = _now_us()
+    row.specialization_cpu_seconds = cost.cpu_seconds
+    row.specialization_joules = cost.joules
+    row.specialization_co2e_grams = cost.co2e_grams
 
 
 def _check_manifest(manifest: Manifest) -> None:
@@ -384,11 +461,13 @@ def _check_data(manifest: Manifest, data: bytes) -> None:
 
 
 def _after(query: Select[ModelRow], last: str) -> Select[ModelRow]:
-    """Rows after `last` ("created_us:sha256") in newest-first order."""
-    created, _, sha256 = last.partition(":")
+    """Rows after `last` ("created_us:sha256:profile") in newest-first order."""
+    created, _, rest = last.partition(":")
+    sha256, _, profile = rest.partition(":")
     try:
         created_us = int(created)
         check_sha256(sha256, "page_token", required=True)
+        check_name(profile, "page_token")
     except ValueError:  # InvalidArgumentError is one too
         raise InvalidArgumentError(
             "page_token is not one this listing issued; pass the next_page_token of the "
@@ -398,6 +477,11 @@ def _after(query: Select[ModelRow], last: str) -> Select[ModelRow]:
         or_(
             ModelRow.created_us < created_us,
             and_(ModelRow.created_us == created_us, ModelRow.sha256 < sha256),
+            and_(
+                ModelRow.created_us == created_us,
+                ModelRow.sha256 == sha256,
+                ModelRow.profile_name < profile,
+            ),
         )
     )
 
@@ -410,6 +494,7 @@ def _record(row: ModelRow) -> ModelRecord:
         signature=bytes(row.signature),
         created_us=row.created_us,
         cost=_cost(row),
+        profile_name=row.profile_name,
     )
 
 

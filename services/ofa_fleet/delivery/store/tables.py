@@ -1,10 +1,13 @@
 """Delivery's tables. Alembic migrations create them; a test checks the two agree.
 
-Times are integer microseconds since the Unix epoch (UTC), as in the registry. A model is
-its ONNX bytes, named by their sha256, and immutable once stored: its row keeps the
-canonical manifest bytes exactly as signed (a later spelling of the manifest format must
-not break old signatures) beside the manifest's fields copied out for queries.
-`model_blobs` holds the bytes only when the database is the blob store (`DatabaseBlobStore`).
+Times are integer microseconds since the Unix epoch (UTC), as in the registry. Model bytes
+are named by their sha256 and immutable; a model is those bytes assigned to one profile,
+keyed by (profile, sha256): two profiles whose searches chose the same subnet get the same
+bytes but each its own signed manifest, with that profile's revision and predicted
+figures. A row keeps the canonical manifest bytes exactly as signed (a later spelling of
+the manifest format must not break old signatures) beside the manifest's fields copied
+out for queries. `model_blobs` holds the bytes only when the database is the blob store
+(`DatabaseBlobStore`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Float,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -32,16 +35,27 @@ class Base(DeclarativeBase):
     pass
 
 
+def _model_of_profile(name: str) -> ForeignKeyConstraint:
+    """A reference to one profile's model: a profile points only at models made for it."""
+    return ForeignKeyConstraint(
+        ["profile_name", "sha256"],
+        ["models.profile_name", "models.sha256"],
+        name=name,
+        ondelete="RESTRICT",
+    )
+
+
 class ModelRow(Base):
     __tablename__ = "models"
     __table_args__ = (
         Index("ix_models_created", "created_us", "sha256"),
         Index("ix_models_profile_created", "profile_name", "created_us", "sha256"),
+        Index("ix_models_sha256", "sha256"),
     )
 
+    profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), primary_key=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
-    profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     profile_revision: Mapped[int] = mapped_column(BigInteger)
     supernet_version: Mapped[str] = mapped_column(String(SUPERNET_VERSION_LENGTH))
     arch: Mapped[str] = mapped_column(Text)
@@ -70,11 +84,10 @@ class CurrentModelRow(Base):
     """The model each profile's devices get now; changed only with a `ModelHistoryRow`."""
 
     __tablename__ = "current_models"
+    __table_args__ = (_model_of_profile("fk_current_models_model"),)
 
     profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH), primary_key=True)
-    sha256: Mapped[str] = mapped_column(
-        String(SHA256_HEX_LENGTH), ForeignKey("models.sha256", ondelete="RESTRICT")
-    )
+    sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
     since_us: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -82,14 +95,15 @@ class ModelHistoryRow(Base):
     """Every change of a profile's current model, in the order they committed."""
 
     __tablename__ = "model_history"
-    __table_args__ = (Index("ix_model_history_profile", "profile_name", "id"),)
+    __table_args__ = (
+        Index("ix_model_history_profile", "profile_name", "id"),
+        _model_of_profile("fk_model_history_model"),
+    )
 
     # SQLite numbers rows itself only for a column declared exactly INTEGER PRIMARY KEY.
     id: Mapped[int] = mapped_column(ID_TYPE, primary_key=True, autoincrement=True)
     profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    sha256: Mapped[str] = mapped_column(
-        String(SHA256_HEX_LENGTH), ForeignKey("models.sha256", ondelete="RESTRICT")
-    )
+    sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
     reason: Mapped[str] = mapped_column(String(REASON_LENGTH))
     at_us: Mapped[int] = mapped_column(BigInteger)
 
