@@ -73,10 +73,13 @@ def test_two_stages_builder_then_runtime(instructions):
     assert any(value.startswith("--from=builder /opt/ofa-fleet") for value in copies)
 
 
-def test_builder_installs_cpu_torch_before_the_project(instructions):
+def test_builder_installs_cpu_torch_before_the_project_with_the_server_extra(instructions):
     runs = [i["value"] for i in _stages(instructions)[0] if i["instruction"] == "RUN"]
     torch = next(n for n, run in enumerate(runs) if "torch==" in run)
-    project = next(n for n, run in enumerate(runs) if "pip install --no-cache-dir ." in run)
+    # The base install is the device agent's; the servers need the [server] extra.
+    project = next(
+        n for n, run in enumerate(runs) if "pip install --no-cache-dir '.[server]'" in run
+    )
     assert torch < project
     assert "--index-url https://download.pytorch.org/whl/cpu" in runs[torch]
     pinned = (ROOT / "pyproject.toml").read_text()

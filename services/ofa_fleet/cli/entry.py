@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -19,6 +20,16 @@ from ofa_fleet.errors import OfaFleetError, ProblemsFoundError
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 EXIT_PROBLEMS_FOUND = 3
+
+# What the base install (no [server] extra) is for, on Python 3.10 as well: a device.
+DEVICE_COMMANDS = frozenset({"device", "config"})
+SERVER_PYTHON = (3, 11)
+# The [server] extra's libraries, by import name: a command that needs one says so.
+SERVER_LIBRARIES = frozenset(
+    {"torch", "ray", "sqlalchemy", "sklearn", "alembic", "psycopg", "onnx", "scipy"}
+    | {"matplotlib", "PIL"}
+)
+SERVER_INSTALL = "pip install 'ofa-fleet[server]'"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -33,6 +44,14 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     line on stderr (set ``OFA_FLEET_DEBUG=1`` for the traceback of an unexpected one)."""
     args = parser.parse_args(argv)
     apply_output_flag(args)
+    command = getattr(args, "command", "")
+    if command not in DEVICE_COMMANDS and sys.version_info < SERVER_PYTHON:
+        print(
+            f"error: ofa-fleet {command} needs Python 3.11 or later, and this is "
+            f"{platform.python_version()}; here ofa-fleet runs a device (ofa-fleet device run)",
+            file=sys.stderr,
+        )
+        return EXIT_USER_ERROR
     try:
         context_error = getattr(args, "context_error", None)  # see connection_flags
         if context_error is not None:
@@ -50,8 +69,24 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     except Exception as exc:
         if os.environ.get("OFA_FLEET_DEBUG"):
             raise
+        library = _missing_server_library(exc)
+        if library:
+            print(
+                f"error: ofa-fleet {command} needs the servers' libraries ({library} is not "
+                f"installed; this is a device's install): {SERVER_INSTALL}",
+                file=sys.stderr,
+            )
+            return EXIT_USER_ERROR
         print(f"error: internal error ({type(exc).__name__}: {exc})", file=sys.stderr)
         return EXIT_INTERNAL_ERROR
     if result is not None:
         emit(result, getattr(args, "json", False), f"ofa-fleet {args.command}")
     return 0
+
+
+def _missing_server_library(error: Exception) -> str:
+    """The [server] library whose absence raised ``error``; "" for any other error."""
+    if not isinstance(error, ModuleNotFoundError):
+        return ""
+    library = (error.name or "").partition(".")[0]
+    return library if library in SERVER_LIBRARIES else ""
