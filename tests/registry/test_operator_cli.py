@@ -52,6 +52,12 @@ def test_operator_workflow(cli, registry: RegistryServerThread) -> None:  # type
         )
     _, devices, _ = cli("devices", "list", "--fleet", "pis", "--json")
     assert [d["id"] for d in devices["devices"]] == [device.device.id]
+    _, matching, _ = cli("devices", "list", "--filter", 'hardware_id = "sn-7"', "--json")
+    assert [d["id"] for d in matching["devices"]] == [device.device.id]
+    _, none, _ = cli("devices", "list", "--filter", 'hardware_id != "sn-7"', "--json")
+    assert none["devices"] == []
+    code, _, err = cli("devices", "list", "--filter", "serial = 7")
+    assert code == 2 and "INVALID_ARGUMENT" in err and "unknown field 'serial'" in err
     code, _, err = cli("profiles", "delete", "raspberry-pi-4")
     assert code == 2 and "used by fleet(s) 'pis'" in err and "FAILED_PRECONDITION" in err
     code, _, err = cli("fleets", "create", "pis", "--profile", "raspberry-pi-4")

@@ -98,6 +98,13 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     devices = _group(sub, "devices", "enrolled devices")
     listing = add_registry_command(devices, "list", "list devices", _list_devices)
     listing.add_argument("--fleet", default="", help="only this fleet's devices")
+    listing.add_argument(
+        "--filter",
+        default="",
+        help='only the devices that match, e.g. \'status.model_sha256 != "" AND '
+        'last_seen_time < "2026-12-06T17:00:00Z"\' (fields: hardware_id, '
+        "status.model_sha256, status.measured_latency_ms, last_seen_time; see the README)",
+    )
     get = add_registry_command(devices, "get", "show one device", _get_device)
     get.add_argument("device_id", help="the id the registry gave the device")
     delete = add_registry_command(
@@ -302,7 +309,7 @@ async def _delete_fleet(args: argparse.Namespace, registry: RegistryClient) -> d
 
 
 async def _list_devices(args: argparse.Namespace, registry: RegistryClient) -> None:
-    devices = await registry.list_devices(args.fleet)
+    devices = await registry.list_devices(args.fleet, args.filter)
     rows = [
         {
             "id": d.id,

@@ -236,7 +236,11 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.ListDevicesRequest, context: aio.ServicerContext
     ) -> pb.ListDevicesResponse:
         page = await self._run(
-            self.store.list_devices, request.page_size, request.page_token, request.fleet
+            self.store.list_devices,
+            request.page_size,
+            request.page_token,
+            request.fleet,
+            request.filter,
         )
         return pb.ListDevicesResponse(
             devices=[convert.device_to_proto(r) for r in page.items],

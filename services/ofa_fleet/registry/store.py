@@ -35,6 +35,7 @@ from ofa_fleet.errors import (
     NotFoundError,
 )
 from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.registry.device_filter import compile_filter, filter_key
 from ofa_fleet.registry.records import (
     Change,
     ChangeKind,
@@ -354,17 +355,22 @@ class RegistryStore:
             return _device(_device_row(s, device_id))
 
     def list_devices(
-        self, page_size: int = 0, page_token: str = "", fleet: str = ""
+        self, page_size: int = 0, page_token: str = "", fleet: str = "", filter: str = ""
     ) -> Page[DeviceRecord]:
+        """Devices by id, of one fleet or all, those matching ``filter`` (see
+        `device_filter`) only."""
+        condition = compile_filter(filter)
         if fleet:
             check_name(fleet, "fleet")
             with self.database.read() as s:
                 if s.get(FleetRow, fleet) is None:
                     raise NotFoundError(f"fleet {fleet!r} does not exist")
-        query = select(DeviceRow)
+        query = select(DeviceRow).where(condition)
         if fleet:
             query = query.where(DeviceRow.fleet_name == fleet)
-        return self._page(query, DeviceRow.id, f"devices/{fleet}", page_size, page_token, _device)
+        key = filter_key(filter)
+        listing = f"devices/{fleet}" + (f"?{key}" if key else "")
+        return self._page(query, DeviceRow.id, listing, page_size, page_token, _device)
 
     def device_counts(self) -> dict[str, int]:
         """Enrolled devices per fleet (fleets without devices are absent)."""

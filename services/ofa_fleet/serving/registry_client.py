@@ -111,9 +111,10 @@ class RegistryClient:
     async def list_fleets(self) -> list[registry_pb2.Fleet]:
         return [fleet async for fleet in self.iter_fleets()]
 
-    async def list_devices(self, fleet: str = "") -> list[registry_pb2.Device]:
-        """Every device of ``fleet`` (of every fleet when empty); NOT_FOUND once it is gone."""
-        return [device async for device in self.iter_devices(fleet)]
+    async def list_devices(self, fleet: str = "", filter: str = "") -> list[registry_pb2.Device]:
+        """Every device of ``fleet`` (of every fleet when empty) that matches ``filter``
+        (ListDevicesRequest.filter; every device when empty); NOT_FOUND once it is gone."""
+        return [device async for device in self.iter_devices(fleet, filter)]
 
     def iter_profiles(
         self, view: registry_pb2.ProfileView = registry_pb2.PROFILE_VIEW_BASIC
@@ -138,10 +139,12 @@ class RegistryClient:
             "the fleets",
         )
 
-    def iter_devices(self, fleet: str = "") -> AsyncIterator[registry_pb2.Device]:
+    def iter_devices(self, fleet: str = "", filter: str = "") -> AsyncIterator[registry_pb2.Device]:
         return self._each(
             lambda token: self.stub.ListDevices(
-                registry_pb2.ListDevicesRequest(fleet=fleet, page_size=PAGE_SIZE, page_token=token),
+                registry_pb2.ListDevicesRequest(
+                    fleet=fleet, page_size=PAGE_SIZE, page_token=token, filter=filter
+                ),
                 **self._options(),
             ),
             "devices",

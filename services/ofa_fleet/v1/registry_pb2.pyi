@@ -357,14 +357,16 @@ class WhoAmIResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
 
 class ListDevicesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "fleet")
+    __slots__ = ("page_size", "page_token", "fleet", "filter")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     FLEET_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     fleet: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., fleet: _Optional[str] = ...) -> None: ...
+    filter: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., fleet: _Optional[str] = ..., filter: _Optional[str] = ...) -> None: ...
 
 class ListDevicesResponse(_message.Message):
     __slots__ = ("devices", "next_page_token")
