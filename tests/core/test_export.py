@@ -71,6 +71,18 @@ def test_verification_catches_a_mismatch():
         verify_onnx(exported.onnx_bytes, static, inputs, 1e-4)
 
 
+def test_verification_refuses_a_network_with_non_finite_logits():
+    """NaN compares as neither bigger nor smaller: unchecked, it passed any tolerance."""
+    arch = ArchConfig.min(SPACE)
+    static = extract(perturbed_supernet(), arch)
+    inputs = [torch.randn(2, 3, 24, 24)]
+    exported = export_onnx(static, metadata(arch), inputs)
+    with torch.no_grad():
+        static.head.classifier.bias.fill_(float("nan"))
+    with pytest.raises(ExportError, match="non-finite logits"):
+        verify_onnx(exported.onnx_bytes, static, inputs, 1e-4)
+
+
 def test_verification_rejects_garbage():
     static = extract(perturbed_supernet(), ArchConfig.min(SPACE))
     with pytest.raises((ExportError, Exception)):

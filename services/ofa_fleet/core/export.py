@@ -9,6 +9,7 @@ MEASURED.md). Every exported model is verified twice before it leaves this modul
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -113,25 +114,58 @@ def verify_onnx(
     onnx_bytes: bytes, net: nn.Module, inputs: list[torch.Tensor], tolerance: float
 ) -> float:
     """Run the checker and compare onnxruntime to PyTorch; return the largest difference
-    (absolute, compared with ``tolerance`` scaled by the logits' magnitude when above 1)."""
+    (absolute, compared with ``tolerance`` scaled by the logits' magnitude when above 1).
+
+    Past that tolerance, float32 itself may be what cannot agree: a network whose
+    BatchNorm statistics came from a handful of images can turn random noise into logits
+    in the thousands, and there PyTorch's own float32 answer is a few units off the exact
+    one. A float64 run of the same network then decides: the export passes when
+    onnxruntime is no further from it than twice PyTorch's float32 is. A real export
+    fault (a wrong weight, a wrong op) is far further than that and still fails.
+    """
     try:
         onnx.checker.check_model(onnx.load_from_string(onnx_bytes), full_check=True)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"exported model fails onnx.checker: {exc}") from exc
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     worst, scale = 0.0, 1.0
+    answers: list[tuple[torch.Tensor, np.ndarray, np.ndarray]] = []
     with torch.no_grad():
         for batch in inputs:
             expected = net(batch).numpy()
             (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: batch.numpy()})
+            if not (np.isfinite(expected).all() and np.isfinite(actual).all()):
+                raise ExportError(
+                    "the network gives non-finite logits (NaN or infinity) on a check "
+                    "batch: its weights or BatchNorm statistics are broken; nothing exported"
+                )
+            answers.append((batch, expected, actual))
             worst = max(worst, float(np.max(np.abs(actual - expected))))
             scale = max(scale, float(np.max(np.abs(expected))))
-    if worst > tolerance * scale:
+    if worst <= tolerance * scale:
+        return worst
+    float32_error, runtime_error = _errors_against_float64(net, answers)
+    if runtime_error > max(tolerance * scale, 2 * float32_error):
         raise ExportError(
             f"onnxruntime output differs from PyTorch by {worst:.3g} (> {tolerance:g} x "
-            f"{scale:.3g}, the logits' largest magnitude)"
+            f"{scale:.3g}, the logits' largest magnitude), and from a float64 run by "
+            f"{runtime_error:.3g}, where PyTorch's float32 is within {float32_error:.3g}"
         )
     return worst
+
+
+def _errors_against_float64(
+    net: nn.Module, answers: list[tuple[torch.Tensor, np.ndarray, np.ndarray]]
+) -> tuple[float, float]:
+    """(PyTorch float32's, onnxruntime's) largest distance from a float64 run of ``net``."""
+    exact_net = copy.deepcopy(net).double().eval()
+    float32_error = runtime_error = 0.0
+    with torch.no_grad():
+        for batch, expected, actual in answers:
+            exact = exact_net(batch.double()).numpy()
+            float32_error = max(float32_error, float(np.max(np.abs(expected - exact))))
+            runtime_error = max(runtime_error, float(np.max(np.abs(actual - exact))))
+    return float32_error, runtime_error
 
 
 def read_metadata(onnx_bytes: bytes) -> dict[str, str]:
