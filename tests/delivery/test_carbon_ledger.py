@@ -113,6 +113,17 @@ def test_the_ledger_of_a_served_fleet(world: World) -> None:
     assert (fleet.fleet_name, fleet.devices, fleet.served_devices) == ("pis", 2, 1)
     assert units(fleet.attributed) == pytest.approx((107, 1070, 10.7))
 
+    one_row = world.delivery.GetCarbonLedger(
+        delivery_pb2.GetCarbonLedgerRequest(page_size=1), metadata=OPERATOR, timeout=30
+    )
+    assert one_row == answer  # one profile and one fleet: one page
+    with pytest.raises(grpc.RpcError) as caught:
+        world.delivery.GetCarbonLedger(
+            delivery_pb2.GetCarbonLedgerRequest(page_size=-1), metadata=OPERATOR, timeout=30
+        )
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "page_size must be 1-1000" in caught.value.details()
+
     narrowed = carbon(world, "pis")
     assert [f.fleet_name for f in narrowed.fleets] == ["pis"]
     assert narrowed.once_for_all_total == answer.once_for_all_total

@@ -76,13 +76,29 @@ class DeliveryClient:
         request = delivery_pb2.RespecializeRequest(profile_name=profile)
         await self._call(self.stub.Respecialize, request, f"profile {profile!r}")
 
-    async def carbon_ledger(self, fleet: str = "") -> delivery_pb2.GetCarbonLedgerResponse:
-        """The ledger of training once against one network per profile (a fleet's share)."""
-        request = delivery_pb2.GetCarbonLedgerRequest(fleet=fleet)
-        answer: delivery_pb2.GetCarbonLedgerResponse = await self._call(
-            self.stub.GetCarbonLedger, request, "the carbon ledger"
-        )
-        return answer
+    async def carbon_ledger(
+        self, fleet: str = "", page_size: int = PAGE_SIZE
+    ) -> delivery_pb2.GetCarbonLedgerResponse:
+        """The ledger of training once against one network per profile (a fleet's share),
+        every page's profile and fleet rows gathered into one answer."""
+        answer: delivery_pb2.GetCarbonLedgerResponse | None = None
+        token = ""
+        while True:
+            request = delivery_pb2.GetCarbonLedgerRequest(
+                fleet=fleet, page_size=page_size, page_token=token
+            )
+            page: delivery_pb2.GetCarbonLedgerResponse = await self._call(
+                self.stub.GetCarbonLedger, request, "the carbon ledger"
+            )
+            if answer is None:
+                answer = page
+            else:
+                answer.profiles.extend(page.profiles)
+                answer.fleets.extend(page.fleets)
+            token = page.next_page_token
+            if not token:
+                answer.next_page_token = ""
+                return answer
 
     async def _call(self, method: Callable[..., Awaitable[Any]], request: object, what: str) -> Any:
         try:

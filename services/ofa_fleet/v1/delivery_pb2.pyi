@@ -271,10 +271,14 @@ class RespecializeResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetCarbonLedgerRequest(_message.Message):
-    __slots__ = ("fleet",)
+    __slots__ = ("fleet", "page_size", "page_token")
     FLEET_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     fleet: str
-    def __init__(self, fleet: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, fleet: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class PerUnit(_message.Message):
     __slots__ = ("cpu_seconds", "energy_joules", "co2e_grams")
@@ -325,7 +329,7 @@ class FleetCarbon(_message.Message):
     def __init__(self, fleet_name: _Optional[str] = ..., profile_name: _Optional[str] = ..., devices: _Optional[int] = ..., served_devices: _Optional[int] = ..., device_profiling: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., profile_amortized: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., attributed: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., per_served_device: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., counterfactual: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., ratio: _Optional[_Union[PerUnit, _Mapping]] = ...) -> None: ...
 
 class GetCarbonLedgerResponse(_message.Message):
-    __slots__ = ("supernet_version", "supernet_ledger", "training", "training_total", "predictor_fit", "fixed", "specialized_profiles", "specialization_total", "device_profiling_total", "once_for_all_total", "devices", "served_devices", "per_served_device", "profiles", "fleets", "scratch_per_network", "counterfactual", "ratio", "break_even_profiles", "counterfactual_unavailable_reason", "training_unavailable_reason")
+    __slots__ = ("supernet_version", "supernet_ledger", "training", "training_total", "predictor_fit", "fixed", "specialized_profiles", "specialization_total", "device_profiling_total", "once_for_all_total", "devices", "served_devices", "per_served_device", "profiles", "fleets", "scratch_per_network", "counterfactual", "ratio", "break_even_profiles", "counterfactual_unavailable_reason", "training_unavailable_reason", "next_page_token")
     SUPERNET_VERSION_FIELD_NUMBER: _ClassVar[int]
     SUPERNET_LEDGER_FIELD_NUMBER: _ClassVar[int]
     TRAINING_FIELD_NUMBER: _ClassVar[int]
@@ -347,6 +351,7 @@ class GetCarbonLedgerResponse(_message.Message):
     BREAK_EVEN_PROFILES_FIELD_NUMBER: _ClassVar[int]
     COUNTERFACTUAL_UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
     TRAINING_UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     supernet_version: str
     supernet_ledger: _common_pb2.SupernetLedger
     training: _containers.RepeatedCompositeFieldContainer[_common_pb2.ActivityCost]
@@ -368,4 +373,5 @@ class GetCarbonLedgerResponse(_message.Message):
     break_even_profiles: PerUnit
     counterfactual_unavailable_reason: str
     training_unavailable_reason: str
-    def __init__(self, supernet_version: _Optional[str] = ..., supernet_ledger: _Optional[_Union[_common_pb2.SupernetLedger, _Mapping]] = ..., training: _Optional[_Iterable[_Union[_common_pb2.ActivityCost, _Mapping]]] = ..., training_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., predictor_fit: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., fixed: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., specialized_profiles: _Optional[int] = ..., specialization_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., device_profiling_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., once_for_all_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., devices: _Optional[int] = ..., served_devices: _Optional[int] = ..., per_served_device: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., profiles: _Optional[_Iterable[_Union[ProfileCarbon, _Mapping]]] = ..., fleets: _Optional[_Iterable[_Union[FleetCarbon, _Mapping]]] = ..., scratch_per_network: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., counterfactual: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., ratio: _Optional[_Union[PerUnit, _Mapping]] = ..., break_even_profiles: _Optional[_Union[PerUnit, _Mapping]] = ..., counterfactual_unavailable_reason: _Optional[str] = ..., training_unavailable_reason: _Optional[str] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, supernet_version: _Optional[str] = ..., supernet_ledger: _Optional[_Union[_common_pb2.SupernetLedger, _Mapping]] = ..., training: _Optional[_Iterable[_Union[_common_pb2.ActivityCost, _Mapping]]] = ..., training_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., predictor_fit: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., fixed: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., specialized_profiles: _Optional[int] = ..., specialization_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., device_profiling_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., once_for_all_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., devices: _Optional[int] = ..., served_devices: _Optional[int] = ..., per_served_device: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., profiles: _Optional[_Iterable[_Union[ProfileCarbon, _Mapping]]] = ..., fleets: _Optional[_Iterable[_Union[FleetCarbon, _Mapping]]] = ..., scratch_per_network: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., counterfactual: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., ratio: _Optional[_Union[PerUnit, _Mapping]] = ..., break_even_profiles: _Optional[_Union[PerUnit, _Mapping]] = ..., counterfactual_unavailable_reason: _Optional[str] = ..., training_unavailable_reason: _Optional[str] = ..., next_page_token: _Optional[str] = ...) -> None: ...

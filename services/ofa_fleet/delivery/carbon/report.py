@@ -30,6 +30,7 @@ from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.delivery.store.supernet_ledgers import StoredSupernet, SupernetLedgers
 from ofa_fleet.errors import FailedPreconditionError, NotFoundError, OfaFleetError
 from ofa_fleet.serving.registry_client import RegistryClient
+from ofa_fleet.storage.pages import check_page_size, decode_page_token, encode_page_token
 from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
 
 
@@ -47,10 +48,13 @@ class CarbonReport:
         self.reports = DeviceReports(registry)
         self.rollouts = rollouts
 
-    async def answer(self, fleet: str = "") -> delivery_pb2.GetCarbonLedgerResponse:
-        """The ledger of the current supernet, whole or narrowed to ``fleet``."""
+    async def answer(
+        self, fleet: str = "", page_size: int = 0, page_token: str = ""
+    ) -> delivery_pb2.GetCarbonLedgerResponse:
+        """One page of the ledger of the current supernet, whole or narrowed to ``fleet``."""
         if fleet:
             check_name(fleet, "fleet")
+        size = check_page_size(page_size)
         stored = await asyncio.to_thread(self.ledgers.current)
         if stored is None:
             raise FailedPreconditionError(
@@ -65,7 +69,8 @@ class CarbonReport:
         ledger = fleet_ledger(
             SupernetCosts.from_proto(stored.version, stored.ledger), specializations, devices
         )
-        return to_proto(ledger.only_fleet(fleet) if fleet else ledger, stored)
+        whole = to_proto(ledger.only_fleet(fleet) if fleet else ledger, stored)
+        return one_page(whole, f"carbon/{stored.version}/{fleet}", size, page_token)
 
     async def _devices(self, fleet: registry_pb2.Fleet) -> FleetDevices | None:
         try:
@@ -93,6 +98,29 @@ class CarbonReport:
             if report.reported and wanted is not None and report.sha256 == wanted.sha256:
                 served += 1
         return served
+
+
+def one_page(
+    answer: delivery_pb2.GetCarbonLedgerResponse, listing: str, size: int, page_token: str
+) -> delivery_pb2.GetCarbonLedgerResponse:
+    """``answer`` with at most ``size`` profile rows and ``size`` fleet rows, those after
+    the token's, by name: each list pages on its own, and the token names the last row
+    of each that was shown, so a client that concatenates the pages has every row once."""
+    last_profile, _, last_fleet = decode_page_token(page_token, listing).partition("|")
+    profiles = sorted(answer.profiles, key=lambda p: p.profile_name)
+    fleets = sorted(answer.fleets, key=lambda f: f.fleet_name)
+    profiles = [p for p in profiles if p.profile_name > last_profile]
+    fleets = [f for f in fleets if f.fleet_name > last_fleet]
+    page = delivery_pb2.GetCarbonLedgerResponse()
+    page.CopyFrom(answer)
+    del page.profiles[:], page.fleets[:]
+    page.profiles.extend(profiles[:size])
+    page.fleets.extend(fleets[:size])
+    if len(profiles) > size or len(fleets) > size:
+        shown_profile = page.profiles[-1].profile_name if page.profiles else last_profile
+        shown_fleet = page.fleets[-1].fleet_name if page.fleets else last_fleet
+        page.next_page_token = encode_page_token(listing, f"{shown_profile}|{shown_fleet}")
+    return page
 
 
 def to_proto(ledger: FleetLedger, stored: StoredSupernet) -> delivery_pb2.GetCarbonLedgerResponse:

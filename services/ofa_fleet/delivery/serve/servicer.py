@@ -254,7 +254,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     ) -> delivery_pb2.GetCarbonLedgerResponse:
         if self.carbon is None:
             raise FailedPreconditionError("this delivery server keeps no carbon ledger")
-        return await self.carbon.answer(request.fleet)
+        return await self.carbon.answer(request.fleet, request.page_size, request.page_token)
 
     def manifest(self, record: ModelRecord) -> delivery_pb2.ModelManifest:
         urls = self.model_urls.for_model(record.sha256)
