@@ -74,7 +74,7 @@ class FleetMonitor:
         self._fleet_profiles: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._sweep_due = True
-        # sha256 -> the model's predicted latency; a model's manifest never changes, and
+        # (profile, sha256) -> the model's predicted latency; a manifest never changes, and
         # a long-lived replica sees every model ever made, so only the recent ones stay.
         self._predicted: Lru[tuple[str, str], float | None] = Lru(max_entries=PREDICTIONS_KEPT)
 
