@@ -14,7 +14,7 @@ from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
 from ofa_fleet.delivery.store.specializations import BackoffPolicy, Specializations
-from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
+from ofa_fleet.v1 import delivery_pb2, registry_pb2
 from tests.delivery.conftest import model_bytes
 from tests.delivery.world import CHUNK, OPERATOR, PROFILE, World, enrol
 from tests.registry.server_thread import bearer
@@ -133,8 +133,7 @@ def test_a_pinned_fleet_gets_its_pinned_model(world: World):
     pinned = world.add_model(6)
     world.add_model(7)  # now the profile's current model
     rollout = registry_pb2.RolloutPolicy(
-        strategy=common_pb2.ROLLOUT_STRATEGY_PINNED,
-        pinned_model_sha256=hashlib.sha256(pinned).hexdigest(),
+        pinned=registry_pb2.PinnedRollout(model_sha256=hashlib.sha256(pinned).hexdigest()),
     )
     world.devices += enrol(
         world.registry,

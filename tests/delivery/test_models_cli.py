@@ -11,7 +11,7 @@ import pytest
 
 from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.hardware.profile_proto import profile_to_proto
-from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
+from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 from tests.cli_runner import ofa_fleet
 from tests.delivery.conftest import blob_store, manifest_for, model_bytes, open_database
 from tests.delivery.server_thread import DeliveryServerThread
@@ -71,7 +71,7 @@ def test_list_show_pin_rollback_unpin(servers):
 
     assert run_json("pin", "pis", "--sha256", older)["sha256"] == older
     fleet = registry.GetFleet(registry_pb2.GetFleetRequest(name="pis"), metadata=OPERATOR).fleet
-    assert fleet.rollout.strategy == common_pb2.ROLLOUT_STRATEGY_PINNED
+    assert fleet.rollout.HasField("pinned")
     assert run_json("pin", "pis", "--unpin")["sha256"] == ""
     assert run_json("pin", "pis", "--rollback")["sha256"] == older
     text = ofa_fleet("models", "show", PROFILE).stdout

@@ -7,7 +7,7 @@ import hashlib
 import grpc
 import pytest
 
-from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
+from ofa_fleet.v1 import delivery_pb2, registry_pb2
 from tests.delivery.world import OPERATOR, World, enrol
 from tests.registry.server_thread import bearer
 
@@ -49,8 +49,7 @@ def test_a_pin_changes_the_fleets_policy_and_watching_devices_get_the_model(worl
     assert next(watch).manifest.sha256 == sha(older)  # at once: the pin woke the watchers
     watch.cancel()
     stored = fleet(world)
-    assert stored.rollout.strategy == common_pb2.ROLLOUT_STRATEGY_PINNED
-    assert stored.rollout.pinned_model_sha256 == sha(older)
+    assert stored.rollout.pinned.model_sha256 == sha(older)
     _, received = world.download(device=1)
     assert received == older
     world.add_model(3)  # a newer model does not move a pinned fleet
@@ -73,7 +72,6 @@ def test_a_rollback_pins_the_model_before_the_one_the_fleet_runs(world: World):
 def test_unpinning_gives_back_the_policy_the_fleet_had(world: World):
     model = world.add_model(6)
     staged = registry_pb2.RolloutPolicy(
-        strategy=common_pb2.ROLLOUT_STRATEGY_STAGED,
         staged=registry_pb2.StagedRollout(
             canary_percent=30, failure_threshold_percent=10, min_success_reports=2
         ),

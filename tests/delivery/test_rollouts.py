@@ -19,7 +19,6 @@ from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.v1 import (
-    common_pb2,
     delivery_pb2,
     delivery_pb2_grpc,
     registry_pb2,
@@ -35,7 +34,6 @@ from tests.server_process import OPERATOR_TOKEN
 
 DEVICES = 10
 STAGED = registry_pb2.RolloutPolicy(
-    strategy=common_pb2.ROLLOUT_STRATEGY_STAGED,
     staged=registry_pb2.StagedRollout(
         canary_percent=20, failure_threshold_percent=40, min_success_reports=2
     ),

@@ -389,7 +389,7 @@ def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceS
     fleet = Fleet(stub)
     after = stub.WatchChanges(pb.WatchChangesRequest(after_cursor=0), metadata=OPERATOR)
     seen = [next(after).cursor for _ in range(4)]  # profile, fleet, two devices
-    pinned = pb.RolloutPolicy(strategy=common_pb2.ROLLOUT_STRATEGY_PINNED, pinned_model_sha256=SHA)
+    pinned = pb.RolloutPolicy(pinned=pb.PinnedRollout(model_sha256=SHA))
     updated = stub.UpdateFleet(
         pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", rollout=pinned), expected_revision=1),
         metadata=OPERATOR,
@@ -404,7 +404,7 @@ def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceS
     )
     assert (change.id, change.parent, change.revision) == ("pis", "raspberry-pi-4", 2)
     got = stub.GetFleet(pb.GetFleetRequest(name="pis"), metadata=OPERATOR).fleet
-    assert got.rollout.pinned_model_sha256 == SHA
+    assert got.rollout.pinned.model_sha256 == SHA
     stale = pb.UpdateFleetRequest(
         fleet=pb.Fleet(name="pis"),
         update_mask=FieldMask(paths=["rollout"]),
@@ -415,7 +415,6 @@ def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceS
         fleet=pb.Fleet(
             name="pis",
             rollout=pb.RolloutPolicy(
-                strategy=common_pb2.ROLLOUT_STRATEGY_STAGED,
                 staged=pb.StagedRollout(canary_percent=0, min_success_reports=1),
             ),
         )
@@ -442,7 +441,6 @@ def test_a_fleet_moves_to_another_profile_but_not_while_pinned(stub: RegistrySer
             fleet=pb.Fleet(
                 name="pis",
                 rollout=pb.RolloutPolicy(
-                    strategy=common_pb2.ROLLOUT_STRATEGY_STAGED,
                     staged=pb.StagedRollout(canary_percent=10, min_success_reports=1),
                 ),
             )
@@ -462,7 +460,7 @@ def test_a_fleet_moves_to_another_profile_but_not_while_pinned(stub: RegistrySer
     error = rpc_error(stub.UpdateFleet, nowhere, OPERATOR)
     assert error.code() is grpc.StatusCode.NOT_FOUND and "'nowhere'" in error.details()
 
-    pinned = pb.RolloutPolicy(strategy=common_pb2.ROLLOUT_STRATEGY_PINNED, pinned_model_sha256=SHA)
+    pinned = pb.RolloutPolicy(pinned=pb.PinnedRollout(model_sha256=SHA))
     stub.UpdateFleet(
         pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", rollout=pinned)), metadata=OPERATOR
     )
@@ -480,7 +478,7 @@ def test_a_fleet_moves_to_another_profile_but_not_while_pinned(stub: RegistrySer
     )
     after = stub.UpdateFleet(both, metadata=OPERATOR).fleet
     assert after.profile == "raspberry-pi-4"
-    assert after.rollout.strategy == common_pb2.ROLLOUT_STRATEGY_AUTO_LATEST
+    assert after.rollout.HasField("auto_latest")
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,12 @@ from ofa_fleet.cli.connection_flags import (
     tls_files,
 )
 from ofa_fleet.console.output import emit, listing
-from ofa_fleet.contract.rollout import rollout_from_proto
+from ofa_fleet.contract.rollout import (
+    RolloutStrategy,
+    pinned_sha256,
+    rollout_from_proto,
+    strategy_of,
+)
 from ofa_fleet.errors import OfaFleetError, ProblemsFoundError
 from ofa_fleet.serving.client import open_aio_channel, remote_errors
 from ofa_fleet.serving.credentials import load_operator_token
@@ -37,7 +42,6 @@ from ofa_fleet.serving.ports import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.v1 import (
-    common_pb2,
     delivery_pb2,
     delivery_pb2_grpc,
     registry_pb2,
@@ -189,9 +193,8 @@ async def _health(channel: aio.Channel, service: str, timeout: float) -> str:
 def _fleet_row(
     fleet: registry_pb2.Fleet, devices: list[registry_pb2.Device], current: dict[str, str]
 ) -> dict[str, Any]:
-    strategy = fleet.rollout.strategy
-    pinned = strategy == common_pb2.ROLLOUT_STRATEGY_PINNED
-    target = fleet.rollout.pinned_model_sha256 if pinned else current.get(fleet.profile, "")
+    pinned = strategy_of(fleet.rollout) is RolloutStrategy.PINNED
+    target = pinned_sha256(fleet.rollout) if pinned else current.get(fleet.profile, "")
     on_target = sum(1 for d in devices if target and d.status.model_sha256 == target)
     return {
         "name": fleet.name,

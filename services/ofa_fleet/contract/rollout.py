@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ofa_fleet.contract.fields import check_sha256
 from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.v1 import common_pb2, registry_pb2
+from ofa_fleet.v1 import registry_pb2
 
 
 class RolloutStrategy(enum.Enum):
@@ -80,25 +80,31 @@ class RolloutPolicy:
         )
 
 
-_STRATEGIES = {
-    common_pb2.ROLLOUT_STRATEGY_AUTO_LATEST: RolloutStrategy.AUTO_LATEST,
-    common_pb2.ROLLOUT_STRATEGY_PINNED: RolloutStrategy.PINNED,
-    common_pb2.ROLLOUT_STRATEGY_STAGED: RolloutStrategy.STAGED,
+# The oneof's field for each strategy; no field set is auto-latest.
+_FIELDS = {
+    RolloutStrategy.AUTO_LATEST: "auto_latest",
+    RolloutStrategy.PINNED: "pinned",
+    RolloutStrategy.STAGED: "staged",
 }
+_STRATEGIES = {field: strategy for strategy, field in _FIELDS.items()}
+
+
+def strategy_of(message: registry_pb2.RolloutPolicy) -> RolloutStrategy:
+    """The strategy a policy message names (auto-latest when it names none)."""
+    field = message.WhichOneof("policy")
+    return RolloutStrategy.AUTO_LATEST if field is None else _STRATEGIES[field]
+
+
+def pinned_sha256(message: registry_pb2.RolloutPolicy) -> str:
+    """The model a pinned policy names; "" for any other policy."""
+    return message.pinned.model_sha256 if message.HasField("pinned") else ""
 
 
 def rollout_from_proto(message: registry_pb2.RolloutPolicy) -> RolloutPolicy:
-    if message.strategy == common_pb2.ROLLOUT_STRATEGY_UNSPECIFIED and not message.ByteSize():
-        return RolloutPolicy()
-    strategy = _STRATEGIES.get(message.strategy)
-    if strategy is None:
-        raise InvalidArgumentError(
-            f"rollout.strategy {message.strategy} is not one of "
-            "ROLLOUT_STRATEGY_AUTO_LATEST, ROLLOUT_STRATEGY_PINNED, ROLLOUT_STRATEGY_STAGED"
-        )
+    strategy = strategy_of(message)
     return RolloutPolicy(
         strategy=strategy,
-        pinned_model_sha256=message.pinned_model_sha256,
+        pinned_model_sha256=pinned_sha256(message),
         canary_percent=message.staged.canary_percent,
         failure_threshold_percent=message.staged.failure_threshold_percent,
         min_success_reports=message.staged.min_success_reports,
@@ -106,11 +112,12 @@ def rollout_from_proto(message: registry_pb2.RolloutPolicy) -> RolloutPolicy:
 
 
 def rollout_to_proto(policy: RolloutPolicy) -> registry_pb2.RolloutPolicy:
-    strategy = next(k for k, v in _STRATEGIES.items() if v is policy.strategy)
-    message = registry_pb2.RolloutPolicy(
-        strategy=strategy, pinned_model_sha256=policy.pinned_model_sha256
-    )
-    if policy.strategy is RolloutStrategy.STAGED:
+    message = registry_pb2.RolloutPolicy()
+    if policy.strategy is RolloutStrategy.AUTO_LATEST:
+        message.auto_latest.SetInParent()
+    elif policy.strategy is RolloutStrategy.PINNED:
+        message.pinned.model_sha256 = policy.pinned_model_sha256
+    else:
         message.staged.CopyFrom(
             registry_pb2.StagedRollout(
                 canary_percent=policy.canary_percent,

@@ -1,22 +1,10 @@
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class RolloutStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    ROLLOUT_STRATEGY_UNSPECIFIED: _ClassVar[RolloutStrategy]
-    ROLLOUT_STRATEGY_AUTO_LATEST: _ClassVar[RolloutStrategy]
-    ROLLOUT_STRATEGY_PINNED: _ClassVar[RolloutStrategy]
-    ROLLOUT_STRATEGY_STAGED: _ClassVar[RolloutStrategy]
-ROLLOUT_STRATEGY_UNSPECIFIED: RolloutStrategy
-ROLLOUT_STRATEGY_AUTO_LATEST: RolloutStrategy
-ROLLOUT_STRATEGY_PINNED: RolloutStrategy
-ROLLOUT_STRATEGY_STAGED: RolloutStrategy
 
 class CpuSpec(_message.Message):
     __slots__ = ("architecture", "cores", "clock_ghz", "peak_gflops", "memory_bandwidth_gbps")

@@ -66,15 +66,25 @@ class StagedRollout(_message.Message):
     min_success_reports: int
     def __init__(self, canary_percent: _Optional[int] = ..., failure_threshold_percent: _Optional[int] = ..., min_success_reports: _Optional[int] = ...) -> None: ...
 
+class AutoLatestRollout(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PinnedRollout(_message.Message):
+    __slots__ = ("model_sha256",)
+    MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    model_sha256: str
+    def __init__(self, model_sha256: _Optional[str] = ...) -> None: ...
+
 class RolloutPolicy(_message.Message):
-    __slots__ = ("strategy", "pinned_model_sha256", "staged")
-    STRATEGY_FIELD_NUMBER: _ClassVar[int]
-    PINNED_MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("auto_latest", "pinned", "staged")
+    AUTO_LATEST_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
     STAGED_FIELD_NUMBER: _ClassVar[int]
-    strategy: _common_pb2.RolloutStrategy
-    pinned_model_sha256: str
+    auto_latest: AutoLatestRollout
+    pinned: PinnedRollout
     staged: StagedRollout
-    def __init__(self, strategy: _Optional[_Union[_common_pb2.RolloutStrategy, str]] = ..., pinned_model_sha256: _Optional[str] = ..., staged: _Optional[_Union[StagedRollout, _Mapping]] = ...) -> None: ...
+    def __init__(self, auto_latest: _Optional[_Union[AutoLatestRollout, _Mapping]] = ..., pinned: _Optional[_Union[PinnedRollout, _Mapping]] = ..., staged: _Optional[_Union[StagedRollout, _Mapping]] = ...) -> None: ...
 
 class Fleet(_message.Message):
     __slots__ = ("name", "profile", "rollout", "revision", "create_time", "update_time")

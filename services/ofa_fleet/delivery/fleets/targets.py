@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ofa_fleet.contract.rollout import RolloutStrategy, pinned_sha256, strategy_of
 from ofa_fleet.delivery.rollout import RolloutState
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.serving.change_follower import follow_changes
 from ofa_fleet.serving.registry_client import RegistryClient
-from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
+from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 
 FLEET_TTL_SECONDS = 5.0
 
@@ -138,10 +139,10 @@ def fleet_target(
     store: ModelStore, rollouts: RolloutStore, fleet: registry_pb2.Fleet
 ) -> FleetTarget:
     """What ``fleet``'s policy gives its devices now (blocking: reads the database)."""
-    strategy = fleet.rollout.strategy
-    if strategy == common_pb2.ROLLOUT_STRATEGY_PINNED:
-        return FleetTarget(store.record(fleet.profile, fleet.rollout.pinned_model_sha256))
-    if strategy == common_pb2.ROLLOUT_STRATEGY_STAGED:
+    strategy = strategy_of(fleet.rollout)
+    if strategy is RolloutStrategy.PINNED:
+        return FleetTarget(store.record(fleet.profile, pinned_sha256(fleet.rollout)))
+    if strategy is RolloutStrategy.STAGED:
         return _staged(store, rollouts, fleet)
     return FleetTarget(store.current(fleet.profile))
 

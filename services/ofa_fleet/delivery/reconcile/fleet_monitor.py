@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from ofa_fleet.contract.rollout import RolloutStrategy, strategy_of
 from ofa_fleet.delivery import rollout as rules
 from ofa_fleet.delivery.fleets.device_reports import DeviceReports
 from ofa_fleet.delivery.fleets.targets import fleet_target
@@ -38,7 +39,7 @@ from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.errors import NotFoundError, OfaFleetError
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.storage.lru import Lru
-from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
+from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 
 log = logging.getLogger("ofa_fleet.fleet_monitor")
 PREDICTIONS_KEPT = 1024  # models' predicted latencies remembered (a few fleets' worth each)
@@ -210,15 +211,15 @@ class FleetMonitor:
     ) -> bool:
         """Start or advance the fleet's rollout; True when what its devices run moved."""
         stored = self.rollouts.get(fleet.name)
-        strategy = fleet.rollout.strategy
-        if strategy == common_pb2.ROLLOUT_STRATEGY_PINNED:
+        strategy = strategy_of(fleet.rollout)
+        if strategy is RolloutStrategy.PINNED:
             return False  # kept as it was: an unpin resumes it
-        if strategy != common_pb2.ROLLOUT_STRATEGY_STAGED or (
+        if strategy is not RolloutStrategy.STAGED or (
             stored is not None and stored.profile_name != fleet.profile
         ):
             if stored is not None:  # back to staged later starts from the model it runs
                 self.rollouts.delete(fleet.name)
-            if strategy != common_pb2.ROLLOUT_STRATEGY_STAGED:
+            if strategy is not RolloutStrategy.STAGED:
                 return False
             stored = None
         if current is None:

@@ -24,8 +24,10 @@ from ofa_fleet.contract.revisions import check_revision
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
     RolloutStrategy,
+    pinned_sha256,
     rollout_from_proto,
     rollout_to_proto,
+    strategy_of,
 )
 from ofa_fleet.delivery.fleets.targets import FleetDirectory
 from ofa_fleet.delivery.rollout import RolloutState
@@ -33,7 +35,7 @@ from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.delivery.store.tables import FleetPinRow
 from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from ofa_fleet.v1 import common_pb2, registry_pb2
+from ofa_fleet.v1 import registry_pb2
 
 HISTORY_SEARCHED = 1000
 
@@ -71,7 +73,7 @@ class FleetPinning:
         return await self._update(fleet, rollout_to_proto(policy))
 
     async def _unpin(self, fleet: registry_pb2.Fleet) -> registry_pb2.Fleet:
-        if fleet.rollout.strategy != common_pb2.ROLLOUT_STRATEGY_PINNED:
+        if strategy_of(fleet.rollout) is not RolloutStrategy.PINNED:
             return fleet  # nothing pinned: nothing to give back
         previous = await asyncio.to_thread(self._previous_policy, fleet.name)
         updated = await self._update(fleet, rollout_to_proto(previous))
@@ -117,10 +119,10 @@ class FleetPinning:
         return earlier
 
     def _running(self, fleet: registry_pb2.Fleet) -> str:
-        strategy = fleet.rollout.strategy
-        if strategy == common_pb2.ROLLOUT_STRATEGY_PINNED:
-            return fleet.rollout.pinned_model_sha256
-        if strategy == common_pb2.ROLLOUT_STRATEGY_STAGED:
+        strategy = strategy_of(fleet.rollout)
+        if strategy is RolloutStrategy.PINNED:
+            return pinned_sha256(fleet.rollout)
+        if strategy is RolloutStrategy.STAGED:
             rollout = self.rollouts.get(fleet.name)
             if rollout is not None and rollout.profile_name == fleet.profile:
                 # Mid-rollout the new model is the one to take back; after a rollback,
@@ -135,7 +137,7 @@ class FleetPinning:
         policy = rollout_from_proto(fleet.rollout)
         with self.store.database.write() as s:
             row = s.get(FleetPinRow, fleet.name)
-            pinned = fleet.rollout.strategy == common_pb2.ROLLOUT_STRATEGY_PINNED
+            pinned = strategy_of(fleet.rollout) is RolloutStrategy.PINNED
             if row is None:
                 kept = RolloutPolicy() if pinned else policy  # created pinned: auto-latest
                 row = FleetPinRow(

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from ofa_fleet.contract.error_details import MODEL_NOT_READY, PROFILE_INFEASIBLE
 from ofa_fleet.contract.fields import check_name, check_sha256
+from ofa_fleet.contract.rollout import pinned_sha256
 from ofa_fleet.delivery.carbon.report import CarbonReport
 from ofa_fleet.delivery.fleets.targets import TargetModels
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
@@ -234,7 +235,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             request.fleet_name, request.sha256, request.rollback, expected
         )
         return delivery_pb2.PinFleetResponse(
-            sha256=fleet.rollout.pinned_model_sha256, fleet_revision=fleet.revision
+            sha256=pinned_sha256(fleet.rollout), fleet_revision=fleet.revision
         )
 
     async def Respecialize(  # noqa: N802
