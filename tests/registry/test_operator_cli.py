@@ -39,7 +39,7 @@ def test_operator_workflow(cli, registry: RegistryServerThread) -> None:  # type
     _, listed, _ = cli("profiles", "list", "--json")
     assert [p["name"] for p in listed["profiles"]] == names
     _, shown, _ = cli("profiles", "get", "raspberry-pi-4", "--json")
-    assert shown["spec"]["constraints"]["latency_budget_ms"] == 4.0
+    assert shown["spec"]["constraints"]["latency_budget"] == "0.004s"  # proto JSON
     code, fleet, _ = cli("fleets", "create", "pis", "--profile", "raspberry-pi-4", "--json")
     assert code == 0 and fleet["enrolment_token"].startswith("ofa_enrol_")
     _, fleets, _ = cli("fleets", "list", "--json")

@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 
 from ofa_fleet.contract.error_details import DETAILS_KEY, ErrorDetails
 from ofa_fleet.contract.error_details import decode as decode_details
-from ofa_fleet.hardware.profile_proto import profile_to_proto
+from ofa_fleet.hardware.profile_proto import budget_ms, profile_to_proto
 from ofa_fleet.registry.access_rules import RULES, SERVICE
 from ofa_fleet.v1 import common_pb2, registry_pb2
 from ofa_fleet.v1 import registry_pb2 as pb
@@ -266,9 +266,15 @@ def test_an_update_changes_the_fields_its_mask_names_or_else_those_it_sets(
 
     # A client that knows only the name and the budget (no mask) changes only the budget.
     partial = common_pb2.HardwareProfile(name=spec.name)
-    partial.constraints.latency_budget_ms = 3.0
+    partial.constraints.latency_budget.FromMilliseconds(1200)
     stored = update(partial)
-    assert stored.constraints.latency_budget_ms == 3.0
+    assert budget_ms(stored.constraints) == 1200.0
+    # The budget is one value: 0.2 s replaces 1.2 s whole, though it sets no seconds.
+    partial.constraints.latency_budget.FromMilliseconds(200)
+    assert budget_ms(update(partial).constraints) == 200.0
+    partial.constraints.latency_budget.FromMilliseconds(3)
+    stored = update(partial)
+    assert budget_ms(stored.constraints) == 3.0
     assert stored.constraints.min_top1 == 0.9 and stored.cpu == spec.cpu  # kept
     # A mask resets a field to zero where leaving it out would keep it.
     cleared = common_pb2.HardwareProfile(name=spec.name)
@@ -343,11 +349,11 @@ def test_deletes_and_pins_apply_only_at_the_expected_revision(stub: RegistryServ
 def test_update_bumps_revision_and_detects_conflicts(stub: RegistryServiceStub) -> None:
     spec = profile_to_proto(example_profile())
     stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR)
-    spec.constraints.latency_budget_ms = 3.0
+    spec.constraints.latency_budget.FromMilliseconds(3)
     updated = stub.UpdateProfile(
         pb.UpdateProfileRequest(profile=spec, expected_revision=1), metadata=OPERATOR
     ).profile
-    assert (updated.revision, updated.spec.constraints.latency_budget_ms) == (2, 3.0)
+    assert (updated.revision, budget_ms(updated.spec.constraints)) == (2, 3.0)
     error = rpc_error(
         stub.UpdateProfile, pb.UpdateProfileRequest(profile=spec, expected_revision=1), OPERATOR
     )
@@ -551,7 +557,7 @@ def test_a_watch_shows_only_the_kinds_asked_for(stub: RegistryServiceStub) -> No
     device = fleet.devices[0].device.id
     stub.DeleteDevice(pb.DeleteDeviceRequest(device_id=device), metadata=OPERATOR)
     spec = profile_to_proto(example_profile())
-    spec.constraints.latency_budget_ms = 7.0
+    spec.constraints.latency_budget.FromMilliseconds(7)
     stub.UpdateProfile(pb.UpdateProfileRequest(profile=spec), metadata=OPERATOR)
     after = next(watch)  # the device deletion (cursor 5) was passed over
     assert (after.cursor, after.kind) == (6, pb.CHANGE_KIND_PROFILE)

@@ -27,7 +27,7 @@ from ofa_fleet.contract.rollout import (
 )
 from ofa_fleet.errors import InvalidArgumentError, NotFoundError, ProblemsFoundError
 from ofa_fleet.hardware.profile_file import load_profile
-from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
+from ofa_fleet.hardware.profile_proto import budget_ms, profile_from_proto, profile_to_proto
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.v1 import registry_pb2 as pb
 
@@ -366,7 +366,7 @@ def _profile_row(p: pb.Profile) -> dict[str, Any]:
         "name": p.spec.name,
         "revision": p.revision,
         "cpu": f"{p.spec.cpu.architecture} x{p.spec.cpu.cores} @ {p.spec.cpu.clock_ghz} GHz",
-        "latency_budget_ms": p.spec.constraints.latency_budget_ms,
+        "latency_budget_ms": budget_ms(p.spec.constraints),
         "max_model_bytes": p.spec.constraints.max_model_bytes,
         "latency_table": bool(p.spec.latency_table_json),
     }

@@ -10,13 +10,48 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from google.protobuf.duration_pb2 import Duration
+
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.latency_table import LatencyTable
-from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.hardware.profile import MAX_BUDGET_MS, HardwareProfile
 from ofa_fleet.v1 import common_pb2
 
 # A latency table of the largest space is a few hundred KB of JSON.
 MAX_LATENCY_TABLE_CHARS = 1024 * 1024
+
+
+def budget_ms(constraints: common_pb2.Constraints) -> float:
+    """The latency budget in milliseconds, the unit of profile files and of the code."""
+    return constraints.latency_budget.ToNanoseconds() / 1e6
+
+
+def _checked_budget_ms(message: common_pb2.HardwareProfile) -> float:
+    """The budget, refused here when it is no valid, positive Duration of at most an
+    hour: the file's validator would name `latency_budget_ms`, not the wire's field."""
+    duration = message.constraints.latency_budget
+    where = f"profile {message.name!r}: constraints.latency_budget"
+    seconds, nanos = duration.seconds, duration.nanos
+    if abs(nanos) >= 1_000_000_000 or (seconds > 0 > nanos) or (seconds < 0 < nanos):
+        raise InvalidArgumentError(
+            f"{where} is no valid Duration (seconds {seconds}, nanos {nanos}: nanos must "
+            "be under a second and of the same sign)",
+            field="constraints.latency_budget",
+        )
+    milliseconds = budget_ms(message.constraints)
+    if not 0 < milliseconds <= MAX_BUDGET_MS:
+        raise InvalidArgumentError(
+            f"{where} must be positive and at most {MAX_BUDGET_MS / 3_600_000:g} hour, "
+            f"got {milliseconds:g} ms",
+            field="constraints.latency_budget",
+        )
+    return milliseconds
+
+
+def milliseconds_to_proto(milliseconds: float) -> Duration:
+    duration = Duration()
+    duration.FromNanoseconds(round(milliseconds * 1e6))
+    return duration
 
 
 def profile_from_proto(message: common_pb2.HardwareProfile, field: str) -> HardwareProfile:
@@ -37,7 +72,7 @@ def profile_from_proto(message: common_pb2.HardwareProfile, field: str) -> Hardw
             "threads": message.runtime.threads or 1,
         },
         "constraints": {
-            "latency_budget_ms": message.constraints.latency_budget_ms,
+            "latency_budget_ms": _checked_budget_ms(message),
             "batch_size": message.constraints.batch_size or 1,
             "max_model_bytes": message.constraints.max_model_bytes,
             "max_peak_memory_bytes": message.constraints.max_peak_memory_bytes,
@@ -92,7 +127,7 @@ def profile_to_proto(spec: HardwareProfile) -> common_pb2.HardwareProfile:
             threads=spec.runtime.threads,
         ),
         constraints=common_pb2.Constraints(
-            latency_budget_ms=spec.constraints.latency_budget_ms,
+            latency_budget=milliseconds_to_proto(spec.constraints.latency_budget_ms),
             batch_size=spec.constraints.batch_size,
             resolution=spec.constraints.resolution,
             max_model_bytes=spec.constraints.max_model_bytes,

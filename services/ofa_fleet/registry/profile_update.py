@@ -18,6 +18,9 @@ from ofa_fleet.v1 import common_pb2
 MAX_PATHS = 64
 MAX_PATH_CHARS = 256
 WHOLE = "*"
+# Messages that are one value: a new Duration replaces the old one whole (merging its
+# seconds and nanos apart would keep a stale second when the new one has none).
+LEAF_MESSAGES = frozenset({"google.protobuf.Duration", "google.protobuf.Timestamp"})
 
 
 def apply_update(
@@ -51,7 +54,12 @@ def set_paths(message: Message, prefix: str = "") -> list[str]:
         path = prefix + field.name
         if path == "name":
             continue
-        nested = field.type == FieldDescriptor.TYPE_MESSAGE and not _is_repeated(field)
+        nested = (
+            field.type == FieldDescriptor.TYPE_MESSAGE
+            and not _is_repeated(field)
+            and field.message_type is not None
+            and field.message_type.full_name not in LEAF_MESSAGES
+        )
         inner = set_paths(value, path + ".") if nested else []
         paths.extend(inner or [path])
     return paths
@@ -75,7 +83,7 @@ def _checked(mask: FieldMask) -> list[str]:
         ):
             raise InvalidArgumentError(
                 f"update_mask path {path[:MAX_PATH_CHARS]!r} is no field of a profile "
-                '(paths look like "constraints.latency_budget_ms")'
+                '(paths look like "constraints.latency_budget")'
             )
         if path == "name":
             raise InvalidArgumentError(

@@ -15,6 +15,7 @@ from typing import Any
 
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.fleet.summary import SimulationSummary
+from ofa_fleet.hardware.profile_proto import budget_ms
 from ofa_fleet.stack.demo_fleets import DemoFleet
 from ofa_fleet.v1 import delivery_pb2
 
@@ -127,7 +128,7 @@ def profile_result(
 ) -> ProfileResult:
     outcomes = summary.outcomes if summary else []
     served = [o for o in outcomes if o.ok]
-    budget = float(fleet.profile.spec.constraints.latency_budget_ms)
+    budget = budget_ms(fleet.profile.spec.constraints)
     model = None
     if models.HasField("current"):
         manifest = Manifest.from_bytes(models.current.canonical_manifest)

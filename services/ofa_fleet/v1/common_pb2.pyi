@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -31,20 +34,20 @@ class RuntimeSpec(_message.Message):
     def __init__(self, engine: _Optional[str] = ..., execution_provider: _Optional[str] = ..., threads: _Optional[int] = ...) -> None: ...
 
 class Constraints(_message.Message):
-    __slots__ = ("latency_budget_ms", "batch_size", "resolution", "max_model_bytes", "max_peak_memory_bytes", "min_top1")
-    LATENCY_BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("latency_budget", "batch_size", "resolution", "max_model_bytes", "max_peak_memory_bytes", "min_top1")
+    LATENCY_BUDGET_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     MAX_MODEL_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_PEAK_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     MIN_TOP1_FIELD_NUMBER: _ClassVar[int]
-    latency_budget_ms: float
+    latency_budget: _duration_pb2.Duration
     batch_size: int
     resolution: int
     max_model_bytes: int
     max_peak_memory_bytes: int
     min_top1: float
-    def __init__(self, latency_budget_ms: _Optional[float] = ..., batch_size: _Optional[int] = ..., resolution: _Optional[int] = ..., max_model_bytes: _Optional[int] = ..., max_peak_memory_bytes: _Optional[int] = ..., min_top1: _Optional[float] = ...) -> None: ...
+    def __init__(self, latency_budget: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., batch_size: _Optional[int] = ..., resolution: _Optional[int] = ..., max_model_bytes: _Optional[int] = ..., max_peak_memory_bytes: _Optional[int] = ..., min_top1: _Optional[float] = ...) -> None: ...
 
 class LatencyReport(_message.Message):
     __slots__ = ("arch", "measured_ms")

@@ -37,6 +37,7 @@ from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.errors import NotFoundError, OfaFleetError
+from ofa_fleet.hardware.profile_proto import budget_ms
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.storage.lru import Lru
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
@@ -149,7 +150,7 @@ class FleetMonitor:
             profile = await self.registry.get_profile(name)
         except NotFoundError:
             return
-        budget_ms = profile.spec.constraints.latency_budget_ms
+        budget = budget_ms(profile.spec.constraints)
         current = await asyncio.to_thread(self.store.current, name)
         listed = await self.registry.list_fleets() if fleets is None else fleets
         fleets = [f for f in listed if f.profile == name]
@@ -162,12 +163,12 @@ class FleetMonitor:
             except NotFoundError:  # deleted since the listing
                 continue
             every_device += devices
-            moved |= await asyncio.to_thread(self._roll, fleet, current, devices, budget_ms)
+            moved |= await asyncio.to_thread(self._roll, fleet, current, devices, budget)
             await asyncio.to_thread(self._measure, fleet, devices)
         if moved:
             self.changed()
         if current is not None:
-            verdict = await self.over_budget.check(name, current, budget_ms, every_device)
+            verdict = await self.over_budget.check(name, current, budget, every_device)
             if verdict is not None:
                 log.warning(
                     "model over budget: specializing again",
@@ -175,7 +176,7 @@ class FleetMonitor:
                         "profile": name,
                         "sha256": verdict.sha256,
                         "median_ms": round(verdict.median_ms, 4),
-                        "budget_ms": budget_ms,
+                        "budget_ms": budget,
                         "reports": verdict.reports,
                     },
                 )
