@@ -6,6 +6,7 @@ from __future__ import annotations
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.delivery.reconcile.fleet_monitor import FleetMonitor
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
 from ofa_fleet.delivery.store.specializations import BackoffPolicy, Specializations
@@ -104,6 +105,31 @@ def test_coverage_and_latency_ratio_follow_the_devices_reports(world: World):
         monitor.device_changed("a-fleet-not-seen")  # asks for a sweep
         loop.run(monitor._sweep())
         assert value("ofa_fleet_fleet_coverage_ratio", fleet="pis") is None
+    finally:
+        loop.close()
+
+
+def test_a_device_and_its_latency_ratio_get_its_own_profiles_figures_for_shared_bytes(
+    world: World,
+):
+    """Another profile got the same bytes first, predicted for other hardware: this
+    profile's devices are still served, and judged by, this profile's own manifest."""
+    data = model_bytes(7, 5_000)
+    other = manifest_for(data, "x86-gateway", predicted_latency_ms=0.5)
+    world.store.add(other, world.signer.sign(other), data)
+    own = manifest_for(data, PROFILE, predicted_latency_ms=2.0)
+    world.store.add(own, world.signer.sign(own), data)
+    world.store.set_current(PROFILE, own.sha256, "missing")
+    served = Manifest.from_bytes(world.get_manifest(0).manifest.canonical_manifest)
+    assert served == own and served.model_figures().predicted_latency_ms == 2.0
+    metrics = CollectorRegistry()
+    loop = LoopThread()
+    try:
+        monitor = loop.run(_monitor(world, DeliveryMetrics(metrics)))
+        report(world, 0, own.sha256, 3.0)
+        loop.run(monitor.evaluate_profile(PROFILE))
+        ratio = "ofa_fleet_latency_prediction_ratio_sum"
+        assert metrics.get_sample_value(ratio, {"profile": PROFILE}) == 1.5  # not 3.0 / 0.5
     finally:
         loop.close()
 
