@@ -75,13 +75,18 @@ def migrated_up_to(database: Database, revision: str) -> Iterator[Connection]:
     """A connection to ``database`` with delivery's schema only up to ``revision``: data
     written through it is what an older release left, for a later migration to carry."""
     with database.writer.connect() as connection:
-        config = Config()
-        config.set_main_option("script_location", str(DELIVERY_MIGRATIONS.location))
-        config.attributes[CONNECTION] = connection
-        config.attributes[VERSION_TABLE] = DELIVERY_MIGRATIONS.version_table
-        command.upgrade(config, revision)
+        command.upgrade(alembic_config(connection), revision)
         yield connection
         connection.commit()
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Alembic's configuration for delivery's migrations on ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(DELIVERY_MIGRATIONS.location))
+    config.attributes[CONNECTION] = connection
+    config.attributes[VERSION_TABLE] = DELIVERY_MIGRATIONS.version_table
+    return config
 
 
 def blob_store(kind: str, database: Database, root: Path) -> BlobStore:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Connection, text
 
 from ofa_fleet.carbon.cost import EnergyCost
@@ -16,6 +17,7 @@ from tests.databases import database_url
 from tests.delivery.conftest import (
     DATABASES,
     SIGNATURE,
+    alembic_config,
     blob_store,
     manifest_for,
     migrated_up_to,
@@ -100,5 +102,30 @@ def test_each_profile_on_shared_bytes_gets_a_record_then_its_own_manifest(
             assert store.add(own, SIGNATURE, shared) == signed  # from now on, idempotent
             database.migrate()  # again: nothing changes
             assert store.current(GATEWAY) == signed
+        finally:
+            database.close()
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_a_downgrade_keeps_the_oldest_record_of_shared_bytes_and_upgrades_again(
+    kind: str, tmp_path: Path
+) -> None:
+    with database_url(kind, tmp_path) as url:
+        database = Database(DatabaseUrl.parse(url), DELIVERY_MIGRATIONS)
+        try:
+            database.migrate()
+            store = ModelStore(database, blob_store("database", database, tmp_path / "b"))
+            data = model_bytes(1)
+            for profile in (PI, GATEWAY):
+                store.add(manifest_for(data, profile), SIGNATURE, data)
+                store.set_current(profile, manifest_for(data).sha256, "missing")
+            with database.writer.connect() as connection:
+                command.downgrade(alembic_config(connection), "0004")
+                connection.commit()
+                kept = connection.execute(text("SELECT profile_name FROM models")).all()
+                assert [row[0] for row in kept] == [PI]  # the oldest: added first
+            database.migrate()
+            assert store.profiles_of(manifest_for(data).sha256) == [PI, GATEWAY]
+            assert not store.current(GATEWAY).signed_for_its_profile  # carried over again
         finally:
             database.close()

@@ -90,7 +90,9 @@ def downgrade() -> None:
         batch.create_primary_key("models_pkey", ["sha256"])
     for table in REFERRING:
         with op.batch_alter_table(table, naming_convention=NAMING) as batch:
-            batch.create_foreign_key(None, "models", ["sha256"], ["sha256"], ondelete="RESTRICT")
+            batch.create_foreign_key(
+                f"fk_{table}_sha256_models", "models", ["sha256"], ["sha256"], ondelete="RESTRICT"
+            )
 
 
 def _foreign_key_to_models(inspector: sa.Inspector, table: str, columns: list[str]) -> str:
