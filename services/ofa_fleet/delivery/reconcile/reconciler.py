@@ -99,8 +99,12 @@ class Reconciler:
         self.search = search
         self.token = token
         self.settings = settings or ReconcilerSettings()
-        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
+        # A forced reason per queued profile: kept apart from the queue, so that one given
+        # while the profile already waits there (an operator's Respecialize after a
+        # change in the feed) is not lost.
+        self._reasons: dict[str, str] = {}
         # One reconcile per profile at a time: a profile woken while it is being worked on
         # waits for that to finish, then sees what it recorded (current, infeasible, ...).
         self._profile_locks: dict[str, asyncio.Lock] = {}
@@ -118,10 +122,13 @@ class Reconciler:
         )
 
     def wake(self, profile_name: str, reason: str = "") -> None:
-        """Look at ``profile_name`` soon; ``reason`` forces a new model (e.g. "operator")."""
+        """Look at ``profile_name`` soon; ``reason`` forces a new model (e.g. "operator"),
+        also when the profile is already queued."""
+        if reason:
+            self._reasons[profile_name] = reason
         if profile_name not in self._queued:
             self._queued.add(profile_name)
-            self._queue.put_nowait((profile_name, reason))
+            self._queue.put_nowait(profile_name)
 
     async def run(self) -> None:
         await self.supernet.refresh()  # before any profile is judged stale or not
@@ -216,8 +223,9 @@ class Reconciler:
 
     async def _work(self) -> None:
         while True:
-            name, reason = await self._queue.get()
+            name = await self._queue.get()
             self._queued.discard(name)
+            reason = self._reasons.pop(name, "")
             try:
                 async with self._profile_locks.setdefault(name, asyncio.Lock()):
                     await self.reconcile(name, reason)
