@@ -17,6 +17,7 @@ import pytest
 
 from ofa_fleet.cli.entry import SERVER_INSTALL
 from tests.agent.fleet import Fleet
+from tests.conftest import made_once
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]  # installs from the package index
 
@@ -51,19 +52,23 @@ def device_python() -> str:
     return sys.executable
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def light_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A virtual environment holding `pip install ofa-fleet` (this tree, no extras)."""
-    venv = tmp_path_factory.mktemp("device") / "venv"
-    subprocess.run([device_python(), "-m", "venv", str(venv)], check=True, timeout=120)
-    installed = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=venv.parent,
-    )
-    assert installed.returncode == 0, installed.stderr[-4000:]
+    """A virtual environment holding `pip install ofa-fleet` (this tree, no extras), made
+    once for every worker of the run."""
+    with made_once(tmp_path_factory, "light-install") as folder:
+        venv = folder / "venv"
+        if not (venv / "bin" / "ofa-fleet").exists():
+            shutil.rmtree(venv, ignore_errors=True)  # a half-made one from a failed attempt
+            subprocess.run([device_python(), "-m", "venv", str(venv)], check=True, timeout=120)
+            installed = subprocess.run(
+                [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(ROOT)],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                cwd=folder,
+            )
+            assert installed.returncode == 0, installed.stderr[-4000:]
     return venv
 
 
