@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -47,16 +48,20 @@ _ORDER = ("<", "<=", ">", ">=")
 _HEX64 = re.compile(r"(?:[0-9a-f]{64})?")
 
 
+# AIP-160's comparison operators, as Python's: SQLAlchemy columns overload them to SQL.
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
-    operations: dict[str, Callable[[], ColumnElement[bool]]] = {
-        "=": lambda: column == value,
-        "!=": lambda: column != value,
-        "<": lambda: column < value,
-        "<=": lambda: column <= value,
-        ">": lambda: column > value,
-        ">=": lambda: column >= value,
-    }
-    return operations[op]()
+    condition: ColumnElement[bool] = _OPERATORS[op](column, value)
+    return condition
 
 
 def _text(raw: str, where: int) -> str:
