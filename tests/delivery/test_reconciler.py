@@ -97,8 +97,12 @@ def test_profiles_get_models_that_follow_their_revisions(services):
         ledger = Specializations(store.database)
         with delivery:
             first = eventually(lambda: store.current("x86-gateway"))
-            state = ledger.get("x86-gateway")
-            assert state.state == SpecializationStatus.CURRENT and state.profile_revision == 1
+            state = eventually(  # marked just after the model is made current
+                lambda: (
+                    (s := ledger.get("x86-gateway")) and s.state == SpecializationStatus.CURRENT and s
+                )
+            )
+            assert state.profile_revision == 1
             manifest = first.manifest
             assert manifest.profile_revision == 1 and manifest.figures["measured_top1"] > 0.5
             verify_manifest(
@@ -314,7 +318,13 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
             )
         model = eventually(lambda: store.current("raspberry-pi-3"))
         assert model.manifest.profile_revision == 2
-        assert ledger.get("raspberry-pi-3").state == SpecializationStatus.CURRENT
+        # The ledger is marked just after the model is made current, not in its transaction.
+        settled = eventually(
+            lambda: (
+                (s := ledger.get("raspberry-pi-3")) and s.state == SpecializationStatus.CURRENT and s
+            )
+        )
+        assert settled.profile_revision == 2
 
 
 def test_a_model_measured_over_budget_is_specialized_again_once_with_the_reports(services):
