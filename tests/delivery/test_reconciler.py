@@ -83,6 +83,13 @@ def start_delivery(
     return delivery, store
 
 
+def marked_current(ledger: Specializations, profile: str) -> object:
+    """The profile's ledger entry once CURRENT: it is marked just after the model is made
+    current, not in the same transaction, so a test that saw the model waits for it."""
+    state = ledger.get(profile)
+    return state if state is not None and state.state == SpecializationStatus.CURRENT else None
+
+
 def test_profiles_get_models_that_follow_their_revisions(services):
     registry, search, folder = services
     with registry.channel() as channel:
@@ -97,11 +104,7 @@ def test_profiles_get_models_that_follow_their_revisions(services):
         ledger = Specializations(store.database)
         with delivery:
             first = eventually(lambda: store.current("x86-gateway"))
-            state = eventually(  # marked just after the model is made current
-                lambda: (
-                    (s := ledger.get("x86-gateway")) and s.state == SpecializationStatus.CURRENT and s
-                )
-            )
+            state = eventually(lambda: marked_current(ledger, "x86-gateway"))
             assert state.profile_revision == 1
             manifest = first.manifest
             assert manifest.profile_revision == 1 and manifest.figures["measured_top1"] > 0.5
@@ -318,12 +321,7 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
             )
         model = eventually(lambda: store.current("raspberry-pi-3"))
         assert model.manifest.profile_revision == 2
-        # The ledger is marked just after the model is made current, not in its transaction.
-        settled = eventually(
-            lambda: (
-                (s := ledger.get("raspberry-pi-3")) and s.state == SpecializationStatus.CURRENT and s
-            )
-        )
+        settled = eventually(lambda: marked_current(ledger, "raspberry-pi-3"))
         assert settled.profile_revision == 2
 
 
