@@ -10,6 +10,8 @@ search space, input or thread count.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,8 @@ from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
 
 FORMAT = "ofa-fleet.latency-table/1"
+MAX_DEVICES = 1_000_000_000
+FINGERPRINT = re.compile(r"[0-9a-f]{1,64}")
 
 
 def boundary_key(channels: int, size: int) -> str:
@@ -37,6 +41,7 @@ class LatencyTable:
         scale / offset_ms: whole-model correction, ``scale * table_sum + offset_ms``.
         samples: whole subnets timed while profiling, ``{"arch", "measured_ms"}``.
         created: ISO timestamp.
+        devices: how many devices' tables the entries are medians of (`latency_merge`).
     """
 
     space_fingerprint: str
@@ -52,17 +57,31 @@ class LatencyTable:
     offset_ms: float = 0.0
     samples: tuple[dict[str, Any], ...] = ()
     created: str = ""
+    devices: int = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.space_fingerprint, str) or not FINGERPRINT.fullmatch(
+            self.space_fingerprint
+        ):
+            raise InvalidArgumentError(
+                f"latency table space_fingerprint must be 1-64 hex digits (a search space's "
+                f"fingerprint): {str(self.space_fingerprint)[:80]!r}"
+            )
         if not self.layers:
             raise InvalidArgumentError("latency table has no layers")
         for key, value in {**self.layers, **self.boundaries}.items():
-            if not isinstance(value, int | float) or value != value or value < 0:
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise InvalidArgumentError(f"latency table entry {key!r} is not a latency: {value}")
         if self.threads <= 0:
             raise InvalidArgumentError(f"latency table threads must be positive: {self.threads}")
-        if not self.scale > 0:
+        if not (self.scale > 0 and math.isfinite(self.scale)):
             raise InvalidArgumentError(f"latency table scale must be positive: {self.scale}")
+        if not isinstance(self.offset_ms, int | float) or not math.isfinite(self.offset_ms):
+            raise InvalidArgumentError(f"latency table offset_ms is not finite: {self.offset_ms}")
+        if not isinstance(self.devices, int) or not 1 <= self.devices <= MAX_DEVICES:
+            raise InvalidArgumentError(
+                f"latency table devices must be 1 to {MAX_DEVICES:,}: {self.devices}"
+            )
 
     def check_compatible(self, space: SearchSpace, in_channels: int, num_classes: int) -> None:
         """Refuse a table measured for another space or network shape."""
@@ -92,7 +111,7 @@ class LatencyTable:
         return max(0.0, self.scale * self.table_sum_ms(layers) + self.offset_ms)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "format": FORMAT,
             "space_fingerprint": self.space_fingerprint,
             "in_channels": self.in_channels,
@@ -108,6 +127,9 @@ class LatencyTable:
             "boundaries": dict(sorted(self.boundaries.items())),
             "samples": list(self.samples),
         }
+        if self.devices != 1:  # a merged table (`latency_merge`)
+            data["devices"] = self.devices
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> LatencyTable:

@@ -168,6 +168,8 @@ class HardwareProfile:
     runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
     latency_table: LatencyTable | None = None
     latency_reports: tuple[LatencyReport, ...] = ()
+    # Devices measure `latency_table` themselves (see RegistryService.SubmitLatencyTable).
+    measure_on_devices: bool = False
 
     def __post_init__(self) -> None:
         where = f"profile {self.name!r}"
@@ -214,6 +216,8 @@ class HardwareProfile:
             data["latency_table"] = self.latency_table.to_dict()
         if self.latency_reports:
             data["latency_reports"] = [dict(vars(r)) for r in self.latency_reports]
+        if self.measure_on_devices:
+            data["measure_on_devices"] = True
         return data
 
     @classmethod
@@ -250,6 +254,9 @@ class HardwareProfile:
             lambda: LatencyTable.from_dict(table_data) if table_data is not None else None,
         )
         reports = section("latency_reports", lambda: _reports(data.get("latency_reports") or []))
+        measure = data.get("measure_on_devices", False)
+        if not isinstance(measure, bool):
+            problems.add(f"measure_on_devices must be true or false, not {measure!r}")
         problems.raise_any()
         assert cpu and runtime and constraints and ram and storage  # else raised just above
         return cls(
@@ -261,6 +268,7 @@ class HardwareProfile:
             runtime=runtime,
             latency_table=table,
             latency_reports=reports or (),
+            measure_on_devices=measure,
         )
 
 
@@ -273,6 +281,7 @@ TOP_LEVEL_FIELDS = (
     "constraints",
     "latency_table",
     "latency_reports",
+    "measure_on_devices",
 )
 REQUIRED_FIELDS = ("name", "cpu", "ram_bytes", "storage_bytes", "constraints")
 

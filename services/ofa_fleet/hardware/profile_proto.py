@@ -88,25 +88,31 @@ def profile_from_proto(message: common_pb2.HardwareProfile, field: str) -> Hardw
         if message.constraints.HasField(optional):
             data["constraints"][optional] = getattr(message.constraints, optional)
     if message.latency_table_json:
-        if len(message.latency_table_json) > MAX_LATENCY_TABLE_CHARS:
-            raise InvalidArgumentError(
-                f"{field}.latency_table_json is {len(message.latency_table_json):,} characters; "
-                f"at most {MAX_LATENCY_TABLE_CHARS:,} (a whole space's table is far smaller)"
-            )
-        try:
-            table = json.loads(message.latency_table_json)
-            LatencyTable.from_dict(table)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgumentError(
-                f"{field}.latency_table_json is not JSON ({exc.msg} at character {exc.pos}); "
-                "send the file `ofa-fleet profile-device` wrote, unchanged"
-            ) from exc
-        except RecursionError as exc:
-            raise InvalidArgumentError(f"{field}.latency_table_json is nested too deeply") from exc
-        except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"{field}.latency_table_json: {exc}") from exc
-        data["latency_table"] = table
+        table = latency_table_from_json(message.latency_table_json, f"{field}.latency_table_json")
+        data["latency_table"] = table.to_dict()
+    if message.measure_on_devices:
+        data["measure_on_devices"] = True
     return HardwareProfile.from_dict(data)
+
+
+def latency_table_from_json(text: str, field: str) -> LatencyTable:
+    """A latency table's JSON document as it crosses the wire: bounded, then validated."""
+    if len(text) > MAX_LATENCY_TABLE_CHARS:
+        raise InvalidArgumentError(
+            f"{field} is {len(text):,} characters; at most {MAX_LATENCY_TABLE_CHARS:,} "
+            "(a whole space's table is far smaller)"
+        )
+    try:
+        return LatencyTable.from_dict(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise InvalidArgumentError(
+            f"{field} is not JSON ({exc.msg} at character {exc.pos}); "
+            "send the file `ofa-fleet profile-device` wrote, unchanged"
+        ) from exc
+    except RecursionError as exc:
+        raise InvalidArgumentError(f"{field} is nested too deeply") from exc
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{field}: {exc}") from exc
 
 
 def profile_to_proto(spec: HardwareProfile) -> common_pb2.HardwareProfile:
@@ -141,4 +147,5 @@ def profile_to_proto(spec: HardwareProfile) -> common_pb2.HardwareProfile:
     )
     if spec.latency_table is not None:
         message.latency_table_json = json.dumps(spec.latency_table.to_dict())
+    message.measure_on_devices = spec.measure_on_devices
     return message

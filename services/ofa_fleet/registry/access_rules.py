@@ -25,6 +25,7 @@ RULES = rules_for(
         "RegisterDevice": AccessRule.of(Role.ENROLMENT),
         "Heartbeat": _OWN_DEVICE,
         "ReportStatus": _OWN_DEVICE,
+        "SubmitLatencyTable": _OWN_DEVICE,
         "GetDevice": AccessRule.of(Role.OPERATOR, Role.DEVICE, own_field="device_id"),
         "WhoAmI": AccessRule.of(Role.DEVICE),
         "ListDevices": _OPERATOR,

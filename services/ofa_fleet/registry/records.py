@@ -108,3 +108,13 @@ class Change:
     parent: str
     revision: int
     committed_us: int
+
+
+@dataclass(frozen=True)
+class LatencySubmission:
+    """What merging a device's latency table into its profile's came to."""
+
+    profile_name: str
+    profile_revision: int
+    devices_merged: int
+    devices_dropped: int

@@ -22,7 +22,11 @@ from ofa_fleet.contract.heartbeat import (
 )
 from ofa_fleet.contract.rollout import rollout_from_proto
 from ofa_fleet.errors import ConflictError, InvalidArgumentError
-from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
+from ofa_fleet.hardware.profile_proto import (
+    latency_table_from_json,
+    profile_from_proto,
+    profile_to_proto,
+)
 from ofa_fleet.registry import convert
 from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.fleet_update import requested_change
@@ -218,6 +222,18 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         )
         return pb.ReportStatusResponse(
             device=convert.device_to_proto(record), heartbeat_interval=self.heartbeat_interval
+        )
+
+    async def SubmitLatencyTable(  # noqa: N802
+        self, request: pb.SubmitLatencyTableRequest, context: aio.ServicerContext
+    ) -> pb.SubmitLatencyTableResponse:
+        table = latency_table_from_json(request.latency_table_json, "latency_table_json")
+        merged = await self._write(self.store.submit_latency_table, request.device_id, table)
+        return pb.SubmitLatencyTableResponse(
+            profile_name=merged.profile_name,
+            profile_revision=merged.profile_revision,
+            devices_merged=merged.devices_merged,
+            devices_dropped=merged.devices_dropped,
         )
 
     async def GetDevice(  # noqa: N802

@@ -9,6 +9,7 @@ database (for the race between two replicas), both ending in `AlreadyExistsError
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,8 @@ from ofa_fleet.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from ofa_fleet.hardware.latency_merge import merge_tables
+from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.registry.device_filter import compile_filter, filter_key
 from ofa_fleet.registry.records import (
@@ -43,11 +46,13 @@ from ofa_fleet.registry.records import (
     DeviceRecord,
     DeviceStatus,
     FleetRecord,
+    LatencySubmission,
     ProfileRecord,
 )
 from ofa_fleet.registry.tables import (
     ChangeCounterRow,
     ChangeRow,
+    DeviceLatencyTableRow,
     DeviceRow,
     FleetRow,
     ProfileRow,
@@ -69,6 +74,8 @@ Record = TypeVar("Record")
 NAMES_SHOWN_IN_ERRORS = 10
 # Most bytes of records in one listing page (clients accept 4 MiB answers by default).
 MAX_PAGE_BYTES = 2 * 1024 * 1024
+# The newest device tables one merge reads: enough for a robust median, bounded work.
+MAX_TABLES_MERGED = 101
 
 
 def now_us() -> int:
@@ -349,6 +356,48 @@ class RegistryStore:
             )
             return _device(row)
 
+    def submit_latency_table(self, device_id: str, table: LatencyTable) -> LatencySubmission:
+        """Keep the device's own table and make its profile's table the median of its
+        devices' tables for that space and runtime setting (see `latency_merge`)."""
+        check_device_id(device_id)
+        if table.devices != 1:
+            raise InvalidArgumentError(
+                f"latency_table_json is a merge of {table.devices} devices' tables; a device "
+                "submits the table it measured itself",
+                field="latency_table_json",
+            )
+        with self.database.write() as s:
+            device = _device_row(s, device_id)
+            profile_row = _profile_row(s, _fleet_row(s, device.fleet_name).profile_name)
+            spec = _profile(profile_row).spec
+            _check_measured_for(spec, table)
+            row = s.get(DeviceLatencyTableRow, device_id)
+            if row is None:
+                row = DeviceLatencyTableRow(device_id=device_id)
+                s.add(row)
+            row.space_fingerprint = table.space_fingerprint
+            row.table_json = json.dumps(table.to_dict(), separators=(",", ":"))
+            row.submitted_us = now_us()
+            s.flush()
+            merged = merge_tables(_profile_tables(s, spec.name, table))
+            content = _spec_json(dataclasses.replace(spec, latency_table=merged.table))
+            if content != profile_row.spec_json:
+                profile_row.spec_json = content
+                profile_row.revision += 1
+                profile_row.updated_us = now_us()
+                s.flush()
+                _record_change(
+                    s,
+                    ChangeKind.PROFILE,
+                    ChangeOperation.UPDATED,
+                    spec.name,
+                    "",
+                    profile_row.revision,
+                )
+            return LatencySubmission(
+                spec.name, profile_row.revision, merged.devices, merged.dropped
+            )
+
     def get_device(self, device_id: str) -> DeviceRecord:
         check_device_id(device_id)
         with self.database.read() as s:
@@ -503,6 +552,47 @@ def _record_change(
             committed_us=now_us(),
         )
     )
+
+
+def _check_measured_for(spec: HardwareProfile, table: LatencyTable) -> None:
+    """Only a profile that asks its devices takes their tables, and only tables measured
+    the way its devices run their models."""
+    if not spec.measure_on_devices:
+        raise FailedPreconditionError(
+            f"profile {spec.name!r} does not ask its devices for a latency table (set "
+            "measure_on_devices in the profile to have them measure one)",
+            reason="LATENCY_TABLE_NOT_ASKED",
+        )
+    runtime = spec.runtime
+    if (table.threads, table.execution_provider) != (runtime.threads, runtime.execution_provider):
+        raise InvalidArgumentError(
+            f"latency table measured with {table.threads} thread(s) on "
+            f"{table.execution_provider}; profile {spec.name!r} runs its model with "
+            f"{runtime.threads} on {runtime.execution_provider}",
+            field="latency_table_json",
+        )
+
+
+def _profile_tables(s: Session, profile: str, like: LatencyTable) -> list[LatencyTable]:
+    """The newest tables the profile's devices measured for ``like``'s space and setting."""
+    rows = s.scalars(
+        select(DeviceLatencyTableRow.table_json)
+        .join(DeviceRow, DeviceRow.id == DeviceLatencyTableRow.device_id)
+        .join(FleetRow, FleetRow.name == DeviceRow.fleet_name)
+        .where(
+            FleetRow.profile_name == profile,
+            DeviceLatencyTableRow.space_fingerprint == like.space_fingerprint,
+        )
+        .order_by(DeviceLatencyTableRow.submitted_us.desc(), DeviceLatencyTableRow.device_id)
+        .limit(MAX_TABLES_MERGED)
+    ).all()
+    tables = [LatencyTable.from_dict(json.loads(text)) for text in rows]
+    setting = (like.threads, like.execution_provider, like.in_channels, like.num_classes)
+    return [
+        t
+        for t in tables
+        if (t.threads, t.execution_provider, t.in_channels, t.num_classes) == setting
+    ]
 
 
 def _spec_json(spec: HardwareProfile) -> str:

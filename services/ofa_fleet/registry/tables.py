@@ -72,6 +72,20 @@ class DeviceRow(Base):
     report_request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_LENGTH))
 
 
+class DeviceLatencyTableRow(Base):
+    """The latency table a device last measured on itself; its profile's table is the
+    median of these (`RegistryStore.submit_latency_table`). Goes with its device."""
+
+    __tablename__ = "device_latency_tables"
+
+    device_id: Mapped[str] = mapped_column(
+        String(DEVICE_ID_LENGTH), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    space_fingerprint: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), index=True)
+    table_json: Mapped[str] = mapped_column(Text)
+    submitted_us: Mapped[int] = mapped_column(BigInteger)
+
+
 class ChangeRow(Base):
     """The change feed behind WatchChanges, written in the same transaction as the change."""
 

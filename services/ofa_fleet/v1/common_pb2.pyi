@@ -58,7 +58,7 @@ class LatencyReport(_message.Message):
     def __init__(self, arch: _Optional[str] = ..., measured_ms: _Optional[float] = ...) -> None: ...
 
 class HardwareProfile(_message.Message):
-    __slots__ = ("name", "cpu", "ram_bytes", "storage_bytes", "runtime", "constraints", "latency_table_json", "latency_reports")
+    __slots__ = ("name", "cpu", "ram_bytes", "storage_bytes", "runtime", "constraints", "latency_table_json", "latency_reports", "measure_on_devices")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CPU_FIELD_NUMBER: _ClassVar[int]
     RAM_BYTES_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class HardwareProfile(_message.Message):
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_TABLE_JSON_FIELD_NUMBER: _ClassVar[int]
     LATENCY_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_ON_DEVICES_FIELD_NUMBER: _ClassVar[int]
     name: str
     cpu: CpuSpec
     ram_bytes: int
@@ -75,7 +76,8 @@ class HardwareProfile(_message.Message):
     constraints: Constraints
     latency_table_json: str
     latency_reports: _containers.RepeatedCompositeFieldContainer[LatencyReport]
-    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[_Union[CpuSpec, _Mapping]] = ..., ram_bytes: _Optional[int] = ..., storage_bytes: _Optional[int] = ..., runtime: _Optional[_Union[RuntimeSpec, _Mapping]] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., latency_table_json: _Optional[str] = ..., latency_reports: _Optional[_Iterable[_Union[LatencyReport, _Mapping]]] = ...) -> None: ...
+    measure_on_devices: bool
+    def __init__(self, name: _Optional[str] = ..., cpu: _Optional[_Union[CpuSpec, _Mapping]] = ..., ram_bytes: _Optional[int] = ..., storage_bytes: _Optional[int] = ..., runtime: _Optional[_Union[RuntimeSpec, _Mapping]] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., latency_table_json: _Optional[str] = ..., latency_reports: _Optional[_Iterable[_Union[LatencyReport, _Mapping]]] = ..., measure_on_devices: _Optional[bool] = ...) -> None: ...
 
 class BlockConfig(_message.Message):
     __slots__ = ("kernel_size", "expand_ratio")

@@ -344,6 +344,26 @@ class ReportStatusResponse(_message.Message):
     heartbeat_interval: _duration_pb2.Duration
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
+class SubmitLatencyTableRequest(_message.Message):
+    __slots__ = ("device_id", "latency_table_json")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_TABLE_JSON_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    latency_table_json: str
+    def __init__(self, device_id: _Optional[str] = ..., latency_table_json: _Optional[str] = ...) -> None: ...
+
+class SubmitLatencyTableResponse(_message.Message):
+    __slots__ = ("profile_name", "profile_revision", "devices_merged", "devices_dropped")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_MERGED_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    profile_revision: int
+    devices_merged: int
+    devices_dropped: int
+    def __init__(self, profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., devices_merged: _Optional[int] = ..., devices_dropped: _Optional[int] = ...) -> None: ...
+
 class GetDeviceRequest(_message.Message):
     __slots__ = ("device_id",)
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]

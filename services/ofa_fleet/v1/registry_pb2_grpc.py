@@ -109,6 +109,11 @@ class RegistryServiceStub:
                 request_serializer=ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
                 response_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
                 _registered_method=True)
+        self.SubmitLatencyTable = channel.unary_unary(
+                '/ofa_fleet.v1.RegistryService/SubmitLatencyTable',
+                request_serializer=ofa__fleet_dot_v1_dot_registry__pb2.SubmitLatencyTableRequest.SerializeToString,
+                response_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.SubmitLatencyTableResponse.FromString,
+                _registered_method=True)
         self.ListDevices = channel.unary_unary(
                 '/ofa_fleet.v1.RegistryService/ListDevices',
                 request_serializer=ofa__fleet_dot_v1_dot_registry__pb2.ListDevicesRequest.SerializeToString,
@@ -243,6 +248,18 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitLatencyTable(self, request, context):
+        """A latency table the device measured on itself, for a profile with
+        measure_on_devices. Device token. The table must be measured with the profile's
+        threads and execution provider; it replaces the device's earlier one, and the
+        profile's table becomes the median of its devices' tables for that space (a device
+        out of line with three or more others left out). A new table is a new profile
+        revision (and so a new specialization); the same table again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDevices(self, request, context):
         """Devices ordered by id, a page at a time, optionally of one fleet.
         """
@@ -346,6 +363,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.WhoAmI,
                     request_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIRequest.FromString,
                     response_serializer=ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'SubmitLatencyTable': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitLatencyTable,
+                    request_deserializer=ofa__fleet_dot_v1_dot_registry__pb2.SubmitLatencyTableRequest.FromString,
+                    response_serializer=ofa__fleet_dot_v1_dot_registry__pb2.SubmitLatencyTableResponse.SerializeToString,
             ),
             'ListDevices': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDevices,
@@ -768,6 +790,33 @@ class RegistryService:
             '/ofa_fleet.v1.RegistryService/WhoAmI',
             ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIRequest.SerializeToString,
             ofa__fleet_dot_v1_dot_registry__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitLatencyTable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ofa_fleet.v1.RegistryService/SubmitLatencyTable',
+            ofa__fleet_dot_v1_dot_registry__pb2.SubmitLatencyTableRequest.SerializeToString,
+            ofa__fleet_dot_v1_dot_registry__pb2.SubmitLatencyTableResponse.FromString,
             options,
             channel_credentials,
             insecure,
