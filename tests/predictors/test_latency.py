@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -162,3 +163,15 @@ def test_invalid_arch_is_refused_with_its_reason():
     arch = ArchConfig.parse("r30_k3e3-k3e3_k3e3-k3e3_k3e3-k3e3_k3e3-k3e3")
     with pytest.raises(InvalidArgumentError, match="resolution"):
         predictor.predict([arch])
+
+
+def test_a_table_devices_measured_for_an_earlier_space_gives_way_to_the_analytic_one():
+    old = synthetic_table(TINY)
+    index = LayerIndex(cpu_space(), 3, 10)
+    measured = dataclasses.replace(profile(old), measure_on_devices=True)
+    predictor = LatencyPredictor(index, measured)
+    assert predictor.source == "analytic" and predictor.table is None
+    with pytest.raises(InvalidArgumentError, match="measured for search space"):
+        LatencyPredictor(index, profile(old))  # an operator's table for another space
+    current = dataclasses.replace(measured, latency_table=synthetic_table(cpu_space()))
+    assert LatencyPredictor(index, current).source == "lut"

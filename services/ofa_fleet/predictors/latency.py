@@ -1,6 +1,7 @@
 """The latency predictor: the best source a profile offers wins.
 
-1. ``lut``: the profile carries a latency table the device measured (OFA's method);
+1. ``lut``: the profile carries a latency table the device measured (OFA's method), or
+   the median of what its devices measured (``measure_on_devices``) for this space;
 2. ``analytic``: otherwise, a roofline estimate from the profile's CPU figures;
 3. ``calibrated``: either of the two, corrected by whole-model latencies the profile's
    devices reported (`calibration`), once there are any.
@@ -33,7 +34,7 @@ class LatencyPredictor:
     def __init__(self, index: LayerIndex, profile: HardwareProfile) -> None:
         self.index = index
         self.profile = profile
-        self.table: LatencyTable | None = profile.latency_table
+        self.table: LatencyTable | None = _usable_table(index, profile)
         if self.table is not None:
             self.table.check_compatible(index.space, index.in_channels, index.num_classes)
             if self.table.threads != profile.threads:
@@ -74,6 +75,19 @@ class LatencyPredictor:
         if self.calibration is not None:
             return np.asarray(self.calibration.predict(parts))
         return np.asarray(parts.sum(axis=1))
+
+
+def _usable_table(index: LayerIndex, profile: HardwareProfile) -> LatencyTable | None:
+    """The profile's table, unless its devices measured it for an earlier space or thread
+    count: they measure again after their next model, and until then the analytic
+    estimate (with their reports) stands in. An operator's table that does not fit is an
+    error instead."""
+    table = profile.latency_table
+    if table is None or not profile.measure_on_devices:
+        return table
+    measured_for = (table.space_fingerprint, table.in_channels, table.num_classes, table.threads)
+    wanted = (index.space.fingerprint, index.in_channels, index.num_classes, profile.threads)
+    return table if measured_for == wanted else None
 
 
 def _table_entry(table: LatencyTable, layer: Layer) -> float:
