@@ -65,6 +65,7 @@ class Revocations:
         """`source`'s items until the device is revoked, which ends it UNAUTHENTICATED."""
         with self.streaming(device_id) as ended:
             waiter = asyncio.ensure_future(ended.wait())
+            following: asyncio.Future[T] | None = None
             try:
                 while True:
                     following = asyncio.ensure_future(anext(source))
@@ -82,6 +83,10 @@ class Revocations:
                         return
             finally:
                 waiter.cancel()
+                # The client went away while the next item was awaited: stop awaiting it,
+                # so its end (StopAsyncIteration) is never an unretrieved task's error.
+                if following is not None and not following.done():
+                    following.cancel()
 
     async def follow(self) -> None:
         """Revoke each device the registry deletes, until cancelled (the server stops)."""
