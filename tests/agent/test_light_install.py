@@ -32,7 +32,6 @@ SERVER_DISTRIBUTIONS = {
     "alembic",
     "psycopg",
     "matplotlib",
-    "onnx",
     "pillow",
 }
 

@@ -88,9 +88,29 @@ def test_add_then_read_round_trips(store: ModelStore) -> None:
 
 def test_adding_the_same_model_again_changes_nothing(store: ModelStore) -> None:
     first = _add(store, 1)
-    again = _add(store, 1)
-    newer_revision = _add(store, 1, profile_revision=7)
-    assert first == again == newer_revision  # the stored manifest wins
+    again = _add(store, 1, figures={"latency_ms": 9.0})  # a cached answer: stored one wins
+    assert first == again
+    assert len(store.list_models().items) == 1
+
+
+def test_a_newer_revision_that_chose_the_same_bytes_gets_its_own_manifest(
+    store: ModelStore,
+) -> None:
+    """A profile specialized again (say on its devices' measured latency table) may choose
+    the same subnet: the record then carries the new revision's figures, and both
+    specializations' costs."""
+    data = model_bytes(1)
+    first = store.add(manifest_for(data), SIGNATURE, data, EnergyCost(1.0, 10.0, 0.1))
+    newer = dataclasses.replace(
+        manifest_for(data, revision=2), figures={"latency_ms": 0.5, "latency_source": "lut"}
+    )
+    second = store.add(newer, b"new-signature", data, EnergyCost(2.0, 20.0, 0.2))
+    assert second.manifest == newer and second.signature == b"new-signature"
+    assert second.cost == first.cost + EnergyCost(2.0, 20.0, 0.2)
+    assert second.created_us == first.created_us
+    assert store.record(PROFILE, first.sha256) == second
+    older_again = store.add(manifest_for(data), SIGNATURE, data, EnergyCost(5.0, 50.0, 0.5))
+    assert older_again == second  # an older revision never replaces a newer one
     assert len(store.list_models().items) == 1
 
 

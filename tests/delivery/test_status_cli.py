@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from tests.cli_runner import ofa_fleet
+from tests.delivery.conftest import manifest_for, model_bytes
 from tests.delivery.test_metrics import report
 from tests.delivery.world import PROFILE, World
 from tests.server_process import OPERATOR_TOKEN
@@ -20,7 +21,10 @@ def test_status_shows_services_profiles_fleets_coverage_and_specializations(
     world: World, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("OFA_FLEET_OPERATOR_TOKEN", OPERATOR_TOKEN)
-    world.add_model(1, size=5_000)
+    data = model_bytes(1, 5_000)
+    manifest = manifest_for(data, PROFILE, latency_ms=1.25, top1=0.875, latency_source="lut")
+    world.store.add(manifest, world.signer.sign(manifest), data)
+    world.store.set_current(PROFILE, manifest.sha256, "missing")
     sha = world.get_manifest(0).manifest.sha256
     report(world, 0, sha, 1.0)
     with socket.socket() as closed:  # a port nothing listens on: search is down
@@ -42,6 +46,7 @@ def test_status_shows_services_profiles_fleets_coverage_and_specializations(
     }
     (profile,) = status["profiles"]
     assert (profile["name"], profile["model"]) == (PROFILE, sha)
+    assert profile["latency_source"] == "lut"  # as the model's signed manifest says
     (fleet,) = status["fleets"]
     assert (fleet["name"], fleet["devices"], fleet["reported"]) == ("pis", 2, 1)
     assert fleet["rollout"] == "auto-latest"  # as --rollout spells it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ofa_fleet.core.checkpoint import load_checkpoint
+from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
 from ofa_fleet.search.accuracy_source import predictor_path
@@ -140,6 +142,14 @@ def test_get_supernet_names_the_version_every_result_carries(stub, specializer, 
     answer = stub.GetSupernet(search_pb2.GetSupernetRequest(), metadata=AUTH, timeout=30)
     assert answer.version == specializer.supernet_version != ""
     assert answer.space_fingerprint == specializer.space.fingerprint
+    # A device builds the space's layers from this alone (its own latency table).
+    space = SearchSpace.from_dict(json.loads(answer.space_json))
+    assert space.fingerprint == answer.space_fingerprint
+    supernet = load_checkpoint(search_checkpoint).supernet
+    assert (answer.in_channels, answer.num_classes) == (
+        supernet.in_channels,
+        supernet.num_classes,
+    )
     # The supernet's ledger: its training phases as the checkpoint kept them, and the
     # accuracy predictor's fit (metered when the specializer fitted it on Ray).
     ledger = answer.ledger

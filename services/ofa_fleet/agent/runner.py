@@ -30,6 +30,7 @@ from ofa_fleet.agent.connections import Connections, Endpoints
 from ofa_fleet.agent.download import ChunkHook
 from ofa_fleet.agent.identity import Identity, enrolled_identity
 from ofa_fleet.agent.install import ModelDirectory
+from ofa_fleet.agent.latency_measurement import LatencyMeasurer, MeasureSettings
 from ofa_fleet.agent.model_updates import ModelUpdates
 from ofa_fleet.agent.state_lock import state_lock
 from ofa_fleet.contract.heartbeat import DEFAULT_HEARTBEAT_SECONDS, interval_from_proto
@@ -50,6 +51,9 @@ class AgentConfig:
     # Run after each boot that made a model current (see `app_interface`); None: no hook.
     on_model: str | None = None
     on_model_seconds: float = DEFAULT_HOOK_SECONDS
+    # Measure this device's latency table when its profile asks (`latency_measurement`);
+    # None: never (where the device is not its own hardware, as in the fleet simulator).
+    measurement: MeasureSettings | None = None
 
     def __post_init__(self) -> None:
         if self.heartbeat_seconds <= 0:
@@ -96,6 +100,7 @@ class Agent:
         self.heartbeat_seconds = config.heartbeat_seconds
         self.updates: list[BootReport] = []
         self.model_updates: ModelUpdates | None = None  # once the first boot is done
+        self._boots: asyncio.Queue[BootReport] = asyncio.Queue()  # for the latency measurer
         self.app = AppInterface(config.state_dir, config.on_model, config.on_model_seconds)
 
     async def run(self, once: bool = False) -> AgentResult:
@@ -172,8 +177,19 @@ class Agent:
             self._updated,
         )
         self.model_updates = updates
+        work = [updates.follow(), self._heartbeat(connections, identity)]
+        if self.config.measurement is not None:
+            measurer = LatencyMeasurer(
+                connections,
+                identity,
+                self.config.state_dir,
+                self.config.boot,
+                self.config.measurement,
+            )
+            self._boots.put_nowait(report)
+            work.append(measurer.follow(self._boots))
         try:
-            await _together(updates.follow(), self._heartbeat(connections, identity))
+            await _together(*work)
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 raise
@@ -197,6 +213,7 @@ class Agent:
 
     def _updated(self, report: BootReport) -> None:
         self.updates.append(report)
+        self._boots.put_nowait(report)  # a new model: measure if its profile asks
         self._follow_interval(report.heartbeat_seconds)
 
     def _follow_interval(self, seconds: float | None) -> None:

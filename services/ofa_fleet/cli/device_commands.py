@@ -75,6 +75,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="with --once: give up after this many seconds in all (default: keep trying, "
         "as a device with nothing better to do does); a script's bound on a wrong address",
     )
+    run.add_argument(
+        "--no-latency-table",
+        action="store_true",
+        help="never measure this device's latency table, even when its profile asks its "
+        "devices to (measure_on_devices); without --once the agent measures once per "
+        "search space when asked",
+    )
     add_tls_flags(run)
     add_log_level_flag(run, "info", "debug", "info", "warning")
     add_json_flag(run)
@@ -85,6 +92,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     from ofa_fleet.agent.boot import BootSettings
     from ofa_fleet.agent.connections import Endpoints
     from ofa_fleet.agent.download import DownloadTimeouts
+    from ofa_fleet.agent.latency_measurement import MeasureSettings
     from ofa_fleet.agent.runner import Agent, AgentConfig
     from ofa_fleet.errors import InvalidArgumentError
     from ofa_fleet.serving.logs import configure_logging
@@ -111,6 +119,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         heartbeat_seconds=args.heartbeat_seconds,
         on_model=args.on_model,
         on_model_seconds=args.on_model_timeout,
+        measurement=None if args.no_latency_table else MeasureSettings(),
         boot=BootSettings(
             threads=args.threads,
             download=DownloadTimeouts(call_seconds=args.download_timeout),

@@ -26,8 +26,7 @@ DEVICE_COMMANDS = frozenset({"device", "config"})
 SERVER_PYTHON = (3, 11)
 # The [server] extra's libraries, by import name: a command that needs one says so.
 SERVER_LIBRARIES = frozenset(
-    {"torch", "ray", "sqlalchemy", "sklearn", "alembic", "psycopg", "onnx", "scipy"}
-    | {"matplotlib", "PIL"}
+    {"torch", "ray", "sqlalchemy", "sklearn", "alembic", "psycopg", "scipy"} | {"matplotlib", "PIL"}
 )
 SERVER_INSTALL = "pip install 'ofa-fleet[server]'"
 

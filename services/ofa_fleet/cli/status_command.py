@@ -28,6 +28,7 @@ from ofa_fleet.cli.connection_flags import (
     tls_files,
 )
 from ofa_fleet.console.output import emit, listing
+from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.contract.rollout import (
     RolloutStrategy,
     pinned_sha256,
@@ -156,6 +157,7 @@ async def _read(args: argparse.Namespace, token: str, channels: dict[str, aio.Ch
             else:
                 row["state"] = _enum(delivery_pb2.SpecializationState, models.state)
                 row["model"] = models.current.sha256 if models.HasField("current") else ""
+                row["latency_source"] = _latency_source(models)
                 row["last_error"] = models.last_error
                 current[name] = row["model"]
                 recent += [
@@ -207,6 +209,18 @@ def _fleet_row(
     }
 
 
+def _latency_source(models: delivery_pb2.GetProfileModelsResponse) -> str:
+    """Where the current model's predicted latency came from (`lut` once the profile's
+    devices measured their table), as its signed manifest says; empty without a model."""
+    if not models.HasField("current"):
+        return ""
+    try:
+        figures = Manifest.from_bytes(models.current.canonical_manifest).figures
+    except OfaFleetError:
+        return "?"
+    return str(figures.get("latency_source", ""))
+
+
 def _enum(kind: Any, value: int) -> str:
     """`SPECIALIZATION_STATE_CURRENT` as "current"."""
     prefix = str(kind.Name(0)).removesuffix("UNSPECIFIED")  # every enum's zero value
@@ -221,7 +235,8 @@ def _show(status: dict[str, Any]) -> None:
             f"[bold]{name:<9}[/] {service['address']:<22} [{colour}]{service['status']}[/]"
         )
     profiles = listing(
-        f"profiles ({len(status['profiles'])})", ("profile", "rev", "state", "model", "last error")
+        f"profiles ({len(status['profiles'])})",
+        ("profile", "rev", "state", "model", "latency from", "last error"),
     )
     for p in status["profiles"]:
         profiles.add_row(
@@ -229,6 +244,7 @@ def _show(status: dict[str, Any]) -> None:
             str(p["revision"]),
             p.get("state", "?"),
             p.get("model", ""),
+            p.get("latency_source", ""),
             p.get("last_error", ""),
         )
     console.print(profiles)

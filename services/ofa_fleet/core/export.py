@@ -23,9 +23,9 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from ofa_fleet.core.opset import OPSET
 from ofa_fleet.errors import ExportError
 
-OPSET = 17
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 

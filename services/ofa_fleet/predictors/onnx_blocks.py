@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ofa_fleet.core.export import OPSET
 from ofa_fleet.core.layers import Layer
+from ofa_fleet.core.opset import OPSET
 
 INPUT = "input"
 OUTPUT = "output"

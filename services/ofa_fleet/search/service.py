@@ -60,7 +60,14 @@ def load_specializer(
     workers = SearchWorkers(SupernetBundle.of(checkpoint, splits, accuracy), slots)
     workers.warm_up()
     ledger = load_supernet_ledger(checkpoint_path, checkpoint)
-    return Specializer(checkpoint.space, workers, supernet_ledger=ledger)
+    supernet = checkpoint.supernet
+    return Specializer(
+        checkpoint.space,
+        workers,
+        supernet.in_channels,
+        supernet.num_classes,
+        supernet_ledger=ledger,
+    )
 
 
 @dataclass(frozen=True)

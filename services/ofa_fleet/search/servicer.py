@@ -55,6 +55,9 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self.supernet = search_pb2.GetSupernetResponse(
             version=specializer.supernet_version,
             space_fingerprint=specializer.space.fingerprint,
+            space_json=specializer.space.to_json(),
+            in_channels=specializer.in_channels,
+            num_classes=specializer.num_classes,
         )
         if specializer.supernet_ledger is not None:
             self.supernet.ledger.CopyFrom(specializer.supernet_ledger.to_proto())

@@ -178,6 +178,8 @@ class Specializer:
 
     space: SearchSpace
     workers: SearchWorkers
+    in_channels: int  # the supernet's input channels and classes (its layers' shapes)
+    num_classes: int
     cache: ResultCache = field(default_factory=ResultCache)
     energy: EnergyModel = field(default_factory=EnergyModel.from_environment)
     supernet_ledger: SupernetLedger | None = None

@@ -50,6 +50,36 @@ ROLLOUT_STATE_CANARY: RolloutState
 ROLLOUT_STATE_PROMOTED: RolloutState
 ROLLOUT_STATE_ROLLED_BACK: RolloutState
 
+class GetLatencyMeasurementRequest(_message.Message):
+    __slots__ = ("device_id",)
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+
+class GetLatencyMeasurementResponse(_message.Message):
+    __slots__ = ("measurement",)
+    MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    measurement: LatencyMeasurement
+    def __init__(self, measurement: _Optional[_Union[LatencyMeasurement, _Mapping]] = ...) -> None: ...
+
+class LatencyMeasurement(_message.Message):
+    __slots__ = ("profile_name", "space_json", "space_fingerprint", "in_channels", "num_classes", "threads", "execution_provider")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SPACE_JSON_FIELD_NUMBER: _ClassVar[int]
+    SPACE_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    IN_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    NUM_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    space_json: str
+    space_fingerprint: str
+    in_channels: int
+    num_classes: int
+    threads: int
+    execution_provider: str
+    def __init__(self, profile_name: _Optional[str] = ..., space_json: _Optional[str] = ..., space_fingerprint: _Optional[str] = ..., in_channels: _Optional[int] = ..., num_classes: _Optional[int] = ..., threads: _Optional[int] = ..., execution_provider: _Optional[str] = ...) -> None: ...
+
 class ModelManifest(_message.Message):
     __slots__ = ("canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "create_time", "chunk_size", "download_urls")
     CANONICAL_MANIFEST_FIELD_NUMBER: _ClassVar[int]

@@ -28,8 +28,8 @@ if _version_not_supported:
 class DeliveryServiceStub:
     """Gives every device the model specialized for its hardware profile, verified byte for
     byte, and tells it when its fleet's model changes. Devices call GetModelManifest,
-    WatchModel and GetSigningKey with their own device token, and ReadModel with it; the
-    rest is for operators.
+    WatchModel, GetSigningKey and GetLatencyMeasurement with their own device token, and
+    ReadModel with it; the rest is for operators.
     """
 
     def __init__(self, channel):
@@ -57,6 +57,11 @@ class DeliveryServiceStub:
                 '/ofa_fleet.v1.DeliveryService/GetSigningKey',
                 request_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetSigningKeyRequest.SerializeToString,
                 response_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetSigningKeyResponse.FromString,
+                _registered_method=True)
+        self.GetLatencyMeasurement = channel.unary_unary(
+                '/ofa_fleet.v1.DeliveryService/GetLatencyMeasurement',
+                request_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetLatencyMeasurementRequest.SerializeToString,
+                response_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetLatencyMeasurementResponse.FromString,
                 _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/ofa_fleet.v1.DeliveryService/ListModels',
@@ -88,8 +93,8 @@ class DeliveryServiceStub:
 class DeliveryServiceServicer:
     """Gives every device the model specialized for its hardware profile, verified byte for
     byte, and tells it when its fleet's model changes. Devices call GetModelManifest,
-    WatchModel and GetSigningKey with their own device token, and ReadModel with it; the
-    rest is for operators.
+    WatchModel, GetSigningKey and GetLatencyMeasurement with their own device token, and
+    ReadModel with it; the rest is for operators.
     """
 
     def GetModelManifest(self, request, context):
@@ -125,6 +130,18 @@ class DeliveryServiceServicer:
 
     def GetSigningKey(self, request, context):
         """The Ed25519 public key that signs every manifest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLatencyMeasurement(self, request, context):
+        """What this device should measure for its profile's latency table, if anything: set
+        when its profile asks its devices (measure_on_devices) and its table for the space
+        search serves now is missing or the median of fewer than 5 devices. The device
+        measures with the threads and execution provider named, and sends the table to the
+        registry (RegistryService.SubmitLatencyTable). Device token. FAILED_PRECONDITION
+        while delivery has not learnt the supernet from search.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -198,6 +215,11 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     request_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetSigningKeyRequest.FromString,
                     response_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetSigningKeyResponse.SerializeToString,
             ),
+            'GetLatencyMeasurement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLatencyMeasurement,
+                    request_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetLatencyMeasurementRequest.FromString,
+                    response_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.GetLatencyMeasurementResponse.SerializeToString,
+            ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
                     request_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.ListModelsRequest.FromString,
@@ -234,8 +256,8 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
 class DeliveryService:
     """Gives every device the model specialized for its hardware profile, verified byte for
     byte, and tells it when its fleet's model changes. Devices call GetModelManifest,
-    WatchModel and GetSigningKey with their own device token, and ReadModel with it; the
-    rest is for operators.
+    WatchModel, GetSigningKey and GetLatencyMeasurement with their own device token, and
+    ReadModel with it; the rest is for operators.
     """
 
     @staticmethod
@@ -336,6 +358,33 @@ class DeliveryService:
             '/ofa_fleet.v1.DeliveryService/GetSigningKey',
             ofa__fleet_dot_v1_dot_delivery__pb2.GetSigningKeyRequest.SerializeToString,
             ofa__fleet_dot_v1_dot_delivery__pb2.GetSigningKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLatencyMeasurement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ofa_fleet.v1.DeliveryService/GetLatencyMeasurement',
+            ofa__fleet_dot_v1_dot_delivery__pb2.GetLatencyMeasurementRequest.SerializeToString,
+            ofa__fleet_dot_v1_dot_delivery__pb2.GetLatencyMeasurementResponse.FromString,
             options,
             channel_credentials,
             insecure,

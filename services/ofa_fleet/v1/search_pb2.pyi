@@ -44,14 +44,20 @@ class GetSupernetRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetSupernetResponse(_message.Message):
-    __slots__ = ("version", "space_fingerprint", "ledger")
+    __slots__ = ("version", "space_fingerprint", "ledger", "space_json", "in_channels", "num_classes")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SPACE_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     LEDGER_FIELD_NUMBER: _ClassVar[int]
+    SPACE_JSON_FIELD_NUMBER: _ClassVar[int]
+    IN_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    NUM_CLASSES_FIELD_NUMBER: _ClassVar[int]
     version: str
     space_fingerprint: str
     ledger: _common_pb2.SupernetLedger
-    def __init__(self, version: _Optional[str] = ..., space_fingerprint: _Optional[str] = ..., ledger: _Optional[_Union[_common_pb2.SupernetLedger, _Mapping]] = ...) -> None: ...
+    space_json: str
+    in_channels: int
+    num_classes: int
+    def __init__(self, version: _Optional[str] = ..., space_fingerprint: _Optional[str] = ..., ledger: _Optional[_Union[_common_pb2.SupernetLedger, _Mapping]] = ..., space_json: _Optional[str] = ..., in_channels: _Optional[int] = ..., num_classes: _Optional[int] = ...) -> None: ...
 
 class SpecializeRequest(_message.Message):
     __slots__ = ("profile", "profile_name", "options")

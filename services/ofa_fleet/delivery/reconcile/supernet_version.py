@@ -41,6 +41,8 @@ class SupernetVersion:
         self.token = token
         self.poll_seconds = poll_seconds
         self.known = ""  # empty until search has answered once
+        # Search's last answer: the space devices measure their latency tables for.
+        self.answer: search_pb2.GetSupernetResponse | None = None
         self.ledgers = ledgers
         self.ledger_saved = ledger_saved  # e.g. the carbon counters read the totals again
         self._saved: tuple[str, bytes] | None = None  # what was last written, to skip repeats
@@ -60,6 +62,7 @@ class SupernetVersion:
             )
             return self.known
         self.known = answer.version
+        self.answer = answer
         await self._keep_ledger(answer)
         return self.known
 

@@ -19,6 +19,7 @@ RULES = rules_for(
         "WatchModel": _OWN_DEVICE,
         # Devices fetch it to verify manifests; operators to pin it in their tooling.
         "GetSigningKey": AccessRule.of(Role.DEVICE, Role.OPERATOR),
+        "GetLatencyMeasurement": _OWN_DEVICE,
         "ListModels": _OPERATOR,
         "GetProfileModels": _OPERATOR,
         "PinFleet": _OPERATOR,

@@ -25,6 +25,7 @@ from ofa_fleet.delivery.reconcile.reconciler import Reconciler
 from ofa_fleet.delivery.serve import convert
 from ofa_fleet.delivery.serve.chunking import CHUNK_BYTES
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
+from ofa_fleet.delivery.serve.latency_measurement import measurement_for
 from ofa_fleet.delivery.serve.model_urls import ModelUrls
 from ofa_fleet.delivery.serve.model_watch import TargetWatch
 from ofa_fleet.delivery.serve.pinning import FleetPinning
@@ -155,6 +156,26 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     ) -> delivery_pb2.GetSigningKeyResponse:
         return delivery_pb2.GetSigningKeyResponse(
             public_key_pem=self.signer.public_key_pem, key_id=self.signer.key_id
+        )
+
+    async def GetLatencyMeasurement(  # noqa: N802
+        self, request: delivery_pb2.GetLatencyMeasurementRequest, context: aio.ServicerContext
+    ) -> delivery_pb2.GetLatencyMeasurementResponse:
+        if self.reconciler is None:
+            raise FailedPreconditionError(
+                "this delivery server follows no search service (start it with --search), "
+                "so it knows no search space to measure"
+            )
+        supernet = self.reconciler.supernet.answer
+        if supernet is None:
+            raise UnavailableError(
+                "delivery has not heard from search yet; retry later",
+                retry_after_seconds=RETRY_HINT_SECONDS,
+            )
+        fleet = await self.targets.fleets.fleet(self._fleet_of(current_principal().subject))
+        profile = await self.targets.fleets.registry.get_profile(fleet.profile)
+        return delivery_pb2.GetLatencyMeasurementResponse(
+            measurement=measurement_for(profile, supernet)
         )
 
     async def ListModels(  # noqa: N802

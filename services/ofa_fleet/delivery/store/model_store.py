@@ -139,14 +139,15 @@ class ModelStore:
         """Store the manifest's profile's model whose `data` matches `manifest`; returns
         its record.
 
-        Idempotent per profile: adding a (profile, sha256) that is already stored returns
-        the stored record (whose manifest and cost win if the ones given differ: search
-        answers a repeated request from its cache with the cost of the search that made
-        the model, which must not count twice) and only puts the blob back if it went
-        missing. The same bytes for another profile are another record: that profile's
-        own manifest, figures and cost. A record carried over by migration 0005 with
-        another profile's manifest takes the one given. ``cost``: the specialization's
-        metered cost.
+        Idempotent per profile revision: adding a (profile, sha256) that is already stored
+        for the same revision returns the stored record (whose manifest and cost win if the
+        ones given differ: search answers a repeated request from its cache with the cost
+        of the search that made the model, which must not count twice) and only puts the
+        blob back if it went missing. A newer revision that chose the same bytes gets its
+        own manifest and figures on the record, its cost added. The same bytes for another
+        profile are another record: that profile's own manifest, figures and cost. A record
+        carried over by migration 0005 with another profile's manifest takes the one given.
+        ``cost``: the specialization's metered cost.
         """
         _check_cost(cost)
         _check_manifest(manifest)
@@ -156,13 +157,13 @@ class ModelStore:
             )
         _check_data(manifest, data)
         stored = self._find(manifest.profile_name, manifest.sha256)
-        if stored is not None and stored.signed_for_its_profile:
+        if stored is not None and not _outdated(stored, manifest):
             if not self.blobs.exists(manifest.sha256):  # a lost volume, repaired by re-adding
                 self.blobs.put(data)
             return stored
         self.blobs.put(data)
         if stored is not None:
-            return self._sign_carried_over(manifest, signature, cost)
+            return self._sign_again(manifest, signature, cost)
         row = ModelRow(profile_name=manifest.profile_name, sha256=manifest.sha256)
         _fill(row, manifest, signature, cost)
         try:
@@ -173,16 +174,21 @@ class ModelStore:
         self.cache.put(manifest.sha256, data)
         return _record(row)
 
-    def _sign_carried_over(
-        self, manifest: Manifest, signature: bytes, cost: EnergyCost
-    ) -> ModelRecord:
-        """The carried-over record of `manifest`'s profile, given its own manifest."""
+    def _sign_again(self, manifest: Manifest, signature: bytes, cost: EnergyCost) -> ModelRecord:
+        """The record of `manifest`'s profile given `manifest`: a carried-over record its
+        own manifest, or a record a newer profile revision chose again its new figures
+        (the specialization's cost added to the earlier one's)."""
         with self.database.write() as s:
             row = s.get(ModelRow, (manifest.profile_name, manifest.sha256), with_for_update=True)
             if row is None:  # cannot be: records are never deleted
                 raise NotFoundError(f"no model {manifest.sha256} for {manifest.profile_name}")
-            if Manifest.from_bytes(bytes(row.manifest)).profile_name != row.profile_name:
-                _fill(row, manifest, signature, cost)  # else another replica did it first
+            stored = _record(row)
+            if not stored.signed_for_its_profile:
+                _fill(row, manifest, signature, cost)
+            elif _outdated(stored, manifest):  # else another replica did it first
+                first_stored = row.created_us
+                _fill(row, manifest, signature, stored.cost + cost)
+                row.created_us = first_stored
             s.flush()
             return _record(row)
 
@@ -409,6 +415,16 @@ class ModelStore:
         with self.database.read() as s:
             row = s.get(ModelRow, (profile_name, sha256))
             return None if row is None else _record(row)
+
+
+def _outdated(stored: ModelRecord, manifest: Manifest) -> bool:
+    """Whether `manifest` should replace the stored record's: the record was carried over
+    with another profile's manifest, or a newer revision of its profile chose the same
+    bytes (with figures of its own: a measured latency table, another budget)."""
+    return (
+        not stored.signed_for_its_profile
+        or stored.manifest.profile_revision < manifest.profile_revision
+    )
 
 
 def _fill(row: ModelRow, manifest: Manifest, signature: bytes, cost: EnergyCost) -> None:
