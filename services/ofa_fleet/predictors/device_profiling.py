@@ -18,7 +18,7 @@ import platform
 import random
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import numpy as np
 import onnxruntime as ort
@@ -131,7 +131,8 @@ class DeviceProfiler:
                 boundary_key(*shape): round(max(0.0, _intercept([timings[i] for i in idx])), 6)
                 for shape, idx in self.chain_index.items()
             },
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            # timezone.utc, not datetime.UTC: devices run this on Python 3.10
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017
         )
         measured = [timings[i] for i in self.whole_index]
         sums = [
