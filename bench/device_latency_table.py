@@ -50,6 +50,7 @@ from fleet_servers import (  # noqa: E402
     registry_process,
     service_process,
 )
+from search_specialize import DEFAULT_CHECKPOINT, ensure_checkpoint  # noqa: E402
 
 from ofa_fleet.contract.manifest import Manifest  # noqa: E402
 from ofa_fleet.hardware.profile_file import load_profile  # noqa: E402
@@ -62,7 +63,6 @@ from ofa_fleet.v1 import (  # noqa: E402
     registry_pb2_grpc,
 )
 
-DEFAULT_CHECKPOINT = ROOT / "runs" / "demo" / "supernet.ckpt"
 DEFAULT_PROFILE = ROOT / "deploy" / "profiles" / "x86-gateway.yaml"
 FLEET = "bench-measuring"
 OPERATOR = bearer(OPERATOR_TOKEN)
@@ -71,19 +71,6 @@ progress = Console(stderr=True)
 
 def say(text: str) -> None:
     progress.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}")
-
-
-def ensure_checkpoint(path: Path) -> Path:
-    if path != DEFAULT_CHECKPOINT:
-        if not path.is_file():
-            raise SystemExit(f"checkpoint {path} does not exist")
-        return path
-    from ofa_fleet.stack.supernet import ensure_trained
-
-    if not path.is_file():
-        say(f"training the demo supernet into {path} (a few minutes) ...")
-    ensure_trained(path, None)
-    return path
 
 
 class Watch:
@@ -140,7 +127,7 @@ def model_row(manifest: Manifest, device: registry_pb2.Device, seconds: float) -
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    checkpoint = ensure_checkpoint(args.checkpoint)
+    checkpoint = ensure_checkpoint(args)
     spec = dataclasses.replace(load_profile(args.profile), measure_on_devices=True)
     folder = Path(tempfile.mkdtemp(prefix="ofa-measure-"))
     files = DeliveryFiles(folder / "delivery")
