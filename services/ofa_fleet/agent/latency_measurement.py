@@ -36,7 +36,6 @@ from ofa_fleet.carbon.meter import Reading
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError, OfaFleetError
 from ofa_fleet.hardware.latency_table import LatencyTable
-from ofa_fleet.predictors.device_profiling import profile_device
 from ofa_fleet.storage.durable import write_atomic
 from ofa_fleet.v1 import delivery_pb2, registry_pb2
 
@@ -148,6 +147,10 @@ class LatencyMeasurer:
     def _metered_profile(
         self, space: SearchSpace, wanted: delivery_pb2.LatencyMeasurement, spent: list[EnergyCost]
     ) -> LatencyTable:
+        # Imported here, not at start: onnx and the profiler load only on a device that
+        # is asked to measure (most never are), not into every agent's memory.
+        from ofa_fleet.predictors.device_profiling import profile_device
+
         measured = Reading()
         try:
             with self.boot.energy.meter(self.boot.meter_scope) as measured:
