@@ -3,6 +3,7 @@ into their profile's (real registry server, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 
@@ -10,8 +11,10 @@ import grpc
 import pytest
 
 from ofa_fleet.contract.error_details import decode as decode_details
+from ofa_fleet.contract.rollout import RolloutPolicy
 from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
+from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
 from tests.hardware.test_latency_merge import scaled
@@ -152,3 +155,16 @@ def request(device, table: LatencyTable | str) -> pb.SubmitLatencyTableRequest:
 
 def own(device) -> tuple[tuple[str, str], ...]:
     return bearer(device.device_token)
+
+
+def test_devices_submitting_at_once_are_all_merged(store: RegistryStore):
+    """Each merge waits for the one before it (the profile's row is locked first), so none
+    is computed without another's table and then written over it."""
+    spec = dataclasses.replace(PROFILE, name="pis", measure_on_devices=True)
+    store.create_profile(spec)
+    store.create_fleet("pis", "pis", RolloutPolicy())
+    devices = [store.register_device("pis", f"pi-{i}")[0].id for i in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
+        list(pool.map(lambda d: store.submit_latency_table(d, measured()), devices))
+    table = store.get_profile("pis").spec.latency_table
+    assert table is not None and table.devices == len(devices)

@@ -368,7 +368,12 @@ class RegistryStore:
             )
         with self.database.write() as s:
             device = _device_row(s, device_id)
-            profile_row = _profile_row(s, _fleet_row(s, device.fleet_name).profile_name)
+            # The profile's row is locked before the tables are read: two devices
+            # submitting at once then merge one after the other, the second seeing the
+            # first's table (PostgreSQL; SQLite runs one writer at a time anyway).
+            profile_row = _profile_row(
+                s, _fleet_row(s, device.fleet_name).profile_name, for_update=True
+            )
             spec = _profile(profile_row).spec
             _check_measured_for(spec, table)
             row = s.get(DeviceLatencyTableRow, device_id)
@@ -599,8 +604,8 @@ def _spec_json(spec: HardwareProfile) -> str:
     return json.dumps(spec.to_dict(), separators=(",", ":"), allow_nan=False)
 
 
-def _profile_row(s: Session, name: str) -> ProfileRow:
-    row = s.get(ProfileRow, name)
+def _profile_row(s: Session, name: str, for_update: bool = False) -> ProfileRow:
+    row = s.get(ProfileRow, name, with_for_update=for_update)
     if row is None:
         raise NotFoundError(f"profile {name!r} does not exist")
     return row
