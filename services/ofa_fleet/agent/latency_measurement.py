@@ -34,7 +34,7 @@ from ofa_fleet.carbon.convert import cost_to_proto
 from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.carbon.meter import Reading
 from ofa_fleet.core.space import SearchSpace
-from ofa_fleet.errors import InvalidArgumentError, OfaFleetError
+from ofa_fleet.errors import InvalidArgumentError, OfaFleetError, RemoteCallError
 from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.storage.durable import write_atomic
 from ofa_fleet.v1 import delivery_pb2, registry_pb2
@@ -98,13 +98,20 @@ class LatencyMeasurer:
     async def measure_if_asked(self, report: BootReport) -> Measured | None:
         token = self.identity.device_token
         request = delivery_pb2.GetLatencyMeasurementRequest(device_id=self.identity.device_id)
-        answer = await retry(
-            lambda: self.connections.call_delivery(
-                self.connections.delivery.GetLatencyMeasurement, request, token
-            ),
-            "delivery GetLatencyMeasurement",
-            self.boot.backoff,
-        )
+        try:
+            answer = await retry(
+                lambda: self.connections.call_delivery(
+                    self.connections.delivery.GetLatencyMeasurement, request, token
+                ),
+                "delivery GetLatencyMeasurement",
+                self.boot.backoff,
+            )
+        except RemoteCallError as error:
+            if error.code != "FAILED_PRECONDITION":
+                raise
+            # A delivery that follows no search knows no space: nothing to measure.
+            log.debug("no latency measurement", extra={"error": str(error)})
+            return None
         if not answer.HasField("measurement"):
             return None
         wanted = answer.measurement
