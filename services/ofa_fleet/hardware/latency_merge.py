@@ -42,9 +42,9 @@ def merge_tables(tables: Sequence[LatencyTable]) -> MergedTable:
         raise InvalidArgumentError("no latency tables to merge")
     first = tables[0]
     for other in tables[1:]:
-        if _setting(other) != _setting(first):
+        if other.setting != first.setting:
             raise InvalidArgumentError(
-                f"latency tables for {_setting(first)} and {_setting(other)} cannot be merged"
+                f"latency tables for {first.setting} and {other.setting} cannot be merged"
             )
     kept = _without_outliers(tables)
     layers = _medians([t.layers for t in kept])
@@ -68,16 +68,6 @@ def merge_tables(tables: Sequence[LatencyTable]) -> MergedTable:
         devices=sum(t.devices for t in kept),
     )
     return MergedTable(table, len(kept), len(tables) - len(kept))
-
-
-def _setting(table: LatencyTable) -> tuple[object, ...]:
-    return (
-        table.space_fingerprint,
-        table.in_channels,
-        table.num_classes,
-        table.threads,
-        table.execution_provider,
-    )
 
 
 def _medians(entries: Sequence[dict[str, float]]) -> dict[str, float]:

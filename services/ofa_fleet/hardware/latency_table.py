@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ofa_fleet.core.layers import Layer
 from ofa_fleet.core.space import SearchSpace
@@ -22,6 +22,17 @@ from ofa_fleet.errors import InvalidArgumentError
 FORMAT = "ofa-fleet.latency-table/1"
 MAX_DEVICES = 1_000_000_000
 FINGERPRINT = re.compile(r"[0-9a-f]{1,64}")
+
+
+class MeasuredSetting(NamedTuple):
+    """What a table was measured for, and how: tables of one setting merge, and a table
+    serves only a network and runtime of its own setting."""
+
+    space_fingerprint: str
+    in_channels: int
+    num_classes: int
+    threads: int
+    execution_provider: str
 
 
 def boundary_key(channels: int, size: int) -> str:
@@ -82,6 +93,16 @@ class LatencyTable:
             raise InvalidArgumentError(
                 f"latency table devices must be 1 to {MAX_DEVICES:,}: {self.devices}"
             )
+
+    @property
+    def setting(self) -> MeasuredSetting:
+        return MeasuredSetting(
+            self.space_fingerprint,
+            self.in_channels,
+            self.num_classes,
+            self.threads,
+            self.execution_provider,
+        )
 
     def check_compatible(self, space: SearchSpace, in_channels: int, num_classes: int) -> None:
         """Refuse a table measured for another space or network shape."""

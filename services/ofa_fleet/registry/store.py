@@ -592,12 +592,7 @@ def _profile_tables(s: Session, profile: str, like: LatencyTable) -> list[Latenc
         .limit(MAX_TABLES_MERGED)
     ).all()
     tables = [LatencyTable.from_dict(json.loads(text)) for text in rows]
-    setting = (like.threads, like.execution_provider, like.in_channels, like.num_classes)
-    return [
-        t
-        for t in tables
-        if (t.threads, t.execution_provider, t.in_channels, t.num_classes) == setting
-    ]
+    return [t for t in tables if t.setting == like.setting]
 
 
 def _spec_json(spec: HardwareProfile) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.hardware.latency_table import LatencyTable
+from ofa_fleet.hardware.latency_table import LatencyTable, MeasuredSetting
 from ofa_fleet.v1 import delivery_pb2, registry_pb2, search_pb2
 
 DEVICES_WANTED = 5
@@ -39,21 +39,14 @@ def measurement_for(
     table = _table(spec.latency_table_json)
     if table is None or table.devices < DEVICES_WANTED:
         return wanted
-    measured_for = (
-        table.space_fingerprint,
-        table.in_channels,
-        table.num_classes,
-        table.threads,
-        table.execution_provider,
-    )
-    asked = (
+    asked = MeasuredSetting(
         wanted.space_fingerprint,
         wanted.in_channels,
         wanted.num_classes,
         wanted.threads,
         wanted.execution_provider,
     )
-    return None if measured_for == asked else wanted
+    return None if table.setting == asked else wanted
 
 
 def _table(text: str) -> LatencyTable | None:
