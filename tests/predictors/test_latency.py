@@ -175,3 +175,6 @@ def test_a_table_devices_measured_for_an_earlier_space_gives_way_to_the_analytic
         LatencyPredictor(index, profile(old))  # an operator's table for another space
     current = dataclasses.replace(measured, latency_table=synthetic_table(cpu_space()))
     assert LatencyPredictor(index, current).source == "lut"
+    other_provider = synthetic_table(cpu_space(), execution_provider="XnnpackExecutionProvider")
+    moved = dataclasses.replace(measured, latency_table=other_provider)
+    assert LatencyPredictor(index, moved).source == "analytic"  # the runtime changed since

@@ -19,7 +19,7 @@ import numpy as np
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.layers import Layer
 from ofa_fleet.errors import InvalidArgumentError
-from ofa_fleet.hardware.latency_table import LatencyTable, boundary_key
+from ofa_fleet.hardware.latency_table import LatencyTable, MeasuredSetting, boundary_key
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.predictors.analytic import layer_components_ms
 from ofa_fleet.predictors.calibration import Calibration, fit_calibration
@@ -78,16 +78,21 @@ class LatencyPredictor:
 
 
 def _usable_table(index: LayerIndex, profile: HardwareProfile) -> LatencyTable | None:
-    """The profile's table, unless its devices measured it for an earlier space or thread
-    count: they measure again after their next model, and until then the analytic
-    estimate (with their reports) stands in. An operator's table that does not fit is an
-    error instead."""
+    """The profile's table, unless its devices measured it for an earlier space, thread
+    count or execution provider: they measure again after their next model, and until
+    then the analytic estimate (with their reports) stands in. An operator's table that
+    does not fit is an error instead."""
     table = profile.latency_table
     if table is None or not profile.measure_on_devices:
         return table
-    measured_for = (table.space_fingerprint, table.in_channels, table.num_classes, table.threads)
-    wanted = (index.space.fingerprint, index.in_channels, index.num_classes, profile.threads)
-    return table if measured_for == wanted else None
+    wanted = MeasuredSetting(
+        index.space.fingerprint,
+        index.in_channels,
+        index.num_classes,
+        profile.threads,
+        profile.runtime.execution_provider,
+    )
+    return table if table.setting == wanted else None
 
 
 def _table_entry(table: LatencyTable, layer: Layer) -> float:
