@@ -289,6 +289,37 @@ def test_server_args_parse_with_the_real_cli(scenario, monkeypatch):
             assert int(search_port) == 50052
 
 
+def test_connections_age_and_delivery_drains_before_it_stops(scenario, monkeypatch):
+    """Every server closes its connections after 30 minutes (search's streams keep their
+    longer grace); delivery waits out its preStop, then its grace, inside the pod's
+    termination period, and a rolling update never takes a replica away first."""
+    path, found = scenario
+    values = yaml.safe_load(path.read_text()) or {}
+    deployments = {_component(d): d for d in _by_kind(found, "Deployment")}
+    for component, deployment in deployments.items():
+        if component not in SERVERS:
+            continue
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        for name, value in _literal_env(container).items():
+            monkeypatch.setenv(name, value)
+        args = build_parser().parse_args(container["args"])
+        assert args.max_connection_age_seconds == 1800
+        assert args.max_connection_age_grace_seconds == (660 if component == "search" else 60)
+    delivery = deployments["delivery"]
+    pod = delivery["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = build_parser().parse_args(container["args"])
+    shutdown = {"preStopSeconds": 5, "graceSeconds": 10}
+    shutdown.update(values.get("delivery", {}).get("shutdown", {}))
+    assert args.grace_seconds == shutdown["graceSeconds"]
+    assert pod["terminationGracePeriodSeconds"] == (
+        shutdown["preStopSeconds"] + shutdown["graceSeconds"] + 5
+    )
+    sleep = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert sleep == ["sleep", str(shutdown["preStopSeconds"])]
+    assert delivery["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
 def test_search_joins_the_raycluster_through_its_head_service():
     found = objects(render(values_file(ALL_ENABLED)))
     (cluster,) = _by_kind(found, "RayCluster")
@@ -321,6 +352,8 @@ BAD_VALUES = {
     "chunk too large": {"delivery": {"chunkBytes": 8 * 1024 * 1024}},
     "extra arg without dashes": {"search": {"extraArgs": ["workers=2"]}},
     "no training workers": {"training": {"workers": 0}},
+    "negative connection age": {"connections": {"maxAgeSeconds": -1, "maxAgeGraceSeconds": 60}},
+    "no grace on shutdown": {"delivery": {"shutdown": {"preStopSeconds": 5, "graceSeconds": 0}}},
     "unknown training key": {"training": {"gpuType": "h100"}},
     "training data claim not a name": {
         "training": {"data": {"existingClaim": "Data_Set", "mountPath": "/d", "path": "/d/x"}}

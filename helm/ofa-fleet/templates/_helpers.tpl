@@ -153,6 +153,10 @@ ports:
 - --metrics-port={{ .metricsPort }}
 {{- end }}
 - --log-level={{ .logLevel }}
+- --max-connection-age-seconds={{ .root.Values.connections.maxAgeSeconds }}
+{{- if not .ownStreamGrace }}
+- --max-connection-age-grace-seconds={{ .root.Values.connections.maxAgeGraceSeconds }}
+{{- end }}
 {{- end }}
 
 {{- define "ofa-fleet.tmpVolume" -}}

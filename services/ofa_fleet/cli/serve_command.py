@@ -29,7 +29,12 @@ from ofa_fleet.serving.credentials import load_operator_token
 from ofa_fleet.serving.logs import configure_logging
 from ofa_fleet.serving.metrics_endpoint import MetricsEndpoint
 from ofa_fleet.serving.ports import DELIVERY_PORT, REGISTRY_PORT, SEARCH_PORT
-from ofa_fleet.serving.server import Server, ServerConfig
+from ofa_fleet.serving.server import (
+    DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS,
+    DEFAULT_MAX_CONNECTION_AGE_SECONDS,
+    Server,
+    ServerConfig,
+)
 from ofa_fleet.serving.tls import TlsFiles
 
 if TYPE_CHECKING:
@@ -89,7 +94,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     search.add_argument("--registry-tls-ca", type=Path, help="PEM CA of the registry's cert")
     search.add_argument("--concurrency", type=int, default=8, help="specializations run at once")
-    add_server_flags(search, SEARCH_PORT)
+    # A Specialize stream may run delivery's whole 600 s deadline: never cut it short.
+    add_server_flags(search, SEARCH_PORT, age_grace_seconds=SPECIALIZE_STREAM_GRACE_SECONDS)
     search.set_defaults(handler=run_search)
 
     delivery = services.add_parser("delivery", help="models to devices, and the reconciler")
@@ -146,7 +152,16 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     delivery.set_defaults(handler=run_delivery)
 
 
-def add_server_flags(parser: argparse.ArgumentParser, port: int) -> None:
+SPECIALIZE_STREAM_GRACE_SECONDS = 660.0
+
+
+def add_server_flags(
+    parser: argparse.ArgumentParser,
+    port: int,
+    age_grace_seconds: float = DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS,
+) -> None:
+    """The flags every server takes; ``age_grace_seconds``: how long the service's own
+    streams may run on a connection past its age (search's last a whole specialization)."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=port, help="0 picks a free port")
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate (enables TLS)")
@@ -175,6 +190,21 @@ def add_server_flags(parser: argparse.ArgumentParser, port: int) -> None:
         default=10.0,
         help="on SIGTERM, how long calls in flight may finish (default 10)",
     )
+    parser.add_argument(
+        "--max-connection-age-seconds",
+        type=float,
+        default=DEFAULT_MAX_CONNECTION_AGE_SECONDS,
+        help="close each client connection after about this long, so long-lived streams "
+        "spread over replicas started since (0: never; default "
+        f"{DEFAULT_MAX_CONNECTION_AGE_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--max-connection-age-grace-seconds",
+        type=float,
+        default=age_grace_seconds,
+        help="then how long its open streams may go on before they are ended (clients "
+        f"reconnect; default {age_grace_seconds:g})",
+    )
     add_log_level_flag(parser, "info", "debug", "info", "warning")
 
 
@@ -185,6 +215,8 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         tls=TlsFiles(cert=args.tls_cert, key=args.tls_key, ca=args.tls_client_ca),
         allow_plaintext=args.allow_plaintext,
         grace_seconds=args.grace_seconds,
+        max_connection_age_seconds=args.max_connection_age_seconds,
+        max_connection_age_grace_seconds=args.max_connection_age_grace_seconds,
         metrics_port=args.metrics_port,
     )
 

@@ -36,6 +36,11 @@ _GRPC_CALL_TASKS = frozenset({"_schedule_rpc_coro", "_handle_exceptions"})
 _CALL_TASKS_BOUND_S = 2.0
 
 
+DEFAULT_MAX_CONNECTION_AGE_SECONDS = 1800.0
+DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS = 60.0
+MAX_CONNECTION_AGE_SECONDS = 7 * 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
@@ -43,6 +48,12 @@ class ServerConfig:
     tls: TlsFiles = field(default_factory=TlsFiles)
     allow_plaintext: bool = False
     grace_seconds: float = 10.0
+    # Connections are closed after this long (gRPC adds +-10% jitter; 0: never), and the
+    # streams still open on them get `max_connection_age_grace_seconds` more: so that a
+    # Service's long-lived connections (devices' WatchModel streams) spread over replicas
+    # added since, instead of staying on the pods that were there first.
+    max_connection_age_seconds: float = DEFAULT_MAX_CONNECTION_AGE_SECONDS
+    max_connection_age_grace_seconds: float = DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS
     readiness_interval_seconds: float = 5.0
     # Where `/metrics` is served (on `host`); None serves none, 0 picks a free port.
     metrics_port: int | None = None
@@ -58,6 +69,28 @@ class ServerConfig:
             )
         if self.tls.enabled and self.tls.cert is None:
             raise InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key too")
+        for flag, value in (
+            ("--max-connection-age-seconds", self.max_connection_age_seconds),
+            ("--max-connection-age-grace-seconds", self.max_connection_age_grace_seconds),
+        ):
+            if not 0 <= value <= MAX_CONNECTION_AGE_SECONDS:
+                raise InvalidArgumentError(
+                    f"{flag} must be 0 to {MAX_CONNECTION_AGE_SECONDS:g} seconds, got {value}"
+                )
+
+    @property
+    def grpc_options(self) -> list[tuple[str, int]]:
+        """The server's gRPC options: the shared ones, and the connection age."""
+        options = list(SERVER_OPTIONS)
+        if self.max_connection_age_seconds > 0:
+            options += [
+                ("grpc.max_connection_age_ms", int(self.max_connection_age_seconds * 1000)),
+                (
+                    "grpc.max_connection_age_grace_ms",
+                    int(self.max_connection_age_grace_seconds * 1000),
+                ),
+            ]
+        return options
 
 
 @dataclass(frozen=True)
@@ -102,7 +135,7 @@ class Server:
             rules.update(service.rules)
         self._server = aio.server(
             interceptors=[CallInterceptor(rules, authenticator, self.metrics.grpc)],
-            options=list(SERVER_OPTIONS),
+            options=config.grpc_options,
         )
         self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._stopped = asyncio.Event()
