@@ -21,6 +21,7 @@ import yaml
 from ofa_fleet.cli.main import build_parser
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.serving.server import LIVENESS_SERVICE
 from tests.deploy import crd_checks
 from tests.deploy.chart import (
     CI_VALUES,
@@ -158,7 +159,8 @@ def test_servers_probe_grpc_health(scenario):
         service, port, _ = SERVERS[_component(deployment)]
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["readinessProbe"]["grpc"] == {"port": port, "service": service}
-        assert container["livenessProbe"]["grpc"] == {"port": port}
+        # Liveness asks for the name that stays SERVING through a database outage.
+        assert container["livenessProbe"]["grpc"] == {"port": port, "service": LIVENESS_SERVICE}
         assert container["startupProbe"]["grpc"] == {"port": port}
 
 

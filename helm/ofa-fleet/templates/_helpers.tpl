@@ -126,6 +126,7 @@ readinessProbe:
 livenessProbe:
   grpc:
     port: {{ .port }}
+    service: ofa_fleet.Liveness
   periodSeconds: {{ $probes.liveness.periodSeconds }}
   timeoutSeconds: {{ $probes.liveness.timeoutSeconds }}
   failureThreshold: {{ $probes.liveness.failureThreshold }}

@@ -36,6 +36,9 @@ _GRPC_CALL_TASKS = frozenset({"_schedule_rpc_coro", "_handle_exceptions"})
 _CALL_TASKS_BOUND_S = 2.0
 
 
+# The health service name a liveness probe checks (`grpc.health.v1`): SERVING from start
+# until shutdown. The overall name "" and each service's name report readiness instead.
+LIVENESS_SERVICE = "ofa_fleet.Liveness"
 DEFAULT_MAX_CONNECTION_AGE_SECONDS = 1800.0
 DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS = 60.0
 MAX_CONNECTION_AGE_SECONDS = 7 * 24 * 3600.0
@@ -166,6 +169,10 @@ class Server:
         if self.config.metrics_port is not None:
             self.metrics.start(self.config.host, self.config.metrics_port)
         await self._server.start()
+        # Alive while this process answers health checks, whatever its dependencies say:
+        # a liveness probe on it restarts a stuck server, never one waiting out a
+        # database outage (which only takes it out of rotation, through readiness).
+        await self._health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         await self._check_readiness()
         self._readiness = asyncio.create_task(self._watch_readiness())
         self._background = [
