@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
+import grpc
 from grpc import aio
 
 from ofa_fleet.contract.error_details import CURSOR_EXPIRED
@@ -24,6 +26,7 @@ from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 
 log = logging.getLogger("ofa_fleet.delivery")
 RETRY_SECONDS = 1.0
+ROUTINE_AFTER_SECONDS = 60.0  # a stream closed after this long is logged at info
 
 
 async def follow_changes(
@@ -42,6 +45,7 @@ async def follow_changes(
         request = registry_pb2.WatchChangesRequest(
             kinds=kinds, operations=operations, after_cursor=cursor, from_head=cursor == 0
         )
+        opened = time.monotonic()
         try:
             async for change in registry.WatchChanges(request, metadata=bearer(token)):
                 handle(change)
@@ -51,7 +55,15 @@ async def follow_changes(
             if details is not None and details.reason == CURSOR_EXPIRED:
                 missed()
                 cursor = 0
-            log.warning(
-                f"{what} interrupted", extra={"code": error.code().name, "error": error.details()}
+            # A stream that ran a while and was closed (the registry's connection age, a
+            # restart) is routine: resumed from the cursor. One that fails at once is not.
+            routine = (
+                error.code() is grpc.StatusCode.UNAVAILABLE
+                and time.monotonic() - opened >= ROUTINE_AFTER_SECONDS
+            )
+            log.log(
+                logging.INFO if routine else logging.WARNING,
+                f"{what} interrupted",
+                extra={"code": error.code().name, "error": error.details()},
             )
         await asyncio.sleep(RETRY_SECONDS)
