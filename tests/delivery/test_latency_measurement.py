@@ -24,7 +24,7 @@ from ofa_fleet.delivery.serve.latency_measurement import DEVICES_WANTED, measure
 from ofa_fleet.delivery.store.specializations import Specializations, SpecializationStatus
 from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
-from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc, registry_pb2, search_pb2
+from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc, registry_pb2, search_pb2
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
 from tests.delivery.test_reconciler import (  # noqa: F401
     OPERATOR,
@@ -74,6 +74,26 @@ def test_devices_are_asked_until_enough_of_them_measured_this_space():
     assert measurement_for(profile_with(enough), answer) is None
     other_space = dataclasses.replace(enough, space_fingerprint="ab" * 8)
     assert measurement_for(profile_with(other_space), answer) is not None
+
+
+def test_devices_measure_with_the_graph_optimization_their_profile_runs():
+    spec = example_profile()
+    basic = dataclasses.replace(
+        spec,
+        measure_on_devices=True,
+        runtime=dataclasses.replace(spec.runtime, graph_optimization="basic"),
+    )
+    profile = registry_pb2.Profile(spec=profile_to_proto(basic))
+    wanted = measurement_for(profile, supernet_answer())
+    assert wanted is not None
+    assert wanted.graph_optimization == common_pb2.GRAPH_OPTIMIZATION_BASIC
+    # Enough devices measured, but at onnxruntime's default: measured again.
+    at_default = synthetic_table(TINY, threads=spec.runtime.threads, devices=DEVICES_WANTED)
+    profile.spec.latency_table_json = json.dumps(at_default.to_dict())
+    assert measurement_for(profile, supernet_answer()) is not None
+    at_basic = dataclasses.replace(at_default, graph_optimization="basic")
+    profile.spec.latency_table_json = json.dumps(at_basic.to_dict())
+    assert measurement_for(profile, supernet_answer()) is None
 
 
 @pytest.mark.slow

@@ -49,10 +49,12 @@ def test_devices_within_a_quarter_of_each_other_are_all_kept():
     assert merged.dropped == 0
 
 
-def test_tables_of_another_space_or_thread_count_are_refused():
+def test_tables_of_another_space_thread_count_or_graph_optimization_are_refused():
     base = synthetic_table(TINY)
     with pytest.raises(InvalidArgumentError, match="cannot be merged"):
         merge_tables([base, dataclasses.replace(base, threads=2)])
+    with pytest.raises(InvalidArgumentError, match="cannot be merged"):
+        merge_tables([base, dataclasses.replace(base, graph_optimization="basic")])
     with pytest.raises(InvalidArgumentError, match="cannot be merged"):
         merge_tables([base, synthetic_table(cpu_space())])
     with pytest.raises(InvalidArgumentError, match="no latency tables"):

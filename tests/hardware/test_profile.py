@@ -69,6 +69,7 @@ def test_round_trip_through_the_stored_shape():
         ({"runtime__execution_provider": "TPU"}, "not a known onnxruntime execution provider"),
         ({"runtime__engine": "tflite"}, "engine must be one of"),
         ({"runtime__threads": 8}, "threads is 8 but the CPU has 4 cores"),
+        ({"runtime__graph_optimization": "fast"}, "graph_optimization must be one of"),
         ({"cpu__architecture": "mips"}, "architecture must be one of"),
         ({"cpu__cores": 0}, "cores must be positive"),
         ({"ram_bytes": "12 parsecs"}, "unknown unit"),

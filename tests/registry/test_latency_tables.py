@@ -123,6 +123,7 @@ def test_only_a_profile_that_asks_takes_tables(channel):
     ("table", "says"),
     [
         (measured(threads=PROFILE.runtime.threads + 1), "thread"),
+        (measured(graph_optimization="basic"), "graph optimization 'basic'"),
         (measured(devices=3), "merge of 3"),
         ("{not json", "not JSON"),
         ("x" * (1024 * 1024 + 1), "at most 1,048,576"),

@@ -29,9 +29,11 @@ computes on the caller's) and a lower bound for more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +58,7 @@ from ofa_fleet.errors import (
     OfaFleetError,
     RemoteCallError,
 )
+from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
 from ofa_fleet.v1 import delivery_pb2, registry_pb2
 
 log = logging.getLogger("ofa_fleet.agent")
@@ -65,6 +68,8 @@ MAX_ERROR_CHARS = 1024  # what the registry keeps of one status error
 @dataclass(frozen=True)
 class BootSettings:
     threads: int = 1
+    # onnxruntime's graph optimizations for the model (`inference.graph_optimization`).
+    graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION
     backoff: Backoff = field(default_factory=Backoff)
     download: DownloadTimeouts = field(default_factory=DownloadTimeouts)
     timing: Timing = field(default_factory=Timing)
@@ -74,6 +79,13 @@ class BootSettings:
     meter_scope: Literal["process", "thread"] = "process"
     # Where no model fits the profile: watch for one (a daemon), or fail at once (--once).
     wait_while_infeasible: bool = True
+    # Held while this device times anything (its model, a latency table), where devices
+    # share one machine (the fleet simulator): they take turns, as devices with a CPU each
+    # would not slow each other down. None on a real device.
+    timing_turns: AbstractContextManager[Any] | None = None
+
+    def timing_turn(self) -> AbstractContextManager[Any]:
+        return self.timing_turns if self.timing_turns is not None else contextlib.nullcontext()
 
 
 @dataclass
@@ -315,8 +327,16 @@ class Boot:
         """On the worker thread, so that a thread-scoped meter sees the work itself."""
         measured = Reading()
         try:
-            with self.settings.energy.meter(self.settings.meter_scope) as measured:
-                return smoke_test(model.path, self.settings.threads, self.settings.timing)
+            with (
+                self.settings.timing_turn(),
+                self.settings.energy.meter(self.settings.meter_scope) as measured,
+            ):
+                return smoke_test(
+                    model.path,
+                    self.settings.threads,
+                    self.settings.timing,
+                    self.settings.graph_optimization,
+                )
         finally:
             spent.append(measured.cost)
 

@@ -4,7 +4,8 @@ After each boot that leaves a model running, the agent asks delivery
 (`GetLatencyMeasurement`) whether its profile wants tables from its devices. If it does,
 and this device has not sent one for that space and runtime setting yet
 (`STATE/latency-measured.json` remembers), the agent builds the space's layers as ONNX
-graphs, times them in onnxruntime with the profile's threads and execution provider
+graphs, times them in onnxruntime with the profile's threads, execution provider and
+graph optimization level
 (`predictors.device_profiling`: no torch, no weights) and sends the table to the
 registry (`SubmitLatencyTable`), which keeps its profile's table as the median of its
 devices'. What measuring drew is reported like a boot's own profiling
@@ -36,6 +37,7 @@ from ofa_fleet.carbon.meter import Reading
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError, OfaFleetError, RemoteCallError
 from ofa_fleet.hardware.latency_table import LatencyTable
+from ofa_fleet.inference.graph_optimization import graph_optimization_from_proto
 from ofa_fleet.storage.durable import write_atomic
 from ofa_fleet.v1 import delivery_pb2, registry_pb2
 
@@ -160,7 +162,10 @@ class LatencyMeasurer:
 
         measured = Reading()
         try:
-            with self.boot.energy.meter(self.boot.meter_scope) as measured:
+            with (
+                self.boot.timing_turn(),
+                self.boot.energy.meter(self.boot.meter_scope) as measured,
+            ):
                 return profile_device(
                     space,
                     wanted.in_channels,
@@ -170,6 +175,7 @@ class LatencyMeasurer:
                     whole_models=self.settings.whole_models,
                     rounds=self.settings.rounds,
                     runs_per_round=self.settings.runs_per_round,
+                    graph_optimization=_graph_optimization(wanted),
                 )
         finally:
             spent.append(measured.cost)
@@ -214,7 +220,14 @@ def _key(wanted: delivery_pb2.LatencyMeasurement) -> str:
             wanted.num_classes,
             wanted.threads,
             wanted.execution_provider,
+            _graph_optimization(wanted),
         )
+    )
+
+
+def _graph_optimization(wanted: delivery_pb2.LatencyMeasurement) -> str:
+    return graph_optimization_from_proto(
+        wanted.graph_optimization, "graph optimization to measure with"
     )
 
 

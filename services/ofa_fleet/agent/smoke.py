@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ofa_fleet.errors import FailedPreconditionError
+from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
 from ofa_fleet.inference.timing import make_session
 
 PROVIDER = "CPUExecutionProvider"
@@ -56,7 +57,12 @@ class SmokeResult:
     ready_at: float  # time.monotonic() when the smoke inference had passed
 
 
-def smoke_test(path: Path, threads: int = 1, timing: Timing = Timing()) -> SmokeResult:
+def smoke_test(
+    path: Path,
+    threads: int = 1,
+    timing: Timing = Timing(),
+    graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION,
+) -> SmokeResult:
     """Load `path` in onnxruntime, check one inference on zeros, time it.
 
     Raises `FailedPreconditionError` with the reason when the model does not load, cannot
@@ -66,7 +72,7 @@ def smoke_test(path: Path, threads: int = 1, timing: Timing = Timing()) -> Smoke
         raise FailedPreconditionError(f"threads must be at least 1, got {threads}")
     started = time.perf_counter()
     try:
-        session = make_session(path.read_bytes(), threads, PROVIDER)
+        session = make_session(path.read_bytes(), threads, PROVIDER, graph_optimization)
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise FailedPreconditionError(
             f"model {path.name} does not load in onnxruntime: {exc}"

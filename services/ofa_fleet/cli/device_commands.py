@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ofa_fleet.cli.common_flags import add_json_flag, add_log_level_flag
 from ofa_fleet.cli.connection_flags import add_endpoint_flags, add_tls_flags, tls_files
+from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION, GRAPH_OPTIMIZATIONS
 
 if TYPE_CHECKING:
     from ofa_fleet.agent.runner import AgentResult
@@ -41,6 +42,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--hardware-id", help="this device's label (default: from the machine)")
     run.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    run.add_argument(
+        "--graph-optimization",
+        choices=GRAPH_OPTIMIZATIONS,
+        default=DEFAULT_GRAPH_OPTIMIZATION,
+        help="onnxruntime graph optimizations for the model; as the profile's runtime says "
+        f"(default {DEFAULT_GRAPH_OPTIMIZATION})",
+    )
     run.add_argument("--once", action="store_true", help="boot, report and exit")
     run.add_argument(
         "--heartbeat-seconds",
@@ -122,6 +130,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         measurement=None if args.no_latency_table else MeasureSettings(),
         boot=BootSettings(
             threads=args.threads,
+            graph_optimization=args.graph_optimization,
             download=DownloadTimeouts(call_seconds=args.download_timeout),
             wait_while_infeasible=not args.once,
         ),

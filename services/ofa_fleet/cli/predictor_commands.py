@@ -12,6 +12,7 @@ from ofa_fleet.cli.common_flags import add_checkpoint_flag, add_json_flag
 from ofa_fleet.cli.core_commands import add_device_flag, write_atomically
 from ofa_fleet.console.output import step_progress
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION, GRAPH_OPTIMIZATIONS
 
 # torch, scikit-learn and onnxruntime load in the handlers that use them, so that building
 # the parser (and running the light commands) does not pay for them.
@@ -31,6 +32,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--provider",
         default="CPUExecutionProvider",
         help="onnxruntime execution provider to time with (default CPUExecutionProvider)",
+    )
+    profile.add_argument(
+        "--graph-optimization",
+        choices=GRAPH_OPTIMIZATIONS,
+        default=DEFAULT_GRAPH_OPTIMIZATION,
+        help="onnxruntime graph optimizations, as the device runs its model (default "
+        f"{DEFAULT_GRAPH_OPTIMIZATION})",
     )
     profile.add_argument("--whole-models", type=int, default=16, help="subnets timed whole")
     profile.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds")
@@ -101,6 +109,7 @@ def run_profile_device(args: argparse.Namespace) -> dict[str, Any]:
             whole_models=args.whole_models,
             rounds=args.rounds,
             progress=report,
+            graph_optimization=args.graph_optimization,
         )
     write_atomically(args.out, json.dumps(table.to_dict(), indent=1).encode())
     predictor = LatencyPredictor(

@@ -18,6 +18,10 @@ from typing import Any, NamedTuple
 from ofa_fleet.core.layers import Layer
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
+from ofa_fleet.inference.graph_optimization import (
+    DEFAULT_GRAPH_OPTIMIZATION,
+    check_graph_optimization,
+)
 
 FORMAT = "ofa-fleet.latency-table/1"
 MAX_DEVICES = 1_000_000_000
@@ -33,6 +37,7 @@ class MeasuredSetting(NamedTuple):
     num_classes: int
     threads: int
     execution_provider: str
+    graph_optimization: str
 
 
 def boundary_key(channels: int, size: int) -> str:
@@ -45,7 +50,9 @@ class LatencyTable:
 
     Attributes:
         space_fingerprint / in_channels / num_classes: what the layers belong to.
-        threads / execution_provider / onnxruntime_version / machine: how and where.
+        threads / execution_provider / graph_optimization / onnxruntime_version / machine:
+            how and where (a table from before levels were recorded was measured at
+            onnxruntime's default, "all").
         layers: ms per `Layer.key`.
         boundaries: ms that timing two layers apart adds over timing them together, per
             tensor shape between them (`boundary_key`).
@@ -69,8 +76,10 @@ class LatencyTable:
     samples: tuple[dict[str, Any], ...] = ()
     created: str = ""
     devices: int = 1
+    graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION
 
     def __post_init__(self) -> None:
+        check_graph_optimization(self.graph_optimization, "latency table graph_optimization")
         if not isinstance(self.space_fingerprint, str) or not FINGERPRINT.fullmatch(
             self.space_fingerprint
         ):
@@ -102,6 +111,7 @@ class LatencyTable:
             self.num_classes,
             self.threads,
             self.execution_provider,
+            self.graph_optimization,
         )
 
     def check_compatible(self, space: SearchSpace, in_channels: int, num_classes: int) -> None:
@@ -139,6 +149,7 @@ class LatencyTable:
             "num_classes": self.num_classes,
             "threads": self.threads,
             "execution_provider": self.execution_provider,
+            "graph_optimization": self.graph_optimization,
             "onnxruntime_version": self.onnxruntime_version,
             "machine": self.machine,
             "created": self.created,

@@ -18,6 +18,7 @@ from ofa_fleet.hardware.profile import (
     HardwareProfile,
     RuntimeSpec,
 )
+from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
 
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64", "armv7l": "armv7"}
 
@@ -38,7 +39,13 @@ def local_profile(threads: int, table: LatencyTable | None = None) -> HardwarePr
         constraints=Constraints(
             latency_budget_ms=1000.0, max_model_bytes=storage, max_peak_memory_bytes=ram
         ),
-        runtime=RuntimeSpec(threads=min(threads, cores)),
+        # Runs models the way its table was measured, when it has one.
+        runtime=RuntimeSpec(
+            threads=min(threads, cores),
+            graph_optimization=table.graph_optimization
+            if table is not None
+            else DEFAULT_GRAPH_OPTIMIZATION,
+        ),
         latency_table=table,
     )
 

@@ -19,6 +19,10 @@ from typing import Any, TypeVar
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.units import parse_bytes
+from ofa_fleet.inference.graph_optimization import (
+    DEFAULT_GRAPH_OPTIMIZATION,
+    check_graph_optimization,
+)
 
 T = TypeVar("T")
 
@@ -81,11 +85,15 @@ class CpuSpec:
 
 @dataclass(frozen=True)
 class RuntimeSpec:
-    """How the device runs models: the engine, its execution provider and threads."""
+    """How the device runs models: the engine, its execution provider, threads and graph
+    optimization level (the same model is several times slower without onnxruntime's
+    fusions and layout changes, so a device that loads models with fewer is, for
+    latency, another kind of device)."""
 
     engine: str = "onnxruntime"
     execution_provider: str = "CPUExecutionProvider"
     threads: int = 1
+    graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION
 
     def validate(self, where: str, cores: int) -> None:
         if self.engine not in ENGINES:
@@ -98,6 +106,7 @@ class RuntimeSpec:
                 f"onnxruntime execution provider; known: {list(EXECUTION_PROVIDERS)}"
             )
         _positive(self.threads, f"{where}.threads")
+        check_graph_optimization(self.graph_optimization, f"{where}.graph_optimization")
         if self.threads > cores:
             raise InvalidArgumentError(
                 f"{where}.threads is {self.threads} but the CPU has {cores} cores"

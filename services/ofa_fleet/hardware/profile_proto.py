@@ -15,6 +15,10 @@ from google.protobuf.duration_pb2 import Duration
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.profile import MAX_BUDGET_MS, HardwareProfile
+from ofa_fleet.inference.graph_optimization import (
+    graph_optimization_from_proto,
+    graph_optimization_to_proto,
+)
 from ofa_fleet.v1 import common_pb2
 
 # A latency table of the largest space is a few hundred KB of JSON.
@@ -70,6 +74,9 @@ def profile_from_proto(message: common_pb2.HardwareProfile, field: str) -> Hardw
             "engine": message.runtime.engine or "onnxruntime",
             "execution_provider": message.runtime.execution_provider or "CPUExecutionProvider",
             "threads": message.runtime.threads or 1,
+            "graph_optimization": graph_optimization_from_proto(
+                message.runtime.graph_optimization, f"{field}.runtime.graph_optimization"
+            ),
         },
         "constraints": {
             "latency_budget_ms": _checked_budget_ms(message),
@@ -131,6 +138,7 @@ def profile_to_proto(spec: HardwareProfile) -> common_pb2.HardwareProfile:
             engine=spec.runtime.engine,
             execution_provider=spec.runtime.execution_provider,
             threads=spec.runtime.threads,
+            graph_optimization=graph_optimization_to_proto(spec.runtime.graph_optimization),
         ),
         constraints=common_pb2.Constraints(
             latency_budget=milliseconds_to_proto(spec.constraints.latency_budget_ms),

@@ -20,26 +20,52 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from ofa_fleet.inference.graph_optimization import (
+    DEFAULT_GRAPH_OPTIMIZATION,
+    check_graph_optimization,
+)
 
-def make_session(onnx_bytes: bytes, threads: int, provider: str) -> ort.InferenceSession:
+_LEVELS = {
+    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def make_session(
+    onnx_bytes: bytes,
+    threads: int,
+    provider: str,
+    graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION,
+) -> ort.InferenceSession:
+    """A session run the way a device of that runtime setting runs its model."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    level = check_graph_optimization(graph_optimization, "graph optimization")
+    options.graph_optimization_level = _LEVELS[level]
     return ort.InferenceSession(onnx_bytes, options, providers=[provider])
 
 
 class InterleavedTimer:
     """Times a set of models in round-robin rounds; see the module docstring."""
 
-    def __init__(self, threads: int = 1, provider: str = "CPUExecutionProvider") -> None:
+    def __init__(
+        self,
+        threads: int = 1,
+        provider: str = "CPUExecutionProvider",
+        graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION,
+    ) -> None:
         self.threads = threads
         self.provider = provider
+        self.graph_optimization = graph_optimization
         self._runs: list[Callable[[], object]] = []
 
     def add(self, onnx_bytes: bytes, input_shape: Sequence[int]) -> int:
         """Register a model; returns its index in `measure`'s result."""
-        session = make_session(onnx_bytes, self.threads, self.provider)
+        session = make_session(onnx_bytes, self.threads, self.provider, self.graph_optimization)
         name = session.get_inputs()[0].name
         feed = {name: np.random.default_rng(0).standard_normal(input_shape, dtype=np.float32)}
         self._runs.append(lambda: session.run(None, feed))

@@ -28,6 +28,7 @@ from ofa_fleet.core.layers import Layer, space_layers, subnet_layers
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.latency_table import LatencyTable, boundary_key
+from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
 from ofa_fleet.inference.timing import InterleavedTimer
 from ofa_fleet.predictors.onnx_blocks import conv_chain_model, layers_model
 
@@ -46,10 +47,19 @@ def profile_device(
     runs_per_round: int = 20,
     seed: int = 0,
     progress: ProgressCallback | None = None,
+    graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION,
 ) -> LatencyTable:
     """Time this machine and return its latency table for ``space``."""
     profiler = DeviceProfiler(
-        space, in_channels, num_classes, threads, provider, whole_models, seed, progress
+        space,
+        in_channels,
+        num_classes,
+        threads,
+        provider,
+        whole_models,
+        seed,
+        progress,
+        graph_optimization=graph_optimization,
     )
     table, _ = profiler.run(rounds, runs_per_round)
     return table
@@ -73,6 +83,7 @@ class DeviceProfiler:
         whole_models: int = 16,
         seed: int = 0,
         progress: ProgressCallback | None = None,
+        graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION,
     ) -> None:
         if provider not in ort.get_available_providers():
             raise InvalidArgumentError(
@@ -85,7 +96,7 @@ class DeviceProfiler:
             )
         self.space, self.in_channels, self.num_classes = space, in_channels, num_classes
         self.report = progress or (lambda stage, done, total: None)
-        self.timer = InterleavedTimer(threads, provider)
+        self.timer = InterleavedTimer(threads, provider, graph_optimization)
         layers = space_layers(space, in_channels, num_classes)
         self.layer_index: dict[str, int] = {}
         for done, layer in enumerate(layers, 1):
@@ -124,6 +135,7 @@ class DeviceProfiler:
             num_classes=self.num_classes,
             threads=self.timer.threads,
             execution_provider=self.timer.provider,
+            graph_optimization=self.timer.graph_optimization,
             onnxruntime_version=ort.__version__,
             machine=machine_description(),
             layers={key: round(timings[i], 6) for key, i in self.layer_index.items()},

@@ -79,9 +79,9 @@ class LatencyPredictor:
 
 def _usable_table(index: LayerIndex, profile: HardwareProfile) -> LatencyTable | None:
     """The profile's table, unless its devices measured it for an earlier space, thread
-    count or execution provider: they measure again after their next model, and until
-    then the analytic estimate (with their reports) stands in. An operator's table that
-    does not fit is an error instead."""
+    count, execution provider or graph optimization level: they measure again after their
+    next model, and until then the analytic estimate (with their reports) stands in. An
+    operator's table that does not fit is an error instead."""
     table = profile.latency_table
     if table is None or not profile.measure_on_devices:
         return table
@@ -91,6 +91,7 @@ def _usable_table(index: LayerIndex, profile: HardwareProfile) -> LatencyTable |
         index.num_classes,
         profile.threads,
         profile.runtime.execution_provider,
+        profile.runtime.graph_optimization,
     )
     return table if table.setting == wanted else None
 

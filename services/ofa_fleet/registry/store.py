@@ -569,11 +569,14 @@ def _check_measured_for(spec: HardwareProfile, table: LatencyTable) -> None:
             reason="LATENCY_TABLE_NOT_ASKED",
         )
     runtime = spec.runtime
-    if (table.threads, table.execution_provider) != (runtime.threads, runtime.execution_provider):
+    measured = (table.threads, table.execution_provider, table.graph_optimization)
+    runs = (runtime.threads, runtime.execution_provider, runtime.graph_optimization)
+    if measured != runs:
         raise InvalidArgumentError(
             f"latency table measured with {table.threads} thread(s) on "
-            f"{table.execution_provider}; profile {spec.name!r} runs its model with "
-            f"{runtime.threads} on {runtime.execution_provider}",
+            f"{table.execution_provider}, graph optimization {table.graph_optimization!r}; "
+            f"profile {spec.name!r} runs its model with {runtime.threads} on "
+            f"{runtime.execution_provider}, graph optimization {runtime.graph_optimization!r}",
             field="latency_table_json",
         )
 

@@ -276,6 +276,7 @@ class Specializer:
             should_stop,
             timing_threads=profile.threads if options.measure_latency else None,
             tally=tally,
+            graph_optimization=profile.runtime.graph_optimization,
         )
         export_seconds = time.perf_counter() - export_started
         return Specialization(

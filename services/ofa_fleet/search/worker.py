@@ -27,6 +27,7 @@ from ofa_fleet.core.checkpoint import Checkpoint
 from ofa_fleet.data import DataSplits
 from ofa_fleet.errors import FailedPreconditionError
 from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
 from ofa_fleet.inference.timing import InterleavedTimer
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
@@ -127,6 +128,7 @@ def export_model(
     seed: int,
     timing_threads: int | None,
     provider: str = "CPUExecutionProvider",
+    graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION,
 ) -> dict[str, Any]:
     """Extract, recalibrate, export to ONNX and verify it against PyTorch.
 
@@ -139,7 +141,7 @@ def export_model(
     exported = export_subnet(state.checkpoint, subnet, state.splits, seed)
     latency = None
     if timing_threads is not None:
-        timer = InterleavedTimer(timing_threads, provider)
+        timer = InterleavedTimer(timing_threads, provider, graph_optimization)
         shape = (1, state.checkpoint.supernet.in_channels, config.resolution, config.resolution)
         timer.add(exported.onnx_bytes, shape)
         latency = timer.measure(rounds=5, runs_per_round=20)[0]

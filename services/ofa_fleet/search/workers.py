@@ -24,6 +24,7 @@ from ray.exceptions import GetTimeoutError, RayError, RayTaskError
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.errors import CancelledError, OfaFleetError, UnavailableError
 from ofa_fleet.hardware.profile import HardwareProfile
+from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
 from ofa_fleet.predictors.subnet_predictor import Predictions
 from ofa_fleet.search import worker
 from ofa_fleet.search.bundle import SupernetBundle
@@ -128,10 +129,16 @@ class SearchWorkers:
         should_stop: Callable[[], bool],
         timing_threads: int | None = None,
         tally: TaskTally | None = None,
+        graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION,
     ) -> ExportResult:
-        (result,) = gather(
-            [_export.remote(self._box, str(arch), seed, timing_threads)], should_stop, tally=tally
+        task = _export.remote(
+            self._box,
+            str(arch),
+            seed,
+            timing_threads,
+            graph_optimization=graph_optimization,
         )
+        (result,) = gather([task], should_stop, tally=tally)
         return ExportResult(**result)
 
     def pids(self) -> list[int]:

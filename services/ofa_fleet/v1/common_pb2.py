@@ -25,39 +25,41 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ofa_fleet/v1/common.proto\x12\x0cofa_fleet.v1\x1a\x1egoogle/protobuf/duration.proto\"\xa9\x01\n\x07\x43puSpec\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\r\x12\x11\n\tclock_ghz\x18\x03 \x01(\x01\x12\x18\n\x0bpeak_gflops\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\"\n\x15memory_bandwidth_gbps\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\x0e\n\x0c_peak_gflopsB\x18\n\x16_memory_bandwidth_gbps\"J\n\x0bRuntimeSpec\x12\x0e\n\x06\x65ngine\x18\x01 \x01(\t\x12\x1a\n\x12\x65xecution_provider\x18\x02 \x01(\t\x12\x0f\n\x07threads\x18\x03 \x01(\r\"\xf1\x01\n\x0b\x43onstraints\x12\x31\n\x0elatency_budget\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\x17\n\nresolution\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x17\n\x0fmax_model_bytes\x18\x04 \x01(\x04\x12\x1d\n\x15max_peak_memory_bytes\x18\x05 \x01(\x04\x12\x15\n\x08min_top1\x18\x06 \x01(\x01H\x01\x88\x01\x01\x42\r\n\x0b_resolutionB\x0b\n\t_min_top1J\x04\x08\x01\x10\x02R\x11latency_budget_ms\"2\n\rLatencyReport\x12\x0c\n\x04\x61rch\x18\x01 \x01(\t\x12\x13\n\x0bmeasured_ms\x18\x02 \x01(\x01\"\xb7\x02\n\x0fHardwareProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\"\n\x03\x63pu\x18\x02 \x01(\x0b\x32\x15.ofa_fleet.v1.CpuSpec\x12\x11\n\tram_bytes\x18\x03 \x01(\x04\x12\x15\n\rstorage_bytes\x18\x04 \x01(\x04\x12*\n\x07runtime\x18\x05 \x01(\x0b\x32\x19.ofa_fleet.v1.RuntimeSpec\x12.\n\x0b\x63onstraints\x18\x06 \x01(\x0b\x32\x19.ofa_fleet.v1.Constraints\x12\x1a\n\x12latency_table_json\x18\x07 \x01(\t\x12\x34\n\x0flatency_reports\x18\x08 \x03(\x0b\x32\x1b.ofa_fleet.v1.LatencyReport\x12\x1a\n\x12measure_on_devices\x18\t \x01(\x08\"8\n\x0b\x42lockConfig\x12\x13\n\x0bkernel_size\x18\x01 \x01(\r\x12\x14\n\x0c\x65xpand_ratio\x18\x02 \x01(\r\"8\n\x0bStageConfig\x12)\n\x06\x62locks\x18\x01 \x03(\x0b\x32\x19.ofa_fleet.v1.BlockConfig\"K\n\nArchConfig\x12\x12\n\nresolution\x18\x01 \x01(\r\x12)\n\x06stages\x18\x02 \x03(\x0b\x32\x19.ofa_fleet.v1.StageConfig\"*\n\nModelChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"L\n\nEnergyCost\x12\x13\n\x0b\x63pu_seconds\x18\x01 \x01(\x01\x12\x15\n\renergy_joules\x18\x02 \x01(\x01\x12\x12\n\nco2e_grams\x18\x03 \x01(\x01\"h\n\x0b\x45nergyModel\x12\x14\n\x0cpower_source\x18\x01 \x01(\t\x12\x16\n\x0ewatts_per_core\x18\x02 \x01(\x01\x12\x16\n\x0egrid_g_per_kwh\x18\x03 \x01(\x01\x12\x13\n\x0bgrid_region\x18\x04 \x01(\t\"X\n\x0c\x41\x63tivityCost\x12\x10\n\x08\x61\x63tivity\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12&\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x18.ofa_fleet.v1.EnergyCost\"\x90\x01\n\x10ScratchReference\x12\r\n\x05\x61rchs\x18\x01 \x03(\t\x12\x13\n\x0btarget_top1\x18\x02 \x01(\x01\x12\x14\n\x0creached_top1\x18\x03 \x01(\x01\x12\x32\n\x10\x63ost_per_network\x18\x04 \x01(\x0b\x32\x18.ofa_fleet.v1.EnergyCost\x12\x0e\n\x06\x65pochs\x18\x05 \x01(\x01\"\xbc\x01\n\x0eSupernetLedger\x12\x18\n\x10supernet_version\x18\x01 \x01(\t\x12.\n\nactivities\x18\x02 \x03(\x0b\x32\x1a.ofa_fleet.v1.ActivityCost\x12/\n\x07scratch\x18\x03 \x01(\x0b\x32\x1e.ofa_fleet.v1.ScratchReference\x12/\n\x0c\x65nergy_model\x18\x04 \x01(\x0b\x32\x19.ofa_fleet.v1.EnergyModelb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ofa_fleet/v1/common.proto\x12\x0cofa_fleet.v1\x1a\x1egoogle/protobuf/duration.proto\"\xa9\x01\n\x07\x43puSpec\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12\r\n\x05\x63ores\x18\x02 \x01(\r\x12\x11\n\tclock_ghz\x18\x03 \x01(\x01\x12\x18\n\x0bpeak_gflops\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\"\n\x15memory_bandwidth_gbps\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\x0e\n\x0c_peak_gflopsB\x18\n\x16_memory_bandwidth_gbps\"\x87\x01\n\x0bRuntimeSpec\x12\x0e\n\x06\x65ngine\x18\x01 \x01(\t\x12\x1a\n\x12\x65xecution_provider\x18\x02 \x01(\t\x12\x0f\n\x07threads\x18\x03 \x01(\r\x12;\n\x12graph_optimization\x18\x04 \x01(\x0e\x32\x1f.ofa_fleet.v1.GraphOptimization\"\xf1\x01\n\x0b\x43onstraints\x12\x31\n\x0elatency_budget\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nbatch_size\x18\x02 \x01(\r\x12\x17\n\nresolution\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x17\n\x0fmax_model_bytes\x18\x04 \x01(\x04\x12\x1d\n\x15max_peak_memory_bytes\x18\x05 \x01(\x04\x12\x15\n\x08min_top1\x18\x06 \x01(\x01H\x01\x88\x01\x01\x42\r\n\x0b_resolutionB\x0b\n\t_min_top1J\x04\x08\x01\x10\x02R\x11latency_budget_ms\"2\n\rLatencyReport\x12\x0c\n\x04\x61rch\x18\x01 \x01(\t\x12\x13\n\x0bmeasured_ms\x18\x02 \x01(\x01\"\xb7\x02\n\x0fHardwareProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\"\n\x03\x63pu\x18\x02 \x01(\x0b\x32\x15.ofa_fleet.v1.CpuSpec\x12\x11\n\tram_bytes\x18\x03 \x01(\x04\x12\x15\n\rstorage_bytes\x18\x04 \x01(\x04\x12*\n\x07runtime\x18\x05 \x01(\x0b\x32\x19.ofa_fleet.v1.RuntimeSpec\x12.\n\x0b\x63onstraints\x18\x06 \x01(\x0b\x32\x19.ofa_fleet.v1.Constraints\x12\x1a\n\x12latency_table_json\x18\x07 \x01(\t\x12\x34\n\x0flatency_reports\x18\x08 \x03(\x0b\x32\x1b.ofa_fleet.v1.LatencyReport\x12\x1a\n\x12measure_on_devices\x18\t \x01(\x08\"8\n\x0b\x42lockConfig\x12\x13\n\x0bkernel_size\x18\x01 \x01(\r\x12\x14\n\x0c\x65xpand_ratio\x18\x02 \x01(\r\"8\n\x0bStageConfig\x12)\n\x06\x62locks\x18\x01 \x03(\x0b\x32\x19.ofa_fleet.v1.BlockConfig\"K\n\nArchConfig\x12\x12\n\nresolution\x18\x01 \x01(\r\x12)\n\x06stages\x18\x02 \x03(\x0b\x32\x19.ofa_fleet.v1.StageConfig\"*\n\nModelChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"L\n\nEnergyCost\x12\x13\n\x0b\x63pu_seconds\x18\x01 \x01(\x01\x12\x15\n\renergy_joules\x18\x02 \x01(\x01\x12\x12\n\nco2e_grams\x18\x03 \x01(\x01\"h\n\x0b\x45nergyModel\x12\x14\n\x0cpower_source\x18\x01 \x01(\t\x12\x16\n\x0ewatts_per_core\x18\x02 \x01(\x01\x12\x16\n\x0egrid_g_per_kwh\x18\x03 \x01(\x01\x12\x13\n\x0bgrid_region\x18\x04 \x01(\t\"X\n\x0c\x41\x63tivityCost\x12\x10\n\x08\x61\x63tivity\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12&\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x18.ofa_fleet.v1.EnergyCost\"\x90\x01\n\x10ScratchReference\x12\r\n\x05\x61rchs\x18\x01 \x03(\t\x12\x13\n\x0btarget_top1\x18\x02 \x01(\x01\x12\x14\n\x0creached_top1\x18\x03 \x01(\x01\x12\x32\n\x10\x63ost_per_network\x18\x04 \x01(\x0b\x32\x18.ofa_fleet.v1.EnergyCost\x12\x0e\n\x06\x65pochs\x18\x05 \x01(\x01\"\xbc\x01\n\x0eSupernetLedger\x12\x18\n\x10supernet_version\x18\x01 \x01(\t\x12.\n\nactivities\x18\x02 \x03(\x0b\x32\x1a.ofa_fleet.v1.ActivityCost\x12/\n\x07scratch\x18\x03 \x01(\x0b\x32\x1e.ofa_fleet.v1.ScratchReference\x12/\n\x0c\x65nergy_model\x18\x04 \x01(\x0b\x32\x19.ofa_fleet.v1.EnergyModel*\xb3\x01\n\x11GraphOptimization\x12\"\n\x1eGRAPH_OPTIMIZATION_UNSPECIFIED\x10\x00\x12\x1f\n\x1bGRAPH_OPTIMIZATION_DISABLED\x10\x01\x12\x1c\n\x18GRAPH_OPTIMIZATION_BASIC\x10\x02\x12\x1f\n\x1bGRAPH_OPTIMIZATION_EXTENDED\x10\x03\x12\x1a\n\x16GRAPH_OPTIMIZATION_ALL\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ofa_fleet.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_GRAPHOPTIMIZATION']._serialized_start=1845
+  _globals['_GRAPHOPTIMIZATION']._serialized_end=2024
   _globals['_CPUSPEC']._serialized_start=76
   _globals['_CPUSPEC']._serialized_end=245
-  _globals['_RUNTIMESPEC']._serialized_start=247
-  _globals['_RUNTIMESPEC']._serialized_end=321
-  _globals['_CONSTRAINTS']._serialized_start=324
-  _globals['_CONSTRAINTS']._serialized_end=565
-  _globals['_LATENCYREPORT']._serialized_start=567
-  _globals['_LATENCYREPORT']._serialized_end=617
-  _globals['_HARDWAREPROFILE']._serialized_start=620
-  _globals['_HARDWAREPROFILE']._serialized_end=931
-  _globals['_BLOCKCONFIG']._serialized_start=933
-  _globals['_BLOCKCONFIG']._serialized_end=989
-  _globals['_STAGECONFIG']._serialized_start=991
-  _globals['_STAGECONFIG']._serialized_end=1047
-  _globals['_ARCHCONFIG']._serialized_start=1049
-  _globals['_ARCHCONFIG']._serialized_end=1124
-  _globals['_MODELCHUNK']._serialized_start=1126
-  _globals['_MODELCHUNK']._serialized_end=1168
-  _globals['_ENERGYCOST']._serialized_start=1170
-  _globals['_ENERGYCOST']._serialized_end=1246
-  _globals['_ENERGYMODEL']._serialized_start=1248
-  _globals['_ENERGYMODEL']._serialized_end=1352
-  _globals['_ACTIVITYCOST']._serialized_start=1354
-  _globals['_ACTIVITYCOST']._serialized_end=1442
-  _globals['_SCRATCHREFERENCE']._serialized_start=1445
-  _globals['_SCRATCHREFERENCE']._serialized_end=1589
-  _globals['_SUPERNETLEDGER']._serialized_start=1592
-  _globals['_SUPERNETLEDGER']._serialized_end=1780
+  _globals['_RUNTIMESPEC']._serialized_start=248
+  _globals['_RUNTIMESPEC']._serialized_end=383
+  _globals['_CONSTRAINTS']._serialized_start=386
+  _globals['_CONSTRAINTS']._serialized_end=627
+  _globals['_LATENCYREPORT']._serialized_start=629
+  _globals['_LATENCYREPORT']._serialized_end=679
+  _globals['_HARDWAREPROFILE']._serialized_start=682
+  _globals['_HARDWAREPROFILE']._serialized_end=993
+  _globals['_BLOCKCONFIG']._serialized_start=995
+  _globals['_BLOCKCONFIG']._serialized_end=1051
+  _globals['_STAGECONFIG']._serialized_start=1053
+  _globals['_STAGECONFIG']._serialized_end=1109
+  _globals['_ARCHCONFIG']._serialized_start=1111
+  _globals['_ARCHCONFIG']._serialized_end=1186
+  _globals['_MODELCHUNK']._serialized_start=1188
+  _globals['_MODELCHUNK']._serialized_end=1230
+  _globals['_ENERGYCOST']._serialized_start=1232
+  _globals['_ENERGYCOST']._serialized_end=1308
+  _globals['_ENERGYMODEL']._serialized_start=1310
+  _globals['_ENERGYMODEL']._serialized_end=1414
+  _globals['_ACTIVITYCOST']._serialized_start=1416
+  _globals['_ACTIVITYCOST']._serialized_end=1504
+  _globals['_SCRATCHREFERENCE']._serialized_start=1507
+  _globals['_SCRATCHREFERENCE']._serialized_end=1651
+  _globals['_SUPERNETLEDGER']._serialized_start=1654
+  _globals['_SUPERNETLEDGER']._serialized_end=1842
 # @@protoc_insertion_point(module_scope)

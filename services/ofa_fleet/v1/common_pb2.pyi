@@ -2,12 +2,26 @@ import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class GraphOptimization(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GRAPH_OPTIMIZATION_UNSPECIFIED: _ClassVar[GraphOptimization]
+    GRAPH_OPTIMIZATION_DISABLED: _ClassVar[GraphOptimization]
+    GRAPH_OPTIMIZATION_BASIC: _ClassVar[GraphOptimization]
+    GRAPH_OPTIMIZATION_EXTENDED: _ClassVar[GraphOptimization]
+    GRAPH_OPTIMIZATION_ALL: _ClassVar[GraphOptimization]
+GRAPH_OPTIMIZATION_UNSPECIFIED: GraphOptimization
+GRAPH_OPTIMIZATION_DISABLED: GraphOptimization
+GRAPH_OPTIMIZATION_BASIC: GraphOptimization
+GRAPH_OPTIMIZATION_EXTENDED: GraphOptimization
+GRAPH_OPTIMIZATION_ALL: GraphOptimization
 
 class CpuSpec(_message.Message):
     __slots__ = ("architecture", "cores", "clock_ghz", "peak_gflops", "memory_bandwidth_gbps")
@@ -24,14 +38,16 @@ class CpuSpec(_message.Message):
     def __init__(self, architecture: _Optional[str] = ..., cores: _Optional[int] = ..., clock_ghz: _Optional[float] = ..., peak_gflops: _Optional[float] = ..., memory_bandwidth_gbps: _Optional[float] = ...) -> None: ...
 
 class RuntimeSpec(_message.Message):
-    __slots__ = ("engine", "execution_provider", "threads")
+    __slots__ = ("engine", "execution_provider", "threads", "graph_optimization")
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_OPTIMIZATION_FIELD_NUMBER: _ClassVar[int]
     engine: str
     execution_provider: str
     threads: int
-    def __init__(self, engine: _Optional[str] = ..., execution_provider: _Optional[str] = ..., threads: _Optional[int] = ...) -> None: ...
+    graph_optimization: GraphOptimization
+    def __init__(self, engine: _Optional[str] = ..., execution_provider: _Optional[str] = ..., threads: _Optional[int] = ..., graph_optimization: _Optional[_Union[GraphOptimization, str]] = ...) -> None: ...
 
 class Constraints(_message.Message):
     __slots__ = ("latency_budget", "batch_size", "resolution", "max_model_bytes", "max_peak_memory_bytes", "min_top1")

@@ -63,7 +63,7 @@ class GetLatencyMeasurementResponse(_message.Message):
     def __init__(self, measurement: _Optional[_Union[LatencyMeasurement, _Mapping]] = ...) -> None: ...
 
 class LatencyMeasurement(_message.Message):
-    __slots__ = ("profile_name", "space_json", "space_fingerprint", "in_channels", "num_classes", "threads", "execution_provider")
+    __slots__ = ("profile_name", "space_json", "space_fingerprint", "in_channels", "num_classes", "threads", "execution_provider", "graph_optimization")
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
     SPACE_JSON_FIELD_NUMBER: _ClassVar[int]
     SPACE_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,7 @@ class LatencyMeasurement(_message.Message):
     NUM_CLASSES_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_OPTIMIZATION_FIELD_NUMBER: _ClassVar[int]
     profile_name: str
     space_json: str
     space_fingerprint: str
@@ -78,7 +79,8 @@ class LatencyMeasurement(_message.Message):
     num_classes: int
     threads: int
     execution_provider: str
-    def __init__(self, profile_name: _Optional[str] = ..., space_json: _Optional[str] = ..., space_fingerprint: _Optional[str] = ..., in_channels: _Optional[int] = ..., num_classes: _Optional[int] = ..., threads: _Optional[int] = ..., execution_provider: _Optional[str] = ...) -> None: ...
+    graph_optimization: _common_pb2.GraphOptimization
+    def __init__(self, profile_name: _Optional[str] = ..., space_json: _Optional[str] = ..., space_fingerprint: _Optional[str] = ..., in_channels: _Optional[int] = ..., num_classes: _Optional[int] = ..., threads: _Optional[int] = ..., execution_provider: _Optional[str] = ..., graph_optimization: _Optional[_Union[_common_pb2.GraphOptimization, str]] = ...) -> None: ...
 
 class ModelManifest(_message.Message):
     __slots__ = ("canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "create_time", "chunk_size", "download_urls")

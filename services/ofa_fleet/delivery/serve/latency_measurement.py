@@ -15,7 +15,8 @@ import json
 
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.latency_table import LatencyTable, MeasuredSetting
-from ofa_fleet.v1 import delivery_pb2, registry_pb2, search_pb2
+from ofa_fleet.inference.graph_optimization import graph_optimization_from_proto
+from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2, search_pb2
 
 DEVICES_WANTED = 5
 
@@ -35,6 +36,7 @@ def measurement_for(
         num_classes=supernet.num_classes,
         threads=spec.runtime.threads or 1,
         execution_provider=spec.runtime.execution_provider or "CPUExecutionProvider",
+        graph_optimization=spec.runtime.graph_optimization or common_pb2.GRAPH_OPTIMIZATION_ALL,
     )
     table = _table(spec.latency_table_json)
     if table is None or table.devices < DEVICES_WANTED:
@@ -45,6 +47,7 @@ def measurement_for(
         wanted.num_classes,
         wanted.threads,
         wanted.execution_provider,
+        graph_optimization_from_proto(wanted.graph_optimization, "graph_optimization"),
     )
     return None if table.setting == asked else wanted
 
