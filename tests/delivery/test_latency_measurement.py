@@ -198,3 +198,88 @@ def test_a_device_measures_its_table_and_its_profile_is_specialized_on_it(
                         timeout=10,
                     )
                 assert error.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.mark.slow
+def test_a_device_whose_profile_no_model_fits_measures_its_table_while_it_waits(
+    services,  # noqa: F811
+    tmp_path: Path,
+):
+    """The profile's own estimate found no subnet within budget: its devices cannot boot,
+    so they measure while they wait (what they measure may find one that fits)."""
+    registry, search, folder = services
+    gateway = example_profile("x86-gateway")
+    profile = dataclasses.replace(
+        gateway,
+        measure_on_devices=True,
+        constraints=dataclasses.replace(gateway.constraints, latency_budget_ms=0.0001),
+    )
+    name = profile.name
+    with registry.channel() as channel:
+        stub = RegistryServiceStub(channel)
+        stub.CreateProfile(
+            registry_pb2.CreateProfileRequest(profile=profile_to_proto(profile)),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        fleet = stub.CreateFleet(
+            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="gw", profile=name)),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        delivery, store = start_delivery(registry, search, folder)
+        with delivery:
+            ledger = Specializations(store.database)
+            eventually(
+                lambda: (s := ledger.get(name)) and s.state is SpecializationStatus.INFEASIBLE,
+                state=lambda: ledger.get(name),
+            )
+            config = AgentConfig(
+                state_dir=tmp_path / "device",
+                endpoints=Endpoints(registry.address, delivery.address, call_timeout_seconds=5),
+                fleet_token=fleet.enrolment_token,
+                hardware_id="gw-0",
+                boot=BootSettings(
+                    threads=profile.runtime.threads,
+                    backoff=Backoff(initial_seconds=0.05, cap_seconds=0.4),
+                ),
+                measurement=TINY_MEASURE,
+            )
+            agent = Agent(config)
+            ended: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    asyncio.run(agent.run())
+                except BaseException as error:  # the stop before any model, expected
+                    ended.append(error)
+
+            running = threading.Thread(target=run)
+            running.start()
+            try:
+                # Its table reached the profile without a model ever running ...
+                def measured() -> registry_pb2.Profile | None:
+                    got = stub.GetProfile(
+                        registry_pb2.GetProfileRequest(name=name), metadata=OPERATOR, timeout=10
+                    ).profile
+                    return got if got.spec.latency_table_json else None
+
+                stored = eventually(measured)
+                table = profile_from_proto(stored.spec, "profile").latency_table
+                assert table is not None and table.devices == 1 and stored.revision == 2
+                # ... and search tried the profile again with it (still nothing fits 0.1 us).
+                eventually(
+                    lambda: (
+                        (s := ledger.get(name))
+                        and s.failed_revision == 2
+                        and s.state is SpecializationStatus.INFEASIBLE
+                    ),
+                    state=lambda: ledger.get(name),
+                )
+                assert store.current(name) is None
+            finally:
+                agent.request_stop()
+                running.join(timeout=60)
+            assert not running.is_alive()
+            (error,) = ended
+            assert "before the model was running" in str(error)

@@ -49,6 +49,13 @@ def test_devices_within_a_quarter_of_each_other_are_all_kept():
     assert merged.dropped == 0
 
 
+def test_a_merge_keeps_the_setting_its_tables_were_measured_at():
+    basic = dataclasses.replace(synthetic_table(TINY), graph_optimization="basic")
+    merged = merge_tables([basic, scaled(basic, 1.1), scaled(basic, 0.9)]).table
+    assert merged.setting == basic.setting
+    assert merged.devices == 3
+
+
 def test_tables_of_another_space_thread_count_or_graph_optimization_are_refused():
     base = synthetic_table(TINY)
     with pytest.raises(InvalidArgumentError, match="cannot be merged"):

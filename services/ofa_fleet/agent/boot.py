@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +88,9 @@ class BootSettings:
 
     def timing_turn(self) -> AbstractContextManager[Any]:
         return self.timing_turns if self.timing_turns is not None else contextlib.nullcontext()
+
+
+InfeasibleHook = Callable[["BootReport"], Awaitable[None]]
 
 
 @dataclass
@@ -151,6 +156,7 @@ class Boot:
         settings: BootSettings,
         started: float,
         on_chunk: ChunkHook | None = None,
+        on_infeasible: InfeasibleHook | None = None,
     ) -> None:
         self.connections = connections
         self.identity = identity
@@ -158,6 +164,8 @@ class Boot:
         self.settings = settings
         self.started = started
         self.on_chunk = on_chunk
+        # Run while no model fits the profile (see `ModelFetcher`), with this boot's report.
+        self.on_infeasible = on_infeasible
 
     @property
     def state_dir(self) -> Path:
@@ -262,6 +270,7 @@ class Boot:
             self.settings.download,
             self.on_chunk,
             self.settings.wait_while_infeasible,
+            None if self.on_infeasible is None else functools.partial(self.on_infeasible, report),
         )
         transfer = Transfer()
         try:

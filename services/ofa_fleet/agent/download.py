@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
@@ -83,10 +83,14 @@ class ModelFetcher:
         timeouts: DownloadTimeouts = DownloadTimeouts(),
         on_chunk: ChunkHook | None = None,
         wait_while_infeasible: bool = True,
+        on_infeasible: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """``wait_while_infeasible``: where no model fits the device's profile, watch for
-        one (a daemon) rather than fail at once (a single boot)."""
+        one (a daemon) rather than fail (a single boot). ``on_infeasible`` runs first,
+        each time: the device measuring its own latency table, which may show
+        that a model does fit (the profile's estimate said none did)."""
         self.wait_while_infeasible = wait_while_infeasible
+        self.on_infeasible = on_infeasible
         self.connections = connections
         self.identity = identity
         self.models = models
@@ -155,6 +159,8 @@ class ModelFetcher:
                 "no model fits this device's profile",
                 extra={"call": "delivery GetModelManifest", "error": str(error)},
             )
+            if self.on_infeasible is not None:
+                await self.on_infeasible()
             if not self.wait_while_infeasible:
                 raise
             if not await self._announced():

@@ -97,7 +97,15 @@ class LatencyMeasurer:
                     extra={"error": f"{type(error).__name__}: {error}"},
                 )
 
-    async def measure_if_asked(self, report: BootReport) -> Measured | None:
+    async def measure_if_asked(
+        self, report: BootReport, report_cost: bool = True
+    ) -> Measured | None:
+        """Measure and send the table if delivery asks and this device has not sent it.
+
+        What measuring drew is reported at once with the running model's status; with
+        ``report_cost=False`` (no model runs yet), it is added to ``report``'s profiling
+        cost instead, which the boot reports when its model runs.
+        """
         token = self.identity.device_token
         request = delivery_pb2.GetLatencyMeasurementRequest(device_id=self.identity.device_id)
         try:
@@ -141,7 +149,10 @@ class LatencyMeasurer:
         )
         self._remember([*done, key])
         cost = sum(spent, EnergyCost())
-        await self._report_cost(report, cost)
+        if report_cost:
+            await self._report_cost(report, cost)
+        else:
+            report.profiling_cost = cost + report.profiling_cost if report.profiling_cost else cost
         log.info(
             "latency table sent",
             extra={
@@ -200,15 +211,20 @@ class LatencyMeasurer:
         )
 
     def _remembered(self) -> list[str]:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return []
-        keys = data.get("measured") if isinstance(data, dict) else None
-        return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+        return remembered_measurements(self.path.parent)
 
     def _remember(self, keys: list[str]) -> None:
         write_atomic(self.path, json.dumps({"measured": keys[-MAX_REMEMBERED:]}).encode())
+
+
+def remembered_measurements(state_dir: Path) -> list[str]:
+    """What the device in ``state_dir`` has measured and sent (space and setting keys)."""
+    try:
+        data = json.loads((state_dir / MEASURED_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    keys = data.get("measured") if isinstance(data, dict) else None
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
 
 
 def _key(wanted: delivery_pb2.LatencyMeasurement) -> str:

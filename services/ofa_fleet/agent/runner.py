@@ -1,8 +1,10 @@
 """The agent's life: lock the state directory, enrol once, boot, then stay alive.
 
-`Agent.run(once=True)` ends when the model runs and has been reported. Otherwise the
-agent then follows delivery's `WatchModel` stream, booting again whenever it names a new
-model (`model_updates.ModelUpdates`), and heartbeats beside it as often as the registry
+`Agent.run(once=True)` ends when the model runs and has been reported (and, where the
+profile asks its devices for a latency table, this device's has been measured and sent:
+`latency_measurement`). Otherwise the agent then follows delivery's `WatchModel`
+stream, booting again whenever it names a new model (`model_updates.ModelUpdates`),
+and heartbeats beside it as often as the registry
 says in its answers (`heartbeat_seconds` of the config only until it has said), until
 SIGTERM or SIGINT (or `request_stop`). Either signal cancels whatever is in flight (a
 backoff wait, a download: its bytes stay on disk and are resumed next time, an RPC) and
@@ -25,12 +27,12 @@ from typing import Any
 
 from ofa_fleet.agent.app_interface import DEFAULT_HOOK_SECONDS, AppInterface, ModelReady
 from ofa_fleet.agent.backoff import retry
-from ofa_fleet.agent.boot import Boot, BootReport, BootSettings
+from ofa_fleet.agent.boot import Boot, BootReport, BootSettings, InfeasibleHook
 from ofa_fleet.agent.connections import Connections, Endpoints
 from ofa_fleet.agent.download import ChunkHook
 from ofa_fleet.agent.identity import Identity, enrolled_identity
 from ofa_fleet.agent.install import ModelDirectory
-from ofa_fleet.agent.latency_measurement import LatencyMeasurer, MeasureSettings
+from ofa_fleet.agent.latency_measurement import LatencyMeasurer, Measured, MeasureSettings
 from ofa_fleet.agent.model_updates import ModelUpdates
 from ofa_fleet.agent.state_lock import state_lock
 from ofa_fleet.contract.heartbeat import DEFAULT_HEARTBEAT_SECONDS, interval_from_proto
@@ -70,6 +72,7 @@ class AgentResult:
     heartbeats: int = 0
     stopped_by: str | None = None
     updates: tuple[BootReport, ...] = ()  # boots for models announced while running
+    measured: Measured | None = None  # the latency table sent after a --once boot, if asked
 
 
 class Agent:
@@ -148,14 +151,18 @@ class Agent:
         )
         if enrolled:
             log.info("enrolled", extra={"device_id": identity.device_id, "fleet": identity.fleet})
-        boot = Boot(connections, identity, models, self.config.boot, started, self.on_chunk)
+        measurer = self._measurer(connections, identity)
+        on_infeasible = None if measurer is None else self._measuring_while_infeasible(measurer)
+        boot = Boot(
+            connections, identity, models, self.config.boot, started, self.on_chunk, on_infeasible
+        )
         report = await boot.run(enrolled)
         self._follow_interval(report.heartbeat_seconds)
         await self._publish(report, models)
         if once:
             if report.problem is not None:
                 raise report.problem
-            return AgentResult(report)
+            return AgentResult(report, measured=await self._measure_once(measurer, report))
         if report.problem is not None:
             log.error("running an older model", extra={"error": str(report.problem)})
         updates = ModelUpdates(
@@ -171,6 +178,7 @@ class Agent:
                     self.config.boot,
                     time.monotonic(),
                     self.on_chunk,
+                    on_infeasible,
                 ).run(enrolled=False),
                 models,
             ),
@@ -178,14 +186,7 @@ class Agent:
         )
         self.model_updates = updates
         work = [updates.follow(), self._heartbeat(connections, identity)]
-        if self.config.measurement is not None:
-            measurer = LatencyMeasurer(
-                connections,
-                identity,
-                self.config.state_dir,
-                self.config.boot,
-                self.config.measurement,
-            )
+        if measurer is not None:
             self._boots.put_nowait(report)
             work.append(measurer.follow(self._boots))
         try:
@@ -196,6 +197,45 @@ class Agent:
             self._uncancel()
             log.info("stopped", extra={"signal": self._stop_reason})
         return AgentResult(report, self.heartbeats, self._stop_reason, tuple(self.updates))
+
+    def _measurer(self, connections: Connections, identity: Identity) -> LatencyMeasurer | None:
+        if self.config.measurement is None:
+            return None
+        return LatencyMeasurer(
+            connections, identity, self.config.state_dir, self.config.boot, self.config.measurement
+        )
+
+    async def _measure_once(
+        self, measurer: LatencyMeasurer | None, report: BootReport
+    ) -> Measured | None:
+        """With --once, the latency table is measured (if asked) before the agent ends,
+        best effort as when it runs on: the model runs whether or not this works."""
+        if measurer is None:
+            return None
+        try:
+            return await measurer.measure_if_asked(report)
+        except Exception as error:  # best effort, as in `LatencyMeasurer.follow`
+            log.warning(
+                "latency table not measured", extra={"error": f"{type(error).__name__}: {error}"}
+            )
+            return None
+
+    @staticmethod
+    def _measuring_while_infeasible(measurer: LatencyMeasurer) -> InfeasibleHook:
+        """While no model fits the profile by its own estimate, the device measures its
+        table (if asked): what it measures may show that one does. Best effort; the
+        cost goes with the boot's report, since no model runs to report it with."""
+
+        async def measure(report: BootReport) -> None:
+            try:
+                await measurer.measure_if_asked(report, report_cost=False)
+            except Exception as error:  # the boot goes on waiting for a model either way
+                log.warning(
+                    "latency table not measured",
+                    extra={"error": f"{type(error).__name__}: {error}"},
+                )
+
+        return measure
 
     async def _published(
         self, booting: Coroutine[Any, Any, BootReport], models: ModelDirectory

@@ -21,11 +21,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ofa_fleet.cli.closed_loop_view import ClosedLoopProgress, print_closed_loop
 from ofa_fleet.cli.common_flags import add_json_flag
 from ofa_fleet.cli.up_command import add_stack_flags, signals_as_interrupts, stack_settings
 from ofa_fleet.console.output import emit, stderr_console
 from ofa_fleet.errors import InvalidArgumentError, UnavailableError
 from ofa_fleet.fleet.summary import DeviceOutcome
+from ofa_fleet.stack.closed_loop import ClosedLoopSettings, run_closed_loop
 from ofa_fleet.stack.demo import DemoSettings, run_demo
 from ofa_fleet.stack.demo_fleets import DemoFleet
 from ofa_fleet.stack.demo_results import CarbonSummary, DemoResult, ProfileResult
@@ -50,6 +52,18 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--deadline-seconds", type=float, default=600.0, help="for every device to be served"
     )
+    demo.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="instead: device kinds that differ in speed here measure their own latency "
+        "tables, until each runs a model chosen from them (minutes; see README)",
+    )
+    demo.add_argument(
+        "--devices-per-kind",
+        type=int,
+        default=3,
+        help="with --closed-loop: simulated devices of each kind (default 3)",
+    )
     add_json_flag(demo)
     demo.set_defaults(handler=run)
 
@@ -59,6 +73,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         raise InvalidArgumentError("--devices must be at least 1")
     if args.deadline_seconds <= 0:
         raise InvalidArgumentError("--deadline-seconds must be positive")
+    if args.closed_loop:
+        return run_closed_loop_demo(args)
     settings = DemoSettings(args.profiles, args.devices, args.deadline_seconds)
     stack = LocalStack(stack_settings(args))
     # The stack starts (and perhaps trains, with bars of its own) before this display.
@@ -80,6 +96,27 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         raise UnavailableError(
             f"{result.missing} of {result.devices} devices were not served (e.g. {first}); "
             f"server logs in {stack.settings.log_dir}"
+        )
+    return None
+
+
+def run_closed_loop_demo(args: argparse.Namespace) -> dict[str, Any] | None:
+    settings = ClosedLoopSettings(args.devices_per_kind, deadline_seconds=args.deadline_seconds)
+    stack = LocalStack(stack_settings(args))
+    started = time.monotonic()
+    with signals_as_interrupts(), stack, ClosedLoopProgress() as display:
+        result = asyncio.run(run_closed_loop(stack, settings, display))
+    result = dataclasses.replace(result, seconds=round(time.monotonic() - started, 1))
+    if args.json:
+        emit(result.to_json(), True, "ofa-fleet demo --closed-loop")
+    else:
+        print_closed_loop(result)
+    served = sum(len(k.after.measured_ms) for k in result.kinds)
+    if served < result.devices:
+        first = next(iter(result.errors), "no error recorded")
+        raise UnavailableError(
+            f"{result.devices - served} of {result.devices} devices were not served (e.g. "
+            f"{first}); server logs in {stack.settings.log_dir}"
         )
     return None
 

@@ -138,6 +138,14 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     configure_logging(args.log_level)
     result = asyncio.run(_within(Agent(config).run(once=args.once), args.deadline))
     output = result.boot.to_dict()
+    if result.measured is not None:
+        sent = result.measured.submitted
+        output["latency_table"] = {
+            "profile": sent.profile_name,
+            "profile_revision": sent.profile_revision,
+            "devices_merged": sent.devices_merged,
+            "cpu_seconds": round(result.measured.cost.cpu_seconds, 3),
+        }
     if not args.once:
         output.update(
             heartbeats=result.heartbeats,

@@ -35,19 +35,23 @@ import logging
 import resource
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ofa_fleet.agent.backoff import Backoff
 from ofa_fleet.agent.boot import BootSettings
 from ofa_fleet.agent.connections import DEFAULT_CALL_TIMEOUT_SECONDS, Connections, Endpoints
 from ofa_fleet.agent.download import DEFAULT_DOWNLOAD_TIMEOUT_SECONDS, DownloadTimeouts
 from ofa_fleet.agent.install import ModelDirectory
-from ofa_fleet.agent.runner import Agent, AgentConfig
+from ofa_fleet.agent.latency_measurement import MeasureSettings
+from ofa_fleet.agent.runner import Agent, AgentConfig, AgentResult
 from ofa_fleet.agent.smoke import Timing
 from ofa_fleet.agent.trust import load_pinned
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError, InvalidArgumentError
 from ofa_fleet.fleet.summary import DeviceOutcome, SimulationSummary
+from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
 from ofa_fleet.serving.tls import TlsFiles
 
 SIMULATION_TIMING = Timing(warmup=1, runs=10, min_runs=3, max_seconds=0.25)
@@ -74,6 +78,14 @@ class SimulationSettings:
     call_timeout_seconds: float = DEFAULT_CALL_TIMEOUT_SECONDS
     backoff: Backoff = field(default_factory=Backoff)
     timing: Timing = SIMULATION_TIMING
+    graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION  # as the devices' profile runs it
+    # Devices measure a latency table after their boot when their profile asks; None:
+    # never (devices simulated here are not the hardware their profile describes, unless
+    # the profile describes this machine, as the closed-loop demo's do).
+    measurement: MeasureSettings | None = None
+    # Shared by every device that times on this machine (their models, their tables), so
+    # they take turns; see `BootSettings.timing_turns`.
+    timing_turns: AbstractContextManager[Any] | None = None
 
     def __post_init__(self) -> None:
         if self.devices < 1:
@@ -112,8 +124,11 @@ class SimulationSettings:
             endpoints=self.endpoints(),
             fleet_token=self.fleet_token,
             hardware_id=f"{self.hardware_id_prefix}-{index:05d}",
+            measurement=self.measurement,
             boot=BootSettings(
                 threads=self.threads,
+                graph_optimization=self.graph_optimization,
+                timing_turns=self.timing_turns,
                 backoff=self.backoff,
                 # No single call outlives the whole simulation.
                 download=DownloadTimeouts(
@@ -160,6 +175,38 @@ async def simulate_fleet(
     return SimulationSummary.of(outcomes, time.monotonic() - started)
 
 
+async def follow_fleet(
+    settings: SimulationSettings, until: asyncio.Event
+) -> list[AgentResult | BaseException]:
+    """Run every device as `ofa-fleet device run` runs without --once (boot, follow
+    WatchModel, heartbeat, measure its latency table when asked) until ``until`` is set,
+    then stop each as SIGTERM would; its result, or what ended it, in device order.
+
+    Unlike `simulate_fleet`, devices run on after their boot, so a new model for their
+    profile reaches them as it would a fleet in the field: this is how a loop between
+    devices, registry, delivery and search is watched on one machine.
+    """
+    ensure_descriptors(settings)
+    settings.state_root.mkdir(parents=True, exist_ok=True)
+    shared = None if settings.own_connections else Connections(settings.endpoints())
+    agents = [
+        Agent(settings.agent_config(index), connections=shared, handle_signals=False)
+        for index in range(settings.devices)
+    ]
+    tasks = [asyncio.create_task(agent.run()) for agent in agents]
+    try:
+        with _problems_noted():
+            await until.wait()  # a device that fails on its own keeps its error till then
+    finally:
+        for agent, task in zip(agents, tasks, strict=True):
+            if not task.done():
+                agent.request_stop("end of simulation")
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        if shared is not None:
+            await shared.close()
+    return list(results)
+
+
 async def _simulate_device(
     settings: SimulationSettings,
     index: int,
@@ -193,6 +240,7 @@ async def _simulate_device(
     outcome.model_sha256 = report.model_sha256
     outcome.latency_ms = report.latency_ms
     outcome.bytes_downloaded = report.bytes_downloaded
+    outcome.latency_table_sent = result.measured is not None
     try:
         await asyncio.to_thread(verify_installed, config.state_dir, report.model_sha256)
     except IntegrityError as exc:

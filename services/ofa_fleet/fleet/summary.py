@@ -34,6 +34,7 @@ class DeviceOutcome:
     bytes_downloaded: int
     error: str
     enrolled: bool = False  # enrolled in this run (False: an identity from an earlier run)
+    latency_table_sent: bool = False  # measured and sent after its boot, its profile asking
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -57,6 +57,7 @@ def merge_tables(tables: Sequence[LatencyTable]) -> MergedTable:
         num_classes=first.num_classes,
         threads=first.threads,
         execution_provider=first.execution_provider,
+        graph_optimization=first.graph_optimization,
         onnxruntime_version=statistics.mode(t.onnxruntime_version for t in kept),
         machine=machines[0] if len(machines) == 1 else f"{len(kept)} devices",
         layers=layers,

@@ -101,7 +101,7 @@ class DeviceProfiler:
         self.layer_index: dict[str, int] = {}
         for done, layer in enumerate(layers, 1):
             model = layers_model([layer], seed)
-            self.layer_index[layer.key] = self.timer.add(model, _input_shape(layer))
+            self.layer_index[layer.key] = self.timer.add(model, layer_input_shape(layer))
             self.report("building layer models", done, len(layers))
         shapes = sorted({(x.out_channels, x.out_size) for x in layers if x.kind != "head"})
         self.chain_index: dict[tuple[int, int], list[int]] = {}
@@ -116,7 +116,7 @@ class DeviceProfiler:
         for done, arch in enumerate(self.archs, 1):
             subnet = subnet_layers(space, arch, in_channels, num_classes)
             self.whole_index.append(
-                self.timer.add(layers_model(subnet, seed), _input_shape(subnet[0]))
+                self.timer.add(layers_model(subnet, seed), layer_input_shape(subnet[0]))
             )
             self.report("building whole models", done, len(self.archs))
         self.probe_index: list[int] = []
@@ -203,5 +203,5 @@ def _intercept(times: list[float]) -> float:
     return float(intercept)
 
 
-def _input_shape(layer: Layer) -> tuple[int, int, int, int]:
+def layer_input_shape(layer: Layer) -> tuple[int, int, int, int]:
     return (1, layer.in_channels, layer.size, layer.size)

@@ -219,7 +219,7 @@ class ModelHistoryEntry(_message.Message):
     def __init__(self, sha256: _Optional[str] = ..., reason: _Optional[_Union[ModelChangeReason, str]] = ..., change_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetProfileModelsResponse(_message.Message):
-    __slots__ = ("profile_name", "current", "history", "state", "last_error", "attempts", "next_attempt_time", "rollouts", "over_budget_sha256", "over_budget_median_ms", "over_budget_reports", "next_history_page_token", "state_profile_revision")
+    __slots__ = ("profile_name", "current", "history", "state", "last_error", "attempts", "next_attempt_time", "rollouts", "over_budget_sha256", "over_budget_latency_ms", "over_budget_reports", "next_history_page_token", "state_profile_revision")
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
@@ -229,7 +229,7 @@ class GetProfileModelsResponse(_message.Message):
     NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
     ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
     OVER_BUDGET_SHA256_FIELD_NUMBER: _ClassVar[int]
-    OVER_BUDGET_MEDIAN_MS_FIELD_NUMBER: _ClassVar[int]
+    OVER_BUDGET_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     OVER_BUDGET_REPORTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_HISTORY_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STATE_PROFILE_REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -242,11 +242,11 @@ class GetProfileModelsResponse(_message.Message):
     next_attempt_time: _timestamp_pb2.Timestamp
     rollouts: _containers.RepeatedCompositeFieldContainer[FleetRollout]
     over_budget_sha256: str
-    over_budget_median_ms: float
+    over_budget_latency_ms: float
     over_budget_reports: int
     next_history_page_token: str
     state_profile_revision: int
-    def __init__(self, profile_name: _Optional[str] = ..., current: _Optional[_Union[ModelManifest, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ModelHistoryEntry, _Mapping]]] = ..., state: _Optional[_Union[SpecializationState, str]] = ..., last_error: _Optional[str] = ..., attempts: _Optional[int] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollouts: _Optional[_Iterable[_Union[FleetRollout, _Mapping]]] = ..., over_budget_sha256: _Optional[str] = ..., over_budget_median_ms: _Optional[float] = ..., over_budget_reports: _Optional[int] = ..., next_history_page_token: _Optional[str] = ..., state_profile_revision: _Optional[int] = ...) -> None: ...
+    def __init__(self, profile_name: _Optional[str] = ..., current: _Optional[_Union[ModelManifest, _Mapping]] = ..., history: _Optional[_Iterable[_Union[ModelHistoryEntry, _Mapping]]] = ..., state: _Optional[_Union[SpecializationState, str]] = ..., last_error: _Optional[str] = ..., attempts: _Optional[int] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollouts: _Optional[_Iterable[_Union[FleetRollout, _Mapping]]] = ..., over_budget_sha256: _Optional[str] = ..., over_budget_latency_ms: _Optional[float] = ..., over_budget_reports: _Optional[int] = ..., next_history_page_token: _Optional[str] = ..., state_profile_revision: _Optional[int] = ...) -> None: ...
 
 class FleetRollout(_message.Message):
     __slots__ = ("fleet_name", "state", "from_sha256", "to_sha256", "canary_devices", "successful_canaries", "failed_canaries", "needed_successes", "start_time", "update_time")

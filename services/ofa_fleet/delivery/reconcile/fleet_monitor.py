@@ -175,8 +175,9 @@ class FleetMonitor:
                     extra={
                         "profile": name,
                         "sha256": verdict.sha256,
-                        "median_ms": round(verdict.median_ms, 4),
+                        "p95_ms": round(verdict.latency_ms, 4),
                         "budget_ms": budget,
+                        "over": verdict.over,
                         "reports": verdict.reports,
                     },
                 )

@@ -238,7 +238,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             elif state.state is SpecializationStatus.INFEASIBLE:
                 answer.state_profile_revision = state.failed_revision
             answer.over_budget_sha256 = state.over_budget_sha256
-            answer.over_budget_median_ms = state.over_budget_median_ms
+            answer.over_budget_latency_ms = state.over_budget_latency_ms
             answer.over_budget_reports = state.over_budget_reports
             if state.next_attempt_us:
                 answer.next_attempt_time.CopyFrom(timestamp(state.next_attempt_us))

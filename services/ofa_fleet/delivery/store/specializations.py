@@ -45,7 +45,7 @@ class SpecializationState:
     last_error: str
     next_attempt_us: int
     over_budget_sha256: str = ""
-    over_budget_median_ms: float = 0.0
+    over_budget_latency_ms: float = 0.0
     over_budget_reports: int = 0
     # (arch, measured ms) learnt from devices, oldest first.
     latency_reports: tuple[tuple[str, float], ...] = ()
@@ -136,7 +136,7 @@ class Specializations:
             row.updated_us = _now_us()
 
     def record_over_budget(
-        self, profile_name: str, sha256: str, arch: str, median_ms: float, reports: int
+        self, profile_name: str, sha256: str, arch: str, latency_ms: float, reports: int
     ) -> bool:
         """Remember that ``sha256`` ran over budget; False if it already was (no new ask).
 
@@ -147,10 +147,10 @@ class Specializations:
             row = _row(s, profile_name)
             if row.over_budget_sha256 == sha256:
                 return False
-            row.over_budget_sha256, row.over_budget_median_ms = sha256, median_ms
+            row.over_budget_sha256, row.over_budget_latency_ms = sha256, latency_ms
             row.over_budget_reports = reports
             learnt = [r for r in json.loads(row.latency_reports_json or "[]") if r["arch"] != arch]
-            learnt.append({"arch": arch, "measured_ms": median_ms})
+            learnt.append({"arch": arch, "measured_ms": latency_ms})
             row.latency_reports_json = json.dumps(learnt[-MAX_LEARNT_REPORTS:])
             row.updated_us = _now_us()
             return True
@@ -199,7 +199,7 @@ def _row(session: Session, profile_name: str) -> SpecializationRow:
             next_attempt_us=0,
             updated_us=_now_us(),
             over_budget_sha256="",
-            over_budget_median_ms=0.0,
+            over_budget_latency_ms=0.0,
             over_budget_reports=0,
             latency_reports_json="[]",
             failed_revision=0,
@@ -219,7 +219,7 @@ def _state(row: SpecializationRow) -> SpecializationState:
         row.last_error,
         row.next_attempt_us,
         row.over_budget_sha256,
-        row.over_budget_median_ms,
+        row.over_budget_latency_ms,
         row.over_budget_reports,
         tuple((r["arch"], float(r["measured_ms"])) for r in json.loads(row.latency_reports_json)),
         row.failed_revision,
