@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ofa_fleet.agent.identity import identity_path
-from ofa_fleet.fleet.simulator import simulate_fleet
+from ofa_fleet.agent.runner import AgentResult
+from ofa_fleet.fleet.simulator import follow_fleet, simulate_fleet
 from ofa_fleet.fleet.summary import DeviceOutcome, SimulationSummary, nearest_rank
 from tests.agent.fleet import Fleet, sha256
+from tests.agent.onnx_models import tiny_onnx
 from tests.fleet.conftest import empty_fleet_token, settings
 
 DEVICES = 20
@@ -105,3 +110,42 @@ def test_percentiles_are_taken_by_nearest_rank_over_booted_devices() -> None:
     data = summary.to_dict()
     assert data["bytes_downloaded"] == 15 and [o["index"] for o in data["outcomes"]] == [0, 1, 2]
     assert data["errors"] == {"down": 1, "bad file": 1}
+
+
+def test_following_devices_take_a_new_model_and_stop_when_told(
+    fleet: Fleet, model: bytes, tmp_path: Path
+) -> None:
+    """`follow_fleet`: devices run on after their boot, as daemons do, and a model made
+    while they run reaches every one of them; then they stop, cleanly, together."""
+    newer = tiny_onnx(2)
+    turns = threading.Lock()  # devices time in turns, as the closed-loop demo has them
+    run_settings = dataclasses.replace(settings(fleet, tmp_path / "fleet", 3), timing_turns=turns)
+
+    async def follow() -> list[AgentResult | BaseException]:
+        until = asyncio.Event()
+        following = asyncio.create_task(follow_fleet(run_settings, until))
+        await _until(lambda: _all_report(fleet, sha256(model), 3))
+        await asyncio.to_thread(fleet.publish, newer)
+        await _until(lambda: _all_report(fleet, sha256(newer), 3))
+        until.set()
+        return await following
+
+    results = asyncio.run(follow())
+    assert all(isinstance(r, AgentResult) for r in results), results
+    for result in results:
+        assert isinstance(result, AgentResult)
+        assert result.stopped_by == "end of simulation"
+        assert result.boot.model_sha256 == sha256(model)
+        assert [u.model_sha256 for u in result.updates] == [sha256(newer)]
+
+
+def _all_report(fleet: Fleet, sha: str, devices: int) -> bool:
+    reported = [d.status.model_sha256 for d in fleet.devices()]
+    return len(reported) == devices and set(reported) == {sha}
+
+
+async def _until(done: Callable[[], bool], seconds: float = 60.0) -> None:
+    give_up = time.monotonic() + seconds
+    while not await asyncio.to_thread(done):
+        assert time.monotonic() < give_up, "not within a minute"
+        await asyncio.sleep(0.1)

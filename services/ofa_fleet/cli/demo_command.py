@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import signal
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich import box
 from rich.console import Console
@@ -25,13 +27,15 @@ from ofa_fleet.cli.closed_loop_view import ClosedLoopProgress, print_closed_loop
 from ofa_fleet.cli.common_flags import add_json_flag
 from ofa_fleet.cli.up_command import add_stack_flags, signals_as_interrupts, stack_settings
 from ofa_fleet.console.output import emit, stderr_console
-from ofa_fleet.errors import InvalidArgumentError, UnavailableError
+from ofa_fleet.errors import CancelledError, InvalidArgumentError, UnavailableError
 from ofa_fleet.fleet.summary import DeviceOutcome
 from ofa_fleet.stack.closed_loop import ClosedLoopSettings, run_closed_loop
 from ofa_fleet.stack.demo import DemoSettings, run_demo
 from ofa_fleet.stack.demo_fleets import DemoFleet
 from ofa_fleet.stack.demo_results import CarbonSummary, DemoResult, ProfileResult
 from ofa_fleet.stack.local_stack import LocalStack
+
+T = TypeVar("T")
 
 # The example profiles of this repository (an editable install), else ./deploy/profiles.
 REPOSITORY_PROFILES = Path(__file__).resolve().parents[3] / "deploy" / "profiles"
@@ -105,7 +109,7 @@ def run_closed_loop_demo(args: argparse.Namespace) -> dict[str, Any] | None:
     stack = LocalStack(stack_settings(args))
     started = time.monotonic()
     with signals_as_interrupts(), stack, ClosedLoopProgress() as display:
-        result = asyncio.run(run_closed_loop(stack, settings, display))
+        result = asyncio.run(_interruptible(run_closed_loop(stack, settings, display)))
     result = dataclasses.replace(result, seconds=round(time.monotonic() - started, 1))
     if args.json:
         emit(result.to_json(), True, "ofa-fleet demo --closed-loop")
@@ -119,6 +123,31 @@ def run_closed_loop_demo(args: argparse.Namespace) -> dict[str, Any] | None:
             f"{first}); server logs in {stack.settings.log_dir}"
         )
     return None
+
+
+async def _interruptible(work: Coroutine[Any, Any, T]) -> T:
+    """``work``, which SIGINT or SIGTERM cancel: the running devices then stop as daemons
+    do (cleanly, each at once) before the error says it was interrupted."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    signals: list[str] = []
+
+    def interrupt(name: str) -> None:
+        signals.append(name)
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupt, signum.name)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not signals:
+            raise
+        raise CancelledError(f"interrupted by {signals[0]}") from None
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 class DemoProgress:

@@ -9,7 +9,8 @@ the devices measured, not from the profile's word.
    every merged table is a new profile revision, which delivery specializes again, and
    devices follow the new models as they appear. Devices measured over budget lead to
    another specialization too (`over_budget`). Devices sharing this machine time one at
-   a time (`BootSettings.timing_turns`).
+   a time (`BootSettings.timing_turns`), on a core the servers do not use
+   (`cpu_partition`).
 3. The loop has settled when, for every kind, every device has sent its table, the
    profile's current model is for its newest revision, every device reports that model,
    and nothing changed for `ClosedLoopSettings.settle_seconds`.
@@ -21,6 +22,7 @@ the devices measured, not from the profile's word.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import statistics
 import threading
@@ -30,6 +32,7 @@ from typing import Any, Protocol
 
 from ofa_fleet.agent.latency_measurement import MeasureSettings, remembered_measurements
 from ofa_fleet.agent.runner import AgentResult
+from ofa_fleet.agent.smoke import Timing
 from ofa_fleet.client.search_client import SearchClient
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.core.space import SearchSpace
@@ -41,6 +44,7 @@ from ofa_fleet.hardware.profile_proto import budget_ms
 from ofa_fleet.serving.client import open_aio_channel, remote_errors
 from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.serving.registry_client import RegistryClient
+from ofa_fleet.stack.cpu_partition import CpuPartition, partition_cpus
 from ofa_fleet.stack.demo_fleets import DemoFleet, ensure_demo_fleets, profile_files
 from ofa_fleet.stack.device_kinds import KINDS, BudgetCalibration, ensure_kind_profiles
 from ofa_fleet.stack.local_stack import LocalStack
@@ -134,6 +138,7 @@ class ClosedLoopResult:
     seconds_to_settle: float
     errors: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    cpus: CpuPartition | None = None  # None: devices shared the CPU with the servers
 
     @property
     def devices(self) -> int:
@@ -151,6 +156,7 @@ class ClosedLoopResult:
             "devices": self.devices,
             "within_budget": self.within_budget,
             "errors": self.errors,
+            "cpus": asdict(self.cpus) if self.cpus else None,
             "kinds": [k.to_json() for k in self.kinds],
         }
 
@@ -169,14 +175,21 @@ class _KindWatch:
 
     fleet: DemoFleet
     budget_ms: float
-    models: dict[str, ModelSeen] = field(default_factory=dict)
-    first_model: str = ""
+    models: list[ModelSeen] = field(default_factory=list)  # in the order they became current
     table_revision: int | None = None  # the first revision that carried a table
     table_devices: int = 0
     seconds_to_table_model: float | None = None
     signature: tuple[Any, ...] = ()
     quiet_since: float = 0.0
     settled: bool = False
+
+    def first(self, sha256: str) -> ModelSeen | None:
+        """The model as first signed (the same bytes may be signed again for a newer
+        revision, with figures predicted from that revision's table)."""
+        return next((m for m in self.models if m.sha256 == sha256), None)
+
+    def latest(self, sha256: str) -> ModelSeen | None:
+        return next((m for m in reversed(self.models) if m.sha256 == sha256), None)
 
 
 async def run_closed_loop(
@@ -201,6 +214,7 @@ async def run_closed_loop(
             search_pb2_grpc.SearchServiceStub(search_channel), stack.token, addresses.search, 30
         )
         supernet = await search.get_supernet()
+        cpus = partition_cpus()
         space = SearchSpace.from_dict(json.loads(supernet.space_json))
         observer.stage("timing the smallest and largest subnet of each kind, to set budgets")
         calibrations = await asyncio.to_thread(
@@ -217,7 +231,8 @@ async def run_closed_loop(
             workdir / "devices",
         )
         observer.kinds_ready(fleets)
-        return await _loop(stack, settings, observer, registry, delivery, fleets, calibrations)
+        result = await _loop(stack, settings, observer, registry, delivery, fleets, calibrations)
+        return dataclasses.replace(result, cpus=cpus)
     finally:
         for channel in [*channels, search_channel]:
             await channel.close(None)
@@ -284,6 +299,8 @@ def _simulation(
         graph_optimization=level,
         measurement=DEMO_MEASUREMENT,
         timing_turns=turns,
+        # As `ofa-fleet device run` times its model: the figure the budget is judged by.
+        timing=Timing(),
     )
 
 
@@ -350,7 +367,7 @@ def _runs_a_table_model(watch: _KindWatch, running: list[str]) -> bool:
     """Whether a device runs a model made for a revision that carried a table."""
     if watch.table_revision is None:
         return False
-    revisions = [watch.models[sha].profile_revision for sha in running if sha in watch.models]
+    revisions = [seen.profile_revision for sha in running if (seen := watch.latest(sha))]
     return any(revision >= watch.table_revision for revision in revisions)
 
 
@@ -359,25 +376,30 @@ async def _see_models(
 ) -> delivery_pb2.GetProfileModelsResponse:
     """The profile's models as delivery says now; a new current one is remembered."""
     models = await delivery.profile_models(watch.fleet.profile_name, history_limit=1)
-    if models.HasField("current") and models.current.sha256 not in watch.models:
-        manifest = Manifest.from_bytes(models.current.canonical_manifest)
+    current = models.current
+    known = watch.latest(current.sha256)
+    if models.HasField("current") and (
+        known is None or known.profile_revision != current.profile_revision
+    ):
+        manifest = Manifest.from_bytes(current.canonical_manifest)
         figures = manifest.model_figures()
-        watch.models[manifest.sha256] = ModelSeen(
-            sha256=manifest.sha256,
-            arch=manifest.arch,
-            macs=figures.macs or 0,
-            predicted_latency_ms=round(figures.predicted_latency_ms or 0.0, 4),
-            latency_source=figures.latency_source,
-            profile_revision=manifest.profile_revision,
-            seen_after_seconds=round(time.monotonic() - started, 1),
+        watch.models.append(
+            ModelSeen(
+                sha256=manifest.sha256,
+                arch=manifest.arch,
+                macs=figures.macs or 0,
+                predicted_latency_ms=round(figures.predicted_latency_ms or 0.0, 4),
+                latency_source=figures.latency_source,
+                profile_revision=manifest.profile_revision,
+                seen_after_seconds=round(time.monotonic() - started, 1),
+            )
         )
-        watch.first_model = watch.first_model or manifest.sha256
     return models
 
 
 def _state_text(watch: _KindWatch) -> str:
     revision, current, running, measured, _ = watch.signature or (0, "", (), 0, False)
-    seen = watch.models.get(current)
+    seen = watch.latest(current)
     model = f"{seen.latency_source} model of rev {seen.profile_revision}" if seen else "no model"
     on_current = sum(1 for sha in running if sha == current)
     text = f"rev {revision} · tables sent {measured} · {model} · on it {on_current}"
@@ -402,17 +424,17 @@ def _kind_result(
         devices=len(final.outcomes),
         table_devices=watch.table_devices,
         before=StageResult(
-            watch.models.get(before_sha),
+            watch.first(before_sha),
             tuple(round(b.latency_ms, 4) for b in first_boots if b.model_sha256 == before_sha),
             watch.budget_ms,
         ),
         after=StageResult(
-            watch.models.get(after_sha),
+            watch.latest(after_sha),
             tuple(round(o.latency_ms, 4) for o in final.outcomes if o.ok),
             watch.budget_ms,
         ),
         seconds_to_table_model=watch.seconds_to_table_model,
-        models=tuple(sorted(watch.models.values(), key=lambda m: m.seen_after_seconds)),
+        models=tuple(watch.models),
     )
 
 

@@ -1,0 +1,55 @@
+"""`ofa-fleet demo --closed-loop`: kinds that differ in speed here measure their own tables,
+and each ends on a model chosen from them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ofa_fleet.core.arch import ArchConfig
+from ofa_fleet.core.checkpoint import load_checkpoint
+from ofa_fleet.stack.device_kinds import KINDS
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+def test_every_kind_ends_on_a_model_chosen_from_its_devices_tables(
+    stack_checkpoint: Path, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "ofa_fleet.cli.main", "demo", "--closed-loop", "--json"),
+            *("--workdir", str(tmp_path), "--checkpoint", str(stack_checkpoint)),
+            *("--devices-per-kind", "1", "--deadline-seconds", "500"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=700,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loop = json.loads(result.stdout)
+    space = load_checkpoint(stack_checkpoint).space
+    assert loop["settled"] and loop["errors"] == {}
+    assert loop["devices"] == len(KINDS)
+    kinds = {k["kind"]: k for k in loop["kinds"]}
+    assert set(kinds) == {k.name for k in KINDS}
+    for kind in KINDS:
+        row = kinds[kind.name]
+        assert row["graph_optimization"] == kind.graph_optimization
+        calibration = row["calibration"]
+        assert calibration["smallest_ms"] <= row["budget_ms"] <= calibration["largest_ms"]
+        # Its device measured its table, and the model it runs was chosen from it.
+        assert row["table_devices"] == 1
+        after = row["after"]
+        assert after["model"]["latency_source"] in ("lut", "calibrated")
+        assert after["model"]["predicted_latency_ms"] <= row["budget_ms"]
+        assert len(after["measured_ms"]) == 1 and after["measured_ms"][0] > 0
+        ArchConfig.parse(after["model"]["arch"], space)
+        assert row["seconds_to_table_model"] is not None
+    assert kinds["sim-optimized-tight"]["budget_ms"] < kinds["sim-optimized"]["budget_ms"]
