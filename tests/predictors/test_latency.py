@@ -140,6 +140,24 @@ def test_reports_calibrate_the_analytic_estimate():
     assert after.mean() < before.mean() / 4
 
 
+def test_calibrated_predictions_under_predict_no_report():
+    """Reports scattered around a common scale (devices that measure 10% apart): the
+    calibrated prediction of every reported subnet is at least what was reported, since
+    every device must meet the budget it is checked against."""
+    space = cpu_space()
+    index = LayerIndex(space, 3, 10)
+    base = LatencyPredictor(index, profile())
+    rng = random.Random(1)
+    archs = [ArchConfig.sample(space, rng) for _ in range(8)]
+    noise = np.array([1.0, 1.1, 0.95, 1.05, 0.9, 1.08, 1.0, 0.97])
+    measured = 2.0 * base.predict(archs) * noise
+    reports = [LatencyReport(str(a), float(m)) for a, m in zip(archs, measured, strict=True)]
+    calibrated = LatencyPredictor(index, profile(reports=reports))
+    predicted = calibrated.predict(archs)
+    assert np.all(predicted >= measured * (1 - 1e-9))
+    assert np.max(predicted / measured) < 1.3  # raised to the reports, not far past them
+
+
 def test_one_report_fixes_the_overall_level():
     rows = np.array([[1.0, 1.0, 0.5, 0.5]])
     calibration = fit_calibration(rows, np.array([6.0]))

@@ -9,7 +9,9 @@ its datasheet suggests corrects that part alone.
 With few reports the fit is held close to a single common scale (ridge regression
 toward the scale that best fits all reports), and the components separate as reports
 accumulate: one report already fixes the overall level, a handful the mix. Errors are
-relative, since a budget is a ratio to meet.
+relative, since a budget is a ratio to meet. The fitted weights are then raised by the
+largest ratio by which they fall short of a report, so a calibrated prediction is what the
+profile's devices measured at most, not on average.
 """
 
 from __future__ import annotations
@@ -57,4 +59,9 @@ def fit_calibration(
     gram = design.T @ design + ridge * np.eye(k)
     multipliers = np.linalg.solve(gram, design.T @ np.ones(len(targets)) + ridge * np.ones(k))
     multipliers = np.clip(multipliers, 0.05, None)  # a component never costs nothing
-    return Calibration(weights=tuple(float(common * u) for u in multipliers), reports=len(targets))
+    weights = common * multipliers
+    # No report under-predicted: the fit is raised by the most it fell short of one. Search
+    # holds predictions to a budget every device must meet, and a fit through the middle
+    # of the reports picked subnets that half the devices measured over it.
+    shortfall = max(1.0, float(np.max(targets / (rows @ weights))))
+    return Calibration(weights=tuple(float(w * shortfall) for w in weights), reports=len(targets))

@@ -53,9 +53,9 @@ class DeviceKind:
 
 
 KINDS = (
-    DeviceKind("sim-optimized", "all", 0.5),
+    DeviceKind("sim-optimized", "all", 0.6),
     # The same hardware held to a tighter budget: it must get a smaller subnet.
-    DeviceKind("sim-optimized-tight", "all", 0.2),
+    DeviceKind("sim-optimized-tight", "all", 0.3),
     DeviceKind("sim-basic", "basic", 0.5),
 )
 
