@@ -89,6 +89,21 @@ def print_closed_loop(result: ClosedLoopResult, console: Console | None = None) 
                 f"[bold]{kind.kind}[/]: budget set between the smallest subnet's "
                 f"{c.smallest_ms:.3f} ms and the largest's {c.largest_ms:.3f} ms, timed here"
             )
+    for kind in result.kinds:
+        if kind.state != "current":
+            console.print(
+                f"[bold]{kind.kind}[/]: {kind.state}: no subnet meets what its devices "
+                "measured; they run the last model that did"
+                if kind.state == "infeasible"
+                else f"[bold]{kind.kind}[/]: {kind.state} when the loop ended"
+            )
+    if result.cpus is None:
+        console.print("the devices shared the CPU with the servers (no CPU affinity here)")
+    else:
+        console.print(
+            f"servers on CPU {list(result.cpus.servers)}, devices on CPU "
+            f"{list(result.cpus.devices)}"
+        )
     for error, count in result.errors.items():
         console.print(f"[red]{count} device(s): {error}[/]")
 

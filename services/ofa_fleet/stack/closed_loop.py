@@ -12,8 +12,9 @@ the devices measured, not from the profile's word.
    a time (`BootSettings.timing_turns`), on a core the servers do not use
    (`cpu_partition`).
 3. The loop has settled when, for every kind, every device has sent its table, the
-   profile's current model is for its newest revision, every device reports that model,
-   and nothing changed for `ClosedLoopSettings.settle_seconds`.
+   profile's current model is for its newest revision (or no subnet meets what the
+   devices measured: infeasible, and they keep the last model), every device reports
+   that model, and nothing changed for `ClosedLoopSettings.settle_seconds`.
 4. The daemons stop, and every device boots once more (`simulate_fleet`): with no
    search running, what each measures is the figure the result reports, beside what its
    first boot measured on the first model ("before").
@@ -51,6 +52,12 @@ from ofa_fleet.stack.local_stack import LocalStack
 from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc, registry_pb2_grpc, search_pb2_grpc
 
 POLL_SECONDS = 1.0
+STATE_NAMES = {
+    delivery_pb2.SPECIALIZATION_STATE_CURRENT: "current",
+    delivery_pb2.SPECIALIZATION_STATE_INFEASIBLE: "infeasible",
+    delivery_pb2.SPECIALIZATION_STATE_PENDING: "specializing",
+    delivery_pb2.SPECIALIZATION_STATE_FAILING: "failing",
+}
 LOOP_DIR = "closed-loop"
 # Measuring a table takes about a quarter of `MeasureSettings`' default time here, and
 # devices of this demo take turns at it.
@@ -115,6 +122,7 @@ class KindResult:
     kind: str
     graph_optimization: str
     budget_ms: float
+    state: str  # the profile's specialization when the loop ended: current, infeasible
     calibration: BudgetCalibration | None  # None: the profile file of an earlier run
     devices: int
     table_devices: int  # devices whose tables the profile's table is the median of
@@ -182,6 +190,7 @@ class _KindWatch:
     signature: tuple[Any, ...] = ()
     quiet_since: float = 0.0
     settled: bool = False
+    state: str = "waiting"  # the profile's specialization, as `ofa-fleet models show` says
 
     def first(self, sha256: str) -> ModelSeen | None:
         """The model as first signed (the same bytes may be signed again for a newer
@@ -349,9 +358,13 @@ async def _update(
     state_dirs = (stack.settings.workdir / LOOP_DIR / "devices" / watch.fleet.name).glob("device-*")
     measured = sum(1 for d in state_dirs if remembered_measurements(d))
     current = models.current.sha256 if models.HasField("current") else ""
-    steady = (
+    watch.state = STATE_NAMES.get(models.state, "waiting")
+    ended = models.state == delivery_pb2.SPECIALIZATION_STATE_INFEASIBLE or (
         models.state == delivery_pb2.SPECIALIZATION_STATE_CURRENT
         and models.current.profile_revision == profile.revision
+    )
+    steady = (
+        ended
         and measured >= settings.devices_per_kind
         and len(running) >= settings.devices_per_kind
         and all(sha == current for sha in running)
@@ -403,6 +416,7 @@ def _state_text(watch: _KindWatch) -> str:
     model = f"{seen.latency_source} model of rev {seen.profile_revision}" if seen else "no model"
     on_current = sum(1 for sha in running if sha == current)
     text = f"rev {revision} · tables sent {measured} · {model} · on it {on_current}"
+    text += f" · {watch.state}"
     return text + (" · settled" if watch.settled else "")
 
 
@@ -420,6 +434,7 @@ def _kind_result(
         kind=watch.fleet.profile_name,
         graph_optimization=level,
         budget_ms=watch.budget_ms,
+        state=watch.state,
         calibration=calibration,
         devices=len(final.outcomes),
         table_devices=watch.table_devices,
