@@ -23,6 +23,7 @@ from ofa_fleet.agent.smoke import Timing
 from ofa_fleet.delivery.serve.latency_measurement import DEVICES_WANTED, measurement_for
 from ofa_fleet.delivery.store.specializations import Specializations, SpecializationStatus
 from ofa_fleet.hardware.latency_table import LatencyTable
+from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto, profile_to_proto
 from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc, registry_pb2, search_pb2
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
@@ -96,6 +97,22 @@ def test_devices_measure_with_the_graph_optimization_their_profile_runs():
     assert measurement_for(profile, supernet_answer()) is None
 
 
+def profile_and_fleet(
+    stub: RegistryServiceStub, profile: HardwareProfile
+) -> registry_pb2.CreateFleetResponse:
+    """The profile, and fleet `gw` of it."""
+    stub.CreateProfile(
+        registry_pb2.CreateProfileRequest(profile=profile_to_proto(profile)),
+        metadata=OPERATOR,
+        timeout=10,
+    )
+    return stub.CreateFleet(
+        registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="gw", profile=profile.name)),
+        metadata=OPERATOR,
+        timeout=10,
+    )
+
+
 @pytest.mark.slow
 def test_a_device_measures_its_table_and_its_profile_is_specialized_on_it(
     services,  # noqa: F811
@@ -106,16 +123,7 @@ def test_a_device_measures_its_table_and_its_profile_is_specialized_on_it(
     name = profile.name
     with registry.channel() as channel:
         stub = RegistryServiceStub(channel)
-        stub.CreateProfile(
-            registry_pb2.CreateProfileRequest(profile=profile_to_proto(profile)),
-            metadata=OPERATOR,
-            timeout=10,
-        )
-        fleet = stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="gw", profile=name)),
-            metadata=OPERATOR,
-            timeout=10,
-        )
+        fleet = profile_and_fleet(stub, profile)
         delivery, store = start_delivery(registry, search, folder)
         with delivery:
             first = eventually(lambda: store.current(name))
@@ -217,16 +225,7 @@ def test_a_device_whose_profile_no_model_fits_measures_its_table_while_it_waits(
     name = profile.name
     with registry.channel() as channel:
         stub = RegistryServiceStub(channel)
-        stub.CreateProfile(
-            registry_pb2.CreateProfileRequest(profile=profile_to_proto(profile)),
-            metadata=OPERATOR,
-            timeout=10,
-        )
-        fleet = stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="gw", profile=name)),
-            metadata=OPERATOR,
-            timeout=10,
-        )
+        fleet = profile_and_fleet(stub, profile)
         delivery, store = start_delivery(registry, search, folder)
         with delivery:
             ledger = Specializations(store.database)

@@ -3,10 +3,6 @@ and each ends on a model chosen from them."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +10,7 @@ import pytest
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.stack.device_kinds import KINDS
+from tests.stack.test_demo import demo_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -21,19 +18,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 def test_every_kind_ends_on_a_model_chosen_from_its_devices_tables(
     stack_checkpoint: Path, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "ofa_fleet.cli.main", "demo", "--closed-loop", "--json"),
-            *("--workdir", str(tmp_path), "--checkpoint", str(stack_checkpoint)),
-            *("--devices-per-kind", "1", "--deadline-seconds", "500"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=700,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"},
+    loop = demo_json(
+        tmp_path,
+        stack_checkpoint,
+        *("--closed-loop", "--devices-per-kind", "1", "--deadline-seconds", "500"),
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    loop = json.loads(result.stdout)
     space = load_checkpoint(stack_checkpoint).space
     assert loop["settled"] and loop["errors"] == {}
     assert loop["devices"] == len(KINDS)
@@ -42,6 +31,7 @@ def test_every_kind_ends_on_a_model_chosen_from_its_devices_tables(
     for kind in KINDS:
         row = kinds[kind.name]
         assert row["graph_optimization"] == kind.graph_optimization
+        assert row["state"] == "current"
         calibration = row["calibration"]
         assert calibration["smallest_ms"] <= row["budget_ms"] <= calibration["largest_ms"]
         # Its device measured its table, and the model it runs was chosen from it.

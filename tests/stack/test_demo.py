@@ -19,18 +19,21 @@ PROFILES = {"raspberry-pi-3", "raspberry-pi-4", "x86-gateway"}
 
 
 def run_demo(workdir: Path, checkpoint: Path, devices: int) -> dict:
-    # The session's supernet (with a small predictor, see tests/stack/conftest.py) stands
-    # in for the one the demo trains on first use: training here would add minutes and
-    # test nothing new.
+    return demo_json(workdir, checkpoint, "--devices", str(devices), "--deadline-seconds", "400")
+
+
+def demo_json(workdir: Path, checkpoint: Path, *flags: str) -> dict:
+    """`ofa-fleet demo --json FLAGS` on ``workdir``. The session's supernet (with a small
+    predictor, see tests/stack/conftest.py) stands in for the one the demo trains on
+    first use: training here would add minutes and test nothing new."""
     result = subprocess.run(
         [
             *(sys.executable, "-m", "ofa_fleet.cli.main", "demo", "--json"),
-            *("--workdir", str(workdir), "--checkpoint", str(checkpoint)),
-            *("--devices", str(devices), "--deadline-seconds", "400"),
+            *("--workdir", str(workdir), "--checkpoint", str(checkpoint), *flags),
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=700,
         env={**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
