@@ -1,4 +1,5 @@
-"""The closed-loop demo's CPU partition: servers below, devices on a core of their own."""
+"""The closed-loop demo's CPU partition: everything on all cores but the last, which a
+device takes for its turn to time."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
+
+from ofa_fleet.stack.cpu_partition import TimingTurns
 
 PARTITION_IN_A_CHILD = textwrap.dedent(
     """
@@ -44,4 +48,26 @@ def test_processes_below_get_every_core_but_the_last_and_this_one_the_last():
         assert seen["partition"] is None and seen["self"] == seen["below"] == cpus
         return
     assert seen["partition"] == [cpus[:-1], cpus[-1:]]
-    assert (seen["below"], seen["self"]) == (cpus[:-1], cpus[-1:])
+    assert seen["below"] == seen["self"] == cpus[:-1]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_a_timing_turn_moves_its_thread_to_the_reserved_core_and_back():
+    before = os.sched_getaffinity(0)
+    reserved = (max(before),)
+    turns = TimingTurns(reserved)
+    inside: list[set[int]] = []
+    with turns:
+        inside.append(os.sched_getaffinity(0))
+    assert inside == [set(reserved)]
+    assert os.sched_getaffinity(0) == before
+    # One at a time: a second thread waits for the first turn to end.
+    order: list[str] = []
+    with turns:
+        other = threading.Thread(target=lambda: (turns.__enter__(), order.append("other")))
+        other.start()
+        other.join(timeout=0.3)
+        order.append("first")
+    other.join(timeout=10)
+    turns.__exit__(None, None, None)
+    assert order == ["first", "other"]

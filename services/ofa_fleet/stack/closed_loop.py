@@ -9,8 +9,7 @@ the devices measured, not from the profile's word.
    every merged table is a new profile revision, which delivery specializes again, and
    devices follow the new models as they appear. Devices measured over budget lead to
    another specialization too (`over_budget`). Devices sharing this machine time one at
-   a time (`BootSettings.timing_turns`), on a core the servers do not use
-   (`cpu_partition`).
+   a time (`BootSettings.timing_turns`), on a core nothing else uses (`cpu_partition`).
 3. The loop has settled when, for every kind, every device has sent its table, the
    profile's current model is for its newest revision (or no subnet meets what the
    devices measured: infeasible, and they keep the last model), every device reports
@@ -26,7 +25,6 @@ import asyncio
 import dataclasses
 import json
 import statistics
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -45,7 +43,7 @@ from ofa_fleet.hardware.profile_proto import budget_ms
 from ofa_fleet.serving.client import open_aio_channel, remote_errors
 from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.serving.registry_client import RegistryClient
-from ofa_fleet.stack.cpu_partition import CpuPartition, partition_cpus
+from ofa_fleet.stack.cpu_partition import CpuPartition, TimingTurns, partition_cpus
 from ofa_fleet.stack.demo_fleets import DemoFleet, ensure_demo_fleets, profile_files
 from ofa_fleet.stack.device_kinds import KINDS, BudgetCalibration, ensure_kind_profiles
 from ofa_fleet.stack.local_stack import LocalStack
@@ -224,15 +222,17 @@ async def run_closed_loop(
         )
         supernet = await search.get_supernet()
         cpus = partition_cpus()
+        turns = TimingTurns(cpus.devices if cpus else None)
         space = SearchSpace.from_dict(json.loads(supernet.space_json))
         observer.stage("timing the smallest and largest subnet of each kind, to set budgets")
-        calibrations = await asyncio.to_thread(
-            ensure_kind_profiles,
-            workdir / "profiles",
-            space,
-            supernet.in_channels,
-            supernet.num_classes,
-        )
+
+        def kind_profiles() -> dict[str, BudgetCalibration | None]:
+            with turns:
+                return ensure_kind_profiles(
+                    workdir / "profiles", space, supernet.in_channels, supernet.num_classes
+                )
+
+        calibrations = await asyncio.to_thread(kind_profiles)
         fleets = await ensure_demo_fleets(
             registry,
             profile_files(workdir / "profiles"),
@@ -240,7 +240,9 @@ async def run_closed_loop(
             workdir / "devices",
         )
         observer.kinds_ready(fleets)
-        result = await _loop(stack, settings, observer, registry, delivery, fleets, calibrations)
+        result = await _loop(
+            stack, settings, observer, registry, delivery, fleets, calibrations, turns
+        )
         return dataclasses.replace(result, cpus=cpus)
     finally:
         for channel in [*channels, search_channel]:
@@ -255,9 +257,9 @@ async def _loop(
     delivery: DeliveryClient,
     fleets: list[DemoFleet],
     calibrations: dict[str, BudgetCalibration | None],
+    turns: TimingTurns,
 ) -> ClosedLoopResult:
     started = time.monotonic()
-    turns = threading.Lock()
     watches = {f.name: _KindWatch(f, budget_ms(f.profile.spec.constraints)) for f in fleets}
     settled = asyncio.Event()
     observer.stage("devices boot, measure their tables and follow their models")
@@ -292,7 +294,7 @@ async def _loop(
 
 
 def _simulation(
-    stack: LocalStack, fleet: DemoFleet, settings: ClosedLoopSettings, turns: threading.Lock
+    stack: LocalStack, fleet: DemoFleet, settings: ClosedLoopSettings, turns: TimingTurns
 ) -> SimulationSettings:
     runtime = fleet.profile.spec.runtime
     level = next(k.graph_optimization for k in KINDS if k.name == fleet.profile_name)
