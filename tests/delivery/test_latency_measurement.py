@@ -113,6 +113,14 @@ def profile_and_fleet(
     )
 
 
+def with_table(stub: RegistryServiceStub, name: str) -> registry_pb2.Profile | None:
+    """The stored profile once it carries a latency table; None before."""
+    got = stub.GetProfile(
+        registry_pb2.GetProfileRequest(name=name), metadata=OPERATOR, timeout=10
+    ).profile
+    return got if got.spec.latency_table_json else None
+
+
 @pytest.mark.slow
 def test_a_device_measures_its_table_and_its_profile_is_specialized_on_it(
     services,  # noqa: F811
@@ -147,13 +155,7 @@ def test_a_device_measures_its_table_and_its_profile_is_specialized_on_it(
             running.start()
             try:
                 # The device measured and sent its table; the profile took it as its own.
-                def measured() -> registry_pb2.Profile | None:
-                    got = stub.GetProfile(
-                        registry_pb2.GetProfileRequest(name=name), metadata=OPERATOR, timeout=10
-                    ).profile
-                    return got if got.spec.latency_table_json else None
-
-                stored = eventually(measured)
+                stored = eventually(lambda: with_table(stub, name))
                 table = profile_from_proto(stored.spec, "profile").latency_table
                 assert table is not None and table.devices == 1
                 assert table.threads == profile.runtime.threads
@@ -213,14 +215,15 @@ def test_a_device_whose_profile_no_model_fits_measures_its_table_while_it_waits(
     services,  # noqa: F811
     tmp_path: Path,
 ):
-    """The profile's own estimate found no subnet within budget: its devices cannot boot,
-    so they measure while they wait (what they measure may find one that fits)."""
+    """No subnet fits the profile (here its model size limit, which no table can change):
+    its devices cannot boot, so they measure while they wait (where the limit is the
+    latency budget, what they measure may find a subnet that fits)."""
     registry, search, folder = services
     gateway = example_profile("x86-gateway")
     profile = dataclasses.replace(
         gateway,
         measure_on_devices=True,
-        constraints=dataclasses.replace(gateway.constraints, latency_budget_ms=0.0001),
+        constraints=dataclasses.replace(gateway.constraints, max_model_bytes=1024),
     )
     name = profile.name
     with registry.channel() as channel:
@@ -257,16 +260,10 @@ def test_a_device_whose_profile_no_model_fits_measures_its_table_while_it_waits(
             running.start()
             try:
                 # Its table reached the profile without a model ever running ...
-                def measured() -> registry_pb2.Profile | None:
-                    got = stub.GetProfile(
-                        registry_pb2.GetProfileRequest(name=name), metadata=OPERATOR, timeout=10
-                    ).profile
-                    return got if got.spec.latency_table_json else None
-
-                stored = eventually(measured)
+                stored = eventually(lambda: with_table(stub, name))
                 table = profile_from_proto(stored.spec, "profile").latency_table
                 assert table is not None and table.devices == 1 and stored.revision == 2
-                # ... and search tried the profile again with it (still nothing fits 0.1 us).
+                # ... and search tried the profile again with it (still nothing fits 1 KiB).
                 eventually(
                     lambda: (
                         (s := ledger.get(name))
