@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from ofa_fleet.errors import RemoteCallError
@@ -18,7 +21,9 @@ from ofa_fleet.stack.demo_fleets import DemoFleet, ensure_demo_fleets
 from ofa_fleet.stack.secrets_file import save_secrets
 from ofa_fleet.v1 import registry_pb2 as pb
 from ofa_fleet.v1.registry_pb2_grpc import RegistryServiceStub
+from tests.registry.conftest import example_profile
 from tests.registry.server_thread import OPERATOR_TOKEN, RegistryServerThread, bearer
+from tests.registry.test_latency_tables import measured, submit
 
 PROFILES = Path(__file__).resolve().parents[2] / "deploy" / "profiles"
 
@@ -59,6 +64,26 @@ def test_a_second_run_keeps_profiles_fleets_and_tokens(
         (f.name, f.profile.revision, f.enrolment_token) for f in first
     ]
     assert (tmp_path / "fleet-tokens.json").read_text() == tokens
+
+
+def test_a_table_the_profiles_devices_measured_is_kept_by_a_second_run(
+    registry: RegistryServerThread, tmp_path: Path
+) -> None:
+    spec = dataclasses.replace(example_profile(), measure_on_devices=True)
+    path = tmp_path / f"{spec.name}.json"
+    path.write_text(json.dumps(spec.to_dict()))
+    (fleet,) = ensure(registry, [path], tmp_path)
+    with grpc.insecure_channel(registry.address) as channel:
+        stub = RegistryServiceStub(channel)
+        device = stub.RegisterDevice(
+            pb.RegisterDeviceRequest(hardware_id="d-0"),
+            metadata=bearer(fleet.enrolment_token),
+            timeout=10,
+        )
+        submit(stub, device, measured())
+    (again,) = ensure(registry, [path], tmp_path)
+    assert again.profile.revision == fleet.profile.revision + 1  # the table's, no more
+    assert again.profile.spec.latency_table_json
 
 
 def test_a_changed_profile_file_updates_the_stored_profile(

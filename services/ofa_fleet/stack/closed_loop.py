@@ -40,12 +40,13 @@ from ofa_fleet.fleet.simulator import SimulationSettings, follow_fleet, simulate
 from ofa_fleet.fleet.summary import SimulationSummary
 from ofa_fleet.hardware.latency_table import LatencyTable
 from ofa_fleet.hardware.profile_proto import budget_ms
+from ofa_fleet.inference.graph_optimization import graph_optimization_from_proto
 from ofa_fleet.serving.client import open_aio_channel, remote_errors
 from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.stack.cpu_partition import CpuPartition, TimingTurns, partition_cpus
 from ofa_fleet.stack.demo_fleets import DemoFleet, ensure_demo_fleets, profile_files
-from ofa_fleet.stack.device_kinds import KINDS, BudgetCalibration, ensure_kind_profiles
+from ofa_fleet.stack.device_kinds import BudgetCalibration, ensure_kind_profiles
 from ofa_fleet.stack.local_stack import LocalStack
 from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc, registry_pb2_grpc, search_pb2_grpc
 
@@ -297,7 +298,6 @@ def _simulation(
     stack: LocalStack, fleet: DemoFleet, settings: ClosedLoopSettings, turns: TimingTurns
 ) -> SimulationSettings:
     runtime = fleet.profile.spec.runtime
-    level = next(k.graph_optimization for k in KINDS if k.name == fleet.profile_name)
     return SimulationSettings(
         registry=stack.addresses.registry,
         delivery=stack.addresses.delivery,
@@ -307,12 +307,18 @@ def _simulation(
         threads=max(1, runtime.threads),
         deadline_seconds=settings.deadline_seconds,
         hardware_id_prefix=fleet.name,
-        graph_optimization=level,
+        graph_optimization=_level(fleet),
         measurement=DEMO_MEASUREMENT,
         timing_turns=turns,
         # As `ofa-fleet device run` times its model: the figure the budget is judged by.
         timing=Timing(),
     )
+
+
+def _level(fleet: DemoFleet) -> str:
+    """The graph optimization level the kind's profile runs (its file may be edited)."""
+    runtime = fleet.profile.spec.runtime
+    return graph_optimization_from_proto(runtime.graph_optimization, "runtime")
 
 
 async def _watch(
@@ -431,10 +437,9 @@ def _kind_result(
     first_boots = [r.boot for r in followed if isinstance(r, AgentResult)]
     before_sha = _most_common([b.model_sha256 for b in first_boots])
     after_sha = _most_common([o.model_sha256 for o in final.outcomes if o.ok])
-    level = next(k.graph_optimization for k in KINDS if k.name == watch.fleet.profile_name)
     return KindResult(
         kind=watch.fleet.profile_name,
-        graph_optimization=level,
+        graph_optimization=_level(watch.fleet),
         budget_ms=watch.budget_ms,
         state=watch.state,
         calibration=calibration,

@@ -67,9 +67,23 @@ async def ensure_profile(registry: RegistryClient, spec: common_pb2.HardwareProf
         if error.code != "ALREADY_EXISTS":
             raise
     stored = await registry.get_profile(spec.name)
-    if stored.spec == spec:
+    if as_in_file(stored.spec, spec) == spec:
         return stored
     return await registry.update_profile(spec, expected_revision=stored.revision)
+
+
+def as_in_file(
+    stored: common_pb2.HardwareProfile, spec: common_pb2.HardwareProfile
+) -> common_pb2.HardwareProfile:
+    """The stored profile as its file would say it: the table a profile's devices measured
+    (``measure_on_devices``, no table in the file) is the registry's, not a difference to
+    undo. Replacing it would drop the table, and devices that sent theirs do not again."""
+    if not spec.measure_on_devices or spec.latency_table_json:
+        return stored
+    unmeasured = common_pb2.HardwareProfile()
+    unmeasured.CopyFrom(stored)
+    unmeasured.ClearField("latency_table_json")
+    return unmeasured
 
 
 async def fleet_exists(registry: RegistryClient, name: str) -> bool:
