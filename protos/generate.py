@@ -19,6 +19,9 @@ from grpc_tools import protoc
 PROTOS = Path(__file__).resolve().parent
 SERVICES = PROTOS.parent / "services"
 PACKAGE = Path("ofa_fleet") / "v1"
+# googleapis protos the contract imports; their Python modules come from the installed
+# googleapis-common-protos, so nothing is generated for them.
+THIRD_PARTY = PROTOS / "third_party"
 
 
 def proto_files(root: Path | None = None) -> list[Path]:
@@ -33,6 +36,7 @@ def generate(out: Path, root: Path | None = None) -> list[Path]:
     args = [
         "protoc",
         f"-I{root}",
+        f"-I{THIRD_PARTY}",
         f"-I{include}",
         f"--python_out={out}",
         f"--pyi_out={out}",

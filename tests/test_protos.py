@@ -4,10 +4,14 @@ breaks what the last release promised."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import google.api
+import google.longrunning
+import google.rpc
 import pytest
 
 from tests import tools
@@ -34,6 +38,34 @@ def test_committed_modules_are_what_the_protos_generate(tmp_path: Path) -> None:
         assert path.read_bytes() == (GENERATED / path.name).read_bytes(), (
             f"services/ofa_fleet/v1/{path.name} is stale or edited by hand; run `make protos`"
         )
+
+
+def test_third_party_protos_are_those_of_the_installed_package() -> None:
+    """The googleapis protos buf and protoc read are the ones the imported modules were
+    made from (the installed googleapis-common-protos), so the two cannot drift apart."""
+    api = Path(google.api.__path__[0])
+    installed = {f"google/api/{name}": api / name for name in THIRD_PARTY_API}
+    installed["google/longrunning/operations.proto"] = (
+        Path(google.longrunning.__path__[0]) / "operations_proto.proto"
+    )
+    installed["google/rpc/status.proto"] = Path(google.rpc.__path__[0]) / "status.proto"
+    vendored = ROOT / "protos" / "third_party"
+    found = sorted(str(p.relative_to(vendored)) for p in vendored.rglob("*.proto"))
+    assert found == sorted(installed)
+    for name, source in installed.items():
+        assert (vendored / name).read_bytes() == source.read_bytes(), (
+            f"protos/third_party/{name} differs from {source}; copy it again"
+        )
+
+
+THIRD_PARTY_API = (
+    "annotations.proto",
+    "client.proto",
+    "field_behavior.proto",
+    "http.proto",
+    "launch_stage.proto",
+    "resource.proto",
+)
 
 
 def test_a_stale_module_is_detected(tmp_path: Path) -> None:
@@ -101,6 +133,7 @@ def test_buf_breaking_catches_a_removed_field(tmp_path: Path) -> None:
             text = text.replace("  string hardware_id = 3;\n", "", 1)
         target.write_text(text)
     (changed / "buf.yaml").write_text((ROOT / "protos" / "buf.yaml").read_text())
+    shutil.copytree(ROOT / "protos" / "third_party", changed / "third_party")
     result = _buf_breaking(str(ROOT / "protos"), changed)
     assert result.returncode != 0
     assert 'field "3" with name "hardware_id" on message "Device" was deleted' in result.stdout

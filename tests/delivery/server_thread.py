@@ -53,7 +53,8 @@ class DeliveryServerThread(ServerThread):
             model_urls=self.model_urls,
         )
         config = ServerConfig(port=self.requested_port, grace_seconds=1.0)
-        return Server(config, [self.delivery.service], self.delivery.authenticator, self.metrics)
+        services = [self.delivery.service, self.delivery.operations]
+        return Server(config, services, self.delivery.authenticator, self.metrics)
 
     async def started(self) -> None:
         assert self.delivery is not None

@@ -352,7 +352,9 @@ async def _serve_delivery(
             metrics=metrics.registry,
             model_urls=args.model_urls,
         )
-        server = Server(config, [delivery.service], delivery.authenticator, metrics)
+        server = Server(
+            config, [delivery.service, delivery.operations], delivery.authenticator, metrics
+        )
         await server.start()
         reconciling = None
         if delivery.reconciler is not None:

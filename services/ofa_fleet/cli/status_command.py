@@ -44,7 +44,6 @@ from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.v1 import (
     delivery_pb2,
-    delivery_pb2_grpc,
     registry_pb2,
     registry_pb2_grpc,
 )
@@ -133,7 +132,7 @@ async def _read(args: argparse.Namespace, token: str, channels: dict[str, aio.Ch
     delivery = None
     if services["delivery"] == "serving":
         delivery = DeliveryClient(
-            delivery_pb2_grpc.DeliveryServiceStub(channels["delivery"]),
+            channels["delivery"],
             token,
             deadline_seconds=args.timeout,
             errors=remote_errors("delivery", args.delivery),

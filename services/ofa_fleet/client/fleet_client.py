@@ -37,7 +37,7 @@ from ofa_fleet.client.settings import ClientSettings
 from ofa_fleet.serving.client import open_aio_channel, remote_errors
 from ofa_fleet.serving.delivery_client import DeliveryClient
 from ofa_fleet.serving.registry_client import RegistryClient
-from ofa_fleet.v1 import delivery_pb2_grpc, registry_pb2_grpc, search_pb2_grpc
+from ofa_fleet.v1 import registry_pb2_grpc, search_pb2_grpc
 
 T = TypeVar("T")
 # gRPC's own retries: UNAVAILABLE only (the service was not reached or is restarting).
@@ -79,7 +79,7 @@ class AsyncFleetClient:
             errors=remote_errors("registry", s.registry),
         )
         self.delivery = DeliveryClient(
-            delivery_pb2_grpc.DeliveryServiceStub(delivery),
+            delivery,
             s.token,
             deadline_seconds=s.deadline_seconds,
             errors=remote_errors("delivery", s.delivery),

@@ -47,6 +47,12 @@ class ErrorDetails:
 
 def encode(code: int, message: str, details: ErrorDetails) -> bytes:
     """The serialized google.rpc.Status for the trailing metadata of an error."""
+    return status(code, message, details).SerializeToString()
+
+
+def status(code: int, message: str, details: ErrorDetails) -> status_pb2.Status:
+    """The google.rpc.Status of an error: what a call's trailing metadata carries, and what
+    a long-running operation that failed holds as its `error`."""
     info = error_details_pb2.ErrorInfo(reason=details.reason, domain=DOMAIN)
     for key, value in list(details.facts.items())[:MAX_FACTS]:
         info.metadata[key[:MAX_FACT_CHARS]] = value[:MAX_FACT_CHARS]
@@ -67,7 +73,7 @@ def encode(code: int, message: str, details: ErrorDetails) -> bytes:
             type=details.reason, description=description
         )
         packed.append(_packed(error_details_pb2.PreconditionFailure(violations=[failure])))
-    return status_pb2.Status(code=code, message=message, details=packed).SerializeToString()
+    return status_pb2.Status(code=code, message=message, details=packed)
 
 
 def decode(trailing_metadata: Iterable[Any] | None) -> ErrorDetails | None:
@@ -78,9 +84,15 @@ def decode(trailing_metadata: Iterable[Any] | None) -> ErrorDetails | None:
     if not isinstance(raw, bytes):
         return None
     try:
-        status = status_pb2.Status.FromString(raw)
+        found_status = status_pb2.Status.FromString(raw)
     except Exception:  # a malformed detail from some proxy: ignore it
         return None
+    return from_status(found_status)
+
+
+def from_status(status: status_pb2.Status) -> ErrorDetails | None:
+    """The details of a google.rpc.Status (a failed operation's error, or a call's); None
+    when it holds none that parse."""
     info = error_details_pb2.ErrorInfo()
     retry = error_details_pb2.RetryInfo()
     bad = error_details_pb2.BadRequest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from google.longrunning import operations_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from ofa_fleet.delivery.carbon.report import CarbonReport
@@ -12,7 +13,12 @@ from ofa_fleet.delivery.carbon.totals import CarbonTotals
 from ofa_fleet.delivery.fleets.targets import FleetDirectory, TargetModels
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
 from ofa_fleet.delivery.reconcile.reconciler import Reconciler, ReconcilerSettings
-from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
+from ofa_fleet.delivery.serve.access_rules import (
+    OPERATIONS_RULES,
+    OPERATIONS_SERVICE,
+    RULES,
+    SERVICE,
+)
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.serve.model_urls import ModelUrls
 from ofa_fleet.delivery.serve.model_watch import TargetWatch
@@ -35,6 +41,8 @@ class Delivery:
     """The bootstrap's parts, and the reconciler the caller runs beside the server."""
 
     service: Service
+    # google.longrunning.Operations (Respecialize's), served beside it.
+    operations: Service
     servicer: DeliveryServicer
     authenticator: OperatorAuthenticator
     reconciler: Reconciler | None
@@ -123,8 +131,16 @@ def delivery_service(
         stopping=stopping,
         background=lambda: _follow_registry(revocations, fleets, watch),
     )
+    operations = Service(
+        name=OPERATIONS_SERVICE,
+        register=lambda server: operations_pb2_grpc.add_OperationsServicer_to_server(
+            servicer.operations, server
+        ),
+        rules=OPERATIONS_RULES,
+        ready=ready,
+    )
     authenticator = OperatorAuthenticator(operator_token, [devices])
-    return Delivery(service, servicer, authenticator, reconciler, figures)
+    return Delivery(service, operations, servicer, authenticator, reconciler, figures)
 
 
 async def _follow_registry(

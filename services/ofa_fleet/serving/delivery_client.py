@@ -7,9 +7,12 @@ caller's `ErrorTranslation` (for an operator: `remote_errors`, delivery's own st
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from google.longrunning import operations_pb2, operations_pb2_grpc
+from google.protobuf import duration_pb2
 from grpc import aio
 
 from ofa_fleet.serving.client import ErrorTranslation, bearer
@@ -17,20 +20,23 @@ from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc
 
 DELIVERY_DEADLINE_SECONDS = 10.0
 PAGE_SIZE = 1000
+# One WaitOperation call waits at most this long (delivery's own limit is longer).
+WAIT_SLICE_SECONDS = 30.0
 
 
 class DeliveryClient:
-    """Async operator calls to delivery."""
+    """Async operator calls to delivery, and to the operations it serves beside it."""
 
     def __init__(
         self,
-        stub: delivery_pb2_grpc.DeliveryServiceStub,
+        channel: aio.Channel,
         token: str,
         *,
         errors: ErrorTranslation,
         deadline_seconds: float = DELIVERY_DEADLINE_SECONDS,
     ) -> None:
-        self.stub = stub
+        self.stub = delivery_pb2_grpc.DeliveryServiceStub(channel)
+        self.operations = operations_pb2_grpc.OperationsStub(channel)
         self.token = token
         self.deadline_seconds = deadline_seconds
         self.errors = errors
@@ -72,9 +78,55 @@ class DeliveryClient:
         )
         return answer
 
-    async def respecialize(self, profile: str) -> None:
+    async def respecialize(self, profile: str) -> operations_pb2.Operation:
+        """Ask for a new model for ``profile`` now; the operation to follow (by name)."""
         request = delivery_pb2.RespecializeRequest(profile_name=profile)
-        await self._call(self.stub.Respecialize, request, f"profile {profile!r}")
+        answer: operations_pb2.Operation = await self._call(
+            self.stub.Respecialize, request, f"profile {profile!r}"
+        )
+        return answer
+
+    async def operation(self, name: str) -> operations_pb2.Operation:
+        request = operations_pb2.GetOperationRequest(name=name)
+        answer: operations_pb2.Operation = await self._call(
+            self.operations.GetOperation, request, f"operation {name!r}"
+        )
+        return answer
+
+    async def wait_operation(self, name: str, seconds: float) -> operations_pb2.Operation:
+        """The operation once done, or as it stands after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = max(0.0, min(WAIT_SLICE_SECONDS, deadline - time.monotonic()))
+            timeout = duration_pb2.Duration()
+            timeout.FromNanoseconds(round(left * 1e9))
+            request = operations_pb2.WaitOperationRequest(name=name, timeout=timeout)
+            answer: operations_pb2.Operation = await self._call(
+                self.operations.WaitOperation,
+                request,
+                f"operation {name!r}",
+                deadline_seconds=left + self.deadline_seconds,
+            )
+            if answer.done or time.monotonic() >= deadline:
+                return answer
+
+    async def list_operations(self, filter_text: str = "") -> list[operations_pb2.Operation]:
+        """Every operation delivery holds (that matches ``filter_text``), oldest first."""
+        found: list[operations_pb2.Operation] = []
+        token = ""
+        while True:
+            request = operations_pb2.ListOperationsRequest(
+                name="operations", filter=filter_text, page_size=PAGE_SIZE, page_token=token
+            )
+            page = await self._call(self.operations.ListOperations, request, "the operations")
+            found += page.operations
+            token = page.next_page_token
+            if not token:
+                return found
+
+    async def cancel_operation(self, name: str) -> None:
+        request = operations_pb2.CancelOperationRequest(name=name)
+        await self._call(self.operations.CancelOperation, request, f"operation {name!r}")
 
     async def carbon_ledger(
         self, fleet: str = "", page_size: int = PAGE_SIZE
@@ -100,8 +152,15 @@ class DeliveryClient:
                 answer.next_page_token = ""
                 return answer
 
-    async def _call(self, method: Callable[..., Awaitable[Any]], request: object, what: str) -> Any:
+    async def _call(
+        self,
+        method: Callable[..., Awaitable[Any]],
+        request: object,
+        what: str,
+        deadline_seconds: float | None = None,
+    ) -> Any:
+        timeout = self.deadline_seconds if deadline_seconds is None else deadline_seconds
         try:
-            return await method(request, metadata=bearer(self.token), timeout=self.deadline_seconds)
+            return await method(request, metadata=bearer(self.token), timeout=timeout)
         except aio.AioRpcError as error:
             raise self.errors(error, what) from None

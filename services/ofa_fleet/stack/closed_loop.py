@@ -48,7 +48,7 @@ from ofa_fleet.stack.cpu_partition import CpuPartition, TimingTurns, partition_c
 from ofa_fleet.stack.demo_fleets import DemoFleet, ensure_demo_fleets, profile_files
 from ofa_fleet.stack.device_kinds import BudgetCalibration, ensure_kind_profiles
 from ofa_fleet.stack.local_stack import LocalStack
-from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc, registry_pb2_grpc, search_pb2_grpc
+from ofa_fleet.v1 import delivery_pb2, registry_pb2_grpc, search_pb2_grpc
 
 POLL_SECONDS = 1.0
 STATE_NAMES = {
@@ -214,7 +214,7 @@ async def run_closed_loop(
             errors=remote_errors("registry", addresses.registry),
         )
         delivery = DeliveryClient(
-            delivery_pb2_grpc.DeliveryServiceStub(channels[1]),
+            channels[1],
             stack.token,
             errors=remote_errors("delivery", addresses.delivery),
         )

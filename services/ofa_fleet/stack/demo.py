@@ -29,7 +29,7 @@ from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.stack.demo_fleets import DemoFleet, ensure_demo_fleets, profile_files
 from ofa_fleet.stack.demo_results import DemoResult, carbon_summary, profile_result
 from ofa_fleet.stack.local_stack import LocalStack
-from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc, registry_pb2_grpc
+from ofa_fleet.v1 import delivery_pb2, registry_pb2_grpc
 
 WATCH_SECONDS = 1.0
 T = TypeVar("T")
@@ -79,7 +79,7 @@ async def run_demo(stack: LocalStack, settings: DemoSettings, observer: DemoObse
     observer.fleets_ready(fleets, counts)
     delivery_channel = open_aio_channel(addresses.delivery)
     delivery = DeliveryClient(
-        delivery_pb2_grpc.DeliveryServiceStub(delivery_channel),
+        delivery_channel,
         stack.token,
         errors=remote_errors("delivery", addresses.delivery),
     )

@@ -1,5 +1,6 @@
 import datetime
 
+from google.longrunning import operations_pb2 as _operations_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ofa_fleet.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -298,9 +299,23 @@ class RespecializeRequest(_message.Message):
     profile_name: str
     def __init__(self, profile_name: _Optional[str] = ...) -> None: ...
 
-class RespecializeResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+class RespecializeMetadata(_message.Message):
+    __slots__ = ("profile_name", "create_time", "end_time", "state", "attempts", "last_error", "next_attempt_time")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    create_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    state: SpecializationState
+    attempts: int
+    last_error: str
+    next_attempt_time: _timestamp_pb2.Timestamp
+    def __init__(self, profile_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[SpecializationState, str]] = ..., attempts: _Optional[int] = ..., last_error: _Optional[str] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetCarbonLedgerRequest(_message.Message):
     __slots__ = ("fleet", "page_size", "page_token")

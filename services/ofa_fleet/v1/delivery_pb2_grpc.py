@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from ofa_fleet.v1 import delivery_pb2 as ofa__fleet_dot_v1_dot_delivery__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -81,7 +82,7 @@ class DeliveryServiceStub:
         self.Respecialize = channel.unary_unary(
                 '/ofa_fleet.v1.DeliveryService/Respecialize',
                 request_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeRequest.SerializeToString,
-                response_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeResponse.FromString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
                 _registered_method=True)
         self.GetCarbonLedger = channel.unary_unary(
                 '/ofa_fleet.v1.DeliveryService/GetCarbonLedger',
@@ -173,7 +174,19 @@ class DeliveryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Respecialize(self, request, context):
-        """Specializes a profile again now, even when its current model is up to date.
+        """Specializes a profile again now, even when its current model is up to date. Answers
+        at once with a long-running operation (AIP-151) named "operations/{id}", kept in
+        delivery's database: follow it with google.longrunning.Operations, which every
+        delivery replica serves (GetOperation, WaitOperation, ListOperations,
+        CancelOperation, DeleteOperation). It survives a restart and a change of the replica
+        that reconciles: whichever leads takes up every operation not done. It ends with the
+        model then current for the profile (response: ModelManifest), specialized after the
+        operation began, or an error: NOT_FOUND when the profile is deleted,
+        FAILED_PRECONDITION with reason PROFILE_INFEASIBLE when no subnet fits it, CANCELLED
+        when cancelled. A failed attempt does not end it: the reconciler tries again after
+        its backoff, and the metadata (RespecializeMetadata) says how it stands. Finished
+        operations are kept for 7 days.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,7 +251,7 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
             'Respecialize': grpc.unary_unary_rpc_method_handler(
                     servicer.Respecialize,
                     request_deserializer=ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeRequest.FromString,
-                    response_serializer=ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeResponse.SerializeToString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
             ),
             'GetCarbonLedger': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCarbonLedger,
@@ -492,7 +505,7 @@ class DeliveryService:
             target,
             '/ofa_fleet.v1.DeliveryService/Respecialize',
             ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeRequest.SerializeToString,
-            ofa__fleet_dot_v1_dot_delivery__pb2.RespecializeResponse.FromString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,6 +15,13 @@ message, and the profile is looked at again after an exponential backoff, never 
 hot loop. A profile no subnet fits (search says PROFILE_INFEASIBLE) is not tried again
 at all until the profile or the supernet changes: nothing else could change the answer.
 
+An operator's Respecialize is a long-running operation kept in the database
+(`store.operations`): the leader takes up every operation not done (those started on
+another replica, or left open by the last leader) as a forced specialization, and ends
+each with the outcome of the first attempt that began after it: the model made current,
+or why none can be (the profile is gone, or no subnet fits it). A failed attempt leaves
+it open for the retry after the backoff.
+
 The same feed carries what devices report; the reconciler hands those changes to its
 `FleetMonitor`, which advances staged rollouts and asks for a new model ("over-budget")
 when the devices measure the current one over budget. The latencies it learnt join the
@@ -30,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import grpc
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
@@ -45,6 +53,7 @@ from ofa_fleet.delivery.reconcile.supernet_version import POLL_SECONDS as SUPERN
 from ofa_fleet.delivery.reconcile.supernet_version import SupernetVersion
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelStore
+from ofa_fleet.delivery.store.operations import RETENTION_SECONDS, OperationRecord, Operations
 from ofa_fleet.delivery.store.specializations import (
     BackoffPolicy,
     Specializations,
@@ -61,6 +70,7 @@ log = logging.getLogger("ofa_fleet.reconciler")
 
 FEED = "registry"
 WATCH_RETRY_SECONDS = 2.0
+PRUNE_EVERY_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,11 @@ class Reconciler:
         # One reconcile per profile at a time: a profile woken while it is being worked on
         # waits for that to finish, then sees what it recorded (current, infeasible, ...).
         self._profile_locks: dict[str, asyncio.Lock] = {}
+        self.operations = Operations(store.database)
+        # Open operations this replica has asked a specialization for; a new leader starts
+        # with none, so it takes up every one the last left open.
+        self._taken: set[str] = set()
+        self._next_prune = 0.0
         self.metrics.queue_depth.set_function(self._queue.qsize)
         self._stopped = asyncio.Event()
         self.monitor = FleetMonitor(
@@ -129,6 +144,12 @@ class Reconciler:
         if profile_name not in self._queued:
             self._queued.add(profile_name)
             self._queue.put_nowait(profile_name)
+
+    def operation_started(self, record: OperationRecord) -> None:
+        """An operator's Respecialize taken by this replica: looked at now, when this
+        replica leads (a standby's leader takes it up from the database)."""
+        self._taken.add(record.name)
+        self.wake(record.profile_name, "operator")
 
     async def run(self) -> None:
         await self.supernet.refresh()  # before any profile is judged stale or not
@@ -214,10 +235,25 @@ class Reconciler:
     async def _retry_failed(self) -> None:
         while True:
             await asyncio.sleep(self.settings.retry_poll_seconds)
+            await self._take_up_operations()
             now_us = time.time_ns() // 1000
             for state in await asyncio.to_thread(self.ledger.all):
                 if state.state == SpecializationStatus.FAILING and state.next_attempt_us <= now_us:
                     self.wake(state.profile_name)
+
+    async def _take_up_operations(self) -> None:
+        """Every open operation not yet acted on here: a forced specialization of its
+        profile. Then, now and then, forget those whose retention has passed."""
+        running = await asyncio.to_thread(self.operations.running)
+        self._taken &= {record.name for record in running}
+        for record in running:
+            if record.name not in self._taken:
+                self._taken.add(record.name)
+                self.wake(record.profile_name, "operator")
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+            cutoff_us = time.time_ns() // 1000 - int(RETENTION_SECONDS * 1e6)
+            await asyncio.to_thread(self.operations.prune, cutoff_us)
 
     # ----------------------------------------------------------------------- the work
 
@@ -241,6 +277,12 @@ class Reconciler:
             profile = await self.profiles.get_profile(name)
         except NotFoundError:
             await asyncio.to_thread(self.ledger.forget, name)
+            await asyncio.to_thread(
+                self.operations.fail,
+                await asyncio.to_thread(self.operations.open_for, name),
+                grpc.StatusCode.NOT_FOUND,
+                f"profile {name!r} was deleted",
+            )
             return
         state = await asyncio.to_thread(self.ledger.get, name)
         current = await asyncio.to_thread(self.store.current, name)
@@ -294,6 +336,7 @@ class Reconciler:
     async def _specialize_once(self, profile: registry_pb2.Profile, reason: str) -> bool:
         name = profile.spec.name
         await asyncio.to_thread(self.ledger.mark_pending, name)
+        covered = await asyncio.to_thread(self.operations.open_for, name)
         spec = await asyncio.to_thread(self._with_learnt_latencies, profile.spec)
         started = time.perf_counter()
         try:
@@ -318,6 +361,13 @@ class Reconciler:
                     profile.revision,
                     self.supernet.known,
                     message,
+                )
+                await asyncio.to_thread(
+                    self.operations.fail,
+                    covered,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    message,
+                    PROFILE_INFEASIBLE,
                 )
                 log.warning(
                     "profile infeasible: waiting for it or the supernet to change",
@@ -365,6 +415,7 @@ class Reconciler:
         await asyncio.to_thread(
             self.ledger.mark_current, name, profile.revision, result.supernet_version
         )
+        await asyncio.to_thread(self.operations.succeed, covered, manifest.sha256)
         log.info(
             "specialized",
             extra={

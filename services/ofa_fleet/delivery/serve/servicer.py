@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from google.longrunning import operations_pb2
 from grpc import aio
 from prometheus_client import CollectorRegistry
 
@@ -28,10 +29,12 @@ from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.serve.latency_measurement import measurement_for
 from ofa_fleet.delivery.serve.model_urls import ModelUrls
 from ofa_fleet.delivery.serve.model_watch import TargetWatch
+from ofa_fleet.delivery.serve.operations import OperationsServicer
 from ofa_fleet.delivery.serve.pinning import FleetPinning
 from ofa_fleet.delivery.serve.revocations import Revocations
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.store.operations import Operations
 from ofa_fleet.delivery.store.specializations import Specializations, SpecializationStatus
 from ofa_fleet.errors import (
     FailedPreconditionError,
@@ -76,6 +79,10 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         self.targets = targets
         self.chunk_bytes = chunk_bytes
         self.pinning = FleetPinning(store, targets.fleets, watch.notify)
+        # google.longrunning.Operations, served beside this service: Respecialize's.
+        self.operations = OperationsServicer(
+            Operations(store.database), ledger, store, self.manifest
+        )
 
     async def GetModelManifest(  # noqa: N802
         self, request: delivery_pb2.GetModelManifestRequest, context: aio.ServicerContext
@@ -261,15 +268,16 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
 
     async def Respecialize(  # noqa: N802
         self, request: delivery_pb2.RespecializeRequest, context: aio.ServicerContext
-    ) -> delivery_pb2.RespecializeResponse:
+    ) -> operations_pb2.Operation:
         check_name(request.profile_name, "profile_name")
         if self.reconciler is None:
             raise FailedPreconditionError(
                 "this delivery server runs no reconciler (start it with --search)"
             )
         await self.targets.fleets.profile_exists(request.profile_name)  # else NOT_FOUND
-        self.reconciler.wake(request.profile_name, "operator")
-        return delivery_pb2.RespecializeResponse()
+        record = await asyncio.to_thread(self.operations.operations.start, request.profile_name)
+        self.reconciler.operation_started(record)
+        return await self.operations.answer(record)
 
     async def GetCarbonLedger(  # noqa: N802
         self, request: delivery_pb2.GetCarbonLedgerRequest, context: aio.ServicerContext

@@ -28,6 +28,7 @@ NAME_LENGTH = 63
 SHA256_HEX_LENGTH = 64
 SUPERNET_VERSION_LENGTH = 64
 REASON_LENGTH = 256
+OPERATION_NAME_LENGTH = 64
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -198,3 +199,26 @@ class SupernetLedgerRow(Base):
     ledger_json: Mapped[str] = mapped_column(Text)
     # When search last named it as the one it serves: the newest is the current supernet.
     seen_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class OperationRow(Base):
+    """A long-running operation an operator started (a Respecialize), until it is deleted
+    or its retention passes. Kept here, not in a replica's memory, so that any replica
+    answers for it and the replica that leads next finishes it."""
+
+    __tablename__ = "operations"
+    __table_args__ = (Index("ix_operations_open", "ended_us", "profile_name"),)
+
+    # "operations/" and 32 hex digits: the creation time, then random ones, so names sort
+    # oldest first.
+    name: Mapped[str] = mapped_column(String(OPERATION_NAME_LENGTH), primary_key=True)
+    profile_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    # 0 while it runs.
+    ended_us: Mapped[int] = mapped_column(BigInteger)
+    # How it ended: the model made current, or an error (a gRPC status code name, its
+    # message and its ErrorInfo reason); all "" while it runs.
+    outcome_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    error_code: Mapped[str] = mapped_column(String(32))
+    error_message: Mapped[str] = mapped_column(Text)
+    error_reason: Mapped[str] = mapped_column(String(64))
