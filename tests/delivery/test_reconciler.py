@@ -12,7 +12,10 @@ import grpc
 import numpy as np
 import onnxruntime as ort
 import pytest
+from google.longrunning import operations_pb2, operations_pb2_grpc
+from google.protobuf import duration_pb2
 
+from ofa_fleet.contract.error_details import PROFILE_INFEASIBLE, from_status
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.delivery.reconcile.fleet_monitor import MonitorSettings
@@ -312,6 +315,18 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
         timed = "ofa_fleet_specialization_seconds_count"
         assert metrics.get_sample_value(timed, {"reason": "missing"}) is None  # failures untimed
 
+        # An operator asks again all the same: the operation ends saying why it cannot.
+        operations = operations_pb2_grpc.OperationsStub(channel)
+        asked = delivery_stub.Respecialize(
+            delivery_pb2.RespecializeRequest(profile_name="raspberry-pi-3"),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        refused = wait_for(operations, asked.name)
+        assert refused.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+        assert "the fastest subnet needs" in refused.error.message
+        assert from_status(refused.error).reason == PROFILE_INFEASIBLE
+
         # The operator relaxes the budget: the new revision is tried at once.
         with registry.channel() as registry_channel:
             registry_pb2_grpc.RegistryServiceStub(registry_channel).UpdateProfile(
@@ -323,6 +338,35 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
         assert model.manifest.profile_revision == 2
         settled = eventually(lambda: marked_current(ledger, "raspberry-pi-3"))
         assert settled.profile_revision == 2
+        # Asked again, the operation ends with the model then current (search's cache
+        # answers the same request at once).
+        asked = delivery_stub.Respecialize(
+            delivery_pb2.RespecializeRequest(profile_name="raspberry-pi-3"),
+            metadata=OPERATOR,
+            timeout=10,
+        )
+        made = wait_for(operations, asked.name)
+        assert made.HasField("response") and not made.HasField("error")
+        manifest = delivery_pb2.ModelManifest()
+        assert made.response.Unpack(manifest)
+        assert manifest.sha256 == store.current("raspberry-pi-3").sha256
+        assert manifest.profile_revision == 2 and manifest.signature
+
+
+def wait_for(operations: operations_pb2_grpc.OperationsStub, name: str) -> operations_pb2.Operation:
+    """The operation once done (asserted), waiting up to 3 minutes."""
+    deadline = time.monotonic() + 180
+    while True:
+        answer = operations.WaitOperation(
+            operations_pb2.WaitOperationRequest(
+                name=name, timeout=duration_pb2.Duration(seconds=20)
+            ),
+            metadata=OPERATOR,
+            timeout=30,
+        )
+        if answer.done:
+            return answer
+        assert time.monotonic() < deadline, f"operation {name} not done: {answer}"
 
 
 def test_a_model_measured_over_budget_is_specialized_again_once_with_the_reports(services):
