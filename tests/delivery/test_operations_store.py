@@ -7,11 +7,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from ofa_fleet.delivery.store.operations import (
-    OperationFilter,
-    Operations,
-    check_operation_name,
-)
+from ofa_fleet.contract.operation_names import check_operation_name
+from ofa_fleet.delivery.store.operations import OperationFilter, Operations
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.storage.database import Database
 

@@ -16,9 +16,16 @@ from tests.server_process import OPERATOR_TOKEN
 
 class SearchServerThread(ServerThread):
     def __init__(
-        self, specializer: Specializer, registry_address: str | None = None, port: int = 0
+        self,
+        specializer: Specializer,
+        registry_address: str | None = None,
+        port: int = 0,
+        detached_grace_seconds: float = 0.0,
     ) -> None:
+        """``detached_grace_seconds``: 0 by default, so a test that cancels its call sees
+        the search stop at once."""
         super().__init__(port)
+        self.detached_grace_seconds = detached_grace_seconds
         self.specializer = specializer
         self.registry_address = registry_address
         self.search: Search | None = None
@@ -28,10 +35,15 @@ class SearchServerThread(ServerThread):
         lookup = None
         if self.registry_address is not None:
             lookup = registry_lookup(self.registry_address, OPERATOR_TOKEN)
-        self.search = search_service(self.specializer, lookup, metrics=self.metrics.registry)
+        self.search = search_service(
+            self.specializer,
+            lookup,
+            metrics=self.metrics.registry,
+            detached_grace_seconds=self.detached_grace_seconds,
+        )
         return Server(
             ServerConfig(port=self.requested_port, grace_seconds=1.0),
-            [self.search.service],
+            [self.search.service, self.search.operations],
             OperatorAuthenticator(OPERATOR_TOKEN),
             self.metrics,
         )

@@ -94,6 +94,14 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     search.add_argument("--registry-tls-ca", type=Path, help="PEM CA of the registry's cert")
     search.add_argument("--concurrency", type=int, default=8, help="specializations run at once")
+    search.add_argument(
+        "--detached-grace-seconds",
+        type=float,
+        default=60.0,
+        help="how long a search runs on after its last caller went, for a caller that "
+        "lost its stream (a delivery replica that failed over) to ask again and join it; "
+        "0 stops it at once (0-3600)",
+    )
     # A Specialize stream may run delivery's whole 600 s deadline: never cut it short.
     add_server_flags(search, SEARCH_PORT, age_grace_seconds=SPECIALIZE_STREAM_GRACE_SECONDS)
     search.set_defaults(handler=run_search)
@@ -265,6 +273,10 @@ async def _serve_registry(
 def run_search(args: argparse.Namespace) -> None:
     if args.concurrency <= 0:
         raise InvalidArgumentError("--concurrency must be positive")
+    if not 0 <= args.detached_grace_seconds <= 3600:
+        raise InvalidArgumentError(
+            f"--detached-grace-seconds must be 0-3600, got {args.detached_grace_seconds:g}"
+        )
     if args.workers is not None and args.workers <= 0:
         raise InvalidArgumentError("--workers must be positive")
     config = server_config(args)
@@ -290,8 +302,12 @@ async def _serve_search(
     if args.registry:
         lookup = registry_lookup(args.registry, token, TlsFiles(ca=args.registry_tls_ca))
     metrics = MetricsEndpoint.create()
-    search = search_service(specializer, lookup, args.concurrency, metrics.registry)
-    server = Server(config, [search.service], OperatorAuthenticator(token), metrics)
+    search = search_service(
+        specializer, lookup, args.concurrency, metrics.registry, args.detached_grace_seconds
+    )
+    server = Server(
+        config, [search.service, search.operations], OperatorAuthenticator(token), metrics
+    )
     await server.start()
     await server.wait()
 

@@ -72,19 +72,22 @@ def figures_to_proto(candidate: Candidate) -> search_pb2.SubnetFigures:
     )
 
 
-def progress_to_proto(event: Event) -> search_pb2.SpecializeResponse:
+def progress_to_proto(event: Event, operation_name: str = "") -> search_pb2.SpecializeResponse:
     progress = search_pb2.SearchProgress(
         stage=_STAGES[event.stage],
         generation=event.generation,
         max_generations=event.generations,
         candidates_evaluated=event.evaluated,
+        operation_name=operation_name,
     )
     if event.best is not None:
         progress.best.CopyFrom(figures_to_proto(event.best))
     return search_pb2.SpecializeResponse(progress=progress)
 
 
-def result_to_proto(result: Specialization) -> search_pb2.SpecializeResponse:
+def result_to_proto(
+    result: Specialization, operation_name: str = ""
+) -> search_pb2.SpecializeResponse:
     stats = result.statistics
     measured = search_pb2.MeasuredFigures(
         top1=result.measured_top1,
@@ -123,6 +126,7 @@ def result_to_proto(result: Specialization) -> search_pb2.SpecializeResponse:
         model_size=len(result.onnx_bytes),
         model_sha256=result.sha256,
         cost=cost_to_proto(result.cost),
+        operation_name=operation_name,
     )
     return search_pb2.SpecializeResponse(result=message)
 

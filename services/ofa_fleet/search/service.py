@@ -13,16 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ray
+from google.longrunning import operations_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
-from ofa_fleet.search.access_rules import RULES, SERVICE
+from ofa_fleet.search.access_rules import OPERATIONS_RULES, OPERATIONS_SERVICE, RULES, SERVICE
 from ofa_fleet.search.accuracy_source import FIT_SAMPLES, resolve_accuracy_predictor
 from ofa_fleet.search.bundle import SupernetBundle
+from ofa_fleet.search.jobs import DEFAULT_DETACHED_GRACE_SECONDS
 from ofa_fleet.search.ledger_source import load_supernet_ledger
 from ofa_fleet.search.metrics import SearchMetrics
+from ofa_fleet.search.operations import SearchOperationsServicer
 from ofa_fleet.search.servicer import DEFAULT_CONCURRENCY, ProfileLookup, SearchServicer
 from ofa_fleet.search.specializer import Specializer
 from ofa_fleet.search.workers import SearchWorkers
@@ -73,6 +76,8 @@ def load_specializer(
 @dataclass(frozen=True)
 class Search:
     service: Service
+    # google.longrunning.Operations (its searches), served beside it.
+    operations: Service
     servicer: SearchServicer
 
 
@@ -81,8 +86,10 @@ def search_service(
     lookup: ProfileLookup | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     metrics: CollectorRegistry | None = None,
+    detached_grace_seconds: float = DEFAULT_DETACHED_GRACE_SECONDS,
 ) -> Search:
-    servicer = SearchServicer(specializer, lookup, concurrency)
+    servicer = SearchServicer(specializer, lookup, concurrency, detached_grace_seconds)
+    operations = SearchOperationsServicer(servicer.jobs)
     if metrics is not None:
         servicer.metrics = SearchMetrics(metrics, lambda: servicer.active)
 
@@ -101,6 +108,14 @@ def search_service(
             rules=RULES,
             ready=ready,
             stopping=servicer.close,
+        ),
+        Service(
+            name=OPERATIONS_SERVICE,
+            register=lambda server: operations_pb2_grpc.add_OperationsServicer_to_server(
+                operations, server
+            ),
+            rules=OPERATIONS_RULES,
+            ready=ready,
         ),
         servicer,
     )

@@ -1,17 +1,19 @@
-"""`SearchService` over gRPC: one specialization per call, streamed as it happens.
+"""`SearchService` over gRPC: one specialization per distinct request, streamed as it
+happens to every call that asks for it.
 
 The search itself is blocking work (Ray calls, NumPy), so it runs on a bounded thread
-pool while the event loop relays its progress. When the caller cancels or its deadline
-passes, gRPC cancels this coroutine; the `finally` sets the stop flag the search polls
-between rounds, which cancels the Ray tasks still running for it.
+pool while the event loop relays its progress. It belongs to the service, not to the call
+(see `jobs`): identical requests share it, and when its last caller goes it runs on for
+the detached grace period, then the stop flag the search polls between rounds is set,
+which cancels the Ray tasks still running for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -19,16 +21,19 @@ from grpc import aio
 
 from ofa_fleet.errors import (
     CancelledError,
-    DeadlineExceededError,
     FailedPreconditionError,
     InvalidArgumentError,
+    OfaFleetError,
 )
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
 from ofa_fleet.search import convert
+from ofa_fleet.search.jobs import DEFAULT_DETACHED_GRACE_SECONDS, Jobs
 from ofa_fleet.search.metrics import SearchMetrics
 from ofa_fleet.search.specializer import Event, Specialization, Specializer
 from ofa_fleet.v1 import search_pb2, search_pb2_grpc
+
+log = logging.getLogger("ofa_fleet.search")
 
 ProfileLookup = Callable[[str], Awaitable[HardwareProfile]]
 """Fetches a profile by name from the registry."""
@@ -42,12 +47,14 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         specializer: Specializer,
         lookup: ProfileLookup | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        detached_grace_seconds: float = DEFAULT_DETACHED_GRACE_SECONDS,
     ) -> None:
         self.specializer = specializer
         self.lookup = lookup
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="specialize"
         )
+        self.jobs = Jobs(self.pool, detached_grace_seconds, self._started)
         self.stopping = threading.Event()
         self.active = 0  # specializations running now (read by tests and the metrics)
         self.metrics: SearchMetrics | None = None
@@ -67,56 +74,47 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     ) -> AsyncIterator[search_pb2.SpecializeResponse]:
         profile = await self._profile(request)
         options = convert.options_from_proto(request.options)
-        remaining = context.time_remaining()
-        deadline = None if remaining is None else time.monotonic() + remaining
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue[Event] = asyncio.Queue()
-        stop = threading.Event()
 
-        def late() -> bool:
-            return deadline is not None and time.monotonic() > deadline
+        def run(on_event: Callable[[Event], None], stop: Callable[[], bool]) -> Specialization:
+            def should_stop() -> bool:
+                return stop() or self.stopping.is_set()
 
-        def should_stop() -> bool:
-            return stop.is_set() or self.stopping.is_set() or late()
+            return self.specializer.specialize(profile, options, on_event, should_stop)
 
-        def on_event(event: Event) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, event)
-
-        work: asyncio.Future[Specialization] = loop.run_in_executor(
-            self.pool, self.specializer.specialize, profile, options, on_event, should_stop
-        )
-        self.active += 1
-        work.add_done_callback(self._finished)
+        digest = self.specializer.request_key(profile, options)
+        job, events = self.jobs.join(digest, profile.name, run)
         try:
-            while not work.done() or not events.empty():
+            while not job.done or not events.empty():
                 getter: asyncio.Future[Any] = asyncio.ensure_future(events.get())
-                waiting: set[asyncio.Future[Any]] = {getter, work}
+                waiting: set[asyncio.Future[Any]] = {getter, job.work}
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if getter.done():
-                    yield convert.progress_to_proto(getter.result())
+                    yield convert.progress_to_proto(getter.result(), job.name)
                 else:
                     getter.cancel()
-            try:
-                result: Specialization = work.result()
-            except CancelledError as error:
-                if late():  # the call's deadline stopped it, seen here before the caller
-                    raise DeadlineExceededError(str(error)) from None
-                raise
-            yield convert.result_to_proto(result)
+            result: Specialization = job.work.result()
+            yield convert.result_to_proto(result, job.name)
             for chunk in convert.model_chunks(result.onnx_bytes):
                 yield chunk
         finally:
-            stop.set()
+            self.jobs.leave(job, events)
 
     async def GetSupernet(  # noqa: N802
         self, request: search_pb2.GetSupernetRequest, context: aio.ServicerContext
     ) -> search_pb2.GetSupernetResponse:
         return self.supernet
 
+    def _started(self, work: asyncio.Future[Specialization]) -> None:
+        self.active += 1
+        work.add_done_callback(self._finished)
+
     def _finished(self, work: asyncio.Future[Specialization]) -> None:
         self.active -= 1
         # A call cancelled mid-search leaves the outcome (CancelledError) unread: read it.
         error = None if work.cancelled() else work.exception()
+        if error is not None and not isinstance(error, OfaFleetError):
+            # A bug; a search no caller follows any more would otherwise fail unseen.
+            log.error("search failed", exc_info=error)
         if self.metrics is None:
             return
         if work.cancelled() or isinstance(error, CancelledError):
@@ -141,4 +139,5 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
     def close(self) -> None:
         self.stopping.set()
+        self.jobs.close()
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -188,6 +188,11 @@ class Specializer:
     def supernet_version(self) -> str:
         return self.workers.version
 
+    def request_key(self, profile: HardwareProfile, options: SpecializeOptions) -> str:
+        """What makes two requests the same search: the supernet, the profile's content
+        and the options (hex sha256; the cache's key, and the search's operation's)."""
+        return cache_key(self.supernet_version, worker.profile_key(profile), options.cache_fields())
+
     def specialize(
         self,
         profile: HardwareProfile,
@@ -196,7 +201,7 @@ class Specializer:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Specialization:
         options = options or SpecializeOptions()
-        key = cache_key(self.supernet_version, worker.profile_key(profile), options.cache_fields())
+        key = self.request_key(profile, options)
         if options.use_cache:
             cached = self.cache.get(key)
             if cached is not None:

@@ -22,44 +22,47 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from ofa_fleet.v1 import common_pb2 as ofa__fleet_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ofa_fleet/v1/search.proto\x12\x0cofa_fleet.v1\x1a\x19ofa_fleet/v1/common.proto\"\x14\n\x12GetSupernetRequest\"\xad\x01\n\x13GetSupernetResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x19\n\x11space_fingerprint\x18\x02 \x01(\t\x12,\n\x06ledger\x18\x03 \x01(\x0b\x32\x1c.ofa_fleet.v1.SupernetLedger\x12\x12\n\nspace_json\x18\x04 \x01(\t\x12\x13\n\x0bin_channels\x18\x05 \x01(\r\x12\x13\n\x0bnum_classes\x18\x06 \x01(\r\"\x95\x01\n\x11SpecializeRequest\x12\x30\n\x07profile\x18\x01 \x01(\x0b\x32\x1d.ofa_fleet.v1.HardwareProfileH\x00\x12\x16\n\x0cprofile_name\x18\x02 \x01(\tH\x00\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.ofa_fleet.v1.SearchOptionsB\x08\n\x06target\"\x9f\x01\n\rSearchOptions\x12\x0c\n\x04seed\x18\x01 \x01(\x04\x12\x12\n\npopulation\x18\x02 \x01(\r\x12\x17\n\x0fmax_generations\x18\x03 \x01(\r\x12\x10\n\x08patience\x18\x04 \x01(\r\x12\x14\n\x0crerank_top_k\x18\x05 \x01(\r\x12\x17\n\x0fmeasure_latency\x18\x06 \x01(\x08\x12\x12\n\nskip_cache\x18\x07 \x01(\x08\"}\n\rSubnetFigures\x12\x0c\n\x04\x61rch\x18\x01 \x01(\t\x12\x0c\n\x04top1\x18\x02 \x01(\x01\x12\x12\n\nlatency_ms\x18\x03 \x01(\x01\x12\x13\n\x0bmodel_bytes\x18\x04 \x01(\x04\x12\x19\n\x11peak_memory_bytes\x18\x05 \x01(\x04\x12\x0c\n\x04macs\x18\x06 \x01(\x04\"\xb0\x01\n\x0eSearchProgress\x12(\n\x05stage\x18\x01 \x01(\x0e\x32\x19.ofa_fleet.v1.SearchStage\x12\x12\n\ngeneration\x18\x02 \x01(\r\x12\x17\n\x0fmax_generations\x18\x03 \x01(\r\x12\x1c\n\x14\x63\x61ndidates_evaluated\x18\x04 \x01(\x04\x12)\n\x04\x62\x65st\x18\x05 \x01(\x0b\x32\x1b.ofa_fleet.v1.SubnetFigures\"r\n\x0fMeasuredFigures\x12\x0c\n\x04top1\x18\x01 \x01(\x01\x12\x13\n\x0bmodel_bytes\x18\x02 \x01(\x04\x12\x14\n\x0cmax_abs_diff\x18\x03 \x01(\x01\x12\x17\n\nlatency_ms\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\r\n\x0b_latency_ms\"Z\n\x11RerankedCandidate\x12.\n\tpredicted\x18\x01 \x01(\x0b\x32\x1b.ofa_fleet.v1.SubnetFigures\x12\x15\n\rmeasured_top1\x18\x02 \x01(\x01\"\x9b\x02\n\x10SearchStatistics\x12\x13\n\x0bgenerations\x18\x01 \x01(\r\x12\x1c\n\x14\x63\x61ndidates_evaluated\x18\x02 \x01(\x04\x12\x1b\n\x13\x66\x65\x61sible_candidates\x18\x03 \x01(\x04\x12-\n\x0bstop_reason\x18\x0b \x01(\x0e\x32\x18.ofa_fleet.v1.StopReason\x12\x16\n\x0esearch_seconds\x18\x05 \x01(\x01\x12\x16\n\x0ererank_seconds\x18\x06 \x01(\x01\x12\x16\n\x0e\x65xport_seconds\x18\x07 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x08 \x01(\x01\x12\x0f\n\x07workers\x18\t \x01(\r\x12\x12\n\nfrom_cache\x18\n \x01(\x08J\x04\x08\x04\x10\x05\"\x87\x04\n\x10SpecializeResult\x12\x14\n\x0cprofile_name\x18\x01 \x01(\t\x12\x18\n\x10supernet_version\x18\x02 \x01(\t\x12&\n\x04\x61rch\x18\x03 \x01(\x0b\x32\x18.ofa_fleet.v1.ArchConfig\x12\x13\n\x0b\x61rch_string\x18\x04 \x01(\t\x12.\n\tpredicted\x18\x05 \x01(\x0b\x32\x1b.ofa_fleet.v1.SubnetFigures\x12\x33\n\x0elatency_source\x18\x0e \x01(\x0e\x32\x1b.ofa_fleet.v1.LatencySource\x12/\n\x08measured\x18\x07 \x01(\x0b\x32\x1d.ofa_fleet.v1.MeasuredFigures\x12\x31\n\x0cpareto_front\x18\x08 \x03(\x0b\x32\x1b.ofa_fleet.v1.SubnetFigures\x12\x31\n\x08reranked\x18\t \x03(\x0b\x32\x1f.ofa_fleet.v1.RerankedCandidate\x12\x32\n\nstatistics\x18\n \x01(\x0b\x32\x1e.ofa_fleet.v1.SearchStatistics\x12\x12\n\nmodel_size\x18\x0b \x01(\x04\x12\x14\n\x0cmodel_sha256\x18\x0c \x01(\t\x12&\n\x04\x63ost\x18\r \x01(\x0b\x32\x18.ofa_fleet.v1.EnergyCostJ\x04\x08\x06\x10\x07\"\xac\x01\n\x12SpecializeResponse\x12\x30\n\x08progress\x18\x01 \x01(\x0b\x32\x1c.ofa_fleet.v1.SearchProgressH\x00\x12\x30\n\x06result\x18\x02 \x01(\x0b\x32\x1e.ofa_fleet.v1.SpecializeResultH\x00\x12)\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x18.ofa_fleet.v1.ModelChunkH\x00\x42\x07\n\x05\x65vent*y\n\x0bSearchStage\x12\x1c\n\x18SEARCH_STAGE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SEARCH_STAGE_EVOLUTION\x10\x01\x12\x17\n\x13SEARCH_STAGE_RERANK\x10\x02\x12\x17\n\x13SEARCH_STAGE_EXPORT\x10\x03*a\n\nStopReason\x12\x1b\n\x17STOP_REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15STOP_REASON_CONVERGED\x10\x01\x12\x1b\n\x17STOP_REASON_GENERATIONS\x10\x02*\x83\x01\n\rLatencySource\x12\x1e\n\x1aLATENCY_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n\x12LATENCY_SOURCE_LUT\x10\x01\x12\x1b\n\x17LATENCY_SOURCE_ANALYTIC\x10\x02\x12\x1d\n\x19LATENCY_SOURCE_CALIBRATED\x10\x03\x32\xb6\x01\n\rSearchService\x12Q\n\nSpecialize\x12\x1f.ofa_fleet.v1.SpecializeRequest\x1a .ofa_fleet.v1.SpecializeResponse0\x01\x12R\n\x0bGetSupernet\x12 .ofa_fleet.v1.GetSupernetRequest\x1a!.ofa_fleet.v1.GetSupernetResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ofa_fleet/v1/search.proto\x12\x0cofa_fleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19ofa_fleet/v1/common.proto\"\x14\n\x12GetSupernetRequest\"\xad\x01\n\x13GetSupernetResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x19\n\x11space_fingerprint\x18\x02 \x01(\t\x12,\n\x06ledger\x18\x03 \x01(\x0b\x32\x1c.ofa_fleet.v1.SupernetLedger\x12\x12\n\nspace_json\x18\x04 \x01(\t\x12\x13\n\x0bin_channels\x18\x05 \x01(\r\x12\x13\n\x0bnum_classes\x18\x06 \x01(\r\"\x95\x01\n\x11SpecializeRequest\x12\x30\n\x07profile\x18\x01 \x01(\x0b\x32\x1d.ofa_fleet.v1.HardwareProfileH\x00\x12\x16\n\x0cprofile_name\x18\x02 \x01(\tH\x00\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.ofa_fleet.v1.SearchOptionsB\x08\n\x06target\"\x9f\x01\n\rSearchOptions\x12\x0c\n\x04seed\x18\x01 \x01(\x04\x12\x12\n\npopulation\x18\x02 \x01(\r\x12\x17\n\x0fmax_generations\x18\x03 \x01(\r\x12\x10\n\x08patience\x18\x04 \x01(\r\x12\x14\n\x0crerank_top_k\x18\x05 \x01(\r\x12\x17\n\x0fmeasure_latency\x18\x06 \x01(\x08\x12\x12\n\nskip_cache\x18\x07 \x01(\x08\"}\n\rSubnetFigures\x12\x0c\n\x04\x61rch\x18\x01 \x01(\t\x12\x0c\n\x04top1\x18\x02 \x01(\x01\x12\x12\n\nlatency_ms\x18\x03 \x01(\x01\x12\x13\n\x0bmodel_bytes\x18\x04 \x01(\x04\x12\x19\n\x11peak_memory_bytes\x18\x05 \x01(\x04\x12\x0c\n\x04macs\x18\x06 \x01(\x04\"\xc8\x01\n\x0eSearchProgress\x12(\n\x05stage\x18\x01 \x01(\x0e\x32\x19.ofa_fleet.v1.SearchStage\x12\x12\n\ngeneration\x18\x02 \x01(\r\x12\x17\n\x0fmax_generations\x18\x03 \x01(\r\x12\x1c\n\x14\x63\x61ndidates_evaluated\x18\x04 \x01(\x04\x12)\n\x04\x62\x65st\x18\x05 \x01(\x0b\x32\x1b.ofa_fleet.v1.SubnetFigures\x12\x16\n\x0eoperation_name\x18\x06 \x01(\t\"\xca\x01\n\x12SpecializeMetadata\x12\x14\n\x0cprofile_name\x18\x01 \x01(\t\x12/\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x08progress\x18\x04 \x01(\x0b\x32\x1c.ofa_fleet.v1.SearchProgress\x12\x0f\n\x07\x63\x61llers\x18\x05 \x01(\r\"r\n\x0fMeasuredFigures\x12\x0c\n\x04top1\x18\x01 \x01(\x01\x12\x13\n\x0bmodel_bytes\x18\x02 \x01(\x04\x12\x14\n\x0cmax_abs_diff\x18\x03 \x01(\x01\x12\x17\n\nlatency_ms\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\r\n\x0b_latency_ms\"Z\n\x11RerankedCandidate\x12.\n\tpredicted\x18\x01 \x01(\x0b\x32\x1b.ofa_fleet.v1.SubnetFigures\x12\x15\n\rmeasured_top1\x18\x02 \x01(\x01\"\x9b\x02\n\x10SearchStatistics\x12\x13\n\x0bgenerations\x18\x01 \x01(\r\x12\x1c\n\x14\x63\x61ndidates_evaluated\x18\x02 \x01(\x04\x12\x1b\n\x13\x66\x65\x61sible_candidates\x18\x03 \x01(\x04\x12-\n\x0bstop_reason\x18\x0b \x01(\x0e\x32\x18.ofa_fleet.v1.StopReason\x12\x16\n\x0esearch_seconds\x18\x05 \x01(\x01\x12\x16\n\x0ererank_seconds\x18\x06 \x01(\x01\x12\x16\n\x0e\x65xport_seconds\x18\x07 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x08 \x01(\x01\x12\x0f\n\x07workers\x18\t \x01(\r\x12\x12\n\nfrom_cache\x18\n \x01(\x08J\x04\x08\x04\x10\x05\"\x9f\x04\n\x10SpecializeResult\x12\x14\n\x0cprofile_name\x18\x01 \x01(\t\x12\x18\n\x10supernet_version\x18\x02 \x01(\t\x12&\n\x04\x61rch\x18\x03 \x01(\x0b\x32\x18.ofa_fleet.v1.ArchConfig\x12\x13\n\x0b\x61rch_string\x18\x04 \x01(\t\x12.\n\tpredicted\x18\x05 \x01(\x0b\x32\x1b.ofa_fleet.v1.SubnetFigures\x12\x33\n\x0elatency_source\x18\x0e \x01(\x0e\x32\x1b.ofa_fleet.v1.LatencySource\x12/\n\x08measured\x18\x07 \x01(\x0b\x32\x1d.ofa_fleet.v1.MeasuredFigures\x12\x31\n\x0cpareto_front\x18\x08 \x03(\x0b\x32\x1b.ofa_fleet.v1.SubnetFigures\x12\x31\n\x08reranked\x18\t \x03(\x0b\x32\x1f.ofa_fleet.v1.RerankedCandidate\x12\x32\n\nstatistics\x18\n \x01(\x0b\x32\x1e.ofa_fleet.v1.SearchStatistics\x12\x12\n\nmodel_size\x18\x0b \x01(\x04\x12\x14\n\x0cmodel_sha256\x18\x0c \x01(\t\x12&\n\x04\x63ost\x18\r \x01(\x0b\x32\x18.ofa_fleet.v1.EnergyCost\x12\x16\n\x0eoperation_name\x18\x0f \x01(\tJ\x04\x08\x06\x10\x07\"\xac\x01\n\x12SpecializeResponse\x12\x30\n\x08progress\x18\x01 \x01(\x0b\x32\x1c.ofa_fleet.v1.SearchProgressH\x00\x12\x30\n\x06result\x18\x02 \x01(\x0b\x32\x1e.ofa_fleet.v1.SpecializeResultH\x00\x12)\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x18.ofa_fleet.v1.ModelChunkH\x00\x42\x07\n\x05\x65vent*y\n\x0bSearchStage\x12\x1c\n\x18SEARCH_STAGE_UNSPECIFIED\x10\x00\x12\x1a\n\x16SEARCH_STAGE_EVOLUTION\x10\x01\x12\x17\n\x13SEARCH_STAGE_RERANK\x10\x02\x12\x17\n\x13SEARCH_STAGE_EXPORT\x10\x03*a\n\nStopReason\x12\x1b\n\x17STOP_REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15STOP_REASON_CONVERGED\x10\x01\x12\x1b\n\x17STOP_REASON_GENERATIONS\x10\x02*\x83\x01\n\rLatencySource\x12\x1e\n\x1aLATENCY_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n\x12LATENCY_SOURCE_LUT\x10\x01\x12\x1b\n\x17LATENCY_SOURCE_ANALYTIC\x10\x02\x12\x1d\n\x19LATENCY_SOURCE_CALIBRATED\x10\x03\x32\xb6\x01\n\rSearchService\x12Q\n\nSpecialize\x12\x1f.ofa_fleet.v1.SpecializeRequest\x1a .ofa_fleet.v1.SpecializeResponse0\x01\x12R\n\x0bGetSupernet\x12 .ofa_fleet.v1.GetSupernetRequest\x1a!.ofa_fleet.v1.GetSupernetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ofa_fleet.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEARCHSTAGE']._serialized_start=2079
-  _globals['_SEARCHSTAGE']._serialized_end=2200
-  _globals['_STOPREASON']._serialized_start=2202
-  _globals['_STOPREASON']._serialized_end=2299
-  _globals['_LATENCYSOURCE']._serialized_start=2302
-  _globals['_LATENCYSOURCE']._serialized_end=2433
-  _globals['_GETSUPERNETREQUEST']._serialized_start=70
-  _globals['_GETSUPERNETREQUEST']._serialized_end=90
-  _globals['_GETSUPERNETRESPONSE']._serialized_start=93
-  _globals['_GETSUPERNETRESPONSE']._serialized_end=266
-  _globals['_SPECIALIZEREQUEST']._serialized_start=269
-  _globals['_SPECIALIZEREQUEST']._serialized_end=418
-  _globals['_SEARCHOPTIONS']._serialized_start=421
-  _globals['_SEARCHOPTIONS']._serialized_end=580
-  _globals['_SUBNETFIGURES']._serialized_start=582
-  _globals['_SUBNETFIGURES']._serialized_end=707
-  _globals['_SEARCHPROGRESS']._serialized_start=710
-  _globals['_SEARCHPROGRESS']._serialized_end=886
-  _globals['_MEASUREDFIGURES']._serialized_start=888
-  _globals['_MEASUREDFIGURES']._serialized_end=1002
-  _globals['_RERANKEDCANDIDATE']._serialized_start=1004
-  _globals['_RERANKEDCANDIDATE']._serialized_end=1094
-  _globals['_SEARCHSTATISTICS']._serialized_start=1097
-  _globals['_SEARCHSTATISTICS']._serialized_end=1380
-  _globals['_SPECIALIZERESULT']._serialized_start=1383
-  _globals['_SPECIALIZERESULT']._serialized_end=1902
-  _globals['_SPECIALIZERESPONSE']._serialized_start=1905
-  _globals['_SPECIALIZERESPONSE']._serialized_end=2077
-  _globals['_SEARCHSERVICE']._serialized_start=2436
-  _globals['_SEARCHSERVICE']._serialized_end=2618
+  _globals['_SEARCHSTAGE']._serialized_start=2365
+  _globals['_SEARCHSTAGE']._serialized_end=2486
+  _globals['_STOPREASON']._serialized_start=2488
+  _globals['_STOPREASON']._serialized_end=2585
+  _globals['_LATENCYSOURCE']._serialized_start=2588
+  _globals['_LATENCYSOURCE']._serialized_end=2719
+  _globals['_GETSUPERNETREQUEST']._serialized_start=103
+  _globals['_GETSUPERNETREQUEST']._serialized_end=123
+  _globals['_GETSUPERNETRESPONSE']._serialized_start=126
+  _globals['_GETSUPERNETRESPONSE']._serialized_end=299
+  _globals['_SPECIALIZEREQUEST']._serialized_start=302
+  _globals['_SPECIALIZEREQUEST']._serialized_end=451
+  _globals['_SEARCHOPTIONS']._serialized_start=454
+  _globals['_SEARCHOPTIONS']._serialized_end=613
+  _globals['_SUBNETFIGURES']._serialized_start=615
+  _globals['_SUBNETFIGURES']._serialized_end=740
+  _globals['_SEARCHPROGRESS']._serialized_start=743
+  _globals['_SEARCHPROGRESS']._serialized_end=943
+  _globals['_SPECIALIZEMETADATA']._serialized_start=946
+  _globals['_SPECIALIZEMETADATA']._serialized_end=1148
+  _globals['_MEASUREDFIGURES']._serialized_start=1150
+  _globals['_MEASUREDFIGURES']._serialized_end=1264
+  _globals['_RERANKEDCANDIDATE']._serialized_start=1266
+  _globals['_RERANKEDCANDIDATE']._serialized_end=1356
+  _globals['_SEARCHSTATISTICS']._serialized_start=1359
+  _globals['_SEARCHSTATISTICS']._serialized_end=1642
+  _globals['_SPECIALIZERESULT']._serialized_start=1645
+  _globals['_SPECIALIZERESULT']._serialized_end=2188
+  _globals['_SPECIALIZERESPONSE']._serialized_start=2191
+  _globals['_SPECIALIZERESPONSE']._serialized_end=2363
+  _globals['_SEARCHSERVICE']._serialized_start=2722
+  _globals['_SEARCHSERVICE']._serialized_end=2904
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ofa_fleet.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -104,18 +107,34 @@ class SubnetFigures(_message.Message):
     def __init__(self, arch: _Optional[str] = ..., top1: _Optional[float] = ..., latency_ms: _Optional[float] = ..., model_bytes: _Optional[int] = ..., peak_memory_bytes: _Optional[int] = ..., macs: _Optional[int] = ...) -> None: ...
 
 class SearchProgress(_message.Message):
-    __slots__ = ("stage", "generation", "max_generations", "candidates_evaluated", "best")
+    __slots__ = ("stage", "generation", "max_generations", "candidates_evaluated", "best", "operation_name")
     STAGE_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
     MAX_GENERATIONS_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_EVALUATED_FIELD_NUMBER: _ClassVar[int]
     BEST_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_NAME_FIELD_NUMBER: _ClassVar[int]
     stage: SearchStage
     generation: int
     max_generations: int
     candidates_evaluated: int
     best: SubnetFigures
-    def __init__(self, stage: _Optional[_Union[SearchStage, str]] = ..., generation: _Optional[int] = ..., max_generations: _Optional[int] = ..., candidates_evaluated: _Optional[int] = ..., best: _Optional[_Union[SubnetFigures, _Mapping]] = ...) -> None: ...
+    operation_name: str
+    def __init__(self, stage: _Optional[_Union[SearchStage, str]] = ..., generation: _Optional[int] = ..., max_generations: _Optional[int] = ..., candidates_evaluated: _Optional[int] = ..., best: _Optional[_Union[SubnetFigures, _Mapping]] = ..., operation_name: _Optional[str] = ...) -> None: ...
+
+class SpecializeMetadata(_message.Message):
+    __slots__ = ("profile_name", "create_time", "end_time", "progress", "callers")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    CALLERS_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    create_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    progress: SearchProgress
+    callers: int
+    def __init__(self, profile_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[SearchProgress, _Mapping]] = ..., callers: _Optional[int] = ...) -> None: ...
 
 class MeasuredFigures(_message.Message):
     __slots__ = ("top1", "model_bytes", "max_abs_diff", "latency_ms")
@@ -162,7 +181,7 @@ class SearchStatistics(_message.Message):
     def __init__(self, generations: _Optional[int] = ..., candidates_evaluated: _Optional[int] = ..., feasible_candidates: _Optional[int] = ..., stop_reason: _Optional[_Union[StopReason, str]] = ..., search_seconds: _Optional[float] = ..., rerank_seconds: _Optional[float] = ..., export_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., workers: _Optional[int] = ..., from_cache: _Optional[bool] = ...) -> None: ...
 
 class SpecializeResult(_message.Message):
-    __slots__ = ("profile_name", "supernet_version", "arch", "arch_string", "predicted", "latency_source", "measured", "pareto_front", "reranked", "statistics", "model_size", "model_sha256", "cost")
+    __slots__ = ("profile_name", "supernet_version", "arch", "arch_string", "predicted", "latency_source", "measured", "pareto_front", "reranked", "statistics", "model_size", "model_sha256", "cost", "operation_name")
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
     SUPERNET_VERSION_FIELD_NUMBER: _ClassVar[int]
     ARCH_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +195,7 @@ class SpecializeResult(_message.Message):
     MODEL_SIZE_FIELD_NUMBER: _ClassVar[int]
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
     COST_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_NAME_FIELD_NUMBER: _ClassVar[int]
     profile_name: str
     supernet_version: str
     arch: _common_pb2.ArchConfig
@@ -189,7 +209,8 @@ class SpecializeResult(_message.Message):
     model_size: int
     model_sha256: str
     cost: _common_pb2.EnergyCost
-    def __init__(self, profile_name: _Optional[str] = ..., supernet_version: _Optional[str] = ..., arch: _Optional[_Union[_common_pb2.ArchConfig, _Mapping]] = ..., arch_string: _Optional[str] = ..., predicted: _Optional[_Union[SubnetFigures, _Mapping]] = ..., latency_source: _Optional[_Union[LatencySource, str]] = ..., measured: _Optional[_Union[MeasuredFigures, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[SubnetFigures, _Mapping]]] = ..., reranked: _Optional[_Iterable[_Union[RerankedCandidate, _Mapping]]] = ..., statistics: _Optional[_Union[SearchStatistics, _Mapping]] = ..., model_size: _Optional[int] = ..., model_sha256: _Optional[str] = ..., cost: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
+    operation_name: str
+    def __init__(self, profile_name: _Optional[str] = ..., supernet_version: _Optional[str] = ..., arch: _Optional[_Union[_common_pb2.ArchConfig, _Mapping]] = ..., arch_string: _Optional[str] = ..., predicted: _Optional[_Union[SubnetFigures, _Mapping]] = ..., latency_source: _Optional[_Union[LatencySource, str]] = ..., measured: _Optional[_Union[MeasuredFigures, _Mapping]] = ..., pareto_front: _Optional[_Iterable[_Union[SubnetFigures, _Mapping]]] = ..., reranked: _Optional[_Iterable[_Union[RerankedCandidate, _Mapping]]] = ..., statistics: _Optional[_Union[SearchStatistics, _Mapping]] = ..., model_size: _Optional[int] = ..., model_sha256: _Optional[str] = ..., cost: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ..., operation_name: _Optional[str] = ...) -> None: ...
 
 class SpecializeResponse(_message.Message):
     __slots__ = ("progress", "result", "chunk")

@@ -61,7 +61,16 @@ class SearchServiceServicer:
         """A server stream: progress events while the search runs, then one result, then
         the ONNX model in chunks (each at most 1 MiB) whose concatenation has the result's
         sha256. Identical requests for the same supernet version are answered from a cache.
-        Cancelling the call (or its deadline passing) stops the work on the cluster.
+
+        A search is a long-running operation of this service, not of one call: a request
+        identical to one being searched joins it (its progress from then on, then the same
+        result), and every progress event and result names the operation. When its last
+        caller goes (cancelled, its deadline passed, its connection lost), the search runs on
+        for the server's --detached-grace-seconds (default 60; 0 stops it at once), so that a
+        caller that lost its stream, such as a delivery replica that failed over, asks again
+        and joins it; then it stops, and the work on the cluster with it. The operations are
+        followed with google.longrunning.Operations on this service: metadata
+        SpecializeMetadata, response SpecializeResult (the model itself only in a stream).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

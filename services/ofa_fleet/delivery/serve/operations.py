@@ -20,15 +20,14 @@ from google.rpc import status_pb2
 from grpc import aio
 
 from ofa_fleet.contract.error_details import ErrorDetails, status
+from ofa_fleet.contract.operation_names import check_collection, check_operation_name
 from ofa_fleet.delivery.serve import convert
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.operations import (
-    PREFIX,
     RETENTION_SECONDS,
     OperationFilter,
     OperationRecord,
     Operations,
-    check_operation_name,
 )
 from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.errors import InvalidArgumentError, NotFoundError
@@ -63,11 +62,7 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
     async def ListOperations(  # noqa: N802
         self, request: operations_pb2.ListOperationsRequest, context: aio.ServicerContext
     ) -> operations_pb2.ListOperationsResponse:
-        if request.name not in ("", PREFIX.rstrip("/")):
-            raise InvalidArgumentError(
-                f"name must be {PREFIX.rstrip('/')!r} or empty, got {request.name[:80]!r}",
-                field="name",
-            )
+        check_collection(request.name)
         which = parse_filter(request.filter)
         page = await asyncio.to_thread(
             self.operations.page, which, request.page_size, request.page_token

@@ -18,17 +18,15 @@ from dataclasses import dataclass
 import grpc
 from sqlalchemy import delete, select, update
 
+from ofa_fleet.contract.operation_names import PREFIX
 from ofa_fleet.delivery.store.tables import OperationRow
-from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.storage.database import Database
 from ofa_fleet.storage.pages import Page, check_page_size, decode_page_token, encode_page_token
 
-PREFIX = "operations/"
 # Finished operations are kept this long (the proto promises it), then pruned.
 RETENTION_SECONDS = 7 * 24 * 3600.0
 MESSAGE_LENGTH = 2000
 REASON_LENGTH = 64
-_ID_HEX_DIGITS = 32
 
 
 @dataclass(frozen=True)
@@ -166,22 +164,6 @@ class Operations:
         query = update(OperationRow).where(OperationRow.name.in_(names), OperationRow.ended_us == 0)
         with self.database.write_connection() as c:
             return int(c.execute(query.values(ended_us=_now_us(), **outcome)).rowcount or 0)
-
-
-def check_operation_name(name: str, field: str = "name") -> str:
-    """An operation's name as this service issues them, or INVALID_ARGUMENT."""
-    digits = name[len(PREFIX) :]
-    if (
-        not name.startswith(PREFIX)
-        or len(digits) != _ID_HEX_DIGITS
-        or digits.strip("0123456789abcdef")
-    ):
-        raise InvalidArgumentError(
-            f"{field} must be an operation's name, {PREFIX} and {_ID_HEX_DIGITS} lower-case "
-            f"hex digits as Respecialize returned it; got {name[:80]!r}",
-            field=field,
-        )
-    return name
 
 
 def _record(row: OperationRow) -> OperationRecord:
