@@ -339,7 +339,7 @@ def enrolled_devices(stage: Stage, count: int) -> list[tuple[str, str]]:
         identity = load_identity(root / f"device-{index:05d}") if root.is_dir() else None
         if identity is None:
             break
-        devices.append((identity.device_id, identity.device_token))
+        devices.append((identity.name, identity.device_token))
     if len(devices) < count:
         operator = Operator(stage.registry.address)
         try:
@@ -522,13 +522,13 @@ async def cut_and_resume(
     delivery: str, device: tuple[str, str], expected_sha256: str
 ) -> dict[str, Any]:
     """ReadModel cut once half the model has arrived, then resumed from what arrived."""
-    device_id, token = device
+    name, token = device
     async with aio.insecure_channel(delivery, options=CLIENT_OPTIONS) as channel:
         stub = delivery_pb2_grpc.DeliveryServiceStub(channel)
         received = bytearray()
         size = 0
         answer = await stub.GetModelManifest(
-            delivery_pb2.GetModelManifestRequest(device_id=device_id),
+            delivery_pb2.GetModelManifestRequest(device=name),
             metadata=bearer(token),
             timeout=60,
         )

@@ -102,7 +102,7 @@ class Watch:
 
     def device(self) -> registry_pb2.Device | None:
         answer = self.registry.ListDevices(
-            registry_pb2.ListDevicesRequest(fleet=FLEET), metadata=OPERATOR, timeout=30
+            registry_pb2.ListDevicesRequest(parent=f"fleets/{FLEET}"), metadata=OPERATOR, timeout=30
         )
         return answer.devices[0] if answer.devices else None
 

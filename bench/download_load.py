@@ -68,10 +68,10 @@ async def download(
     counters: Counters,
 ) -> bool:
     """One download (manifest, then bytes), hashed; True when the bytes check out."""
-    device_id, token = device
+    name, token = device
     digest = hashlib.sha256()
     answer = await stub.GetModelManifest(
-        delivery_pb2.GetModelManifestRequest(device_id=device_id),
+        delivery_pb2.GetModelManifestRequest(device=name),
         metadata=bearer(token),
         timeout=CALL_TIMEOUT_S,
     )
@@ -236,7 +236,7 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     client = sub.add_parser("client")
     client.add_argument("--target", required=True)
-    client.add_argument("--devices", required=True, help="JSON list of [device_id, token]")
+    client.add_argument("--devices", required=True, help="JSON list of [device name, token]")
     client.add_argument("--first-device", type=int, default=0)
     client.add_argument("--concurrency", type=int, required=True)
     client.add_argument("--seconds", type=float, default=10.0)

@@ -244,7 +244,7 @@ class Operator:
         return str(created.enrolment_token)
 
     def register_devices(self, fleet_token: str, count: int, prefix: str) -> list[tuple[str, str]]:
-        """Enrol `count` devices with the fleet's token: (device id, device token) each."""
+        """Enrol `count` devices with the fleet's token: (device name, device token) each."""
         devices = []
         for index in range(count):
             answer = self.stub.RegisterDevice(
@@ -252,7 +252,7 @@ class Operator:
                 metadata=bearer(fleet_token),
                 timeout=CALL_TIMEOUT_S,
             )
-            devices.append((answer.device.id, answer.device_token))
+            devices.append((answer.device.name, answer.device_token))
         return devices
 
     def close(self) -> None:

@@ -84,12 +84,7 @@ class UncheckedDelivery:
         return getattr(self._inner, name)
 
     async def GetModelManifest(self, request: Any, context: Any) -> Any:  # noqa: N802
-        set_current_principal(Principal(Role.DEVICE, request.device_id))
-        if self._inner.devices.fleet_of(request.device_id) is None:
-            # The servicer learns a device's fleet from its token check; the baseline
-            # makes that check once per cache lifetime instead of once per call.
-            metadata = dict(context.invocation_metadata())
-            await self._inner.devices.authenticate(metadata["authorization"].split()[-1])
+        set_current_principal(Principal(Role.DEVICE, request.device))
         return await self._inner.GetModelManifest(request, context)
 
     async def ReadModel(self, request: Any, context: Any) -> Any:  # noqa: N802
@@ -177,7 +172,7 @@ async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
     manifest = manifest_for(data, profile.name)
     store.add(manifest, signer.sign(manifest), data)
     store.set_current(profile.name, manifest.sha256, "missing")
-    servers["device_id"] = device.device.id
+    servers["device"] = device.device.name
     servers["device_token"] = device.device_token
     servers["sha256"] = manifest.sha256
     return servers
@@ -194,7 +189,7 @@ async def load(spec: dict[str, Any]) -> int:
     async with aio.insecure_channel(spec["address"]) as channel:
         if spec["method"] == "Heartbeat":
             stub = registry_pb2_grpc.RegistryServiceStub(channel)
-            request = registry_pb2.HeartbeatRequest(device_id=spec["device_id"])
+            request = registry_pb2.HeartbeatRequest(name=spec["device"])
 
             async def once() -> None:
                 await stub.Heartbeat(request, metadata=metadata, timeout=30)
@@ -202,7 +197,7 @@ async def load(spec: dict[str, Any]) -> int:
         elif spec["method"] == "GetModelManifest":
             delivery = delivery_pb2_grpc.DeliveryServiceStub(channel)
             manifest_request = delivery_pb2.GetModelManifestRequest(
-                device_id=spec["device_id"], have_sha256=spec["sha256"]
+                device=spec["device"], have_sha256=spec["sha256"]
             )
 
             async def once() -> None:
@@ -254,7 +249,7 @@ def measure(args: argparse.Namespace, servers: dict[str, Any]) -> dict[str, dict
                     "address": servers[service][variant],
                     "method": method,
                     "sha256": servers["sha256"],
-                    "device_id": servers["device_id"],
+                    "device": servers["device"],
                     "token": servers["device_token"],
                     "seconds": args.seconds,
                     "concurrency": args.concurrency,

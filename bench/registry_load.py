@@ -67,7 +67,12 @@ class ConstantRegistry(registry_pb2_grpc.RegistryServiceServicer):
 
     async def RegisterDevice(self, request, context):  # noqa: N802
         return pb.RegisterDeviceResponse(
-            device=pb.Device(id="d-00000000000000000000", fleet="bench"), device_token="t"
+            device=pb.Device(
+                name="fleets/bench/devices/d-00000000000000000000",
+                id="d-00000000000000000000",
+                fleet="bench",
+            ),
+            device_token="t",
         )
 
     async def Heartbeat(self, request, context):  # noqa: N802
@@ -125,12 +130,12 @@ async def load(address: str, enrolment: str, concurrency: int, seconds: float) -
                 timeout=30,
             )
             if len(identities) < concurrency:
-                identities.append((answer.device.id, answer.device_token))
+                identities.append((answer.device.name, answer.device_token))
 
         async def heartbeat(slot: int) -> None:
             device, token = identities[slot % len(identities)]
             await stub.Heartbeat(
-                pb.HeartbeatRequest(device_id=device), metadata=bearer(token), timeout=30
+                pb.HeartbeatRequest(name=device), metadata=bearer(token), timeout=30
             )
 
         for name, call in (("RegisterDevice", register), ("Heartbeat", heartbeat)):

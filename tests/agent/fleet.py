@@ -106,7 +106,7 @@ class Fleet:
 
     def device(self, device_id: str) -> registry_pb2.Device:
         answer = self.stub.GetDevice(
-            registry_pb2.GetDeviceRequest(device_id=device_id),
+            registry_pb2.GetDeviceRequest(name=f"fleets/{FLEET}/devices/{device_id}"),
             metadata=bearer(OPERATOR_TOKEN),
             timeout=10,
         )
@@ -114,7 +114,7 @@ class Fleet:
 
     def devices(self) -> list[registry_pb2.Device]:
         answer = self.stub.ListDevices(
-            registry_pb2.ListDevicesRequest(fleet=FLEET),
+            registry_pb2.ListDevicesRequest(parent=f"fleets/{FLEET}"),
             metadata=bearer(OPERATOR_TOKEN),
             timeout=10,
         )

@@ -46,7 +46,7 @@ def report(world: World, device: int, sha256: str, spent: common_pb2.EnergyCost)
     enrolled = world.devices[device]
     world.registry.ReportStatus(
         registry_pb2.ReportStatusRequest(
-            device_id=enrolled.device.id,
+            name=enrolled.device.name,
             report=registry_pb2.StatusReport(model_sha256=sha256, profiling_cost=spent),
         ),
         metadata=bearer(enrolled.device_token),
@@ -171,7 +171,7 @@ def test_a_specialized_profile_shows_its_cost_and_the_supernets(specializer, tmp
             model = eventually(lambda: store.current(PROFILE))
             stub.ReportStatus(
                 registry_pb2.ReportStatusRequest(
-                    device_id=device.device.id,
+                    name=device.device.name,
                     report=registry_pb2.StatusReport(
                         model_sha256=model.sha256, profiling_cost=cost(0.5, 5, 0.05)
                     ),

@@ -106,15 +106,21 @@ def test_devices_may_only_ask_for_their_own_manifest_but_read_any_model(world: W
     data = world.add_model(5)
     mine, other = world.devices
     cases = [
-        (bearer(mine.device_token), other.device.id, grpc.StatusCode.PERMISSION_DENIED),
-        (OPERATOR, mine.device.id, grpc.StatusCode.PERMISSION_DENIED),
-        (bearer("ofa_device_forged"), mine.device.id, grpc.StatusCode.UNAUTHENTICATED),
-        ((), mine.device.id, grpc.StatusCode.UNAUTHENTICATED),
+        (bearer(mine.device_token), other.device.name, grpc.StatusCode.PERMISSION_DENIED),
+        # Its own id in another fleet's name is not its own device either.
+        (
+            bearer(mine.device_token),
+            f"fleets/elsewhere/devices/{mine.device.id}",
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),
+        (OPERATOR, mine.device.name, grpc.StatusCode.PERMISSION_DENIED),
+        (bearer("ofa_device_forged"), mine.device.name, grpc.StatusCode.UNAUTHENTICATED),
+        ((), mine.device.name, grpc.StatusCode.UNAUTHENTICATED),
         # A kind of token delivery never takes: the wrong key, whether or not it is valid.
-        (bearer("ofa_enrol_anything"), mine.device.id, grpc.StatusCode.PERMISSION_DENIED),
+        (bearer("ofa_enrol_anything"), mine.device.name, grpc.StatusCode.PERMISSION_DENIED),
     ]
-    for metadata, device_id, code in cases:
-        request = delivery_pb2.GetModelManifestRequest(device_id=device_id)
+    for metadata, device, code in cases:
+        request = delivery_pb2.GetModelManifestRequest(device=device)
         with pytest.raises(grpc.RpcError) as error:
             world.delivery.GetModelManifest(request, metadata=metadata, timeout=10)
         assert error.value.code() is code
@@ -199,7 +205,7 @@ def test_operators_list_models_and_see_a_profiles_current_model(world: World):
 def test_a_watching_device_hears_of_each_new_current_model(world: World):
     enrolled = world.devices[0]
     stream = world.delivery.WatchModel(
-        delivery_pb2.WatchModelRequest(device_id=enrolled.device.id),
+        delivery_pb2.WatchModelRequest(device=enrolled.device.name),
         metadata=bearer(enrolled.device_token),
         timeout=60,
     )
@@ -218,7 +224,7 @@ def test_a_watching_device_hears_of_each_new_current_model(world: World):
     with pytest.raises(grpc.RpcError) as error:
         next(
             world.delivery.WatchModel(
-                delivery_pb2.WatchModelRequest(device_id=other.device.id),
+                delivery_pb2.WatchModelRequest(device=other.device.name),
                 metadata=bearer(enrolled.device_token),
                 timeout=10,
             )

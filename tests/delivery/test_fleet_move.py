@@ -24,7 +24,7 @@ def test_a_moved_fleets_devices_get_the_new_profiles_model(world: World):
     theirs = world.add_model(2, profile="x86-gateway")
     device = world.devices[0]
     watch = world.delivery.WatchModel(
-        delivery_pb2.WatchModelRequest(device_id=device.device.id),
+        delivery_pb2.WatchModelRequest(device=device.device.name),
         metadata=bearer(device.device_token),
         timeout=60,
     )

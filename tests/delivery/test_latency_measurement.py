@@ -57,7 +57,7 @@ def profile_with(table: LatencyTable | None, measure: bool = True) -> registry_p
 
 def reported(stub: RegistryServiceStub) -> registry_pb2.Device:
     answer = stub.ListDevices(
-        registry_pb2.ListDevicesRequest(fleet="gw"), metadata=OPERATOR, timeout=10
+        registry_pb2.ListDevicesRequest(parent="fleets/gw"), metadata=OPERATOR, timeout=10
     )
     return answer.devices[0]
 
@@ -201,7 +201,9 @@ def test_a_device_measures_its_table_and_its_profile_is_specialized_on_it(
                 delivery_stub = delivery_pb2_grpc.DeliveryServiceStub(channel_to_delivery)
                 with pytest.raises(grpc.RpcError) as error:
                     delivery_stub.GetLatencyMeasurement(
-                        delivery_pb2.GetLatencyMeasurementRequest(device_id="0" * 32),
+                        delivery_pb2.GetLatencyMeasurementRequest(
+                            device="fleets/gw/devices/d-" + "0" * 20
+                        ),
                         metadata=bearer(
                             json.loads((state / "identity.json").read_text())["device_token"]
                         ),

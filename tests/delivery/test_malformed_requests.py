@@ -15,11 +15,18 @@ GARBAGE = b"\xff" * 20
 # Field 1, a string on these methods, holding bytes that are not UTF-8.
 BAD_UTF8 = b"\x0a\x02\xff\xfe"
 BOTH = (GARBAGE, BAD_UTF8)
+# GetModelManifest's string is field 3 (device).
+BAD_UTF8_IN_3 = b"\x1a\x02\xff\xfe"
 CALLS = [
     ("registry", "/ofa_fleet.v1.RegistryService/GetProfile", "unary", BOTH),
     ("registry", "/ofa_fleet.v1.RegistryService/RegisterDevice", "unary", BOTH),
     ("registry", "/ofa_fleet.v1.RegistryService/WatchChanges", "stream", (GARBAGE,)),
-    ("delivery", "/ofa_fleet.v1.DeliveryService/GetModelManifest", "unary", BOTH),
+    (
+        "delivery",
+        "/ofa_fleet.v1.DeliveryService/GetModelManifest",
+        "unary",
+        (GARBAGE, BAD_UTF8_IN_3),
+    ),
     ("delivery", "/ofa_fleet.v1.DeliveryService/ReadModel", "stream", BOTH),
 ]
 

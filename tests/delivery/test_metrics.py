@@ -93,7 +93,7 @@ def test_coverage_and_latency_ratio_follow_the_devices_reports(world: World):
 
         for enrolled in world.devices:
             world.registry.DeleteDevice(
-                registry_pb2.DeleteDeviceRequest(device_id=enrolled.device.id),
+                registry_pb2.DeleteDeviceRequest(name=enrolled.device.name),
                 metadata=bearer(OPERATOR_TOKEN),
                 timeout=10,
             )
@@ -154,7 +154,7 @@ def report(world: World, device: int, sha256: str, latency_ms: float) -> None:
     enrolled = world.devices[device]
     world.registry.ReportStatus(
         registry_pb2.ReportStatusRequest(
-            device_id=enrolled.device.id,
+            name=enrolled.device.name,
             report=registry_pb2.StatusReport(model_sha256=sha256, measured_latency_ms=latency_ms),
         ),
         metadata=bearer(enrolled.device_token),

@@ -39,7 +39,7 @@ def test_a_pin_changes_the_fleets_policy_and_watching_devices_get_the_model(worl
     older, newer = world.add_model(1), world.add_model(2)
     device = world.devices[0]
     watch = world.delivery.WatchModel(
-        delivery_pb2.WatchModelRequest(device_id=device.device.id),
+        delivery_pb2.WatchModelRequest(device=device.device.name),
         metadata=bearer(device.device_token),
         timeout=30,
     )

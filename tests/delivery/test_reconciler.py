@@ -301,7 +301,7 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
         assert "fastest subnet" in shown.last_error and not shown.HasField("current")
         with pytest.raises(grpc.RpcError) as told:
             delivery_stub.GetModelManifest(
-                delivery_pb2.GetModelManifestRequest(device_id=device.device.id),
+                delivery_pb2.GetModelManifestRequest(device=device.device.name),
                 metadata=bearer(device.device_token),
                 timeout=10,
             )
@@ -403,7 +403,7 @@ def test_a_model_measured_over_budget_is_specialized_again_once_with_the_reports
             for device in devices:
                 stub.ReportStatus(
                     registry_pb2.ReportStatusRequest(
-                        device_id=device.device.id,
+                        name=device.device.name,
                         report=registry_pb2.StatusReport(
                             model_sha256=first.sha256, measured_latency_ms=measured
                         ),

@@ -34,7 +34,7 @@ def test_a_deleted_device_is_refused_by_every_replica_and_its_streams_end(
     world.add_model(1)
     device = world.devices[0]
     own = bearer(device.device_token)
-    request = delivery_pb2.GetModelManifestRequest(device_id=device.device.id)
+    request = delivery_pb2.GetModelManifestRequest(device=device.device.name)
     with (
         DeliveryServerThread(
             world.store, tmp_path / "signing.key", world.registry_address, CHUNK
@@ -45,7 +45,7 @@ def test_a_deleted_device_is_refused_by_every_replica_and_its_streams_end(
         for replica in replicas:  # each replica now holds the device's token in its cache
             assert replica.GetModelManifest(request, metadata=own, timeout=10).manifest.sha256
         watch = replicas[1].WatchModel(
-            delivery_pb2.WatchModelRequest(device_id=device.device.id), metadata=own, timeout=60
+            delivery_pb2.WatchModelRequest(device=device.device.name), metadata=own, timeout=60
         )
         assert next(watch).manifest.sha256
         ended: list[grpc.RpcError] = []
@@ -59,7 +59,7 @@ def test_a_deleted_device_is_refused_by_every_replica_and_its_streams_end(
         waiter = threading.Thread(target=wait_for_the_end)
         waiter.start()
         world.registry.DeleteDevice(
-            registry_pb2.DeleteDeviceRequest(device_id=device.device.id), metadata=OPERATOR
+            registry_pb2.DeleteDeviceRequest(name=device.device.name), metadata=OPERATOR
         )
         deadline = time.monotonic() + BOUND_SECONDS
         for replica in replicas:
@@ -71,7 +71,7 @@ def test_a_deleted_device_is_refused_by_every_replica_and_its_streams_end(
         assert ended and ended[0].code() is grpc.StatusCode.UNAUTHENTICATED
         assert "was deleted" in ended[0].details()
         other = world.devices[1]  # the fleet's other device is untouched
-        still = delivery_pb2.GetModelManifestRequest(device_id=other.device.id)
+        still = delivery_pb2.GetModelManifestRequest(device=other.device.name)
         assert (
             replicas[1]
             .GetModelManifest(still, metadata=bearer(other.device_token), timeout=10)

@@ -98,7 +98,7 @@ class Rollouts:
         assert self.stub is not None
         enrolled = self.devices[device]
         answer = self.stub.GetModelManifest(
-            delivery_pb2.GetModelManifestRequest(device_id=enrolled.device.id),
+            delivery_pb2.GetModelManifestRequest(device=enrolled.device.name),
             metadata=bearer(enrolled.device_token),
             timeout=10,
         )
@@ -108,7 +108,7 @@ class Rollouts:
         enrolled = self.devices[device]
         self.registry.ReportStatus(
             registry_pb2.ReportStatusRequest(
-                device_id=enrolled.device.id,
+                name=enrolled.device.name,
                 report=registry_pb2.StatusReport(
                     model_sha256=sha256, measured_latency_ms=latency_ms, errors=errors
                 ),
@@ -263,7 +263,7 @@ def watch(rollouts: Rollouts, device: int) -> grpc.Future:
     assert rollouts.stub is not None
     enrolled = rollouts.devices[device]
     return rollouts.stub.WatchModel(
-        delivery_pb2.WatchModelRequest(device_id=enrolled.device.id),
+        delivery_pb2.WatchModelRequest(device=enrolled.device.name),
         metadata=bearer(enrolled.device_token),
         timeout=30,
     )

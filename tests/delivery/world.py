@@ -56,7 +56,7 @@ class World:
     ) -> delivery_pb2.GetModelManifestResponse:
         enrolled = self.devices[device]
         request = delivery_pb2.GetModelManifestRequest(
-            device_id=enrolled.device.id, have_sha256=have_sha256
+            device=enrolled.device.name, have_sha256=have_sha256
         )
         return self.delivery.GetModelManifest(
             request, metadata=bearer(enrolled.device_token), timeout=timeout

@@ -86,7 +86,7 @@ def test_registry_and_delivery_expositions_pass_promtool(tmp_path: Path):
         # A device boots: it downloads its model and reports it running.
         deliveries = delivery_pb2_grpc.DeliveryServiceStub(delivery_channel)
         deliveries.GetModelManifest(
-            delivery_pb2.GetModelManifestRequest(device_id=device.device.id),
+            delivery_pb2.GetModelManifestRequest(device=device.device.name),
             metadata=bearer(device.device_token),
             timeout=10,
         )
@@ -99,7 +99,7 @@ def test_registry_and_delivery_expositions_pass_promtool(tmp_path: Path):
         )
         stub.ReportStatus(
             registry_pb2.ReportStatusRequest(
-                device_id=device.device.id,
+                name=device.device.name,
                 report=registry_pb2.StatusReport(
                     model_sha256=manifest.sha256,
                     measured_latency_ms=2.5,

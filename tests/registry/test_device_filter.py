@@ -137,14 +137,16 @@ def test_list_devices_filters_over_grpc_and_refuses_a_bad_filter(tmp_path) -> No
         with registry.channel() as channel:
             stub = registry_pb2_grpc.RegistryServiceStub(channel)
             answer = stub.ListDevices(
-                registry_pb2.ListDevicesRequest(filter=f'status.model_sha256 = "{NEW}"'),
+                registry_pb2.ListDevicesRequest(
+                    parent="fleets/-", filter=f'status.model_sha256 = "{NEW}"'
+                ),
                 metadata=bearer(OPERATOR_TOKEN),
                 timeout=10,
             )
             assert [d.hardware_id for d in answer.devices] == ["reported"]
             with pytest.raises(grpc.RpcError) as refused:
                 stub.ListDevices(
-                    registry_pb2.ListDevicesRequest(filter="model = 1"),
+                    registry_pb2.ListDevicesRequest(parent="fleets/-", filter="model = 1"),
                     metadata=bearer(OPERATOR_TOKEN),
                     timeout=10,
                 )

@@ -58,7 +58,7 @@ def measured(factor: float = 1.0, **changes) -> LatencyTable:
 def submit(stub, device, table: LatencyTable | str) -> pb.SubmitLatencyTableResponse:
     text = table if isinstance(table, str) else json.dumps(table.to_dict())
     return stub.SubmitLatencyTable(
-        pb.SubmitLatencyTableRequest(device_id=device.device.id, latency_table_json=text),
+        pb.SubmitLatencyTableRequest(name=device.device.name, latency_table_json=text),
         metadata=bearer(device.device_token),
         timeout=10,
     )
@@ -92,7 +92,7 @@ def test_the_profile_table_is_the_median_of_its_devices_without_the_busy_one(cha
     assert table.devices == 3
 
     # A device deleted takes its table with it.
-    stub.DeleteDevice(pb.DeleteDeviceRequest(device_id=devices[1].device.id), metadata=OPERATOR)
+    stub.DeleteDevice(pb.DeleteDeviceRequest(name=devices[1].device.name), metadata=OPERATOR)
     after = submit(stub, devices[0], measured(1.0))
     # 1.0, 1.2 and the busy 4.0 are left: three tables, the busy one still out of line
     assert (after.devices_merged, after.devices_dropped) == (2, 1)
@@ -151,7 +151,7 @@ def test_a_device_submits_for_itself_only(channel):
 
 def request(device, table: LatencyTable | str) -> pb.SubmitLatencyTableRequest:
     text = table if isinstance(table, str) else json.dumps(table.to_dict())
-    return pb.SubmitLatencyTableRequest(device_id=device.device.id, latency_table_json=text)
+    return pb.SubmitLatencyTableRequest(name=device.device.name, latency_table_json=text)
 
 
 def own(device) -> tuple[tuple[str, str], ...]:

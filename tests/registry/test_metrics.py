@@ -35,7 +35,7 @@ def test_devices_per_fleet_and_reports_by_outcome(registry: RegistryServerThread
     ):
         stub.ReportStatus(
             pb.ReportStatusRequest(
-                device_id=device.device.id,
+                name=device.device.name,
                 report=pb.StatusReport(
                     model_sha256=SHA,
                     measured_latency_ms=1.5,
@@ -56,7 +56,7 @@ def test_devices_per_fleet_and_reports_by_outcome(registry: RegistryServerThread
     # A figure that would poison the histogram is refused, and nothing is written.
     for bad in (math.inf, math.nan, -1.0, 1e12):
         request = pb.ReportStatusRequest(
-            device_id=fleet.devices[1].device.id,
+            name=fleet.devices[1].device.name,
             report=pb.StatusReport(model_sha256=SHA, boot_to_model_seconds=bad),
         )
         with pytest.raises(grpc.RpcError) as error:
@@ -66,7 +66,7 @@ def test_devices_per_fleet_and_reports_by_outcome(registry: RegistryServerThread
     assert value("ofa_fleet_boot_to_model_seconds_sum") == 3.0
     assert value("ofa_fleet_device_reports_total", fleet="pis", outcome="ok") == 1
     stub.DeleteDevice(
-        pb.DeleteDeviceRequest(device_id=fleet.devices[0].device.id),
+        pb.DeleteDeviceRequest(name=fleet.devices[0].device.name),
         metadata=bearer(registry.operator_token),
         timeout=10,
     )
@@ -80,7 +80,7 @@ def test_device_profiling_costs_are_counted_by_activity(registry: RegistryServer
     for device, cpu in zip(fleet.devices, (1.5, 0.5), strict=True):
         stub.ReportStatus(
             pb.ReportStatusRequest(
-                device_id=device.device.id,
+                name=device.device.name,
                 report=pb.StatusReport(
                     model_sha256=SHA,
                     profiling_cost=common_pb2.EnergyCost(

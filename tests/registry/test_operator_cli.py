@@ -51,9 +51,10 @@ def test_operator_workflow(cli, registry: RegistryServerThread) -> None:  # type
             timeout=10,
         )
     _, devices, _ = cli("devices", "list", "--fleet", "pis", "--json")
-    assert [d["id"] for d in devices["devices"]] == [device.device.id]
+    assert [d["name"] for d in devices["devices"]] == [device.device.name]
+    assert device.device.name == f"fleets/pis/devices/{device.device.id}"
     _, matching, _ = cli("devices", "list", "--filter", 'hardware_id = "sn-7"', "--json")
-    assert [d["id"] for d in matching["devices"]] == [device.device.id]
+    assert [d["name"] for d in matching["devices"]] == [device.device.name]
     _, none, _ = cli("devices", "list", "--filter", 'hardware_id != "sn-7"', "--json")
     assert none["devices"] == []
     code, _, err = cli("devices", "list", "--filter", "serial = 7")
@@ -106,7 +107,7 @@ def test_a_fleet_is_moved_then_decommissioned_device_by_device(cli, registry) ->
                 metadata=bearer(fleet["enrolment_token"]),
                 timeout=10,
             )
-            .device.id
+            .device.name
             for i in range(3)
         ]
     code, _, err = cli("profiles", "delete", "raspberry-pi-4")
@@ -119,7 +120,11 @@ def test_a_fleet_is_moved_then_decommissioned_device_by_device(cli, registry) ->
     assert code == 2 and "nothing to change" in err
 
     code, shown, _ = cli("devices", "get", ids[0], "--json")
-    assert code == 0 and (shown["id"], shown["hardware_id"]) == (ids[0], "sn-0")
+    assert code == 0 and (shown["name"], shown["hardware_id"]) == (ids[0], "sn-0")
+    code, _, err = cli("devices", "get", ids[0].removeprefix("fleets/pis/devices/"))
+    assert code == 2 and "INVALID_ARGUMENT" in err and "fleets/FLEET/devices/" in err
+    code, _, err = cli("devices", "get", ids[0].replace("fleets/pis/", "fleets/gws/"))
+    assert code == 2 and "NOT_FOUND" in err
     code, _, err = cli("devices", "delete", ids[0], "--expected-revision", "7")
     assert code == 2 and "ABORTED" in err
     code, deleted, _ = cli("devices", "delete", ids[0], "--json")

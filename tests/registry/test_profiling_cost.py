@@ -33,7 +33,7 @@ def report(
 ) -> pb.Device:
     status = pb.StatusReport(model_sha256=SHA, measured_latency_ms=2.0, profiling_cost=spent)
     return stub.ReportStatus(
-        pb.ReportStatusRequest(device_id=device.device.id, report=status),
+        pb.ReportStatusRequest(name=device.device.name, report=status),
         metadata=bearer(device.device_token),
         timeout=10,
     ).device
@@ -55,9 +55,11 @@ def test_each_devices_profiling_cost_adds_up_over_its_reports(channel: grpc.Chan
     assert totals(reported) == pytest.approx((2.0, 32.0, 0.75))
     # The total is the device's: the stored status has no place for a report's cost.
     assert "profiling_cost" not in pb.DeviceStatus.DESCRIPTOR.fields_by_name
-    got = stub.GetDevice(pb.GetDeviceRequest(device_id=first.device.id), metadata=OPERATOR)
+    got = stub.GetDevice(pb.GetDeviceRequest(name=first.device.name), metadata=OPERATOR)
     assert totals(got.device) == pytest.approx((2.0, 32.0, 0.75))
-    listed = stub.ListDevices(pb.ListDevicesRequest(fleet="pis"), metadata=OPERATOR, timeout=10)
+    listed = stub.ListDevices(
+        pb.ListDevicesRequest(parent="fleets/pis"), metadata=OPERATOR, timeout=10
+    )
     by_id = {d.id: totals(d) for d in listed.devices}
     assert by_id[first.device.id] == pytest.approx((2.0, 32.0, 0.75))
     assert by_id[second.device.id] == (0.0, 0.0, 0.0)
@@ -81,12 +83,12 @@ def test_a_negative_or_non_finite_cost_is_refused_and_changes_nothing(
     status = pb.StatusReport(model_sha256=SHA, profiling_cost=spent)
     error = rpc_error(
         stub.ReportStatus,
-        pb.ReportStatusRequest(device_id=device.device.id, report=status),
+        pb.ReportStatusRequest(name=device.device.name, report=status),
         bearer(device.device_token),
     )
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert field in error.details(), error.details()
-    got = stub.GetDevice(pb.GetDeviceRequest(device_id=device.device.id), metadata=OPERATOR)
+    got = stub.GetDevice(pb.GetDeviceRequest(name=device.device.name), metadata=OPERATOR)
     assert totals(got.device) == (1.0, 2.0, 3.0)
     assert got.device.status.measured_latency_ms == 2.0  # the earlier report still stands
 

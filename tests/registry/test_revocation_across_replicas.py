@@ -26,10 +26,10 @@ def test_a_deletion_on_one_replica_reaches_the_others_cache(tmp_path: Path) -> N
     ):
         a, b = RegistryServiceStub(one), RegistryServiceStub(two)
         device = Fleet(a).devices[0]
-        beat = pb.HeartbeatRequest(device_id=device.device.id)
+        beat = pb.HeartbeatRequest(name=device.device.name)
         b.Heartbeat(beat, metadata=bearer(device.device_token), timeout=10)  # b caches it
         a.DeleteDevice(
-            pb.DeleteDeviceRequest(device_id=device.device.id), metadata=bearer(OPERATOR_TOKEN)
+            pb.DeleteDeviceRequest(name=device.device.name), metadata=bearer(OPERATOR_TOKEN)
         )
         deadline = time.monotonic() + BOUND_SECONDS
         # While b still trusts the cached token, the call reaches the store: NOT_FOUND.

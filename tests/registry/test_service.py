@@ -76,24 +76,26 @@ def test_device_lifecycle(stub: RegistryServiceStub) -> None:
     assert first.device.fleet == "pis" and first.device.hardware_id == "sn-0"
     assert first.device_token.startswith("ofa_device_")
     own = bearer(first.device_token)
-    stub.Heartbeat(pb.HeartbeatRequest(device_id=first.device.id), metadata=own, timeout=10)
+    stub.Heartbeat(pb.HeartbeatRequest(name=first.device.name), metadata=own, timeout=10)
     status = pb.StatusReport(
         model_sha256=SHA, measured_latency_ms=2.5, onnxruntime_version="1.22.0", errors=["oops"]
     )
     reported = stub.ReportStatus(
-        pb.ReportStatusRequest(device_id=first.device.id, report=status), metadata=own, timeout=10
+        pb.ReportStatusRequest(name=first.device.name, report=status), metadata=own, timeout=10
     ).device
     assert reported.status.model_sha256 == SHA and list(reported.status.errors) == ["oops"]
     assert reported.status.report_time.seconds > 0
     seen_by_device = stub.GetDevice(
-        pb.GetDeviceRequest(device_id=first.device.id), metadata=own, timeout=10
+        pb.GetDeviceRequest(name=first.device.name), metadata=own, timeout=10
     ).device
     assert seen_by_device == reported
-    listed = stub.ListDevices(pb.ListDevicesRequest(fleet="pis"), metadata=OPERATOR, timeout=10)
+    listed = stub.ListDevices(
+        pb.ListDevicesRequest(parent="fleets/pis"), metadata=OPERATOR, timeout=10
+    )
     assert {d.id for d in listed.devices} == {d.device.id for d in fleet.devices}
     assert first.device_token.encode() not in listed.SerializeToString()
-    stub.DeleteDevice(pb.DeleteDeviceRequest(device_id=first.device.id), metadata=OPERATOR)
-    error = rpc_error(stub.Heartbeat, pb.HeartbeatRequest(device_id=first.device.id), own)
+    stub.DeleteDevice(pb.DeleteDeviceRequest(name=first.device.name), metadata=OPERATOR)
+    error = rpc_error(stub.Heartbeat, pb.HeartbeatRequest(name=first.device.name), own)
     assert error.code() is grpc.StatusCode.UNAUTHENTICATED  # its token died with it
 
 
@@ -106,10 +108,10 @@ def test_every_answer_to_a_device_names_the_registry_heartbeat_interval(db_url: 
         enrolled = Fleet(stub).devices[0]
         own = bearer(enrolled.device_token)
         beat = stub.Heartbeat(
-            pb.HeartbeatRequest(device_id=enrolled.device.id), metadata=own, timeout=10
+            pb.HeartbeatRequest(name=enrolled.device.name), metadata=own, timeout=10
         )
         report = pb.ReportStatusRequest(
-            device_id=enrolled.device.id, report=pb.StatusReport(model_sha256=SHA)
+            name=enrolled.device.name, report=pb.StatusReport(model_sha256=SHA)
         )
         reported = stub.ReportStatus(report, metadata=own, timeout=10)
     for answer in (enrolled, beat, reported):
@@ -128,10 +130,12 @@ def test_retried_device_writes_are_answered_once(stub: RegistryServiceStub) -> N
     assert lost.code() is grpc.StatusCode.UNAUTHENTICATED  # the lost answer's token is dead
     own = bearer(retried.device_token)
     assert stub.WhoAmI(pb.WhoAmIRequest(), metadata=own, timeout=10).device.id == first.device.id
-    listed = stub.ListDevices(pb.ListDevicesRequest(fleet="pis"), metadata=OPERATOR, timeout=10)
+    listed = stub.ListDevices(
+        pb.ListDevicesRequest(parent="fleets/pis"), metadata=OPERATOR, timeout=10
+    )
     assert len(listed.devices) == 3  # the fixture's two and this one
     report = pb.ReportStatusRequest(
-        device_id=first.device.id,
+        name=first.device.name,
         report=pb.StatusReport(
             model_sha256=SHA,
             measured_latency_ms=2.5,
@@ -167,7 +171,7 @@ def test_retried_device_writes_are_answered_once(stub: RegistryServiceStub) -> N
 )
 def test_unauthenticated_calls(stub: RegistryServiceStub, metadata, message) -> None:  # type: ignore[no-untyped-def]
     # GetDevice takes the operator's token or a device's: each kind is checked for real.
-    request = pb.GetDeviceRequest(device_id="d-" + "0" * 20)
+    request = pb.GetDeviceRequest(name="fleets/pis/devices/d-" + "0" * 20)
     error = rpc_error(stub.GetDevice, request, metadata)
     assert error.code() is grpc.StatusCode.UNAUTHENTICATED
     assert message in error.details()
@@ -202,19 +206,19 @@ def test_tokens_only_reach_what_they_are_for(stub: RegistryServiceStub) -> None:
         ),
         (
             stub.Heartbeat,
-            pb.HeartbeatRequest(device_id=other.device.id),
+            pb.HeartbeatRequest(name=other.device.name),
             as_device,
             "only be used for its own record",
         ),
         (
             stub.GetDevice,
-            pb.GetDeviceRequest(device_id=other.device.id),
+            pb.GetDeviceRequest(name=other.device.name),
             as_device,
             "only be used for its own record",
         ),
         (
             stub.Heartbeat,
-            pb.HeartbeatRequest(device_id=mine.device.id),
+            pb.HeartbeatRequest(name=mine.device.name),
             OPERATOR,
             "needs the device token",
         ),
@@ -243,11 +247,11 @@ def test_validation_errors_name_the_field(stub: RegistryServiceStub) -> None:
     assert error.code() is grpc.StatusCode.NOT_FOUND
     device = Fleet(stub).devices[0]
     own = bearer(device.device_token)
-    error = rpc_error(stub.ReportStatus, pb.ReportStatusRequest(device_id=device.device.id), own)
+    error = rpc_error(stub.ReportStatus, pb.ReportStatusRequest(name=device.device.name), own)
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "report is required" in error.details()
     empty = pb.StatusReport(model_sha256="nope")
-    request = pb.ReportStatusRequest(device_id=device.device.id, report=empty)
+    request = pb.ReportStatusRequest(name=device.device.name, report=empty)
     assert "report.model_sha256" in rpc_error(stub.ReportStatus, request, own).details()
 
 
@@ -328,7 +332,7 @@ def test_deletes_and_pins_apply_only_at_the_expected_revision(stub: RegistryServ
     fleet = Fleet(stub)
     device = fleet.devices[0].device
     cases = [
-        (stub.DeleteDevice, pb.DeleteDeviceRequest(device_id=device.id, expected_revision=9)),
+        (stub.DeleteDevice, pb.DeleteDeviceRequest(name=device.name, expected_revision=9)),
         (stub.DeleteFleet, pb.DeleteFleetRequest(name="pis", expected_revision=9)),
         (stub.DeleteProfile, pb.DeleteProfileRequest(name="raspberry-pi-4", expected_revision=9)),
     ]
@@ -339,10 +343,10 @@ def test_deletes_and_pins_apply_only_at_the_expected_revision(stub: RegistryServ
         assert details is not None and details.reason == "REVISION_MISMATCH"
         assert details.facts["expected_revision"] == "9"
     stub.DeleteDevice(
-        pb.DeleteDeviceRequest(device_id=device.id, expected_revision=device.revision),
+        pb.DeleteDeviceRequest(name=device.name, expected_revision=device.revision),
         metadata=OPERATOR,
     )
-    error = rpc_error(stub.GetDevice, pb.GetDeviceRequest(device_id=device.id), OPERATOR)
+    error = rpc_error(stub.GetDevice, pb.GetDeviceRequest(name=device.name), OPERATOR)
     assert error.code() is grpc.StatusCode.NOT_FOUND
 
 
@@ -523,11 +527,11 @@ def test_watch_streams_changes_and_resumes_from_a_cursor(
 
     threading.Thread(target=read, daemon=True).start()
     fleet = Fleet(stub)  # profile, fleet, two devices: four changes
-    device = fleet.devices[0].device.id
+    device = fleet.devices[0].device
     stub.Heartbeat(
-        pb.HeartbeatRequest(device_id=device), metadata=bearer(fleet.devices[0].device_token)
+        pb.HeartbeatRequest(name=device.name), metadata=bearer(fleet.devices[0].device_token)
     )
-    stub.DeleteDevice(pb.DeleteDeviceRequest(device_id=device), metadata=OPERATOR)
+    stub.DeleteDevice(pb.DeleteDeviceRequest(name=device.name), metadata=OPERATOR)
     changes = [received.get(timeout=10) for _ in range(5)]
     stream.cancel()
     assert [c.cursor for c in changes] == [1, 2, 3, 4, 5]
@@ -538,7 +542,7 @@ def test_watch_streams_changes_and_resumes_from_a_cursor(
         pb.CHANGE_KIND_DEVICE,
         pb.CHANGE_KIND_DEVICE,
     ]
-    assert changes[-1].operation == pb.CHANGE_OPERATION_DELETED and changes[-1].id == device
+    assert changes[-1].operation == pb.CHANGE_OPERATION_DELETED and changes[-1].id == device.id
     assert received.empty()  # the heartbeat was not a change
     resumed = stub.WatchChanges(pb.WatchChangesRequest(after_cursor=3), metadata=OPERATOR)
     assert [next(resumed).cursor, next(resumed).cursor] == [4, 5]
@@ -554,8 +558,8 @@ def test_a_watch_shows_only_the_kinds_asked_for(stub: RegistryServiceStub) -> No
     only = pb.WatchChangesRequest(kinds=[pb.CHANGE_KIND_FLEET, pb.CHANGE_KIND_PROFILE])
     watch = stub.WatchChanges(only, metadata=OPERATOR)
     assert [next(watch).cursor, next(watch).cursor] == [1, 2]
-    device = fleet.devices[0].device.id
-    stub.DeleteDevice(pb.DeleteDeviceRequest(device_id=device), metadata=OPERATOR)
+    device = fleet.devices[0].device
+    stub.DeleteDevice(pb.DeleteDeviceRequest(name=device.name), metadata=OPERATOR)
     spec = profile_to_proto(example_profile())
     spec.constraints.latency_budget.FromMilliseconds(7)
     stub.UpdateProfile(pb.UpdateProfileRequest(profile=spec), metadata=OPERATOR)
@@ -651,7 +655,7 @@ def test_tokens_never_reach_the_logs(
         fleet = Fleet(stub)
         device = fleet.devices[0]
         stub.Heartbeat(
-            pb.HeartbeatRequest(device_id=device.device.id), metadata=bearer(device.device_token)
+            pb.HeartbeatRequest(name=device.device.name), metadata=bearer(device.device_token)
         )
         rpc_error(stub.ListFleets, pb.ListFleetsRequest(), bearer(device.device_token))
     text = "\n".join(str(vars(record)) for record in caplog.records)

@@ -113,7 +113,7 @@ def test_tokens_are_stored_only_as_digests(store: RegistryStore) -> None:
     assert device_hash == tokens.digest(device_token)
     assert enrolment not in dumped and device_token not in dumped
     assert store.fleet_for_enrolment_token(enrolment) == "pis"
-    assert store.device_for_token(device_token) == device.id
+    assert store.device_for_token(device_token) == f"fleets/pis/devices/{device.id}"
     assert store.device_for_token(device_token + "x") is None
 
 
@@ -280,7 +280,8 @@ def test_an_enrolment_retried_with_its_request_id_is_one_device(store: RegistryS
     before = store.last_cursor()
     again, token = store.register_device("pis", "sn-1", request_id)
     assert again == first and token != lost
-    assert store.device_for_token(lost) is None and store.device_for_token(token) == first.id
+    assert store.device_for_token(lost) is None
+    assert store.device_for_token(token) == f"fleets/pis/devices/{first.id}"
     assert store.last_cursor() == before  # a retry is not a second enrolment
     assert [d.id for d in store.list_devices().items] == [first.id]
     # The same id in another fleet is another enrolment.

@@ -125,7 +125,9 @@ def test_a_lost_token_makes_the_fleet_again_without_its_old_devices(
         assert again.enrolment_token != fleet.enrolment_token
         assert not device_dir.exists()
         listed = stub.ListDevices(
-            pb.ListDevicesRequest(fleet=fleet.name), metadata=bearer(OPERATOR_TOKEN), timeout=10
+            pb.ListDevicesRequest(parent=f"fleets/{fleet.name}"),
+            metadata=bearer(OPERATOR_TOKEN),
+            timeout=10,
         )
         assert list(listed.devices) == []
 

@@ -367,7 +367,7 @@ class Boot:
         if profiling_cost is not None:
             status.profiling_cost.CopyFrom(cost_to_proto(profiling_cost))
         request = registry_pb2.ReportStatusRequest(
-            device_id=self.identity.device_id,
+            name=self.identity.name,
             report=status,
             request_id=str(uuid.uuid4()),  # the same for every retry: its cost counted once
         )

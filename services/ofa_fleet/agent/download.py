@@ -139,7 +139,7 @@ class ModelFetcher:
         caller's retry, which waits as long as delivery asked.
         """
         request = delivery_pb2.GetModelManifestRequest(
-            device_id=self.identity.device_id,
+            device=self.identity.name,
             have_sha256=have.manifest.sha256 if have else "",
         )
 
@@ -179,7 +179,7 @@ class ModelFetcher:
     async def _announced(self) -> bool:
         """Whether delivery announced a model within the wait (False: the watch failed)."""
         call = self.connections.delivery.WatchModel(
-            delivery_pb2.WatchModelRequest(device_id=self.identity.device_id),
+            delivery_pb2.WatchModelRequest(device=self.identity.name),
             metadata=bearer(self.identity.device_token),
             timeout=self.timeouts.call_seconds,
         )

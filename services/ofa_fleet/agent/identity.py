@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ofa_fleet.agent.backoff import Backoff, retry
 from ofa_fleet.agent.connections import Connections
+from ofa_fleet.contract.resource_names import device_name
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError, RemoteCallError
 from ofa_fleet.storage.durable import write_atomic
 from ofa_fleet.v1 import registry_pb2
@@ -43,6 +44,11 @@ class Identity:
 
     def __repr__(self) -> str:  # never print the token by accident
         return f"Identity(device_id={self.device_id!r}, fleet={self.fleet!r})"
+
+    @property
+    def name(self) -> str:
+        """The device's resource name, as every call names it."""
+        return device_name(self.fleet, self.device_id)
 
 
 def identity_path(state_dir: Path) -> Path:

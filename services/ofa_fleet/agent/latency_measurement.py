@@ -107,7 +107,7 @@ class LatencyMeasurer:
         cost instead, which the boot reports when its model runs.
         """
         token = self.identity.device_token
-        request = delivery_pb2.GetLatencyMeasurementRequest(device_id=self.identity.device_id)
+        request = delivery_pb2.GetLatencyMeasurementRequest(device=self.identity.name)
         try:
             answer = await retry(
                 lambda: self.connections.call_delivery(
@@ -138,7 +138,7 @@ class LatencyMeasurer:
         table = await asyncio.to_thread(self._metered_profile, space, wanted, spent)
         text = json.dumps(table.to_dict())
         submit = registry_pb2.SubmitLatencyTableRequest(
-            device_id=self.identity.device_id, latency_table_json=text
+            name=self.identity.name, latency_table_json=text
         )
         submitted = await retry(
             lambda: self.connections.call_registry(
@@ -200,7 +200,7 @@ class LatencyMeasurer:
             profiling_cost=cost_to_proto(cost),
         )
         request = registry_pb2.ReportStatusRequest(
-            device_id=self.identity.device_id, report=status, request_id=str(uuid.uuid4())
+            name=self.identity.name, report=status, request_id=str(uuid.uuid4())
         )
         await retry(
             lambda: self.connections.call_registry(

@@ -119,7 +119,7 @@ class ModelUpdates:
 
     async def _stream(self) -> AsyncIterator[str]:
         call = self.connections.delivery.WatchModel(
-            delivery_pb2.WatchModelRequest(device_id=self.identity.device_id),
+            delivery_pb2.WatchModelRequest(device=self.identity.name),
             metadata=bearer(self.identity.device_token),
             timeout=WATCH_DEADLINE_SECONDS,
         )

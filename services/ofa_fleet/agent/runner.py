@@ -264,7 +264,7 @@ class Agent:
 
     async def _heartbeat(self, connections: Connections, identity: Identity) -> None:
         """Tell the registry the device is alive, every `heartbeat_seconds`, until stopped."""
-        request = registry_pb2.HeartbeatRequest(device_id=identity.device_id)
+        request = registry_pb2.HeartbeatRequest(name=identity.name)
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             answer = await retry(

@@ -106,7 +106,7 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         "status.model_sha256, status.measured_latency_ms, last_seen_time; see the README)",
     )
     get = add_registry_command(devices, "get", "show one device", _get_device)
-    get.add_argument("device_id", help="the id the registry gave the device")
+    get.add_argument("device", help="the device's name, fleets/FLEET/devices/ID")
     delete = add_registry_command(
         devices,
         "delete",
@@ -114,7 +114,10 @@ def add_commands(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
         _delete_devices,
     )
     delete.add_argument(
-        "device_ids", nargs="*", metavar="DEVICE_ID", help="ids of the devices to delete"
+        "devices",
+        nargs="*",
+        metavar="DEVICE",
+        help="names of the devices to delete, fleets/FLEET/devices/ID",
     )
     delete.add_argument("--fleet", default="", help="with --all: every device of this fleet")
     delete.add_argument("--all", action="store_true", help="every device of --fleet")
@@ -312,7 +315,7 @@ async def _list_devices(args: argparse.Namespace, registry: RegistryClient) -> N
     devices = await registry.list_devices(args.fleet, args.filter)
     rows = [
         {
-            "id": d.id,
+            "name": d.name,
             "fleet": d.fleet,
             "hardware_id": d.hardware_id,
             "last_seen": d.last_seen_time.ToJsonString() if d.HasField("last_seen_time") else "",
@@ -326,7 +329,7 @@ async def _list_devices(args: argparse.Namespace, registry: RegistryClient) -> N
 
 
 async def _get_device(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
-    device = await registry.get_device(args.device_id)
+    device = await registry.get_device(args.device)
     return MessageToDict(device, preserving_proto_field_name=True)
 
 
@@ -335,25 +338,25 @@ async def _delete_devices(args: argparse.Namespace, registry: RegistryClient) ->
     is gone from every service as soon as its deletion is written (see revocation)."""
     if args.all != bool(args.fleet):
         raise InvalidArgumentError("--all and --fleet go together: --fleet NAME --all")
-    if args.all and args.device_ids:
-        raise InvalidArgumentError("give device ids or --fleet NAME --all, not both")
-    if not args.all and not args.device_ids:
+    if args.all and args.devices:
+        raise InvalidArgumentError("give device names or --fleet NAME --all, not both")
+    if not args.all and not args.devices:
         raise InvalidArgumentError("name the devices to delete, or give --fleet NAME --all")
-    if args.expected_revision is not None and len(args.device_ids) != 1:
-        raise InvalidArgumentError("--expected-revision applies to one device id only")
+    if args.expected_revision is not None and len(args.devices) != 1:
+        raise InvalidArgumentError("--expected-revision applies to one device only")
     if args.all:
-        ids = [device.id for device in await registry.list_devices(args.fleet)]
+        names = [device.name for device in await registry.list_devices(args.fleet)]
     else:
-        ids = list(dict.fromkeys(args.device_ids))
+        names = list(dict.fromkeys(args.devices))
     deleted = []
-    for device_id in ids:
+    for name in names:
         try:
-            await registry.delete_device(device_id, args.expected_revision)
+            await registry.delete_device(name, args.expected_revision)
         except NotFoundError:
             if not args.all:
                 raise
             continue  # deleted by someone else since the listing: gone all the same
-        deleted.append(device_id)
+        deleted.append(name)
     return {"deleted": deleted}
 
 

@@ -7,7 +7,7 @@ from ofa_fleet.serving.access import AccessRule, Role, rules_for
 SERVICE = "ofa_fleet.v1.RegistryService"
 
 _OPERATOR = AccessRule.of(Role.OPERATOR)
-_OWN_DEVICE = AccessRule.of(Role.DEVICE, own_field="device_id")
+_OWN_DEVICE = AccessRule.of(Role.DEVICE, own_field="name")
 
 RULES = rules_for(
     SERVICE,
@@ -26,7 +26,7 @@ RULES = rules_for(
         "Heartbeat": _OWN_DEVICE,
         "ReportStatus": _OWN_DEVICE,
         "SubmitLatencyTable": _OWN_DEVICE,
-        "GetDevice": AccessRule.of(Role.OPERATOR, Role.DEVICE, own_field="device_id"),
+        "GetDevice": AccessRule.of(Role.OPERATOR, Role.DEVICE, own_field="name"),
         "WhoAmI": AccessRule.of(Role.DEVICE),
         "ListDevices": _OPERATOR,
         "DeleteDevice": _OPERATOR,

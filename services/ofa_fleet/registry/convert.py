@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from ofa_fleet.carbon.convert import cost_from_proto, cost_to_proto
+from ofa_fleet.contract.resource_names import device_name
 from ofa_fleet.contract.rollout import rollout_to_proto
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_proto import profile_to_proto
@@ -73,6 +74,7 @@ def status_from_proto(message: registry_pb2.StatusReport) -> DeviceStatus:
 
 def device_to_proto(record: DeviceRecord) -> registry_pb2.Device:
     message = registry_pb2.Device(
+        name=device_name(record.fleet, record.id),
         id=record.id,
         fleet=record.fleet,
         hardware_id=record.hardware_id,

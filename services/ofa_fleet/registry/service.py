@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 
 from ofa_fleet.contract.heartbeat import DEFAULT_HEARTBEAT_SECONDS
+from ofa_fleet.contract.resource_names import device_name
 from ofa_fleet.contract.tokens import DEVICE_PREFIX, ENROLMENT_PREFIX
 from ofa_fleet.errors import OfaFleetError
 from ofa_fleet.registry.access_rules import RULES, SERVICE
@@ -109,7 +110,11 @@ async def _revoke_deleted(feed: ChangeFeed, cache: TokenCache) -> None:
     while True:
         try:
             async for change in feed.watch(0, kinds, deletions, from_head=True):
-                cache.forget(change.entity_id)
+                # A device's principal is its name; an enrolment token's, its fleet.
+                device = change.kind is ChangeKind.DEVICE
+                cache.forget(
+                    device_name(change.parent, change.entity_id) if device else change.entity_id
+                )
             return  # the feed closed: the server is stopping
         except OfaFleetError as error:  # the database is away: deletions may be missed
             log.warning("token revocations interrupted", extra={"error": str(error)})

@@ -20,8 +20,9 @@ from ofa_fleet.contract.heartbeat import (
     check_heartbeat_seconds,
     interval_to_proto,
 )
+from ofa_fleet.contract.resource_names import parse_device_name, parse_fleet_parent
 from ofa_fleet.contract.rollout import rollout_from_proto
-from ofa_fleet.errors import ConflictError, InvalidArgumentError
+from ofa_fleet.errors import ConflictError, InvalidArgumentError, NotFoundError
 from ofa_fleet.hardware.profile_proto import (
     latency_table_from_json,
     profile_from_proto,
@@ -31,6 +32,7 @@ from ofa_fleet.registry import convert
 from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.fleet_update import requested_change
 from ofa_fleet.registry.profile_update import apply_update
+from ofa_fleet.registry.records import DeviceRecord
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.write_batcher import WriteBatcher
 from ofa_fleet.serving.access import current_principal
@@ -198,7 +200,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def Heartbeat(  # noqa: N802
         self, request: pb.HeartbeatRequest, context: aio.ServicerContext
     ) -> pb.HeartbeatResponse:
-        device_id = request.device_id
+        device_id = parse_device_name(request.name).device
         now = await self.batcher.submit(lambda c: self.store.heartbeat_in(c, device_id))
         return pb.HeartbeatResponse(
             server_time=timestamp(now), heartbeat_interval=self.heartbeat_interval
@@ -211,9 +213,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             raise InvalidArgumentError("report is required")
         boot_seconds = check_boot_seconds(request.report.boot_to_model_seconds)
         status = convert.status_from_proto(request.report)
-        record = await self._write(
-            self.store.report_status, request.device_id, status, request.request_id
-        )
+        device_id = parse_device_name(request.name).device
+        record = await self._write(self.store.report_status, device_id, status, request.request_id)
         self.reported(
             record.fleet,
             len(status.errors),
@@ -228,7 +229,8 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.SubmitLatencyTableRequest, context: aio.ServicerContext
     ) -> pb.SubmitLatencyTableResponse:
         table = latency_table_from_json(request.latency_table_json, "latency_table_json")
-        merged = await self._write(self.store.submit_latency_table, request.device_id, table)
+        device_id = parse_device_name(request.name).device
+        merged = await self._write(self.store.submit_latency_table, device_id, table)
         return pb.SubmitLatencyTableResponse(
             profile_name=merged.profile_name,
             profile_revision=merged.profile_revision,
@@ -239,13 +241,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def GetDevice(  # noqa: N802
         self, request: pb.GetDeviceRequest, context: aio.ServicerContext
     ) -> pb.GetDeviceResponse:
-        record = await self._run(self.store.get_device, request.device_id)
+        record = await self._device(request.name)
         return pb.GetDeviceResponse(device=convert.device_to_proto(record))
 
     async def WhoAmI(  # noqa: N802
         self, request: pb.WhoAmIRequest, context: aio.ServicerContext
     ) -> pb.WhoAmIResponse:
-        record = await self._run(self.store.get_device, current_principal().subject)
+        record = await self._device(current_principal().subject)
         return pb.WhoAmIResponse(device=convert.device_to_proto(record))
 
     async def ListDevices(  # noqa: N802
@@ -255,7 +257,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
             self.store.list_devices,
             request.page_size,
             request.page_token,
-            request.fleet,
+            parse_fleet_parent(request.parent) or "",
             request.filter,
         )
         return pb.ListDevicesResponse(
@@ -267,9 +269,18 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.DeleteDeviceRequest, context: aio.ServicerContext
     ) -> pb.DeleteDeviceResponse:
         expected = request.expected_revision if request.HasField("expected_revision") else None
-        await self._write(self.store.delete_device, request.device_id, expected)
-        self.revoked(request.device_id)
+        record = await self._device(request.name)  # NOT_FOUND in another fleet's name
+        await self._write(self.store.delete_device, record.id, expected)
+        self.revoked(request.name)
         return pb.DeleteDeviceResponse()
+
+    async def _device(self, name: str) -> DeviceRecord:
+        """The device a name names: NOT_FOUND for an id in another fleet's name too."""
+        named = parse_device_name(name)
+        record = await self._run(self.store.get_device, named.device)
+        if record.fleet != named.fleet:
+            raise NotFoundError(f"device {name!r} does not exist")
+        return record
 
     # -- change feed ----------------------------------------------------------------------
 

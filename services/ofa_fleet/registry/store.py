@@ -27,6 +27,7 @@ from ofa_fleet.contract.fields import (
     check_request_id,
     check_text,
 )
+from ofa_fleet.contract.resource_names import device_name
 from ofa_fleet.contract.revisions import check_revision
 from ofa_fleet.contract.rollout import RolloutPolicy, RolloutStrategy
 from ofa_fleet.errors import (
@@ -475,10 +476,14 @@ class RegistryStore:
         return Page(tuple(to_record(r) for r in shown), token)
 
     def device_for_token(self, token: str) -> str | None:
+        """The name of the device this token is for (fleets/{fleet}/devices/{id})."""
         with self.database.read() as s:
-            return s.scalar(
-                select(DeviceRow.id).where(DeviceRow.token_hash == tokens.digest(token))
-            )
+            row = s.execute(
+                select(DeviceRow.fleet_name, DeviceRow.id).where(
+                    DeviceRow.token_hash == tokens.digest(token)
+                )
+            ).first()
+            return None if row is None else device_name(row.fleet_name, row.id)
 
     # -- change feed ----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Any
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc import aio
 
+from ofa_fleet.contract.resource_names import ANY_FLEET, fleet_name
 from ofa_fleet.serving.client import ErrorTranslation, bearer, upstream_errors
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
@@ -91,16 +92,15 @@ class RegistryClient:
         request = registry_pb2.DeleteFleetRequest(name=name)
         await self._call(self.stub.DeleteFleet, request, f"fleet {name!r}")
 
-    async def get_device(self, device_id: str) -> registry_pb2.Device:
-        request = registry_pb2.GetDeviceRequest(device_id=device_id)
-        answer = await self._call(self.stub.GetDevice, request, f"device {device_id!r}")
+    async def get_device(self, name: str) -> registry_pb2.Device:
+        """The device of this name (fleets/{fleet}/devices/{device})."""
+        request = registry_pb2.GetDeviceRequest(name=name)
+        answer = await self._call(self.stub.GetDevice, request, f"device {name!r}")
         return answer.device
 
-    async def delete_device(self, device_id: str, expected_revision: int | None = None) -> None:
-        request = registry_pb2.DeleteDeviceRequest(
-            device_id=device_id, expected_revision=expected_revision
-        )
-        await self._call(self.stub.DeleteDevice, request, f"device {device_id!r}")
+    async def delete_device(self, name: str, expected_revision: int | None = None) -> None:
+        request = registry_pb2.DeleteDeviceRequest(name=name, expected_revision=expected_revision)
+        await self._call(self.stub.DeleteDevice, request, f"device {name!r}")
 
     async def list_profiles(
         self, view: registry_pb2.ProfileView = registry_pb2.PROFILE_VIEW_BASIC
@@ -143,7 +143,10 @@ class RegistryClient:
         return self._each(
             lambda token: self.stub.ListDevices(
                 registry_pb2.ListDevicesRequest(
-                    fleet=fleet, page_size=PAGE_SIZE, page_token=token, filter=filter
+                    parent=fleet_name(fleet or ANY_FLEET),
+                    page_size=PAGE_SIZE,
+                    page_token=token,
+                    filter=filter,
                 ),
                 **self._options(),
             ),

@@ -100,7 +100,7 @@ async def create_fleet(registry: RegistryClient, name: str, profile: str, device
     """A new fleet's enrolment token; an old fleet of that name goes, with its devices."""
     if await fleet_exists(registry, name):
         for device in await registry.list_devices(name):
-            await registry.delete_device(device.id)
+            await registry.delete_device(device.name)
         await registry.delete_fleet(name)
     shutil.rmtree(device_dir, ignore_errors=True)
     response = await registry.create_fleet(name, profile)

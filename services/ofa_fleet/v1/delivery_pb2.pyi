@@ -1,5 +1,7 @@
 import datetime
 
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import resource_pb2 as _resource_pb2
 from google.longrunning import operations_pb2 as _operations_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from ofa_fleet.v1 import common_pb2 as _common_pb2
@@ -52,10 +54,10 @@ ROLLOUT_STATE_PROMOTED: RolloutState
 ROLLOUT_STATE_ROLLED_BACK: RolloutState
 
 class GetLatencyMeasurementRequest(_message.Message):
-    __slots__ = ("device_id",)
-    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
-    device_id: str
-    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+    __slots__ = ("device",)
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    device: str
+    def __init__(self, device: _Optional[str] = ...) -> None: ...
 
 class GetLatencyMeasurementResponse(_message.Message):
     __slots__ = ("measurement",)
@@ -112,12 +114,12 @@ class ModelManifest(_message.Message):
     def __init__(self, canonical_manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., arch: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., supernet_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., chunk_size: _Optional[int] = ..., download_urls: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetModelManifestRequest(_message.Message):
-    __slots__ = ("device_id", "have_sha256")
-    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("device", "have_sha256")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
     HAVE_SHA256_FIELD_NUMBER: _ClassVar[int]
-    device_id: str
+    device: str
     have_sha256: str
-    def __init__(self, device_id: _Optional[str] = ..., have_sha256: _Optional[str] = ...) -> None: ...
+    def __init__(self, device: _Optional[str] = ..., have_sha256: _Optional[str] = ...) -> None: ...
 
 class UpToDate(_message.Message):
     __slots__ = ("sha256",)
@@ -150,10 +152,10 @@ class ReadModelResponse(_message.Message):
     def __init__(self, chunk: _Optional[_Union[_common_pb2.ModelChunk, _Mapping]] = ...) -> None: ...
 
 class WatchModelRequest(_message.Message):
-    __slots__ = ("device_id",)
-    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
-    device_id: str
-    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+    __slots__ = ("device",)
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    device: str
+    def __init__(self, device: _Optional[str] = ...) -> None: ...
 
 class WatchModelResponse(_message.Message):
     __slots__ = ("manifest",)

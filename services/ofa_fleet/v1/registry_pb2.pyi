@@ -1,5 +1,7 @@
 import datetime
 
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -133,7 +135,8 @@ class StatusReport(_message.Message):
     def __init__(self, model_sha256: _Optional[str] = ..., measured_latency_ms: _Optional[float] = ..., onnxruntime_version: _Optional[str] = ..., errors: _Optional[_Iterable[str]] = ..., boot_to_model_seconds: _Optional[float] = ..., profiling_cost: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
 
 class Device(_message.Message):
-    __slots__ = ("id", "fleet", "hardware_id", "create_time", "last_seen_time", "status", "revision", "profiling_cost_total")
+    __slots__ = ("name", "id", "fleet", "hardware_id", "create_time", "last_seen_time", "status", "revision", "profiling_cost_total")
+    NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     FLEET_FIELD_NUMBER: _ClassVar[int]
     HARDWARE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +145,7 @@ class Device(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     PROFILING_COST_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
     id: str
     fleet: str
     hardware_id: str
@@ -150,7 +154,7 @@ class Device(_message.Message):
     status: DeviceStatus
     revision: int
     profiling_cost_total: _common_pb2.EnergyCost
-    def __init__(self, id: _Optional[str] = ..., fleet: _Optional[str] = ..., hardware_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ..., revision: _Optional[int] = ..., profiling_cost_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., fleet: _Optional[str] = ..., hardware_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[DeviceStatus, _Mapping]] = ..., revision: _Optional[int] = ..., profiling_cost_total: _Optional[_Union[_common_pb2.EnergyCost, _Mapping]] = ...) -> None: ...
 
 class CreateProfileRequest(_message.Message):
     __slots__ = ("profile",)
@@ -313,10 +317,10 @@ class RegisterDeviceResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., device_token: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("device_id",)
-    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
-    device_id: str
-    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
     __slots__ = ("server_time", "heartbeat_interval")
@@ -327,14 +331,14 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ReportStatusRequest(_message.Message):
-    __slots__ = ("device_id", "report", "request_id")
-    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("name", "report", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
-    device_id: str
+    name: str
     report: StatusReport
     request_id: str
-    def __init__(self, device_id: _Optional[str] = ..., report: _Optional[_Union[StatusReport, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., report: _Optional[_Union[StatusReport, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ReportStatusResponse(_message.Message):
     __slots__ = ("device", "heartbeat_interval")
@@ -345,12 +349,12 @@ class ReportStatusResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class SubmitLatencyTableRequest(_message.Message):
-    __slots__ = ("device_id", "latency_table_json")
-    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("name", "latency_table_json")
+    NAME_FIELD_NUMBER: _ClassVar[int]
     LATENCY_TABLE_JSON_FIELD_NUMBER: _ClassVar[int]
-    device_id: str
+    name: str
     latency_table_json: str
-    def __init__(self, device_id: _Optional[str] = ..., latency_table_json: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., latency_table_json: _Optional[str] = ...) -> None: ...
 
 class SubmitLatencyTableResponse(_message.Message):
     __slots__ = ("profile_name", "profile_revision", "devices_merged", "devices_dropped")
@@ -365,10 +369,10 @@ class SubmitLatencyTableResponse(_message.Message):
     def __init__(self, profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., devices_merged: _Optional[int] = ..., devices_dropped: _Optional[int] = ...) -> None: ...
 
 class GetDeviceRequest(_message.Message):
-    __slots__ = ("device_id",)
-    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
-    device_id: str
-    def __init__(self, device_id: _Optional[str] = ...) -> None: ...
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class GetDeviceResponse(_message.Message):
     __slots__ = ("device",)
@@ -387,16 +391,16 @@ class WhoAmIResponse(_message.Message):
     def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
 
 class ListDevicesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "fleet", "filter")
+    __slots__ = ("page_size", "page_token", "parent", "filter")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    FLEET_FIELD_NUMBER: _ClassVar[int]
+    PARENT_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    fleet: str
+    parent: str
     filter: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., fleet: _Optional[str] = ..., filter: _Optional[str] = ...) -> None: ...
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., parent: _Optional[str] = ..., filter: _Optional[str] = ...) -> None: ...
 
 class ListDevicesResponse(_message.Message):
     __slots__ = ("devices", "next_page_token")
@@ -407,12 +411,12 @@ class ListDevicesResponse(_message.Message):
     def __init__(self, devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DeleteDeviceRequest(_message.Message):
-    __slots__ = ("device_id", "expected_revision")
-    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("name", "expected_revision")
+    NAME_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
-    device_id: str
+    name: str
     expected_revision: int
-    def __init__(self, device_id: _Optional[str] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., expected_revision: _Optional[int] = ...) -> None: ...
 
 class DeleteDeviceResponse(_message.Message):
     __slots__ = ()

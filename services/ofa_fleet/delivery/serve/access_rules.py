@@ -8,7 +8,7 @@ from ofa_fleet.serving.access import AccessRule, Role, rules_for
 SERVICE = "ofa_fleet.v1.DeliveryService"
 
 _OPERATOR = AccessRule.of(Role.OPERATOR)
-_OWN_DEVICE = AccessRule.of(Role.DEVICE, own_field="device_id")
+_OWN_DEVICE = AccessRule.of(Role.DEVICE, own_field="device")
 
 RULES = rules_for(
     SERVICE,

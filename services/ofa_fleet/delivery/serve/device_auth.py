@@ -2,9 +2,10 @@
 
 A device calls delivery with the token the registry gave it. Delivery asks the registry
 `WhoAmI` with that very token: the registry authenticates it as it does its own calls
-and answers with the device (id and fleet). Answers are cached for 30 s by token digest
-(the registry's own cache rules, see `registry.token_cache`), so a device's boot costs
-one registry call, not one per chunk or per watch.
+and answers with the device, whose name (fleets/{fleet}/devices/{id}) becomes the
+principal: which device it is, and which fleet it belongs to. Answers are cached for
+30 s by token digest (the registry's own cache rules, see `registry.token_cache`), so a
+device's boot costs one registry call, not one per chunk or per watch.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ class RegistryDeviceAuthenticator:
     ) -> None:
         self.registry = registry
         self.cache = cache or TokenCache()
-        self._fleets: dict[str, str] = {}
 
     async def authenticate(self, token: str) -> Principal | None:
         if not token.startswith(DEVICE_PREFIX):
@@ -56,21 +56,15 @@ class RegistryDeviceAuthenticator:
                 f"cannot check the device token with the registry: {error.details()} "
                 f"({error.code().name}); retry"
             ) from None
-        principal = Principal(Role.DEVICE, answer.device.id)
-        self._fleets[answer.device.id] = answer.device.fleet
+        principal = Principal(Role.DEVICE, answer.device.name)
         self.cache.put(token, principal)
         return principal
 
-    def forget(self, device_id: str) -> None:
-        """The device was deleted: its tokens are checked with the registry again."""
-        self.cache.forget(device_id)
-        self._fleets.pop(device_id, None)
+    def forget(self, device: str) -> None:
+        """The device (by name) was deleted: its tokens are checked with the registry
+        again."""
+        self.cache.forget(device)
 
     def forget_all(self) -> None:
         """Deletions may have been missed: every token is checked with the registry again."""
         self.cache.clear()
-        self._fleets.clear()
-
-    def fleet_of(self, device_id: str) -> str | None:
-        """The fleet the registry last said this device belongs to."""
-        return self._fleets.get(device_id)

@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import TypeVar
 
+from ofa_fleet.contract.resource_names import device_name
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.errors import UnauthenticatedError
 from ofa_fleet.serving.change_follower import follow_changes
@@ -41,29 +42,29 @@ class Revocations:
         self.devices = devices
         self._streams: dict[str, set[asyncio.Event]] = {}
 
-    def revoke(self, device_id: str) -> None:
+    def revoke(self, device: str) -> None:
         """The device was deleted: forget its tokens here and end its open streams."""
-        self.devices.forget(device_id)
-        for ended in self._streams.get(device_id, ()):
+        self.devices.forget(device)
+        for ended in self._streams.get(device, ()):
             ended.set()
 
     @contextlib.contextmanager
-    def streaming(self, device_id: str) -> Iterator[asyncio.Event]:
-        """An event set when `device_id` is revoked, for as long as its stream is open."""
+    def streaming(self, device: str) -> Iterator[asyncio.Event]:
+        """An event set when `device` (its name) is revoked, for as long as its stream is open."""
         ended = asyncio.Event()
-        self._streams.setdefault(device_id, set()).add(ended)
+        self._streams.setdefault(device, set()).add(ended)
         try:
             yield ended
         finally:
-            held = self._streams.get(device_id)
+            held = self._streams.get(device)
             if held is not None:
                 held.discard(ended)
                 if not held:
-                    del self._streams[device_id]
+                    del self._streams[device]
 
-    async def until_revoked(self, device_id: str, source: AsyncIterator[T]) -> AsyncIterator[T]:
+    async def until_revoked(self, device: str, source: AsyncIterator[T]) -> AsyncIterator[T]:
         """`source`'s items until the device is revoked, which ends it UNAUTHENTICATED."""
-        with self.streaming(device_id) as ended:
+        with self.streaming(device) as ended:
             waiter = asyncio.ensure_future(ended.wait())
             following: asyncio.Future[T] | None = None
             try:
@@ -74,9 +75,7 @@ class Revocations:
                         following.cancel()
                         with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                             await following
-                        raise UnauthenticatedError(
-                            f"device {device_id} was deleted; its access ended"
-                        )
+                        raise UnauthenticatedError(f"device {device} was deleted; its access ended")
                     try:
                         yield following.result()
                     except StopAsyncIteration:
@@ -95,7 +94,7 @@ class Revocations:
             self.token,
             [registry_pb2.CHANGE_KIND_DEVICE],
             [registry_pb2.CHANGE_OPERATION_DELETED],
-            lambda change: self.revoke(change.id),
+            lambda change: self.revoke(device_name(change.parent, change.id)),
             self.devices.forget_all,  # some deletions were missed: ask the registry again
             "device revocations",
         )

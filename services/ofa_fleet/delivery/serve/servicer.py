@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from ofa_fleet.contract.error_details import MODEL_NOT_READY, PROFILE_INFEASIBLE
 from ofa_fleet.contract.fields import check_name, check_sha256
+from ofa_fleet.contract.resource_names import parse_device_name
 from ofa_fleet.contract.rollout import pinned_sha256
 from ofa_fleet.delivery.carbon.report import CarbonReport
 from ofa_fleet.delivery.fleets.targets import TargetModels
@@ -88,9 +89,9 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         self, request: delivery_pb2.GetModelManifestRequest, context: aio.ServicerContext
     ) -> delivery_pb2.GetModelManifestResponse:
         check_sha256(request.have_sha256, "have_sha256", required=False)
-        device_id = current_principal().subject
-        fleet = self._fleet_of(device_id)
-        record = (await self.targets.for_fleet(fleet)).for_device(device_id)
+        device = parse_device_name(current_principal().subject)
+        fleet = device.fleet
+        record = (await self.targets.for_fleet(fleet)).for_device(device.device)
         if record is None:
             raise await self._not_ready(fleet)
         if request.have_sha256 == record.sha256:
@@ -115,7 +116,8 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         # The bytes are the same whoever reads them; the figures count the reader's profile.
         profile = record.profile_name
         if principal.role is Role.DEVICE:
-            profile = (await self.targets.fleets.fleet(self._fleet_of(principal.subject))).profile
+            fleet = parse_device_name(principal.subject).fleet
+            profile = (await self.targets.fleets.fleet(fleet)).profile
         if self.revocations is None or principal.role is not Role.DEVICE:
             async for chunk in self._chunks(record, profile, offset, end):
                 yield chunk
@@ -151,10 +153,11 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     async def WatchModel(  # noqa: N802
         self, request: delivery_pb2.WatchModelRequest, context: aio.ServicerContext
     ) -> AsyncIterator[delivery_pb2.WatchModelResponse]:
-        device_id = current_principal().subject
-        records = self.watch.follow(self._fleet_of(device_id), device_id)
+        name = current_principal().subject
+        device = parse_device_name(name)
+        records = self.watch.follow(device.fleet, device.device)
         if self.revocations is not None:
-            records = self.revocations.until_revoked(device_id, records)
+            records = self.revocations.until_revoked(name, records)
         async for record in records:
             yield delivery_pb2.WatchModelResponse(manifest=self.manifest(record))
 
@@ -179,7 +182,8 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
                 "delivery has not heard from search yet; retry later",
                 retry_after_seconds=RETRY_HINT_SECONDS,
             )
-        fleet = await self.targets.fleets.fleet(self._fleet_of(current_principal().subject))
+        named = parse_device_name(current_principal().subject)
+        fleet = await self.targets.fleets.fleet(named.fleet)
         profile = await self.targets.fleets.registry.get_profile(fleet.profile)
         return delivery_pb2.GetLatencyMeasurementResponse(
             measurement=measurement_for(profile, supernet)
@@ -325,9 +329,3 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             facts=facts,
             retry_after_seconds=RETRY_HINT_SECONDS,
         )
-
-    def _fleet_of(self, device_id: str) -> str:
-        fleet = self.devices.fleet_of(device_id)
-        if fleet is None:  # authentication and fleet lookup come from one registry answer
-            raise UnavailableError("device identity expired; retry the call")
-        return fleet
