@@ -120,3 +120,26 @@ def test_every_query_parses_as_promql(dashboard, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(rules)} rules found" in result.stdout
+
+
+def test_figures_every_replica_reports_alike_are_not_added_up(dashboard):
+    """Each registry replica reports every fleet's device count, each delivery replica
+    the shared ledger's gauges, and coverage moves with the reconciler's leader: a panel
+    takes the max of the replicas' series first (a sum would count devices twice)."""
+    shared = (
+        "ofa_fleet_devices_registered",
+        "ofa_fleet_devices_on_current_model",
+        "ofa_fleet_fleet_coverage_ratio",
+        "ofa_fleet_specializations_failing",
+        "ofa_fleet_specializations_pending",
+    )
+    checked = 0
+    for expr in _exprs(dashboard):
+        flat = " ".join(expr.split())
+        for name in shared:
+            at = flat.find(name)
+            while at != -1:
+                assert flat[:at].rstrip().endswith(("max(", "max by (fleet) (")), expr
+                checked += 1
+                at = flat.find(name, at + 1)
+    assert checked >= len(shared)

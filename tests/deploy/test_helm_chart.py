@@ -141,6 +141,31 @@ def test_rules_configmap_and_dashboard_carry_the_files():
     assert json.loads(data["ofa-fleet.json"])["uid"] == "ofa-fleet"
 
 
+def test_runbook_links_point_at_the_runbook_base_url_given():
+    def annotations(values: dict) -> list[dict]:
+        (rule,) = _by_kind(objects(render(values)), "PrometheusRule")
+        return [
+            r["annotations"]
+            for group in rule["spec"]["groups"]
+            for r in group["rules"]
+            if "alert" in r
+        ]
+
+    plain = annotations(values_file(DEFAULT))
+    assert plain and all(a["runbook_url"].startswith("deploy/RUNBOOKS.md#") for a in plain)
+    base = "https://git.example.com/ops/ofa-fleet/blob/main/deploy/RUNBOOKS.md"
+    values = values_file(DEFAULT)
+    values.setdefault("metrics", {})["runbookBaseUrl"] = base
+    pointed = annotations(values)
+    assert [a["runbook_url"] for a in pointed] == [
+        a["runbook_url"].replace("deploy/RUNBOOKS.md", base) for a in plain
+    ]
+    # Only the links change: every other annotation is the file's.
+    assert [{k: v for k, v in a.items() if k != "runbook_url"} for a in pointed] == [
+        {k: v for k, v in a.items() if k != "runbook_url"} for a in plain
+    ]
+
+
 def test_prometheus_rule_passes_promtool(tmp_path):
     from tests.deploy.test_prometheus import _promtool
 

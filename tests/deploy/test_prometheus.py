@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests import tools
-from tests.deploy.paths import PROMETHEUS, RULES, contract_histograms, known_series
+from tests.deploy.paths import DEPLOY, PROMETHEUS, RULES, contract_histograms, known_series
 from tests.deploy.promql import metric_names
 
 RULES_TEST = PROMETHEUS / "rules_test.yml"
@@ -67,6 +67,44 @@ def test_the_issue_s_alerts_exist():
         "OfaFleetSpecializationStuck",
         "OfaFleetLatencyMisprediction",
     } <= set(_alerts())
+
+
+def test_every_alert_links_its_own_runbook_section():
+    """runbook_url names deploy/RUNBOOKS.md and the alert's heading there (GitHub's anchor
+    for a heading is its lower-cased text), and every section is an alert's."""
+    headings = [
+        line.removeprefix("## ").strip()
+        for line in (DEPLOY / "RUNBOOKS.md").read_text().splitlines()
+        if line.startswith("## ")
+    ]
+    alerts = [rule for rule in _rules() if "alert" in rule]
+    for rule in alerts:
+        url = rule["annotations"].get("runbook_url", "")
+        assert url == f"deploy/RUNBOOKS.md#{rule['alert'].lower()}", rule["alert"]
+    assert sorted(headings) == sorted(rule["alert"] for rule in alerts)
+
+
+def test_alerts_on_shared_figures_do_not_fire_once_per_replica():
+    """Gauges every replica exports alike (read from a shared database, or exported by
+    whichever replica leads) are aggregated before they are compared, so an alert fires
+    once, and a series that moves to another pod still compares with its past."""
+    shared = (
+        "ofa_fleet_specializations_failing",
+        "ofa_fleet_specializations_pending",
+        "ofa_fleet_specializations_infeasible",
+        "ofa_fleet_fleet_coverage_ratio",
+        "ofa_fleet_devices_registered",
+    )
+    for rule in _rules():
+        if "alert" not in rule:
+            continue
+        expr = " ".join(rule["expr"].split())
+        for name in shared:
+            at = expr.find(name)
+            while at != -1:
+                before = expr[:at].rstrip()
+                assert before.endswith(("max(", "max by (fleet) (")), (rule["alert"], name)
+                at = expr.find(name, at + 1)
 
 
 def test_promtool_check_config():

@@ -209,3 +209,15 @@ none (the checkpoint is a file in the image). */}}
   persistentVolumeClaim:
     claimName: {{ .claim }}
 {{- end }}
+
+{{/*
+The alerting and recording rules (files/rules.yml, a copy of deploy/prometheus/rules.yml),
+their runbook links pointed at metrics.runbookBaseUrl when one is set.
+*/}}
+{{- define "ofa-fleet.rules" -}}
+{{- $rules := .Files.Get "files/rules.yml" -}}
+{{- with .Values.metrics.runbookBaseUrl -}}
+{{- $rules = replace "runbook_url: \"deploy/RUNBOOKS.md#" (printf "runbook_url: \"%s#" .) $rules -}}
+{{- end -}}
+{{- $rules -}}
+{{- end -}}
