@@ -119,6 +119,19 @@ def test_all_enabled_renders_every_kind():
     }  # fmt: skip
 
 
+def test_a_default_install_asks_for_no_volume_it_may_not_get():
+    """Common default storage classes offer ReadWriteOnce only: a default install keeps
+    models in PostgreSQL and claims no volume, so nothing waits Pending."""
+    found = objects(render(values_file(DEFAULT)))
+    assert not _by_kind(found, "PersistentVolumeClaim")
+    (delivery,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "delivery"]
+    (container,) = delivery["spec"]["template"]["spec"]["containers"]
+    assert "--blobs=database" in container["args"]
+    assert not [
+        v for v in delivery["spec"]["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v
+    ]
+
+
 def test_prometheus_operator_objects_need_its_api():
     rendered = render(values_file(DEFAULT), api_versions=[])
     assert not CUSTOM_KINDS & set(kinds(objects(rendered)))
@@ -414,7 +427,11 @@ def test_a_bad_values_file_is_refused_by_lint_and_render():
     ("override", "message"),
     [
         ({"delivery": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}, "minReplicas"),
-        ({"delivery": {"persistence": {"accessModes": ["ReadWriteOnce"]}}}, "ReadWriteMany"),
+        (
+            {"delivery": {"blobs": "volume", "persistence": {"accessModes": ["ReadWriteOnce"]}}},
+            "ReadWriteMany",
+        ),
+        ({"search": {"checkpoint": {"existingClaim": ""}}}, "search needs its supernet checkpoint"),
         ({"search": {"enabled": False}}, "needs search.enabled"),
         ({"database": {"registryUrl": ""}}, "database.registryUrl"),
         ({"training": {"enabled": True}}, "training.data.existingClaim"),
@@ -422,6 +439,7 @@ def test_a_bad_values_file_is_refused_by_lint_and_render():
     ids=[
         "autoscaler bounds",
         "shared volume",
+        "search without a checkpoint",
         "reconciler without search",
         "no database",
         "training without data",
