@@ -115,7 +115,7 @@ def test_all_enabled_renders_every_kind():
     assert set(kinds(found)) == {
         "ServiceAccount", "Secret", "ConfigMap", "Deployment", "Service",
         "HorizontalPodAutoscaler", "PodDisruptionBudget", "PersistentVolumeClaim",
-        "RayCluster", "RayJob", "ServiceMonitor", "PrometheusRule",
+        "RayCluster", "RayJob", "ServiceMonitor", "PrometheusRule", "Job",
     }  # fmt: skip
 
 
@@ -327,6 +327,79 @@ def test_server_args_parse_with_the_real_cli(scenario, monkeypatch):
             host, _, search_port = args.search.rpartition(":")
             assert host == services["search"]["metadata"]["name"]
             assert int(search_port) == 50052
+
+
+def _hook(obj: dict[str, Any]) -> tuple[str, int]:
+    annotations = obj["metadata"].get("annotations", {})
+    return annotations.get("helm.sh/hook", ""), int(annotations.get("helm.sh/hook-weight", 0))
+
+
+def test_migrations_run_in_a_hook_job_before_servers_that_only_check(scenario, monkeypatch):
+    """Before every install and upgrade a Job migrates both schemas with the migration
+    credentials (its Secret made first when the chart makes one); the servers run
+    --migrations=check, so their database user needs no DDL rights."""
+    _, found = scenario
+    (job,) = _by_kind(found, "Job")
+    hook, weight = _hook(job)
+    assert hook == "pre-install,pre-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    assert "serviceAccountName" not in pod and pod["automountServiceAccountToken"] is False
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    containers = {c["name"]: c for c in pod["containers"]}
+    assert set(containers) == {"registry", "delivery"}
+    secrets = {s["metadata"]["name"]: s for s in _by_kind(found, "Secret")}
+    for service, container in containers.items():
+        args = build_parser().parse_args(container["args"])
+        assert (args.command, args.service) == ("migrate", service)
+        (env,) = container["env"]
+        assert env["name"] == f"OFA_FLEET_{service.upper()}_DB"
+        used = env["valueFrom"]["secretKeyRef"]["name"]
+        if used in secrets and used.endswith("-migrations"):
+            assert _hook(secrets[used]) == (hook, weight - 10)  # made before the Job
+    for deployment in _by_kind(found, "Deployment"):
+        component = _component(deployment)
+        if component not in ("registry", "delivery"):
+            continue
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        for name, value in _literal_env(container).items():
+            monkeypatch.setenv(name, value)
+        assert build_parser().parse_args(container["args"]).migrations == "check"
+
+
+def test_migration_credentials_are_the_migration_user_s_or_the_servers():
+    def job_secret(values: dict) -> tuple[str, dict]:
+        found = objects(render(values))
+        (job,) = _by_kind(found, "Job")
+        env = job["spec"]["template"]["spec"]["containers"][0]["env"][0]
+        name = env["valueFrom"]["secretKeyRef"]["name"]
+        secrets = {s["metadata"]["name"]: s for s in _by_kind(found, "Secret")}
+        data = secrets[name]["data"] if name in secrets else {}
+        return name, {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+    name, data = job_secret(values_file(DEFAULT))  # the servers' URLs, in a hook Secret
+    assert name.endswith("-migrations")
+    assert data["registry-url"] == values_file(DEFAULT)["database"]["registryUrl"]
+    own = values_file(DEFAULT)
+    own["migrations"] = {
+        "job": {
+            "enabled": True,
+            "registryUrl": "postgresql://owner:pw@db:5432/ofa_fleet_registry",
+            "deliveryUrl": "postgresql://owner:pw@db:5432/ofa_fleet_delivery",
+        }
+    }
+    name, data = job_secret(own)
+    assert data["registry-url"].startswith("postgresql://owner:")
+    assert data["delivery-url"].startswith("postgresql://owner:")
+    existing = values_file(CHART / "ci" / "existing-secret-values.yaml")
+    assert job_secret(existing)[0] == "fleet-databases"  # exists before the install
+    off = values_file(DEFAULT)
+    off["migrations"] = {"job": {"enabled": False}}
+    found = objects(render(off))
+    assert not _by_kind(found, "Job")
+    for deployment in _by_kind(found, "Deployment"):
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "--migrations=check" not in container["args"]
 
 
 def test_connections_age_and_delivery_drains_before_it_stops(scenario, monkeypatch):

@@ -221,3 +221,27 @@ their runbook links pointed at metrics.runbookBaseUrl when one is set.
 {{- end -}}
 {{- $rules -}}
 {{- end -}}
+
+{{/*
+The Secret the migration Job reads its URLs from: migrations.job.existingSecret; else the
+chart's own hook Secret when migration URLs are given, or when the servers' URLs come
+from values (the servers' Secret does not exist yet before an install); else the
+servers' existing Secret (its URLs then migrate too).
+*/}}
+{{- define "ofa-fleet.migrationSecret" -}}
+{{- $job := .Values.migrations.job -}}
+{{- if $job.existingSecret -}}
+{{- $job.existingSecret -}}
+{{- else if or $job.registryUrl $job.deliveryUrl (not .Values.database.existingSecret) -}}
+{{- include "ofa-fleet.component" (dict "root" . "component" "migrations") -}}
+{{- else -}}
+{{- .Values.database.existingSecret -}}
+{{- end -}}
+{{- end }}
+
+{{/* --migrations=check where the chart's Job migrates: the servers need no DDL rights. */}}
+{{- define "ofa-fleet.migrationsArg" -}}
+{{- if .Values.migrations.job.enabled }}
+- --migrations=check
+{{- end }}
+{{- end }}

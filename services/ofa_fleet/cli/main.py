@@ -18,6 +18,7 @@ from ofa_fleet.cli import (
     demo_command,
     device_commands,
     fleet_commands,
+    migrate_command,
     model_commands,
     predictor_commands,
     registry_commands,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands.add_commands(sub)
     predictor_commands.add_commands(sub)
     serve_command.add_command(sub)
+    migrate_command.add_command(sub)
     fleet_commands.add_commands(registry_commands.add_commands(sub))
     search_commands.add_command(sub)
     up_command.add_command(sub)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ofa_fleet.cli.common_flags import add_log_level_flag
+from ofa_fleet.cli.migrate_command import MIGRATE
 from ofa_fleet.cli.search_commands import add_search_flags
 from ofa_fleet.contract.heartbeat import (
     DEFAULT_HEARTBEAT_SECONDS,
@@ -39,7 +40,7 @@ from ofa_fleet.serving.tls import TlsFiles
 
 if TYPE_CHECKING:
     from ofa_fleet.search.specializer import Specializer
-    from ofa_fleet.storage.database import DatabaseUrl
+    from ofa_fleet.storage.database import Database, DatabaseUrl
 
 DEFAULT_DELIVERY_DB = "sqlite:///ofa-fleet-delivery.db"
 DEFAULT_BLOBS = "ofa-fleet-models"
@@ -56,6 +57,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         default=os.environ.get("OFA_FLEET_REGISTRY_DB", DEFAULT_REGISTRY_DB),
         help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (env OFA_FLEET_REGISTRY_DB)",
     )
+    add_migrations_flag(registry, "registry")
     registry.add_argument(
         "--heartbeat-seconds",
         type=float,
@@ -112,6 +114,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         default=os.environ.get("OFA_FLEET_DELIVERY_DB", DEFAULT_DELIVERY_DB),
         help="sqlite:///PATH or postgresql://... (env OFA_FLEET_DELIVERY_DB)",
     )
+    add_migrations_flag(delivery, "delivery")
     delivery.add_argument(
         "--blobs",
         default=os.environ.get("OFA_FLEET_DELIVERY_BLOBS", DEFAULT_BLOBS),
@@ -229,6 +232,25 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
     )
 
 
+def add_migrations_flag(parser: argparse.ArgumentParser, service: str) -> None:
+    parser.add_argument(
+        "--migrations",
+        choices=("apply", "check"),
+        default="apply",
+        help="apply: bring the schema to this build at start (the user needs DDL rights); "
+        f"check: refuse to start unless `ofa-fleet migrate {service}` has (the Helm chart's "
+        "way: its migration Job has the rights, the servers need none)",
+    )
+
+
+def prepare_schema(database: Database, how: str, service: str) -> None:
+    """Migrate, or check that the schema is this build's (see `--migrations`)."""
+    if how == "apply":
+        database.migrate()
+    else:
+        database.check_migrated(MIGRATE.format(service=service))
+
+
 def run_registry(args: argparse.Namespace) -> None:
     from ofa_fleet.storage.database import DatabaseUrl
 
@@ -238,7 +260,9 @@ def run_registry(args: argparse.Namespace) -> None:
     token = load_operator_token(args.operator_token_file)
     url = DatabaseUrl.parse(args.db)
     configure_logging(args.log_level)
-    asyncio.run(_serve_registry(config, url, token, heartbeat_seconds, retention_seconds))
+    asyncio.run(
+        _serve_registry(config, url, token, heartbeat_seconds, retention_seconds, args.migrations)
+    )
 
 
 async def _serve_registry(
@@ -247,6 +271,7 @@ async def _serve_registry(
     token: str,
     heartbeat_seconds: float,
     retention_seconds: float,
+    migrations: str = "apply",
 ) -> None:
     from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
     from ofa_fleet.registry.service import registry_authenticator, registry_service
@@ -254,7 +279,7 @@ async def _serve_registry(
 
     database = Database(url, REGISTRY_MIGRATIONS)
     try:
-        await asyncio.to_thread(database.migrate)
+        await asyncio.to_thread(prepare_schema, database, migrations, "registry")
         metrics = MetricsEndpoint.create()
         registry = registry_service(
             database,
@@ -345,7 +370,7 @@ async def _serve_delivery(
     signer = ModelSigner.load_or_create(args.signing_key)
     database = Database(url, DELIVERY_MIGRATIONS)
     try:
-        await asyncio.to_thread(database.migrate)
+        await asyncio.to_thread(prepare_schema, database, args.migrations, "delivery")
         blobs: BlobStore
         if args.blobs == "database":
             blobs = DatabaseBlobStore(database)

@@ -31,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ofa_fleet.errors import InvalidArgumentError, UnavailableError
+from ofa_fleet.errors import FailedPreconditionError, InvalidArgumentError, UnavailableError
 from ofa_fleet.storage.migrations import CONNECTION, VERSION_TABLE, Migrations
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -148,6 +148,36 @@ class Database:
                 if not self.url.is_sqlite:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
                     connection.commit()
+
+    def revisions(self) -> tuple[str | None, str]:
+        """The revision the database stands at (None before the first migration) and the
+        newest this build knows."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(self.migrations.location))
+        head = ScriptDirectory.from_config(config).get_current_head() or ""
+        with _unavailable_on_connection_loss(self.url), self.reader.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table": self.migrations.version_table}
+            )
+            return context.get_current_revision(), head
+
+    def check_migrated(self, command_line: str) -> None:
+        """FAILED_PRECONDITION unless the schema is at this build's newest migration: a
+        server started without migrating (`--migrations check`, for a runtime user with no
+        DDL rights) refuses a schema it does not know instead of failing later on it.
+        ``command_line`` is what migrates it."""
+        current, head = self.revisions()
+        if current != head:
+            raise FailedPreconditionError(
+                f"the database {self.url.redacted()} stands at migration "
+                f"{current or 'none'}, and this build needs {head}: run `{command_line}` "
+                "(the Helm chart's migration Job does, before every install and upgrade)",
+                reason="SCHEMA_NOT_MIGRATED",
+                facts={"current_revision": current or "", "head_revision": head},
+            )
 
     def ping(self) -> bool:
         """Whether the database answers a trivial query right now (readiness)."""
