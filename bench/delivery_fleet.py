@@ -662,7 +662,7 @@ def create_and_boot(
     runs_model = agent_started + report.seconds_to_model
     with delivery_operator_stub(delivery.address) as stub:
         answer = stub.GetProfileModels(
-            delivery_pb2.GetProfileModelsRequest(profile_name=profile),
+            delivery_pb2.GetProfileModelsRequest(name=f"profiles/{profile}"),
             metadata=bearer(OPERATOR_TOKEN),
             timeout=30,
         )

@@ -84,7 +84,9 @@ class Watch:
 
     def revision(self) -> int:
         answer = self.registry.GetProfile(
-            registry_pb2.GetProfileRequest(name=self.profile, view=registry_pb2.PROFILE_VIEW_BASIC),
+            registry_pb2.GetProfileRequest(
+                name=f"profiles/{self.profile}", view=registry_pb2.PROFILE_VIEW_BASIC
+            ),
             metadata=OPERATOR,
             timeout=30,
         )
@@ -92,7 +94,7 @@ class Watch:
 
     def current(self) -> Manifest | None:
         answer = self.delivery.GetProfileModels(
-            delivery_pb2.GetProfileModelsRequest(profile_name=self.profile),
+            delivery_pb2.GetProfileModelsRequest(name=f"profiles/{self.profile}"),
             metadata=OPERATOR,
             timeout=30,
         )
@@ -164,7 +166,9 @@ def measure(
         timeout=30,
     )
     fleet = stub.CreateFleet(
-        registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name=FLEET, profile=spec.name)),
+        registry_pb2.CreateFleetRequest(
+            fleet_id=FLEET, fleet=registry_pb2.Fleet(profile=f"profiles/{spec.name}")
+        ),
         metadata=OPERATOR,
         timeout=30,
     )

@@ -237,7 +237,9 @@ class Operator:
     def create_fleet(self, name: str, profile: str) -> str:
         """Create fleet `name` of `profile`; its enrolment token."""
         created = self.stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name=name, profile=profile)),
+            registry_pb2.CreateFleetRequest(
+                fleet_id=name, fleet=registry_pb2.Fleet(profile=f"profiles/{profile}")
+            ),
             metadata=bearer(OPERATOR_TOKEN),
             timeout=CALL_TIMEOUT_S,
         )

@@ -160,7 +160,7 @@ async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
         )
         fleet = await stub.CreateFleet(
             registry_pb2.CreateFleetRequest(
-                fleet=registry_pb2.Fleet(name="bench", profile=profile.name)
+                fleet_id="bench", fleet=registry_pb2.Fleet(profile=f"profiles/{profile.name}")
             ),
             metadata=bearer(TOKEN),
         )

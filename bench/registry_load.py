@@ -110,7 +110,9 @@ def prepare(address: str) -> str:
         spec = convert.profile_to_proto(example_profile())
         stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR, timeout=30)
         return stub.CreateFleet(
-            pb.CreateFleetRequest(fleet=pb.Fleet(name="bench", profile=spec.name)),
+            pb.CreateFleetRequest(
+                fleet_id="bench", fleet=pb.Fleet(profile=f"profiles/{spec.name}")
+            ),
             metadata=OPERATOR,
             timeout=30,
         ).enrolment_token

@@ -61,7 +61,9 @@ class Fleet:
             timeout=10,
         )
         created = self.stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name=FLEET, profile=PROFILE)),
+            registry_pb2.CreateFleetRequest(
+                fleet_id=FLEET, fleet=registry_pb2.Fleet(profile=f"profiles/{PROFILE}")
+            ),
             metadata=bearer(OPERATOR_TOKEN),
             timeout=10,
         )

@@ -56,7 +56,9 @@ def report(world: World, device: int, sha256: str, spent: common_pb2.EnergyCost)
 
 def carbon(world: World, fleet: str = "", metadata=OPERATOR):
     return world.delivery.GetCarbonLedger(
-        delivery_pb2.GetCarbonLedgerRequest(fleet=fleet), metadata=metadata, timeout=30
+        delivery_pb2.GetCarbonLedgerRequest(fleet=f"fleets/{fleet}" if fleet else ""),
+        metadata=metadata,
+        timeout=30,
     )
 
 
@@ -163,7 +165,9 @@ def test_a_specialized_profile_shows_its_cost_and_the_supernets(specializer, tmp
         )
         (device,) = enrol(
             stub,
-            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="pis", profile=PROFILE)),
+            registry_pb2.CreateFleetRequest(
+                fleet_id="pis", fleet=registry_pb2.Fleet(profile=f"profiles/{PROFILE}")
+            ),
             1,
         )
         delivery, store = start_delivery(registry, search, tmp_path, SETTINGS)
@@ -180,7 +184,9 @@ def test_a_specialized_profile_shows_its_cost_and_the_supernets(specializer, tmp
                 timeout=10,
             )
             answer = delivery_pb2_grpc.DeliveryServiceStub(delivery_channel).GetCarbonLedger(
-                delivery_pb2.GetCarbonLedgerRequest(fleet="pis"), metadata=OPERATOR, timeout=30
+                delivery_pb2.GetCarbonLedgerRequest(fleet="fleets/pis"),
+                metadata=OPERATOR,
+                timeout=30,
             )
             metrics = delivery.metrics.registry
             joules = metrics.get_sample_value(

@@ -144,7 +144,8 @@ def test_a_pinned_fleet_gets_its_pinned_model(world: World):
     world.devices += enrol(
         world.registry,
         registry_pb2.CreateFleetRequest(
-            fleet=registry_pb2.Fleet(name="pinned", profile=PROFILE, rollout=rollout)
+            fleet_id="pinned",
+            fleet=registry_pb2.Fleet(profile=f"profiles/{PROFILE}", rollout=rollout),
         ),
         1,
     )
@@ -158,13 +159,15 @@ def test_operators_list_models_and_see_a_profiles_current_model(world: World):
     first = world.add_model(8)
     second = world.add_model(9)
     listing = world.delivery.ListModels(
-        delivery_pb2.ListModelsRequest(profile_name=PROFILE, page_size=1),
+        delivery_pb2.ListModelsRequest(parent=f"profiles/{PROFILE}", page_size=1),
         metadata=OPERATOR,
         timeout=10,
     )
     assert len(listing.models) == 1 and listing.next_page_token
     shown = world.delivery.GetProfileModels(
-        delivery_pb2.GetProfileModelsRequest(profile_name=PROFILE), metadata=OPERATOR, timeout=10
+        delivery_pb2.GetProfileModelsRequest(name=f"profiles/{PROFILE}"),
+        metadata=OPERATOR,
+        timeout=10,
     )
     assert shown.current.sha256 == hashlib.sha256(second).hexdigest()
     assert [h.sha256 for h in shown.history] == [
@@ -177,7 +180,7 @@ def test_operators_list_models_and_see_a_profiles_current_model(world: World):
     while True:  # the history a page of one at a time, newest first
         page = world.delivery.GetProfileModels(
             delivery_pb2.GetProfileModelsRequest(
-                profile_name=PROFILE, history_page_size=1, history_page_token=token
+                name=f"profiles/{PROFILE}", history_page_size=1, history_page_token=token
             ),
             metadata=OPERATOR,
             timeout=10,
@@ -188,9 +191,11 @@ def test_operators_list_models_and_see_a_profiles_current_model(world: World):
             break
     assert pages == [[h.sha256] for h in shown.history]
     for request in (
-        delivery_pb2.GetProfileModelsRequest(profile_name=PROFILE, history_page_size=-1),
-        delivery_pb2.GetProfileModelsRequest(profile_name=PROFILE, history_page_token="bogus"),
-        delivery_pb2.ListModelsRequest(page_size=-5),
+        delivery_pb2.GetProfileModelsRequest(name=f"profiles/{PROFILE}", history_page_size=-1),
+        delivery_pb2.GetProfileModelsRequest(
+            name=f"profiles/{PROFILE}", history_page_token="bogus"
+        ),
+        delivery_pb2.ListModelsRequest(parent="profiles/-", page_size=-5),
     ):
         call = (
             world.delivery.ListModels

@@ -72,7 +72,7 @@ def test_an_expired_cursor_moves_to_the_head_and_the_feed_is_followed_on(tmp_pat
                 deliveries = delivery_pb2_grpc.DeliveryServiceStub(delivery_channel)
 
                 def respecialize(name: str) -> None:
-                    request = delivery_pb2.RespecializeRequest(profile_name=name)
+                    request = delivery_pb2.RespecializeRequest(name=f"profiles/{name}")
                     deliveries.Respecialize(request, metadata=OPERATOR, timeout=10)
 
                 respecialize("cams")

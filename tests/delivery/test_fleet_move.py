@@ -30,11 +30,13 @@ def test_a_moved_fleets_devices_get_the_new_profiles_model(world: World):
     )
     assert next(watch).manifest.sha256 == hashlib.sha256(mine).hexdigest()
     moved = world.registry.UpdateFleet(
-        registry_pb2.UpdateFleetRequest(fleet=registry_pb2.Fleet(name="pis", profile=other.name)),
+        registry_pb2.UpdateFleetRequest(
+            fleet=registry_pb2.Fleet(name="fleets/pis", profile=f"profiles/{other.name}")
+        ),
         metadata=OPERATOR,
         timeout=10,
     ).fleet
-    assert moved.profile == "x86-gateway"
+    assert moved.profile == "profiles/x86-gateway"
     told = next(watch).manifest  # within delivery's fleet cache and watch poll
     watch.cancel()
     assert (told.sha256, told.profile_name) == (hashlib.sha256(theirs).hexdigest(), other.name)

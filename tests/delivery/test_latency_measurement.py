@@ -107,7 +107,9 @@ def profile_and_fleet(
         timeout=10,
     )
     return stub.CreateFleet(
-        registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="gw", profile=profile.name)),
+        registry_pb2.CreateFleetRequest(
+            fleet_id="gw", fleet=registry_pb2.Fleet(profile=f"profiles/{profile.name}")
+        ),
         metadata=OPERATOR,
         timeout=10,
     )
@@ -116,7 +118,7 @@ def profile_and_fleet(
 def with_table(stub: RegistryServiceStub, name: str) -> registry_pb2.Profile | None:
     """The stored profile once it carries a latency table; None before."""
     got = stub.GetProfile(
-        registry_pb2.GetProfileRequest(name=name), metadata=OPERATOR, timeout=10
+        registry_pb2.GetProfileRequest(name=f"profiles/{name}"), metadata=OPERATOR, timeout=10
     ).profile
     return got if got.spec.latency_table_json else None
 
@@ -180,7 +182,9 @@ def test_a_device_measures_its_table_and_its_profile_is_specialized_on_it(
                 remembered = json.loads((state / MEASURED_FILE).read_text())["measured"]
                 assert len(remembered) == 1
                 again = stub.GetProfile(
-                    registry_pb2.GetProfileRequest(name=name), metadata=OPERATOR, timeout=10
+                    registry_pb2.GetProfileRequest(name=f"profiles/{name}"),
+                    metadata=OPERATOR,
+                    timeout=10,
                 ).profile
                 assert again.revision == 2
             finally:

@@ -98,7 +98,7 @@ def test_coverage_and_latency_ratio_follow_the_devices_reports(world: World):
                 timeout=10,
             )
         world.registry.DeleteFleet(
-            registry_pb2.DeleteFleetRequest(name="pis"),
+            registry_pb2.DeleteFleetRequest(name="fleets/pis"),
             metadata=bearer(OPERATOR_TOKEN),
             timeout=10,
         )

@@ -38,7 +38,9 @@ def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
             timeout=10,
         )
         stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="pis", profile=PROFILE)),
+            registry_pb2.CreateFleetRequest(
+                fleet_id="pis", fleet=registry_pb2.Fleet(profile=f"profiles/{PROFILE}")
+            ),
             metadata=OPERATOR,
             timeout=10,
         )
@@ -70,7 +72,9 @@ def test_list_show_pin_rollback_unpin(servers):
     assert [h["sha256"] for h in shown["history"]] == [newer, older]
 
     assert run_json("pin", "pis", "--sha256", older)["sha256"] == older
-    fleet = registry.GetFleet(registry_pb2.GetFleetRequest(name="pis"), metadata=OPERATOR).fleet
+    fleet = registry.GetFleet(
+        registry_pb2.GetFleetRequest(name="fleets/pis"), metadata=OPERATOR
+    ).fleet
     assert fleet.rollout.HasField("pinned")
     assert run_json("pin", "pis", "--unpin")["sha256"] == ""
     assert run_json("pin", "pis", "--rollback")["sha256"] == older

@@ -17,7 +17,7 @@ def sha(data: bytes) -> str:
 
 
 def pin(world: World, fleet: str = "pis", **fields) -> delivery_pb2.PinFleetResponse:
-    request = delivery_pb2.PinFleetRequest(fleet_name=fleet, **fields)
+    request = delivery_pb2.PinFleetRequest(fleet=f"fleets/{fleet}", **fields)
     return world.delivery.PinFleet(request, metadata=OPERATOR, timeout=10)
 
 
@@ -31,7 +31,7 @@ def pin_error(world: World, metadata=OPERATOR, **fields) -> grpc.RpcError:
 
 def fleet(world: World, name: str = "pis") -> registry_pb2.Fleet:
     return world.registry.GetFleet(
-        registry_pb2.GetFleetRequest(name=name), metadata=OPERATOR, timeout=10
+        registry_pb2.GetFleetRequest(name=f"fleets/{name}"), metadata=OPERATOR, timeout=10
     ).fleet
 
 
@@ -62,7 +62,7 @@ def test_a_rollback_pins_the_model_before_the_one_the_fleet_runs(world: World):
     assert pin(world, rollback=True).sha256 == sha(first)
     _, received = world.download()
     assert received == first
-    error = pin_error(world, fleet_name="pis", rollback=True)  # nothing before the first
+    error = pin_error(world, fleet="fleets/pis", rollback=True)  # nothing before the first
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert "no earlier model" in error.details()
     assert pin(world, sha256=sha(second)).sha256 == sha(second)
@@ -79,7 +79,8 @@ def test_unpinning_gives_back_the_policy_the_fleet_had(world: World):
     enrol(
         world.registry,
         registry_pb2.CreateFleetRequest(
-            fleet=registry_pb2.Fleet(name="staged", profile="raspberry-pi-4", rollout=staged)
+            fleet_id="staged",
+            fleet=registry_pb2.Fleet(profile="profiles/raspberry-pi-4", rollout=staged),
         ),
         0,
     )
@@ -96,12 +97,12 @@ def test_only_a_stored_model_of_the_fleets_profile_can_be_pinned(world: World):
     mine = world.add_model(7)
     other = world.add_model(8, profile="x86-gateway")
     cases = [
-        (dict(fleet_name="pis", sha256="ab" * 32), grpc.StatusCode.NOT_FOUND, "no model"),
-        (dict(fleet_name="pis", sha256=sha(other)), grpc.StatusCode.FAILED_PRECONDITION, "x86"),
-        (dict(fleet_name="nope", sha256=sha(mine)), grpc.StatusCode.NOT_FOUND, "nope"),
-        (dict(fleet_name="pis", sha256="xyz"), grpc.StatusCode.INVALID_ARGUMENT, "sha256"),
+        (dict(fleet="fleets/pis", sha256="ab" * 32), grpc.StatusCode.NOT_FOUND, "no model"),
+        (dict(fleet="fleets/pis", sha256=sha(other)), grpc.StatusCode.FAILED_PRECONDITION, "x86"),
+        (dict(fleet="fleets/nope", sha256=sha(mine)), grpc.StatusCode.NOT_FOUND, "nope"),
+        (dict(fleet="fleets/pis", sha256="xyz"), grpc.StatusCode.INVALID_ARGUMENT, "sha256"),
         (
-            dict(fleet_name="pis", sha256=sha(mine), rollback=True),
+            dict(fleet="fleets/pis", sha256=sha(mine), rollback=True),
             grpc.StatusCode.INVALID_ARGUMENT,
             "not both",
         ),
@@ -110,7 +111,7 @@ def test_only_a_stored_model_of_the_fleets_profile_can_be_pinned(world: World):
         error = pin_error(world, **fields)
         assert (error.code(), text in error.details()) == (code, True), error.details()
     device = world.devices[0]
-    denied = pin_error(world, bearer(device.device_token), fleet_name="pis", sha256=sha(mine))
+    denied = pin_error(world, bearer(device.device_token), fleet="fleets/pis", sha256=sha(mine))
     assert denied.code() is grpc.StatusCode.PERMISSION_DENIED
     assert fleet(world).revision == 1
 
@@ -118,7 +119,7 @@ def test_only_a_stored_model_of_the_fleets_profile_can_be_pinned(world: World):
 def test_a_pin_naming_the_fleet_revision_applies_only_at_that_revision(world: World):
     model = world.add_model(7)
     at = fleet(world).revision
-    error = pin_error(world, fleet_name="pis", sha256=sha(model), expected_fleet_revision=at + 1)
+    error = pin_error(world, fleet="fleets/pis", sha256=sha(model), expected_fleet_revision=at + 1)
     assert error.code() is grpc.StatusCode.ABORTED and "not the expected" in error.details()
     assert fleet(world).revision == at  # nothing changed
     answer = pin(world, sha256=sha(model), expected_fleet_revision=at)

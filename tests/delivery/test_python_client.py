@@ -57,10 +57,10 @@ def test_the_sync_client_does_the_same_without_an_event_loop(
     settings: ClientSettings, world: World
 ) -> None:
     with FleetClient(settings) as fleet:
-        assert [f.name for f in fleet.registry.iter_fleets()] == ["pis"]
+        assert [f.name for f in fleet.registry.iter_fleets()] == ["fleets/pis"]
         assert len(fleet.registry.list_devices("pis")) == 2
         request = registry_pb2.UpdateFleetRequest(
-            fleet=registry_pb2.Fleet(name="nope", profile=PROFILE)
+            fleet=registry_pb2.Fleet(name="fleets/nope", profile=f"profiles/{PROFILE}")
         )
         with pytest.raises(RemoteCallError) as missing:
             fleet.registry.update_fleet(request)

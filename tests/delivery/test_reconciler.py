@@ -243,7 +243,7 @@ def test_two_profiles_given_the_same_bytes_each_get_their_own_signed_manifest(se
         delivery_stub = delivery_pb2_grpc.DeliveryServiceStub(channel)
         for profile in (loose, slower):
             answer = delivery_stub.GetProfileModels(
-                delivery_pb2.GetProfileModelsRequest(profile_name=profile.name),
+                delivery_pb2.GetProfileModelsRequest(name=f"profiles/{profile.name}"),
                 metadata=OPERATOR,
                 timeout=10,
             )
@@ -268,7 +268,7 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
         )
         created = stub.CreateFleet(
             registry_pb2.CreateFleetRequest(
-                fleet=registry_pb2.Fleet(name="pis", profile="raspberry-pi-3")
+                fleet_id="pis", fleet=registry_pb2.Fleet(profile="profiles/raspberry-pi-3")
             ),
             metadata=OPERATOR,
             timeout=10,
@@ -292,7 +292,7 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
         assert state.attempts == 1 and state.failed_revision == 1
         assert "the fastest subnet needs" in state.last_error
         shown = delivery_stub.GetProfileModels(
-            delivery_pb2.GetProfileModelsRequest(profile_name="raspberry-pi-3"),
+            delivery_pb2.GetProfileModelsRequest(name="profiles/raspberry-pi-3"),
             metadata=OPERATOR,
             timeout=10,
         )
@@ -318,7 +318,7 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
         # An operator asks again all the same: the operation ends saying why it cannot.
         operations = operations_pb2_grpc.OperationsStub(channel)
         asked = delivery_stub.Respecialize(
-            delivery_pb2.RespecializeRequest(profile_name="raspberry-pi-3"),
+            delivery_pb2.RespecializeRequest(name="profiles/raspberry-pi-3"),
             metadata=OPERATOR,
             timeout=10,
         )
@@ -341,7 +341,7 @@ def test_an_infeasible_profile_waits_for_a_change_and_its_devices_are_told_why(s
         # Asked again, the operation ends with the model then current (search's cache
         # answers the same request at once).
         asked = delivery_stub.Respecialize(
-            delivery_pb2.RespecializeRequest(profile_name="raspberry-pi-3"),
+            delivery_pb2.RespecializeRequest(name="profiles/raspberry-pi-3"),
             metadata=OPERATOR,
             timeout=10,
         )
@@ -380,7 +380,7 @@ def test_a_model_measured_over_budget_is_specialized_again_once_with_the_reports
         )
         fleet = stub.CreateFleet(
             registry_pb2.CreateFleetRequest(
-                fleet=registry_pb2.Fleet(name="pis", profile="raspberry-pi-4")
+                fleet_id="pis", fleet=registry_pb2.Fleet(profile="profiles/raspberry-pi-4")
             ),
             metadata=OPERATOR,
             timeout=10,

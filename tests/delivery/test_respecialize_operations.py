@@ -99,7 +99,7 @@ def test_an_operation_is_followed_listed_waited_for_cancelled_and_deleted(setup:
         operations = operations_pb2_grpc.OperationsStub(channel)
 
         def respecialize(profile: str) -> operations_pb2.Operation:
-            request = delivery_pb2.RespecializeRequest(profile_name=profile)
+            request = delivery_pb2.RespecializeRequest(name=f"profiles/{profile}")
             return deliveries.Respecialize(request, metadata=OPERATOR, timeout=10)
 
         def get(name: str) -> operations_pb2.Operation:
@@ -183,14 +183,14 @@ def test_an_operation_is_followed_listed_waited_for_cancelled_and_deleted(setup:
 
 def test_the_next_leader_takes_up_an_operation_the_last_left_open(setup: Setup):
     with setup.delivery() as first, grpc.insecure_channel(first.address) as channel:
-        request = delivery_pb2.RespecializeRequest(profile_name="cams")
+        request = delivery_pb2.RespecializeRequest(name="profiles/cams")
         stub = delivery_pb2_grpc.DeliveryServiceStub(channel)
         started = stub.Respecialize(request, metadata=OPERATOR, timeout=10)
     # The replica that took the call is gone with the operation open; the profile is
     # deleted before another leads. The new leader takes the operation up, finds the
     # profile gone, and ends it so.
     setup.registry.DeleteProfile(
-        registry_pb2.DeleteProfileRequest(name="cams"), metadata=OPERATOR, timeout=10
+        registry_pb2.DeleteProfileRequest(name="profiles/cams"), metadata=OPERATOR, timeout=10
     )
     with setup.delivery() as second, grpc.insecure_channel(second.address) as channel:
         operations = operations_pb2_grpc.OperationsStub(channel)

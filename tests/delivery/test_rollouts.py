@@ -120,7 +120,7 @@ class Rollouts:
     def shown(self) -> delivery_pb2.GetProfileModelsResponse:
         assert self.stub is not None
         return self.stub.GetProfileModels(
-            delivery_pb2.GetProfileModelsRequest(profile_name=PROFILE), metadata=OPERATOR
+            delivery_pb2.GetProfileModelsRequest(name=f"profiles/{PROFILE}"), metadata=OPERATOR
         )
 
 
@@ -140,7 +140,8 @@ def rollouts(tmp_path: Path) -> Iterator[Rollouts]:
         devices = enrol(
             stub,
             registry_pb2.CreateFleetRequest(
-                fleet=registry_pb2.Fleet(name="pis", profile=PROFILE, rollout=STAGED)
+                fleet_id="pis",
+                fleet=registry_pb2.Fleet(profile=f"profiles/{PROFILE}", rollout=STAGED),
             ),
             DEVICES,
         )

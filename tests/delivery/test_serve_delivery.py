@@ -33,7 +33,9 @@ def test_serve_delivery_serves_its_key_and_stops_on_sigterm(tmp_path: Path, blob
             assert answer.key_id == public_key_id(answer.public_key_pem)
             assert stat.S_IMODE(key.stat().st_mode) == 0o600
             listing = delivery_pb2_grpc.DeliveryServiceStub(channel).ListModels(
-                delivery_pb2.ListModelsRequest(), metadata=bearer(OPERATOR_TOKEN), timeout=10
+                delivery_pb2.ListModelsRequest(parent="profiles/-"),
+                metadata=bearer(OPERATOR_TOKEN),
+                timeout=10,
             )
             assert list(listing.models) == []
             assert server.terminate() == 0

@@ -96,7 +96,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         )
         devices = enrol(
             stub,
-            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="pis", profile=PROFILE)),
+            registry_pb2.CreateFleetRequest(
+                fleet_id="pis", fleet=registry_pb2.Fleet(profile=f"profiles/{PROFILE}")
+            ),
             2,
         )
         with (

@@ -54,7 +54,7 @@ def empty_fleet_token(fleet: Fleet) -> str:
     )
     created = fleet.stub.CreateFleet(
         registry_pb2.CreateFleetRequest(
-            fleet=registry_pb2.Fleet(name="gateways", profile=EMPTY_PROFILE)
+            fleet_id="gateways", fleet=registry_pb2.Fleet(profile=f"profiles/{EMPTY_PROFILE}")
         ),
         metadata=bearer(OPERATOR_TOKEN),
         timeout=10,

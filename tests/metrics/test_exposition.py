@@ -76,7 +76,9 @@ def test_registry_and_delivery_expositions_pass_promtool(tmp_path: Path):
         )
         (device,) = enrol(
             stub,
-            registry_pb2.CreateFleetRequest(fleet=registry_pb2.Fleet(name="pis", profile=PROFILE)),
+            registry_pb2.CreateFleetRequest(
+                fleet_id="pis", fleet=registry_pb2.Fleet(profile=f"profiles/{PROFILE}")
+            ),
             1,
         )
         data = model_bytes(1, 20_000)

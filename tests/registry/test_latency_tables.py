@@ -33,7 +33,7 @@ def enrol(stub: RegistryServiceStub, devices: int, measure: bool = True, name: s
         pb.CreateProfileRequest(profile=profile_to_proto(spec)), metadata=OPERATOR, timeout=10
     )
     created = stub.CreateFleet(
-        pb.CreateFleetRequest(fleet=pb.Fleet(name=name, profile=name)),
+        pb.CreateFleetRequest(fleet_id=name, fleet=pb.Fleet(profile=f"profiles/{name}")),
         metadata=OPERATOR,
         timeout=10,
     )
@@ -65,7 +65,9 @@ def submit(stub, device, table: LatencyTable | str) -> pb.SubmitLatencyTableResp
 
 
 def profile_table(stub, name: str = "pis") -> tuple[int, LatencyTable | None]:
-    got = stub.GetProfile(pb.GetProfileRequest(name=name), metadata=OPERATOR, timeout=10)
+    got = stub.GetProfile(
+        pb.GetProfileRequest(name=f"profiles/{name}"), metadata=OPERATOR, timeout=10
+    )
     return got.profile.revision, profile_from_proto(got.profile.spec, "profile").latency_table
 
 

@@ -69,7 +69,7 @@ def test_sigterm_ends_streams_and_exits_cleanly(tmp_path: Path) -> None:
         grpc.insecure_channel(again.address) as channel,
     ):
         got = RegistryServiceStub(channel).GetProfile(
-            pb.GetProfileRequest(name="raspberry-pi-4"), metadata=OPERATOR, timeout=10
+            pb.GetProfileRequest(name="profiles/raspberry-pi-4"), metadata=OPERATOR, timeout=10
         )
         assert got.profile.revision == 1
 
@@ -147,7 +147,9 @@ def test_kill_9_loses_no_acknowledged_registration(db_url: str) -> None:
         stub = RegistryServiceStub(channel)
         _create_profile(stub)
         token = stub.CreateFleet(
-            pb.CreateFleetRequest(fleet=pb.Fleet(name="burst", profile="raspberry-pi-4")),
+            pb.CreateFleetRequest(
+                fleet_id="burst", fleet=pb.Fleet(profile="profiles/raspberry-pi-4")
+            ),
             metadata=OPERATOR,
         ).enrolment_token
         acknowledged = kill_during_enrolment(server, stub, token, lambda acked: len(acked) >= 150)

@@ -39,7 +39,7 @@ class Fleet:
         spec = profile_to_proto(example_profile())
         stub.CreateProfile(pb.CreateProfileRequest(profile=spec), metadata=OPERATOR, timeout=10)
         created = stub.CreateFleet(
-            pb.CreateFleetRequest(fleet=pb.Fleet(name="pis", profile=spec.name)),
+            pb.CreateFleetRequest(fleet_id="pis", fleet=pb.Fleet(profile=f"profiles/{spec.name}")),
             metadata=OPERATOR,
             timeout=10,
         )
@@ -241,9 +241,9 @@ def test_validation_errors_name_the_field(stub: RegistryServiceStub) -> None:
         error = rpc_error(stub.CreateProfile, request, OPERATOR)
         assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert message in error.details(), error.details()
-    error = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="No Such"), OPERATOR)
+    error = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="fleets/No Such"), OPERATOR)
     assert "1-63 lower-case letters" in error.details()
-    error = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="missing"), OPERATOR)
+    error = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="fleets/missing"), OPERATOR)
     assert error.code() is grpc.StatusCode.NOT_FOUND
     device = Fleet(stub).devices[0]
     own = bearer(device.device_token)
@@ -317,7 +317,7 @@ def test_a_listing_leaves_out_latency_data_unless_asked_for_the_full_view(
         return stub.ListProfiles(request, metadata=OPERATOR, timeout=10).profiles[0].spec
 
     def got(view: int) -> common_pb2.HardwareProfile:
-        request = pb.GetProfileRequest(name=spec.name, view=view)  # type: ignore[arg-type]
+        request = pb.GetProfileRequest(name=f"profiles/{spec.name}", view=view)  # type: ignore[arg-type]
         return stub.GetProfile(request, metadata=OPERATOR, timeout=10).profile.spec
 
     assert not listed(pb.PROFILE_VIEW_UNSPECIFIED).latency_reports
@@ -333,8 +333,11 @@ def test_deletes_and_pins_apply_only_at_the_expected_revision(stub: RegistryServ
     device = fleet.devices[0].device
     cases = [
         (stub.DeleteDevice, pb.DeleteDeviceRequest(name=device.name, expected_revision=9)),
-        (stub.DeleteFleet, pb.DeleteFleetRequest(name="pis", expected_revision=9)),
-        (stub.DeleteProfile, pb.DeleteProfileRequest(name="raspberry-pi-4", expected_revision=9)),
+        (stub.DeleteFleet, pb.DeleteFleetRequest(name="fleets/pis", expected_revision=9)),
+        (
+            stub.DeleteProfile,
+            pb.DeleteProfileRequest(name="profiles/raspberry-pi-4", expected_revision=9),
+        ),
     ]
     for call, request in cases:
         error = rpc_error(call, request, OPERATOR)
@@ -370,21 +373,23 @@ def test_update_bumps_revision_and_detects_conflicts(stub: RegistryServiceStub) 
 
 def test_errors_carry_their_reason_and_facts(stub: RegistryServiceStub) -> None:
     fleet = Fleet(stub)
-    in_use = rpc_error(stub.DeleteProfile, pb.DeleteProfileRequest(name="raspberry-pi-4"), OPERATOR)
+    in_use = rpc_error(
+        stub.DeleteProfile, pb.DeleteProfileRequest(name="profiles/raspberry-pi-4"), OPERATOR
+    )
     assert in_use.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert decode_details(in_use.trailing_metadata()) == ErrorDetails(
         "PROFILE_IN_USE", {"fleets": "pis"}
     )
-    busy = rpc_error(stub.DeleteFleet, pb.DeleteFleetRequest(name="pis"), OPERATOR)
+    busy = rpc_error(stub.DeleteFleet, pb.DeleteFleetRequest(name="fleets/pis"), OPERATOR)
     assert decode_details(busy.trailing_metadata()) == ErrorDetails(
         "FLEET_HAS_DEVICES", {"devices": str(len(fleet.devices))}
     )
     # Every other error a client causes has an ErrorInfo too: its status code's name.
-    missing = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="nope"), OPERATOR)
+    missing = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="fleets/nope"), OPERATOR)
     assert missing.code() is grpc.StatusCode.NOT_FOUND
     assert decode_details(missing.trailing_metadata()) == ErrorDetails("NOT_FOUND")
     # A bad field is named in a BadRequest, and a precondition in a PreconditionFailure.
-    bad = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="No Such"), OPERATOR)
+    bad = rpc_error(stub.GetFleet, pb.GetFleetRequest(name="fleets/No Such"), OPERATOR)
     assert decode_details(bad.trailing_metadata()) == ErrorDetails(
         "INVALID_ARGUMENT", field_path="name"
     )
@@ -401,7 +406,9 @@ def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceS
     seen = [next(after).cursor for _ in range(4)]  # profile, fleet, two devices
     pinned = pb.RolloutPolicy(pinned=pb.PinnedRollout(model_sha256=SHA))
     updated = stub.UpdateFleet(
-        pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", rollout=pinned), expected_revision=1),
+        pb.UpdateFleetRequest(
+            fleet=pb.Fleet(name="fleets/pis", rollout=pinned), expected_revision=1
+        ),
         metadata=OPERATOR,
     ).fleet
     assert updated.revision == 2 and updated.rollout == pinned
@@ -413,17 +420,17 @@ def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceS
         pb.CHANGE_OPERATION_UPDATED,
     )
     assert (change.id, change.parent, change.revision) == ("pis", "raspberry-pi-4", 2)
-    got = stub.GetFleet(pb.GetFleetRequest(name="pis"), metadata=OPERATOR).fleet
+    got = stub.GetFleet(pb.GetFleetRequest(name="fleets/pis"), metadata=OPERATOR).fleet
     assert got.rollout.pinned.model_sha256 == SHA
     stale = pb.UpdateFleetRequest(
-        fleet=pb.Fleet(name="pis"),
+        fleet=pb.Fleet(name="fleets/pis"),
         update_mask=FieldMask(paths=["rollout"]),
         expected_revision=1,
     )
     assert rpc_error(stub.UpdateFleet, stale, OPERATOR).code() is grpc.StatusCode.ABORTED
     bad = pb.UpdateFleetRequest(
         fleet=pb.Fleet(
-            name="pis",
+            name="fleets/pis",
             rollout=pb.RolloutPolicy(
                 staged=pb.StagedRollout(canary_percent=0, min_success_reports=1),
             ),
@@ -431,13 +438,17 @@ def test_update_fleet_changes_its_rollout_and_is_a_change(stub: RegistryServiceS
     )
     error = rpc_error(stub.UpdateFleet, bad, OPERATOR)
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT and "canary_percent" in error.details()
-    missing = pb.UpdateFleetRequest(fleet=pb.Fleet(name="nope", rollout=pinned))
+    missing = pb.UpdateFleetRequest(fleet=pb.Fleet(name="fleets/nope", rollout=pinned))
     assert rpc_error(stub.UpdateFleet, missing, OPERATOR).code() is grpc.StatusCode.NOT_FOUND
     device = bearer(fleet.devices[0].device_token)
-    denied = rpc_error(stub.UpdateFleet, pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis")), device)
+    denied = rpc_error(
+        stub.UpdateFleet, pb.UpdateFleetRequest(fleet=pb.Fleet(name="fleets/pis")), device
+    )
     assert denied.code() is grpc.StatusCode.PERMISSION_DENIED
     enrolment = rpc_error(
-        stub.UpdateFleet, pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis")), bearer(fleet.enrolment)
+        stub.UpdateFleet,
+        pb.UpdateFleetRequest(fleet=pb.Fleet(name="fleets/pis")),
+        bearer(fleet.enrolment),
     )
     assert enrolment.code() is grpc.StatusCode.PERMISSION_DENIED
 
@@ -449,7 +460,7 @@ def test_a_fleet_moves_to_another_profile_but_not_while_pinned(stub: RegistrySer
     staged = stub.UpdateFleet(
         pb.UpdateFleetRequest(
             fleet=pb.Fleet(
-                name="pis",
+                name="fleets/pis",
                 rollout=pb.RolloutPolicy(
                     staged=pb.StagedRollout(canary_percent=10, min_success_reports=1),
                 ),
@@ -458,36 +469,39 @@ def test_a_fleet_moves_to_another_profile_but_not_while_pinned(stub: RegistrySer
         metadata=OPERATOR,
     ).fleet
     # Only the profile is set, so only the profile changes: the staged policy stays.
-    move = pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", profile="x86-gateway"))
+    move = pb.UpdateFleetRequest(fleet=pb.Fleet(name="fleets/pis", profile="profiles/x86-gateway"))
     moved = stub.UpdateFleet(move, metadata=OPERATOR).fleet
     assert (moved.profile, moved.rollout, moved.revision) == (
-        "x86-gateway",
+        "profiles/x86-gateway",
         staged.rollout,
         staged.revision + 1,
     )
     assert stub.UpdateFleet(move, metadata=OPERATOR).fleet.revision == moved.revision
-    nowhere = pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", profile="nowhere"))
+    nowhere = pb.UpdateFleetRequest(fleet=pb.Fleet(name="fleets/pis", profile="profiles/nowhere"))
     error = rpc_error(stub.UpdateFleet, nowhere, OPERATOR)
     assert error.code() is grpc.StatusCode.NOT_FOUND and "'nowhere'" in error.details()
 
     pinned = pb.RolloutPolicy(pinned=pb.PinnedRollout(model_sha256=SHA))
     stub.UpdateFleet(
-        pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", rollout=pinned)), metadata=OPERATOR
+        pb.UpdateFleetRequest(fleet=pb.Fleet(name="fleets/pis", rollout=pinned)), metadata=OPERATOR
     )
-    back = pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", profile="raspberry-pi-4"))
+    back = pb.UpdateFleetRequest(
+        fleet=pb.Fleet(name="fleets/pis", profile="profiles/raspberry-pi-4")
+    )
     error = rpc_error(stub.UpdateFleet, back, OPERATOR)
     assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
     details = decode_details(error.trailing_metadata())
     assert details is not None and details.reason == "FLEET_PINNED"
-    assert stub.GetFleet(pb.GetFleetRequest(name="pis"), metadata=OPERATOR).fleet.profile == (
-        "x86-gateway"
-    )
+    assert stub.GetFleet(
+        pb.GetFleetRequest(name="fleets/pis"), metadata=OPERATOR
+    ).fleet.profile == ("profiles/x86-gateway")
     # Unpinned in the same update, it moves; "*" replaces both fields.
     both = pb.UpdateFleetRequest(
-        fleet=pb.Fleet(name="pis", profile="raspberry-pi-4"), update_mask=FieldMask(paths=["*"])
+        fleet=pb.Fleet(name="fleets/pis", profile="profiles/raspberry-pi-4"),
+        update_mask=FieldMask(paths=["*"]),
     )
     after = stub.UpdateFleet(both, metadata=OPERATOR).fleet
-    assert after.profile == "raspberry-pi-4"
+    assert after.profile == "profiles/raspberry-pi-4"
     assert after.rollout.HasField("auto_latest")
 
 
@@ -505,7 +519,7 @@ def test_a_fleet_update_that_names_no_settable_field_is_refused(
     stub: RegistryServiceStub, mask: list[str] | None, words: str
 ) -> None:
     Fleet(stub)
-    request = pb.UpdateFleetRequest(fleet=pb.Fleet(name="pis", revision=9))
+    request = pb.UpdateFleetRequest(fleet=pb.Fleet(name="fleets/pis", revision=9))
     if mask is not None:
         request.update_mask.CopyFrom(FieldMask(paths=mask))
     error = rpc_error(stub.UpdateFleet, request, OPERATOR)

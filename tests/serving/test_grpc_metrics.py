@@ -44,8 +44,8 @@ def test_calls_are_counted_by_method_and_code(tmp_path: Path):
             stub.ListProfiles(registry_pb2.ListProfilesRequest(), metadata=auth, timeout=10)
             stub.ListProfiles(registry_pb2.ListProfilesRequest(), metadata=auth, timeout=10)
             for request, metadata in (
-                (registry_pb2.GetProfileRequest(name="absent"), auth),
-                (registry_pb2.GetProfileRequest(name="absent"), bearer("wrong")),
+                (registry_pb2.GetProfileRequest(name="profiles/absent"), auth),
+                (registry_pb2.GetProfileRequest(name="profiles/absent"), bearer("wrong")),
             ):
                 with pytest.raises(grpc.RpcError):
                     stub.GetProfile(request, metadata=metadata, timeout=10)

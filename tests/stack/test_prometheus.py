@@ -91,7 +91,8 @@ def _fleet(registry_address: str, token: str) -> str:
         )
         created = stub.CreateFleet(
             registry_pb2.CreateFleetRequest(
-                fleet=registry_pb2.Fleet(name=FLEET, profile=example_profile().name)
+                fleet_id=FLEET,
+                fleet=registry_pb2.Fleet(profile=f"profiles/{example_profile}"().name),
             ),
             metadata=bearer(token),
             timeout=10,

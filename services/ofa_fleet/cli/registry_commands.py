@@ -19,6 +19,12 @@ from ofa_fleet.cli.connection_flags import add_endpoint_flags
 from ofa_fleet.cli.operator_commands import add_registry_command, delivery_client
 from ofa_fleet.cli.profile_wait import wait_for_verdicts
 from ofa_fleet.console.output import listing, stderr_console, write_machine
+from ofa_fleet.contract.resource_names import (
+    fleet_name,
+    parse_fleet_name,
+    parse_profile_name,
+    profile_name,
+)
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
     RolloutStrategy,
@@ -259,8 +265,8 @@ async def _create_fleet(args: argparse.Namespace, registry: RegistryClient) -> d
             "be shown again. Devices enrol with it."
         )
     return {
-        "fleet": response.fleet.name,
-        "profile": response.fleet.profile,
+        "fleet": parse_fleet_name(response.fleet.name),
+        "profile": parse_profile_name(response.fleet.profile),
         "rollout": args.rollout,
         "enrolment_token": response.enrolment_token,
     }
@@ -270,8 +276,8 @@ async def _list_fleets(args: argparse.Namespace, registry: RegistryClient) -> No
     fleets = await registry.list_fleets()
     rows = [
         {
-            "name": f.name,
-            "profile": f.profile,
+            "name": parse_fleet_name(f.name),
+            "profile": parse_profile_name(f.profile),
             "rollout": rollout_from_proto(f.rollout).strategy.value,
             "revision": f.revision,
             "created": f.create_time.ToJsonString(),
@@ -282,10 +288,10 @@ async def _list_fleets(args: argparse.Namespace, registry: RegistryClient) -> No
 
 
 async def _update_fleet(args: argparse.Namespace, registry: RegistryClient) -> dict[str, Any]:
-    changed = pb.Fleet(name=args.name)
+    changed = pb.Fleet(name=fleet_name(args.name))
     paths: list[str] = []
     if args.profile is not None:
-        changed.profile = args.profile
+        changed.profile = profile_name(args.profile)
         paths.append("profile")
     if args.rollout is not None:
         changed.rollout.CopyFrom(rollout_to_proto(_rollout_policy(args)))
@@ -299,8 +305,8 @@ async def _update_fleet(args: argparse.Namespace, registry: RegistryClient) -> d
         request.expected_revision = args.expected_revision
     fleet = await registry.update_fleet(request)
     return {
-        "fleet": fleet.name,
-        "profile": fleet.profile,
+        "fleet": parse_fleet_name(fleet.name),
+        "profile": parse_profile_name(fleet.profile),
         "revision": fleet.revision,
         "rollout": MessageToDict(fleet.rollout, preserving_proto_field_name=True),
     }

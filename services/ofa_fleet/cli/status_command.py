@@ -29,6 +29,7 @@ from ofa_fleet.cli.connection_flags import (
 )
 from ofa_fleet.console.output import emit, listing
 from ofa_fleet.contract.manifest import Manifest
+from ofa_fleet.contract.resource_names import parse_fleet_name, parse_profile_name
 from ofa_fleet.contract.rollout import (
     RolloutStrategy,
     pinned_sha256,
@@ -171,7 +172,7 @@ async def _read(args: argparse.Namespace, token: str, channels: dict[str, aio.Ch
         status["profiles"].append(row)
     for fleet in fleets:
         try:
-            devices = await registry.list_devices(fleet.name)
+            devices = await registry.list_devices(parse_fleet_name(fleet.name))
         except OfaFleetError as error:
             status["errors"].append(str(error))
         else:
@@ -195,11 +196,12 @@ def _fleet_row(
     fleet: registry_pb2.Fleet, devices: list[registry_pb2.Device], current: dict[str, str]
 ) -> dict[str, Any]:
     pinned = strategy_of(fleet.rollout) is RolloutStrategy.PINNED
-    target = pinned_sha256(fleet.rollout) if pinned else current.get(fleet.profile, "")
+    profile = parse_profile_name(fleet.profile)
+    target = pinned_sha256(fleet.rollout) if pinned else current.get(profile, "")
     on_target = sum(1 for d in devices if target and d.status.model_sha256 == target)
     return {
-        "name": fleet.name,
-        "profile": fleet.profile,
+        "name": parse_fleet_name(fleet.name),
+        "profile": profile,
         "rollout": rollout_from_proto(fleet.rollout).strategy.value,  # as its flag spells it
         "devices": len(devices),
         "reported": sum(1 for d in devices if d.HasField("status")),

@@ -1,9 +1,11 @@
 """Resource names (AIP-122): how the API names what it holds.
 
-A device is ``fleets/{fleet}/devices/{device}``: the fleet it enrolled in (it never moves
-to another) and the id the registry assigned. Requests name resources this way; a name
-of another form is the caller's mistake (INVALID_ARGUMENT, naming the field), and one of
-the right form that names nothing is NOT_FOUND.
+A profile is ``profiles/{profile}``, a fleet ``fleets/{fleet}`` (both ids DNS labels),
+and a device ``fleets/{fleet}/devices/{device}``: the fleet it enrolled in (it never
+moves to another) and the id the registry assigned. Requests name resources this way; a
+name of another form is the caller's mistake (INVALID_ARGUMENT, naming the field), and
+one of the right form that names nothing is NOT_FOUND. Inside a service records are
+keyed by their ids; names exist at the API's edge.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from dataclasses import dataclass
 from ofa_fleet.contract.fields import DEVICE_ID_PATTERN, NAME_PATTERN
 from ofa_fleet.errors import InvalidArgumentError
 
+PROFILES = "profiles"
 FLEETS = "fleets"
 DEVICES = "devices"
-# ListDevices' parent for every fleet's devices (AIP-159).
+# A listing's parent for every fleet's devices, or every profile's models (AIP-159).
 ANY_FLEET = "-"
+ANY = ANY_FLEET
 MAX_NAME_CHARS = 160
 
 
@@ -35,6 +39,39 @@ def device_name(fleet: str, device: str) -> str:
 
 def fleet_name(fleet: str) -> str:
     return f"{FLEETS}/{fleet}"
+
+
+def profile_name(profile: str) -> str:
+    return f"{PROFILES}/{profile}"
+
+
+def parse_profile_name(name: str, field: str = "name") -> str:
+    """The profile id in ``profiles/{profile}``; INVALID_ARGUMENT for another form."""
+    return _parse_top(name, PROFILES, field, "a profile's name, profiles/PROFILE")
+
+
+def parse_fleet_name(name: str, field: str = "name") -> str:
+    """The fleet id in ``fleets/{fleet}``; INVALID_ARGUMENT for another form."""
+    return _parse_top(name, FLEETS, field, "a fleet's name, fleets/FLEET")
+
+
+def parse_profile_parent(parent: str, field: str = "parent") -> str | None:
+    """The profile a listing's parent names (profiles/{profile}), or None for
+    profiles/-."""
+    if parent == f"{PROFILES}/{ANY}":
+        return None
+    return _parse_top(parent, PROFILES, field, "profiles/PROFILE, or profiles/- for every profile")
+
+
+def _parse_top(name: str, collection: str, field: str, form: str) -> str:
+    head, _, rest = name.partition("/")
+    if head == collection and NAME_PATTERN.fullmatch(rest):
+        return rest
+    raise InvalidArgumentError(
+        f"{field} must be {form}, the id 1-63 lower-case letters, digits and '-', "
+        f"starting and ending with a letter or digit; got {name[:MAX_NAME_CHARS]!r}",
+        field=field,
+    )
 
 
 def parse_device_name(name: str, field: str = "name") -> DeviceName:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from ofa_fleet.carbon.convert import cost_from_proto, cost_to_proto
-from ofa_fleet.contract.resource_names import device_name
+from ofa_fleet.contract.resource_names import device_name, fleet_name, profile_name
 from ofa_fleet.contract.rollout import rollout_to_proto
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile_proto import profile_to_proto
@@ -42,6 +42,7 @@ _OPERATIONS = {
 
 def profile_record_to_proto(record: ProfileRecord) -> registry_pb2.Profile:
     return registry_pb2.Profile(
+        name=profile_name(record.spec.name),
         spec=profile_to_proto(record.spec),
         revision=record.revision,
         create_time=timestamp(record.created_us),
@@ -51,8 +52,8 @@ def profile_record_to_proto(record: ProfileRecord) -> registry_pb2.Profile:
 
 def fleet_to_proto(record: FleetRecord) -> registry_pb2.Fleet:
     return registry_pb2.Fleet(
-        name=record.name,
-        profile=record.profile,
+        name=fleet_name(record.name),
+        profile=profile_name(record.profile),
         rollout=rollout_to_proto(record.rollout),
         revision=record.revision,
         create_time=timestamp(record.created_us),
@@ -106,7 +107,16 @@ def change_to_proto(change: Change) -> registry_pb2.WatchChangesResponse:
         revision=change.revision,
         commit_time=timestamp(change.committed_us),
         parent=change.parent,
+        name=_change_name(change),
     )
+
+
+def _change_name(change: Change) -> str:
+    if change.kind is ChangeKind.PROFILE:
+        return profile_name(change.entity_id)
+    if change.kind is ChangeKind.FLEET:
+        return fleet_name(change.entity_id)
+    return device_name(change.parent, change.entity_id)
 
 
 def kinds_from_proto(kinds: Sequence[int]) -> frozenset[ChangeKind]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from ofa_fleet.contract.resource_names import parse_profile_name
 from ofa_fleet.contract.rollout import RolloutPolicy, rollout_from_proto
 from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.registry.profile_update import MAX_PATH_CHARS, MAX_PATHS, WHOLE
@@ -40,7 +41,7 @@ def requested_change(given: registry_pb2.Fleet, mask: FieldMask | None) -> Fleet
             "the update changes nothing: set fleet.profile or fleet.rollout", field="fleet"
         )
     return FleetChange(
-        profile=given.profile if "profile" in paths else None,
+        profile=parse_profile_name(given.profile, "fleet.profile") if "profile" in paths else None,
         rollout=rollout_from_proto(given.rollout) if "rollout" in paths else None,
     )
 

@@ -20,7 +20,12 @@ from ofa_fleet.contract.heartbeat import (
     check_heartbeat_seconds,
     interval_to_proto,
 )
-from ofa_fleet.contract.resource_names import parse_device_name, parse_fleet_parent
+from ofa_fleet.contract.resource_names import (
+    parse_device_name,
+    parse_fleet_name,
+    parse_fleet_parent,
+    parse_profile_name,
+)
 from ofa_fleet.contract.rollout import rollout_from_proto
 from ofa_fleet.errors import ConflictError, InvalidArgumentError, NotFoundError
 from ofa_fleet.hardware.profile_proto import (
@@ -89,7 +94,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def GetProfile(  # noqa: N802
         self, request: pb.GetProfileRequest, context: aio.ServicerContext
     ) -> pb.GetProfileResponse:
-        record = await self._run(self.store.get_profile, request.name)
+        record = await self._run(self.store.get_profile, parse_profile_name(request.name))
         profile = convert.profile_record_to_proto(record)
         convert.apply_view(profile, request.view, pb.PROFILE_VIEW_FULL)
         return pb.GetProfileResponse(profile=profile)
@@ -130,7 +135,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.DeleteProfileRequest, context: aio.ServicerContext
     ) -> pb.DeleteProfileResponse:
         expected = request.expected_revision if request.HasField("expected_revision") else None
-        await self._write(self.store.delete_profile, request.name, expected)
+        await self._write(self.store.delete_profile, parse_profile_name(request.name), expected)
         return pb.DeleteProfileResponse()
 
     # -- fleets ---------------------------------------------------------------------------
@@ -139,16 +144,16 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.CreateFleetRequest, context: aio.ServicerContext
     ) -> pb.CreateFleetResponse:
         fleet = request.fleet
+        name = check_name(request.fleet_id, "fleet_id")
+        profile = parse_profile_name(fleet.profile, "fleet.profile")
         rollout = rollout_from_proto(fleet.rollout)
-        record, token = await self._write(
-            self.store.create_fleet, fleet.name, fleet.profile, rollout
-        )
+        record, token = await self._write(self.store.create_fleet, name, profile, rollout)
         return pb.CreateFleetResponse(fleet=convert.fleet_to_proto(record), enrolment_token=token)
 
     async def GetFleet(  # noqa: N802
         self, request: pb.GetFleetRequest, context: aio.ServicerContext
     ) -> pb.GetFleetResponse:
-        record = await self._run(self.store.get_fleet, request.name)
+        record = await self._run(self.store.get_fleet, parse_fleet_name(request.name))
         return pb.GetFleetResponse(fleet=convert.fleet_to_proto(record))
 
     async def ListFleets(  # noqa: N802
@@ -163,7 +168,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def UpdateFleet(  # noqa: N802
         self, request: pb.UpdateFleetRequest, context: aio.ServicerContext
     ) -> pb.UpdateFleetResponse:
-        name = check_name(request.fleet.name, "fleet.name")
+        name = parse_fleet_name(request.fleet.name, "fleet.name")
         mask = request.update_mask if request.HasField("update_mask") else None
         change = requested_change(request.fleet, mask)
         expected = request.expected_revision if request.HasField("expected_revision") else None
@@ -176,8 +181,9 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.DeleteFleetRequest, context: aio.ServicerContext
     ) -> pb.DeleteFleetResponse:
         expected = request.expected_revision if request.HasField("expected_revision") else None
-        await self._write(self.store.delete_fleet, request.name, expected)
-        self.revoked(request.name)
+        name = parse_fleet_name(request.name)
+        await self._write(self.store.delete_fleet, name, expected)
+        self.revoked(name)  # its enrolment tokens' principal is the fleet's id
         return pb.DeleteFleetResponse()
 
     # -- devices --------------------------------------------------------------------------

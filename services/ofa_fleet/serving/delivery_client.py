@@ -1,5 +1,7 @@
 """Delivery's operator side as a program calls it: typed, one deadline, whole listings.
 
+Methods take profile and fleet ids and send their resource names.
+
 The CLI's `models` and `carbon` commands, `status` and the demo read and steer delivery
 through this one client, with the operator token; a failed call goes through the
 caller's `ErrorTranslation` (for an operator: `remote_errors`, delivery's own status).
@@ -15,6 +17,7 @@ from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import duration_pb2
 from grpc import aio
 
+from ofa_fleet.contract.resource_names import ANY, fleet_name, profile_name
 from ofa_fleet.serving.client import ErrorTranslation, bearer
 from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc
 
@@ -47,7 +50,7 @@ class DeliveryClient:
         token = ""
         while True:
             request = delivery_pb2.ListModelsRequest(
-                profile_name=profile, page_size=PAGE_SIZE, page_token=token
+                parent=profile_name(profile or ANY), page_size=PAGE_SIZE, page_token=token
             )
             page = await self._call(self.stub.ListModels, request, "the models")
             models += page.models
@@ -61,7 +64,7 @@ class DeliveryClient:
         """The profile's current model, specialization state, rollouts and its newest
         `history_limit` history entries (0: the server's default page)."""
         request = delivery_pb2.GetProfileModelsRequest(
-            profile_name=profile, history_page_size=history_limit
+            name=profile_name(profile), history_page_size=history_limit
         )
         answer: delivery_pb2.GetProfileModelsResponse = await self._call(
             self.stub.GetProfileModels, request, f"profile {profile!r}"
@@ -72,7 +75,9 @@ class DeliveryClient:
         self, fleet: str, sha256: str = "", rollback: bool = False
     ) -> delivery_pb2.PinFleetResponse:
         """Pin ``fleet`` to a model (``sha256``, or the one before: ``rollback``), or unpin it."""
-        request = delivery_pb2.PinFleetRequest(fleet_name=fleet, sha256=sha256, rollback=rollback)
+        request = delivery_pb2.PinFleetRequest(
+            fleet=fleet_name(fleet), sha256=sha256, rollback=rollback
+        )
         answer: delivery_pb2.PinFleetResponse = await self._call(
             self.stub.PinFleet, request, f"fleet {fleet!r}"
         )
@@ -80,7 +85,7 @@ class DeliveryClient:
 
     async def respecialize(self, profile: str) -> operations_pb2.Operation:
         """Ask for a new model for ``profile`` now; the operation to follow (by name)."""
-        request = delivery_pb2.RespecializeRequest(profile_name=profile)
+        request = delivery_pb2.RespecializeRequest(name=profile_name(profile))
         answer: operations_pb2.Operation = await self._call(
             self.stub.Respecialize, request, f"profile {profile!r}"
         )
@@ -137,7 +142,7 @@ class DeliveryClient:
         token = ""
         while True:
             request = delivery_pb2.GetCarbonLedgerRequest(
-                fleet=fleet, page_size=page_size, page_token=token
+                fleet=fleet_name(fleet) if fleet else "", page_size=page_size, page_token=token
             )
             page: delivery_pb2.GetCarbonLedgerResponse = await self._call(
                 self.stub.GetCarbonLedger, request, "the carbon ledger"

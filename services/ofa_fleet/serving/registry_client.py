@@ -6,6 +6,10 @@ its pages to the end, and every failure goes through one `ErrorTranslation`: a s
 turns it into its own status (`upstream_errors`: NOT_FOUND stays NOT_FOUND, anything else
 is UNAVAILABLE, so its client retries), an operator's program into a readable
 `RemoteCallError` with the registry's own status (`remote_errors`).
+
+Methods take a profile's or a fleet's id (what an operator types) and send its resource
+name; the records they return carry resource names (profiles/{profile}, fleets/{fleet}),
+which `contract.resource_names` parses.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc import aio
 
-from ofa_fleet.contract.resource_names import ANY_FLEET, fleet_name
+from ofa_fleet.contract.resource_names import ANY_FLEET, fleet_name, profile_name
 from ofa_fleet.serving.client import ErrorTranslation, bearer, upstream_errors
 from ofa_fleet.v1 import common_pb2, registry_pb2, registry_pb2_grpc
 
@@ -60,27 +64,30 @@ class RegistryClient:
         return answer.profile
 
     async def get_profile(self, name: str) -> registry_pb2.Profile:
-        request = registry_pb2.GetProfileRequest(name=name)
+        """The profile whose id is ``name``."""
+        request = registry_pb2.GetProfileRequest(name=profile_name(name))
         answer = await self._call(self.stub.GetProfile, request, f"profile {name!r}")
         return answer.profile
 
     async def delete_profile(self, name: str) -> None:
-        request = registry_pb2.DeleteProfileRequest(name=name)
+        request = registry_pb2.DeleteProfileRequest(name=profile_name(name))
         await self._call(self.stub.DeleteProfile, request, f"profile {name!r}")
 
     async def create_fleet(
         self, name: str, profile: str, rollout: registry_pb2.RolloutPolicy | None = None
     ) -> registry_pb2.CreateFleetResponse:
-        """The new fleet and its enrolment token (shown only here, stored only as a hash)."""
-        fleet = registry_pb2.Fleet(name=name, profile=profile, rollout=rollout)
-        request = registry_pb2.CreateFleetRequest(fleet=fleet)
+        """The new fleet (id ``name``, on profile id ``profile``) and its enrolment token
+        (shown only here, stored only as a hash)."""
+        fleet = registry_pb2.Fleet(profile=profile_name(profile), rollout=rollout)
+        request = registry_pb2.CreateFleetRequest(fleet=fleet, fleet_id=name)
         answer: registry_pb2.CreateFleetResponse = await self._call(
             self.stub.CreateFleet, request, f"fleet {name!r}"
         )
         return answer
 
     async def get_fleet(self, name: str) -> registry_pb2.Fleet:
-        request = registry_pb2.GetFleetRequest(name=name)
+        """The fleet whose id is ``name``."""
+        request = registry_pb2.GetFleetRequest(name=fleet_name(name))
         answer = await self._call(self.stub.GetFleet, request, f"fleet {name!r}")
         return answer.fleet
 
@@ -89,7 +96,7 @@ class RegistryClient:
         return answer.fleet
 
     async def delete_fleet(self, name: str) -> None:
-        request = registry_pb2.DeleteFleetRequest(name=name)
+        request = registry_pb2.DeleteFleetRequest(name=fleet_name(name))
         await self._call(self.stub.DeleteFleet, request, f"fleet {name!r}")
 
     async def get_device(self, name: str) -> registry_pb2.Device:

@@ -184,14 +184,14 @@ class StoredModel(_message.Message):
     def __init__(self, manifest: _Optional[_Union[ModelManifest, _Mapping]] = ..., current_for_fleets: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
-    __slots__ = ("profile_name", "page_size", "page_token")
-    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("parent", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    profile_name: str
+    parent: str
     page_size: int
     page_token: str
-    def __init__(self, profile_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models", "next_page_token")
@@ -202,14 +202,14 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[StoredModel, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetProfileModelsRequest(_message.Message):
-    __slots__ = ("profile_name", "history_page_size", "history_page_token")
-    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("name", "history_page_size", "history_page_token")
+    NAME_FIELD_NUMBER: _ClassVar[int]
     HISTORY_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     HISTORY_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    profile_name: str
+    name: str
     history_page_size: int
     history_page_token: str
-    def __init__(self, profile_name: _Optional[str] = ..., history_page_size: _Optional[int] = ..., history_page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., history_page_size: _Optional[int] = ..., history_page_token: _Optional[str] = ...) -> None: ...
 
 class ModelHistoryEntry(_message.Message):
     __slots__ = ("sha256", "reason", "change_time")
@@ -276,16 +276,16 @@ class FleetRollout(_message.Message):
     def __init__(self, fleet_name: _Optional[str] = ..., state: _Optional[_Union[RolloutState, str]] = ..., from_sha256: _Optional[str] = ..., to_sha256: _Optional[str] = ..., canary_devices: _Optional[int] = ..., successful_canaries: _Optional[int] = ..., failed_canaries: _Optional[int] = ..., needed_successes: _Optional[int] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PinFleetRequest(_message.Message):
-    __slots__ = ("fleet_name", "sha256", "rollback", "expected_fleet_revision")
-    FLEET_NAME_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("fleet", "sha256", "rollback", "expected_fleet_revision")
+    FLEET_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     ROLLBACK_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_FLEET_REVISION_FIELD_NUMBER: _ClassVar[int]
-    fleet_name: str
+    fleet: str
     sha256: str
     rollback: bool
     expected_fleet_revision: int
-    def __init__(self, fleet_name: _Optional[str] = ..., sha256: _Optional[str] = ..., rollback: _Optional[bool] = ..., expected_fleet_revision: _Optional[int] = ...) -> None: ...
+    def __init__(self, fleet: _Optional[str] = ..., sha256: _Optional[str] = ..., rollback: _Optional[bool] = ..., expected_fleet_revision: _Optional[int] = ...) -> None: ...
 
 class PinFleetResponse(_message.Message):
     __slots__ = ("sha256", "fleet_revision")
@@ -296,10 +296,10 @@ class PinFleetResponse(_message.Message):
     def __init__(self, sha256: _Optional[str] = ..., fleet_revision: _Optional[int] = ...) -> None: ...
 
 class RespecializeRequest(_message.Message):
-    __slots__ = ("profile_name",)
-    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
-    profile_name: str
-    def __init__(self, profile_name: _Optional[str] = ...) -> None: ...
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class RespecializeMetadata(_message.Message):
     __slots__ = ("profile_name", "create_time", "end_time", "state", "attempts", "last_error", "next_attempt_time")

@@ -47,16 +47,18 @@ CHANGE_OPERATION_UPDATED: ChangeOperation
 CHANGE_OPERATION_DELETED: ChangeOperation
 
 class Profile(_message.Message):
-    __slots__ = ("spec", "revision", "create_time", "update_time")
+    __slots__ = ("name", "spec", "revision", "create_time", "update_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
     spec: _common_pb2.HardwareProfile
     revision: int
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, spec: _Optional[_Union[_common_pb2.HardwareProfile, _Mapping]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[_common_pb2.HardwareProfile, _Mapping]] = ..., revision: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StagedRollout(_message.Message):
     __slots__ = ("canary_percent", "failure_threshold_percent", "min_success_reports")
@@ -229,10 +231,12 @@ class DeleteProfileResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateFleetRequest(_message.Message):
-    __slots__ = ("fleet",)
+    __slots__ = ("fleet", "fleet_id")
     FLEET_FIELD_NUMBER: _ClassVar[int]
+    FLEET_ID_FIELD_NUMBER: _ClassVar[int]
     fleet: Fleet
-    def __init__(self, fleet: _Optional[_Union[Fleet, _Mapping]] = ...) -> None: ...
+    fleet_id: str
+    def __init__(self, fleet: _Optional[_Union[Fleet, _Mapping]] = ..., fleet_id: _Optional[str] = ...) -> None: ...
 
 class CreateFleetResponse(_message.Message):
     __slots__ = ("fleet", "enrolment_token")
@@ -435,7 +439,7 @@ class WatchChangesRequest(_message.Message):
     def __init__(self, after_cursor: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[ChangeKind, str]]] = ..., operations: _Optional[_Iterable[_Union[ChangeOperation, str]]] = ..., from_head: _Optional[bool] = ...) -> None: ...
 
 class WatchChangesResponse(_message.Message):
-    __slots__ = ("cursor", "kind", "operation", "id", "revision", "commit_time", "parent")
+    __slots__ = ("cursor", "kind", "operation", "id", "revision", "commit_time", "parent", "name")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
@@ -443,6 +447,7 @@ class WatchChangesResponse(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     COMMIT_TIME_FIELD_NUMBER: _ClassVar[int]
     PARENT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     cursor: int
     kind: ChangeKind
     operation: ChangeOperation
@@ -450,4 +455,5 @@ class WatchChangesResponse(_message.Message):
     revision: int
     commit_time: _timestamp_pb2.Timestamp
     parent: str
-    def __init__(self, cursor: _Optional[int] = ..., kind: _Optional[_Union[ChangeKind, str]] = ..., operation: _Optional[_Union[ChangeOperation, str]] = ..., id: _Optional[str] = ..., revision: _Optional[int] = ..., commit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., parent: _Optional[str] = ...) -> None: ...
+    name: str
+    def __init__(self, cursor: _Optional[int] = ..., kind: _Optional[_Union[ChangeKind, str]] = ..., operation: _Optional[_Union[ChangeOperation, str]] = ..., id: _Optional[str] = ..., revision: _Optional[int] = ..., commit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., parent: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...

@@ -23,6 +23,7 @@ from ofa_fleet.carbon.fleet_ledger import (
 )
 from ofa_fleet.contract.fields import check_name
 from ofa_fleet.delivery.fleets.device_reports import DeviceReports
+from ofa_fleet.delivery.fleets.fleet_view import FleetView, fleet_view
 from ofa_fleet.delivery.fleets.targets import fleet_target
 from ofa_fleet.delivery.rollout import DeviceReport
 from ofa_fleet.delivery.store.model_store import ModelStore
@@ -31,7 +32,7 @@ from ofa_fleet.delivery.store.supernet_ledgers import StoredSupernet, SupernetLe
 from ofa_fleet.errors import FailedPreconditionError, NotFoundError, OfaFleetError
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.storage.pages import check_page_size, decode_page_token, encode_page_token
-from ofa_fleet.v1 import common_pb2, delivery_pb2, registry_pb2
+from ofa_fleet.v1 import common_pb2, delivery_pb2
 
 
 class CarbonReport:
@@ -62,7 +63,7 @@ class CarbonReport:
                 "once a delivery server started with --search has reached search"
             )
         specializations = await asyncio.to_thread(self.store.specializations, stored.version)
-        fleets = await self.registry.list_fleets()
+        fleets = [fleet_view(f) for f in await self.registry.list_fleets()]
         if fleet and fleet not in {f.name for f in fleets}:
             raise NotFoundError(f"no fleet {fleet!r}")
         devices = [d for d in [await self._devices(f) for f in fleets] if d is not None]
@@ -72,7 +73,7 @@ class CarbonReport:
         whole = to_proto(ledger.only_fleet(fleet) if fleet else ledger, stored)
         return one_page(whole, f"carbon/{stored.version}/{fleet}", size, page_token)
 
-    async def _devices(self, fleet: registry_pb2.Fleet) -> FleetDevices | None:
+    async def _devices(self, fleet: FleetView) -> FleetDevices | None:
         try:
             reports = await self.reports.of_fleet(fleet.name)
         except NotFoundError:  # deleted since the listing
@@ -86,7 +87,7 @@ class CarbonReport:
             profiling=total([r.profiling for r in reports]),
         )
 
-    def _served(self, fleet: registry_pb2.Fleet, reports: list[DeviceReport]) -> int:
+    def _served(self, fleet: FleetView, reports: list[DeviceReport]) -> int:
         """Devices whose last report names the model the fleet's policy targets for them."""
         try:
             target = fleet_target(self.store, self.rollouts, fleet)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ofa_fleet.contract.rollout import RolloutStrategy, pinned_sha256, strategy_of
+from ofa_fleet.delivery.fleets.fleet_view import FleetView, fleet_view
 from ofa_fleet.delivery.rollout import RolloutState
 from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
@@ -34,14 +35,15 @@ class FleetDirectory:
         self.registry = RegistryClient(registry, token)
         self._stub = registry
         self._token = token
-        self._fleets: dict[str, tuple[registry_pb2.Fleet, float]] = {}
+        self._fleets: dict[str, tuple[FleetView, float]] = {}
 
-    async def fleet(self, name: str, fresh: bool = False) -> registry_pb2.Fleet:
-        """The fleet's record; ``fresh`` skips the cache (before changing the fleet)."""
+    async def fleet(self, name: str, fresh: bool = False) -> FleetView:
+        """The record of the fleet whose id is ``name``; ``fresh`` skips the cache (before
+        changing the fleet)."""
         cached = self._fleets.get(name)
         if not fresh and cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        fleet = await self.registry.get_fleet(name)
+        fleet = fleet_view(await self.registry.get_fleet(name))
         self.remember(fleet)
         return fleet
 
@@ -49,16 +51,16 @@ class FleetDirectory:
         """NotFoundError (the registry's word) unless profile ``name`` exists."""
         await self.registry.get_profile(name)
 
-    async def all(self) -> list[registry_pb2.Fleet]:
+    async def all(self) -> list[FleetView]:
         """Every fleet, fresh from the registry (an operator's listing, not a device's)."""
-        fleets = await self.registry.list_fleets()
+        fleets = [fleet_view(f) for f in await self.registry.list_fleets()]
         for fleet in fleets:
             self.remember(fleet)
         return fleets
 
-    async def update(self, request: registry_pb2.UpdateFleetRequest) -> registry_pb2.Fleet:
+    async def update(self, request: registry_pb2.UpdateFleetRequest) -> FleetView:
         """Change a fleet at the registry; the answer is remembered as its record."""
-        fleet = await self.registry.update_fleet(request)
+        fleet = fleet_view(await self.registry.update_fleet(request))
         self.remember(fleet)
         return fleet
 
@@ -85,7 +87,7 @@ class FleetDirectory:
             "fleet updates",
         )
 
-    def remember(self, fleet: registry_pb2.Fleet) -> None:
+    def remember(self, fleet: FleetView) -> None:
         """Cache ``fleet`` as the registry just returned it (e.g. after an update)."""
         self._fleets[fleet.name] = (fleet, time.monotonic() + FLEET_TTL_SECONDS)
 
@@ -135,9 +137,7 @@ class TargetModels:
         return running
 
 
-def fleet_target(
-    store: ModelStore, rollouts: RolloutStore, fleet: registry_pb2.Fleet
-) -> FleetTarget:
+def fleet_target(store: ModelStore, rollouts: RolloutStore, fleet: FleetView) -> FleetTarget:
     """What ``fleet``'s policy gives its devices now (blocking: reads the database)."""
     strategy = strategy_of(fleet.rollout)
     if strategy is RolloutStrategy.PINNED:
@@ -147,7 +147,7 @@ def fleet_target(
     return FleetTarget(store.current(fleet.profile))
 
 
-def _staged(store: ModelStore, rollouts: RolloutStore, fleet: registry_pb2.Fleet) -> FleetTarget:
+def _staged(store: ModelStore, rollouts: RolloutStore, fleet: FleetView) -> FleetTarget:
     """The fleet's rollout as stored; before its first one, the current model (a
     fleet's first model goes to every device, see `delivery.rollout`)."""
     rollout = rollouts.get(fleet.name)

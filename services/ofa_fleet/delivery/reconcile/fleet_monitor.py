@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 from ofa_fleet.contract.rollout import RolloutStrategy, strategy_of
 from ofa_fleet.delivery import rollout as rules
 from ofa_fleet.delivery.fleets.device_reports import DeviceReports
+from ofa_fleet.delivery.fleets.fleet_view import FleetView, fleet_view
 from ofa_fleet.delivery.fleets.targets import fleet_target
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
 from ofa_fleet.delivery.reconcile.over_budget import DEFAULT_MIN_REPORTS, OverBudget
@@ -40,7 +41,7 @@ from ofa_fleet.errors import NotFoundError, OfaFleetError
 from ofa_fleet.hardware.profile_proto import budget_ms
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.storage.lru import Lru
-from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
+from ofa_fleet.v1 import registry_pb2_grpc
 
 log = logging.getLogger("ofa_fleet.fleet_monitor")
 PREDICTIONS_KEPT = 1024  # models' predicted latencies remembered (a few fleets' worth each)
@@ -110,7 +111,7 @@ class FleetMonitor:
                 next_sweep = time.monotonic() + self.settings.sweep_seconds
             dirty, self._dirty = self._dirty, set()
             try:
-                fleets = await self.registry.list_fleets() if dirty else []
+                fleets = await self._fleets_now() if dirty else []
             except OfaFleetError as error:  # the registry is away: look again later
                 log.warning("fleet monitor", extra={"error": str(error)})
                 self._dirty |= dirty
@@ -128,7 +129,7 @@ class FleetMonitor:
     async def _sweep(self) -> bool:
         """Every profile that has fleets becomes dirty; False when the registry is away."""
         try:
-            fleets = await self.registry.list_fleets()
+            fleets = await self._fleets_now()
         except OfaFleetError as error:
             log.warning("fleet monitor sweep", extra={"error": str(error)})
             return False
@@ -139,9 +140,7 @@ class FleetMonitor:
         self._dirty.update(self._fleet_profiles.values())
         return True
 
-    async def evaluate_profile(
-        self, name: str, fleets: list[registry_pb2.Fleet] | None = None
-    ) -> None:
+    async def evaluate_profile(self, name: str, fleets: list[FleetView] | None = None) -> None:
         """Look at one profile's fleets and devices now and act (see the module doc).
 
         ``fleets``: every fleet, when the caller just listed them for several profiles.
@@ -152,7 +151,7 @@ class FleetMonitor:
             return
         budget = budget_ms(profile.spec.constraints)
         current = await asyncio.to_thread(self.store.current, name)
-        listed = await self.registry.list_fleets() if fleets is None else fleets
+        listed = await self._fleets_now() if fleets is None else fleets
         fleets = [f for f in listed if f.profile == name]
         every_device: list[DeviceReport] = []
         moved = False
@@ -182,7 +181,10 @@ class FleetMonitor:
                     },
                 )
 
-    def _measure(self, fleet: registry_pb2.Fleet, devices: list[DeviceReport]) -> None:
+    async def _fleets_now(self) -> list[FleetView]:
+        return [fleet_view(f) for f in await self.registry.list_fleets()]
+
+    def _measure(self, fleet: FleetView, devices: list[DeviceReport]) -> None:
         """Coverage by the target the policy gives now (after this pass's rollout step)."""
         try:
             target = fleet_target(self.store, self.rollouts, fleet)
@@ -206,7 +208,7 @@ class FleetMonitor:
 
     def _roll(
         self,
-        fleet: registry_pb2.Fleet,
+        fleet: FleetView,
         current: ModelRecord | None,
         devices: list[DeviceReport],
         budget_ms: float,

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from ofa_fleet.contract.fields import check_name, check_sha256
+from ofa_fleet.contract.resource_names import fleet_name
 from ofa_fleet.contract.revisions import check_revision
 from ofa_fleet.contract.rollout import (
     RolloutPolicy,
@@ -29,6 +30,7 @@ from ofa_fleet.contract.rollout import (
     rollout_to_proto,
     strategy_of,
 )
+from ofa_fleet.delivery.fleets.fleet_view import FleetView
 from ofa_fleet.delivery.fleets.targets import FleetDirectory
 from ofa_fleet.delivery.rollout import RolloutState
 from ofa_fleet.delivery.store.model_store import ModelStore
@@ -54,7 +56,7 @@ class FleetPinning:
 
     async def pin(
         self, fleet_name: str, sha256: str, rollback: bool, expected_revision: int | None = None
-    ) -> registry_pb2.Fleet:
+    ) -> FleetView:
         """The fleet after the change (see the module docstring); with `expected_revision`,
         only if the fleet is still at that revision."""
         check_name(fleet_name, "fleet_name")
@@ -72,7 +74,7 @@ class FleetPinning:
         policy = RolloutPolicy(strategy=RolloutStrategy.PINNED, pinned_model_sha256=sha256)
         return await self._update(fleet, rollout_to_proto(policy))
 
-    async def _unpin(self, fleet: registry_pb2.Fleet) -> registry_pb2.Fleet:
+    async def _unpin(self, fleet: FleetView) -> FleetView:
         if strategy_of(fleet.rollout) is not RolloutStrategy.PINNED:
             return fleet  # nothing pinned: nothing to give back
         previous = await asyncio.to_thread(self._previous_policy, fleet.name)
@@ -80,11 +82,9 @@ class FleetPinning:
         await asyncio.to_thread(self._forget_pin, fleet.name)
         return updated
 
-    async def _update(
-        self, fleet: registry_pb2.Fleet, rollout: registry_pb2.RolloutPolicy
-    ) -> registry_pb2.Fleet:
+    async def _update(self, fleet: FleetView, rollout: registry_pb2.RolloutPolicy) -> FleetView:
         request = registry_pb2.UpdateFleetRequest(
-            fleet=registry_pb2.Fleet(name=fleet.name, rollout=rollout),
+            fleet=registry_pb2.Fleet(name=fleet_name(fleet.name), rollout=rollout),
             update_mask=FieldMask(paths=["rollout"]),
             expected_revision=fleet.revision,
         )
@@ -92,7 +92,7 @@ class FleetPinning:
         self.changed()
         return updated
 
-    def _check_model(self, fleet: registry_pb2.Fleet, sha256: str) -> None:
+    def _check_model(self, fleet: FleetView, sha256: str) -> None:
         profiles = self.store.profiles_of(sha256)
         if not profiles:
             raise NotFoundError(f"no model {sha256}")
@@ -103,7 +103,7 @@ class FleetPinning:
                 f"{fleet.profile!r}'s models (ListModels with profile_name lists them)"
             )
 
-    def _previous_model(self, fleet: registry_pb2.Fleet) -> str:
+    def _previous_model(self, fleet: FleetView) -> str:
         """The model the profile had before the one the fleet runs now."""
         running = self._running(fleet)
         history = self.store.history(fleet.profile, HISTORY_SEARCHED)
@@ -118,7 +118,7 @@ class FleetPinning:
             )
         return earlier
 
-    def _running(self, fleet: registry_pb2.Fleet) -> str:
+    def _running(self, fleet: FleetView) -> str:
         strategy = strategy_of(fleet.rollout)
         if strategy is RolloutStrategy.PINNED:
             return pinned_sha256(fleet.rollout)
@@ -132,7 +132,7 @@ class FleetPinning:
         current = self.store.current(fleet.profile)
         return current.sha256 if current is not None else ""
 
-    def _remember_policy(self, fleet: registry_pb2.Fleet, sha256: str) -> None:
+    def _remember_policy(self, fleet: FleetView, sha256: str) -> None:
         """Keep the policy an unpin gives back; a pin over a pin keeps the first one's."""
         policy = rollout_from_proto(fleet.rollout)
         with self.store.database.write() as s:

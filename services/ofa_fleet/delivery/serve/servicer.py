@@ -17,8 +17,13 @@ from grpc import aio
 from prometheus_client import CollectorRegistry
 
 from ofa_fleet.contract.error_details import MODEL_NOT_READY, PROFILE_INFEASIBLE
-from ofa_fleet.contract.fields import check_name, check_sha256
-from ofa_fleet.contract.resource_names import parse_device_name
+from ofa_fleet.contract.fields import check_sha256
+from ofa_fleet.contract.resource_names import (
+    parse_device_name,
+    parse_fleet_name,
+    parse_profile_name,
+    parse_profile_parent,
+)
 from ofa_fleet.contract.rollout import pinned_sha256
 from ofa_fleet.delivery.carbon.report import CarbonReport
 from ofa_fleet.delivery.fleets.targets import TargetModels
@@ -194,7 +199,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     ) -> delivery_pb2.ListModelsResponse:
         page = await asyncio.to_thread(
             self.store.list_models,
-            request.profile_name or None,
+            parse_profile_parent(request.parent),
             request.page_size,
             request.page_token,
         )
@@ -213,22 +218,22 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     async def GetProfileModels(  # noqa: N802
         self, request: delivery_pb2.GetProfileModelsRequest, context: aio.ServicerContext
     ) -> delivery_pb2.GetProfileModelsResponse:
-        check_name(request.profile_name, "profile_name")
-        current = await asyncio.to_thread(self.store.current, request.profile_name)
+        profile = parse_profile_name(request.name)
+        current = await asyncio.to_thread(self.store.current, profile)
         page = await asyncio.to_thread(
             self.store.history_page,
-            request.profile_name,
+            profile,
             request.history_page_size,
             request.history_page_token,
         )
         history = page.items
-        state = await asyncio.to_thread(self.ledger.get, request.profile_name)
-        rollouts = await asyncio.to_thread(self.targets.rollouts.for_profile, request.profile_name)
+        state = await asyncio.to_thread(self.ledger.get, profile)
+        rollouts = await asyncio.to_thread(self.targets.rollouts.for_profile, profile)
         if state is None and current is None and not history:
             # Nothing here: a profile the reconciler has yet to see, or none at all.
-            await self.targets.fleets.profile_exists(request.profile_name)
+            await self.targets.fleets.profile_exists(profile)
         answer = delivery_pb2.GetProfileModelsResponse(
-            profile_name=request.profile_name,
+            profile_name=profile,
             history=[convert.history_entry_to_proto(entry) for entry in history],
             # A model stored without the reconciler (no state) is current all the same.
             state=convert.state_to_proto(
@@ -264,7 +269,7 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
             request.expected_fleet_revision if request.HasField("expected_fleet_revision") else None
         )
         fleet = await self.pinning.pin(
-            request.fleet_name, request.sha256, request.rollback, expected
+            parse_fleet_name(request.fleet, "fleet"), request.sha256, request.rollback, expected
         )
         return delivery_pb2.PinFleetResponse(
             sha256=pinned_sha256(fleet.rollout), fleet_revision=fleet.revision
@@ -273,13 +278,13 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     async def Respecialize(  # noqa: N802
         self, request: delivery_pb2.RespecializeRequest, context: aio.ServicerContext
     ) -> operations_pb2.Operation:
-        check_name(request.profile_name, "profile_name")
+        profile = parse_profile_name(request.name)
         if self.reconciler is None:
             raise FailedPreconditionError(
                 "this delivery server runs no reconciler (start it with --search)"
             )
-        await self.targets.fleets.profile_exists(request.profile_name)  # else NOT_FOUND
-        record = await asyncio.to_thread(self.operations.operations.start, request.profile_name)
+        await self.targets.fleets.profile_exists(profile)  # else NOT_FOUND
+        record = await asyncio.to_thread(self.operations.operations.start, profile)
         self.reconciler.operation_started(record)
         return await self.operations.answer(record)
 
@@ -288,7 +293,8 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     ) -> delivery_pb2.GetCarbonLedgerResponse:
         if self.carbon is None:
             raise FailedPreconditionError("this delivery server keeps no carbon ledger")
-        return await self.carbon.answer(request.fleet, request.page_size, request.page_token)
+        fleet = parse_fleet_name(request.fleet, "fleet") if request.fleet else ""
+        return await self.carbon.answer(fleet, request.page_size, request.page_token)
 
     def manifest(self, record: ModelRecord) -> delivery_pb2.ModelManifest:
         urls = self.model_urls.for_model(record.sha256)
