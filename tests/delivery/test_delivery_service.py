@@ -30,6 +30,7 @@ def test_a_device_downloads_its_current_model_signed_in_bounded_chunks(world: Wo
     manifest, received = world.download()  # chunks within CHUNK, in order, from 0
     assert received == data
     assert manifest.sha256 == hashlib.sha256(data).hexdigest()
+    assert manifest.name == f"profiles/{PROFILE}/models/{manifest.sha256}"
     assert manifest.size_bytes == len(data) and manifest.chunk_size == CHUNK
     key = world.delivery.GetSigningKey(
         delivery_pb2.GetSigningKeyRequest(),

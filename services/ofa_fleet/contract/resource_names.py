@@ -1,6 +1,7 @@
 """Resource names (AIP-122): how the API names what it holds.
 
-A profile is ``profiles/{profile}``, a fleet ``fleets/{fleet}`` (both ids DNS labels),
+A profile is ``profiles/{profile}``, its model of some bytes
+``profiles/{profile}/models/{sha256}``, a fleet ``fleets/{fleet}`` (both ids DNS labels),
 and a device ``fleets/{fleet}/devices/{device}``: the fleet it enrolled in (it never
 moves to another) and the id the registry assigned. Requests name resources this way; a
 name of another form is the caller's mistake (INVALID_ARGUMENT, naming the field), and
@@ -43,6 +44,11 @@ def fleet_name(fleet: str) -> str:
 
 def profile_name(profile: str) -> str:
     return f"{PROFILES}/{profile}"
+
+
+def model_name(profile: str, sha256: str) -> str:
+    """One profile's model of these bytes: ``profiles/{profile}/models/{sha256}``."""
+    return f"{PROFILES}/{profile}/models/{sha256}"
 
 
 def parse_profile_name(name: str, field: str = "name") -> str:

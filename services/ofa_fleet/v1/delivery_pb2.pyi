@@ -86,7 +86,8 @@ class LatencyMeasurement(_message.Message):
     def __init__(self, profile_name: _Optional[str] = ..., space_json: _Optional[str] = ..., space_fingerprint: _Optional[str] = ..., in_channels: _Optional[int] = ..., num_classes: _Optional[int] = ..., threads: _Optional[int] = ..., execution_provider: _Optional[str] = ..., graph_optimization: _Optional[_Union[_common_pb2.GraphOptimization, str]] = ...) -> None: ...
 
 class ModelManifest(_message.Message):
-    __slots__ = ("canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "create_time", "chunk_size", "download_urls")
+    __slots__ = ("name", "canonical_manifest", "signature", "key_id", "sha256", "size_bytes", "arch", "profile_name", "profile_revision", "supernet_version", "create_time", "chunk_size", "download_urls")
+    NAME_FIELD_NUMBER: _ClassVar[int]
     CANONICAL_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +100,7 @@ class ModelManifest(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
     DOWNLOAD_URLS_FIELD_NUMBER: _ClassVar[int]
+    name: str
     canonical_manifest: bytes
     signature: bytes
     key_id: str
@@ -111,7 +113,7 @@ class ModelManifest(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     chunk_size: int
     download_urls: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, canonical_manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., arch: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., supernet_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., chunk_size: _Optional[int] = ..., download_urls: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., canonical_manifest: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., key_id: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., arch: _Optional[str] = ..., profile_name: _Optional[str] = ..., profile_revision: _Optional[int] = ..., supernet_version: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., chunk_size: _Optional[int] = ..., download_urls: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetModelManifestRequest(_message.Message):
     __slots__ = ("device", "have_sha256")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ofa_fleet.contract.resource_names import model_name
 from ofa_fleet.delivery.rollout import Rollout, RolloutState
 from ofa_fleet.delivery.store.model_store import HistoryEntry, ModelRecord
 from ofa_fleet.delivery.store.specializations import SpecializationStatus
@@ -20,6 +21,7 @@ def manifest_to_proto(
 ) -> delivery_pb2.ModelManifest:
     m = record.manifest
     return delivery_pb2.ModelManifest(
+        name=model_name(m.profile_name, m.sha256),
         canonical_manifest=record.manifest_bytes,
         signature=record.signature,
         key_id=key_id,
