@@ -151,3 +151,32 @@ def test_generated_modules_import_under_their_package() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_readme_lists_every_method_of_every_service() -> None:
+    """The README's table of the API names each RPC in the row of its service, so a new
+    method cannot ship undocumented."""
+    from google.longrunning import operations_pb2
+
+    from ofa_fleet.v1 import delivery_pb2, registry_pb2, search_pb2
+
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("## The API at a glance") :]
+    table = table[: table.index("\n## ")]
+    rows: dict[str, str] = {}
+    service = ""
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[1].startswith("`"):
+            service = cells[0].strip("`") or service
+            rows[service] = rows.get(service, "") + " " + cells[1]
+    for module, name in (
+        (registry_pb2, "RegistryService"),
+        (delivery_pb2, "DeliveryService"),
+        (search_pb2, "SearchService"),
+        (operations_pb2, "Operations"),
+    ):
+        full = module.DESCRIPTOR.services_by_name[name].full_name
+        listed = set(rows.get(full, rows.get(name, "")).replace("`", " ").split())
+        methods = {m.name for m in module.DESCRIPTOR.services_by_name[name].methods}
+        assert methods <= listed, f"{name}: {sorted(methods - listed)} missing from the README"
