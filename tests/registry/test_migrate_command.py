@@ -39,7 +39,21 @@ def test_a_server_that_only_checks_starts_once_its_schema_is_migrated(
         with ServerProcess("registry", "--db", url, "--migrations", "check") as server:
             assert server.address
         # The delivery's schema is its own: migrated apart, checked apart.
-        refused = ofa_fleet("serve", "delivery", "--db", url, "--migrations", "check", check=False)
+        refused = ofa_fleet(
+            "serve",
+            "delivery",
+            "--db",
+            url,
+            "--migrations",
+            "check",
+            "--blobs",
+            "database",
+            "--signing-key",
+            str(tmp_path / "signing.key"),
+            "--port",
+            "0",
+            check=False,
+        )
         assert refused.returncode == 2 and "ofa-fleet migrate delivery" in refused.stderr
         delivery = json.loads(ofa_fleet("migrate", "delivery", "--db", url, "--json").stdout)
         assert delivery["to_revision"] == delivery["head_revision"]

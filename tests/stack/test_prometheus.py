@@ -92,7 +92,7 @@ def _fleet(registry_address: str, token: str) -> str:
         created = stub.CreateFleet(
             registry_pb2.CreateFleetRequest(
                 fleet_id=FLEET,
-                fleet=registry_pb2.Fleet(profile=f"profiles/{example_profile}"().name),
+                fleet=registry_pb2.Fleet(profile=f"profiles/{example_profile().name}"),
             ),
             metadata=bearer(token),
             timeout=10,
