@@ -13,12 +13,7 @@ from ofa_fleet.delivery.carbon.totals import CarbonTotals
 from ofa_fleet.delivery.fleets.targets import FleetDirectory, TargetModels
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
 from ofa_fleet.delivery.reconcile.reconciler import Reconciler, ReconcilerSettings
-from ofa_fleet.delivery.serve.access_rules import (
-    OPERATIONS_RULES,
-    OPERATIONS_SERVICE,
-    RULES,
-    SERVICE,
-)
+from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
 from ofa_fleet.delivery.serve.device_auth import RegistryDeviceAuthenticator
 from ofa_fleet.delivery.serve.model_urls import ModelUrls
 from ofa_fleet.delivery.serve.model_watch import TargetWatch
@@ -28,6 +23,7 @@ from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.delivery.store.supernet_ledgers import SupernetLedgers
+from ofa_fleet.serving import long_running
 from ofa_fleet.serving.access import OperatorAuthenticator
 from ofa_fleet.serving.client import open_aio_channel
 from ofa_fleet.serving.registry_client import RegistryClient
@@ -132,11 +128,11 @@ def delivery_service(
         background=lambda: _follow_registry(revocations, fleets, watch),
     )
     operations = Service(
-        name=OPERATIONS_SERVICE,
+        name=long_running.SERVICE,
         register=lambda server: operations_pb2_grpc.add_OperationsServicer_to_server(
             servicer.operations, server
         ),
-        rules=OPERATIONS_RULES,
+        rules=long_running.RULES,
         ready=ready,
     )
     authenticator = OperatorAuthenticator(operator_token, [devices])

@@ -1,5 +1,5 @@
-"""Who may call each SearchService method, and each method of the operations it serves
-beside it (see `serving.access` for the checks).
+"""Who may call each SearchService method (see `serving.access` for the checks; the
+operations it serves beside it: `serving.long_running`).
 
 Specializing costs a cluster's CPU for seconds, so only operators (and the delivery
 service, which holds the operator token) may ask for it.
@@ -16,21 +16,5 @@ RULES = rules_for(
     {
         "Specialize": AccessRule.of(Role.OPERATOR),
         "GetSupernet": AccessRule.of(Role.OPERATOR),
-    },
-)
-
-# Its searches as operations (`search.operations`): an operator's, like Specialize.
-OPERATIONS_SERVICE = "google.longrunning.Operations"
-OPERATIONS_RULES = rules_for(
-    OPERATIONS_SERVICE,
-    {
-        method: AccessRule.of(Role.OPERATOR)
-        for method in (
-            "GetOperation",
-            "ListOperations",
-            "WaitOperation",
-            "CancelOperation",
-            "DeleteOperation",
-        )
     },
 )

@@ -20,12 +20,12 @@ from ofa_fleet.contract.operation_names import check_collection, check_operation
 from ofa_fleet.errors import InvalidArgumentError, OfaFleetError
 from ofa_fleet.search import convert
 from ofa_fleet.search.jobs import Job, Jobs
+from ofa_fleet.serving.long_running import wait_seconds
 from ofa_fleet.serving.status_codes import status_code_for
 from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.storage.pages import check_page_size, decode_page_token, encode_page_token
 from ofa_fleet.v1 import search_pb2
 
-MAX_WAIT_SECONDS = 300.0
 _FILTERS = {"": None, "done = true": True, "done = false": False}
 
 
@@ -66,17 +66,8 @@ class SearchOperationsServicer(operations_pb2_grpc.OperationsServicer):
         self, request: operations_pb2.WaitOperationRequest, context: aio.ServicerContext
     ) -> operations_pb2.Operation:
         job = self.jobs.get(check_operation_name(request.name))
-        wait = MAX_WAIT_SECONDS
-        if request.HasField("timeout"):
-            wait = request.timeout.ToNanoseconds() / 1e9
-            if not 0 <= wait <= MAX_WAIT_SECONDS:
-                raise InvalidArgumentError(
-                    f"timeout must be 0-{MAX_WAIT_SECONDS:.0f} s, got {wait:g} s",
-                    field="timeout",
-                )
-        remaining = context.time_remaining()
-        if remaining is not None:  # answer (not done) before the caller gives up
-            wait = min(wait, max(0.0, remaining - 1.0))
+        timeout = request.timeout.ToNanoseconds() / 1e9 if request.HasField("timeout") else None
+        wait = wait_seconds(timeout, context.time_remaining())
         await asyncio.wait({job.work}, timeout=wait)  # which never cancels the search
         return answer(job)
 

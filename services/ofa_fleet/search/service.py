@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.hardware.profile_proto import profile_from_proto
-from ofa_fleet.search.access_rules import OPERATIONS_RULES, OPERATIONS_SERVICE, RULES, SERVICE
+from ofa_fleet.search.access_rules import RULES, SERVICE
 from ofa_fleet.search.accuracy_source import FIT_SAMPLES, resolve_accuracy_predictor
 from ofa_fleet.search.bundle import SupernetBundle
 from ofa_fleet.search.jobs import DEFAULT_DETACHED_GRACE_SECONDS
@@ -29,6 +29,7 @@ from ofa_fleet.search.operations import SearchOperationsServicer
 from ofa_fleet.search.servicer import DEFAULT_CONCURRENCY, ProfileLookup, SearchServicer
 from ofa_fleet.search.specializer import Specializer
 from ofa_fleet.search.workers import SearchWorkers
+from ofa_fleet.serving import long_running
 from ofa_fleet.serving.client import open_aio_channel, upstream_errors
 from ofa_fleet.serving.registry_client import RegistryClient
 from ofa_fleet.serving.server import Service
@@ -110,11 +111,11 @@ def search_service(
             stopping=servicer.close,
         ),
         Service(
-            name=OPERATIONS_SERVICE,
+            name=long_running.SERVICE,
             register=lambda server: operations_pb2_grpc.add_OperationsServicer_to_server(
                 operations, server
             ),
-            rules=OPERATIONS_RULES,
+            rules=long_running.RULES,
             ready=ready,
         ),
         servicer,

@@ -1,5 +1,5 @@
-"""Who may call each DeliveryService method, and each method of the operations it
-serves beside it (see `serving.access` for the checks)."""
+"""Who may call each DeliveryService method (see `serving.access` for the checks; the
+operations it serves beside it: `serving.long_running`)."""
 
 from __future__ import annotations
 
@@ -26,21 +26,5 @@ RULES = rules_for(
         "PinFleet": _OPERATOR,
         "Respecialize": _OPERATOR,
         "GetCarbonLedger": _OPERATOR,
-    },
-)
-
-# Respecialize's operations (`serve.operations`): an operator's, like Respecialize.
-OPERATIONS_SERVICE = "google.longrunning.Operations"
-OPERATIONS_RULES = rules_for(
-    OPERATIONS_SERVICE,
-    {
-        method: _OPERATOR
-        for method in (
-            "GetOperation",
-            "ListOperations",
-            "WaitOperation",
-            "CancelOperation",
-            "DeleteOperation",
-        )
     },
 )

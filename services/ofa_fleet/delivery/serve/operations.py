@@ -31,11 +31,10 @@ from ofa_fleet.delivery.store.operations import (
 )
 from ofa_fleet.delivery.store.specializations import Specializations
 from ofa_fleet.errors import InvalidArgumentError, NotFoundError
+from ofa_fleet.serving.long_running import wait_seconds
 from ofa_fleet.serving.timestamps import timestamp
 from ofa_fleet.v1 import delivery_pb2
 
-# WaitOperation waits at most this long (and never past the call's deadline); unset: all.
-MAX_WAIT_SECONDS = 300.0
 WAIT_POLL_SECONDS = 0.5
 MAX_FILTER_CHARS = 256
 _TERM = re.compile(r'^\s*(done|profile_name)\s*=\s*(true|false|"[a-z0-9-]{1,63}")\s*$')
@@ -76,17 +75,8 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
         self, request: operations_pb2.WaitOperationRequest, context: aio.ServicerContext
     ) -> operations_pb2.Operation:
         record = await self._record(request.name)
-        wait = MAX_WAIT_SECONDS
-        if request.HasField("timeout"):
-            wait = request.timeout.ToNanoseconds() / 1e9
-            if not 0 <= wait <= MAX_WAIT_SECONDS:
-                raise InvalidArgumentError(
-                    f"timeout must be 0-{MAX_WAIT_SECONDS:.0f} s, got {wait:g} s",
-                    field="timeout",
-                )
-        remaining = context.time_remaining()
-        if remaining is not None:  # answer (not done) before the caller gives up
-            wait = min(wait, max(0.0, remaining - 1.0))
+        timeout = request.timeout.ToNanoseconds() / 1e9 if request.HasField("timeout") else None
+        wait = wait_seconds(timeout, context.time_remaining())
         deadline = time.monotonic() + wait
         while not record.done and time.monotonic() < deadline:
             await asyncio.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
