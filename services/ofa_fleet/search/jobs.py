@@ -8,7 +8,9 @@ for a grace period, long enough for a new leader to ask again and join. Then it 
 and the work on the cluster with it (the search polls its stop flag between rounds).
 
 Everything here runs on the server's event loop; only the search itself runs on the
-thread pool, and its progress comes back through `loop.call_soon_threadsafe`.
+thread pool, and its progress comes back through `loop.call_soon_threadsafe`. A finished
+search is remembered as a `SearchState` (its result without the model), never with its
+model bytes, which the result cache bounds.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ofa_fleet.contract.operation_names import ID_HEX_DIGITS, PREFIX
-from ofa_fleet.errors import NotFoundError
+from ofa_fleet.errors import CancelledError, NotFoundError
+from ofa_fleet.search.convert import result_to_proto
 from ofa_fleet.search.specializer import Event, Specialization
+from ofa_fleet.v1 import search_pb2
 
 DEFAULT_DETACHED_GRACE_SECONDS = 60.0
 # Finished searches stay listed this long (at most this many), for GetOperation.
@@ -31,6 +35,24 @@ MAX_FINISHED = 256
 
 Run = Callable[[Callable[[Event], None], Callable[[], bool]], Specialization]
 """A search to run on the pool: given where to send progress and when to stop."""
+
+
+@dataclass(frozen=True)
+class SearchState:
+    """A search as its operation reports it, running or finished."""
+
+    name: str
+    profile_name: str
+    created: float  # time.time()
+    ended: float | None  # None while it runs
+    latest: Event | None  # the newest progress
+    callers: int
+    result: search_pb2.SpecializeResult | None = None  # without the model bytes
+    error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.ended is not None
 
 
 @dataclass(eq=False)
@@ -43,13 +65,18 @@ class Job:
     work: asyncio.Future[Specialization]
     stop: threading.Event
     latest: Event | None = None
-    ended: float | None = None
     callers: set[asyncio.Queue[Event]] = field(default_factory=set)
     _detached: asyncio.TimerHandle | None = None
 
     @property
     def done(self) -> bool:
         return self.work.done()
+
+    def state(self) -> SearchState:
+        """As it stands now (finished: see `Jobs._ended`)."""
+        return SearchState(
+            self.name, self.profile_name, self.created, None, self.latest, len(self.callers)
+        )
 
 
 class Jobs:
@@ -65,7 +92,7 @@ class Jobs:
         self.detached_grace_seconds = detached_grace_seconds
         self.on_started = on_started
         self._running: dict[str, Job] = {}
-        self._finished: dict[str, Job] = {}  # oldest first
+        self._finished: dict[str, SearchState] = {}  # oldest first
 
     def join(self, digest: str, profile_name: str, run: Run) -> tuple[Job, asyncio.Queue[Event]]:
         """Follow the search of the request whose hex ``digest`` is given, starting it if
@@ -94,30 +121,46 @@ class Jobs:
             loop = asyncio.get_running_loop()
             job._detached = loop.call_later(self.detached_grace_seconds, self._abandon, job)
 
-    def get(self, name: str) -> Job:
+    def get(self, name: str) -> SearchState:
         self._forget_old()
-        job = self._running.get(_key_of(name)) or self._finished.get(_key_of(name))
-        if job is None:
+        key = _key_of(name)
+        job = self._running.get(key)
+        if job is not None:
+            return job.state()
+        finished = self._finished.get(key)
+        if finished is None:
             raise NotFoundError(
                 f"no search {name!r} here: it never ran on this server, or it ended more "
                 f"than {FINISHED_RETENTION_SECONDS / 60:g} minutes ago"
             )
-        return job
+        return finished
 
-    def all(self) -> list[Job]:
+    async def wait(self, name: str, seconds: float) -> SearchState:
+        """The search once it ended, or as it stands after ``seconds``; waiting never
+        stops it."""
+        job = self._running.get(_key_of(name))
+        if job is not None:
+            await asyncio.wait({job.work}, timeout=seconds)
+            await asyncio.sleep(0)  # its end is recorded by a callback of the same future
+        return self.get(name)
+
+    def all(self) -> list[SearchState]:
         """Running and recently finished searches, oldest first."""
         self._forget_old()
-        return sorted([*self._running.values(), *self._finished.values()], key=_created)
+        states = [job.state() for job in self._running.values()]
+        return sorted([*states, *self._finished.values()], key=_created)
 
-    def cancel(self, name: str) -> Job:
-        job = self.get(name)
-        job.stop.set()
-        return job
+    def cancel(self, name: str) -> None:
+        """Stop a running search (its callers get CANCELLED); a finished one stays as it
+        ended."""
+        self.get(name)  # NOT_FOUND for one not here
+        job = self._running.get(_key_of(name))
+        if job is not None:
+            job.stop.set()
 
     def delete(self, name: str) -> None:
         """Forget a search; one still running is stopped first."""
-        job = self.get(name)
-        job.stop.set()
+        self.cancel(name)
         self._finished.pop(_key_of(name), None)
 
     def close(self) -> None:
@@ -140,11 +183,16 @@ class Jobs:
         return job
 
     def _ended(self, key: str, job: Job) -> None:
-        job.ended = time.time()
         if self._running.get(key) is job:
             del self._running[key]
+        work = job.work
+        error = CancelledError("the search was stopped") if work.cancelled() else work.exception()
+        result = None if error is not None else result_to_proto(work.result(), job.name).result
+        state = SearchState(
+            job.name, job.profile_name, job.created, time.time(), job.latest, 0, result, error
+        )
         self._finished.pop(key, None)
-        self._finished[key] = job
+        self._finished[key] = state
         while len(self._finished) > MAX_FINISHED:
             del self._finished[next(iter(self._finished))]
 
@@ -155,7 +203,7 @@ class Jobs:
 
     def _forget_old(self) -> None:
         cutoff = time.time() - FINISHED_RETENTION_SECONDS
-        for key in [k for k, j in self._finished.items() if (j.ended or 0) < cutoff]:
+        for key in [k for k, s in self._finished.items() if (s.ended or 0) < cutoff]:
             del self._finished[key]
 
 
@@ -169,5 +217,5 @@ def _key_of(name: str) -> str:
     return name.removeprefix(PREFIX)
 
 
-def _created(job: Job) -> float:
-    return job.created
+def _created(state: SearchState) -> float:
+    return state.created

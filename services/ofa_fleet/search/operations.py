@@ -7,8 +7,6 @@ again; the result cache or a fresh search answers.
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.protobuf import empty_pb2
@@ -19,7 +17,7 @@ from ofa_fleet.contract.error_details import ErrorDetails, status
 from ofa_fleet.contract.operation_names import check_collection, check_operation_name
 from ofa_fleet.errors import InvalidArgumentError, OfaFleetError
 from ofa_fleet.search import convert
-from ofa_fleet.search.jobs import Job, Jobs
+from ofa_fleet.search.jobs import Jobs, SearchState
 from ofa_fleet.serving.long_running import wait_seconds
 from ofa_fleet.serving.status_codes import status_code_for
 from ofa_fleet.serving.timestamps import timestamp
@@ -65,11 +63,11 @@ class SearchOperationsServicer(operations_pb2_grpc.OperationsServicer):
     async def WaitOperation(  # noqa: N802
         self, request: operations_pb2.WaitOperationRequest, context: aio.ServicerContext
     ) -> operations_pb2.Operation:
-        job = self.jobs.get(check_operation_name(request.name))
+        name = check_operation_name(request.name)
+        self.jobs.get(name)  # NOT_FOUND before any wait
         timeout = request.timeout.ToNanoseconds() / 1e9 if request.HasField("timeout") else None
         wait = wait_seconds(timeout, context.time_remaining())
-        await asyncio.wait({job.work}, timeout=wait)  # which never cancels the search
-        return answer(job)
+        return answer(await self.jobs.wait(name, wait))
 
     async def CancelOperation(  # noqa: N802
         self, request: operations_pb2.CancelOperationRequest, context: aio.ServicerContext
@@ -84,28 +82,22 @@ class SearchOperationsServicer(operations_pb2_grpc.OperationsServicer):
         return empty_pb2.Empty()
 
 
-def answer(job: Job) -> operations_pb2.Operation:
+def answer(search: SearchState) -> operations_pb2.Operation:
     """A search as an operation: its newest progress while it runs; then its result
     (without the model, which only a stream carries) or its error."""
     metadata = search_pb2.SpecializeMetadata(
-        profile_name=job.profile_name,
-        create_time=timestamp(round(job.created * 1e6)),
-        callers=len(job.callers),
+        profile_name=search.profile_name,
+        create_time=timestamp(round(search.created * 1e6)),
+        callers=search.callers,
     )
-    if job.ended is not None:
-        metadata.end_time.CopyFrom(timestamp(round(job.ended * 1e6)))
-    if job.latest is not None:
-        metadata.progress.CopyFrom(convert.progress_to_proto(job.latest, job.name).progress)
-    operation = operations_pb2.Operation(name=job.name, done=job.done)
+    if search.ended is not None:
+        metadata.end_time.CopyFrom(timestamp(round(search.ended * 1e6)))
+    if search.latest is not None:
+        metadata.progress.CopyFrom(convert.progress_to_proto(search.latest, search.name).progress)
+    operation = operations_pb2.Operation(name=search.name, done=search.done)
     operation.metadata.Pack(metadata)
-    if not job.done:
-        return operation
-    error = None if job.work.cancelled() else job.work.exception()
-    if job.work.cancelled():
-        operation.error.CopyFrom(
-            status_pb2.Status(code=grpc.StatusCode.CANCELLED.value[0], message="search stopped")
-        )
-    elif isinstance(error, OfaFleetError):
+    error = search.error
+    if isinstance(error, OfaFleetError):
         code = status_code_for(error).value[0]
         details = ErrorDetails(error.reason, error.facts) if error.reason else None
         operation.error.CopyFrom(
@@ -119,6 +111,6 @@ def answer(job: Job) -> operations_pb2.Operation:
                 code=grpc.StatusCode.INTERNAL.value[0], message="the search failed unexpectedly"
             )
         )
-    else:
-        operation.response.Pack(convert.result_to_proto(job.work.result(), job.name).result)
+    elif search.result is not None:
+        operation.response.Pack(search.result)
     return operation
