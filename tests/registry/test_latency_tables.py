@@ -9,6 +9,7 @@ import json
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.contract.rollout import RolloutPolicy
@@ -109,6 +110,52 @@ def test_a_table_for_a_new_space_replaces_the_old_one(channel):
     answer = submit(stub, devices[0], other)
     assert answer.devices_merged == 1
     assert profile_table(stub)[1].space_fingerprint == "ab" * 8
+
+
+def test_an_update_without_a_table_keeps_the_one_its_devices_measured(channel):
+    """A profile file has no table: updating from it (mask "*") must not drop the table
+    the devices sent, which they send only once. A new runtime setting does drop it."""
+    stub = RegistryServiceStub(channel)
+    devices = enrol(stub, 2)
+    submit(stub, devices[0], measured(1.0))
+    submit(stub, devices[1], measured(1.2))
+    revision, table = profile_table(stub)
+    assert table is not None and table.devices == 2
+    looser = dataclasses.replace(
+        PROFILE,
+        name="pis",
+        measure_on_devices=True,
+        constraints=dataclasses.replace(PROFILE.constraints, latency_budget_ms=9.0),
+    )
+    updated = stub.UpdateProfile(
+        pb.UpdateProfileRequest(
+            profile=profile_to_proto(looser), update_mask=FieldMask(paths=["*"])
+        ),
+        metadata=OPERATOR,
+        timeout=10,
+    ).profile
+    assert updated.revision == revision + 1
+    kept = profile_from_proto(updated.spec, "profile").latency_table
+    assert kept == table
+    again = stub.UpdateProfile(
+        pb.UpdateProfileRequest(
+            profile=profile_to_proto(looser), update_mask=FieldMask(paths=["*"])
+        ),
+        metadata=OPERATOR,
+        timeout=10,
+    ).profile
+    assert again.revision == updated.revision  # the same file again: nothing changes
+    other_runtime = dataclasses.replace(
+        looser, runtime=dataclasses.replace(looser.runtime, threads=looser.runtime.threads + 1)
+    )
+    moved = stub.UpdateProfile(
+        pb.UpdateProfileRequest(
+            profile=profile_to_proto(other_runtime), update_mask=FieldMask(paths=["*"])
+        ),
+        metadata=OPERATOR,
+        timeout=10,
+    ).profile
+    assert profile_from_proto(moved.spec, "profile").latency_table is None
 
 
 def test_only_a_profile_that_asks_takes_tables(channel):

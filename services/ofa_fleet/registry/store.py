@@ -130,6 +130,7 @@ class RegistryStore:
         with self.database.write() as s:
             row = _profile_row(s, name)
             check_revision("profile", name, row.revision, expected_revision)
+            spec = _with_devices_table(s, spec)
             content = _spec_json(spec)
             if row.spec_json == content:  # a revision would make every model stale for nothing
                 return _profile(row)
@@ -584,6 +585,31 @@ def _check_measured_for(spec: HardwareProfile, table: LatencyTable) -> None:
             f"{runtime.execution_provider}, graph optimization {runtime.graph_optimization!r}",
             field="latency_table_json",
         )
+
+
+def _with_devices_table(s: Session, spec: HardwareProfile) -> HardwareProfile:
+    """The profile as an update without a latency table leaves it: if it asks its devices,
+    with the median of the tables they sent for the newest space measured at the runtime
+    it names. Each device sends its table once, so an update that dropped it (a profile
+    file has none) would leave the profile without one for good."""
+    if not spec.measure_on_devices or spec.latency_table is not None:
+        return spec
+    runtime = spec.runtime
+    runs = (runtime.threads, runtime.execution_provider, runtime.graph_optimization)
+    rows = s.scalars(
+        select(DeviceLatencyTableRow.table_json)
+        .join(DeviceRow, DeviceRow.id == DeviceLatencyTableRow.device_id)
+        .join(FleetRow, FleetRow.name == DeviceRow.fleet_name)
+        .where(FleetRow.profile_name == spec.name)
+        .order_by(DeviceLatencyTableRow.submitted_us.desc(), DeviceLatencyTableRow.device_id)
+        .limit(MAX_TABLES_MERGED)
+    ).all()
+    for text in rows:
+        newest = LatencyTable.from_dict(json.loads(text))
+        if (newest.threads, newest.execution_provider, newest.graph_optimization) == runs:
+            merged = merge_tables(_profile_tables(s, spec.name, newest))
+            return dataclasses.replace(spec, latency_table=merged.table)
+    return spec
 
 
 def _profile_tables(s: Session, profile: str, like: LatencyTable) -> list[LatencyTable]:
