@@ -112,6 +112,14 @@ def test_a_table_for_a_new_space_replaces_the_old_one(channel):
     assert profile_table(stub)[1].space_fingerprint == "ab" * 8
 
 
+def replace_whole(stub, spec) -> pb.Profile:
+    """UpdateProfile with mask "*", as `ofa-fleet profiles update FILE` sends a file."""
+    request = pb.UpdateProfileRequest(
+        profile=profile_to_proto(spec), update_mask=FieldMask(paths=["*"])
+    )
+    return stub.UpdateProfile(request, metadata=OPERATOR, timeout=10).profile
+
+
 def test_an_update_without_a_table_keeps_the_one_its_devices_measured(channel):
     """A profile file has no table: updating from it (mask "*") must not drop the table
     the devices sent, which they send only once. A new runtime setting does drop it."""
@@ -127,34 +135,16 @@ def test_an_update_without_a_table_keeps_the_one_its_devices_measured(channel):
         measure_on_devices=True,
         constraints=dataclasses.replace(PROFILE.constraints, latency_budget_ms=9.0),
     )
-    updated = stub.UpdateProfile(
-        pb.UpdateProfileRequest(
-            profile=profile_to_proto(looser), update_mask=FieldMask(paths=["*"])
-        ),
-        metadata=OPERATOR,
-        timeout=10,
-    ).profile
+    updated = replace_whole(stub, looser)
     assert updated.revision == revision + 1
     kept = profile_from_proto(updated.spec, "profile").latency_table
     assert kept == table
-    again = stub.UpdateProfile(
-        pb.UpdateProfileRequest(
-            profile=profile_to_proto(looser), update_mask=FieldMask(paths=["*"])
-        ),
-        metadata=OPERATOR,
-        timeout=10,
-    ).profile
+    again = replace_whole(stub, looser)
     assert again.revision == updated.revision  # the same file again: nothing changes
     other_runtime = dataclasses.replace(
         looser, runtime=dataclasses.replace(looser.runtime, threads=looser.runtime.threads + 1)
     )
-    moved = stub.UpdateProfile(
-        pb.UpdateProfileRequest(
-            profile=profile_to_proto(other_runtime), update_mask=FieldMask(paths=["*"])
-        ),
-        metadata=OPERATOR,
-        timeout=10,
-    ).profile
+    moved = replace_whole(stub, other_runtime)
     assert profile_from_proto(moved.spec, "profile").latency_table is None
 
 
