@@ -1,26 +1,34 @@
-"""What the shared interceptor costs: calls/s of Heartbeat, GetModelManifest and ReadModel
+"""What the shared interceptor costs per call: Heartbeat, GetModelManifest and ReadModel
 with and without it.
 
-Three servers of each service run the same servicer over the same SQLite store, on
+Four servers of each service run the same servicer over the same SQLite store, on
 loopback, in this process:
 
-- ``bare``: no interceptor at all. Nothing checks the caller (for GetModelManifest the device is
-  taken from the request, since the servicer needs to know who asks); no gRPC metrics,
-  no service metrics, no call log.
-- ``auth``: the interceptor with its token check, access rule, error mapping and call log,
-  without metrics.
-- ``auth+metrics``: what `ofa-fleet serve` runs: the above plus the standard gRPC
-  metrics and the service's own (models served, bytes, reports).
+- ``bare``: no interceptor at all. Nothing checks the caller (for GetModelManifest the
+  device is taken from the request, since the servicer needs to know who asks); no gRPC
+  metrics, no service metrics, no call log.
+- ``auth``: the interceptor with its token check, access rule and error mapping, the
+  call log off.
+- ``auth+metrics``: the above plus the standard gRPC metrics and the service's own
+  (models served, bytes, reports).
+- ``auth+metrics+log``: what `ofa-fleet serve` runs at its default ``--log-level info``:
+  the above with each call's JSON log line formatted and written (to the null device,
+  so that no terminal or pipe is measured).
 
 A client process (``--client``, this script again, so client and servers do not share a
 GIL) keeps ``--concurrency`` calls in flight for ``--seconds`` and counts the calls that
-completed. GetModelManifest asks with the sha256 the device already has ("up to date":
-the smallest device call, where the interceptor's share is the largest); ReadModel reads
-a whole ``--model-kib`` model. The three variants run in
-interleaved rounds, ``--rounds`` times, and each variant's best round is kept: a loaded
-machine can only make a variant slower, never faster. Ratios are against ``bare``.
+completed, while this process counts the CPU seconds its servers spent. GetModelManifest
+asks with the sha256 the device already has ("up to date": the smallest device call);
+ReadModel reads a whole ``--model-kib`` model.
 
-Run (about a minute)::
+Heartbeat's cost varies with the size of the group commits its load happens to form, so
+a fourth case serves Heartbeat with a constant answer (no database) behind each variant:
+what a variant adds there, in CPU µs per call, is the interceptor's own cost, and "share
+of CPU" puts it beside each real call's CPU (bare CPU + that cost). The variants run in
+interleaved rounds, ``--rounds`` times, and each keeps its best round (most calls/s,
+least CPU per call): a loaded machine can only make a variant slower, never faster.
+
+Run (about three minutes)::
 
     .venv/bin/python bench/interceptor_overhead.py [--seconds 4] [--rounds 3] [--json]
 """
@@ -31,6 +39,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -40,6 +49,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from google.protobuf import duration_pb2
 from grpc import aio
 from prometheus_client import CollectorRegistry
 from rich.console import Console
@@ -60,6 +70,8 @@ from ofa_fleet.serving.channel_options import SERVER_OPTIONS  # noqa: E402
 from ofa_fleet.serving.client import bearer  # noqa: E402
 from ofa_fleet.serving.grpc_metrics import GrpcServerMetrics  # noqa: E402
 from ofa_fleet.serving.interceptor import CallInterceptor  # noqa: E402
+from ofa_fleet.serving.interceptor import log as call_log  # noqa: E402
+from ofa_fleet.serving.logs import JsonFormatter  # noqa: E402
 from ofa_fleet.storage.database import Database, DatabaseUrl  # noqa: E402
 from ofa_fleet.v1 import (  # noqa: E402
     delivery_pb2,
@@ -69,9 +81,19 @@ from ofa_fleet.v1 import (  # noqa: E402
 )
 from tests.delivery.conftest import blob_store, manifest_for, model_bytes, open_database  # noqa: E402
 
-VARIANTS = ("bare", "auth", "auth+metrics")
+CONSTANT = "Heartbeat, constant answer"
+VARIANTS = ("bare", "auth", "auth+metrics", "auth+metrics+log")
 TOKEN = "operator-token-for-the-overhead-bench-000000"
 PROFILE = ROOT / "deploy" / "profiles" / "raspberry-pi-4.yaml"
+DURATION = duration_pb2.Duration(seconds=30)
+
+
+class ConstantHeartbeat(registry_pb2_grpc.RegistryServiceServicer):
+    """Heartbeat with a constant answer: no database, so that what the interceptor adds
+    is not lost in the noise of group commits whose size varies from run to run."""
+
+    async def Heartbeat(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return registry_pb2.HeartbeatResponse(heartbeat_interval=DURATION)
 
 
 class UncheckedDelivery:
@@ -121,9 +143,9 @@ async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
     delivery_db = open_database(f"sqlite:///{folder / 'delivery.db'}")
     store = ModelStore(delivery_db, blob_store("files", delivery_db, folder / "blobs"))
     signer = ModelSigner.load_or_create(folder / "signing.key")
-    servers: dict[str, Any] = {"registry": {}, "delivery": {}, "close": []}
+    servers: dict[str, Any] = {"registry": {}, "constant": {}, "delivery": {}, "close": []}
     for variant in VARIANTS:
-        metrics = CollectorRegistry() if variant == "auth+metrics" else None
+        metrics = CollectorRegistry() if "metrics" in variant else None
         registry = registry_service(database, metrics=metrics)
         server, address = await serve(
             variant,
@@ -134,10 +156,21 @@ async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
         )
         servers["registry"][variant] = address
         servers["close"].append(server)
+        server, address = await serve(
+            variant,
+            lambda s: registry_pb2_grpc.add_RegistryServiceServicer_to_server(
+                ConstantHeartbeat(), s
+            ),
+            registry.service.rules,
+            registry_authenticator(TOKEN, registry),
+            CollectorRegistry() if metrics is not None else None,
+        )
+        servers["constant"][variant] = address
+        servers["close"].append(server)
     # One registry (the full one) answers delivery's device-token checks (cached).
     registry_address = servers["registry"]["auth+metrics"]
     for variant in VARIANTS:
-        metrics = CollectorRegistry() if variant == "auth+metrics" else None
+        metrics = CollectorRegistry() if "metrics" in variant else None
         delivery = delivery_service(store, signer, registry_address, TOKEN, metrics=metrics)
         servicer = delivery.servicer if variant != "bare" else UncheckedDelivery(delivery.servicer)
         server, address = await serve(
@@ -222,8 +255,10 @@ async def load(spec: dict[str, Any]) -> int:
     return done
 
 
-def run_client(spec: dict[str, Any]) -> float:
-    """Calls per second measured by a client process of its own."""
+def run_client(spec: dict[str, Any]) -> tuple[float, float]:
+    """Calls per second measured by a client process of its own, and the CPU seconds
+    this process (the servers) spent per call meanwhile."""
+    cpu = time.process_time()
     result = subprocess.run(
         [sys.executable, __file__, "--client", json.dumps(spec)],
         capture_output=True,
@@ -232,16 +267,26 @@ def run_client(spec: dict[str, Any]) -> float:
     )
     if result.returncode != 0:
         raise SystemExit(f"client for {spec['address']} failed:\n{result.stderr[-3000:]}")
-    return int(result.stdout.strip()) / spec["seconds"]
+    calls = int(result.stdout.strip())
+    return calls / spec["seconds"], (time.process_time() - cpu) / calls
 
 
-def measure(args: argparse.Namespace, servers: dict[str, Any]) -> dict[str, dict[str, float]]:
+def log_calls(on: bool) -> None:
+    """Turn the call log on (JSON lines to the null device) or off, for the next run."""
+    call_log.setLevel(logging.INFO if on else logging.WARNING)
+
+
+def measure(
+    args: argparse.Namespace, servers: dict[str, Any]
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     cases = {
+        CONSTANT: ("constant", "Heartbeat"),
         "Heartbeat": ("registry", "Heartbeat"),
         "GetModelManifest up to date": ("delivery", "GetModelManifest"),
         f"ReadModel {args.model_kib} KiB": ("delivery", "ReadModel"),
     }
     best: dict[str, dict[str, float]] = {case: {} for case in cases}
+    cpu: dict[str, dict[str, float]] = {case: {} for case in cases}
     for _ in range(args.rounds):
         for case, (service, method) in cases.items():
             for variant in VARIANTS:
@@ -254,9 +299,11 @@ def measure(args: argparse.Namespace, servers: dict[str, Any]) -> dict[str, dict
                     "seconds": args.seconds,
                     "concurrency": args.concurrency,
                 }
-                rate = run_client(spec)
+                log_calls(variant.endswith("+log"))
+                rate, seconds = run_client(spec)
                 best[case][variant] = max(best[case].get(variant, 0.0), rate)
-    return best
+                cpu[case][variant] = min(cpu[case].get(variant, float("inf")), seconds)
+    return best, cpu
 
 
 def main() -> None:
@@ -271,38 +318,49 @@ def main() -> None:
     if args.client:
         print(asyncio.run(load(json.loads(args.client))))
         return
-    logging.disable(logging.INFO)  # the call log is part of `auth`, but not on a terminal
+    null = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the run)
+    null.setFormatter(JsonFormatter())
+    call_log.addHandler(null)
+    call_log.propagate = False
     with tempfile.TemporaryDirectory() as folder:
         loop = asyncio.new_event_loop()
         servers = loop.run_until_complete(start_servers(Path(folder), args.model_kib))
         thread = threading.Thread(target=loop.run_forever, daemon=True)
         thread.start()
         try:
-            best = measure(args, servers)
+            best, cpu = measure(args, servers)
         finally:
             for server in servers["close"]:
                 asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(timeout=30)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
+    # What each variant adds per call, from the constant answer (where nothing else
+    # varies), as a share of each real call's CPU once it is added.
+    added = {v: cpu[CONSTANT][v] - cpu[CONSTANT]["bare"] for v in VARIANTS[1:]}
     rows = [
         {
             "call": case,
             **{f"{v} calls/s": round(rates[v], 1) for v in VARIANTS},
-            "auth/bare": round(rates["auth"] / rates["bare"], 3),
-            "auth+metrics/bare": round(rates["auth+metrics"] / rates["bare"], 3),
-            "metrics alone": round(rates["auth+metrics"] / rates["auth"], 3),
+            **{f"{v}/bare": round(rates[v] / rates["bare"], 3) for v in VARIANTS[1:]},
+            **{f"{v} CPU µs/call": round(cpu[case][v] * 1e6, 1) for v in VARIANTS},
+            **{
+                f"{v} share of CPU": round(added[v] / (cpu[case]["bare"] + added[v]), 3)
+                for v in VARIANTS[1:]
+            },
         }
         for case, rates in best.items()
     ]
     if args.json:
         print(json.dumps({"rows": rows, "concurrency": args.concurrency}, indent=1))
         return
+    # One row per figure, one column per call: the figures outnumber the calls.
     table = Table(title=f"interceptor overhead ({args.concurrency} calls in flight, best round)")
-    for column in rows[0]:
-        table.add_column(column, justify="left" if column == "call" else "right")
+    table.add_column("figure")
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    Console().print(table)
+        table.add_column(row["call"], justify="right")
+    for figure in list(rows[0])[1:]:
+        table.add_row(figure, *(str(row[figure]) for row in rows))
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 
 import grpc
 import pytest
@@ -12,10 +13,12 @@ from ofa_fleet.contract.error_details import MODEL_NOT_READY
 from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.contract.signatures import verify_manifest
+from ofa_fleet.delivery.fleets.targets import TARGET_TTL_SECONDS
 from ofa_fleet.delivery.serve.access_rules import RULES, SERVICE
+from ofa_fleet.delivery.store.model_store import ModelStore
 from ofa_fleet.delivery.store.specializations import BackoffPolicy, Specializations
 from ofa_fleet.v1 import delivery_pb2, registry_pb2
-from tests.delivery.conftest import model_bytes
+from tests.delivery.conftest import model_bytes, open_database
 from tests.delivery.world import CHUNK, OPERATOR, PROFILE, World, enrol
 from tests.registry.server_thread import bearer
 
@@ -54,6 +57,28 @@ def test_a_device_that_has_the_model_is_told_it_is_up_to_date(world: World):
         world.get_manifest(have_sha256="x" * 1_000_000)
     assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "have_sha256" in error.value.details()
+
+
+def test_a_change_here_is_served_at_once_and_another_replicas_within_the_cache_bound(
+    world: World,
+) -> None:
+    first = hashlib.sha256(world.add_model(21)).hexdigest()
+    second = hashlib.sha256(world.add_model(22, current=False)).hexdigest()
+    assert world.get_manifest().manifest.sha256 == first  # the fleet's target is cached now
+    # Another replica (its own connections to the same database) makes `second` current:
+    # this replica sees it once its cached target expires.
+    other = open_database(world.store.database.url.url.render_as_string(hide_password=False))
+    try:
+        ModelStore(other, world.store.blobs).set_current(PROFILE, second, "missing")
+    finally:
+        other.close()
+    deadline = time.monotonic() + 5 * TARGET_TTL_SECONDS + 5
+    while world.get_manifest().manifest.sha256 != second:
+        assert time.monotonic() < deadline, "another replica's change was never seen"
+        time.sleep(0.05)
+    # A change this replica commits is served by the very next call.
+    world.store.set_current(PROFILE, first, "missing")
+    assert world.get_manifest().manifest.sha256 == first
 
 
 def test_a_model_is_read_from_any_offset_and_within_a_limit(world: World):

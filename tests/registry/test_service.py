@@ -678,6 +678,29 @@ def test_tokens_never_reach_the_logs(
         assert secret not in text  # ...without their tokens
 
 
+def test_a_devices_successful_calls_are_logged_at_debug_every_other_call_at_info(
+    stub: RegistryServiceStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet = Fleet(stub)
+    device = fleet.devices[0]
+    with caplog.at_level(logging.DEBUG, logger="ofa_fleet.access"):
+        stub.Heartbeat(
+            pb.HeartbeatRequest(name=device.device.name), metadata=bearer(device.device_token)
+        )
+        rpc_error(stub.ListFleets, pb.ListFleetsRequest(), bearer(device.device_token))
+        stub.ListFleets(pb.ListFleetsRequest(), metadata=OPERATOR)
+    calls = [
+        (r.method.rsplit("/", 1)[-1], r.code, r.levelno)
+        for r in caplog.records
+        if r.name == "ofa_fleet.access" and r.getMessage() == "call"
+    ]
+    assert calls == [
+        ("Heartbeat", "OK", logging.DEBUG),  # the fleet's routine: thousands a minute
+        ("ListFleets", "PERMISSION_DENIED", logging.INFO),  # a device's failure
+        ("ListFleets", "OK", logging.INFO),  # an operator's call: the audit trail
+    ]
+
+
 def test_huge_or_deep_values_get_a_short_clear_error(stub: RegistryServiceStub) -> None:
     spec = profile_to_proto(example_profile())
     spec.runtime.execution_provider = "x" * 100_000

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import enum
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -101,7 +101,7 @@ def token_role(token: str) -> Role | None:
     return None
 
 
-def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
     """The token from ``authorization: Bearer <token>``; UNAUTHENTICATED when absent."""
     for key, value in metadata or ():
         if key.lower() != "authorization":

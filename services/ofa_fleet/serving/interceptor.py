@@ -10,6 +10,12 @@ string field holding invalid UTF-8) would otherwise fail inside gRPC, before any
 runs: UNKNOWN for the client and a traceback in the log for every such call, which anyone
 who reaches the port could use to fill the logs. Parsed here, they become one
 INVALID_ARGUMENT and the call's one log line, before the token is even looked at.
+
+Every call's line is at INFO except a device's or an enrolment's call that succeeded,
+which is at DEBUG: those are the fleet's heartbeats and downloads, thousands a minute
+that say only "still fine", and at INFO their lines cost more CPU than the interceptor's
+every other check together (``bench/interceptor_overhead.py``). An operator's calls
+(the audit trail) and every failure, whoever called, stay at INFO.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from ofa_fleet.serving.access import (
     AccessRule,
     Authenticator,
     Principal,
+    Role,
     authorize,
     bearer_token,
     set_current_principal,
@@ -49,10 +56,17 @@ log = logging.getLogger("ofa_fleet.access")
 # Status details travel in HTTP/2 trailers, which clients cap at 8 KiB by default; a message
 # quoting a huge field would turn a clear INVALID_ARGUMENT into an opaque transport error.
 MAX_DETAILS_CHARS = 2000
+# Whose successful calls are logged at DEBUG, not INFO (see the module docstring).
+QUIET_ROLES = frozenset({Role.DEVICE, Role.ENROLMENT})
 
 
 class CallInterceptor(aio.ServerInterceptor):
-    """See the module docstring. `metrics`, when given, counts and times every call."""
+    """See the module docstring. `metrics`, when given, counts and times every call.
+
+    A method's wrapped handler is built on its first call and kept: the methods are the
+    server's own (an unknown one has no handler), and building closures, a handler and
+    bound metrics per call was a measurable share of the cheapest calls.
+    """
 
     def __init__(
         self,
@@ -63,6 +77,7 @@ class CallInterceptor(aio.ServerInterceptor):
         self._rules = dict(rules)
         self._authenticator = authenticator
         self._metrics = metrics
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -70,57 +85,66 @@ class CallInterceptor(aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        if handler is None or method.lstrip("/").split("/")[0] in PUBLIC_SERVICES:
+        if handler is None:
             return handler
-        metadata = tuple(handler_call_details.invocation_metadata or ())
+        method: str = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if method.lstrip("/").split("/")[0] in PUBLIC_SERVICES:
+            return handler
         parse = _tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
-            call = _Call(self, method, "unary", self._rules.get(method), metadata)
+            calls = _MethodCalls(self, method, "unary")
             return grpc.unary_unary_rpc_method_handler(
-                call.unary(cast(Any, handler.unary_unary)),
+                calls.unary(cast(Any, handler.unary_unary)),
                 request_deserializer=parse,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
-            call = _Call(self, method, "server_stream", self._rules.get(method), metadata)
+            calls = _MethodCalls(self, method, "server_stream")
             return grpc.unary_stream_rpc_method_handler(
-                call.stream(cast(Any, handler.unary_stream)),
+                calls.stream(cast(Any, handler.unary_stream)),
                 request_deserializer=parse,
                 response_serializer=handler.response_serializer,
             )
         raise TypeError(f"{method}: client-streaming methods are not supported by the stack")
 
 
-class _Call:
-    """One call's checks and bookkeeping, shared by the unary and streaming wrappers."""
+class _Outcome:
+    """What one call's log line and metrics need to know once it ends."""
 
-    def __init__(
-        self,
-        owner: CallInterceptor,
-        method: str,
-        kind: str,
-        rule: AccessRule | None,
-        metadata: tuple[tuple[str, Any], ...],
-    ) -> None:
-        self.owner = owner
-        self.method = method
-        self.kind = kind
-        self.metrics = owner._metrics
-        self.rule = rule
-        self.metadata = metadata
+    __slots__ = ("code", "principal", "started")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
         self.principal: Principal | None = None
         self.code = grpc.StatusCode.OK
 
-    async def admit(self, request: object) -> None:
+
+class _MethodCalls:
+    """One method's checks and bookkeeping, shared by every call of it."""
+
+    def __init__(self, owner: CallInterceptor, method: str, kind: str) -> None:
+        self.method = method
+        self.authenticator = owner._authenticator
+        self.rule = owner._rules.get(method)
+        self.metrics = owner._metrics.for_method(method, kind) if owner._metrics else None
+
+    async def admit(self, request: object, context: aio.ServicerContext) -> Principal:
         if isinstance(request, Malformed):
             raise InvalidArgumentError(
                 f"the request is not a valid message for {self.method} ({request.problem})"
             )
         if self.rule is None:
             raise PermissionDeniedError(f"{self.method} has no access rule; nobody may call it")
-        token = bearer_token(self.metadata)
-        principal = await self.owner._authenticator.authenticate(token)
+        token = bearer_token(context.invocation_metadata())
+        principal = await self.authenticator.authenticate(token)
         if principal is None:
             kind = token_role(token)
             if kind is not None and kind not in self.rule.roles:
@@ -130,50 +154,52 @@ class _Call:
                 "the bearer token is not one this system issued (or it was revoked)"
             )
         authorize(self.method, self.rule, principal, request)
-        self.principal = principal
         set_current_principal(principal)
+        return principal
 
     def unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: object, context: aio.ServicerContext) -> Any:
-            started, peer = self.start(context)
+            outcome = self.start()
             try:
-                await self.admit(request)
+                outcome.principal = await self.admit(request, context)
                 response = await behavior(request, context)
                 if self.metrics is not None:
-                    self.metrics.sent(self.method, self.kind)
+                    self.metrics.sent()
                 return response
             except BaseException as error:  # classified in fail(), then re-raised
-                await self.fail(error, context)
+                await self.fail(error, context, outcome)
                 raise
             finally:
-                self.finish(started, peer)
+                self.finish(outcome, context)
 
         return wrapped
 
     def stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
         async def wrapped(request: object, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            started, peer = self.start(context)
+            outcome = self.start()
             try:
-                await self.admit(request)
+                outcome.principal = await self.admit(request, context)
                 async for response in behavior(request, context):
                     if self.metrics is not None:
-                        self.metrics.sent(self.method, self.kind)
+                        self.metrics.sent()
                     yield response
             except BaseException as error:  # classified in fail(), then re-raised
-                await self.fail(error, context)
+                await self.fail(error, context, outcome)
                 raise
             finally:
-                self.finish(started, peer)
+                self.finish(outcome, context)
 
         return wrapped
 
-    def start(self, context: aio.ServicerContext) -> tuple[float, str]:
+    def start(self) -> _Outcome:
         if self.metrics is not None:
-            self.metrics.started(self.method, self.kind)
-        return time.perf_counter(), context.peer()
+            self.metrics.started()
+        return _Outcome()
 
-    async def fail(self, error: BaseException, context: aio.ServicerContext) -> None:
-        """Abort with the status `error` stands for, remembering the code for the log.
+    async def fail(
+        self, error: BaseException, context: aio.ServicerContext, outcome: _Outcome
+    ) -> None:
+        """Abort with the status `error` stands for, noting the code for the log.
 
         The context is touched only while the call is alive: once a client has cancelled
         (CancelledError, or GeneratorExit for a stream), asking it anything may crash.
@@ -181,41 +207,47 @@ class _Call:
         if isinstance(error, aio.AbortError):
             return
         if isinstance(error, asyncio.CancelledError | GeneratorExit):
-            self.code = grpc.StatusCode.CANCELLED
+            outcome.code = grpc.StatusCode.CANCELLED
             return
         if isinstance(error, OfaFleetError):
-            self.code = status_code_for(error)
+            outcome.code = code = status_code_for(error)
             message = bounded(str(error))
             details = ErrorDetails(
-                error.reason or self.code.name,
+                error.reason or code.name,
                 error.facts,
                 error.retry_after_seconds,
                 error.field,
             )
-            encoded = encode_details(self.code.value[0], message, details)
-            await context.abort(self.code, message, trailing_metadata=((DETAILS_KEY, encoded),))
+            encoded = encode_details(code.value[0], message, details)
+            await context.abort(code, message, trailing_metadata=((DETAILS_KEY, encoded),))
         incident = uuid.uuid4().hex[:12]
         log.exception("unexpected error", extra={"method": self.method, "incident": incident})
-        self.code = grpc.StatusCode.INTERNAL
+        outcome.code = grpc.StatusCode.INTERNAL
         await context.abort(
-            self.code, f"internal error (incident {incident}); the server log has the details"
+            outcome.code, f"internal error (incident {incident}); the server log has the details"
         )
 
-    def finish(self, started: float, peer: str) -> None:
-        seconds = time.perf_counter() - started
+    def finish(self, outcome: _Outcome, context: aio.ServicerContext) -> None:
+        seconds = time.perf_counter() - outcome.started
         set_current_principal(None)
-        log.info(
-            "call",
-            extra={
-                "method": self.method,
-                "code": self.code.name,
-                "ms": round(seconds * 1000, 3),
-                "principal": self.principal.describe() if self.principal else "",
-                "peer": peer,
-            },
-        )
+        principal = outcome.principal
+        level = logging.INFO
+        if outcome.code is grpc.StatusCode.OK and principal and principal.role in QUIET_ROLES:
+            level = logging.DEBUG
+        if log.isEnabledFor(level):  # the line costs far more than the check
+            log.log(
+                level,
+                "call",
+                extra={
+                    "method": self.method,
+                    "code": outcome.code.name,
+                    "ms": round(seconds * 1000, 3),
+                    "principal": principal.describe() if principal else "",
+                    "peer": context.peer(),
+                },
+            )
         if self.metrics is not None:
-            self.metrics.handled(self.method, self.kind, self.code, seconds)
+            self.metrics.handled(outcome.code, seconds)
 
 
 class Malformed:

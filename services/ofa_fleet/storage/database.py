@@ -105,18 +105,29 @@ class Database:
             self.reader = self.writer
         self._write_sessions = sessionmaker(self.writer, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)
+        self._committed = 0
+
+    @property
+    def committed_writes(self) -> int:
+        """How many write transactions this object has committed, counted after each
+        commit. A cache of something read here keeps the count it saw before reading,
+        and is stale once the count moves: this process changed something. (Another
+        process's writes it cannot see; such a cache needs a short expiry as well.)"""
+        return self._committed
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction that commits when the block ends and rolls back if it raises."""
         with _unavailable_on_connection_loss(self.url), self._write_sessions.begin() as session:
             yield session
+        self._committed += 1  # a lost increment under threads still moves the count
 
     @contextlib.contextmanager
     def write_connection(self) -> Iterator[Connection]:
         """Like `write`, without the ORM: for hot paths where its bookkeeping would dominate."""
         with _unavailable_on_connection_loss(self.url), self.writer.begin() as connection:
             yield connection
+        self._committed += 1
 
     @contextlib.contextmanager
     def read_connection(self) -> Iterator[Connection]:

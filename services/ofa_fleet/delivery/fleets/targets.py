@@ -7,6 +7,12 @@ and dropped the moment the registry's change feed says a fleet changed (a new pr
 policy); while the feed is down, the cache's `FLEET_TTL_SECONDS` still bounds it. A
 staged fleet's devices do not all run the same model: its `FleetTarget` says which
 devices are canaries of its rollout (`delivery.rollout`).
+
+A fleet's target is cached too, since every GetModelManifest asks for it: an entry
+stands while the fleet's record is the one it was computed from and this replica has
+committed no write since (`Database.committed_writes`), for at most
+`TARGET_TTL_SECONDS`, which bounds how late another replica's change is seen (the
+same bound as its watchers', `delivery.serve.model_watch`).
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
 from ofa_fleet.delivery.store.rollout_store import RolloutStore
 from ofa_fleet.serving.change_follower import follow_changes
 from ofa_fleet.serving.registry_client import RegistryClient
+from ofa_fleet.storage.lru import Lru
 from ofa_fleet.v1 import registry_pb2, registry_pb2_grpc
 
 FLEET_TTL_SECONDS = 5.0
+TARGET_TTL_SECONDS = 0.5
+MAX_CACHED_TARGETS = 100_000
 
 
 class FleetDirectory:
@@ -108,6 +117,13 @@ class FleetTarget:
         return self.model
 
 
+@dataclass(frozen=True)
+class _CachedTarget:
+    target: FleetTarget
+    fleet: FleetView  # the record it was computed from
+    writes: int  # `Database.committed_writes` before it was read
+
+
 class TargetModels:
     """The models a fleet's devices should run now, by its rollout policy."""
 
@@ -117,10 +133,19 @@ class TargetModels:
         self.store = store
         self.fleets = fleets
         self.rollouts = rollouts or RolloutStore(store.database)
+        self._cached: Lru[str, _CachedTarget] = Lru(
+            max_entries=MAX_CACHED_TARGETS, ttl_seconds=TARGET_TTL_SECONDS
+        )
 
     async def for_fleet(self, fleet_name: str) -> FleetTarget:
         fleet = await self.fleets.fleet(fleet_name)
-        return await asyncio.to_thread(fleet_target, self.store, self.rollouts, fleet)
+        writes = self.store.database.committed_writes
+        cached = self._cached.get(fleet_name)
+        if cached is not None and cached.fleet is fleet and cached.writes == writes:
+            return cached.target
+        target = await asyncio.to_thread(fleet_target, self.store, self.rollouts, fleet)
+        self._cached.put(fleet_name, _CachedTarget(target, fleet, writes))
+        return target
 
     async def fleets_by_model(self) -> dict[tuple[str, str], list[str]]:
         """For each model, by (profile, sha256), that some fleet's devices are told to run
