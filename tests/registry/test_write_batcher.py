@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from ofa_fleet.contract.rollout import RolloutPolicy
-from ofa_fleet.errors import NotFoundError
+from ofa_fleet.errors import InvalidArgumentError, NotFoundError
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.write_batcher import WriteBatcher
 from tests.registry.conftest import example_profile
@@ -66,3 +66,33 @@ def test_a_failed_commit_fails_every_write_in_it(store: RegistryStore) -> None:
     assert all(isinstance(o, RuntimeError) for o in outcomes)
     with pytest.raises(NotFoundError):
         store.heartbeat("d-" + "0" * 20)
+
+
+def test_heartbeats_in_one_batch_share_one_statement_and_fail_alone(
+    store: RegistryStore,
+) -> None:
+    store.create_profile(example_profile())
+    store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
+    devices = [store.register_device("pis", f"hw-{i}")[0].id for i in range(30)]
+    batcher = WriteBatcher(store.database, max_batch=64)
+    calls: list[int] = []
+
+    def counting(c, device_ids):  # type: ignore[no-untyped-def]
+        calls.append(len(device_ids))
+        return RegistryStore.heartbeats_in(c, device_ids)
+
+    missing, malformed = "d-" + "0" * 20, "not a device id"
+    asked = [*devices, devices[0], missing, malformed]  # devices[0] beats twice
+
+    async def burst() -> list[object]:
+        beats = [batcher.submit_shared(counting, device_id) for device_id in asked]
+        return await asyncio.gather(*beats, return_exceptions=True)
+
+    outcomes = asyncio.run(burst())
+    assert calls == [len(asked) - 1]  # one call for the whole burst, each id once
+    times = outcomes[: len(devices) + 1]
+    assert all(isinstance(t, int) for t in times) and len(set(times)) == 1
+    assert isinstance(outcomes[-2], NotFoundError)
+    assert isinstance(outcomes[-1], InvalidArgumentError)
+    seen = {d.id: d.last_seen_us for d in store.list_devices(page_size=100).items}
+    assert all(seen[d] == times[0] for d in devices)

@@ -207,7 +207,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
         self, request: pb.HeartbeatRequest, context: aio.ServicerContext
     ) -> pb.HeartbeatResponse:
         device_id = parse_device_name(request.name).device
-        now = await self.batcher.submit(lambda c: self.store.heartbeat_in(c, device_id))
+        now: int = await self.batcher.submit_shared(RegistryStore.heartbeats_in, device_id)
         return pb.HeartbeatResponse(
             server_time=timestamp(now), heartbeat_interval=self.heartbeat_interval
         )

@@ -6,12 +6,17 @@ a disk flush) per device, one writer at a time. Here writes that arrive while a 
 under way wait for the next one and are committed together; every caller is still
 answered only after its own write is durable. Each write runs in a savepoint, so one that
 fails (a fleet deleted meanwhile) is rolled back alone and the rest of the batch commits.
+
+Writes of one kind that a single statement can do for many (heartbeats: one UPDATE for
+every device that beat) are submitted with `submit_shared`: the batch's items of that
+kind go to one call, in one savepoint, and each caller gets its own item's outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -20,19 +25,40 @@ from ofa_fleet.errors import OfaFleetError
 from ofa_fleet.storage.database import Database
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 Write = Callable[[Connection], Any]
+# Many items in one go: each item's result, or the OfaFleetError it failed with.
+SharedWrite = Callable[[Connection, Sequence[Any]], Mapping[Any, Any]]
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """One caller's item of a shared write."""
+
+    write: SharedWrite
+    item: Hashable
 
 
 class WriteBatcher:
     def __init__(self, database: Database, max_batch: int = 128) -> None:
         self.database = database
         self.max_batch = max_batch
-        self._pending: list[tuple[Write, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Write | _Shared, asyncio.Future[Any]]] = []
         self._worker: asyncio.Task[None] | None = None
 
     async def submit(self, write: Callable[[Connection], T]) -> T:
         """Run `write` in the next group commit; its result once that commit is durable."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        return await self._enqueue(write)
+
+    async def submit_shared(
+        self, write: Callable[[Connection, Sequence[K]], Mapping[K, T | OfaFleetError]], item: K
+    ) -> T:
+        """`item` joins every other item of `write` in the next group commit, which calls
+        `write` once with them all; `item`'s own result (or error) once that is durable."""
+        return await self._enqueue(_Shared(write, item))
+
+    async def _enqueue(self, write: Write | _Shared) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((write, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
@@ -54,10 +80,24 @@ class WriteBatcher:
                 else:
                     future.set_result(outcome)
 
-    def _commit(self, writes: list[Write]) -> list[Any]:
+    def _commit(self, writes: list[Write | _Shared]) -> list[Any]:
+        shared: dict[SharedWrite, list[Hashable]] = {}
+        for write in writes:
+            if isinstance(write, _Shared):
+                shared.setdefault(write.write, []).append(write.item)
         outcomes: list[Any] = []
         with self.database.write_connection() as connection:
+            results = {
+                (function, item): outcome
+                for function, items in shared.items()
+                for item, outcome in self._in_savepoint(
+                    connection, lambda c, f=function, i=items: f(c, list(dict.fromkeys(i))), items
+                ).items()
+            }
             for write in writes:
+                if isinstance(write, _Shared):
+                    outcomes.append(results[(write.write, write.item)])
+                    continue
                 savepoint = connection.begin_nested()
                 try:
                     outcomes.append(write(connection))
@@ -66,4 +106,20 @@ class WriteBatcher:
                     outcomes.append(error)
                 else:
                     savepoint.commit()
+        return outcomes
+
+    @staticmethod
+    def _in_savepoint(
+        connection: Connection,
+        write: Callable[[Connection], Mapping[Any, Any]],
+        items: list[Hashable],
+    ) -> Mapping[Any, Any]:
+        """`write`'s outcomes; if it fails as a whole, that error for every item."""
+        savepoint = connection.begin_nested()
+        try:
+            outcomes = write(connection)
+        except OfaFleetError as error:
+            savepoint.rollback()
+            return dict.fromkeys(items, error)
+        savepoint.commit()
         return outcomes
