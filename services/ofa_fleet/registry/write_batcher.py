@@ -87,13 +87,10 @@ class WriteBatcher:
                 shared.setdefault(write.write, []).append(write.item)
         outcomes: list[Any] = []
         with self.database.write_connection() as connection:
-            results = {
-                (function, item): outcome
-                for function, items in shared.items()
-                for item, outcome in self._in_savepoint(
-                    connection, lambda c, f=function, i=items: f(c, list(dict.fromkeys(i))), items
-                ).items()
-            }
+            results: dict[tuple[SharedWrite, Hashable], Any] = {}
+            for function, items in shared.items():
+                for item, outcome in self._in_savepoint(connection, function, items).items():
+                    results[(function, item)] = outcome
             for write in writes:
                 if isinstance(write, _Shared):
                     outcomes.append(results[(write.write, write.item)])
@@ -110,14 +107,13 @@ class WriteBatcher:
 
     @staticmethod
     def _in_savepoint(
-        connection: Connection,
-        write: Callable[[Connection], Mapping[Any, Any]],
-        items: list[Hashable],
+        connection: Connection, write: SharedWrite, items: list[Hashable]
     ) -> Mapping[Any, Any]:
-        """`write`'s outcomes; if it fails as a whole, that error for every item."""
+        """`write`'s outcomes for `items` (each once); if it fails as a whole, that error
+        for every item."""
         savepoint = connection.begin_nested()
         try:
-            outcomes = write(connection)
+            outcomes = write(connection, list(dict.fromkeys(items)))
         except OfaFleetError as error:
             savepoint.rollback()
             return dict.fromkeys(items, error)
