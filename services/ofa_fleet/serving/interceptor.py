@@ -64,8 +64,8 @@ class CallInterceptor(aio.ServerInterceptor):
     """See the module docstring. `metrics`, when given, counts and times every call.
 
     A method's wrapped handler is built on its first call and kept: the methods are the
-    server's own (an unknown one has no handler), and building closures, a handler and
-    bound metrics per call was a measurable share of the cheapest calls.
+    server's own (an unknown one has no handler), so there is no reason to build closures,
+    a handler and four lock-taking metric lookups again on every call.
     """
 
     def __init__(
