@@ -119,10 +119,13 @@ class CallInterceptor(aio.ServerInterceptor):
 class _Outcome:
     """What one call's log line and metrics need to know once it ends."""
 
-    __slots__ = ("code", "principal", "started")
+    __slots__ = ("code", "peer", "principal", "started")
 
-    def __init__(self) -> None:
+    def __init__(self, peer: str) -> None:
         self.started = time.perf_counter()
+        # Read now: once a client has gone, asking the call's context anything may crash
+        # the process (gRPC's core has freed the call), and `finish` runs after that.
+        self.peer = peer
         self.principal: Principal | None = None
         self.code = grpc.StatusCode.OK
 
@@ -159,7 +162,7 @@ class _MethodCalls:
 
     def unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapped(request: object, context: aio.ServicerContext) -> Any:
-            outcome = self.start()
+            outcome = self.start(context)
             try:
                 outcome.principal = await self.admit(request, context)
                 response = await behavior(request, context)
@@ -170,13 +173,13 @@ class _MethodCalls:
                 await self.fail(error, context, outcome)
                 raise
             finally:
-                self.finish(outcome, context)
+                self.finish(outcome)
 
         return wrapped
 
     def stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
         async def wrapped(request: object, context: aio.ServicerContext) -> AsyncIterator[Any]:
-            outcome = self.start()
+            outcome = self.start(context)
             try:
                 outcome.principal = await self.admit(request, context)
                 async for response in behavior(request, context):
@@ -187,14 +190,14 @@ class _MethodCalls:
                 await self.fail(error, context, outcome)
                 raise
             finally:
-                self.finish(outcome, context)
+                self.finish(outcome)
 
         return wrapped
 
-    def start(self) -> _Outcome:
+    def start(self, context: aio.ServicerContext) -> _Outcome:
         if self.metrics is not None:
             self.metrics.started()
-        return _Outcome()
+        return _Outcome(context.peer())
 
     async def fail(
         self, error: BaseException, context: aio.ServicerContext, outcome: _Outcome
@@ -227,7 +230,7 @@ class _MethodCalls:
             outcome.code, f"internal error (incident {incident}); the server log has the details"
         )
 
-    def finish(self, outcome: _Outcome, context: aio.ServicerContext) -> None:
+    def finish(self, outcome: _Outcome) -> None:
         seconds = time.perf_counter() - outcome.started
         set_current_principal(None)
         principal = outcome.principal
@@ -243,7 +246,7 @@ class _MethodCalls:
                     "code": outcome.code.name,
                     "ms": round(seconds * 1000, 3),
                     "principal": principal.describe() if principal else "",
-                    "peer": context.peer(),
+                    "peer": outcome.peer,
                 },
             )
         if self.metrics is not None:
