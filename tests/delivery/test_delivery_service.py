@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 
@@ -261,3 +262,35 @@ def test_a_watching_device_hears_of_each_new_current_model(world: World):
             )
         )
     assert error.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_watches_that_devices_cancel_are_logged_and_the_server_serves_on(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Their line is at INFO (CANCELLED is no success) and is written after the client has
+    # gone, with the peer read while the call was alive.
+    world.add_model(23)
+    enrolled = world.devices[0]
+    with caplog.at_level(logging.INFO, logger="ofa_fleet.access"):
+        for _ in range(20):
+            stream = world.delivery.WatchModel(
+                delivery_pb2.WatchModelRequest(device=enrolled.device.name),
+                metadata=bearer(enrolled.device_token),
+                timeout=30,
+            )
+            next(stream)
+            stream.cancel()
+        deadline = time.monotonic() + 10
+        while len(_watch_lines(caplog, "CANCELLED")) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert len(_watch_lines(caplog, "CANCELLED")) == 20
+    assert all(r.peer.startswith("ipv") for r in _watch_lines(caplog, "CANCELLED"))
+    assert world.get_manifest().manifest.sha256  # still serving
+
+
+def _watch_lines(caplog: pytest.LogCaptureFixture, code: str) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.getMessage() == "call" and r.method.endswith("/WatchModel") and r.code == code
+    ]
