@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,7 +128,8 @@ async def load(address: str, enrolment: str, concurrency: int, seconds: float) -
 
         async def register(slot: int) -> None:
             answer = await stub.RegisterDevice(
-                pb.RegisterDeviceRequest(hardware_id=f"bench-{slot}"),
+                # With a request_id, as the agent enrols: a retry gets the same device.
+                pb.RegisterDeviceRequest(hardware_id=f"bench-{slot}", request_id=str(uuid.uuid4())),
                 metadata=bearer(enrolment),
                 timeout=30,
             )

@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
+from ofa_fleet.contract import tokens
 from ofa_fleet.contract.rollout import RolloutPolicy
 from ofa_fleet.errors import InvalidArgumentError, NotFoundError
+from ofa_fleet.registry.records import Enrolment
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.write_batcher import WriteBatcher
 from tests.registry.conftest import example_profile
@@ -96,3 +98,54 @@ def test_heartbeats_in_one_batch_share_one_statement_and_fail_alone(
     assert isinstance(outcomes[-1], InvalidArgumentError)
     seen = {d.id: d.last_seen_us for d in store.list_devices(page_size=100).items}
     assert all(seen[d] == times[0] for d in devices)
+
+
+REQUEST = "123e4567-e89b-42d3-a456-426614174000"
+
+
+def test_a_batch_of_enrolments_is_one_call_each_failing_alone_retries_kept_apart(
+    store: RegistryStore,
+) -> None:
+    store.create_profile(example_profile())
+    store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
+    before = len(store.changes_after(0))
+    batcher = WriteBatcher(store.database, max_batch=64)
+    calls: list[int] = []
+
+    def counting(c, enrolments):  # type: ignore[no-untyped-def]
+        calls.append(len(enrolments))
+        return RegistryStore.register_devices_in(c, enrolments)
+
+    def enrolment(fleet: str, hardware_id: str, request_id: str = "") -> Enrolment:
+        return Enrolment(fleet, hardware_id, request_id, *tokens.issue(tokens.DEVICE_PREFIX))
+
+    asked = [
+        *(enrolment("pis", f"hw-{i}") for i in range(20)),
+        enrolment("pis", "twin"),  # two alike without a request_id: two devices
+        enrolment("pis", "twin"),
+        enrolment("nope", "lost"),  # a fleet that does not exist
+        enrolment("pis", "x" * 10_000),  # a hardware id over its bound
+        enrolment("pis", "retried", REQUEST),  # an enrolment and its retry, one batch
+        enrolment("pis", "retried", REQUEST),
+        enrolment("pis", "other", REQUEST),  # the same request for another device
+    ]
+
+    async def burst() -> list[object]:
+        answers = [batcher.submit_shared(counting, e) for e in asked]
+        return await asyncio.gather(*answers, return_exceptions=True)
+
+    outcomes = asyncio.run(burst())
+    assert calls == [len(asked)]
+    devices = [o[0] for o in outcomes if isinstance(o, tuple)]  # type: ignore[index]
+    assert len(devices) == 24
+    assert devices[20].id != devices[21].id  # the twins
+    assert isinstance(outcomes[22], NotFoundError)
+    assert isinstance(outcomes[23], InvalidArgumentError)
+    first, retry = outcomes[24], outcomes[25]
+    assert first[0].id == retry[0].id  # type: ignore[index]
+    assert isinstance(outcomes[26], InvalidArgumentError)
+    assert store.device_for_token(retry[1]) is not None  # type: ignore[index]
+    assert store.device_for_token(first[1]) is None  # the retry's token replaced it
+    new = store.changes_after(0)[before:]
+    assert [c.cursor for c in new] == list(range(before + 1, before + 24))  # one per device
+    assert {c.entity_id for c in new} == {d.id for d in devices}

@@ -87,6 +87,18 @@ class DeviceRecord:
     profiling_cost_total: EnergyCost = ZERO
 
 
+@dataclass(frozen=True)
+class Enrolment:
+    """One RegisterDevice call, its token issued up front: two calls alike in every field
+    are still two enrolments (two devices), told apart by their tokens."""
+
+    fleet: str
+    hardware_id: str
+    request_id: str
+    token: str
+    token_hash: str
+
+
 class ChangeKind(enum.Enum):
     PROFILE = "profile"
     FLEET = "fleet"

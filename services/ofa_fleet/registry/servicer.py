@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar
 from grpc import aio
 
 from ofa_fleet.carbon.cost import EnergyCost
+from ofa_fleet.contract import tokens
 from ofa_fleet.contract.fields import check_name, check_within
 from ofa_fleet.contract.heartbeat import (
     DEFAULT_HEARTBEAT_SECONDS,
@@ -37,7 +38,7 @@ from ofa_fleet.registry import convert
 from ofa_fleet.registry.change_feed import ChangeFeed
 from ofa_fleet.registry.fleet_update import requested_change
 from ofa_fleet.registry.profile_update import apply_update
-from ofa_fleet.registry.records import DeviceRecord
+from ofa_fleet.registry.records import DeviceRecord, Enrolment
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.write_batcher import WriteBatcher
 from ofa_fleet.serving.access import current_principal
@@ -191,10 +192,13 @@ class RegistryServicer(registry_pb2_grpc.RegistryServiceServicer):
     async def RegisterDevice(  # noqa: N802
         self, request: pb.RegisterDeviceRequest, context: aio.ServicerContext
     ) -> pb.RegisterDeviceResponse:
-        fleet, hardware_id = current_principal().subject, request.hardware_id
-        request_id = request.request_id
-        record, token = await self.batcher.submit(
-            lambda c: self.store.register_device_in(c, fleet, hardware_id, request_id)
+        token, token_hash = tokens.issue(tokens.DEVICE_PREFIX)
+        enrolment = Enrolment(
+            current_principal().subject, request.hardware_id, request.request_id, token, token_hash
+        )
+        record: DeviceRecord
+        record, token = await self.batcher.submit_shared(
+            RegistryStore.register_devices_in, enrolment
         )
         self.feed.notify()
         return pb.RegisterDeviceResponse(
