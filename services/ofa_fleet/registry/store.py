@@ -13,7 +13,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -300,15 +300,7 @@ class RegistryStore:
         within one batch (see `_retry_of`).
         """
         outcomes: dict[Enrolment, tuple[DeviceRecord, str] | OfaFleetError] = {}
-        valid: list[Enrolment] = []
-        for enrolment in enrolments:
-            try:
-                check_text(enrolment.hardware_id, "hardware_id", MAX_HARDWARE_ID_LENGTH)
-                check_request_id(enrolment.request_id)
-            except OfaFleetError as error:
-                outcomes[enrolment] = error
-            else:
-                valid.append(enrolment)
+        valid = _checked(enrolments, _check_enrolment, outcomes)
         if not valid:
             return outcomes
         now = now_us()
@@ -373,14 +365,7 @@ class RegistryStore:
         heartbeats arrive by the hundred, and one UPDATE each (in a savepoint each) was
         most of their cost. Each id's outcome: the time it was seen, or its error."""
         outcomes: dict[str, int | OfaFleetError] = {}
-        valid: list[str] = []
-        for device_id in device_ids:
-            try:
-                check_device_id(device_id)
-            except OfaFleetError as error:
-                outcomes[device_id] = error
-            else:
-                valid.append(device_id)
+        valid = _checked(device_ids, check_device_id, outcomes)
         if not valid:
             return outcomes
         now = now_us()
@@ -782,6 +767,30 @@ def _fleet(row: FleetRow) -> FleetRecord:
         created_us=row.created_us,
         updated_us=row.updated_us,
     )
+
+
+Item = TypeVar("Item")
+
+
+def _checked(
+    items: Sequence[Item], check: Callable[[Item], object], failed: dict[Item, Any]
+) -> list[Item]:
+    """The items that pass `check`, in order; each that fails goes into `failed` with its
+    error, so that one bad item of a batch fails alone."""
+    passed = []
+    for item in items:
+        try:
+            check(item)
+        except OfaFleetError as error:
+            failed[item] = error
+        else:
+            passed.append(item)
+    return passed
+
+
+def _check_enrolment(enrolment: Enrolment) -> None:
+    check_text(enrolment.hardware_id, "hardware_id", MAX_HARDWARE_ID_LENGTH)
+    check_request_id(enrolment.request_id)
 
 
 @dataclasses.dataclass(frozen=True)
