@@ -119,6 +119,38 @@ def test_all_enabled_renders_every_kind():
     }  # fmt: skip
 
 
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def test_every_pod_runs_the_image_by_digest_when_one_is_given():
+    values = values_file(ALL_ENABLED)
+    values["image"] = {**values.get("image", {}), "repository": "registry.example/ofa-fleet"}
+    by_tag = _images(objects(render(values)))
+    values["image"]["digest"] = DIGEST
+    by_digest = _images(objects(render(values)))
+    assert len(by_digest) == len(by_tag) >= 8  # every server, Ray pod and job container
+    assert set(by_digest) == {f"registry.example/ofa-fleet@{DIGEST}"}
+    assert all(image.startswith("registry.example/ofa-fleet:") for image in by_tag)
+
+
+def _images(found: list[dict[str, Any]]) -> list[str]:
+    """Every container image the objects name, wherever in them it is."""
+    images: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "image" and isinstance(value, str):
+                    images.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(found)
+    return images
+
+
 def test_a_default_install_asks_for_no_volume_it_may_not_get():
     """Common default storage classes offer ReadWriteOnce only: a default install keeps
     models in PostgreSQL and claims no volume, so nothing waits Pending."""
@@ -468,6 +500,7 @@ BAD_VALUES = {
     "negative connection age": {"connections": {"maxAgeSeconds": -1, "maxAgeGraceSeconds": 60}},
     "no grace on shutdown": {"delivery": {"shutdown": {"preStopSeconds": 5, "graceSeconds": 0}}},
     "unknown training key": {"training": {"gpuType": "h100"}},
+    "digest not sha256": {"image": {"digest": "latest"}},
     "training data claim not a name": {
         "training": {"data": {"existingClaim": "Data_Set", "mountPath": "/d", "path": "/d/x"}}
     },
