@@ -31,10 +31,9 @@ def test_concurrent_writes_share_commits_and_fail_alone(store: RegistryStore) ->
 
     async def burst() -> list[object]:
         calls = [
-            batcher.submit(
-                lambda c, i=i: RegistryStore.register_device_in(
-                    c, "nope" if i == 7 else "pis", f"{i}"
-                )
+            batcher.submit_shared(
+                RegistryStore.register_devices_in,
+                _enrolment("nope" if i == 7 else "pis", f"{i}"),
             )
             for i in range(40)
         ]
@@ -61,13 +60,44 @@ def test_a_failed_commit_fails_every_write_in_it(store: RegistryStore) -> None:
 
     async def two() -> list[object]:
         return await asyncio.gather(
-            batcher.submit(lambda c: 1), batcher.submit(lambda c: 2), return_exceptions=True
+            batcher.submit_shared(_echo, 1), batcher.submit_shared(_echo, 2), return_exceptions=True
         )
 
     outcomes = asyncio.run(two())
     assert all(isinstance(o, RuntimeError) for o in outcomes)
     with pytest.raises(NotFoundError):
         store.heartbeat("d-" + "0" * 20)
+
+
+def test_a_kind_of_write_that_fails_whole_is_rolled_back_alone(store: RegistryStore) -> None:
+    store.create_profile(example_profile())
+    store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
+    batcher = WriteBatcher(store.database)
+
+    def enrol_then_refuse(c, enrolments):  # type: ignore[no-untyped-def]
+        RegistryStore.register_devices_in(c, enrolments)  # written, then rolled back
+        raise InvalidArgumentError("refused after writing")
+
+    async def both() -> list[object]:
+        return await asyncio.gather(
+            batcher.submit_shared(enrol_then_refuse, _enrolment("pis", "rolled-back")),
+            batcher.submit_shared(RegistryStore.register_devices_in, _enrolment("pis", "kept")),
+            return_exceptions=True,
+        )
+
+    refused, kept = asyncio.run(both())
+    assert isinstance(refused, InvalidArgumentError)
+    assert isinstance(kept, tuple)
+    stored = [d.hardware_id for d in store.list_devices(page_size=10).items]
+    assert stored == ["kept"]
+
+
+def _echo(c, items):  # type: ignore[no-untyped-def]
+    return {item: item for item in items}
+
+
+def _enrolment(fleet: str, hardware_id: str, request_id: str = "") -> Enrolment:
+    return Enrolment(fleet, hardware_id, request_id, *tokens.issue(tokens.DEVICE_PREFIX))
 
 
 def test_heartbeats_in_one_batch_share_one_statement_and_fail_alone(
@@ -116,18 +146,15 @@ def test_a_batch_of_enrolments_is_one_call_each_failing_alone_retries_kept_apart
         calls.append(len(enrolments))
         return RegistryStore.register_devices_in(c, enrolments)
 
-    def enrolment(fleet: str, hardware_id: str, request_id: str = "") -> Enrolment:
-        return Enrolment(fleet, hardware_id, request_id, *tokens.issue(tokens.DEVICE_PREFIX))
-
     asked = [
-        *(enrolment("pis", f"hw-{i}") for i in range(20)),
-        enrolment("pis", "twin"),  # two alike without a request_id: two devices
-        enrolment("pis", "twin"),
-        enrolment("nope", "lost"),  # a fleet that does not exist
-        enrolment("pis", "x" * 10_000),  # a hardware id over its bound
-        enrolment("pis", "retried", REQUEST),  # an enrolment and its retry, one batch
-        enrolment("pis", "retried", REQUEST),
-        enrolment("pis", "other", REQUEST),  # the same request for another device
+        *(_enrolment("pis", f"hw-{i}") for i in range(20)),
+        _enrolment("pis", "twin"),  # two alike without a request_id: two devices
+        _enrolment("pis", "twin"),
+        _enrolment("nope", "lost"),  # a fleet that does not exist
+        _enrolment("pis", "x" * 10_000),  # a hardware id over its bound
+        _enrolment("pis", "retried", REQUEST),  # an enrolment and its retry, one batch
+        _enrolment("pis", "retried", REQUEST),
+        _enrolment("pis", "other", REQUEST),  # the same request for another device
     ]
 
     async def burst() -> list[object]:

@@ -4,12 +4,13 @@ When a fleet boots, thousands of devices enrol and beat at once. Committing each
 own transaction pays a transaction's fixed cost (and, with SQLite's ``synchronous=FULL``,
 a disk flush) per device, one writer at a time. Here writes that arrive while a commit is
 under way wait for the next one and are committed together; every caller is still
-answered only after its own write is durable. Each write runs in a savepoint, so one that
-fails (a fleet deleted meanwhile) is rolled back alone and the rest of the batch commits.
+answered only after its own write is durable.
 
-Writes of one kind that a single statement can do for many (heartbeats: one UPDATE for
-every device that beat) are submitted with `submit_shared`: the batch's items of that
-kind go to one call, in one savepoint, and each caller gets its own item's outcome.
+A write is an item of a kind that one call can do for many (`submit_shared`: one UPDATE
+for every device that beat, one INSERT for every device that enrolled). A batch calls
+each kind's function once, with all of that kind's items, in a savepoint of its own, and
+each caller gets its own item's outcome: an item that fails (a fleet deleted meanwhile)
+fails alone, and a kind whose call fails as a whole is rolled back alone.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from ofa_fleet.storage.database import Database
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
-Write = Callable[[Connection], Any]
 # Many items in one go: each item's result, or the OfaFleetError it failed with.
 SharedWrite = Callable[[Connection, Sequence[Any]], Mapping[Any, Any]]
 
@@ -43,23 +43,16 @@ class WriteBatcher:
     def __init__(self, database: Database, max_batch: int = 128) -> None:
         self.database = database
         self.max_batch = max_batch
-        self._pending: list[tuple[Write | _Shared, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[_Shared, asyncio.Future[Any]]] = []
         self._worker: asyncio.Task[None] | None = None
-
-    async def submit(self, write: Callable[[Connection], T]) -> T:
-        """Run `write` in the next group commit; its result once that commit is durable."""
-        return await self._enqueue(write)
 
     async def submit_shared(
         self, write: Callable[[Connection, Sequence[K]], Mapping[K, T | OfaFleetError]], item: K
     ) -> T:
         """`item` joins every other item of `write` in the next group commit, which calls
         `write` once with them all; `item`'s own result (or error) once that is durable."""
-        return await self._enqueue(_Shared(write, item))
-
-    async def _enqueue(self, write: Write | _Shared) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((write, future))
+        self._pending.append((_Shared(write, item), future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
         return await future
@@ -80,30 +73,16 @@ class WriteBatcher:
                 else:
                     future.set_result(outcome)
 
-    def _commit(self, writes: list[Write | _Shared]) -> list[Any]:
-        shared: dict[SharedWrite, list[Hashable]] = {}
+    def _commit(self, writes: list[_Shared]) -> list[Any]:
+        kinds: dict[SharedWrite, list[Hashable]] = {}
         for write in writes:
-            if isinstance(write, _Shared):
-                shared.setdefault(write.write, []).append(write.item)
-        outcomes: list[Any] = []
+            kinds.setdefault(write.write, []).append(write.item)
+        results: dict[tuple[SharedWrite, Hashable], Any] = {}
         with self.database.write_connection() as connection:
-            results: dict[tuple[SharedWrite, Hashable], Any] = {}
-            for function, items in shared.items():
+            for function, items in kinds.items():
                 for item, outcome in self._in_savepoint(connection, function, items).items():
                     results[(function, item)] = outcome
-            for write in writes:
-                if isinstance(write, _Shared):
-                    outcomes.append(results[(write.write, write.item)])
-                    continue
-                savepoint = connection.begin_nested()
-                try:
-                    outcomes.append(write(connection))
-                except OfaFleetError as error:
-                    savepoint.rollback()
-                    outcomes.append(error)
-                else:
-                    savepoint.commit()
-        return outcomes
+        return [results[(write.write, write.item)] for write in writes]
 
     @staticmethod
     def _in_savepoint(
