@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
@@ -167,6 +167,30 @@ def test_pages_of_models_of_the_same_bytes_and_moment_lose_none(store: ModelStor
         if not (token := page.next_token):
             break
     assert seen == sorted(profiles, reverse=True)
+
+
+def test_a_model_read_once_is_served_from_memory_without_a_query_or_a_blob_read(
+    tmp_path: Path, database: Database
+) -> None:
+    data = model_bytes(1)
+    counting = CountingBlobs(FileBlobStore(tmp_path / "blobs"))
+    store = ModelStore(database, counting)
+    first = store.add(manifest_for(data), SIGNATURE, data)
+    store.add(manifest_for(data, profile="x86-gateway"), SIGNATURE, data)
+    reader = ModelStore(database, counting)  # another replica: nothing of it in memory yet
+    assert reader.readable_in_memory(first.sha256) is None
+    model = reader.readable(first.sha256)
+    assert (model.data, model.first_profile, model.size_bytes) == (data, PROFILE, len(data))
+    gets, queries = counting.gets, []
+    count = lambda *args: queries.append(args[2])  # noqa: E731  (the statement)
+    event.listen(database.reader, "before_cursor_execute", count)
+    try:
+        assert reader.readable_in_memory(first.sha256) == model
+        assert reader.readable(first.sha256) == model
+    finally:
+        event.remove(database.reader, "before_cursor_execute", count)
+    assert (queries, counting.gets) == ([], gets)
+    assert reader.readable_in_memory("ab" * 32) is None  # never read: the caller goes to I/O
 
 
 def test_re_adding_puts_back_a_lost_blob(tmp_path: Path, database: Database) -> None:

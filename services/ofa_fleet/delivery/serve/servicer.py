@@ -10,7 +10,7 @@ downloading one model hold it once) and sends it in bounded chunks.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from google.longrunning import operations_pb2
 from grpc import aio
@@ -39,7 +39,7 @@ from ofa_fleet.delivery.serve.operations import OperationsServicer
 from ofa_fleet.delivery.serve.pinning import FleetPinning
 from ofa_fleet.delivery.serve.revocations import Revocations
 from ofa_fleet.delivery.signing import ModelSigner
-from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore
+from ofa_fleet.delivery.store.model_store import ModelRecord, ModelStore, ReadableModel
 from ofa_fleet.delivery.store.operations import Operations
 from ofa_fleet.delivery.store.specializations import Specializations, SpecializationStatus
 from ofa_fleet.errors import (
@@ -109,38 +109,40 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
     async def ReadModel(  # noqa: N802
         self, request: delivery_pb2.ReadModelRequest, context: aio.ServicerContext
     ) -> AsyncIterator[delivery_pb2.ReadModelResponse]:
-        record = await asyncio.to_thread(self.store.any_record, request.sha256)
-        size, offset = record.size_bytes, request.read_offset
+        check_sha256(request.sha256, "sha256", required=True)
+        model = self.store.readable_in_memory(request.sha256)
+        if model is None:
+            model = await asyncio.to_thread(self.store.readable, request.sha256)
+        size, offset = model.size_bytes, request.read_offset
         if offset > size:
             raise OutOfRangeError(
-                f"read_offset {offset} is past the end of model {record.sha256} "
+                f"read_offset {offset} is past the end of model {model.sha256} "
                 f"({size} bytes); resume from an offset between 0 and {size}"
             )
         end = size if request.read_limit == 0 else min(size, offset + request.read_limit)
         principal = current_principal()
         # The bytes are the same whoever reads them; the figures count the reader's profile.
-        profile = record.profile_name
+        profile = model.first_profile
         if principal.role is Role.DEVICE:
             fleet = parse_device_name(principal.subject).fleet
             profile = (await self.targets.fleets.fleet(fleet)).profile
         if self.revocations is None or principal.role is not Role.DEVICE:
-            async for chunk in self._chunks(record, profile, offset, end):
+            for chunk in self._chunks(model, profile, offset, end):
                 yield chunk
             return
         # Chunks come without waiting, so a look at the flag before each is enough (and
         # cheaper on this hot path than racing every chunk against it, as WatchModel must).
         with self.revocations.streaming(principal.subject) as revoked:
-            async for chunk in self._chunks(record, profile, offset, end):
+            for chunk in self._chunks(model, profile, offset, end):
                 if revoked.is_set():
                     raise UnauthenticatedError("this device was deleted; its access ended")
                 yield chunk
 
-    async def _chunks(
-        self, record: ModelRecord, profile: str, offset: int, end: int
-    ) -> AsyncIterator[delivery_pb2.ReadModelResponse]:
-        size = record.size_bytes
-        model = await asyncio.to_thread(self.store.read, record.sha256)
-        view = memoryview(model)
+    def _chunks(
+        self, model: ReadableModel, profile: str, offset: int, end: int
+    ) -> Iterator[delivery_pb2.ReadModelResponse]:
+        size = model.size_bytes
+        view = memoryview(model.data)
         starts = range(offset, end, self.chunk_bytes)
         if not starts and end == size:  # a resume that already had every byte
             self.metrics.served(profile)

@@ -15,7 +15,9 @@ so the history holds every change that committed and nothing that rolled back.
 Reads go through a per-process cache bounded by bytes and keyed by sha256: content never
 changes under a name, so nothing is ever invalidated, and a thousand devices booting at
 once cost one blob read per replica, not a thousand (concurrent misses on one blob wait
-for a single load instead of each loading it).
+for a single load instead of each loading it). Which profile first stored each blob is
+kept beside it (records are never deleted, so that never changes either): a model that is
+read again and again is served from memory without a query or a thread.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ MAX_SIGNATURE_BYTES = 1024
 DEFAULT_HISTORY = 100
 MAX_HISTORY = 1000
 LOAD_LOCKS = 64
+# Blobs whose first profile is remembered: a name each, far more models than a store serves.
+FIRST_PROFILES = 4096
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,24 @@ class ModelRecord:
 
 
 @dataclass(frozen=True)
+class ReadableModel:
+    """A model's bytes as a download serves them: the same whoever reads them.
+
+    Attributes:
+        first_profile: the profile that stored these bytes first, whose figures count a
+            read by someone who is no device of any profile (an operator).
+    """
+
+    sha256: str
+    data: bytes
+    first_profile: str
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One change of a profile's current model: to `sha256`, why, and when it committed."""
 
@@ -128,6 +150,7 @@ class ModelStore:
         self.database = database
         self.blobs = blobs
         self.cache: Lru[str, bytes] = Lru(max_bytes=cache_bytes, size_of=len)
+        self._first_profiles: Lru[str, str] = Lru(max_entries=FIRST_PROFILES)
         # Striped rather than one lock per sha256: bounded, and two blobs rarely share one.
         self._load_locks = [threading.Lock() for _ in range(LOAD_LOCKS)]
 
@@ -214,7 +237,25 @@ class ModelStore:
             row = s.scalars(query).first()
             if row is None:
                 raise NotFoundError(f"no model {sha256}")
-            return _record(row)
+            record = _record(row)
+        self._first_profiles.put(sha256, record.profile_name)
+        return record
+
+    def readable(self, sha256: str) -> ReadableModel:
+        """The model's bytes to serve (`NotFoundError` if no profile has them): from memory
+        when `readable_in_memory` has them, else one query and one blob read."""
+        check_sha256(sha256, "sha256", required=True)
+        profile = self._first_profiles.get(sha256) or self.any_record(sha256).profile_name
+        return ReadableModel(sha256, self.read(sha256), profile)
+
+    def readable_in_memory(self, sha256: str) -> ReadableModel | None:
+        """`readable`'s answer if it needs no I/O, else None: safe on an event loop, where
+        the hot path of a fleet's downloads then costs no hop to a worker thread."""
+        data = self.cache.get(sha256)
+        profile = self._first_profiles.get(sha256)
+        if data is None or profile is None:
+            return None
+        return ReadableModel(sha256, data, profile)
 
     def profiles_of(self, sha256: str) -> list[str]:
         """The profiles that have a model of these bytes, by name."""
