@@ -38,6 +38,13 @@ is kept beside the checkpoint). The checkpoint is trained on ``digits`` on first
    fastest chunk size. Per-download latencies are in the JSON, but only over downloads
    that completed within the window: at 1,000 streams one download can take about as long
    as the window, so they are a censored sample.
+2b. ARTIFACT MODE (when nginx is installed). nginx serves delivery's blob folder at
+   ``/models/<sha256>`` and delivery is started again with ``--model-url`` naming it;
+   the same lean clients take the signed manifest from delivery over gRPC and the bytes
+   from the URL it names (``download_load.py --mode url``), against the same clients
+   fetching that URL alone (``--mode http``, no manifest): what artifact mode costs a
+   download beside the plain file server. Also set against wrk's figure from part 2, a
+   C client that hashes nothing, so the Python clients' own cost shows.
 3. RESUME. A device's ReadModel is cut once half the model has arrived; a second
    ReadModel from ``read_offset`` must send exactly the rest (chunk bytes counted, first
    offset checked, the joined bytes' sha256 checked). The same through the device agent:
@@ -255,9 +262,9 @@ class Stage:
     def __exit__(self, *exc: object) -> None:
         self.registry.stop()
 
-    def delivery(self, chunk_bytes: int) -> LoggedProcess:
+    def delivery(self, chunk_bytes: int, *extra: str) -> LoggedProcess:
         return delivery_process(
-            self.files, self.registry.address, "--chunk-bytes", str(chunk_bytes)
+            self.files, self.registry.address, "--chunk-bytes", str(chunk_bytes), *extra
         )
 
 
@@ -356,8 +363,11 @@ def run_clients(
     clients: int,
     seconds: float,
     model: dict[str, Any],
+    mode: str = "grpc",
+    url: str = "",
 ) -> dict[str, Any]:
-    """``clients`` lean client processes, warmed up, then started together."""
+    """``clients`` lean client processes, warmed up, then started together; ``mode`` and
+    ``url`` as ``download_load.py client`` takes them."""
     shares = [concurrency // clients + (i < concurrency % clients) for i in range(clients)]
     processes = []
     first = 0
@@ -369,6 +379,7 @@ def run_clients(
                     *("--target", target, "--devices", str(devices_file)),
                     *("--first-device", str(first), "--concurrency", str(share)),
                     *("--seconds", str(seconds), "--sha256", model["sha256"]),
+                    *("--mode", mode, *(("--url", url) if url else ())),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -490,6 +501,59 @@ def streaming(
     result["best_bare_over_nginx"] = ratio(
         rows[str(best)]["bare"]["bytes_per_s"], result["nginx"]["bytes_per_s"]
     )
+    result["artifact"] = artifact_mode(
+        stage, model, best, devices_file, concurrency, clients, seconds, repeats, nginx_workers
+    )
+    result["artifact"]["over_wrk"] = ratio(
+        result["artifact"]["artifact"]["bytes_per_s"], result["nginx"]["bytes_per_s"]
+    )
+    return result
+
+
+def artifact_mode(
+    stage: Stage,
+    model: dict[str, Any],
+    chunk_bytes: int,
+    devices_file: Path,
+    concurrency: int,
+    clients: int,
+    seconds: float,
+    repeats: int,
+    nginx_workers: int,
+) -> dict[str, Any]:
+    """Manifests from delivery, bytes from nginx serving delivery's blob folder (``serve
+    delivery --model-url``), against the same lean clients fetching the same URL from
+    nginx alone: what the signed manifest over gRPC costs a download in artifact mode."""
+    runs: dict[str, list[dict[str, Any]]] = {"artifact": [], "nginx": []}
+    with (
+        tempfile.TemporaryDirectory(prefix="nginx-blobs-") as folder,
+        nginx_wrk.serving(Path(folder), nginx_workers, concurrency, stage.files.blobs) as port,
+    ):
+        template = f"http://127.0.0.1:{port}/models/{{sha256}}"
+        url = template.replace("{sha256}", model["sha256"])
+        with stage.delivery(chunk_bytes, "--model-url", template) as delivery:
+            for repeat in range(repeats):
+                for kind in ("artifact", "nginx") if repeat % 2 == 0 else ("nginx", "artifact"):
+                    say(
+                        f"downloads x{concurrency}, artifact mode: "
+                        + ("manifest from delivery, " if kind == "artifact" else "")
+                        + f"bytes from nginx, {seconds:g} s ({repeat + 1}/{repeats})"
+                    )
+                    runs[kind].append(
+                        run_clients(
+                            delivery.address,
+                            devices_file,
+                            concurrency,
+                            clients,
+                            seconds,
+                            model,
+                            mode="url" if kind == "artifact" else "http",
+                            url="" if kind == "artifact" else url,
+                        )
+                    )
+    result = {kind: best_run(done) for kind, done in runs.items()}
+    result["url_template"] = template
+    result["over_nginx"] = ratio(result["artifact"]["bytes_per_s"], result["nginx"]["bytes_per_s"])
     return result
 
 
@@ -804,6 +868,36 @@ def print_streaming(console: Console, s: dict[str, Any]) -> None:
             f"bare grpc/nginx {s['best_bare_over_nginx']:.3f}"
         )
     console.print(line)
+    if "artifact" in s:
+        print_artifact(console, s)
+
+
+def print_artifact(console: Console, s: dict[str, Any]) -> None:
+    a = s["artifact"]
+    table = Table(
+        title=f"2b. Artifact mode: {s['concurrency']:,} concurrent downloads, the same lean "
+        f"clients, best of {s['repeats']} x {s['seconds']:g} s"
+    )
+    for column in ("bytes from nginx", "MB/s", "models/s", "failed", "runs MB/s", "vs nginx"):
+        table.add_column(column, justify="right")
+    for kind, label in (
+        ("artifact", "signed manifest from delivery (gRPC), then GET"),
+        ("nginx", "GET alone (no manifest)"),
+    ):
+        r = a[kind]
+        table.add_row(
+            label,
+            mb(r["bytes_per_s"]),
+            f"{r['bytes_per_s'] / s['model_bytes']:,.0f}",
+            f"{sum(r['failures'].values())}",
+            " ".join(mb(x) for x in r["runs_bytes_per_s"]),
+            f"{a['over_nginx']:.2f}" if kind == "artifact" else "",
+        )
+    console.print(table)
+    console.print(
+        f"   artifact mode/wrk {a['over_wrk']:.3f} (wrk: a C client that checks nothing; "
+        "these Python clients hash every byte on the same cores)"
+    )
 
 
 def main() -> int:

@@ -11,6 +11,12 @@ server's token cache and connection settle), prints ``ready`` on stdout, waits f
 ``--seconds`` and prints one JSON object: chunk bytes received in the window, downloads
 completed and verified, their latencies, failures.
 
+``--mode url`` is artifact mode: the manifest from delivery over gRPC as above, the bytes
+from the first of its ``download_urls`` (nginx serving delivery's blob folder) over one
+keep-alive HTTP/1.1 connection per worker, hashed and checked the same way. ``--mode
+http --url URL`` fetches that URL alone (no manifest): what the same clients get from the
+HTTP server, the baseline artifact mode is measured against.
+
 ``bare-server``: a `grpc.aio` server with the same ``GetModelManifest`` and ``ReadModel``
 and the same server options, streaming the same bytes from memory in the same chunk size, with no
 interceptors, no authentication and no store: what gRPC in Python gives when delivery's
@@ -37,6 +43,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from grpc import aio
 
@@ -46,6 +53,7 @@ from ofa_fleet.v1 import common_pb2, delivery_pb2, delivery_pb2_grpc
 
 WARMUP_TIMEOUT_S = 300.0
 CALL_TIMEOUT_S = 120.0
+READ_BYTES = 256 * 1024
 
 
 class Counters:
@@ -61,54 +69,121 @@ class Counters:
         self.failures[error] = self.failures.get(error, 0) + 1
 
 
-async def download(
-    stub: delivery_pb2_grpc.DeliveryServiceStub,
-    device: tuple[str, str],
-    sha256: str,
-    counters: Counters,
-) -> bool:
-    """One download (manifest, then bytes), hashed; True when the bytes check out."""
-    name, token = device
-    digest = hashlib.sha256()
-    answer = await stub.GetModelManifest(
-        delivery_pb2.GetModelManifestRequest(device=name),
-        metadata=bearer(token),
-        timeout=CALL_TIMEOUT_S,
-    )
-    call = stub.ReadModel(
-        delivery_pb2.ReadModelRequest(sha256=answer.manifest.sha256),
-        metadata=bearer(token),
-        timeout=CALL_TIMEOUT_S,
-    )
-    async for message in call:
-        data = message.chunk.data
-        digest.update(data)
-        if counters.counting:
-            counters.bytes += len(data)
-    return digest.hexdigest() == sha256
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection a worker holds to the blob server: a GET, the
+    status line, the headers, then exactly Content-Length body bytes. Lean on purpose (no
+    pool, no redirects, no chunked bodies): a static file server answers this way."""
 
+    def __init__(self) -> None:
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.origin: tuple[str, int] | None = None
 
-async def worker(
-    stub: delivery_pb2_grpc.DeliveryServiceStub,
-    device: tuple[str, str],
-    sha256: str,
-    counters: Counters,
-) -> None:
-    while True:
-        started = time.perf_counter()
+    async def get(self, url: str, digest: Any, counters: Counters) -> None:
+        parts = urlsplit(url)
+        origin = (parts.hostname or "", parts.port or 80)
+        if self.writer is None or self.origin != origin:
+            await self.close()
+            self.reader, self.writer = await asyncio.open_connection(*origin)
+            self.origin = origin
+        assert self.reader is not None
         try:
-            ok = await download(stub, device, sha256, counters)
-        except aio.AioRpcError as error:
+            self.writer.write(f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+            status = (await self.reader.readline()).split(b" ", 2)
+            length = -1
+            while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(status) < 2 or status[1] != b"200" or length < 0:
+                raise ConnectionError(f"HTTP {status[1:2]!r} with Content-Length {length}")
+            while length > 0:
+                data = await self.reader.read(min(length, READ_BYTES))
+                if not data:
+                    raise ConnectionError("the HTTP server closed the connection mid-body")
+                digest.update(data)
+                length -= len(data)
+                if counters.counting:
+                    counters.bytes += len(data)
+        except BaseException:
+            await self.close()  # mid-response: the connection cannot be reused
+            raise
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+class Downloads:
+    """How one worker downloads in ``--mode``: each download hashed, True when it checks
+    out against ``sha256``."""
+
+    def __init__(
+        self, stub: delivery_pb2_grpc.DeliveryServiceStub, args: argparse.Namespace
+    ) -> None:
+        self.stub = stub
+        self.mode = args.mode
+        self.url = args.url
+        self.sha256 = args.sha256
+
+    async def one(self, device: tuple[str, str], http: HttpConnection, counters: Counters) -> bool:
+        name, token = device
+        digest = hashlib.sha256()
+        if self.mode == "http":
+            await http.get(self.url, digest, counters)
+            return digest.hexdigest() == self.sha256
+        answer = await self.stub.GetModelManifest(
+            delivery_pb2.GetModelManifestRequest(device=name),
+            metadata=bearer(token),
+            timeout=CALL_TIMEOUT_S,
+        )
+        if self.mode == "url":
+            if not answer.manifest.download_urls:
+                raise ConnectionError("the manifest names no download URL")
+            await http.get(answer.manifest.download_urls[0], digest, counters)
+            return digest.hexdigest() == self.sha256
+        call = self.stub.ReadModel(
+            delivery_pb2.ReadModelRequest(sha256=answer.manifest.sha256),
+            metadata=bearer(token),
+            timeout=CALL_TIMEOUT_S,
+        )
+        async for message in call:
+            data = message.chunk.data
+            digest.update(data)
             if counters.counting:
-                counters.fail(f"{error.code().name}: {error.details()}")
-            await asyncio.sleep(0.1)
-            continue
-        if counters.counting:
-            counters.downloads += 1
-            counters.verified += ok
-            counters.seconds.append(time.perf_counter() - started)
-            if not ok:
-                counters.fail("sha256 mismatch")
+                counters.bytes += len(data)
+        return digest.hexdigest() == self.sha256
+
+
+async def worker(downloads: Downloads, device: tuple[str, str], counters: Counters) -> None:
+    http = HttpConnection()
+    try:
+        while True:
+            started = time.perf_counter()
+            try:
+                ok = await downloads.one(device, http, counters)
+            except (aio.AioRpcError, OSError) as error:
+                if counters.counting:
+                    counters.fail(describe(error))
+                await asyncio.sleep(0.1)
+                continue
+            if counters.counting:
+                counters.downloads += 1
+                counters.verified += ok
+                counters.seconds.append(time.perf_counter() - started)
+                if not ok:
+                    counters.fail("sha256 mismatch")
+    finally:
+        await http.close()
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, aio.AioRpcError):
+        return f"{error.code().name}: {error.details()}"
+    return f"{type(error).__name__}: {error}"
 
 
 async def run_client(args: argparse.Namespace) -> dict[str, Any]:
@@ -118,20 +193,28 @@ async def run_client(args: argparse.Namespace) -> dict[str, Any]:
     devices = devices[args.first_device : args.first_device + args.concurrency]
     counters = Counters()
     async with aio.insecure_channel(args.target, options=CLIENT_OPTIONS) as channel:
-        stub = delivery_pb2_grpc.DeliveryServiceStub(channel)
-        warm = await asyncio.wait_for(
-            asyncio.gather(
-                *(download(stub, d, args.sha256, counters) for d in devices),  # type: ignore[arg-type]
-                return_exceptions=True,
-            ),
-            WARMUP_TIMEOUT_S,
-        )
+        downloads = Downloads(delivery_pb2_grpc.DeliveryServiceStub(channel), args)
+        warm_connections = [HttpConnection() for _ in devices]
+        try:
+            warm = await asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        downloads.one(d, http, counters)  # type: ignore[arg-type]
+                        for d, http in zip(devices, warm_connections, strict=True)
+                    ),
+                    return_exceptions=True,
+                ),
+                WARMUP_TIMEOUT_S,
+            )
+        finally:
+            for http in warm_connections:
+                await http.close()
         warm_failures = [str(w) for w in warm if w is not True]
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
         counters.counting = True
         tasks = [
-            asyncio.create_task(worker(stub, d, args.sha256, counters))  # type: ignore[arg-type]
+            asyncio.create_task(worker(downloads, d, counters))  # type: ignore[arg-type]
             for d in devices
         ]
         started = time.perf_counter()
@@ -241,6 +324,8 @@ def main() -> int:
     client.add_argument("--concurrency", type=int, required=True)
     client.add_argument("--seconds", type=float, default=10.0)
     client.add_argument("--sha256", required=True)
+    client.add_argument("--mode", choices=("grpc", "url", "http"), default="grpc")
+    client.add_argument("--url", help="--mode http: the URL every worker fetches")
     bare = sub.add_parser("bare-server")
     bare.add_argument("--model", required=True)
     bare.add_argument("--chunk-bytes", type=int, default=64 * 1024)

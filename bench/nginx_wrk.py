@@ -8,11 +8,17 @@ temporary files there, one or two workers, a free loopback port, ``sendfile`` on
 log off); wrk reports through a small Lua script as one JSON line, so nothing is parsed
 from its human-readable table.
 
+``serving`` also serves a delivery blob folder as it is laid out on disk
+(``AB/ABCD...onnx``) at ``/models/<sha256>``: the content-addressed URL a manifest names
+in artifact mode (``serve delivery --model-url http://HOST/models/{sha256}``), with
+nginx's own Range support for resumes. deploy/README.md shows the same location block.
+
 Both come from Debian: ``apt-get install -y nginx wrk``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -20,6 +26,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,9 +62,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def nginx_conf(root: Path, port: int, workers: int, connections: int) -> str:
-    """A self-contained nginx.conf: everything it writes stays under `root`."""
+def blob_location(blobs: Path) -> str:
+    """An nginx location serving a delivery blob folder by sha256 (a regex location's
+    `alias` must name its captures)."""
+    return f"""location ~ "^/models/([0-9a-f]{{2}})([0-9a-f]{{62}})$" {{
+            alias {blobs.resolve()}/$1/$1$2.onnx;
+        }}"""
+
+
+def nginx_conf(
+    root: Path, port: int, workers: int, connections: int, blobs: Path | None = None
+) -> str:
+    """A self-contained nginx.conf: everything it writes stays under `root`; with `blobs`,
+    that blob folder at ``/models/<sha256>`` too."""
     user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
+    models = blob_location(blobs) if blobs is not None else ""
     return f"""{user}worker_processes {workers};
 daemon off;
 pid {root}/nginx.pid;
@@ -80,6 +99,7 @@ http {{
     server {{
         listen 127.0.0.1:{port} backlog={connections * 2};
         root {root}/www;
+        {models}
     }}
 }}
 """
@@ -122,18 +142,16 @@ def parse_report(stdout: str) -> dict[str, Any]:
     raise RuntimeError(f"wrk printed no report:\n{stdout[-2000:]}")
 
 
-def measure(
-    model: bytes, folder: Path, concurrency: int, seconds: float, workers: int, threads: int
-) -> dict[str, Any]:
-    """nginx serving `model` under `folder`, fetched by wrk for `seconds` (whole seconds,
-    at least one: wrk's unit); downloads/s, bytes/s, latency, errors."""
-    www = folder / "www"
-    www.mkdir(parents=True, exist_ok=True)
-    (www / "model.onnx").write_bytes(model)
+@contextlib.contextmanager
+def serving(
+    folder: Path, workers: int, connections: int, blobs: Path | None = None
+) -> Iterator[int]:
+    """nginx serving `folder`/www (and `blobs`, see the module docstring) on a free
+    loopback port, which it yields; stopped on exit."""
+    (folder / "www").mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = folder / "nginx.conf"
-    conf.write_text(nginx_conf(folder, port, workers, concurrency))
-    (folder / "report.lua").write_text(REPORT_LUA)
+    conf.write_text(nginx_conf(folder, port, workers, connections, blobs))
     nginx = subprocess.Popen(
         [
             _which("nginx") or "nginx",
@@ -150,6 +168,21 @@ def measure(
     )
     try:
         _wait_listening(port, nginx)
+        yield port
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+
+
+def measure(
+    model: bytes, folder: Path, concurrency: int, seconds: float, workers: int, threads: int
+) -> dict[str, Any]:
+    """nginx serving `model` under `folder`, fetched by wrk for `seconds` (whole seconds,
+    at least one: wrk's unit); downloads/s, bytes/s, latency, errors."""
+    (folder / "www").mkdir(parents=True, exist_ok=True)
+    (folder / "www" / "model.onnx").write_bytes(model)
+    (folder / "report.lua").write_text(REPORT_LUA)
+    with serving(folder, workers, concurrency) as port:
         url = f"http://127.0.0.1:{port}/model.onnx"
         ran = subprocess.run(
             [
@@ -163,9 +196,6 @@ def measure(
         )
         if ran.returncode != 0:
             raise RuntimeError(f"wrk failed (exit {ran.returncode}): {ran.stderr.strip()}")
-    finally:
-        nginx.terminate()
-        nginx.wait(timeout=30)
     result = WrkResult.from_report(parse_report(ran.stdout))
     body_bytes = result.requests * len(model)
     return {

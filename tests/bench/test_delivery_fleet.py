@@ -4,9 +4,13 @@ nginx configuration and wrk's report, and how several clients' counts are merged
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import os
 import sys
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -80,6 +84,14 @@ def test_nginx_conf_keeps_everything_it_writes_in_its_folder(tmp_path: Path):
     assert paths and all(p.startswith(str(tmp_path)) for p in paths)
 
 
+def test_nginx_conf_serves_a_blob_folder_by_sha256(tmp_path: Path):
+    blobs = tmp_path / "blobs"
+    conf = nginx_wrk.nginx_conf(tmp_path / "nginx", 18080, 1, 10, blobs=blobs)
+    assert 'location ~ "^/models/([0-9a-f]{2})([0-9a-f]{62})$"' in conf
+    assert f"alias {blobs}/$1/$1$2.onnx;" in conf
+    assert "/models/" not in nginx_wrk.nginx_conf(tmp_path / "nginx", 18080, 1, 10)
+
+
 def test_ratio_of_nothing_is_zero_not_an_error():
     assert delivery_fleet.ratio(3.0, 2.0) == 1.5
     assert delivery_fleet.ratio(3.0, 0.0) == 0.0
@@ -108,6 +120,61 @@ def test_nginx_serves_the_model_to_wrk(tmp_path: Path):
     result = nginx_wrk.measure(model, tmp_path, concurrency=8, seconds=0.5, workers=1, threads=1)
     assert result["downloads"] > 0 and result["errors"] == 0
     assert result["wire_bytes"] >= result["downloads"] * len(model)
+
+
+@pytest.mark.integration
+def test_lean_clients_fetch_and_verify_a_url_over_keep_alive_http(tmp_path: Path):
+    model = os.urandom(300_000)
+    (tmp_path / "model.onnx").write_bytes(model)
+    devices = tmp_path / "devices.json"
+    devices.write_text(json.dumps([[f"device-{i}", "no-token"] for i in range(4)]))
+    described = {"sha256": hashlib.sha256(model).hexdigest(), "bytes": len(model)}
+    connections: list[object] = []
+
+    class KeepAlive(http.server.SimpleHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kwargs)  # type: ignore[arg-type]
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(self.connection)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/model.onnx"
+        merged = delivery_fleet.run_clients(
+            "127.0.0.1:1", devices, 4, 2, 0.5, described, mode="http", url=url
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert merged["downloads"] > 4 and merged["verified"] == merged["downloads"]
+    assert merged["failures"] == {} and merged["warmup_failures"] == 0
+    assert len(connections) <= 8  # one connection per worker for warm-up and one to count
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(bool(nginx_wrk.missing_tools()), reason=nginx_wrk.INSTALL_HINT)
+def test_nginx_serves_a_delivery_blob_folder_by_sha256_with_ranges(tmp_path: Path):
+    from ofa_fleet.delivery.store.blobs import FileBlobStore
+
+    data = os.urandom(50_000)
+    sha256 = FileBlobStore(tmp_path / "blobs").put(data)
+    with nginx_wrk.serving(tmp_path / "nginx", 1, 4, blobs=tmp_path / "blobs") as port:
+        url = f"http://127.0.0.1:{port}/models/{sha256}"
+        with urllib.request.urlopen(url, timeout=10) as whole:
+            assert whole.read() == data
+        ranged = urllib.request.Request(url, headers={"Range": "bytes=20000-"})
+        with urllib.request.urlopen(ranged, timeout=10) as rest:
+            assert rest.status == 206 and rest.read() == data[20000:]
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(url.replace(sha256, "ab" * 32), timeout=10)
 
 
 @pytest.mark.slow
