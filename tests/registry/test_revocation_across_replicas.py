@@ -1,5 +1,5 @@
 """A device deleted on one registry replica is refused by another at once, not when the
-other's token cache expires (30 s): each replica follows the change feed for deletions."""
+other's token cache expires (five minutes): each replica follows the change feed for deletions."""
 
 from __future__ import annotations
 

@@ -3,9 +3,10 @@
 A device calls delivery with the token the registry gave it. Delivery asks the registry
 `WhoAmI` with that very token: the registry authenticates it as it does its own calls
 and answers with the device, whose name (fleets/{fleet}/devices/{id}) becomes the
-principal: which device it is, and which fleet it belongs to. Answers are cached for
-30 s by token digest (the registry's own cache rules, see `registry.token_cache`), so a
-device's boot costs one registry call, not one per chunk or per watch.
+principal: which device it is, and which fleet it belongs to. Answers are cached by
+token digest under the registry's own cache rules (`serving.token_cache`: dropped when
+the device is deleted, at most five minutes), so a device's boot costs one registry
+call, not one per chunk or per watch.
 """
 
 from __future__ import annotations
