@@ -206,6 +206,14 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     earlier = delivery_fleet.export_model(args.checkpoint, args.earlier_arch)
     if earlier["sha256"] == current["sha256"]:
         raise SystemExit("--arch and --earlier-arch export the same model; name two")
+    return run_fleet(args, folder, current, earlier)
+
+
+def run_fleet(
+    args: argparse.Namespace, folder: Path, current: dict[str, Any], earlier: dict[str, Any]
+) -> dict[str, Any]:
+    """The three phases, with `current` the profile's model and `earlier` the one before
+    it (``onnx``, ``sha256``, ``bytes``, ``arch``, ``supernet_version`` each)."""
     result: dict[str, Any] = {
         "devices": args.devices,
         "processes": args.processes,
@@ -401,7 +409,7 @@ def print_result(result: dict[str, Any]) -> None:
     console.print(servers)
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -418,7 +426,11 @@ def main() -> int:
         "--profile", type=Path, default=delivery_fleet.PROFILES / "raspberry-pi-4.yaml"
     )
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = parser().parse_args()
     with tempfile.TemporaryDirectory(prefix="fleet-load-") as folder:
         result = run(args, Path(folder))
     if args.json:

@@ -1,0 +1,60 @@
+"""bench/fleet_load.py on a small fleet: every phase runs against real servers, and its
+figures add up (the 10,000-device run is the bench's own)."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+import fleet_load  # noqa: E402
+
+
+def model(seed: int) -> dict:
+    from tests.agent.onnx_models import tiny_onnx
+
+    onnx = tiny_onnx(seed=seed)
+    return {
+        "onnx": onnx,
+        "sha256": hashlib.sha256(onnx).hexdigest(),
+        "bytes": len(onnx),
+        "arch": "r24_k3e3-k3e3_k3e3-k3e3_k3e3-k3e3_k3e3-k3e3",
+        "supernet_version": "0123456789abcdef",
+    }
+
+
+def test_percentiles_are_observed_values_and_merged_figures_add_up():
+    assert fleet_load.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert fleet_load.percentile([1.0, 2.0, 3.0, 4.0], 99.9) == 4.0
+    assert fleet_load.percentile([], 50) == 0.0
+    one = {"seconds": [0.1], "errors": {"UNAVAILABLE": 1}, "bytes": 10, "messages": 1}
+    two = {"seconds": [0.2, 0.3], "errors": {"UNAVAILABLE": 2}, "bytes": 5, "messages": 2}
+    merged = fleet_load.merge_rpcs([{"rpcs": {"ReadModel": one}}, {"rpcs": {"ReadModel": two}}])
+    assert merged["ReadModel"]["errors"] == {"UNAVAILABLE": 3}
+    (row,) = fleet_load.rpc_rows(merged, {"ReadModel": 2.0})
+    assert (row["calls"], row["calls_per_s"], row["bytes_per_s"]) == (3, 1.5, 7.5)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_small_fleet_boots_watches_and_hears_of_a_rollback(tmp_path: Path):
+    args = fleet_load.parser().parse_args(
+        ["--devices", "12", "--processes", "2", "--channels", "2", "--hold-seconds", "1",
+         "--heartbeat-seconds", "0.5"]
+    )  # fmt: skip
+    result = fleet_load.run_fleet(args, tmp_path, current=model(1), earlier=model(2))
+    boot = result["boot"]
+    assert boot["booted"] == boot["verified"] == 12 and boot["failed"] == {}
+    assert result["watch"]["watching"] == 12 and result["hold"]["heartbeats"] > 0
+    assert result["push"]["told"] == 12 and result["push"]["all_told_s"] is not None
+    rows = {row["rpc"]: row for row in result["rpcs"]}
+    for rpc in ("RegisterDevice", "GetModelManifest", "ReadModel", "ReportStatus"):
+        assert rows[rpc]["calls"] == 12 and rows[rpc]["errors"] == {}, rows[rpc]
+    assert rows["ReadModel"]["bytes"] == 12 * model(1)["bytes"]
+    assert rows["WatchModel"]["messages"] == 24  # the model it runs, then the rollback
