@@ -40,6 +40,7 @@ Run (about 4 minutes for 10,000 devices on 2 cores, plus the first training)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -55,6 +56,7 @@ from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))  # tests.databases, for --postgres
 
 import delivery_fleet  # noqa: E402
 from fleet_servers import (  # noqa: E402
@@ -69,6 +71,7 @@ from fleet_servers import (  # noqa: E402
 
 from ofa_fleet.serving.client import bearer  # noqa: E402
 from ofa_fleet.v1 import delivery_pb2  # noqa: E402
+from tests.databases import postgres_schema  # noqa: E402
 
 FLEET = "load"
 PHASE_TIMEOUT_S = 1800.0
@@ -96,11 +99,17 @@ class Devices:
     """The device processes, driven phase by phase (see ``fleet_devices.py``)."""
 
     def __init__(
-        self, args: argparse.Namespace, registry: str, delivery: str, token: str, next_sha: str
+        self,
+        args: argparse.Namespace,
+        registry: str,
+        deliveries: list[str],
+        token: str,
+        next_sha: str,
     ) -> None:
         share = math.ceil(args.devices / args.processes)
         self.processes: list[subprocess.Popen[str]] = []
-        for first in range(0, args.devices, share):
+        for index, first in enumerate(range(0, args.devices, share)):
+            delivery = deliveries[index % len(deliveries)]  # each process one replica
             self.processes.append(
                 subprocess.Popen(
                     [
@@ -219,26 +228,42 @@ def run_fleet(
         "processes": args.processes,
         "cores": os.cpu_count(),
         "model_bytes": current["bytes"],
+        "database": "postgresql" if args.postgres else "sqlite",
+        "delivery_replicas": args.delivery_replicas,
         "load_before": delivery_fleet.load_average(),
     }
-    with registry_process(folder) as registry:
+    with contextlib.ExitStack() as stack:
+        registry_db = delivery_db = ""
+        if args.postgres:
+            registry_db = stack.enter_context(postgres_schema())
+            delivery_db = stack.enter_context(postgres_schema())
+        registry = stack.enter_context(registry_process(folder, registry_db))
         operator = Operator(registry.address)
         try:
             profile = operator.create_profile(args.profile)
             token = operator.create_fleet(FLEET, profile)
         finally:
             operator.close()
-        files = DeliveryFiles(folder / "delivery")
+        files = DeliveryFiles(folder / "delivery", delivery_db)
         for model in (earlier, current):  # the history's order: rollback pins `earlier`
             publish_model(files, profile, model["onnx"], model["arch"], model["supernet_version"])
-        with delivery_process(files, registry.address) as delivery:
-            servers = {"registry": ServerUse(registry), "delivery": ServerUse(delivery)}
-            say(f"starting {args.processes} device processes for {args.devices:,} devices")
-            devices = Devices(args, registry.address, delivery.address, token, earlier["sha256"])
-            try:
-                result.update(drive(args, devices, servers, delivery.address))
-            finally:
-                devices.close()
+        deliveries = [
+            stack.enter_context(delivery_process(files, registry.address))
+            for _ in range(args.delivery_replicas)
+        ]
+        servers = {"registry": ServerUse(registry)}
+        for index, delivery in enumerate(deliveries):
+            servers[f"delivery-{index}" if len(deliveries) > 1 else "delivery"] = ServerUse(
+                delivery
+            )
+        say(f"starting {args.processes} device processes for {args.devices:,} devices")
+        devices = Devices(
+            args, registry.address, [d.address for d in deliveries], token, earlier["sha256"]
+        )
+        try:
+            result.update(drive(args, devices, servers, deliveries[0].address))
+        finally:
+            devices.close()
     result["load_after"] = delivery_fleet.load_average()
     return result
 
@@ -295,7 +320,10 @@ def drive(
             1e6 * used["registry"]["cpu_seconds"] / beats if beats else 0.0, 1
         ),
         "delivery_cpu_us_per_stream_second": round(
-            1e6 * used["delivery"]["cpu_seconds"] / (out["watch"]["watching"] * hold_seconds), 2
+            1e6
+            * sum(u["cpu_seconds"] for n, u in used.items() if n.startswith("delivery"))
+            / (out["watch"]["watching"] * hold_seconds),
+            2,
         ),
         "servers": used,
     }
@@ -312,9 +340,13 @@ def drive(
     delays = sorted(t - pushed_at for answer in told for t in answer["told_at"])
     push_seconds = time.time() - pushed_at
     booted = out["boot"]["booted"]
-    out["boot"]["cpu_ms_per_device"] = {
-        name: round(1e3 * use["cpu_seconds"] / booted if booted else 0.0, 2)
+    per_device = {
+        name: 1e3 * use["cpu_seconds"] / booted if booted else 0.0
         for name, use in out["boot"]["servers"].items()
+    }
+    out["boot"]["cpu_ms_per_device"] = {
+        "registry": round(per_device["registry"], 2),
+        "delivery": round(sum(v for n, v in per_device.items() if n.startswith("delivery")), 2),
     }
     out["push"] = {
         "watching": sum(t["watching"] for t in told),
@@ -342,7 +374,8 @@ def print_result(result: dict[str, Any]) -> None:
     boot, watch, hold, push = (result[k] for k in ("boot", "watch", "hold", "push"))
     console.print(
         f"{result['devices']:,} lean devices in {result['processes']} processes, one registry "
-        f"and one delivery (SQLite), model {result['model_bytes']:,} bytes, "
+        f"and {result['delivery_replicas']} delivery ({result['database']}), "
+        f"model {result['model_bytes']:,} bytes, "
         f"{result['cores']} cores; load average before {result['load_before']}, "
         f"after {result['load_after']}"
     )
@@ -387,25 +420,23 @@ def print_result(result: dict[str, Any]) -> None:
             ", ".join(f"{k} {v}" for k, v in row["errors"].items()) or "0",
         )
     console.print(table)
-    servers = Table(title="Servers: CPU (cores busy) and resident memory at the end of each phase")
-    for column in ("phase", "seconds", "registry cores", "registry MiB", "delivery cores",
-                   "delivery MiB"):  # fmt: skip
-        servers.add_column(column, justify="right")
-    for name, phase, seconds in (
+    servers = Table(title="Servers: CPU (cores busy) / resident MiB at the end of each phase")
+    names = list(boot["servers"])
+    servers.add_column("phase")
+    servers.add_column("seconds", justify="right")
+    for name in names:
+        servers.add_column(name, justify="right", no_wrap=True)
+    for label, phase, seconds in (
         ("boot", boot, boot["seconds"]),
         ("watch", watch, watch["seconds"]),
         ("hold", hold, hold["seconds"]),
         ("push", push, push["all_told_s"]),
     ):
-        use = phase["servers"]
-        servers.add_row(
-            name,
-            f"{seconds}",
-            f"{use['registry']['cores']:.2f}",
-            f"{use['registry']['rss_mib']:,.0f}",
-            f"{use['delivery']['cores']:.2f}",
-            f"{use['delivery']['rss_mib']:,.0f}",
-        )
+        cells = [label, f"{seconds}"]
+        for name in names:
+            use = phase["servers"][name]
+            cells.append(f"{use['cores']:.2f} / {use['rss_mib']:,.0f}")
+        servers.add_row(*cells)
     console.print(servers)
 
 
@@ -424,6 +455,15 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--earlier-arch", default="max", help="the model before it")
     parser.add_argument(
         "--profile", type=Path, default=delivery_fleet.PROFILES / "raspberry-pi-4.yaml"
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="registry and delivery on this machine's PostgreSQL (a fresh schema each; "
+        "OFA_FLEET_TEST_POSTGRES names the database) instead of SQLite",
+    )
+    parser.add_argument(
+        "--delivery-replicas", type=int, default=1, help="device processes split among them"
     )
     parser.add_argument("--json", action="store_true")
     return parser

@@ -149,8 +149,9 @@ def service_process(service: str, *args: str, start_timeout_s: float = 120.0) ->
     return LoggedProcess(service, argv, start_timeout_s)
 
 
-def registry_process(folder: Path) -> LoggedProcess:
-    return service_process("registry", "--db", f"sqlite:///{folder / 'registry.db'}")
+def registry_process(folder: Path, database: str = "") -> LoggedProcess:
+    """The registry on `database` (a URL), or on SQLite in `folder`."""
+    return service_process("registry", "--db", database or f"sqlite:///{folder / 'registry.db'}")
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,11 @@ class DeliveryFiles:
     """Delivery's store and key in one folder, shared by every delivery started on it."""
 
     folder: Path
+    database: str = ""  # a database URL; SQLite in `folder` when empty
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.folder / 'delivery.db'}"
+        return self.database or f"sqlite:///{self.folder / 'delivery.db'}"
 
     @property
     def blobs(self) -> Path:
