@@ -50,6 +50,38 @@ def test_concurrent_writes_share_commits_and_fail_alone(store: RegistryStore) ->
     assert [c.cursor for c in store.changes_after(0)] == list(range(1, 42))
 
 
+def test_writes_arriving_one_by_one_within_the_linger_share_a_commit(
+    store: RegistryStore,
+) -> None:
+    store.create_profile(example_profile())
+    store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
+    batcher = WriteBatcher(store.database, linger_seconds=0.5)
+    sizes: list[int] = []
+    original = batcher._commit
+
+    def counting(writes):  # type: ignore[no-untyped-def]
+        sizes.append(len(writes))
+        return original(writes)
+
+    batcher._commit = counting  # type: ignore[method-assign]
+
+    async def trickle() -> list[object]:
+        calls = []
+        for i in range(5):  # as heartbeats arrive: spread out, not in one burst
+            calls.append(
+                asyncio.ensure_future(
+                    batcher.submit_shared(
+                        RegistryStore.register_devices_in, _enrolment("pis", f"{i}")
+                    )
+                )
+            )
+            await asyncio.sleep(0.01)
+        return await asyncio.gather(*calls)
+
+    outcomes = asyncio.run(trickle())
+    assert len(outcomes) == 5 and sizes == [5]
+
+
 def test_a_failed_commit_fails_every_write_in_it(store: RegistryStore) -> None:
     batcher = WriteBatcher(store.database)
 
