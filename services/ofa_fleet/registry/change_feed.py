@@ -2,7 +2,11 @@
 
 A write on this replica wakes its watchers at once; writes on other replicas (several
 registries over one PostgreSQL) are found by polling, so every watcher sees every change
-within `poll_seconds` whichever replica committed it. Shutdown ends every watch cleanly.
+within `poll_seconds` whichever replica committed it. A watcher reads at most once per
+`MIN_READ_SECONDS`, whatever wakes it: while a fleet enrols, commits come every few
+milliseconds, and reading after each (three queries) took about an eighth of the
+registry's time on PostgreSQL; changes committed meanwhile come together in the next
+read. Shutdown ends every watch cleanly.
 
 Changes are held for `retention_seconds` and then pruned (`prune_forever`), so the table
 does not grow with every device report forever. Cursors have no gaps, so a watcher whose
@@ -27,6 +31,7 @@ from ofa_fleet.registry.store import RegistryStore
 
 log = logging.getLogger("ofa_fleet.registry")
 BATCH = 500
+MIN_READ_SECONDS = 0.05
 MAX_PRUNE_INTERVAL_SECONDS = 3600.0
 
 
@@ -70,8 +75,13 @@ class ChangeFeed:
                 "registry's database replaced? Watch from 0 and reconcile everything"
             )
         cursor = after_cursor
+        loop = asyncio.get_running_loop()
+        next_read = 0.0
         while not self._closed.is_set():
             woken = self._changed
+            if (delay := next_read - loop.time()) > 0:
+                await asyncio.sleep(delay)  # what commits meanwhile is read with the rest
+            next_read = loop.time() + MIN_READ_SECONDS
             head = await asyncio.to_thread(self.store.last_cursor)
             if cursor == head:
                 await self._wait(woken)
