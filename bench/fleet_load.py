@@ -59,6 +59,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))  # tests.databases, for --postgres
 
 import delivery_fleet  # noqa: E402
+from download_load import nearest_rank  # noqa: E402
 from fleet_servers import (  # noqa: E402
     OPERATOR_TOKEN,
     DeliveryFiles,
@@ -152,13 +153,6 @@ class Devices:
                 process.wait()
 
 
-def percentile(ordered: list[float], percent: float) -> float:
-    """Nearest rank: a value actually observed; 0 for none."""
-    if not ordered:
-        return 0.0
-    return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
-
-
 def merge_rpcs(answers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for answer in answers:
@@ -186,9 +180,9 @@ def rpc_rows(rpcs: dict[str, dict[str, Any]], seconds: dict[str, float]) -> list
                 "messages": figures["messages"],
                 "bytes": figures["bytes"],
                 "bytes_per_s": figures["bytes"] / wall if wall else 0.0,
-                "p50_ms": 1000 * percentile(latencies, 50),
-                "p99_ms": 1000 * percentile(latencies, 99),
-                "p999_ms": 1000 * percentile(latencies, 99.9),
+                "p50_ms": 1000 * nearest_rank(latencies, 50),
+                "p99_ms": 1000 * nearest_rank(latencies, 99),
+                "p999_ms": 1000 * nearest_rank(latencies, 99.9),
                 "errors": figures["errors"],
                 "phase_seconds": wall,
             }
@@ -289,8 +283,8 @@ def drive(
         "booted": sum(b["booted"] for b in boots),
         "verified": sum(b["verified"] for b in boots),
         "failed": failed,
-        "boot_p50_s": round(percentile(times, 50), 3),
-        "boot_p99_s": round(percentile(times, 99), 3),
+        "boot_p50_s": round(nearest_rank(times, 50), 3),
+        "boot_p99_s": round(nearest_rank(times, 99), 3),
         "servers": use_between(servers, before, boot_seconds),
     }
     say(f"2. watch: {out['boot']['booted']:,} devices open WatchModel and heartbeat")
@@ -351,8 +345,8 @@ def drive(
     out["push"] = {
         "watching": sum(t["watching"] for t in told),
         "told": len(delays),
-        "p50_s": round(percentile(delays, 50), 3),
-        "p99_s": round(percentile(delays, 99), 3),
+        "p50_s": round(nearest_rank(delays, 50), 3),
+        "p99_s": round(nearest_rank(delays, 99), 3),
         "all_told_s": round(delays[-1], 3) if delays else None,
         "servers": use_between(servers, before, push_seconds),
     }
