@@ -90,12 +90,26 @@ class WriteBatcher:
         kinds: dict[SharedWrite, list[Hashable]] = {}
         for write in writes:
             kinds.setdefault(write.write, []).append(write.item)
+        if len(kinds) == 1:
+            ((function, items),) = kinds.items()
+            alone = self._alone(function, items)
+            return [alone[write.item] for write in writes]
         results: dict[tuple[SharedWrite, Hashable], Any] = {}
         with self.database.write_connection() as connection:
             for function, items in kinds.items():
                 for item, outcome in self._in_savepoint(connection, function, items).items():
                     results[(function, item)] = outcome
         return [results[(write.write, write.item)] for write in writes]
+
+    def _alone(self, write: SharedWrite, items: list[Hashable]) -> Mapping[Any, Any]:
+        """`write`'s outcomes for `items` when it is the batch's only kind: no savepoint
+        (two round trips fewer per commit on PostgreSQL), since rolling back the whole
+        transaction when it fails as a whole rolls back that kind alone."""
+        try:
+            with self.database.write_connection() as connection:
+                return write(connection, list(dict.fromkeys(items)))
+        except OfaFleetError as error:
+            return dict.fromkeys(items, error)
 
     @staticmethod
     def _in_savepoint(
