@@ -69,6 +69,29 @@ def test_a_servers_retry_delay_paces_the_retry() -> None:
     assert all(pause(plain, backoff, 0) <= 0.5 for _ in range(20))  # the agent's own
 
 
+def test_a_call_the_server_cancelled_is_retried_and_a_refusal_is_not() -> None:
+    calls: list[int] = []
+
+    async def cancelled_once() -> str:
+        calls.append(1)
+        if len(calls) == 1:  # what a server that is stopping, or overloaded, answers
+            raise aio.AioRpcError(
+                grpc.StatusCode.CANCELLED, aio.Metadata(), aio.Metadata(), "CANCELLED"
+            )
+        return "done"
+
+    backoff = Backoff(initial_seconds=0.01, cap_seconds=0.02)
+    assert asyncio.run(retry(cancelled_once, "test", backoff)) == "done" and len(calls) == 2
+
+    async def refused() -> str:
+        raise aio.AioRpcError(
+            grpc.StatusCode.PERMISSION_DENIED, aio.Metadata(), aio.Metadata(), "no"
+        )
+
+    with pytest.raises(aio.AioRpcError):
+        asyncio.run(retry(refused, "test", backoff))
+
+
 def test_retry_waits_out_transient_failures_and_raises_the_rest() -> None:
     calls: list[int] = []
 
@@ -192,7 +215,7 @@ def test_an_unenrolled_device_without_a_fleet_token_says_what_to_give(tmp_path: 
 
 
 def test_a_refused_enrolment_token_is_one_clear_error(tmp_path: Path) -> None:
-    """A refusal is not retried: only UNAVAILABLE and DEADLINE_EXCEEDED are."""
+    """A refusal is not retried: only UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED are."""
 
     async def enrol() -> None:
         server = aio.server()

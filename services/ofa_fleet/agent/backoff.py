@@ -7,9 +7,12 @@ again. Each wait is drawn from [half, all] of its step ("equal jitter") rather t
 [0, all] ("full jitter"): full jitter spreads load slightly better, but it sometimes
 retries at once, which turns a dead service into a busy loop in the device's log.
 
-Only UNAVAILABLE and DEADLINE_EXCEEDED (and `TransientError`, for a stream that ends or
-stalls early) are retried. Anything else (a refused token, an invalid request, a
-signature that does not verify) will not get better by asking again and is raised.
+Only UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED (and `TransientError`, for a stream that
+ends or stalls early) are retried. A device never cancels a call of its own that it then
+looks at (its own cancellation is asyncio's, not a status), so CANCELLED comes from the
+server: one that is stopping, or one so busy that gRPC gave up on the call while it
+waited to be taken up (after 30 s). Anything else (a refused token, an invalid request,
+a signature that does not verify) will not get better by asking again and is raised.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from ofa_fleet.errors import InvalidArgumentError, OfaFleetError
 
 log = logging.getLogger("ofa_fleet.agent")
 T = TypeVar("T")
-TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+TRANSIENT_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
 
 
 class TransientError(OfaFleetError):
