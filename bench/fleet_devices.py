@@ -145,7 +145,6 @@ class Fleet:
             for _ in range(args.channels)
         ]
         self.background: list[asyncio.Task[None]] = []
-        self.closing = False  # calls cut by `close` are not the servers' failures
 
     def registry(self, device: Device) -> registry_pb2_grpc.RegistryServiceStub:
         channel = self.registry_channels[device.index % len(self.registry_channels)]
@@ -280,7 +279,7 @@ class Fleet:
                     figures.bytes += message.ByteSize()
                     figures.messages += 1
             except aio.AioRpcError as error:
-                if self.closing:
+                if self.figures.frozen:  # cut by `close`: not the servers' failure
                     return
                 name = error.code().name
                 figures.errors[name] = figures.errors.get(name, 0) + 1
@@ -320,7 +319,6 @@ class Fleet:
         }
 
     async def close(self) -> dict[str, Any]:
-        self.closing = True
         self.figures.frozen = True
         for task in self.background:
             task.cancel()

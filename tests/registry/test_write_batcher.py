@@ -106,13 +106,9 @@ def test_a_kind_of_write_that_fails_whole_is_rolled_back_alone(store: RegistrySt
     store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
     batcher = WriteBatcher(store.database)
 
-    def enrol_then_refuse(c, enrolments):  # type: ignore[no-untyped-def]
-        RegistryStore.register_devices_in(c, enrolments)  # written, then rolled back
-        raise InvalidArgumentError("refused after writing")
-
     async def both() -> list[object]:
         return await asyncio.gather(
-            batcher.submit_shared(enrol_then_refuse, _enrolment("pis", "rolled-back")),
+            batcher.submit_shared(_enrol_then_refuse, _enrolment("pis", "rolled-back")),
             batcher.submit_shared(RegistryStore.register_devices_in, _enrolment("pis", "kept")),
             return_exceptions=True,
         )
@@ -131,19 +127,20 @@ def test_the_only_kind_in_a_batch_that_fails_whole_leaves_nothing_written(
     store.create_fleet("pis", "raspberry-pi-4", RolloutPolicy())
     batcher = WriteBatcher(store.database)
 
-    def enrol_then_refuse(c, enrolments):  # type: ignore[no-untyped-def]
-        RegistryStore.register_devices_in(c, enrolments)  # written, then rolled back
-        raise InvalidArgumentError("refused after writing")
-
     async def alone() -> list[object]:
         return await asyncio.gather(
-            *(batcher.submit_shared(enrol_then_refuse, _enrolment("pis", f"{i}")) for i in "ab"),
+            *(batcher.submit_shared(_enrol_then_refuse, _enrolment("pis", f"{i}")) for i in "ab"),
             return_exceptions=True,
         )
 
     assert all(isinstance(o, InvalidArgumentError) for o in asyncio.run(alone()))
     assert store.list_devices(page_size=10).items == ()
     assert store.changes_after(0)[-1].kind.name == "FLEET"  # no device change either
+
+
+def _enrol_then_refuse(c, enrolments):  # type: ignore[no-untyped-def]
+    RegistryStore.register_devices_in(c, enrolments)  # written, then rolled back
+    raise InvalidArgumentError("refused after writing")
 
 
 def _echo(c, items):  # type: ignore[no-untyped-def]
