@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ofa_fleet.agent.app_interface import LINK_NAME
 from ofa_fleet.agent.identity import identity_path
 from ofa_fleet.agent.runner import AgentResult
-from ofa_fleet.fleet.simulator import follow_fleet, simulate_fleet
+from ofa_fleet.fleet.simulator import SimulationSettings, follow_fleet, simulate_fleet
 from ofa_fleet.fleet.summary import DeviceOutcome, SimulationSummary, nearest_rank
 from tests.agent.fleet import Fleet, sha256
 from tests.agent.onnx_models import tiny_onnx
@@ -127,6 +128,8 @@ def test_following_devices_take_a_new_model_and_stop_when_told(
         await _until(lambda: _all_report(fleet, sha256(model), 3))
         await asyncio.to_thread(fleet.publish, newer)
         await _until(lambda: _all_report(fleet, sha256(newer), 3))
+        # The registry hears of the update before its device is done with it.
+        await _until(lambda: _all_linked(run_settings, sha256(newer)))
         until.set()
         return await following
 
@@ -137,6 +140,12 @@ def test_following_devices_take_a_new_model_and_stop_when_told(
         assert result.stopped_by == "end of simulation"
         assert result.boot.model_sha256 == sha256(model)
         assert [u.model_sha256 for u in result.updates] == [sha256(newer)]
+
+
+def _all_linked(run_settings: SimulationSettings, sha: str) -> bool:
+    """Every device's application link names the model: its agent has recorded it."""
+    links = [run_settings.state_dir(i) / LINK_NAME for i in range(run_settings.devices)]
+    return all(link.is_symlink() and sha in link.readlink().name for link in links)
 
 
 def _all_report(fleet: Fleet, sha: str, devices: int) -> bool:

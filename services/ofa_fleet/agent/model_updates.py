@@ -58,14 +58,12 @@ class ModelUpdates:
         backoff: Backoff,
         running: str,
         boot_again: BootAgain,
-        on_update: Callable[[BootReport], None] | None = None,
     ) -> None:
         self.connections = connections
         self.identity = identity
         self.backoff = backoff
         self.running = running  # sha256 of the model the device runs now
         self.boot_again = boot_again
-        self.on_update = on_update
         self.announced = ""
         self.connected = 0  # streams opened, reconnections included
         self._failed = ""  # the last model whose boot went wrong
@@ -148,5 +146,3 @@ class ModelUpdates:
             self._failed = target if report.problem is not None else ""
             if report.problem is not None:
                 log.error("running an older model", extra={"error": str(report.problem)})
-            if self.on_update is not None:
-                self.on_update(report)

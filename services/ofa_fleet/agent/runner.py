@@ -170,7 +170,7 @@ class Agent:
             identity,
             self.config.boot.backoff,
             report.model_sha256,
-            lambda: self._published(
+            lambda: self._updated(
                 Boot(
                     connections,
                     identity,
@@ -182,7 +182,6 @@ class Agent:
                 ).run(enrolled=False),
                 models,
             ),
-            self._updated,
         )
         self.model_updates = updates
         work = [updates.follow(), self._heartbeat(connections, identity)]
@@ -237,10 +236,16 @@ class Agent:
 
         return measure
 
-    async def _published(
+    async def _updated(
         self, booting: Coroutine[Any, Any, BootReport], models: ModelDirectory
     ) -> BootReport:
+        """A boot for an announced model: recorded as soon as it reported, then published.
+        Telling the application takes a thread hop, and a stop arriving during it must not
+        lose an update the registry has already heard of."""
         report = await booting
+        self.updates.append(report)
+        self._boots.put_nowait(report)  # a new model: measure if its profile asks
+        self._follow_interval(report.heartbeat_seconds)
         await self._publish(report, models)
         return report
 
@@ -250,11 +255,6 @@ class Agent:
             path = models.model_path(report.model_sha256)
             ready = ModelReady(report.model_sha256, report.arch, report.profile_name, path)
             await self.app.model_ready(ready)
-
-    def _updated(self, report: BootReport) -> None:
-        self.updates.append(report)
-        self._boots.put_nowait(report)  # a new model: measure if its profile asks
-        self._follow_interval(report.heartbeat_seconds)
 
     def _follow_interval(self, seconds: float | None) -> None:
         """Heartbeat as often as the registry last said (it may slow a fleet down)."""
