@@ -4,6 +4,7 @@ and each ends on a model chosen from them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_every_kind_ends_on_a_model_chosen_from_its_devices_tables(
         *("--closed-loop", "--devices-per-kind", "1", "--deadline-seconds", "500"),
     )
     space = load_checkpoint(stack_checkpoint).space
-    assert loop["settled"] and loop["errors"] == {}
+    assert loop["settled"] and loop["errors"] == {}, _story(loop)
     assert loop["devices"] == len(KINDS)
     kinds = {k["kind"]: k for k in loop["kinds"]}
     assert set(kinds) == {k.name for k in KINDS}
@@ -43,3 +44,26 @@ def test_every_kind_ends_on_a_model_chosen_from_its_devices_tables(
         ArchConfig.parse(after["model"]["arch"], space)
         assert row["seconds_to_table_model"] is not None
     assert kinds["sim-optimized-tight"]["budget_ms"] < kinds["sim-optimized"]["budget_ms"]
+
+
+def _story(loop: dict[str, Any]) -> str:
+    """What each kind went through, for a loop that did not settle."""
+    lines = [
+        f"settled {loop['settled']} after {loop['seconds_to_settle']} s, errors {loop['errors']}"
+    ]
+    for kind in loop["kinds"]:
+        models = [
+            (
+                m["profile_revision"],
+                m["latency_source"],
+                m["predicted_latency_ms"],
+                m["seen_after_seconds"],
+            )
+            for m in kind["models"]
+        ]
+        lines.append(
+            f"{kind['kind']}: {kind['state']}, budget {kind['budget_ms']} ms, tables "
+            f"{kind['table_devices']}, measured after {kind['after']['measured_ms']}, "
+            f"models (revision, source, predicted ms, seen at s) {models}"
+        )
+    return "\n".join(lines)
