@@ -4,9 +4,10 @@ and still delivers every change: a fleet enrolling commits every few millisecond
 from __future__ import annotations
 
 import asyncio
+import time
 
 from ofa_fleet.contract.rollout import RolloutPolicy
-from ofa_fleet.registry.change_feed import ChangeFeed
+from ofa_fleet.registry.change_feed import MIN_READ_SECONDS, ChangeFeed
 from ofa_fleet.registry.records import ChangeKind
 from ofa_fleet.registry.store import RegistryStore
 from tests.registry.conftest import example_profile
@@ -30,8 +31,9 @@ def test_a_burst_of_commits_is_read_in_a_few_reads_and_every_change_arrives(
     store.last_cursor = counted  # type: ignore[method-assign]
     feed = ChangeFeed(store, poll_seconds=5.0)
 
-    async def scenario() -> list[str]:
+    async def scenario() -> tuple[list[str], float]:
         seen: list[str] = []
+        started = time.monotonic()
 
         async def follow() -> None:
             async for change in feed.watch(0, frozenset({ChangeKind.DEVICE}), from_head=True):
@@ -46,10 +48,11 @@ def test_a_burst_of_commits_is_read_in_a_few_reads_and_every_change_arrives(
             feed.notify()
             await asyncio.sleep(0.005)
         await asyncio.wait_for(watcher, 10)
-        return seen
+        return seen, time.monotonic() - started
 
-    seen = asyncio.run(scenario())
+    seen, seconds = asyncio.run(scenario())
     assert len(set(seen)) == COMMITS
-    # A read per MIN_READ_SECONDS at most over the 0.2 s burst (and the watch's start),
-    # not one per wake-up.
-    assert reads <= 12, reads
+    # A read per MIN_READ_SECONDS at most while the burst lasted (0.3 s on a quiet
+    # machine, longer where commits are slow) and the watch's start, not one per wake-up.
+    allowed = seconds / MIN_READ_SECONDS + 3
+    assert reads <= allowed, (reads, seconds)
