@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import CancelledError, InfeasibleProfileError, InvalidArgumentError
 from ofa_fleet.search.candidates import Budget, Candidate, Scorer, candidates, pareto_front
@@ -113,10 +114,13 @@ class _Memory:
     score: Scorer
     budget: Budget
     seen: dict[str, Candidate] = field(default_factory=dict)
+    # Each genome's arch, built once: proposals repeat genomes often, and an arch built
+    # again would build its canonical string again too.
+    archs: dict[Genome, ArchConfig] = field(default_factory=dict)
 
     def evaluate(self, genomes: Sequence[Genome]) -> list[Candidate]:
         """Candidates for ``genomes`` in order; only archs never seen reach the scorer."""
-        archs = [g.arch(self.space) for g in genomes]
+        archs = [self.arch(g) for g in genomes]
         fresh = list({str(a): a for a in archs if str(a) not in self.seen}.values())
         if fresh:
             for candidate in candidates(self.score(fresh)):
@@ -125,6 +129,12 @@ class _Memory:
 
     def feasible(self) -> list[Candidate]:
         return [c for c in self.seen.values() if self.budget.admits(c)]
+
+    def arch(self, genome: Genome) -> ArchConfig:
+        arch = self.archs.get(genome)
+        if arch is None:
+            arch = self.archs[genome] = genome.arch(self.space)
+        return arch
 
 
 class EvolutionSearch:
@@ -286,6 +296,9 @@ class EvolutionSearch:
                 )
                 for _ in range(math.ceil(max(want_cross, 0) * extra))
             ]
+            # Scored together: one round trip to the scorer per round, not one per kind
+            # of child (each is a fan-out to the Ray workers and back).
+            self.memory.evaluate(mut + cross)
             got_mut = self._admitted(mut, known, want_mut) if want_mut > 0 else []
             known += got_mut
             got_cross = self._admitted(cross, known, want_cross) if want_cross > 0 else []
