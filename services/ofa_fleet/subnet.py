@@ -64,15 +64,19 @@ def materialize(
     """Extract ``arch`` and give it BatchNorm statistics of its own from training data.
 
     Takes the bare supernet, so training can validate mid-run without a checkpoint. The
-    subnet lives on ``accelerator``'s device (channels-last on a GPU); its statistics are
-    estimated in fp32 there, since they are what the shipped model carries.
+    subnet lives on ``accelerator``'s device, channels-last on the CPU as on a GPU (as
+    training runs it): its depthwise convolutions and BatchNorms then took 0.45 s
+    instead of 0.75 s to recalibrate and 0.21 s instead of 0.30 s to evaluate (a digits
+    subnet on one thread here; logits within 2e-5 of the contiguous layout's). Its
+    statistics are estimated in fp32, since they are what the shipped model carries.
     """
     net = extract(supernet, arch)
-    if accelerator.is_cuda:
-        # Module.to takes memory_format at run time; torch's stubs leave it out.
-        net.to(accelerator.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+    # Module.to takes memory_format at run time; torch's stubs leave it out.
+    net.to(accelerator.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     batches = [
-        resize(accelerator.put(batch), arch.resolution)
+        resize(accelerator.put(batch), arch.resolution).contiguous(
+            memory_format=torch.channels_last
+        )
         for batch in calibration_batches(
             splits, calibration_batches_count, CALIBRATION_BATCH_SIZE, seed
         )
