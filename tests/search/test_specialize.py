@@ -131,7 +131,7 @@ def test_a_search_survives_losing_its_workers_mid_task(specializer: Specializer)
     killed: list[int] = []
     deadline = time.monotonic() + 30
     while not killed and time.monotonic() < deadline:
-        busy = [pid for pid, name in ray_workers().items() if "measure_top1" in name]
+        busy = [pid for pid, name in ray_workers().items() if "rerank" in name]
         if busy:
             kill(list(ray_workers()))
             killed = busy

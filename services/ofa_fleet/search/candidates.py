@@ -45,6 +45,13 @@ class Candidate:
         }
 
 
+def rerank_order(measured_top1: float, predicted_latency_ms: float) -> tuple[float, float]:
+    """How re-ranked candidates compare: the highest measured top-1, ties to the faster.
+    One home, since each re-rank task picks its own best with it and the search the best
+    of those."""
+    return (measured_top1, -predicted_latency_ms)
+
+
 def candidates(predictions: Predictions) -> list[Candidate]:
     if predictions.top1 is None:
         raise InvalidArgumentError("search needs top-1 predictions: give an accuracy predictor")

@@ -3,7 +3,9 @@
 1. evolution over predicted figures (candidate batches scored on Ray workers);
 2. the best few re-ranked by real held-out top-1 (extract, recalibrate BatchNorm,
    evaluate), because the accuracy predictor is an estimate with a known error;
-3. the winner exported to ONNX and checked against PyTorch in onnxruntime;
+3. the winner exported to ONNX and checked against PyTorch in onnxruntime: done inside
+   step 2, where each re-rank task exports the best of its share while that subnet is
+   still built (the "export" stage is then taking that model, and timing it when asked);
 4. the result kept in a cache, so an identical request for the same supernet is answered
    without searching again.
 
@@ -263,26 +265,27 @@ class Specializer:
 
         on_event(Event("rerank", best=outcome.best, evaluated=outcome.statistics.evaluated))
         rerank_started = time.perf_counter()
-        measured = self.workers.measure(
-            [c.arch for c in outcome.ranked], options.seed, should_stop, tally=tally
-        )
+        result = self.workers.rerank(outcome.ranked, options.seed, should_stop, tally=tally)
         reranked = tuple(
-            Reranked(c, top1) for c, top1 in zip(outcome.ranked, measured, strict=True)
+            Reranked(c, top1) for c, top1 in zip(outcome.ranked, result.measured_top1, strict=True)
         )
-        # Highest measured top-1; ties go to the faster subnet.
-        chosen = max(reranked, key=lambda r: (r.measured_top1, -r.candidate.latency_ms))
+        chosen = reranked[result.best]
         rerank_seconds = time.perf_counter() - rerank_started
 
         on_event(Event("export", best=chosen.candidate, evaluated=outcome.statistics.evaluated))
         export_started = time.perf_counter()
-        exported = self.workers.export(
-            chosen.candidate.arch,
-            options.seed,
-            should_stop,
-            timing_threads=profile.threads if options.measure_latency else None,
-            tally=tally,
-            graph_optimization=profile.runtime.graph_optimization,
-        )
+        exported = result.exported  # made beside re-ranking (`SearchWorkers.rerank`)
+        latency_ms = None
+        if options.measure_latency:
+            resolution = chosen.candidate.arch.resolution
+            latency_ms = self.workers.time_model(
+                exported.onnx_bytes,
+                (1, self.in_channels, resolution, resolution),
+                profile.threads,
+                profile.runtime.graph_optimization,
+                should_stop,
+                tally=tally,
+            )
         export_seconds = time.perf_counter() - export_started
         return Specialization(
             profile_name=profile.name,
@@ -291,7 +294,7 @@ class Specializer:
             predicted=chosen.candidate,
             latency_source=latency_source,
             measured_top1=chosen.measured_top1,
-            measured_latency_ms=exported.latency_ms,
+            measured_latency_ms=latency_ms,
             onnx_bytes=exported.onnx_bytes,
             sha256=exported.sha256,
             max_abs_diff=exported.max_abs_diff,

@@ -27,13 +27,13 @@ from ofa_fleet.core.checkpoint import Checkpoint
 from ofa_fleet.data import DataSplits
 from ofa_fleet.errors import FailedPreconditionError
 from ofa_fleet.hardware.profile import HardwareProfile
-from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
 from ofa_fleet.inference.timing import InterleavedTimer
 from ofa_fleet.predictors.accuracy import AccuracyPredictor
 from ofa_fleet.predictors.subnet_predictor import SubnetPredictor
 from ofa_fleet.search.bundle import SupernetBundle
+from ofa_fleet.search.candidates import rerank_order
 from ofa_fleet.storage.lru import Lru
-from ofa_fleet.subnet import export_subnet, materialize
+from ofa_fleet.subnet import Subnet, export_subnet, materialize
 from ofa_fleet.training.evaluate import top1_accuracy
 
 PROFILES_KEPT = 32
@@ -122,35 +122,55 @@ def measure_top1(bundle_box: list[Any], arch: str, seed: int) -> float:
     )
 
 
-def export_model(
-    bundle_box: list[Any],
-    arch: str,
-    seed: int,
-    timing_threads: int | None,
-    provider: str = "CPUExecutionProvider",
-    graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION,
+def rerank(
+    bundle_box: list[Any], archs: list[str], latencies_ms: list[float], seed: int
 ) -> dict[str, Any]:
-    """Extract, recalibrate, export to ONNX and verify it against PyTorch.
+    """Real held-out top-1 of each of ``archs`` (in order), and the best of them exported
+    to ONNX and verified against PyTorch.
 
-    With ``timing_threads``, also time the model in onnxruntime on this worker: only
-    meaningful when the worker runs on the hardware the profile describes.
+    The search's winner is the best of one task's share (`rerank_order`, first best on
+    ties, shares in order), so with each task exporting its own best the winner's model
+    is ready when re-ranking ends. Exported afterwards in a task of its own, it was
+    extracted and recalibrated a second time: half of that export's time.
     """
+    if not archs or len(archs) != len(latencies_ms):
+        raise ValueError("re-ranking needs archs, each with its predicted latency")
     state = state_for(bundle_box)
-    config = ArchConfig.parse(arch, state.checkpoint.space)
-    subnet = materialize(state.checkpoint.supernet, config, state.splits, seed)
-    exported = export_subnet(state.checkpoint, subnet, state.splits, seed)
-    latency = None
-    if timing_threads is not None:
-        timer = InterleavedTimer(timing_threads, provider, graph_optimization)
-        shape = (1, state.checkpoint.supernet.in_channels, config.resolution, config.resolution)
-        timer.add(exported.onnx_bytes, shape)
-        latency = timer.measure(rounds=5, runs_per_round=20)[0]
+    space = state.checkpoint.space
+    measured: list[float] = []
+    best: tuple[tuple[float, float], int, Subnet] | None = None
+    for index, (arch, latency_ms) in enumerate(zip(archs, latencies_ms, strict=True)):
+        config = ArchConfig.parse(arch, space)
+        subnet = materialize(state.checkpoint.supernet, config, state.splits, seed)
+        top1 = top1_accuracy(
+            subnet.net, state.splits.val, state.splits.normalization, config.resolution
+        )
+        measured.append(top1)
+        order = rerank_order(top1, latency_ms)
+        if best is None or order > best[0]:
+            best = (order, index, subnet)  # only the best so far is kept
+    assert best is not None
+    exported = export_subnet(state.checkpoint, best[2], state.splits, seed)
     return {
+        "top1": measured,
+        "best": best[1],
         "onnx_bytes": exported.onnx_bytes,
         "sha256": exported.sha256,
         "max_abs_diff": exported.max_abs_diff,
-        "latency_ms": latency,
     }
+
+
+def time_model(
+    onnx_bytes: bytes,
+    input_shape: tuple[int, ...],
+    threads: int,
+    graph_optimization: str,
+) -> float:
+    """The model's latency in onnxruntime on this worker: only meaningful when the worker
+    runs on the hardware the profile describes."""
+    timer = InterleavedTimer(threads, "CPUExecutionProvider", graph_optimization)
+    timer.add(onnx_bytes, input_shape)
+    return timer.measure(rounds=5, runs_per_round=20)[0]
 
 
 def worker_pid() -> int:

@@ -24,11 +24,10 @@ from ray.exceptions import GetTimeoutError, RayError, RayTaskError
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.errors import CancelledError, OfaFleetError, UnavailableError
 from ofa_fleet.hardware.profile import HardwareProfile
-from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
 from ofa_fleet.predictors.subnet_predictor import Predictions
 from ofa_fleet.search import worker
 from ofa_fleet.search.bundle import SupernetBundle
-from ofa_fleet.search.candidates import Scorer
+from ofa_fleet.search.candidates import Candidate, Scorer, rerank_order
 from ofa_fleet.search.task_cost import Metered, TaskTally, metered
 
 MIN_CHUNK = 64
@@ -37,7 +36,8 @@ POLL_SECONDS = 0.05
 
 _score = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.score_archs))
 _measure = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.measure_top1))
-_export = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.export_model))
+_rerank = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.rerank))
+_time = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.time_model))
 _pid = ray.remote(num_cpus=1)(worker.worker_pid)
 _warm = ray.remote(num_cpus=1, max_retries=RETRIES)(worker.warm)
 
@@ -47,7 +47,15 @@ class ExportResult:
     onnx_bytes: bytes
     sha256: str
     max_abs_diff: float
-    latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """Each candidate's measured top-1, in order, and the best one's model."""
+
+    measured_top1: tuple[float, ...]
+    best: int  # index into the candidates re-ranked
+    exported: ExportResult
 
 
 class SearchWorkers:
@@ -122,24 +130,49 @@ class SearchWorkers:
         refs = [_measure.remote(self._box, str(a), seed) for a in archs]
         return [float(v) for v in gather(refs, should_stop, on_done, tally)]
 
-    def export(
+    def rerank(
         self,
-        arch: ArchConfig,
+        candidates: Sequence[Candidate],
         seed: int,
         should_stop: Callable[[], bool],
-        timing_threads: int | None = None,
         tally: TaskTally | None = None,
-        graph_optimization: str = DEFAULT_GRAPH_OPTIMIZATION,
-    ) -> ExportResult:
-        task = _export.remote(
-            self._box,
-            str(arch),
-            seed,
-            timing_threads,
-            graph_optimization=graph_optimization,
-        )
-        (result,) = gather([task], should_stop, tally=tally)
-        return ExportResult(**result)
+    ) -> RerankResult:
+        """Real held-out top-1 of each candidate, and the best one (`rerank_order`)
+        exported and verified: the candidates are cut into one share per slot, in order,
+        and each task exports the best of its share (see `worker.rerank`)."""
+        if not candidates:
+            raise ValueError("nothing to re-rank")
+        size = math.ceil(len(candidates) / min(self.slots, len(candidates)))
+        shares = [candidates[i : i + size] for i in range(0, len(candidates), size)]
+        refs = [
+            _rerank.remote(
+                self._box, [str(c.arch) for c in share], [c.latency_ms for c in share], seed
+            )
+            for share in shares
+        ]
+        parts = gather(refs, should_stop, tally=tally)
+        measured = tuple(float(top1) for part in parts for top1 in part["top1"])
+        # Each share's best, as an index over all candidates; the first best wins ties.
+        offsets = [i * size for i in range(len(parts))]
+        leaders = [offset + part["best"] for offset, part in zip(offsets, parts, strict=True)]
+        best = max(leaders, key=lambda i: rerank_order(measured[i], candidates[i].latency_ms))
+        part = parts[leaders.index(best)]
+        exported = ExportResult(part["onnx_bytes"], part["sha256"], part["max_abs_diff"])
+        return RerankResult(measured, best, exported)
+
+    def time_model(
+        self,
+        onnx_bytes: bytes,
+        input_shape: tuple[int, ...],
+        threads: int,
+        graph_optimization: str,
+        should_stop: Callable[[], bool],
+        tally: TaskTally | None = None,
+    ) -> float:
+        """The model's latency timed on a worker (see `worker.time_model`)."""
+        task = _time.remote(onnx_bytes, input_shape, threads, graph_optimization)
+        (latency,) = gather([task], should_stop, tally=tally)
+        return float(latency)
 
     def pids(self) -> list[int]:
         return sorted(set(ray.get([_pid.remote() for _ in range(self.slots)])))
@@ -168,8 +201,9 @@ def gather(
             for ref in refs:
                 ray.cancel(ref)
             raise CancelledError("search cancelled: the caller left or its deadline passed")
+        waiting = len(pending)
         _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
-        if on_done is not None:
+        if on_done is not None and len(pending) < waiting:  # news only, not every poll
             on_done(len(refs) - len(pending), len(refs))
     try:
         results: list[Metered[Any]] = ray.get(refs, timeout=60)
