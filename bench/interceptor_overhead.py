@@ -28,6 +28,10 @@ of CPU" puts it beside each real call's CPU (bare CPU + that cost). The variants
 interleaved rounds, ``--rounds`` times, and each keeps its best round (most calls/s,
 least CPU per call): a loaded machine can only make a variant slower, never faster.
 
+Last, the constant-answer Heartbeat is called in this process, without gRPC, through each
+variant's interceptor as gRPC runs it per call: the interceptor's own code, free of the
+loopback's noise, set against the bare server's CPU per call.
+
 Run (about three minutes)::
 
     .venv/bin/python bench/interceptor_overhead.py [--seconds 4] [--rounds 3] [--json]
@@ -47,8 +51,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import grpc
 from google.protobuf import duration_pb2
 from grpc import aio
 from prometheus_client import CollectorRegistry
@@ -122,7 +127,7 @@ async def serve(
     rules: Any,
     authenticator: Any,
     metrics: CollectorRegistry | None,
-) -> tuple[aio.Server, str]:
+) -> tuple[aio.Server, str, CallInterceptor | None]:
     interceptors = []
     if variant != "bare":
         grpc_metrics = GrpcServerMetrics(metrics) if metrics is not None else None
@@ -131,7 +136,7 @@ async def serve(
     register(server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    return server, f"127.0.0.1:{port}"
+    return server, f"127.0.0.1:{port}", interceptors[0] if interceptors else None
 
 
 async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
@@ -143,11 +148,17 @@ async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
     delivery_db = open_database(f"sqlite:///{folder / 'delivery.db'}")
     store = ModelStore(delivery_db, blob_store("files", delivery_db, folder / "blobs"))
     signer = ModelSigner.load_or_create(folder / "signing.key")
-    servers: dict[str, Any] = {"registry": {}, "constant": {}, "delivery": {}, "close": []}
+    servers: dict[str, Any] = {
+        "registry": {},
+        "constant": {},
+        "delivery": {},
+        "close": [],
+        "interceptors": {},  # the constant answer's, by variant
+    }
     for variant in VARIANTS:
         metrics = CollectorRegistry() if "metrics" in variant else None
         registry = registry_service(database, metrics=metrics)
-        server, address = await serve(
+        server, address, _ = await serve(
             variant,
             registry.service.register,
             registry.service.rules,
@@ -156,7 +167,7 @@ async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
         )
         servers["registry"][variant] = address
         servers["close"].append(server)
-        server, address = await serve(
+        server, address, interceptor = await serve(
             variant,
             lambda s: registry_pb2_grpc.add_RegistryServiceServicer_to_server(
                 ConstantHeartbeat(), s
@@ -166,6 +177,7 @@ async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
             CollectorRegistry() if metrics is not None else None,
         )
         servers["constant"][variant] = address
+        servers["interceptors"][variant] = interceptor
         servers["close"].append(server)
     # One registry (the full one) answers delivery's device-token checks (cached).
     registry_address = servers["registry"]["auth+metrics"]
@@ -173,7 +185,7 @@ async def start_servers(folder: Path, model_kib: int) -> dict[str, Any]:
         metrics = CollectorRegistry() if "metrics" in variant else None
         delivery = delivery_service(store, signer, registry_address, TOKEN, metrics=metrics)
         servicer = delivery.servicer if variant != "bare" else UncheckedDelivery(delivery.servicer)
-        server, address = await serve(
+        server, address, _ = await serve(
             variant,
             lambda s, servicer=servicer: delivery_pb2_grpc.add_DeliveryServiceServicer_to_server(
                 servicer, s
@@ -271,6 +283,63 @@ def run_client(spec: dict[str, Any]) -> tuple[float, float]:
     return calls / spec["seconds"], (time.process_time() - cpu) / calls
 
 
+class _Details:
+    """What gRPC hands an interceptor about a call: its method."""
+
+    method = "/ofa_fleet.v1.RegistryService/Heartbeat"
+
+
+class _Context:
+    """The little of a call's context the interceptor reads on a successful call."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = tuple(bearer(token))
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:50000"
+
+
+async def in_process_costs(servers: dict[str, Any], calls: int = 20_000) -> dict[str, float]:
+    """µs per call of the constant-answer Heartbeat called in this process, no gRPC: the
+    servicer alone (``bare``), and each variant's interceptor as gRPC runs it per call
+    (`intercept_service`, then the handler it returns). Best of five: what the
+    interceptor's own code costs, free of the loopback's noise."""
+    servicer = ConstantHeartbeat()
+    request = registry_pb2.HeartbeatRequest(name=servers["device"])
+    context = _Context(servers["device_token"])
+    handler = grpc.unary_unary_rpc_method_handler(servicer.Heartbeat)
+
+    async def continuation(details: Any) -> grpc.RpcMethodHandler:
+        return handler
+
+    costs: dict[str, float] = {}
+    for variant in VARIANTS:
+        interceptor = servers["interceptors"][variant]
+        log_calls(variant.endswith("+log"))
+
+        async def once(interceptor: CallInterceptor | None = interceptor) -> None:
+            if interceptor is None:
+                await servicer.Heartbeat(request, context)
+                return
+            details = cast(grpc.HandlerCallDetails, _Details())
+            wrapped = await interceptor.intercept_service(continuation, details)
+            await cast(Any, wrapped).unary_unary(request, context)
+
+        for _ in range(500):  # warm: the token cached, the method's handler built
+            await once()
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(calls):
+                await once()
+            best = min(best, (time.perf_counter() - started) / calls)
+        costs[variant] = best * 1e6
+    return costs
+
+
 def log_calls(on: bool) -> None:
     """Turn the call log on (JSON lines to the null device) or off, for the next run."""
     call_log.setLevel(logging.INFO if on else logging.WARNING)
@@ -329,6 +398,7 @@ def main() -> None:
         thread.start()
         try:
             best, cpu = measure(args, servers)
+            direct = asyncio.run_coroutine_threadsafe(in_process_costs(servers), loop).result()
         finally:
             for server in servers["close"]:
                 asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(timeout=30)
@@ -350,8 +420,24 @@ def main() -> None:
         }
         for case, rates in best.items()
     ]
+    # The interceptor's own code per call, measured in process, beside the CPU a bare
+    # server spent per constant-answer call over gRPC.
+    in_process = {
+        **{f"{v} µs/call in process": round(direct[v], 2) for v in VARIANTS},
+        **{
+            f"{v} in process, share of the bare server's CPU": round(
+                (direct[v] - direct["bare"]) / (cpu[CONSTANT]["bare"] * 1e6), 4
+            )
+            for v in VARIANTS[1:]
+        },
+    }
     if args.json:
-        print(json.dumps({"rows": rows, "concurrency": args.concurrency}, indent=1))
+        print(
+            json.dumps(
+                {"rows": rows, "in_process": in_process, "concurrency": args.concurrency},
+                indent=1,
+            )
+        )
         return
     # One row per figure, one column per call: the figures outnumber the calls.
     table = Table(title=f"interceptor overhead ({args.concurrency} calls in flight, best round)")
@@ -360,7 +446,14 @@ def main() -> None:
         table.add_column(row["call"], justify="right")
     for figure in list(rows[0])[1:]:
         table.add_row(figure, *(str(row[figure]) for row in rows))
-    Console(width=120).print(table)
+    console = Console(width=120)
+    console.print(table)
+    console.print(
+        f"{CONSTANT}, the interceptor's own code called in process (no gRPC), "
+        f"against the bare server's {cpu[CONSTANT]['bare'] * 1e6:.1f} CPU µs per call:"
+    )
+    for figure, value in in_process.items():
+        console.print(f"  {figure}: {value}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ def test_one_short_round_measures_every_call_behind_every_variant() -> None:
         timeout=300,
         check=True,
     )
-    rows = {row["call"]: row for row in json.loads(result.stdout)["rows"]}
+    report = json.loads(result.stdout)
+    rows = {row["call"]: row for row in report["rows"]}
     assert list(rows) == [
         "Heartbeat, constant answer",
         "Heartbeat",
@@ -39,3 +40,11 @@ def test_one_short_round_measures_every_call_behind_every_variant() -> None:
             assert row[f"{variant} CPU µs/call"] > 0
         for variant in VARIANTS[1:]:
             assert -1 < row[f"{variant} share of CPU"] < 1
+    # The interceptor's own code, called in process: every variant does more than the
+    # servicer alone, and each is set against the bare server's CPU per call.
+    in_process = report["in_process"]
+    bare = in_process["bare µs/call in process"]
+    assert bare > 0
+    for variant in VARIANTS[1:]:
+        assert in_process[f"{variant} µs/call in process"] > bare
+        assert 0 < in_process[f"{variant} in process, share of the bare server's CPU"] < 1
