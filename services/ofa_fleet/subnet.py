@@ -65,9 +65,10 @@ def materialize(
 
     Takes the bare supernet, so training can validate mid-run without a checkpoint. The
     subnet lives on ``accelerator``'s device, channels-last on the CPU as on a GPU (as
-    training runs it): its depthwise convolutions and BatchNorms then took 0.45 s
-    instead of 0.75 s to recalibrate and 0.21 s instead of 0.30 s to evaluate (a digits
-    subnet on one thread here; logits within 2e-5 of the contiguous layout's). Its
+    training runs it): its depthwise convolutions and BatchNorms then took 0.46 s
+    instead of 0.73 s to recalibrate and 0.23 s instead of 0.30 s to evaluate (medians
+    of 6 digits subnets on one thread here; logits within 2e-5 of the contiguous
+    layout's). Its
     statistics are estimated in fp32, since they are what the shipped model carries.
     """
     net = extract(supernet, arch)
