@@ -12,10 +12,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.checkpoint import load_checkpoint
 from ofa_fleet.core.export import read_metadata
 from ofa_fleet.errors import CancelledError, InfeasibleProfileError, InvalidArgumentError
 from ofa_fleet.search.accuracy_source import predictor_path, resolve_accuracy_predictor
+from ofa_fleet.search.candidates import Candidate, rerank_order
 from ofa_fleet.search.specializer import Event, SpecializeOptions, Specializer
 from tests.conftest import FIT_SAMPLES
 from tests.search.conftest import example_profile
@@ -62,6 +64,29 @@ def test_the_chosen_subnet_fits_and_ships_as_a_verified_model(
     generations = [e.generation for e in events if e.stage == "search"]
     assert generations == list(range(result.statistics["generations"] + 1))
     assert result.statistics["workers"] == 2
+
+
+def test_reranking_exports_the_first_best_of_all_shares(specializer: Specializer):
+    """Each re-rank task exports the best of its share; the model returned is the best of
+    all, the first of equals, as one `max` over every candidate would choose."""
+    space = specializer.space
+    small, large = ArchConfig.min(space), ArchConfig.max(space)
+    # Two slots: shares [small, large] and [small again, large]. The repeated archs measure
+    # the same, so whichever is best has an equal later in the other share.
+    candidates = [
+        Candidate(arch, 1.0, latency, 1, 1, 1)
+        for arch, latency in ((small, 2.0), (large, 5.0), (small, 2.0), (large, 5.0))
+    ]
+    result = specializer.workers.rerank(candidates, 0, lambda: False)
+    measured = result.measured_top1
+    assert measured[0] == measured[2] and measured[1] == measured[3]
+    expected = max(
+        range(len(candidates)),
+        key=lambda i: rerank_order(measured[i], candidates[i].latency_ms),
+    )
+    assert result.best == expected < 2
+    assert read_metadata(result.exported.onnx_bytes)["arch"] == str(candidates[expected].arch)
+    assert hashlib.sha256(result.exported.onnx_bytes).hexdigest() == result.exported.sha256
 
 
 def test_identical_requests_are_answered_from_the_cache(specializer: Specializer):
