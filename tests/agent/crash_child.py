@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ofa_fleet.agent.install import ModelDirectory
+from ofa_fleet.agent.trust import TrustedKeys
 from ofa_fleet.contract.manifest import Manifest
 
 CHANGING_CALLS = (
@@ -59,7 +60,7 @@ def main() -> None:
         directory.install(
             Manifest.from_dict(spec["manifest"]),
             bytes.fromhex(spec["signature"]),
-            spec["public_key"].encode(),
+            TrustedKeys.of(spec["public_key"].encode()),
         )
     else:
         directory.rollback()

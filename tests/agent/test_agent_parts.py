@@ -24,7 +24,7 @@ from ofa_fleet.agent.identity import (
 from ofa_fleet.agent.manifests import signed_manifest
 from ofa_fleet.agent.smoke import Timing, smoke_test
 from ofa_fleet.agent.state_lock import state_lock
-from ofa_fleet.agent.trust import SigningKey, trust
+from ofa_fleet.agent.trust import TrustedKeys, trust
 from ofa_fleet.contract.error_details import DETAILS_KEY, ErrorDetails
 from ofa_fleet.contract.error_details import encode as encode_details
 from ofa_fleet.delivery.signing import ModelSigner
@@ -140,8 +140,7 @@ def _message(signer: ModelSigner, **changes: object) -> delivery_pb2.ModelManife
 
 
 def test_a_manifest_is_taken_from_its_signed_bytes(signer: ModelSigner, tmp_path: Path) -> None:
-    key = SigningKey(signer.public_key_pem, signer.key_id)
-    manifest = signed_manifest(_message(signer), key, tmp_path / "key.pem")
+    manifest = signed_manifest(_message(signer), TrustedKeys.of(signer.public_key_pem))
     assert manifest == manifest_for(b"model bytes")
 
 
@@ -154,15 +153,13 @@ def test_a_manifest_is_taken_from_its_signed_bytes(signer: ModelSigner, tmp_path
         ({"profile_revision": 9}, "field profile_revision"),
         ({"signature": bytes(64)}, "does not verify"),
         ({"canonical_manifest": b"{not json"}, "cannot be read"),
-        ({"key_id": "0123456789abcdef"}, "pinned key"),
     ],
 )
 def test_a_manifest_whose_fields_disagree_with_what_was_signed_is_refused(
     signer: ModelSigner, tmp_path: Path, changes: dict[str, object], match: str
 ) -> None:
-    key = SigningKey(signer.public_key_pem, signer.key_id)
     with pytest.raises(IntegrityError, match=match):
-        signed_manifest(_message(signer, **changes), key, tmp_path / "key.pem")
+        signed_manifest(_message(signer, **changes), TrustedKeys.of(signer.public_key_pem))
 
 
 def test_a_manifest_altered_and_signed_with_another_key_is_refused(
@@ -173,15 +170,14 @@ def test_a_manifest_altered_and_signed_with_another_key_is_refused(
     message = _message(
         signer, canonical_manifest=altered.canonical_bytes(), signature=forger.sign(altered)
     )
-    key = SigningKey(signer.public_key_pem, signer.key_id)
     with pytest.raises(IntegrityError, match="does not verify"):
-        signed_manifest(message, key, tmp_path / "key.pem")
+        signed_manifest(message, TrustedKeys.of(signer.public_key_pem))
 
 
 def test_the_first_key_is_pinned_and_another_refused(signer: ModelSigner, tmp_path: Path) -> None:
     other = ModelSigner.load_or_create(tmp_path / "other.key")
-    assert trust(tmp_path, signer.public_key_pem, signer.key_id).key_id == signer.key_id
-    assert trust(tmp_path, signer.public_key_pem, signer.key_id).key_id == signer.key_id
+    assert trust(tmp_path, signer.public_key_pem, signer.key_id).key_ids == [signer.key_id]
+    assert trust(tmp_path, signer.public_key_pem, signer.key_id).key_ids == [signer.key_id]
     with pytest.raises(IntegrityError, match=f"presents signing key {other.key_id}"):
         trust(tmp_path, other.public_key_pem, other.key_id)
     with pytest.raises(IntegrityError, match="called it"):

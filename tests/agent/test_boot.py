@@ -189,7 +189,7 @@ def test_a_delivery_presenting_another_key_is_refused(
         DeliveryServerThread(
             fleet.store, tmp_path / "other.key", fleet.registry.address, CHUNK
         ) as impostor,
-        pytest.raises(IntegrityError, match="pinned key") as refused,
+        pytest.raises(IntegrityError, match="this device trusts only") as refused,
     ):
         fleet.boot(state, delivery=impostor.address)
     assert impostor.signer.key_id in str(refused.value)

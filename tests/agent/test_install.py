@@ -14,6 +14,7 @@ import pytest
 
 from ofa_fleet.agent.install import ModelDirectory
 from ofa_fleet.agent.state import InstalledModel
+from ofa_fleet.agent.trust import TrustedKeys
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.delivery.signing import ModelSigner
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError, InvalidArgumentError
@@ -67,7 +68,7 @@ def _download(directory: ModelDirectory, model: Model, chunk: int = 65_536) -> N
 
 def _install(directory: ModelDirectory, model: Model, signer: ModelSigner) -> InstalledModel:
     _download(directory, model)
-    return directory.install(model.manifest, model.signature, signer.public_key_pem)
+    return directory.install(model.manifest, model.signature, TrustedKeys.of(signer.public_key_pem))
 
 
 def _files(root: Path) -> set[str]:
@@ -135,7 +136,7 @@ def test_install_verifies_and_makes_the_model_current(
     assert installed.signature == model.signature
     assert installed.path == tmp_path / "models" / f"{model.sha256}.onnx"
     assert installed.path.read_bytes() == model.data
-    installed.verify(signer.public_key_pem)
+    installed.verify(TrustedKeys.of(signer.public_key_pem))
     assert directory.partial_size(model.sha256) == 0
     assert _files(tmp_path) == {"current.json", f"models/{model.sha256}.onnx"}
 
@@ -147,7 +148,7 @@ def test_an_incomplete_download_is_kept_to_be_resumed(
     directory = ModelDirectory(tmp_path)
     directory.append(model.sha256, 0, model.data[:1000])
     with pytest.raises(FailedPreconditionError, match=r"1000 of 200000 bytes; resume .* 1000"):
-        directory.install(model.manifest, model.signature, signer.public_key_pem)
+        directory.install(model.manifest, model.signature, TrustedKeys.of(signer.public_key_pem))
     assert directory.partial_size(model.sha256) == 1000
     assert _install(directory, model, signer).manifest == model.manifest
 
@@ -157,7 +158,9 @@ def test_a_model_never_downloaded_cannot_be_installed(
 ) -> None:
     model = make_model(1)
     with pytest.raises(FailedPreconditionError, match="has not been downloaded"):
-        ModelDirectory(tmp_path).install(model.manifest, model.signature, signer.public_key_pem)
+        ModelDirectory(tmp_path).install(
+            model.manifest, model.signature, TrustedKeys.of(signer.public_key_pem)
+        )
 
 
 @pytest.mark.parametrize("damage", ["flipped byte", "extra bytes"])
@@ -174,10 +177,10 @@ def test_a_corrupt_download_is_refused_and_discarded(
         data += b"\0"
     directory.append(new.sha256, 0, bytes(data))
     with pytest.raises(IntegrityError, match=new.sha256):
-        directory.install(new.manifest, new.signature, signer.public_key_pem)
+        directory.install(new.manifest, new.signature, TrustedKeys.of(signer.public_key_pem))
     assert directory.partial_size(new.sha256) == 0  # never resumed from
     assert directory.installed().manifest == old.manifest
-    directory.installed().verify(signer.public_key_pem)
+    directory.installed().verify(TrustedKeys.of(signer.public_key_pem))
 
 
 def test_a_bad_signature_is_refused_and_the_download_discarded(
@@ -194,7 +197,7 @@ def test_a_bad_signature_is_refused_and_the_download_discarded(
     ]:
         _download(directory, new)
         with pytest.raises(IntegrityError, match="signature does not verify"):
-            directory.install(new.manifest, signature, key)
+            directory.install(new.manifest, signature, TrustedKeys.of(key))
         assert directory.partial_size(new.sha256) == 0
         assert directory.installed().manifest == old.manifest
     assert _files(tmp_path / "state") == {"current.json", f"models/{old.sha256}.onnx"}
@@ -232,7 +235,7 @@ def test_rollback_returns_to_the_previous_model_once(
     restored = directory.rollback()
     assert restored == directory.installed()
     assert restored.manifest == first.manifest
-    restored.verify(signer.public_key_pem)
+    restored.verify(TrustedKeys.of(signer.public_key_pem))
     assert directory.previous() is None
     assert directory.rollback() is None
     assert _files(tmp_path) == {"current.json", f"models/{first.sha256}.onnx"}
@@ -267,7 +270,7 @@ def test_the_same_bytes_with_a_newer_manifest_keep_the_older_previous(
     _install(directory, second_again, signer)
     assert directory.installed().manifest == second_again.manifest
     assert directory.previous().manifest == first.manifest
-    directory.installed().verify(signer.public_key_pem)
+    directory.installed().verify(TrustedKeys.of(signer.public_key_pem))
 
 
 def test_a_model_still_on_disk_is_installed_again_without_a_download(
@@ -277,7 +280,9 @@ def test_a_model_still_on_disk_is_installed_again_without_a_download(
     directory = ModelDirectory(tmp_path)
     _install(directory, first, signer)
     _install(directory, second, signer)
-    again = directory.install(first.manifest, first.signature, signer.public_key_pem)
+    again = directory.install(
+        first.manifest, first.signature, TrustedKeys.of(signer.public_key_pem)
+    )
     assert again == directory.installed()
     assert again.manifest == first.manifest
     assert directory.previous().manifest == second.manifest
@@ -379,7 +384,7 @@ def test_a_crash_at_any_step_leaves_the_old_or_the_new_model_whole(
         assert state in (before, after), step
         for model in (current, previous):
             if model is not None:
-                model.verify(signer.public_key_pem)
+                model.verify(TrustedKeys.of(signer.public_key_pem))
         kept = {f"models/{m.manifest.sha256}.onnx" for m in (current, previous) if m}
         partials = {p for p in _files(case) if p.startswith("downloads/")}
         assert _files(case) == {"current.json"} | kept | partials, step

@@ -1,7 +1,8 @@
 """One boot: from an enrolled identity to a model that runs here and has been reported.
 
-1. `GetSigningKey`: the key is pinned on first use and must match it ever after.
-2. The installed model (if any) is checked against the pinned key and its sha256: a
+1. `GetSigningKey`: the key is pinned on first use; after that it must be one the device
+   trusts, or be endorsed by one (a rotation, see `trust`).
+2. The installed model (if any) is checked against the trusted keys and its sha256: a
    model damaged on disk is not offered as `have_sha256`, so delivery sends it again.
 3. `GetModelManifest` with what the device has; up to date, or the model's bytes streamed
    by `ReadModel` (resuming what it was downloading), verified and installed
@@ -49,7 +50,7 @@ from ofa_fleet.agent.identity import Identity, identity_path
 from ofa_fleet.agent.install import ModelDirectory
 from ofa_fleet.agent.smoke import SmokeResult, Timing, smoke_test
 from ofa_fleet.agent.state import InstalledModel
-from ofa_fleet.agent.trust import SigningKey, load_pinned, trust
+from ofa_fleet.agent.trust import Endorsement, TrustedKeys, load_trusted, trust
 from ofa_fleet.carbon.convert import cost_to_proto
 from ofa_fleet.carbon.cost import EnergyCost
 from ofa_fleet.carbon.meter import EnergyModel, Reading
@@ -178,15 +179,15 @@ class Boot:
             enrolled,
             threads=self.settings.threads,
         )
-        pinned = load_pinned(self.state_dir)
+        trusted = load_trusted(self.state_dir)
         have = self._installed()
-        if pinned is not None:  # checked first, so a refusal below falls back on it
-            have = await self._verified(have, pinned)
+        if trusted is not None:  # checked first, so a refusal below falls back on it
+            have = await self._verified(have, trusted)
         try:
-            key = await self._signing_key()
-            if pinned is None:
-                have = await self._verified(have, key)
-            model = await self._fetch(have, key, report)
+            keys = await self._signing_keys()
+            if trusted is None:
+                have = await self._verified(have, keys)
+            model = await self._fetch(have, keys, report)
         except IntegrityError as exc:
             model = await self._refused(exc, have, report)
         smoke, model = await self._smoke(model, report)
@@ -224,7 +225,7 @@ class Boot:
                 f"{exc}; remove it (and {self.models.models_dir}) to download the model again"
             ) from None
 
-    async def _signing_key(self) -> SigningKey:
+    async def _signing_keys(self) -> TrustedKeys:
         try:
             served = await retry(
                 lambda: self.connections.call_delivery(
@@ -244,29 +245,30 @@ class Boot:
                     error.code,
                 ) from None
             raise
-        return trust(self.state_dir, served.public_key_pem, served.key_id)
+        endorsements = [Endorsement(e.signer_key_id, e.signature) for e in served.endorsements]
+        return trust(self.state_dir, served.public_key_pem, served.key_id, endorsements)
 
     async def _verified(
-        self, have: InstalledModel | None, key: SigningKey
+        self, have: InstalledModel | None, keys: TrustedKeys
     ) -> InstalledModel | None:
         """`have` if its signature and bytes still check out, else None (fetch it again)."""
         if have is None:
             return None
         try:
-            await asyncio.to_thread(have.verify, key.pem)
+            await asyncio.to_thread(have.verify, keys)
         except IntegrityError as exc:
             log.warning("installed model fails its check", extra={"error": str(exc)})
             return None
         return have
 
     async def _fetch(
-        self, have: InstalledModel | None, key: SigningKey, report: BootReport
+        self, have: InstalledModel | None, keys: TrustedKeys, report: BootReport
     ) -> InstalledModel:
         fetcher = ModelFetcher(
             self.connections,
             self.identity,
             self.models,
-            key,
+            keys,
             self.settings.download,
             self.on_chunk,
             self.settings.wait_while_infeasible,

@@ -4,7 +4,7 @@ disk (`ReadModel`), install it.
 One call of `fetch` is one attempt; the boot retries it with backoff, and because every
 chunk is appended to the partial file as it arrives, each retry (or the next start, after
 a crash or a SIGTERM) reads from what is on disk on and receives only the rest.
-Nothing downloaded is trusted: the manifest is checked against the pinned key before the
+Nothing downloaded is trusted: the manifest is checked against the trusted keys before the
 first byte (`manifests.signed_manifest`), and `ModelDirectory.install` checks size,
 sha256 and signature again over the whole file before it becomes current.
 """
@@ -27,7 +27,7 @@ from ofa_fleet.agent.install import ModelDirectory
 from ofa_fleet.agent.manifests import signed_manifest
 from ofa_fleet.agent.pending import clear_pending, read_pending, write_pending
 from ofa_fleet.agent.state import InstalledModel
-from ofa_fleet.agent.trust import SigningKey, key_path
+from ofa_fleet.agent.trust import TrustedKeys
 from ofa_fleet.agent.url_download import fetch_url
 from ofa_fleet.contract.error_details import MODEL_NOT_READY, PROFILE_INFEASIBLE
 from ofa_fleet.contract.manifest import Manifest
@@ -79,7 +79,7 @@ class ModelFetcher:
         connections: Connections,
         identity: Identity,
         models: ModelDirectory,
-        key: SigningKey,
+        keys: TrustedKeys,
         timeouts: DownloadTimeouts = DownloadTimeouts(),
         on_chunk: ChunkHook | None = None,
         wait_while_infeasible: bool = True,
@@ -94,7 +94,7 @@ class ModelFetcher:
         self.connections = connections
         self.identity = identity
         self.models = models
-        self.key = key
+        self.keys = keys
         self.timeouts = timeouts
         self.on_chunk = on_chunk
         self.bad_urls: set[str] = set()  # gave bytes that failed their check
@@ -115,7 +115,7 @@ class ModelFetcher:
             return self._up_to_date(answer.up_to_date.sha256, have)
         if not answer.HasField("manifest"):
             raise TransientError("delivery's GetModelManifest named no model")
-        manifest = signed_manifest(answer.manifest, self.key, key_path(self.state_dir))
+        manifest = signed_manifest(answer.manifest, self.keys)
         pending = read_pending(self.state_dir)
         if pending != manifest.sha256:
             if pending:
@@ -285,7 +285,7 @@ class ModelFetcher:
         in this very call that fails is refused.
         """
         try:
-            return await asyncio.to_thread(self.models.install, manifest, signature, self.key.pem)
+            return await asyncio.to_thread(self.models.install, manifest, signature, self.keys)
         except IntegrityError as exc:
             if not resumed:
                 raise

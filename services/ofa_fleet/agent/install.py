@@ -28,8 +28,8 @@ from pathlib import Path
 from ofa_fleet.agent.digest import check_file
 from ofa_fleet.agent.downloads import Downloads
 from ofa_fleet.agent.state import InstalledModel, Pointer, Record, read_pointer, write_pointer
+from ofa_fleet.agent.trust import TrustedKeys
 from ofa_fleet.contract.manifest import Manifest
-from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError
 from ofa_fleet.storage.durable import fsync_directory, remove_temp_files
 
@@ -86,9 +86,7 @@ class ModelDirectory:
         """Drop the partial download of `sha256`."""
         self._downloads.discard(sha256)
 
-    def install(
-        self, manifest: Manifest, signature: bytes, public_key_pem: bytes
-    ) -> InstalledModel:
+    def install(self, manifest: Manifest, signature: bytes, keys: TrustedKeys) -> InstalledModel:
         """Verify the downloaded model and make it current; keep the current one as previous.
 
         Raises `IntegrityError` when the signature does not verify or the downloaded bytes
@@ -99,7 +97,7 @@ class ModelDirectory:
         """
         sha256 = manifest.sha256
         try:
-            verify_manifest(public_key_pem, manifest, signature)
+            keys.verify(manifest, signature)
         except IntegrityError:
             self._downloads.discard(sha256)
             raise

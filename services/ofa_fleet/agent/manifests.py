@@ -2,7 +2,7 @@
 
 Only `canonical_manifest` is signed; the message's other fields repeat it for
 convenience. The device therefore rebuilds the manifest from the signed bytes, verifies
-the signature over them with its pinned key, and refuses a message whose other fields
+the signature over them with a key it trusts, and refuses a message whose other fields
 say anything else: a field that disagrees with what was signed is either a bug or an
 attempt to make the device act on unsigned information, and either way it is refused.
 Checking here, not only at install, saves downloading a model that would be refused.
@@ -10,26 +10,21 @@ Checking here, not only at install, saves downloading a model that would be refu
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ofa_fleet.agent.trust import SigningKey, check_key_id
+from ofa_fleet.agent.trust import TrustedKeys
 from ofa_fleet.contract.manifest import Manifest
-from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.errors import IntegrityError, InvalidArgumentError
 from ofa_fleet.v1 import delivery_pb2
 
 
-def signed_manifest(
-    message: delivery_pb2.ModelManifest, key: SigningKey, key_file: Path
-) -> Manifest:
+def signed_manifest(message: delivery_pb2.ModelManifest, keys: TrustedKeys) -> Manifest:
     """The manifest delivery signed, once every check holds; `IntegrityError` otherwise."""
-    check_key_id(key, message.key_id, key_file)
     try:
         manifest = Manifest.from_bytes(message.canonical_manifest)
     except InvalidArgumentError as exc:
         raise IntegrityError(f"delivery sent a manifest that cannot be read: {exc}") from None
-    verify_manifest(key.pem, manifest, message.signature)
+    keys.verify(manifest, message.signature, message.key_id)
     for name, signed, said in _fields(manifest, message):
         if signed != said:
             raise IntegrityError(

@@ -5,7 +5,7 @@ time that changes. Whenever it names another model than the one running, the age
 a whole `Boot` again (download, verify, install, smoke test, report), so a new model
 reaches a running device without a restart. The announcement is only a hint: it is not
 trusted for anything but "ask again", and `GetModelManifest` (whose manifest is checked
-against the pinned key before a byte is kept) says what the model is.
+against the trusted keys before a byte is kept) says what the model is.
 
 Two tasks share the work. The watcher reads the stream and keeps only the newest
 announcement, so a model announced while a boot runs is not lost, and two announced

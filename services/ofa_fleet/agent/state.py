@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ofa_fleet.agent.digest import check_file
+from ofa_fleet.agent.trust import TrustedKeys
 from ofa_fleet.contract.manifest import Manifest
-from ofa_fleet.contract.signatures import verify_manifest
 from ofa_fleet.errors import IntegrityError, InvalidArgumentError
 from ofa_fleet.storage.durable import write_atomic
 
@@ -36,12 +36,12 @@ class InstalledModel:
     signature: bytes
     path: Path
 
-    def verify(self, public_key_pem: bytes) -> None:
+    def verify(self, keys: TrustedKeys) -> None:
         """Raise `IntegrityError` unless the signature holds and the file matches the manifest.
 
         Reads the whole file: for a boot-time check or after a suspected fault, not per use.
         """
-        verify_manifest(public_key_pem, self.manifest, self.signature)
+        keys.verify(self.manifest, self.signature)
         if not self.path.is_file():
             raise IntegrityError(f"installed model {self.manifest.sha256} is missing its file")
         check_file(self.path, self.manifest)

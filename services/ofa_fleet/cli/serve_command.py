@@ -128,6 +128,16 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="Ed25519 key that signs manifests; created (mode 0600) when missing",
     )
     delivery.add_argument(
+        "--retired-signing-key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a key that signed before a rotation (repeat, at most 8): it endorses "
+        "--signing-key for devices that trust it, and stored models it signed are signed "
+        "again with --signing-key at start (deploy/README.md, 'Rotating the signing key')",
+    )
+    delivery.add_argument(
         "--registry",
         default=os.environ.get("OFA_FLEET_REGISTRY", "127.0.0.1:50051"),
         help="registry address (env OFA_FLEET_REGISTRY)",
@@ -357,6 +367,7 @@ def run_delivery(args: argparse.Namespace) -> None:
 async def _serve_delivery(
     args: argparse.Namespace, config: ServerConfig, url: DatabaseUrl, token: str
 ) -> None:
+    from ofa_fleet.delivery.key_rotation import sign_with_current_key
     from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
     from ofa_fleet.delivery.reconcile.leader import RECONCILER_LOCK_KEY, reconcile_as_leader
     from ofa_fleet.delivery.reconcile.reconciler import ReconcilerSettings
@@ -367,7 +378,7 @@ async def _serve_delivery(
     from ofa_fleet.storage.database import Database
     from ofa_fleet.storage.leadership import leader_lock
 
-    signer = ModelSigner.load_or_create(args.signing_key)
+    signer = ModelSigner.load_or_create(args.signing_key, args.retired_signing_key)
     database = Database(url, DELIVERY_MIGRATIONS)
     try:
         await asyncio.to_thread(prepare_schema, database, args.migrations, "delivery")
@@ -378,10 +389,12 @@ async def _serve_delivery(
             files = FileBlobStore(Path(args.blobs))
             files.remove_stale_temporaries()
             blobs = files
+        store = ModelStore(database, blobs)
+        await asyncio.to_thread(sign_with_current_key, store, signer)
         upstream = TlsFiles(ca=args.upstream_tls_ca)
         metrics = MetricsEndpoint.create()
         delivery = delivery_service(
-            ModelStore(database, blobs),
+            store,
             signer,
             args.registry,
             token,

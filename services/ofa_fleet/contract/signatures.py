@@ -5,6 +5,11 @@ the manifest's canonical bytes proves delivery described them. Devices hold deli
 public key and refuse anything that does not verify against it. Delivery's signer
 (`delivery.signing`) names its key with the same `key_id`, so a device and a replica can
 tell which key they mean without showing it.
+
+A key is rotated by endorsement: delivery keeps each retired key only to sign the new
+public key (`endorsement_bytes`), and a device that trusts the retired key checks that
+signature (`verify_endorsement`) before it trusts the new one. A device never takes a key
+on a server's word alone once it trusts one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.errors import IntegrityError
 
 KEY_ID_HEX_DIGITS = 16
+ENDORSEMENT_PREFIX = b"ofa-fleet.key-endorsement/1\n"
 
 
 def public_key_id(public_key_pem: bytes) -> str:
@@ -40,8 +46,30 @@ def verify_manifest(public_key_pem: bytes, manifest: Manifest, signature: bytes)
 
 
 def key_id(public: Ed25519PublicKey) -> str:
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:KEY_ID_HEX_DIGITS]
+    return hashlib.sha256(raw_public_key(public)).hexdigest()[:KEY_ID_HEX_DIGITS]
+
+
+def raw_public_key(public: Ed25519PublicKey) -> bytes:
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def endorsement_bytes(endorsed: Ed25519PublicKey) -> bytes:
+    """What a retired key signs to vouch for `endorsed`: a fixed prefix, so the signature
+    can never be mistaken for a manifest's, and the endorsed key's raw bytes."""
+    return ENDORSEMENT_PREFIX + raw_public_key(endorsed)
+
+
+def verify_endorsement(signer_pem: bytes, endorsed_pem: bytes, signature: bytes) -> None:
+    """Raise `IntegrityError` unless `signature` is the signer's endorsement of the key."""
+    signer = load_public_key(signer_pem)
+    endorsed = load_public_key(endorsed_pem)
+    try:
+        signer.verify(bytes(signature), endorsement_bytes(endorsed))
+    except InvalidSignature:
+        raise IntegrityError(
+            f"the endorsement of signing key {key_id(endorsed)} by key {key_id(signer)} "
+            "does not verify"
+        ) from None
 
 
 def load_public_key(public_key_pem: bytes) -> Ed25519PublicKey:

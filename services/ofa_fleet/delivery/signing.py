@@ -15,20 +15,31 @@ A key file readable by group or others is refused rather than warned about: whoe
 read it can sign models that every device of the fleet will install, and a warning in a
 server log is read by nobody before the damage is done (OpenSSH refuses such keys for the
 same reason). The fix is one `chmod 600`, or `defaultMode: 0400` on a Kubernetes secret.
+
+Rotation: a signer may also hold retired keys. It never signs a manifest with them; each
+only endorses the current public key once, and `GetSigningKey` hands those endorsements
+to devices, which move to the new key on the word of a key they already trust
+(`contract.signatures`). Stored models signed by a retired key are signed again with the
+current one when delivery starts (`delivery.key_rotation`).
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from ofa_fleet.contract.manifest import Manifest
-from ofa_fleet.contract.signatures import key_id
+from ofa_fleet.contract.signatures import endorsement_bytes, key_id
 from ofa_fleet.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
@@ -36,29 +47,61 @@ from ofa_fleet.errors import (
 )
 from ofa_fleet.storage.durable import publish_new
 
+# Retired keys one signer endorses its key with: each is a signature devices may check.
+MAX_RETIRED_KEYS = 8
+
+
+@dataclass(frozen=True)
+class Endorsement:
+    """A retired key's signature over the current public key (`endorsement_bytes`)."""
+
+    signer_key_id: str
+    signature: bytes
+
 
 class ModelSigner:
-    """Signs manifests with one Ed25519 private key."""
+    """Signs manifests with one Ed25519 private key; endorses it with the retired ones."""
 
-    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self, private_key: Ed25519PrivateKey, retired: Sequence[Ed25519PrivateKey] = ()
+    ) -> None:
         self._private_key = private_key
         public = private_key.public_key()
+        self._public = public
         self._public_key_pem = public.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         self._key_id = key_id(public)
+        if len(retired) > MAX_RETIRED_KEYS:
+            raise InvalidArgumentError(
+                f"{len(retired)} retired signing keys given; at most {MAX_RETIRED_KEYS}"
+            )
+        self._retired = [key.public_key() for key in retired]
+        ids = [key_id(key) for key in self._retired]
+        if self._key_id in ids:
+            raise InvalidArgumentError(
+                f"signing key {self._key_id} is also named as a retired key; a rotation "
+                "retires the old key and signs with a new one"
+            )
+        if len(set(ids)) != len(ids):
+            raise InvalidArgumentError(f"a retired signing key is named twice: {ids}")
+        statement = endorsement_bytes(public)
+        self._endorsements = tuple(
+            Endorsement(key_id(key.public_key()), key.sign(statement)) for key in retired
+        )
 
     @classmethod
-    def load_or_create(cls, path: Path) -> ModelSigner:
-        """The key at `path`, created first if there is none.
+    def load_or_create(cls, path: Path, retired: Sequence[Path] = ()) -> ModelSigner:
+        """The key at `path`, created first if there is none, and the retired keys.
 
-        Raises `InvalidArgumentError` naming the path when the file is not an unencrypted
-        PKCS8 PEM Ed25519 private key, or when group or others may access it.
+        Raises `InvalidArgumentError` naming the path when a file is not an unencrypted
+        PKCS8 PEM Ed25519 private key, or when group or others may access it. Retired
+        keys are never created: a missing one is `NotFoundError`.
         """
         path = Path(path)
         if not path.exists():
             _publish_new_key(path)
-        return cls(_read_private_key(path))
+        return cls(_read_private_key(path), [_read_private_key(Path(p)) for p in retired])
 
     @property
     def public_key_pem(self) -> bytes:
@@ -70,9 +113,34 @@ class ModelSigner:
         """First 16 hex digits of the sha256 of the raw public key, to tell keys apart."""
         return self._key_id
 
+    @property
+    def endorsements(self) -> tuple[Endorsement, ...]:
+        """Each retired key's endorsement of this key, in the order the keys were given."""
+        return self._endorsements
+
     def sign(self, manifest: Manifest) -> bytes:
         """The 64-byte Ed25519 signature over `manifest.canonical_bytes()`."""
-        return self._private_key.sign(manifest.canonical_bytes())
+        return self.sign_bytes(manifest.canonical_bytes())
+
+    def sign_bytes(self, manifest_bytes: bytes) -> bytes:
+        """The signature over a manifest's canonical bytes as stored."""
+        return self._private_key.sign(manifest_bytes)
+
+    def signed(self, manifest_bytes: bytes, signature: bytes) -> bool:
+        """Whether the current key made `signature` over `manifest_bytes`."""
+        return _verifies(self._public, manifest_bytes, signature)
+
+    def signed_by_retired(self, manifest_bytes: bytes, signature: bytes) -> bool:
+        """Whether one of the retired keys made `signature` over `manifest_bytes`."""
+        return any(_verifies(key, manifest_bytes, signature) for key in self._retired)
+
+
+def _verifies(public: Ed25519PublicKey, data: bytes, signature: bytes) -> bool:
+    try:
+        public.verify(signature, data)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def _read_private_key(path: Path) -> Ed25519PrivateKey:

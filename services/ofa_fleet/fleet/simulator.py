@@ -48,7 +48,7 @@ from ofa_fleet.agent.install import ModelDirectory
 from ofa_fleet.agent.latency_measurement import MeasureSettings
 from ofa_fleet.agent.runner import Agent, AgentConfig, AgentResult
 from ofa_fleet.agent.smoke import Timing
-from ofa_fleet.agent.trust import load_pinned
+from ofa_fleet.agent.trust import load_trusted
 from ofa_fleet.errors import FailedPreconditionError, IntegrityError, InvalidArgumentError
 from ofa_fleet.fleet.summary import DeviceOutcome, SimulationSummary
 from ofa_fleet.inference.graph_optimization import DEFAULT_GRAPH_OPTIMIZATION
@@ -254,17 +254,17 @@ def verify_installed(state_dir: Path, sha256: str) -> None:
     """Check the model installed in `state_dir` on disk, independently of the agent's word.
 
     Raises `IntegrityError` unless it is model `sha256`, its bytes match its manifest and
-    its manifest is signed by the device's pinned key.
+    its manifest is signed by a key the device trusts.
     """
     installed = ModelDirectory(state_dir).installed()
-    key = load_pinned(state_dir)
-    if installed is None or key is None:
-        raise IntegrityError(f"no installed model or no pinned key in {state_dir}")
+    keys = load_trusted(state_dir)
+    if installed is None or keys is None:
+        raise IntegrityError(f"no installed model or no trusted key in {state_dir}")
     if installed.manifest.sha256 != sha256:
         raise IntegrityError(
             f"model {installed.manifest.sha256} is installed, but the boot reported {sha256}"
         )
-    installed.verify(key.pem)
+    installed.verify(keys)
 
 
 def ensure_descriptors(settings: SimulationSettings) -> None:

@@ -19,7 +19,7 @@ class DeviceOutcome:
     """One simulated device's boot.
 
     `ok`: a model runs on it and was reported. `verified`: after the boot, the installed
-    model was checked again on disk (size, sha256, signature by the pinned key) and is the
+    model was checked again on disk (size, sha256, signature by a trusted key) and is the
     one the boot reported. `seconds_to_model` counts from the device's start (after it
     was let in by the concurrency limit) to its model's first good inference.
     """

@@ -170,12 +170,22 @@ class GetSigningKeyRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetSigningKeyResponse(_message.Message):
-    __slots__ = ("public_key_pem", "key_id")
+    __slots__ = ("public_key_pem", "key_id", "endorsements")
     PUBLIC_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDORSEMENTS_FIELD_NUMBER: _ClassVar[int]
     public_key_pem: bytes
     key_id: str
-    def __init__(self, public_key_pem: _Optional[bytes] = ..., key_id: _Optional[str] = ...) -> None: ...
+    endorsements: _containers.RepeatedCompositeFieldContainer[KeyEndorsement]
+    def __init__(self, public_key_pem: _Optional[bytes] = ..., key_id: _Optional[str] = ..., endorsements: _Optional[_Iterable[_Union[KeyEndorsement, _Mapping]]] = ...) -> None: ...
+
+class KeyEndorsement(_message.Message):
+    __slots__ = ("signer_key_id", "signature")
+    SIGNER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    signer_key_id: str
+    signature: bytes
+    def __init__(self, signer_key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class StoredModel(_message.Message):
     __slots__ = ("manifest", "current_for_fleets")

@@ -130,7 +130,8 @@ class DeliveryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetSigningKey(self, request, context):
-        """The Ed25519 public key that signs every manifest.
+        """The Ed25519 public key that signs every manifest, with endorsements of it by the
+        keys delivery signed with before (a device that trusts one of those learns this key).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

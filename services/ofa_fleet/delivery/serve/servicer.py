@@ -172,7 +172,12 @@ class DeliveryServicer(delivery_pb2_grpc.DeliveryServiceServicer):
         self, request: delivery_pb2.GetSigningKeyRequest, context: aio.ServicerContext
     ) -> delivery_pb2.GetSigningKeyResponse:
         return delivery_pb2.GetSigningKeyResponse(
-            public_key_pem=self.signer.public_key_pem, key_id=self.signer.key_id
+            public_key_pem=self.signer.public_key_pem,
+            key_id=self.signer.key_id,
+            endorsements=[
+                delivery_pb2.KeyEndorsement(signer_key_id=e.signer_key_id, signature=e.signature)
+                for e in self.signer.endorsements
+            ],
         )
 
     async def GetLatencyMeasurement(  # noqa: N802

@@ -26,9 +26,10 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError as DuplicateKeyError
 
 from ofa_fleet.carbon.cost import ZERO, EnergyCost
@@ -330,6 +331,53 @@ class ModelStore:
                 listing, f"{last.created_us}:{last.sha256}:{last.profile_name}"
             )
         return Page(tuple(_record(r) for r in shown), token)
+
+    def sign_again(
+        self, signature_for: Callable[[bytes, bytes], bytes | None], batch: int = 500
+    ) -> int:
+        """Replace stored signatures: `signature_for(manifest_bytes, signature)` returns a
+        record's new signature, or None to leave it; returns how many changed.
+
+        Reads `batch` records at a time in key order. A record whose signature changed
+        meanwhile (the reconciler stored a newer manifest) keeps the newer one.
+        """
+        changed = 0
+        last: tuple[str, str] | None = None
+        while True:
+            query = select(
+                ModelRow.profile_name, ModelRow.sha256, ModelRow.manifest, ModelRow.signature
+            ).order_by(ModelRow.profile_name, ModelRow.sha256)
+            if last is not None:
+                query = query.where(
+                    or_(
+                        ModelRow.profile_name > last[0],
+                        and_(ModelRow.profile_name == last[0], ModelRow.sha256 > last[1]),
+                    )
+                )
+            with self.database.read() as s:
+                rows = s.execute(query.limit(batch)).all()
+            if not rows:
+                return changed
+            last = (rows[-1].profile_name, rows[-1].sha256)
+            updates = []
+            for row in rows:
+                old = bytes(row.signature)
+                new = signature_for(bytes(row.manifest), old)
+                if new is not None and new != old:
+                    updates.append((row.profile_name, row.sha256, old, new))
+            if updates:
+                with self.database.write() as s:
+                    for profile_name, sha256, old, new in updates:
+                        result = s.execute(
+                            update(ModelRow)
+                            .where(
+                                ModelRow.profile_name == profile_name,
+                                ModelRow.sha256 == sha256,
+                                ModelRow.signature == old,
+                            )
+                            .values(signature=new)
+                        )
+                        changed += result.rowcount  # type: ignore[attr-defined]
 
     # -- the carbon ledger ----------------------------------------------------------------
 
