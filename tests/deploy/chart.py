@@ -65,6 +65,15 @@ def objects(rendered: dict[str, str]) -> list[dict[str, Any]]:
     return found
 
 
+def of_kind(found: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [obj for obj in found if obj["kind"] == kind]
+
+
+def component_of(obj: dict[str, Any]) -> str:
+    """The object's app.kubernetes.io/component label: registry, search, delivery, ..."""
+    return str(obj["metadata"]["labels"].get("app.kubernetes.io/component", ""))
+
+
 def kinds(found: list[dict[str, Any]]) -> Counter[str]:
     return Counter(obj["kind"] for obj in found)
 

@@ -9,7 +9,6 @@ import base64
 import json
 import math
 import shlex
-from pathlib import Path
 from typing import Any
 
 import helm_python as helm
@@ -19,17 +18,17 @@ import ray
 import yaml
 
 from ofa_fleet.cli.main import build_parser
-from ofa_fleet.delivery.signing import ModelSigner
-from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.serving.server import LIVENESS_SERVICE
 from tests.deploy import crd_checks
 from tests.deploy.chart import (
     CI_VALUES,
     KUBERNETES_VERSION,
     NAMESPACE,
+    component_of,
     kinds,
     notes,
     objects,
+    of_kind,
     pod_specs,
     render,
     values_file,
@@ -46,19 +45,6 @@ DEFAULT = CHART / "ci" / "default-values.yaml"
 ALL_ENABLED = CHART / "ci" / "all-enabled-values.yaml"
 TRAINING = CHART / "ci" / "training-values.yaml"
 SCENARIO_IDS = [path.name for path in CI_VALUES]
-
-
-@pytest.fixture(scope="module", params=CI_VALUES, ids=SCENARIO_IDS)
-def scenario(request) -> tuple[Path, list[dict[str, Any]]]:
-    return request.param, objects(render(values_file(request.param)))
-
-
-def _by_kind(found: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [obj for obj in found if obj["kind"] == kind]
-
-
-def _component(obj: dict[str, Any]) -> str:
-    return obj["metadata"]["labels"].get("app.kubernetes.io/component", "")
 
 
 def test_ci_has_the_scenarios_the_issue_asks_for():
@@ -100,13 +86,13 @@ def test_every_manifest_validates(scenario, capsys):
 
 def test_custom_resources_check_out(scenario):
     _, found = scenario
-    for obj in _by_kind(found, "RayCluster"):
+    for obj in of_kind(found, "RayCluster"):
         crd_checks.check_raycluster(obj, KUBERNETES_VERSION)
-    for obj in _by_kind(found, "RayJob"):
+    for obj in of_kind(found, "RayJob"):
         crd_checks.check_rayjob(obj, KUBERNETES_VERSION)
-    for obj in _by_kind(found, "ServiceMonitor"):
+    for obj in of_kind(found, "ServiceMonitor"):
         crd_checks.check_servicemonitor(obj, found)
-    for obj in _by_kind(found, "PrometheusRule"):
+    for obj in of_kind(found, "PrometheusRule"):
         assert obj["spec"] == yaml.safe_load(RULES.read_text())
 
 
@@ -155,8 +141,8 @@ def test_a_default_install_asks_for_no_volume_it_may_not_get():
     """Common default storage classes offer ReadWriteOnce only: a default install keeps
     models in PostgreSQL and claims no volume, so nothing waits Pending."""
     found = objects(render(values_file(DEFAULT)))
-    assert not _by_kind(found, "PersistentVolumeClaim")
-    (delivery,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "delivery"]
+    assert not of_kind(found, "PersistentVolumeClaim")
+    (delivery,) = [d for d in of_kind(found, "Deployment") if component_of(d) == "delivery"]
     (container,) = delivery["spec"]["template"]["spec"]["containers"]
     assert "--blobs=database" in container["args"]
     assert not [
@@ -181,14 +167,14 @@ def test_chart_copies_equal_deploy_s_files():
 
 def test_rules_configmap_and_dashboard_carry_the_files():
     found = objects(render(values_file(ALL_ENABLED)))
-    data = {k: v for cm in _by_kind(found, "ConfigMap") for k, v in cm["data"].items()}
+    data = {k: v for cm in of_kind(found, "ConfigMap") for k, v in cm["data"].items()}
     assert yaml.safe_load(data["ofa-fleet-rules.yml"]) == yaml.safe_load(RULES.read_text())
     assert json.loads(data["ofa-fleet.json"])["uid"] == "ofa-fleet"
 
 
 def test_runbook_links_point_at_the_runbook_base_url_given():
     def annotations(values: dict) -> list[dict]:
-        (rule,) = _by_kind(objects(render(values)), "PrometheusRule")
+        (rule,) = of_kind(objects(render(values)), "PrometheusRule")
         return [
             r["annotations"]
             for group in rule["spec"]["groups"]
@@ -215,7 +201,7 @@ def test_prometheus_rule_passes_promtool(tmp_path):
     from tests.deploy.test_prometheus import _promtool
 
     found = objects(render(values_file(ALL_ENABLED)))
-    (rule,) = _by_kind(found, "PrometheusRule")
+    (rule,) = of_kind(found, "PrometheusRule")
     (tmp_path / "rules.yml").write_text(yaml.safe_dump(rule["spec"]))
     result = _promtool("check", "rules", "rules.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -223,10 +209,10 @@ def test_prometheus_rule_passes_promtool(tmp_path):
 
 def test_servers_probe_grpc_health(scenario):
     _, found = scenario
-    deployments = _by_kind(found, "Deployment")
+    deployments = of_kind(found, "Deployment")
     assert deployments
     for deployment in deployments:
-        service, port, _ = SERVERS[_component(deployment)]
+        service, port, _ = SERVERS[component_of(deployment)]
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert container["readinessProbe"]["grpc"] == {"port": port, "service": service}
         # Liveness asks for the name that stays SERVING through a database outage.
@@ -237,25 +223,25 @@ def test_servers_probe_grpc_health(scenario):
 def test_services_and_budgets_select_their_pods(scenario):
     _, found = scenario
     pods = {
-        _component(d): d["spec"]["template"]["metadata"]["labels"]
-        for d in _by_kind(found, "Deployment")
+        component_of(d): d["spec"]["template"]["metadata"]["labels"]
+        for d in of_kind(found, "Deployment")
     }
     containers = {
-        _component(d): d["spec"]["template"]["spec"]["containers"][0]
-        for d in _by_kind(found, "Deployment")
+        component_of(d): d["spec"]["template"]["spec"]["containers"][0]
+        for d in of_kind(found, "Deployment")
     }
-    for obj in _by_kind(found, "Service"):
-        component = _component(obj)
+    for obj in of_kind(found, "Service"):
+        component = component_of(obj)
         labels = pods[component]
         assert all(labels.get(k) == v for k, v in obj["spec"]["selector"].items())
         names = {port["name"] for port in containers[component]["ports"]}
         assert {port["targetPort"] for port in obj["spec"]["ports"]} <= names
-    for obj in _by_kind(found, "PodDisruptionBudget"):
-        labels = pods[_component(obj)]
+    for obj in of_kind(found, "PodDisruptionBudget"):
+        labels = pods[component_of(obj)]
         assert crd_checks._selects(obj["spec"]["selector"], labels)
-    for hpa in _by_kind(found, "HorizontalPodAutoscaler"):
+    for hpa in of_kind(found, "HorizontalPodAutoscaler"):
         target = hpa["spec"]["scaleTargetRef"]
-        (delivery,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "delivery"]
+        (delivery,) = [d for d in of_kind(found, "Deployment") if component_of(d) == "delivery"]
         assert (target["kind"], target["name"]) == ("Deployment", delivery["metadata"]["name"])
         assert "replicas" not in delivery["spec"], "the HPA owns delivery's replica count"
 
@@ -279,59 +265,6 @@ def test_pods_run_non_root_read_only_without_capabilities(scenario):
             assert mounts["/tmp"] == "tmp", where
 
 
-def test_secrets_exist_or_are_named_existing(scenario):
-    path, found = scenario
-    values = values_file(path)
-    created = {s["metadata"]["name"] for s in _by_kind(found, "Secret")}
-    referenced = set()
-    for _, spec in pod_specs(found):
-        for container in spec.get("initContainers", []) + spec["containers"]:
-            for env in container.get("env", []):
-                if "valueFrom" in env:
-                    referenced.add(env["valueFrom"]["secretKeyRef"]["name"])
-        for volume in spec.get("volumes", []):
-            if "secret" in volume:
-                referenced.add(volume["secret"]["secretName"])
-    existing = {
-        values.get(section, {}).get("existingSecret")
-        for section in ("operatorToken", "database", "signingKey")
-    } - {None, ""}
-    assert referenced == (created | existing) & referenced
-    assert referenced - created == existing
-
-
-def test_signing_key_reaches_delivery_as_an_owner_only_file(scenario):
-    _, found = scenario
-    (delivery,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "delivery"]
-    spec = delivery["spec"]["template"]["spec"]
-    volumes = {v["name"]: v for v in spec["volumes"]}
-    assert volumes["signing-key-secret"]["secret"]["defaultMode"] == 0o400
-    assert volumes["signing-key"]["emptyDir"]["medium"] == "Memory"
-    (copy,) = spec["initContainers"]
-    assert copy["command"][:3] == ["install", "-m", "0600"]
-    (server,) = spec["containers"]
-    mounts = {m["name"]: m for m in server["volumeMounts"]}
-    assert "signing-key-secret" not in mounts
-    assert mounts["signing-key"]["readOnly"] is True
-    assert f"--signing-key={copy['command'][-1]}" in server["args"]
-
-
-def test_generated_signing_key_is_one_delivery_accepts(tmp_path):
-    found = objects(render(values_file(DEFAULT)))
-    (secret,) = [
-        s for s in _by_kind(found, "Secret") if s["metadata"]["name"].endswith("signing-key")
-    ]
-    pem = base64.b64decode(secret["data"]["signing.key"])
-    key = tmp_path / "signing.key"
-    key.write_bytes(pem)
-    key.chmod(0o600)
-    assert len(ModelSigner.load_or_create(key).key_id) == 16
-    # What a Secret volume with fsGroup gives a non-root user: the server refuses it.
-    key.chmod(0o440)
-    with pytest.raises(InvalidArgumentError):
-        ModelSigner.load_or_create(key)
-
-
 def _literal_env(container: dict[str, Any]) -> dict[str, str]:
     env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
     env.setdefault("OFA_FLEET_OPERATOR_TOKEN", "x" * 32)
@@ -340,9 +273,9 @@ def _literal_env(container: dict[str, Any]) -> dict[str, str]:
 
 def test_server_args_parse_with_the_real_cli(scenario, monkeypatch):
     _, found = scenario
-    services = {_component(s): s for s in _by_kind(found, "Service")}
-    for deployment in _by_kind(found, "Deployment"):
-        component = _component(deployment)
+    services = {component_of(s): s for s in of_kind(found, "Service")}
+    for deployment in of_kind(found, "Deployment"):
+        component = component_of(deployment)
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         for name in ("OFA_FLEET_REGISTRY_DB", "OFA_FLEET_DELIVERY_DB", "RAY_ADDRESS"):
             monkeypatch.delenv(name, raising=False)
@@ -371,7 +304,7 @@ def test_migrations_run_in_a_hook_job_before_servers_that_only_check(scenario, m
     credentials (its Secret made first when the chart makes one); the servers run
     --migrations=check, so their database user needs no DDL rights."""
     _, found = scenario
-    (job,) = _by_kind(found, "Job")
+    (job,) = of_kind(found, "Job")
     hook, weight = _hook(job)
     assert hook == "pre-install,pre-upgrade"
     pod = job["spec"]["template"]["spec"]
@@ -380,7 +313,7 @@ def test_migrations_run_in_a_hook_job_before_servers_that_only_check(scenario, m
     assert pod["securityContext"]["runAsNonRoot"] is True
     containers = {c["name"]: c for c in pod["containers"]}
     assert set(containers) == {"registry", "delivery"}
-    secrets = {s["metadata"]["name"]: s for s in _by_kind(found, "Secret")}
+    secrets = {s["metadata"]["name"]: s for s in of_kind(found, "Secret")}
     for service, container in containers.items():
         args = build_parser().parse_args(container["args"])
         assert (args.command, args.service) == ("migrate", service)
@@ -389,8 +322,8 @@ def test_migrations_run_in_a_hook_job_before_servers_that_only_check(scenario, m
         used = env["valueFrom"]["secretKeyRef"]["name"]
         if used in secrets and used.endswith("-migrations"):
             assert _hook(secrets[used]) == (hook, weight - 10)  # made before the Job
-    for deployment in _by_kind(found, "Deployment"):
-        component = _component(deployment)
+    for deployment in of_kind(found, "Deployment"):
+        component = component_of(deployment)
         if component not in ("registry", "delivery"):
             continue
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -402,10 +335,10 @@ def test_migrations_run_in_a_hook_job_before_servers_that_only_check(scenario, m
 def test_migration_credentials_are_the_migration_user_s_or_the_servers():
     def job_secret(values: dict) -> tuple[str, dict]:
         found = objects(render(values))
-        (job,) = _by_kind(found, "Job")
+        (job,) = of_kind(found, "Job")
         env = job["spec"]["template"]["spec"]["containers"][0]["env"][0]
         name = env["valueFrom"]["secretKeyRef"]["name"]
-        secrets = {s["metadata"]["name"]: s for s in _by_kind(found, "Secret")}
+        secrets = {s["metadata"]["name"]: s for s in of_kind(found, "Secret")}
         data = secrets[name]["data"] if name in secrets else {}
         return name, {k: base64.b64decode(v).decode() for k, v in data.items()}
 
@@ -428,8 +361,8 @@ def test_migration_credentials_are_the_migration_user_s_or_the_servers():
     off = values_file(DEFAULT)
     off["migrations"] = {"job": {"enabled": False}}
     found = objects(render(off))
-    assert not _by_kind(found, "Job")
-    for deployment in _by_kind(found, "Deployment"):
+    assert not of_kind(found, "Job")
+    for deployment in of_kind(found, "Deployment"):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert "--migrations=check" not in container["args"]
 
@@ -440,7 +373,7 @@ def test_connections_age_and_delivery_drains_before_it_stops(scenario, monkeypat
     termination period, and a rolling update never takes a replica away first."""
     path, found = scenario
     values = yaml.safe_load(path.read_text()) or {}
-    deployments = {_component(d): d for d in _by_kind(found, "Deployment")}
+    deployments = {component_of(d): d for d in of_kind(found, "Deployment")}
     for component, deployment in deployments.items():
         if component not in SERVERS:
             continue
@@ -467,8 +400,8 @@ def test_connections_age_and_delivery_drains_before_it_stops(scenario, monkeypat
 
 def test_search_joins_the_raycluster_through_its_head_service():
     found = objects(render(values_file(ALL_ENABLED)))
-    (cluster,) = _by_kind(found, "RayCluster")
-    (search,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "search"]
+    (cluster,) = of_kind(found, "RayCluster")
+    (search,) = [d for d in of_kind(found, "Deployment") if component_of(d) == "search"]
     env = _literal_env(search["spec"]["template"]["spec"]["containers"][0])
     client_port = next(
         p["containerPort"]
@@ -569,7 +502,7 @@ def test_notes_tell_where_the_services_are():
 
 
 def _training(found: list[dict[str, Any]]) -> dict[str, Any]:
-    (job,) = _by_kind(found, "RayJob")
+    (job,) = of_kind(found, "RayJob")
     return job
 
 
@@ -600,14 +533,14 @@ def test_the_training_job_runs_the_real_train_command(values):
 def test_search_serves_the_checkpoint_the_training_job_writes():
     found = objects(render(values_file(TRAINING)))
     job = _training(found)
-    (search,) = [d for d in _by_kind(found, "Deployment") if _component(d) == "search"]
+    (search,) = [d for d in of_kind(found, "Deployment") if component_of(d) == "search"]
     search_spec = search["spec"]["template"]["spec"]
     search_claim = next(
         v["persistentVolumeClaim"]["claimName"]
         for v in search_spec["volumes"]
         if v["name"] == "checkpoint"
     )
-    claims = {c["metadata"]["name"]: c for c in _by_kind(found, "PersistentVolumeClaim")}
+    claims = {c["metadata"]["name"]: c for c in of_kind(found, "PersistentVolumeClaim")}
     assert search_claim in claims, "the chart creates the training claim search mounts"
     assert claims[search_claim]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     search_args = {
@@ -635,5 +568,5 @@ def test_search_serves_the_checkpoint_the_training_job_writes():
 
 def test_no_training_job_unless_asked():
     found = objects(render(values_file(DEFAULT)))
-    assert not _by_kind(found, "RayJob")
-    assert "training" not in {_component(c) for c in _by_kind(found, "PersistentVolumeClaim")}
+    assert not of_kind(found, "RayJob")
+    assert "training" not in {component_of(c) for c in of_kind(found, "PersistentVolumeClaim")}

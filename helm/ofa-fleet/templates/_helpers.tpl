@@ -74,6 +74,73 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (include "ofa-fleet.component" (dict "root" . "component" "signing-key")) .Values.signingKey.existingSecret }}
 {{- end }}
 
+{{/*
+What an existing Secret (one the chart does not render) holds, for a pod's checksum: its
+name, and its data where the cluster can be asked (helm install/upgrade; `helm template`
+cannot). Rotating such a Secret under a new name therefore always rolls the pods that copy
+it at start; changing it in place does at the next upgrade run against the cluster.
+*/}}
+{{- define "ofa-fleet.existingSecretDigest" -}}
+{{- $secret := lookup "v1" "Secret" .root.Release.Namespace .name -}}
+{{- printf "%s:%s" .name (($secret).data | default dict | toJson) -}}
+{{- end }}
+
+{{/* Checksum of the operator token every server reads at start. */}}
+{{- define "ofa-fleet.operatorTokenChecksum" -}}
+{{- $token := .Values.operatorToken -}}
+{{- if $token.existingSecret -}}
+{{- include "ofa-fleet.existingSecretDigest" (dict "root" . "name" $token.existingSecret) | sha256sum -}}
+{{- else if $token.value -}}
+{{- $token.value | sha256sum -}}
+{{- else -}}
+{{- /* Generated once and never changed: its name stands for it. */ -}}
+{{- include "ofa-fleet.operatorTokenSecret" . | sha256sum -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+The key files delivery's pods copy out of Secrets (see delivery.yaml): the signing key,
+then each retired key of a rotation. A YAML list of {container, volume, secret, key, file}.
+*/}}
+{{- define "ofa-fleet.signingKeyCopies" -}}
+- container: signing-key
+  volume: signing-key-secret
+  secret: {{ include "ofa-fleet.signingKeySecret" . }}
+  key: {{ .Values.signingKey.key }}
+  file: signing.key
+{{- range $index, $retired := .Values.signingKey.retired }}
+- container: retired-signing-key-{{ $index }}
+  volume: retired-signing-key-{{ $index }}
+  secret: {{ $retired.existingSecret }}
+  key: {{ $retired.key | default "signing.key" }}
+  file: retired-{{ $index }}.key
+{{- end }}
+{{- end }}
+
+{{/* Checksum of the signing key and the retired keys delivery copies at start: every
+replica must sign with the same key, so a new one rolls them all. */}}
+{{- define "ofa-fleet.signingKeyChecksum" -}}
+{{- $parts := list -}}
+{{- if .Values.signingKey.existingSecret -}}
+{{- $parts = append $parts (include "ofa-fleet.existingSecretDigest" (dict "root" . "name" .Values.signingKey.existingSecret)) -}}
+{{- else -}}
+{{- $parts = append $parts (include "ofa-fleet.signingKeySecret" .) -}}
+{{- end -}}
+{{- range .Values.signingKey.retired -}}
+{{- $parts = append $parts (include "ofa-fleet.existingSecretDigest" (dict "root" $ "name" .existingSecret)) -}}
+{{- end -}}
+{{- join "\n" $parts | sha256sum -}}
+{{- end }}
+
+{{/* Checksum of the database URLs a server reads at start. */}}
+{{- define "ofa-fleet.databaseChecksum" -}}
+{{- if .Values.database.existingSecret -}}
+{{- include "ofa-fleet.existingSecretDigest" (dict "root" . "name" .Values.database.existingSecret) | sha256sum -}}
+{{- else -}}
+{{- include (print .Template.BasePath "/secret-database.yaml") . | sha256sum -}}
+{{- end -}}
+{{- end }}
+
 {{/* The operator token from its Secret: every server checks operator calls against it. */}}
 {{- define "ofa-fleet.operatorTokenEnv" -}}
 - name: OFA_FLEET_OPERATOR_TOKEN

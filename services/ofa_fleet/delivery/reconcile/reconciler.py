@@ -47,6 +47,7 @@ from ofa_fleet.contract.error_details import CURSOR_EXPIRED, PROFILE_INFEASIBLE
 from ofa_fleet.contract.error_details import decode as decode_details
 from ofa_fleet.contract.manifest import Manifest, ModelFigures
 from ofa_fleet.contract.search_words import latency_source_from_proto
+from ofa_fleet.delivery.key_rotation import sign_with_current_key
 from ofa_fleet.delivery.reconcile.fleet_monitor import FleetMonitor, MonitorSettings
 from ofa_fleet.delivery.reconcile.metrics import DeliveryMetrics
 from ofa_fleet.delivery.reconcile.supernet_version import POLL_SECONDS as SUPERNET_POLL_SECONDS
@@ -152,6 +153,9 @@ class Reconciler:
         self.wake(record.profile_name, "operator")
 
     async def run(self) -> None:
+        # Once more as leader: an earlier leader that still held a retired key (a rolling
+        # update of a rotation) may have signed models with it after this replica started.
+        await asyncio.to_thread(sign_with_current_key, self.store, self.signer)
         await self.supernet.refresh()  # before any profile is judged stale or not
         tasks = [
             asyncio.create_task(self.supernet.follow(self._supernet_changed)),
