@@ -100,7 +100,7 @@ def test_all_enabled_renders_every_kind():
     found = objects(render(values_file(ALL_ENABLED)))
     assert set(kinds(found)) == {
         "ServiceAccount", "Secret", "ConfigMap", "Deployment", "Service",
-        "HorizontalPodAutoscaler", "PodDisruptionBudget", "PersistentVolumeClaim",
+        "HorizontalPodAutoscaler", "PodDisruptionBudget", "PersistentVolumeClaim", "NetworkPolicy",
         "RayCluster", "RayJob", "ServiceMonitor", "PrometheusRule", "Job",
     }  # fmt: skip
 

@@ -141,6 +141,24 @@ replica must sign with the same key, so a new one rolls them all. */}}
 {{- end -}}
 {{- end }}
 
+{{- define "ofa-fleet.rayAuthSecret" -}}
+{{- default (include "ofa-fleet.component" (dict "root" . "component" "ray-auth")) .Values.rayAuth.existingSecret }}
+{{- end }}
+
+{{/* Ray token authentication for a Ray node or client: every node of a cluster and every
+driver that joins it hold the same token (Ray 2.52 and later). Nothing when disabled. */}}
+{{- define "ofa-fleet.rayAuthEnv" -}}
+{{- if .Values.rayAuth.enabled }}
+- name: RAY_AUTH_MODE
+  value: token
+- name: RAY_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ofa-fleet.rayAuthSecret" . }}
+      key: {{ .Values.rayAuth.key }}
+{{- end }}
+{{- end }}
+
 {{/* The operator token from its Secret: every server checks operator calls against it. */}}
 {{- define "ofa-fleet.operatorTokenEnv" -}}
 - name: OFA_FLEET_OPERATOR_TOKEN
@@ -152,28 +170,38 @@ replica must sign with the same key, so a new one rolls them all. */}}
 
 {{/* Who a pod runs as: service account, pull secrets, security context. */}}
 {{- define "ofa-fleet.podIdentity" -}}
-serviceAccountName: {{ include "ofa-fleet.serviceAccountName" . }}
+{{ include "ofa-fleet.podIdentityAs" (dict "root" . "account" (include "ofa-fleet.serviceAccountName" .)) }}
+{{- end }}
+
+{{/* The same as another service account: (dict "root" $ "account" NAME). */}}
+{{- define "ofa-fleet.podIdentityAs" -}}
+serviceAccountName: {{ .account }}
 automountServiceAccountToken: false
-{{- with .Values.imagePullSecrets }}
+{{- with .root.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 securityContext:
-  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
 {{- end }}
 
 {{/* Common pod settings: service account, pull secrets, security context, scheduling. */}}
 {{- define "ofa-fleet.podSpec" -}}
-{{ include "ofa-fleet.podIdentity" . }}
-{{- with .Values.nodeSelector }}
+{{ include "ofa-fleet.podSpecAs" (dict "root" . "account" (include "ofa-fleet.serviceAccountName" .)) }}
+{{- end }}
+
+{{/* The same as another service account: (dict "root" $ "account" NAME). */}}
+{{- define "ofa-fleet.podSpecAs" -}}
+{{ include "ofa-fleet.podIdentityAs" . }}
+{{- with .root.Values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.tolerations }}
+{{- with .root.Values.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.affinity }}
+{{- with .root.Values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
