@@ -57,6 +57,13 @@ def test_every_service_has_an_image_or_a_build_and_a_health_check(compose):
         assert (COMPOSE.parent / build["context"] / build["dockerfile"]).is_file()
 
 
+def test_registry_and_delivery_run_the_image_without_torch_or_ray(compose):
+    targets = {name: compose["services"][name]["build"].get("target") for name in SERVERS}
+    assert targets == {"registry": "services", "delivery": "services", "search": None}
+    images = {name: compose["services"][name]["image"] for name in SERVERS}
+    assert len(set(images.values())) == 2  # one tag per image, never one for both
+
+
 def test_dependencies_exist_and_wait_only_for_checkable_health(compose):
     services = compose["services"]
     for name, service in services.items():

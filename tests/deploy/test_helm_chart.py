@@ -106,17 +106,39 @@ def test_all_enabled_renders_every_kind():
 
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
+SERVICES_DIGEST = "sha256:" + "fedcba9876543210" * 4
 
 
 def test_every_pod_runs_the_image_by_digest_when_one_is_given():
     values = values_file(ALL_ENABLED)
-    values["image"] = {**values.get("image", {}), "repository": "registry.example/ofa-fleet"}
+    values["image"] = {
+        **values.get("image", {}),
+        "repository": "registry.example/ofa-fleet",
+        "services": {"repository": "registry.example/ofa-fleet-services"},
+    }
     by_tag = _images(objects(render(values)))
     values["image"]["digest"] = DIGEST
+    values["image"]["services"]["digest"] = SERVICES_DIGEST
     by_digest = _images(objects(render(values)))
     assert len(by_digest) == len(by_tag) >= 8  # every server, Ray pod and job container
-    assert set(by_digest) == {f"registry.example/ofa-fleet@{DIGEST}"}
-    assert all(image.startswith("registry.example/ofa-fleet:") for image in by_tag)
+    assert set(by_digest) == {
+        f"registry.example/ofa-fleet@{DIGEST}",
+        f"registry.example/ofa-fleet-services@{SERVICES_DIGEST}",
+    }
+    assert all(image.startswith("registry.example/ofa-fleet") for image in by_tag)
+    assert all(":" in image.removeprefix("registry.example") for image in by_tag)
+
+
+def test_registry_delivery_and_migrations_run_the_image_without_torch_or_ray():
+    found = objects(render(values_file(ALL_ENABLED)))
+    slim = {"registry", "delivery", "migrations"}
+    seen = set()
+    for obj in found:
+        for image in _images([obj]):
+            component = component_of(obj)
+            seen.add(component)
+            assert image.startswith("ofa-fleet-services:") == (component in slim), (obj, image)
+    assert slim < seen and {"search", "ray", "training"} < seen
 
 
 def _images(found: list[dict[str, Any]]) -> list[str]:

@@ -54,6 +54,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The slim image of registry, delivery and the migrations (no torch or Ray). */}}
+{{- define "ofa-fleet.servicesImage" -}}
+{{- $services := .Values.image.services }}
+{{- if $services.digest }}
+{{- printf "%s@%s" $services.repository $services.digest }}
+{{- else }}
+{{- printf "%s:%s" $services.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
 {{- define "ofa-fleet.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "ofa-fleet.fullname" .) .Values.serviceAccount.name }}
