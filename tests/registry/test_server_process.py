@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ofa_fleet.hardware.profile_proto import profile_to_proto
 from ofa_fleet.registry.migrations import REGISTRY_MIGRATIONS
@@ -17,6 +18,7 @@ from ofa_fleet.registry.records import ChangeKind
 from ofa_fleet.registry.store import RegistryStore
 from ofa_fleet.registry.tables import DeviceRow
 from ofa_fleet.serving.client import open_channel
+from ofa_fleet.serving.server import LIVENESS_SERVICE
 from ofa_fleet.serving.tls import TlsFiles
 from ofa_fleet.storage.database import Database, DatabaseUrl
 from ofa_fleet.v1 import registry_pb2 as pb
@@ -106,6 +108,55 @@ def test_tls_and_mutual_tls(tmp_path: Path) -> None:
         ):
             RegistryServiceStub(channel).ListProfiles(request, metadata=OPERATOR, timeout=10)
         assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_plaintext_port_beside_mutual_tls_serves_callers_inside(tmp_path: Path) -> None:
+    """Devices outside present certificates on --port; peers and probes inside the
+    cluster use --plaintext-port, which serves every service and health."""
+    pki = make_pki(tmp_path)
+    mutual = ["--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)]
+    mutual += ["--tls-client-ca", str(pki.ca), "--plaintext-port", "0"]
+    request = pb.ListProfilesRequest()
+    with RegistryProcess(sqlite_url(tmp_path), *mutual) as server:
+        tls_port = server.address.rsplit(":", 1)[1]
+        (serving,) = [json.loads(line) for line in server.log.splitlines() if '"serving"' in line]
+        inside = f"127.0.0.1:{serving['plaintext_port']}"
+        assert serving["tls"] == "mutual" and serving["plaintext_port"] != int(tls_port)
+        with grpc.insecure_channel(inside) as channel:
+            RegistryServiceStub(channel).ListProfiles(request, metadata=OPERATOR, timeout=10)
+            answer = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=LIVENESS_SERVICE), timeout=10
+            )
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        client = TlsFiles(cert=pki.client_cert, key=pki.client_key, ca=pki.ca)
+        with open_channel(f"localhost:{tls_port}", client) as channel:
+            RegistryServiceStub(channel).ListProfiles(request, metadata=OPERATOR, timeout=10)
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{tls_port}") as channel,
+            pytest.raises(grpc.RpcError) as caught,
+        ):
+            RegistryServiceStub(channel).ListProfiles(request, metadata=OPERATOR, timeout=10)
+        assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("tls", "flags", "message"),
+    [
+        (False, ["--allow-plaintext", "--plaintext-port", "0"], "beside a TLS --port"),
+        (True, ["--plaintext-port", "0"], "refusing a plaintext port on 0.0.0.0"),
+    ],
+)
+def test_a_plaintext_port_needs_tls_and_consent(
+    tmp_path: Path, tls: bool, flags: list[str], message: str
+) -> None:
+    pki = make_pki(tmp_path)
+    if tls:
+        flags = ["--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key), *flags]
+    result = ofa_fleet(
+        "serve", "registry", "--host", "0.0.0.0", *flags, "--db", sqlite_url(tmp_path), check=False
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
 
 
 def test_grpcurl_lists_and_calls_through_reflection(tmp_path: Path) -> None:

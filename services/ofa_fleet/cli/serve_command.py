@@ -196,6 +196,12 @@ def add_server_flags(
         help="listen without TLS on a non-loopback address (a mesh or proxy encrypts)",
     )
     parser.add_argument(
+        "--plaintext-port",
+        type=int,
+        help="beside a TLS --port, also listen in plaintext here (callers inside the "
+        "cluster, gRPC probes; needs --allow-plaintext off loopback); 0 picks a free port",
+    )
+    parser.add_argument(
         "--operator-token-file", type=Path, help="file holding the operator token (else env)"
     )
     parser.add_argument(
@@ -239,6 +245,7 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         max_connection_age_seconds=args.max_connection_age_seconds,
         max_connection_age_grace_seconds=args.max_connection_age_grace_seconds,
         metrics_port=args.metrics_port,
+        plaintext_port=args.plaintext_port,
     )
 
 

@@ -60,6 +60,10 @@ class ServerConfig:
     readiness_interval_seconds: float = 5.0
     # Where `/metrics` is served (on `host`); None serves none, 0 picks a free port.
     metrics_port: int | None = None
+    # A second listener beside a TLS `port`, in plaintext, with every service: for callers
+    # inside a cluster (peers, Kubernetes' gRPC probes, which speak no TLS) while devices
+    # come from outside over TLS. None: none; 0 picks a free port.
+    plaintext_port: int | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -72,6 +76,22 @@ class ServerConfig:
             )
         if self.tls.enabled and self.tls.cert is None:
             raise InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key too")
+        if self.plaintext_port is not None:
+            if not 0 <= self.plaintext_port <= 65535:
+                raise InvalidArgumentError(
+                    f"--plaintext-port must be 0-65535, got {self.plaintext_port}"
+                )
+            if not self.tls.enabled:
+                raise InvalidArgumentError(
+                    "--plaintext-port is a second listener beside a TLS --port: give "
+                    "--tls-cert and --tls-key, or serve plaintext on --port alone"
+                )
+            if not is_loopback(self.host) and not self.allow_plaintext:
+                raise InvalidArgumentError(
+                    f"refusing a plaintext port on {self.host}: pass --allow-plaintext when "
+                    "only callers inside a trusted network (a cluster's pods, with network "
+                    "policies) can reach it"
+                )
         for flag, value in (
             ("--max-connection-age-seconds", self.max_connection_age_seconds),
             ("--max-connection-age-grace-seconds", self.max_connection_age_grace_seconds),
@@ -145,6 +165,7 @@ class Server:
         self._readiness: asyncio.Task[None] | None = None
         self._background: list[asyncio.Task[None]] = []
         self.port = 0
+        self.plaintext_port = 0
 
     @property
     def address(self) -> str:
@@ -166,6 +187,10 @@ class Server:
             self.port = self._server.add_secure_port(target, server_credentials(self.config.tls))
         else:
             self.port = self._server.add_insecure_port(target)
+        if self.config.plaintext_port is not None:
+            self.plaintext_port = self._server.add_insecure_port(
+                f"{host}:{self.config.plaintext_port}"
+            )
         if self.config.metrics_port is not None:
             self.metrics.start(self.config.host, self.config.metrics_port)
         await self._server.start()
@@ -189,6 +214,7 @@ class Server:
                 if self.config.tls.enabled
                 else "off",
                 "metrics": f"{host}:{self.metrics.port}" if self.metrics.port else "",
+                "plaintext_port": self.plaintext_port or "",
             },
         )
         return self.port
