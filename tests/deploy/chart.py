@@ -31,6 +31,8 @@ OPERATOR_APIS = [
     "ray.io/v1",
     "ray.io/v1/RayCluster",
     "ray.io/v1/RayJob",
+    "gateway.networking.k8s.io/v1",
+    "gateway.networking.k8s.io/v1/GRPCRoute",
 ]
 
 

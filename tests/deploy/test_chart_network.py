@@ -16,6 +16,7 @@ ALL_ENABLED = CHART / "ci" / "all-enabled-values.yaml"
 TRAINING = CHART / "ci" / "training-values.yaml"
 NAMESPACE = "ofa"
 ELSEWHERE = "monitoring"
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 def _peer_admits(peer: dict[str, Any], source: Pod) -> bool:
     if source.ip_only:
         return False  # only ipBlock peers select outside traffic; the chart has none
-    if "namespaceSelector" in peer:
-        assert peer["namespaceSelector"] == {}, peer  # every namespace
+    if "namespaceSelector" in peer:  # namespaces carry their name as a label
+        if not _matches(peer["namespaceSelector"], {NAMESPACE_LABEL: source.namespace}):
+            return False
     elif source.namespace != NAMESPACE:
         return False
     return _matches(peer.get("podSelector", {}), source.labels)
@@ -129,7 +131,7 @@ def test_every_pod_of_the_release_is_under_a_policy():
 
 
 def test_each_component_takes_only_what_it_serves_from_whom_it_serves():
-    policies, pods = _render(ALL_ENABLED)
+    policies, pods = _render(ALL_ENABLED, apiFrom=[])
     registry, delivery, search = pods["registry"], pods["delivery"], pods["search"]
     head, worker = pods["ray-head"], pods["ray-worker"]
     grpc = {name: pod.ports["grpc"] for name, pod in pods.items() if "grpc" in pod.ports}
@@ -160,6 +162,12 @@ def test_each_component_takes_only_what_it_serves_from_whom_it_serves():
         (PROMETHEUS, search, grpc["search"], False),
         # The migrations Job serves nothing.
         (STRANGER, pods["migrations"], 5432, False),
+        # Beside TLS, the plaintext port takes the release's own callers, nobody else.
+        (delivery, registry, registry.ports["grpc-internal"], True),
+        (search, registry, registry.ports["grpc-internal"], True),
+        (DEVICE, registry, registry.ports["grpc-internal"], False),
+        (STRANGER, registry, registry.ports["grpc-internal"], False),
+        (DEVICE, delivery, delivery.ports["grpc-internal"], False),
     ]
     wrong = [
         (s.labels or "outside", t.labels, port, want)
@@ -170,13 +178,18 @@ def test_each_component_takes_only_what_it_serves_from_whom_it_serves():
 
 
 def test_api_from_narrows_registry_and_delivery_to_the_peers_named():
-    ingress = [{"namespaceSelector": {}, "podSelector": {"matchLabels": INGRESS.labels}}]
-    policies, pods = _render(ALL_ENABLED, apiFrom=ingress)
+    # all-enabled's apiFrom: the ingress controller's namespace.
+    policies, pods = _render(ALL_ENABLED)
     for name in ("registry", "delivery"):
         port = pods[name].ports["grpc"]
         assert allowed(policies, INGRESS, pods[name], port)
         assert not allowed(policies, DEVICE, pods[name], port)
-    assert allowed(policies, pods["delivery"], pods["registry"], pods["registry"].ports["grpc"])
+        assert not allowed(policies, PROMETHEUS, pods[name], port)
+    # The release's own callers of the registry, on either port.
+    registry = pods["registry"]
+    for caller in ("delivery", "search"):
+        for port in ("grpc", "grpc-internal"):
+            assert allowed(policies, pods[caller], registry, registry.ports[port])
 
 
 def test_training_cluster_talks_to_itself_and_its_submitter_reaches_the_dashboard():

@@ -59,6 +59,11 @@ def test_secrets_exist_or_are_named_existing(scenario):
         for section in ("operatorToken", "database", "signingKey")
     } - {None, ""}
     existing |= {r["existingSecret"] for r in values.get("signingKey", {}).get("retired", [])}
+    tls = values.get("tls", {})
+    existing |= {tls.get("existingSecret"), tls.get("clientCA", {}).get("existingSecret")} - {
+        None,
+        "",
+    }
     assert referenced == (created | existing) & referenced
     assert referenced - created == existing
 

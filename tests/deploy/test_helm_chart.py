@@ -35,7 +35,7 @@ from tests.deploy.chart import (
 )
 from tests.deploy.paths import CHART, CHART_RULES, DEPLOY, ROOT, RULES
 
-CUSTOM_KINDS = {"RayCluster", "RayJob", "ServiceMonitor", "PrometheusRule"}
+CUSTOM_KINDS = {"RayCluster", "RayJob", "ServiceMonitor", "PrometheusRule", "GRPCRoute"}
 SERVERS = {
     "registry": ("ofa_fleet.v1.RegistryService", 50051, 9451),
     "search": ("ofa_fleet.v1.SearchService", 50052, 9452),
@@ -100,8 +100,9 @@ def test_all_enabled_renders_every_kind():
     found = objects(render(values_file(ALL_ENABLED)))
     assert set(kinds(found)) == {
         "ServiceAccount", "Secret", "ConfigMap", "Deployment", "Service",
-        "HorizontalPodAutoscaler", "PodDisruptionBudget", "PersistentVolumeClaim", "NetworkPolicy",
-        "RayCluster", "RayJob", "ServiceMonitor", "PrometheusRule", "Job",
+        "HorizontalPodAutoscaler", "PodDisruptionBudget", "PersistentVolumeClaim",
+        "NetworkPolicy", "Ingress", "RayCluster", "RayJob", "ServiceMonitor",
+        "PrometheusRule", "Job",
     }  # fmt: skip
 
 
@@ -236,6 +237,12 @@ def test_servers_probe_grpc_health(scenario):
     for deployment in deployments:
         service, port, _ = SERVERS[component_of(deployment)]
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["grpc"] == port
+        # Kubernetes' gRPC probes speak no TLS: beside a TLS port they use the plaintext one.
+        if any(arg.startswith("--tls-cert=") for arg in container["args"]):
+            port = ports["grpc-internal"]
+            assert f"--plaintext-port={port}" in container["args"]
         assert container["readinessProbe"]["grpc"] == {"port": port, "service": service}
         # Liveness asks for the name that stays SERVING through a database outage.
         assert container["livenessProbe"]["grpc"] == {"port": port, "service": LIVENESS_SERVICE}
@@ -517,7 +524,9 @@ def test_templates_refuse_inconsistent_values(override, message):
 
 def test_notes_tell_where_the_services_are():
     text = notes(render(values_file(ALL_ENABLED)))
-    assert "fleet-ofa-fleet-registry:50051" in text
+    # all-enabled serves TLS on 50051: the cluster's own callers use the plaintext port.
+    assert "fleet-ofa-fleet-registry:50061" in text
+    assert "registry  registry.fleet.example.com:443" in text
     assert "Ray on RayCluster fleet-ofa-fleet-ray" in text
     assert "RayJob fleet-ofa-fleet-training trains a supernet on /datasets/cifar10" in text
     assert f"-n {NAMESPACE} get secret fleet-ofa-fleet-operator-token" in text

@@ -242,12 +242,17 @@ livenessProbe:
   failureThreshold: {{ $probes.liveness.failureThreshold }}
 {{- end }}
 
-{{/* The ports a server container listens on. */}}
+{{/* The ports a server container listens on; grpc-internal beside a TLS grpc. */}}
 {{- define "ofa-fleet.ports" -}}
 ports:
   - name: grpc
     containerPort: {{ .port }}
     protocol: TCP
+  {{- if .internalPort }}
+  - name: grpc-internal
+    containerPort: {{ .internalPort }}
+    protocol: TCP
+  {{- end }}
   {{- if .root.Values.metrics.enabled }}
   - name: metrics
     containerPort: {{ .metricsPort }}
@@ -255,10 +260,22 @@ ports:
   {{- end }}
 {{- end }}
 
-{{/* Flags every server takes: listen on the pod's addresses, metrics, logs. */}}
+{{/* Flags every server takes: listen on the pod's addresses, metrics, logs. With
+`.internalPort` (registry and delivery under tls.enabled) --port serves TLS from the
+mounted certificate, and the internal port plaintext for the cluster's own callers and
+the probes; otherwise --port is plaintext, for callers inside the cluster (and an ingress
+or gateway that encrypts outside it). */}}
 {{- define "ofa-fleet.serverArgs" -}}
 - --host=0.0.0.0
 - --port={{ .port }}
+{{- if .internalPort }}
+- --tls-cert={{ include "ofa-fleet.tlsDir" . }}/tls.crt
+- --tls-key={{ include "ofa-fleet.tlsDir" . }}/tls.key
+{{- if .root.Values.tls.clientCA.enabled }}
+- --tls-client-ca={{ include "ofa-fleet.clientCADir" . }}/{{ .root.Values.tls.clientCA.key }}
+{{- end }}
+- --plaintext-port={{ .internalPort }}
+{{- end }}
 - --allow-plaintext
 {{- if .root.Values.metrics.enabled }}
 - --metrics-port={{ .metricsPort }}
@@ -267,6 +284,60 @@ ports:
 - --max-connection-age-seconds={{ .root.Values.connections.maxAgeSeconds }}
 {{- if not .ownStreamGrace }}
 - --max-connection-age-grace-seconds={{ .root.Values.connections.maxAgeGraceSeconds }}
+{{- end }}
+{{- end }}
+
+{{/* The plaintext port of registry or delivery for the cluster's own callers and the
+probes when tls.enabled (their grpc port then serves TLS); nothing otherwise. */}}
+{{- define "ofa-fleet.internalPort" -}}
+{{- if .root.Values.tls.enabled }}{{ .server.internalPort }}{{ end }}
+{{- end }}
+
+{{/* Where a pod's callers inside the cluster reach the registry. */}}
+{{- define "ofa-fleet.registryAddress" -}}
+{{- $registry := .Values.registry }}
+{{- printf "%s:%v" (include "ofa-fleet.component" (dict "root" . "component" "registry")) (ternary $registry.internalPort $registry.port .Values.tls.enabled) }}
+{{- end }}
+
+{{- define "ofa-fleet.tlsDir" -}}/var/run/ofa-fleet/tls{{- end }}
+{{- define "ofa-fleet.clientCADir" -}}/var/run/ofa-fleet/client-ca{{- end }}
+
+{{/* The certificate (a kubernetes.io/tls Secret, as cert-manager writes it) and the
+client CA of a TLS server: its mounts, then its volumes. Nothing without tls.enabled. */}}
+{{- define "ofa-fleet.tlsMounts" -}}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: {{ include "ofa-fleet.tlsDir" . }}
+  readOnly: true
+{{- if .Values.tls.clientCA.enabled }}
+- name: client-ca
+  mountPath: {{ include "ofa-fleet.clientCADir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ofa-fleet.tlsVolumes" -}}
+{{- $tls := .Values.tls }}
+{{- if $tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ $tls.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- if $tls.clientCA.enabled }}
+- name: client-ca
+  secret:
+    secretName: {{ $tls.clientCA.existingSecret | default $tls.existingSecret }}
+    defaultMode: 0444
+    items:
+      - key: {{ $tls.clientCA.key }}
+        path: {{ $tls.clientCA.key }}
+{{- end }}
 {{- end }}
 {{- end }}
 
