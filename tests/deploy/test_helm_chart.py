@@ -601,3 +601,15 @@ def test_no_training_job_unless_asked():
     found = objects(render(values_file(DEFAULT)))
     assert not of_kind(found, "RayJob")
     assert "training" not in {component_of(c) for c in of_kind(found, "PersistentVolumeClaim")}
+
+
+def test_extra_volumes_reach_the_server_s_pod_and_container():
+    values = values_file(ALL_ENABLED)
+    found = objects(render(values))
+    (registry,) = [d for d in of_kind(found, "Deployment") if component_of(d) == "registry"]
+    spec = registry["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    for volume in values["registry"]["extraVolumes"]:
+        assert volume in spec["volumes"]
+    for mount in values["registry"]["extraVolumeMounts"]:
+        assert mount in container["volumeMounts"]
