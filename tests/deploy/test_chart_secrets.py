@@ -159,13 +159,16 @@ ROLLS = [
     ("signingKey", {"retired": [{"existingSecret": "signing-key-2025"}]}, {"delivery"}),
     ("database", {"registryUrl": "postgresql://u:p@db:5432/r2"}, {"registry", "delivery"}),
 ]
+ROLLS_ON_RAY = [("rayAuth", {"existingSecret": "ray-token-2027"}, {"search"})]
 
 
-@pytest.mark.parametrize(("section", "changes", "rolled"), ROLLS)
+@pytest.mark.parametrize(("section", "changes", "rolled"), ROLLS + ROLLS_ON_RAY)
 def test_a_changed_secret_rolls_exactly_the_pods_that_read_it(
     section: str, changes: dict[str, Any], rolled: set[str]
 ):
     values = values_file(DEFAULT)
+    if section == "rayAuth":  # search on a RayCluster, which it joins with the token
+        values = {**values, "search": {**values["search"], "ray": {"enabled": True}}}
     before = _annotations(objects(render(values)))
     after = _annotations(objects(render(_with(values, section, **changes))))
     changed = {name for name in before if before[name] != after[name]}

@@ -142,6 +142,16 @@ replica must sign with the same key, so a new one rolls them all. */}}
 {{- join "\n" $parts | sha256sum -}}
 {{- end }}
 
+{{/* Checksum of the Ray token search joins its RayCluster with. */}}
+{{- define "ofa-fleet.rayAuthChecksum" -}}
+{{- if .Values.rayAuth.existingSecret -}}
+{{- include "ofa-fleet.existingSecretDigest" (dict "root" . "name" .Values.rayAuth.existingSecret) | sha256sum -}}
+{{- else -}}
+{{- /* Generated once and never changed: its name stands for it. */ -}}
+{{- include "ofa-fleet.rayAuthSecret" . | sha256sum -}}
+{{- end -}}
+{{- end }}
+
 {{/* Checksum of the database URLs a server reads at start. */}}
 {{- define "ofa-fleet.databaseChecksum" -}}
 {{- if .Values.database.existingSecret -}}
