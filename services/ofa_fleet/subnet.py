@@ -55,13 +55,17 @@ def resolve_arch(text: str, checkpoint: Checkpoint, seed: int = 0) -> ArchConfig
 def materialize(
     supernet: OFASupernet,
     arch: ArchConfig,
-    splits: DataSplits,
+    splits: DataSplits | None,
     seed: int = 0,
     *,
     accelerator: Accelerator = CPU,
     calibration_batches_count: int = CALIBRATION_BATCHES,
 ) -> Subnet:
     """Extract ``arch`` and give it BatchNorm statistics of its own from training data.
+
+    ``splits`` None keeps the statistics the supernet stores, sliced (`--no-recalibrate`):
+    for a supernet whose statistics were kept per subnet where it was trained (an
+    imported one), or where no training data is at hand.
 
     Takes the bare supernet, so training can validate mid-run without a checkpoint. The
     subnet lives on ``accelerator``'s device, channels-last on the CPU as on a GPU (as
@@ -74,6 +78,9 @@ def materialize(
     net = extract(supernet, arch)
     # Module.to takes memory_format at run time; torch's stubs leave it out.
     net.to(accelerator.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+    size = complexity(supernet.space, arch, supernet.in_channels, supernet.num_classes)
+    if splits is None:
+        return Subnet(arch=arch, net=net, complexity=size)
     batches = [
         resize(accelerator.put(batch), arch.resolution).contiguous(
             memory_format=torch.channels_last
@@ -83,7 +90,6 @@ def materialize(
         )
     ]
     recalibrate_batchnorm(net, batches)
-    size = complexity(supernet.space, arch, supernet.in_channels, supernet.num_classes)
     return Subnet(arch=arch, net=net, complexity=size)
 
 
@@ -102,12 +108,16 @@ def metadata_for(checkpoint: Checkpoint, subnet: Subnet) -> ModelMetadata:
 
 
 def export_subnet(
-    checkpoint: Checkpoint, subnet: Subnet, splits: DataSplits, seed: int = 0
+    checkpoint: Checkpoint, subnet: Subnet, splits: DataSplits | None, seed: int = 0
 ) -> ExportedModel:
-    """Export to ONNX and verify against PyTorch on random and on real inputs."""
+    """Export to ONNX and verify against PyTorch on random and on real inputs (without
+    ``splits``, on a second random batch, spread like normalised images)."""
     r = subnet.arch.resolution
     channels = checkpoint.supernet.in_channels
     generator = torch.Generator().manual_seed(seed)
     random_input = torch.randn(4, channels, r, r, generator=generator)
-    real_input = resize(calibration_batches(splits, 1, 8, seed + 1)[0], r)
-    return export_onnx(subnet.net, metadata_for(checkpoint, subnet), [random_input, real_input])
+    if splits is None:
+        second = torch.rand(8, channels, r, r, generator=generator) * 4.0 - 2.0
+    else:
+        second = resize(calibration_batches(splits, 1, 8, seed + 1)[0], r)
+    return export_onnx(subnet.net, metadata_for(checkpoint, subnet), [random_input, second])

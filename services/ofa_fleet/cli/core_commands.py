@@ -77,6 +77,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         cmd.add_argument("--arch", default="max", help="max, min, random or an arch string")
         cmd.add_argument("--seed", type=int, default=0, help="for --arch random")
         cmd.add_argument("--data", help="default: the checkpoint's own dataset")
+        cmd.add_argument(
+            "--no-recalibrate",
+            dest="recalibrate",
+            action="store_false",
+            help="keep the BatchNorm statistics the supernet stores (an imported one's) "
+            "instead of estimating the subnet's own from training data"
+            + ("; export then needs no --data" if name == "export" else ""),
+        )
         add_json_flag(cmd)
         if name == "export":
             cmd.add_argument("--out", required=True, type=Path, help="ONNX file to write")
@@ -233,7 +241,8 @@ def run_eval(args: argparse.Namespace) -> dict[str, Any]:
     arch = resolve_arch(args.arch, checkpoint, args.seed)
     splits = load_checkpoint_data(checkpoint, args.data)
     supernet = checkpoint.supernet.to(accelerator.device)
-    subnet = materialize(supernet, arch, splits, accelerator=accelerator)
+    calibration = splits if args.recalibrate else None
+    subnet = materialize(supernet, arch, calibration, accelerator=accelerator)
     top1 = top1_accuracy(
         subnet.net, splits.val, splits.normalization, arch.resolution, accelerator=accelerator
     )
@@ -254,8 +263,9 @@ def run_export(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     checkpoint = load_checkpoint(args.checkpoint)
     arch = resolve_arch(args.arch, checkpoint, args.seed)
-    splits = load_checkpoint_data(checkpoint, args.data)
-    subnet = materialize(checkpoint.supernet, arch, splits)
+    # Without recalibration the data only checks the export, so it may be left out.
+    splits = load_checkpoint_data(checkpoint, args.data) if args.recalibrate or args.data else None
+    subnet = materialize(checkpoint.supernet, arch, splits if args.recalibrate else None)
     exported = export_subnet(checkpoint, subnet, splits)
     write_atomically(args.out, exported.onnx_bytes)
     return {

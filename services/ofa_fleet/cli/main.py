@@ -25,6 +25,7 @@ from ofa_fleet.cli import (
     search_commands,
     serve_command,
     status_command,
+    supernet_commands,
     up_command,
 )
 from ofa_fleet.cli.entry import OneLineParser, run
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     device_commands.add_command(sub)
     model_commands.add_commands(sub)
     predictor_commands.add_commands(sub)
+    supernet_commands.add_commands(sub)
     serve_command.add_command(sub)
     migrate_command.add_command(sub)
     fleet_commands.add_commands(registry_commands.add_commands(sub))

@@ -177,21 +177,29 @@ def cpu_space() -> SearchSpace:
     return SearchSpace()
 
 
-def mobilenet_v3_imagenet_space() -> SearchSpace:
-    """OFA's MobileNetV3 space at ImageNet scale (widths 1.0x), for larger machines."""
+# OFA's MobileNetV3 widths at 1.0x: stem, first block, the five stages, head, feature mix.
+MOBILENET_V3_WIDTHS = (16, 16, 24, 40, 80, 112, 160, 960, 1280)
+
+
+def mobilenet_v3_imagenet_space(width_mult: float = 1.0) -> SearchSpace:
+    """OFA's MobileNetV3 space at ImageNet scale; ``width_mult`` scales every width as
+    OFA's `OFAMobileNetV3(width_mult=...)` does (1.2: the published w1.2 supernet)."""
+    stem, first, *stages, head, feature = (
+        make_divisible(width * width_mult, 8) for width in MOBILENET_V3_WIDTHS
+    )
     return SearchSpace(
-        stem_width=16,
+        stem_width=stem,
         stem_stride=2,
-        first_block_width=16,
+        first_block_width=first,
         stages=(
-            StageSpec(24, 2, "relu"),
-            StageSpec(40, 2, "relu", use_se=True),
-            StageSpec(80, 2, "hswish"),
-            StageSpec(112, 1, "hswish", use_se=True),
-            StageSpec(160, 2, "hswish", use_se=True),
+            StageSpec(stages[0], 2, "relu"),
+            StageSpec(stages[1], 2, "relu", use_se=True),
+            StageSpec(stages[2], 2, "hswish"),
+            StageSpec(stages[3], 1, "hswish", use_se=True),
+            StageSpec(stages[4], 2, "hswish", use_se=True),
         ),
-        head_width=960,
-        feature_width=1280,
+        head_width=head,
+        feature_width=feature,
         resolutions=(160, 176, 192, 208, 224),
     )
 

@@ -18,6 +18,14 @@ def load_checkpoint_data(
     checkpoint: Checkpoint, spec: str | None = None, loading: DataLoading | None = None
 ) -> DataSplits:
     """Load ``spec`` (default: the checkpoint's own dataset) split as in training."""
+    source = checkpoint.train_config.get("imported_from")
+    if spec is None and source:
+        raise DataError(
+            f"this supernet was imported from {source.get('file', 'another file')} "
+            f"({source.get('format', 'trained elsewhere')}) and has no dataset of its own: "
+            "pass --data, an ImageFolder of its classes (or of yours after a fine-tune), "
+            "or --no-recalibrate where the command takes it"
+        )
     splits = load_dataset(
         spec or checkpoint.dataset["name"],
         image_size=int(checkpoint.dataset["image_size"]),
