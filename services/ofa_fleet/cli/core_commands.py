@@ -15,11 +15,16 @@ from ofa_fleet.errors import CheckpointError, InvalidArgumentError, NotFoundErro
 # torch, scikit-learn and onnx load in the handlers that use them, so that building the
 # parser (and running the light commands) does not pay for them.
 if TYPE_CHECKING:
+    from ofa_fleet.core.accelerator import Accelerator
     from ofa_fleet.core.checkpoint import Checkpoint
     from ofa_fleet.core.space import SearchSpace
     from ofa_fleet.data import DataLoading
     from ofa_fleet.training.config import TrainConfig
     from ofa_fleet.training.trainer import ProgressiveTrainer, TrainingObserver
+
+
+DEFAULT_SPACE = "cpu"
+DEFAULT_IMAGE_SIZE = 32
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +35,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--epochs-per-phase",
         help="epochs of every phase (N) or of each (FULL,KERNEL,DEPTH,EXPAND, e.g. 10,4,4,6)",
     )
+    train.add_argument(
+        "--init",
+        type=Path,
+        metavar="CKPT",
+        help="fine-tune this supernet (its space, every weight but the classifier) on "
+        "--data, with a short transfer schedule unless --epochs-per-phase says otherwise",
+    )
     train.add_argument("--resume", action="store_true", help="continue from --out")
     train.add_argument(
         "--resume-if-exists",
@@ -38,10 +50,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--force", action="store_true", help="overwrite an existing --out")
     train.add_argument(
-        "--space", default="cpu", help="a preset space name (default: %(default)s) or a JSON file"
+        "--space", help="a preset space name (default: cpu) or a JSON file; not with --init"
     )
     train.add_argument(
-        "--image-size", type=int, default=32, help="largest input side in pixels (default 32)"
+        "--image-size",
+        type=int,
+        help="largest input side in pixels (default 32, or with --init its space's largest)",
     )
     train.add_argument("--batch-size", type=int, help="images per step (per worker)")
     train.add_argument(
@@ -150,6 +164,13 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         )
     if args.resume and not args.out.exists():
         raise CheckpointError(f"cannot resume: {args.out} does not exist")
+    if args.init is not None and (args.resume or args.space is not None):
+        raise InvalidArgumentError(
+            "--init starts a fine-tune of that supernet, in its own space: it takes neither "
+            "--resume nor --space"
+        )
+    if args.init is not None and args.workers is not None:
+        raise InvalidArgumentError("--init runs in one process; leave out --workers")
     from ofa_fleet.console.progress import RichTrainingProgress
 
     with RichTrainingProgress() as observer:
@@ -217,16 +238,53 @@ def make_trainer(args: argparse.Namespace, observer: TrainingObserver) -> Progre
         return ProgressiveTrainer.resume(
             splits, args.out, observer, source=checkpoint, accelerator=accelerator
         )
+    if args.init is not None:
+        return fine_tuner(args, observer, accelerator, loading)
     config = new_train_config(args)
     splits = load_dataset(
         args.data,
-        image_size=args.image_size,
+        image_size=args.image_size or DEFAULT_IMAGE_SIZE,
         val_fraction=VAL_FRACTION,
         seed=args.seed,
         loading=loading,
     )
-    space = load_space(args.space)
+    space = load_space(args.space or DEFAULT_SPACE)
     return ProgressiveTrainer(splits, args.out, config, space, observer, accelerator=accelerator)
+
+
+def fine_tuner(
+    args: argparse.Namespace,
+    observer: TrainingObserver,
+    accelerator: Accelerator,
+    loading: DataLoading,
+) -> ProgressiveTrainer:
+    """`train --init`: the supernet at ``args.init`` fine-tuned on ``args.data``."""
+    from ofa_fleet.core.checkpoint import load_checkpoint
+    from ofa_fleet.data import load_dataset
+    from ofa_fleet.training.checkpoint_data import VAL_FRACTION
+    from ofa_fleet.training.config import TrainConfig, parse_phase_epochs
+    from ofa_fleet.training.trainer import ProgressiveTrainer
+
+    init = load_checkpoint(args.init)
+    source = init.train_config.get("imported_from") or {}
+    origin = f", imported from {source['file']} (sha256 {source['sha256']})" if source else ""
+    config = TrainConfig.for_transfer(
+        args.seed, f"{args.init.name} (supernet {init.version}{origin})"
+    )
+    if args.epochs_per_phase is not None:
+        config = config.with_epochs(parse_phase_epochs(args.epochs_per_phase))
+    if args.batch_size is not None:
+        config = TrainConfig.from_dict({**config.to_dict(), "batch_size": args.batch_size})
+    splits = load_dataset(
+        args.data,
+        image_size=args.image_size or init.space.resolutions[-1],
+        val_fraction=VAL_FRACTION,
+        seed=args.seed,
+        loading=loading,
+    )
+    return ProgressiveTrainer.from_init(
+        splits, args.out, config, init, observer, accelerator=accelerator
+    )
 
 
 def run_eval(args: argparse.Namespace) -> dict[str, Any]:

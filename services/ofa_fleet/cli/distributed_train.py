@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 from ofa_fleet.cli.core_commands import (
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_SPACE,
     check_resumable,
     data_loading,
     load_space,
@@ -75,7 +77,11 @@ def train_with_workers(
             result = train_on_ray(data, args.out, plan, observer, resume=True, fixed_cluster=local)
         else:
             data = DataSpec(
-                _shared_path(args.data), args.image_size, VAL_FRACTION, args.seed, loading
+                _shared_path(args.data),
+                args.image_size or DEFAULT_IMAGE_SIZE,
+                VAL_FRACTION,
+                args.seed,
+                loading,
             )
             result = train_on_ray(
                 data,
@@ -83,7 +89,7 @@ def train_with_workers(
                 plan,
                 observer,
                 config=new_train_config(args),
-                space=load_space(args.space),
+                space=load_space(args.space or DEFAULT_SPACE),
                 fixed_cluster=local,
             )
     finally:

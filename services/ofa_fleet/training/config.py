@@ -11,7 +11,18 @@ PHASE_NAMES = ("full", "kernel", "depth", "expand")
 SUBNET_LOSSES = ("sum", "mean")
 TEACHER_NORMS = ("running", "batch")
 # What a checkpoint written before a setting existed trained with: its resume stays exact.
-BEFORE_SETTING = {"subnet_loss": "sum", "phase_warmup_epochs": 0.0, "teacher_norm": "running"}
+BEFORE_SETTING = {
+    "subnet_loss": "sum",
+    "phase_warmup_epochs": 0.0,
+    "teacher_norm": "running",
+    "init_from": "",
+}
+# Fine-tuning a trained supernet on new data (`train --init`): the features are trained
+# already, so each phase is short and its steps a tenth of a from-scratch run's; the
+# 'full' phase fits the new classifier (and adapts the rest) before the elastic phases
+# bring every subnet along, distilled from the fine-tuned largest network as always.
+TRANSFER_EPOCHS = (2, 1, 1, 1)
+TRANSFER_LRS = (0.01, 0.003, 0.003, 0.003)
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,8 @@ class TrainConfig:
         teacher_norm: the distillation teacher's BatchNorm: ``running`` (the statistics
             stored at the end of the full phase, an average over every resolution) or
             ``batch`` (each batch's own statistics, right for the resolution it is at).
+        init_from: what a fine-tune started from (`train --init`): the file, its supernet
+            version and where that came from; empty for a run from random weights.
     """
 
     epochs_per_phase: tuple[int, int, int, int] = (10, 4, 4, 6)
@@ -66,6 +79,7 @@ class TrainConfig:
     subnet_loss: str = "sum"
     phase_warmup_epochs: float = 0.0
     teacher_norm: str = "running"
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if len(self.epochs_per_phase) != 4 or any(e < 0 for e in self.epochs_per_phase):
@@ -102,6 +116,13 @@ class TrainConfig:
             raise InvalidArgumentError(
                 f"teacher_norm must be one of {', '.join(TEACHER_NORMS)}, got {self.teacher_norm!r}"
             )
+
+    @classmethod
+    def for_transfer(cls, seed: int, init_from: str) -> TrainConfig:
+        """The fine-tuning schedule (`TRANSFER_EPOCHS`, `TRANSFER_LRS`)."""
+        return cls(
+            epochs_per_phase=TRANSFER_EPOCHS, lrs=TRANSFER_LRS, seed=seed, init_from=init_from
+        )
 
     def with_epochs(self, epochs: int | tuple[int, int, int, int]) -> TrainConfig:
         """The same settings with ``epochs`` in every phase, or each phase its own."""

@@ -59,7 +59,7 @@ from ofa_fleet.data import (
     resize,
     steps_per_epoch,
 )
-from ofa_fleet.errors import CheckpointError
+from ofa_fleet.errors import CheckpointError, DataError
 from ofa_fleet.subnet import materialize
 from ofa_fleet.training.collective import Collective, SingleProcess
 from ofa_fleet.training.config import TrainConfig
@@ -202,6 +202,10 @@ def make_optimizer(supernet: OFASupernet, config: TrainConfig, lr: float) -> tor
     )
 
 
+# The state dict keys of the classifier, which a fine-tune on other classes replaces.
+CLASSIFIER = "head.classifier."
+
+
 class ProgressiveTrainer:
     """Runs the phases; owns the supernet, teacher and optimizer of one training run."""
 
@@ -279,6 +283,33 @@ class ProgressiveTrainer:
         trainer.figures = checkpoint.figures
         trainer.progress = dict(checkpoint.progress)
         trainer.optimizer_state = checkpoint.optimizer_state
+        return trainer
+
+    @classmethod
+    def from_init(
+        cls,
+        splits: DataSplits,
+        out: Path,
+        config: TrainConfig,
+        init: Checkpoint,
+        observer: TrainingObserver | None = None,
+        *,
+        accelerator: Accelerator = CPU,
+    ) -> ProgressiveTrainer:
+        """A fine-tune of ``init``'s supernet on ``splits``: every weight and statistic
+        taken over but the classifier, which is new for the data's classes (kept only
+        when they are ``init``'s own, in its order)."""
+        if splits.train.channels != init.supernet.in_channels:
+            raise DataError(
+                f"the data has {splits.train.channels} channel(s); the supernet to start "
+                f"from takes {init.supernet.in_channels}"
+            )
+        trainer = cls(splits, out, config, init.space, observer, accelerator=accelerator)
+        state = init.supernet.state_dict()
+        if tuple(splits.train.classes) != init.classes:
+            fresh = trainer.supernet.state_dict()
+            state = {**state, **{k: v for k, v in fresh.items() if k.startswith(CLASSIFIER)}}
+        trainer.supernet.load_state_dict(state)
         return trainer
 
     def run(self) -> TrainResult:
