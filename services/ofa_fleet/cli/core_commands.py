@@ -196,11 +196,12 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def new_train_config(args: argparse.Namespace) -> TrainConfig:
-    """The settings of a new run from the flags (a resumed run keeps its own)."""
+def new_train_config(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+    """The settings of a new run (``base``: the defaults, or a fine-tune's) with the
+    flags' overrides; a resumed run keeps its own."""
     from ofa_fleet.training.config import TrainConfig, parse_phase_epochs
 
-    config = TrainConfig(seed=args.seed)
+    config = base or TrainConfig(seed=args.seed)
     if args.epochs_per_phase is not None:
         config = config.with_epochs(parse_phase_epochs(args.epochs_per_phase))
     if args.batch_size is not None:
@@ -262,19 +263,16 @@ def fine_tuner(
     from ofa_fleet.core.checkpoint import load_checkpoint
     from ofa_fleet.data import load_dataset
     from ofa_fleet.training.checkpoint_data import VAL_FRACTION
-    from ofa_fleet.training.config import TrainConfig, parse_phase_epochs
+    from ofa_fleet.training.config import TrainConfig
     from ofa_fleet.training.trainer import ProgressiveTrainer
 
     init = load_checkpoint(args.init)
     source = init.train_config.get("imported_from") or {}
     origin = f", imported from {source['file']} (sha256 {source['sha256']})" if source else ""
-    config = TrainConfig.for_transfer(
+    transfer = TrainConfig.for_transfer(
         args.seed, f"{args.init.name} (supernet {init.version}{origin})"
     )
-    if args.epochs_per_phase is not None:
-        config = config.with_epochs(parse_phase_epochs(args.epochs_per_phase))
-    if args.batch_size is not None:
-        config = TrainConfig.from_dict({**config.to_dict(), "batch_size": args.batch_size})
+    config = new_train_config(args, transfer)
     splits = load_dataset(
         args.data,
         image_size=args.image_size or init.space.resolutions[-1],

@@ -149,6 +149,12 @@ def to_cpu(value: Any) -> Any:
     return value
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of ``torch.load``'s error: the rest is paragraphs of advice."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def load_checkpoint(path: Path | str) -> Checkpoint:
     """Load and rebuild; a missing, corrupt or foreign file is a `CheckpointError`."""
     path = Path(path)
@@ -161,9 +167,8 @@ def load_checkpoint(path: Path | str) -> Checkpoint:
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch's text runs to several lines of advice: its first
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be read: {first}") from exc
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {first_line(exc)}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an ofa-fleet supernet checkpoint ({FORMAT})")
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ofa_fleet.core.checkpoint import TrainingFigures, save_checkpoint
+from ofa_fleet.core.checkpoint import TrainingFigures, first_line, save_checkpoint
 from ofa_fleet.core.space import SearchSpace, mobilenet_v3_imagenet_space
 from ofa_fleet.core.supernet import OFASupernet
 from ofa_fleet.errors import CheckpointError, InvalidArgumentError
@@ -128,9 +128,10 @@ def read_ofa_file(path: Path) -> tuple[Mapping[str, torch.Tensor], str]:
     data = path.read_bytes()
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch's message runs to paragraphs: keep its first line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a PyTorch file torch can read: {first}") from None
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path} is not a PyTorch file torch can read: {first_line(exc)}"
+        ) from None
     return state_dict_of(loaded), hashlib.sha256(data).hexdigest()
 
 
