@@ -1,8 +1,9 @@
 """MIT's own ``ofa`` package, the peer the benchmarks compare against, made importable.
 
-Shared by ``bench/train_throughput.py`` (its supernet) and ``bench/search_specialize.py``
-(its evolutionary search), so both compare against the same pinned release, installed
-and imported the same way:
+Shared by ``bench/train_throughput.py`` (its supernet), ``bench/search_specialize.py``
+(its evolutionary search) and ``tests/core/ofa_reference.py`` (the network an imported
+supernet must match), so all compare against the same pinned release (a dev dependency),
+imported the same way:
 
 - If ``ofa`` is not importable, it is installed once with ``pip install --no-deps
   --target bench/.peer/ofa-<version>`` (a cache folder that holds its own ``.gitignore``)

@@ -1,19 +1,19 @@
 """MIT's own once-for-all network (the `ofa` package), built with random weights, as the
 reference an imported supernet must match output for output.
 
-The package's `ofa.utils` imports its ImageNet data loaders, which import torchvision at
-module level; torchvision's wheels do not import beside this torch. The network never
-touches those loaders, so `ofa_mobilenet_v3` puts an empty `torchvision` in
-`sys.modules` while `ofa` is first imported, holding only the two names those modules
-read when they are defined, and takes it out again.
+The package is imported the way the benchmarks import it (`bench/peer_ofa.py`, the one
+home for that): its data loaders import torchvision at module level, which does not
+import beside this torch, and empty stand-ins take its place while `ofa` imports. The
+network never touches them. The package itself is a dev dependency, so nothing is
+installed here.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import random
 import sys
-import types
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,32 +22,23 @@ from ofa_fleet.core.arch import ArchConfig, BlockChoice
 from ofa_fleet.core.space import SearchSpace
 
 STAGES, MAX_DEPTH = 5, 4
+PEER = Path(__file__).resolve().parents[2] / "bench" / "peer_ofa.py"
+OFA_MOBILENET_V3 = "ofa.imagenet_classification.elastic_nn.networks:OFAMobileNetV3"
 
 
 def ofa_mobilenet_v3_class() -> Any:
     """`ofa.imagenet_classification.elastic_nn.networks.OFAMobileNetV3`."""
-    name = "ofa.imagenet_classification.elastic_nn.networks"
-    if name in sys.modules:
-        return sys.modules[name].OFAMobileNetV3
-    vision = types.ModuleType("torchvision")
-    transforms = types.ModuleType("torchvision.transforms")
-    functional = types.ModuleType("torchvision.transforms.functional")
-    vision.transforms = transforms  # type: ignore[attr-defined]
-    transforms.functional = functional  # type: ignore[attr-defined]
-    transforms.RandomResizedCrop = type("RandomResizedCrop", (), {})  # type: ignore[attr-defined]
-    functional.InterpolationMode = type("InterpolationMode", (), {"BILINEAR": 2})  # type: ignore[attr-defined]
-    shim = {
-        "torchvision": vision,
-        "torchvision.transforms": transforms,
-        "torchvision.transforms.functional": functional,
-    }
-    absent = [key for key in shim if key not in sys.modules]
-    sys.modules.update({key: shim[key] for key in absent})
-    try:
-        return importlib.import_module(name).OFAMobileNetV3
-    finally:
-        for key in absent:
-            del sys.modules[key]
+    name = "bench_peer_ofa"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, PEER)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    peer = module.load_peer(OFA_MOBILENET_V3, install=False, log=lambda _: None)
+    assert peer.available, f"the ofa package (a dev dependency) cannot be imported: {peer.reason}"
+    return peer.objects["OFAMobileNetV3"]
 
 
 def reference_network(width_mult: float = 1.0, seed: int = 0, num_classes: int = 1000) -> Any:
