@@ -22,11 +22,10 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.space import SearchSpace
 from ofa_fleet.errors import CancelledError, InfeasibleProfileError, InvalidArgumentError
 from ofa_fleet.search.candidates import Budget, Candidate, Scorer, candidates, pareto_front
@@ -108,33 +107,28 @@ class SearchOutcome:
 
 @dataclass
 class _Memory:
-    """Every arch scored so far, by canonical string."""
+    """Every arch scored so far, by its genes (`Genome.active`)."""
 
     space: SearchSpace
     score: Scorer
     budget: Budget
-    seen: dict[str, Candidate] = field(default_factory=dict)
-    # Each genome's arch, built once: proposals repeat genomes often, and an arch built
-    # again would build its canonical string again too.
-    archs: dict[Genome, ArchConfig] = field(default_factory=dict)
+    seen: dict[Hashable, Candidate] = field(default_factory=dict)
 
     def evaluate(self, genomes: Sequence[Genome]) -> list[Candidate]:
-        """Candidates for ``genomes`` in order; only archs never seen reach the scorer."""
-        archs = [self.arch(g) for g in genomes]
-        fresh = list({str(a): a for a in archs if str(a) not in self.seen}.values())
+        """Candidates for ``genomes`` in order; only archs never seen are built and
+        reach the scorer."""
+        keys = [genome.active for genome in genomes]
+        fresh: dict[Hashable, Genome] = {}
+        for key, genome in zip(keys, genomes, strict=True):
+            if key not in self.seen:
+                fresh.setdefault(key, genome)
         if fresh:
-            for candidate in candidates(self.score(fresh)):
-                self.seen[str(candidate.arch)] = candidate
-        return [self.seen[str(a)] for a in archs]
+            scored = candidates(self.score([genome.arch(self.space) for genome in fresh.values()]))
+            self.seen.update(zip(fresh, scored, strict=True))
+        return [self.seen[key] for key in keys]
 
     def feasible(self) -> list[Candidate]:
         return [c for c in self.seen.values() if self.budget.admits(c)]
-
-    def arch(self, genome: Genome) -> ArchConfig:
-        arch = self.archs.get(genome)
-        if arch is None:
-            arch = self.archs[genome] = genome.arch(self.space)
-        return arch
 
 
 class EvolutionSearch:
@@ -173,11 +167,22 @@ class EvolutionSearch:
         self.should_stop = should_stop or (lambda: False)
 
     def run(self) -> SearchOutcome:
+        steps = self.steps()
+        while True:
+            try:
+                self.progress(next(steps))
+            except StopIteration as end:
+                return end.value
+
+    def steps(self) -> Generator[Progress, None, SearchOutcome]:
+        """The search as a generator: a `Progress` after seeding and after each
+        generation, the outcome as its return value. A Ray task streams these back
+        (`search.worker.evolve`), so the whole evolution can run beside its scorer."""
         started = time.perf_counter()
         settings = self.settings
         population = self._seed()
         best = max(population, key=_rank)[1]
-        self.progress(Progress(0, settings.generations, best, len(self.memory.seen)))
+        yield Progress(0, settings.generations, best, len(self.memory.seen))
         parents_size = max(1, round(settings.parent_ratio * settings.population))
         mutants = round(settings.mutation_ratio * settings.population)
         stale, generation, stop_reason = 0, 0, "generations"
@@ -189,7 +194,7 @@ class EvolutionSearch:
                 best, stale = leader, 0
             else:
                 stale += 1
-            self.progress(Progress(generation, settings.generations, best, len(self.memory.seen)))
+            yield Progress(generation, settings.generations, best, len(self.memory.seen))
             if stale >= settings.patience:
                 stop_reason = "converged"
                 break

@@ -1,6 +1,6 @@
 """Specialize: from a hardware profile to a verified ONNX model, in four steps.
 
-1. evolution over predicted figures (candidate batches scored on Ray workers);
+1. evolution over predicted figures (one Ray task, scoring beside its predictor);
 2. the best few re-ranked by real held-out top-1 (extract, recalibrate BatchNorm,
    evaluate), because the accuracy predictor is an estimate with a known error;
 3. the winner exported to ONNX and checked against PyTorch in onnxruntime: done inside
@@ -9,9 +9,9 @@
 4. the result kept in a cache, so an identical request for the same supernet is answered
    without searching again.
 
-Each specialization is metered: its driver (the evolution, on the calling thread, which
-shares its process with other calls, hence ``scope="thread"``) and every Ray task it ran,
-measured in the worker (`search.task_cost`). Its `EnergyCost` travels with the result, and a
+Each specialization is metered: its driver (the calling thread, which shares its process
+with other calls, hence ``scope="thread"``) and every Ray task it ran, measured in the
+worker (`search.task_cost`). Its `EnergyCost` travels with the result, and a
 cached answer carries the cost of the search that produced it.
 """
 
@@ -32,7 +32,7 @@ from ofa_fleet.errors import InvalidArgumentError
 from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.search import worker
 from ofa_fleet.search.candidates import Budget, Candidate
-from ofa_fleet.search.evolution import EvolutionSearch, EvolutionSettings, Progress
+from ofa_fleet.search.evolution import EvolutionSettings, Progress
 from ofa_fleet.search.result_cache import ResultCache, cache_key
 from ofa_fleet.search.task_cost import TaskTally
 from ofa_fleet.search.workers import SearchWorkers
@@ -237,7 +237,6 @@ class Specializer:
     ) -> Specialization:
         started = time.perf_counter()
         budget = Budget.of(profile.constraints, self.space)
-        latency_source = ""
 
         def report(progress: Progress) -> None:
             on_event(
@@ -250,18 +249,10 @@ class Specializer:
                 )
             )
 
-        scorer = self.workers.scorer(profile, should_stop, tally=tally)
-
-        def score(archs: Any) -> Any:
-            nonlocal latency_source
-            predictions = scorer(archs)
-            latency_source = predictions.latency_source
-            return predictions
-
-        search = EvolutionSearch(
-            self.space, score, budget, options.evolution(), report, should_stop
+        evolved = self.workers.evolve(
+            profile, options.evolution(), budget, report, should_stop, tally
         )
-        outcome = search.run()
+        outcome = evolved.outcome
 
         on_event(Event("rerank", best=outcome.best, evaluated=outcome.statistics.evaluated))
         rerank_started = time.perf_counter()
@@ -292,7 +283,7 @@ class Specializer:
             supernet_version=self.supernet_version,
             arch=chosen.candidate.arch,
             predicted=chosen.candidate,
-            latency_source=latency_source,
+            latency_source=evolved.latency_source,
             measured_top1=chosen.measured_top1,
             measured_latency_ms=latency_ms,
             onnx_bytes=exported.onnx_bytes,

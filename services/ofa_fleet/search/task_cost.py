@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Generic, ParamSpec, TypeVar
 
@@ -23,6 +23,7 @@ from ofa_fleet.carbon.meter import EnergyModel
 
 P = ParamSpec("P")
 T = TypeVar("T")
+S = TypeVar("S")
 
 _model: EnergyModel | None = None
 _model_lock = threading.Lock()
@@ -55,6 +56,22 @@ def metered(fn: Callable[P, T]) -> Callable[P, Metered[T]]:
         with process_energy_model().meter() as reading:
             value = fn(*args, **kwargs)
         return Metered(value, reading.cpu_seconds, reading.joules)
+
+    return run
+
+
+def metered_steps(
+    fn: Callable[P, Generator[S, None, T]],
+) -> Callable[P, Iterator[S | Metered[T]]]:
+    """A generator ``fn`` metered the same way: its steps as it yields them, then its
+    return value as one last `Metered` step (a Ray generator task streams only what is
+    yielded, so the outcome and its cost travel as a step of their own)."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> Iterator[S | Metered[T]]:
+        with process_energy_model().meter() as reading:
+            value = yield from fn(*args, **kwargs)
+        yield Metered(value, reading.cpu_seconds, reading.joules)
 
     return run
 

@@ -1,10 +1,12 @@
-"""Search work on Ray: candidate batches, re-ranking and export spread over workers.
+"""Search work on Ray: evolutions, re-ranking and export spread over workers.
 
 The bundle (weights, data, accuracy predictor) is put in the object store once; every
-task names it by reference, so no weights travel per task. A batch of candidates is split
-into at most one chunk per worker slot, and never into chunks too small to pay for a
-task's round trip. Tasks are retried when their worker dies (Ray's ``max_retries``), so a
-search survives losing a worker; a search whose caller leaves cancels what it started.
+task names it by reference, so no weights travel per task. An evolution is one task
+that streams its progress back (`worker.evolve`); a batch of candidates to score on its
+own is split into at most one chunk per worker slot, and never into chunks too small to
+pay for a task's round trip. Tasks are retried when their worker dies (Ray's
+``max_retries``), so a search survives losing a worker; a search whose caller leaves
+cancels what it started.
 
 Every search task meters itself in its worker (`task_cost.metered`); the methods add what
 their tasks drew to the caller's `TaskTally` when one is given.
@@ -12,10 +14,11 @@ their tasks drew to the caller's `TaskTally` when one is given.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import ray
@@ -27,13 +30,15 @@ from ofa_fleet.hardware.profile import HardwareProfile
 from ofa_fleet.predictors.subnet_predictor import Predictions
 from ofa_fleet.search import worker
 from ofa_fleet.search.bundle import SupernetBundle
-from ofa_fleet.search.candidates import Candidate, Scorer, rerank_order
-from ofa_fleet.search.task_cost import Metered, TaskTally, metered
+from ofa_fleet.search.candidates import Budget, Candidate, Scorer, rerank_order
+from ofa_fleet.search.evolution import EvolutionSettings, Progress
+from ofa_fleet.search.task_cost import Metered, TaskTally, metered, metered_steps
 
 MIN_CHUNK = 64
 RETRIES = 3
 POLL_SECONDS = 0.05
 
+_evolve = ray.remote(num_cpus=1, max_retries=RETRIES)(metered_steps(worker.evolve))
 _score = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.score_archs))
 _measure = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.measure_top1))
 _rerank = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.rerank))
@@ -82,6 +87,43 @@ class SearchWorkers:
         distinct processes rather than queueing on the first one to start.
         """
         return sorted(set(ray.get([_warm.remote(self._box, pause) for _ in range(self.slots)])))
+
+    def evolve(
+        self,
+        profile: HardwareProfile,
+        settings: EvolutionSettings,
+        budget: Budget,
+        on_progress: Callable[[Progress], None],
+        should_stop: Callable[[], bool] = lambda: False,
+        tally: TaskTally | None = None,
+    ) -> worker.Evolved:
+        """One evolution for ``profile``, run in a worker (see `worker.evolve`);
+        ``on_progress`` hears each generation as the task yields it."""
+        # A generator task returns an ObjectRefGenerator; Ray's stubs say ObjectRef.
+        steps = cast(
+            ray.ObjectRefGenerator,
+            _evolve.remote(
+                self._box, [ray.put(profile)], worker.profile_key(profile), settings, budget
+            ),
+        )
+        while True:
+            if should_stop():
+                ray.cancel(steps)
+                raise CancelledError("search cancelled: the caller left or its deadline passed")
+            ready, _ = ray.wait([steps], timeout=POLL_SECONDS)
+            if not ready:
+                continue
+            try:
+                ref = next(steps)
+            except StopIteration:
+                raise UnavailableError("a search task ended without its outcome") from None
+            with _ray_errors():
+                step = ray.get(ref, timeout=60)
+            if isinstance(step, Metered):
+                if tally is not None:
+                    tally.add(step)
+                return step.value
+            on_progress(step)
 
     def scorer(
         self,
@@ -205,18 +247,27 @@ def gather(
         _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
         if on_done is not None and len(pending) < waiting:  # news only, not every poll
             on_done(len(refs) - len(pending), len(refs))
-    try:
+    with _ray_errors():
         results: list[Metered[Any]] = ray.get(refs, timeout=60)
+    if tally is not None:
+        for result in results:
+            tally.add(result)
+    return [result.value for result in results]
+
+
+@contextlib.contextmanager
+def _ray_errors() -> Iterator[None]:
+    """Ray's errors on fetching a finished task's value, as ours: a task that failed with
+    one of our own errors re-raises it (an invalid arch stays INVALID_ARGUMENT, an
+    infeasible profile FAILED_PRECONDITION); a lost worker or store is UNAVAILABLE."""
+    try:
+        yield
     except RayTaskError as exc:
         cause = exc.cause
         if isinstance(cause, OfaFleetError):
             raise cause from None
         raise
-    except GetTimeoutError as exc:  # all were ready a moment ago: the object store is gone
+    except GetTimeoutError as exc:  # it was ready a moment ago: the object store is gone
         raise UnavailableError(f"Ray results could not be fetched: {exc}") from exc
     except RayError as exc:
         raise UnavailableError(f"a search worker was lost beyond {RETRIES} retries: {exc}") from exc
-    if tally is not None:
-        for result in results:
-            tally.add(result)
-    return [result.value for result in results]
