@@ -50,6 +50,7 @@ DEVICE_SAFE_MODULES = frozenset(
         "ofa_fleet.core.arch",
         "ofa_fleet.core.complexity",
         "ofa_fleet.core.layers",
+        "ofa_fleet.core.onnx_graph",
         "ofa_fleet.core.opset",
         "ofa_fleet.core.space",
         "ofa_fleet.hardware",

@@ -1,6 +1,7 @@
 import random
 
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -8,7 +9,9 @@ from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.core.complexity import complexity
 from ofa_fleet.core.export import ModelMetadata, export_onnx, read_metadata, verify_onnx
 from ofa_fleet.core.extract import extract
-from ofa_fleet.core.space import SearchSpace
+from ofa_fleet.core.layers import subnet_layers
+from ofa_fleet.core.space import SearchSpace, mobilenet_v3_imagenet_space
+from ofa_fleet.core.supernet import OFASupernet
 from ofa_fleet.errors import ExportError
 from tests.core.test_supernet_extract import perturbed_supernet
 
@@ -87,3 +90,49 @@ def test_verification_rejects_garbage():
     static = extract(perturbed_supernet(), ArchConfig.min(SPACE))
     with pytest.raises((ExportError, Exception)):
         verify_onnx(b"not a model", static, [torch.randn(1, 3, 24, 24)], 1e-4)
+
+
+@pytest.mark.parametrize(
+    "space",
+    [SPACE, mobilenet_v3_imagenet_space(), mobilenet_v3_imagenet_space(1.2)],
+    ids=["default", "imagenet-w1.0", "imagenet-w1.2"],
+)
+def test_a_networks_layers_read_from_its_modules_are_its_archs_layers(space):
+    """The export walks `StaticNet.layers`; the predictors price `subnet_layers`."""
+    supernet = OFASupernet(space, 3, 7)
+    rng = random.Random(5)
+    for arch in [ArchConfig.max(space), ArchConfig.min(space)] + [
+        ArchConfig.sample(space, rng) for _ in range(4)
+    ]:
+        net = extract(supernet, arch)
+        assert net.layers(arch.resolution) == subnet_layers(space, arch, 3, 7)
+
+
+def test_the_export_folds_every_batchnorm_and_matches_pytorch_in_train_statistics():
+    """Statistics far from the identity (the perturbed supernet's) are what folding has
+    to get right: a wrong scale or shift is far past the tolerance."""
+    arch = ArchConfig.sample(SPACE, random.Random(3))
+    static = extract(perturbed_supernet(), arch)
+    r = arch.resolution
+    exported = export_onnx(static, metadata(arch), [torch.randn(8, 3, r, r)])
+    model = onnx.load_from_string(exported.onnx_bytes)
+    assert "BatchNormalization" not in {node.op_type for node in model.graph.node}
+    assert exported.max_abs_diff <= 1e-4
+    # Any batch size: the batch dimension is symbolic at both ends.
+    session = ort.InferenceSession(exported.onnx_bytes, providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"input": torch.randn(3, 3, r, r).numpy()})
+    assert logits.shape == (3, 10)
+
+
+def test_a_network_whose_weights_do_not_follow_its_layers_is_refused():
+    arch = ArchConfig.min(SPACE)
+    static = extract(perturbed_supernet(), arch)
+    first = static.blocks[0]
+    # A projection sliced for a narrower block than its expansion (an extraction fault).
+    first.project = torch.nn.Conv2d(
+        first.expand.out_channels - 8, first.project.out_channels, 1, bias=False
+    )
+    r = arch.resolution
+    needs = r"weight 10 does not follow its layers: the graph needs shape \(24, 48, 1, 1\)"
+    with pytest.raises(ExportError, match=needs):
+        export_onnx(static, metadata(arch), [torch.randn(2, 3, r, r)])

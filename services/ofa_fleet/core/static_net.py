@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ofa_fleet.core.complexity import conv_output_size
 from ofa_fleet.core.elastic_ops import activation
+from ofa_fleet.core.layers import Layer
 from ofa_fleet.core.supernet import FirstBlock, Head, Stem
 
 
@@ -79,3 +81,75 @@ class StaticNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, C, r, r) -> logits (B, classes)
         return self.head(self.blocks(self.first_block(self.stem(x))))
+
+    def layers(self, resolution: int) -> list[Layer]:
+        """This network as `Layer` descriptions at ``resolution``, read from its modules:
+        the walk `core.export` builds the ONNX graph by (equal to `subnet_layers` of the
+        arch it was extracted as; a test holds them together)."""
+        stem, first, head = self.stem, self.first_block, self.head
+        size = resolution
+        layers = [
+            Layer(
+                "stem",
+                stem.conv.in_channels,
+                stem.conv.out_channels,
+                0,
+                _pair(stem.conv.kernel_size),
+                _pair(stem.conv.stride),
+                size,
+                _activation_name(stem.act),
+            )
+        ]
+        size = conv_output_size(size, _pair(stem.conv.stride))
+        layers.append(
+            Layer(
+                "first",
+                first.depthwise.in_channels,
+                first.project.out_channels,
+                0,
+                _pair(first.depthwise.kernel_size),
+                1,
+                size,
+                _activation_name(first.act),
+            )
+        )
+        for block in self.blocks:
+            assert isinstance(block, MBConv)
+            stride = _pair(block.depthwise.stride)
+            layers.append(
+                Layer(
+                    "mbconv",
+                    block.expand.in_channels,
+                    block.project.out_channels,
+                    block.expand.out_channels,
+                    _pair(block.depthwise.kernel_size),
+                    stride,
+                    size,
+                    _activation_name(block.act),
+                    block.se.reduce.out_channels if block.se is not None else 0,
+                )
+            )
+            size = conv_output_size(size, stride)
+        layers.append(
+            Layer(
+                "head",
+                head.expand.in_channels,
+                head.classifier.out_features,
+                head.expand.out_channels,
+                1,
+                1,
+                size,
+                _activation_name(head.act),
+                feature_width=head.feature_mix.out_channels if head.feature_mix else 0,
+            )
+        )
+        return layers
+
+
+def _pair(value: int | tuple[int, ...]) -> int:
+    """A square kernel's or stride's one number."""
+    return value if isinstance(value, int) else value[0]
+
+
+def _activation_name(module: nn.Module) -> str:
+    return "relu" if isinstance(module, nn.ReLU) else "hswish"
