@@ -30,15 +30,15 @@ of percent between runs, while figures taken side by side in one run drift toget
    0.25 and 0.1. Aim: ours at least as accurate in at most a fifth of the peer's time.
    The peer redraws a child until it fits, forever when nothing fits: it only runs where
    our search found a feasible subnet, and under a ``--peer-timeout`` alarm.
-3. RAY SCALING. Candidates scored per second through ``SearchWorkers.scorer`` with one
-   task slot and with two, on the same warm workers (``--scale-archs`` random archs in
-   batches of ``--scale-batch``, default minimum chunk), timed in interleaved repeats;
-   parallel efficiency = rate(2) / (2 x rate(1)); in-process `SubnetPredictor.predict`
-   on the same batches is the ceiling (no task round trips, no arch strings). Then
-   ``--concurrent`` distinct profiles (the example profiles with scaled budgets)
-   specialized one after another and all at once from as many threads on the same
-   `Specializer`: total seconds of each and their ratio. Every profile's predictor is
-   built in the workers first, so neither order pays for it.
+3. RAY SCALING. A search's evolution is one Ray task that scores beside its predictor
+   and streams its progress back (`SearchWorkers.evolve`): seconds per evolution that
+   way and, as the ceiling, the same evolution in this process with the predictor
+   called directly, for every example profile, ``--scale-repeats`` interleaved repeats
+   (both must find the same best arch, checked). Then ``--concurrent`` distinct profiles
+   (the example profiles with scaled budgets) specialized one after another and all at
+   once from as many threads on the same `Specializer`: total seconds of each and their
+   ratio. Every profile's predictor is built in the workers first, so neither order pays
+   for it.
 4. SEARCH QUALITY ON THIS MACHINE. This machine's latency tables for 1 and 2 threads
    (`profile_device`, ``--lut-rounds`` rounds; cached in ``--lut-dir`` and reused while
    the space and threads match -- a reused table also carries the machine's drift since
@@ -511,48 +511,48 @@ def against_peer(setup: Setup, args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- 3. scaling
 
 
-def scoring_rates(
+def evolution_overhead(
     specializer: Specializer, setup: Setup, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Section 3a: the same batches through in-process predict and 1 and 2 Ray slots.
+    """Section 3a: one evolution per profile in this process (its predictor called
+    directly: the ceiling) and as the service runs it, a Ray task streaming its progress
+    back (`SearchWorkers.evolve`). Interleaved repeats, so a change in the machine's load
+    hits both alike; the median repeat is reported. Same seed, same figures: the two must
+    find the same best arch, which is checked."""
+    from ofa_fleet.search.specializer import SpecializeOptions
 
-    Interleaved repeats (in-process, 1 slot, 2 slots, again ...), so a change in the
-    machine's load hits all three alike; the median repeat is reported.
-    """
-    profile = setup.profiles[0]
-    rng = random.Random(setup.seed)
-    archs = [ArchConfig.sample(setup.space, rng) for _ in range(args.scale_archs)]
-    batches = [archs[i : i + args.scale_batch] for i in range(0, len(archs), args.scale_batch)]
-    workers = specializer.workers
-    scorers: dict[str, Callable[[Sequence[ArchConfig]], Any]] = {
-        "in-process": setup.predictor(profile).predict,
-        "ray, 1 slot": workers.scorer(profile, slots=1),
-        "ray, 2 slots": workers.scorer(profile, slots=2),
+    settings = SpecializeOptions(seed=setup.seed).evolution()
+    runs: dict[str, Callable[[HardwareProfile, Budget], Any]] = {
+        "in-process": lambda profile, budget: EvolutionSearch(
+            setup.space, setup.predictor(profile).predict, budget, settings
+        ).run(),
+        "ray task": lambda profile, budget: (
+            specializer.workers.evolve(profile, settings, budget, lambda _: None).outcome
+        ),
     }
-    log("3. scoring: warming each scorer (the profile's predictor in every worker) ...")
-    for score in scorers.values():
-        for batch in batches[:2]:
-            score(batch)
-    rates: dict[str, list[float]] = {name: [] for name in scorers}
+    budgets = {p.name: Budget.of(p.constraints, setup.space) for p in setup.profiles}
+    log("3. evolution: warming each way (every profile's predictor built) ...")
+    for run in runs.values():
+        for profile in setup.profiles:
+            run(profile, budgets[profile.name])
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
     for repeat in range(args.scale_repeats):
-        log(f"3. scoring {len(archs):,} archs per scorer, repeat {repeat + 1} ...")
-        for name, score in scorers.items():
+        log(f"3. evolution of {len(setup.profiles)} profiles each way, repeat {repeat + 1} ...")
+        for name, run in runs.items():
             started = time.perf_counter()
-            for batch in batches:
-                score(batch)
-            rates[name].append(len(archs) / (time.perf_counter() - started))
-    med = {name: statistics.median(r) for name, r in rates.items()}
+            bests = [str(run(p, budgets[p.name]).best.arch) for p in setup.profiles]
+            seconds[name].append((time.perf_counter() - started) / len(setup.profiles))
+            if name == "in-process":
+                reference = bests
+            elif bests != reference:
+                raise SystemExit(f"the Ray task found {bests}, in process {reference}")
+    med = {name: statistics.median(v) for name, v in seconds.items()}
     return {
-        "profile": profile.name,
-        "archs": len(archs),
-        "batch": args.scale_batch,
-        "min_chunk": workers.min_chunk,
-        "worker_slots": workers.slots,
+        "profiles": [p.name for p in setup.profiles],
         "repeats": args.scale_repeats,
-        "per_second": {name: round(v, 1) for name, v in med.items()},
-        "all_repeats": {name: [round(v, 1) for v in r] for name, r in rates.items()},
-        "parallel_efficiency": round(med["ray, 2 slots"] / (2 * med["ray, 1 slot"]), 3),
-        "ray_2_slots_vs_in_process": round(med["ray, 2 slots"] / med["in-process"], 3),
+        "seconds_per_evolution": {name: round(v, 4) for name, v in med.items()},
+        "all_repeats": {name: [round(x, 4) for x in v] for name, v in seconds.items()},
+        "ray_vs_in_process": round(med["ray task"] / med["in-process"], 3),
     }
 
 
@@ -568,13 +568,19 @@ def concurrency(specializer: Specializer, setup: Setup, args: argparse.Namespace
         budget = round(base.constraints.latency_budget_ms * factor, 4)
         profiles.append(with_budget(base, budget, f"{base.name}-{budget:g}ms"))
     options = SpecializeOptions(seed=setup.seed, use_cache=False)
-    rng = random.Random(setup.seed)
-    warm = [ArchConfig.sample(setup.space, rng) for _ in range(4 * 64)]
     log(f"3. building {len(profiles)} profiles' predictors in the workers ...")
-    for profile in profiles:
-        score = specializer.workers.scorer(profile)
-        for _ in range(3):  # a chunk per worker slot, so every worker likely gets one
-            score(warm)
+    tiny = EvolutionSettings(population=4, generations=1, seed=setup.seed)
+    with ThreadPoolExecutor(max_workers=specializer.workers.slots) as pool:
+        for profile in profiles:  # one short evolution per slot at once: each on its worker
+            budget = Budget.of(profile.constraints, setup.space)
+            list(
+                pool.map(
+                    lambda _, p=profile, b=budget: specializer.workers.evolve(
+                        p, tiny, b, lambda _: None
+                    ),
+                    range(specializer.workers.slots),
+                )
+            )
 
     def one(profile: HardwareProfile) -> tuple[float, str | None]:
         started = time.perf_counter()
@@ -811,7 +817,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 report["end_to_end"] = section(end_to_end, specializer, setup, args.e2e_rounds)
             if not args.skip_scaling:
                 report["scaling"] = {
-                    "scoring": section(scoring_rates, specializer, setup, args),
+                    "evolution": section(evolution_overhead, specializer, setup, args),
                     "concurrency": section(concurrency, specializer, setup, args),
                 }
             if not args.skip_quality:
@@ -977,26 +983,24 @@ def _print_peer(result: dict[str, Any], console: Console) -> None:
 
 
 def _print_scaling(result: dict[str, Any], console: Console) -> None:
-    scoring = result["scoring"]
-    table = Table(title="3a. candidates scored per second", title_justify="left")
-    for column in ("scorer", "candidates/s", "vs in-process", "repeats"):
-        table.add_column(column, justify="left" if column == "scorer" else "right")
-    ceiling = scoring["per_second"]["in-process"]
-    for name, rate in scoring["per_second"].items():
+    evolution = result["evolution"]
+    table = Table(title="3a. one evolution, seconds (median per profile)", title_justify="left")
+    for column in ("where", "seconds", "vs in-process", "repeats"):
+        table.add_column(column, justify="left" if column == "where" else "right")
+    ceiling = evolution["seconds_per_evolution"]["in-process"]
+    for name, value in evolution["seconds_per_evolution"].items():
         table.add_row(
             name + (" (ceiling)" if name == "in-process" else ""),
-            f"{rate:,.0f}",
-            f"{rate / ceiling:.2f}",
-            ", ".join(f"{v:,.0f}" for v in scoring["all_repeats"][name]),
+            f"{value:.3f}",
+            f"{value / ceiling:.2f}",
+            ", ".join(f"{v:.3f}" for v in evolution["all_repeats"][name]),
         )
     console.print(table)
     console.print(
-        f"{scoring['archs']:,} random archs in batches of {scoring['batch']:,} (min chunk "
-        f"{scoring['min_chunk']}), median of {scoring['repeats']} interleaved repeats, profile "
-        f"{scoring['profile']}; parallel efficiency rate(2 slots) / (2 x rate(1 slot)) = "
-        f"{scoring['parallel_efficiency']:.2f}"
+        f"profiles {', '.join(evolution['profiles'])}, {evolution['repeats']} interleaved "
+        "repeats; both found the same best arch for every profile"
     )
-    section_line(scoring, console)
+    section_line(evolution, console)
     conc = result["concurrency"]
     table = Table(
         title=f"3b. {len(conc['profiles'])} distinct profiles, specialize(use_cache=False)",
@@ -1110,8 +1114,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     peer.add_argument("--no-peer", action="store_true", help="ours and random search only")
     scaling = parser.add_argument_group("3. Ray scaling")
-    scaling.add_argument("--scale-archs", type=int, default=20_000)
-    scaling.add_argument("--scale-batch", type=int, default=2_000)
     scaling.add_argument("--scale-repeats", type=int, default=3)
     scaling.add_argument("--concurrent", type=int, default=10, help="distinct profiles at once")
     quality_group = parser.add_argument_group("4. search quality on this machine")
@@ -1126,8 +1128,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
     positive = (
-        "threads", "peer_population", "peer_generations", "scale_archs", "scale_batch",
-        "scale_repeats", "concurrent", "lut_rounds", "quality_budgets",
+        "threads", "peer_population", "peer_generations", "scale_repeats", "concurrent",
+        "lut_rounds", "quality_budgets",
     )  # fmt: skip
     for name in positive:
         if getattr(args, name) <= 0:

@@ -1,6 +1,6 @@
 """bench/search_specialize.py end to end on the session's digits supernet: sections 1
-(every example profile specialized, then answered from the cache) and 3 (Ray scaling),
-small. The figures mean nothing on a loaded test machine; their shape does."""
+(every example profile specialized, then answered from the cache) and 3 (the evolution as
+a Ray task against in process, and concurrent profiles), small. The figures mean nothing on a loaded test machine; their shape does."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def test_a_small_run_specializes_every_profile_and_measures_scaling(
     result = subprocess.run(
         [
             *(sys.executable, str(SCRIPT), "--checkpoint", str(supernet)),
-            *("--skip-peer", "--skip-quality", "--scale-archs", "1000", "--scale-batch", "500"),
-            *("--scale-repeats", "1", "--concurrent", "2", "--json"),
+            *("--skip-peer", "--skip-quality", "--scale-repeats", "1", "--concurrent", "2"),
+            "--json",
         ],
         capture_output=True,
         text=True,
@@ -55,7 +55,8 @@ def test_a_small_run_specializes_every_profile_and_measures_scaling(
         assert row["predicted_latency_ms"] <= row["budget_ms"]
         assert row["seconds"] > 0 and row["cached_hit"]
         assert 0.0 <= row["measured_top1"] <= 1.0
-    rates = report["scaling"]["scoring"]["per_second"]
-    assert set(rates) == {"in-process", "ray, 1 slot", "ray, 2 slots"}
-    assert all(rate > 0 for rate in rates.values())
+    # The same best arch both ways is checked by the script itself (it exits otherwise).
+    seconds = report["scaling"]["evolution"]["seconds_per_evolution"]
+    assert set(seconds) == {"in-process", "ray task"}
+    assert all(value > 0 for value in seconds.values())
     assert len(report["scaling"]["concurrency"]["profiles"]) == 2

@@ -52,7 +52,7 @@ def request(seed: int, slow: bool = False) -> search_pb2.SpecializeRequest:
 
 def wait_idle(server: SearchServerThread, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while server.active or any("score_archs" in n for n in ray_workers().values()):
+    while server.active or any("evolve" in n for n in ray_workers().values()):
         assert time.monotonic() < deadline, "the search kept running"
         time.sleep(0.1)
 

@@ -61,7 +61,7 @@ def read(responses) -> tuple[list[search_pb2.SearchProgress], object]:
 
 def wait_idle(server: SearchServerThread) -> None:
     deadline = time.monotonic() + 30
-    while server.active or any("score_archs" in n for n in ray_workers().values()):
+    while server.active or any("evolve" in n for n in ray_workers().values()):
         assert time.monotonic() < deadline, "the search kept running after its call ended"
         time.sleep(0.1)
 

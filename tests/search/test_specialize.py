@@ -123,11 +123,6 @@ def test_a_specialization_costs_its_driver_thread_and_every_ray_task(specializer
     assert result.summary()["cost"] == cost.to_dict()
 
 
-def test_an_empty_batch_scores_to_empty_figures(specializer: Specializer):
-    predictions = specializer.workers.scorer(example_profile())([])
-    assert predictions.archs == () and len(predictions.latency_ms) == 0
-
-
 def test_an_infeasible_profile_fails_at_once_with_the_space_reach(specializer: Specializer):
     profile = with_budget(example_profile("raspberry-pi-3"), 0.01)
     with pytest.raises(InfeasibleProfileError, match=r"the fastest subnet needs [0-9.]+ ms"):

@@ -96,24 +96,6 @@ def predictor_for(state: WorkerState, profile_box: list[Any], key: str) -> Subne
     return predictor
 
 
-def score_archs(
-    bundle_box: list[Any], profile_box: list[Any], key: str, archs: list[str]
-) -> dict[str, Any]:
-    """Predicted figures of ``archs`` (canonical strings) on the boxed profile."""
-    state = state_for(bundle_box)
-    predictor = predictor_for(state, profile_box, key)
-    space = state.checkpoint.space
-    predictions = predictor.predict([ArchConfig.parse(a, space) for a in archs])
-    return {
-        "latency_ms": predictions.latency_ms,
-        "latency_source": predictions.latency_source,
-        "top1": predictions.top1,
-        "model_bytes": predictions.model_bytes,
-        "peak_memory_bytes": predictions.peak_memory_bytes,
-        "macs": predictions.macs,
-    }
-
-
 @dataclass(frozen=True)
 class Evolved:
     """A search's outcome, and where its latency figures came from."""

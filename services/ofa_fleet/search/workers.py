@@ -2,9 +2,8 @@
 
 The bundle (weights, data, accuracy predictor) is put in the object store once; every
 task names it by reference, so no weights travel per task. An evolution is one task
-that streams its progress back (`worker.evolve`); a batch of candidates to score on its
-own is split into at most one chunk per worker slot, and never into chunks too small to
-pay for a task's round trip. Tasks are retried when their worker dies (Ray's
+that scores beside its predictor and streams its progress back (`worker.evolve`);
+re-ranking is one task per worker slot. Tasks are retried when their worker dies (Ray's
 ``max_retries``), so a search survives losing a worker; a search whose caller leaves
 cancels what it started.
 
@@ -20,26 +19,22 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import numpy as np
 import ray
 from ray.exceptions import GetTimeoutError, RayError, RayTaskError
 
 from ofa_fleet.core.arch import ArchConfig
 from ofa_fleet.errors import CancelledError, OfaFleetError, UnavailableError
 from ofa_fleet.hardware.profile import HardwareProfile
-from ofa_fleet.predictors.subnet_predictor import Predictions
 from ofa_fleet.search import worker
 from ofa_fleet.search.bundle import SupernetBundle
-from ofa_fleet.search.candidates import Budget, Candidate, Scorer, rerank_order
+from ofa_fleet.search.candidates import Budget, Candidate, rerank_order
 from ofa_fleet.search.evolution import EvolutionSettings, Progress
 from ofa_fleet.search.task_cost import Metered, TaskTally, metered, metered_steps
 
-MIN_CHUNK = 64
 RETRIES = 3
 POLL_SECONDS = 0.05
 
 _evolve = ray.remote(num_cpus=1, max_retries=RETRIES)(metered_steps(worker.evolve))
-_score = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.score_archs))
 _measure = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.measure_top1))
 _rerank = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.rerank))
 _time = ray.remote(num_cpus=1, max_retries=RETRIES)(metered(worker.time_model))
@@ -69,16 +64,12 @@ class SearchWorkers:
     Args:
         bundle: what workers need; put in the object store here, once.
         slots: how many tasks to run at once (default: the cluster's CPUs).
-        min_chunk: fewest candidates worth one task.
     """
 
-    def __init__(
-        self, bundle: SupernetBundle, slots: int | None = None, min_chunk: int = MIN_CHUNK
-    ) -> None:
+    def __init__(self, bundle: SupernetBundle, slots: int | None = None) -> None:
         self.version = bundle.version
         self._box = [ray.put(bundle)]
         self.slots = slots or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self.min_chunk = min_chunk
 
     def warm_up(self, pause: float = 0.5) -> list[int]:
         """Build the supernet in ``slots`` worker processes; returns their pids.
@@ -124,41 +115,6 @@ class SearchWorkers:
                     tally.add(step)
                 return step.value
             on_progress(step)
-
-    def scorer(
-        self,
-        profile: HardwareProfile,
-        should_stop: Callable[[], bool] = lambda: False,
-        slots: int | None = None,
-        tally: TaskTally | None = None,
-    ) -> Scorer:
-        """A `Scorer` for ``profile``: the profile is put in the store once per search."""
-        profile_box = [ray.put(profile)]
-        key = worker.profile_key(profile)
-        width = slots or self.slots
-
-        def score(archs: Sequence[ArchConfig]) -> Predictions:
-            names = [str(a) for a in archs]
-            if not names:
-                return _no_predictions()
-            chunks = max(1, min(width, math.ceil(len(names) / self.min_chunk)))
-            size = math.ceil(len(names) / chunks)
-            refs = [
-                _score.remote(self._box, profile_box, key, names[i : i + size])
-                for i in range(0, len(names), size)
-            ]
-            parts = gather(refs, should_stop, tally=tally)
-            return Predictions(
-                archs=tuple(archs),
-                latency_ms=np.concatenate([p["latency_ms"] for p in parts]),
-                latency_source=parts[0]["latency_source"],
-                top1=np.concatenate([p["top1"] for p in parts]),
-                model_bytes=np.concatenate([p["model_bytes"] for p in parts]),
-                peak_memory_bytes=np.concatenate([p["peak_memory_bytes"] for p in parts]),
-                macs=np.concatenate([p["macs"] for p in parts]),
-            )
-
-        return score
 
     def measure(
         self,
@@ -218,11 +174,6 @@ class SearchWorkers:
 
     def pids(self) -> list[int]:
         return sorted(set(ray.get([_pid.remote() for _ in range(self.slots)])))
-
-
-def _no_predictions() -> Predictions:
-    empty = np.zeros(0, dtype=np.int64)
-    return Predictions((), np.zeros(0), "", np.zeros(0), empty, empty, empty)
 
 
 def gather(
