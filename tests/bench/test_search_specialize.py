@@ -1,6 +1,7 @@
 """bench/search_specialize.py end to end on the session's digits supernet: sections 1
 (every example profile specialized, then answered from the cache) and 3 (the evolution as
-a Ray task against in process, and concurrent profiles), small. The figures mean nothing on a loaded test machine; their shape does."""
+a Ray task against in process, and concurrent profiles), small. The figures mean nothing
+on a loaded test machine; their shape does."""
 
 from __future__ import annotations
 
