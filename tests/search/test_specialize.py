@@ -167,6 +167,38 @@ def test_a_search_survives_losing_its_workers_mid_task(specializer: Specializer)
     assert not set(killed) & set(ray_workers())
 
 
+def test_a_search_survives_losing_its_worker_mid_evolution(specializer: Specializer):
+    """Ray reruns the evolution's generator task whole; the seed makes it the same."""
+    profile = example_profile("raspberry-pi-4")
+    options = SpecializeOptions(seed=9, population=300, use_cache=False)
+    reference = specializer.specialize(profile, options)
+    evolving = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        def on_event(event: Event) -> None:
+            if event.stage == "search" and event.generation >= 1:
+                evolving.set()
+
+        try:
+            outcome["result"] = specializer.specialize(profile, options, on_event)
+        except Exception as error:  # reported by the assertion below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert evolving.wait(timeout=120)
+    busy = [pid for pid, name in ray_workers().items() if "evolve" in name]
+    kill(busy)
+    thread.join(timeout=300)
+    assert busy, "no worker was running the evolution after its first generation"
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    assert result.arch == reference.arch
+    assert result.sha256 == reference.sha256
+    assert not set(busy) & set(ray_workers())
+
+
 def test_a_stopped_search_ends_and_leaves_no_work_on_ray(specializer: Specializer):
     slow = SpecializeOptions(population=1000, generations=1000, patience=1000, use_cache=False)
     started = threading.Event()

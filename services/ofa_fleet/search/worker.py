@@ -1,4 +1,4 @@
-"""What runs inside a Ray worker: the evolution, scoring, measuring and exporting.
+"""What runs inside a Ray worker: the evolution, measuring and exporting candidates.
 
 Ray reuses worker processes, so each keeps what it built warm: the supernet rebuilt from
 the bundle in the object store (once per process, not once per task), and a predictor
@@ -114,10 +114,12 @@ def evolve(
     """One whole evolution in this worker, scored in process by its predictor.
 
     A search asks for about 35 rounds of about 150 candidates. Scored on the workers,
-    each round was a fan-out and a gather: round trips that cost more than the scoring
-    (the same searches took 0.9-1.9 s so and 0.65-0.9 s in one process). Here a search
-    is one task, and concurrent searches spread over the workers; its progress streams
-    back to the caller as the generator yields it.
+    each round was a fan-out and a gather whose round trips cost more than the scoring:
+    the search stage took a median 1.15-1.2 s so, and 0.56 s as one task (the digits
+    supernet's example profiles, ``bench/search_specialize.py``, both versions run
+    alternately). Concurrent searches spread over the workers; the progress streams back
+    to the caller as the generator yields it. A worker lost mid-search reruns it whole
+    (Ray retries the task), and the same seed gives the same outcome.
     """
     state = state_for(bundle_box)
     predictor = predictor_for(state, profile_box, key)

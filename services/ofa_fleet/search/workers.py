@@ -7,8 +7,9 @@ re-ranking is one task per worker slot. Tasks are retried when their worker dies
 ``max_retries``), so a search survives losing a worker; a search whose caller leaves
 cancels what it started.
 
-Every search task meters itself in its worker (`task_cost.metered`); the methods add what
-their tasks drew to the caller's `TaskTally` when one is given.
+Every search task meters itself in its worker (`task_cost.metered`, or `metered_steps` for
+the evolution's generator); the methods add what their tasks drew to the caller's
+`TaskTally` when one is given.
 """
 
 from __future__ import annotations
