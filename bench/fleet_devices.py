@@ -20,8 +20,13 @@ stdout:
     how many heartbeats have succeeded so far.
 ``told``
     answered once every device's stream has delivered a manifest of ``--next-sha256``
-    (or after ``--told-timeout`` seconds): when each was told (wall clock, so that the
-    driver compares it with the moment it pushed the model).
+    (without it: of any model but the one it booted with, such as one search has yet to
+    make) (or after ``--told-timeout`` seconds): when each was told (wall clock, so that the
+    driver compares it with the moment it pushed the model), and with ``--follow`` when
+    each then ran it: a device told of another model than its own reads it (resumed as
+    at boot), checks its sha256 and reports it with ``--report-latency-ms`` as its
+    measured latency (a lean device runs no model; a staged rollout's canaries count a
+    report within the profile's budget as a success).
 ``stop``
     streams and heartbeats end; the answer holds every call's figures.
 
@@ -127,6 +132,8 @@ class Device:
         self.current_seen = asyncio.Event()
         self.next_at = 0.0  # wall clock when told of the next model
         self.next_seen = asyncio.Event()
+        self.running_at = 0.0  # wall clock when it reported the next model (--follow)
+        self.follow_error = ""
 
 
 class Fleet:
@@ -273,9 +280,13 @@ class Fleet:
                     attempt = 0
                     device.current = message.manifest.sha256
                     device.current_seen.set()
-                    if device.current == self.args.next_sha256 and not device.next_seen.is_set():
+                    if self.is_next(device) and not device.next_seen.is_set():
                         device.next_at = time.time()
                         device.next_seen.set()
+                        if self.args.follow and device.sha256 != device.current:
+                            self.background.append(
+                                asyncio.create_task(self.follow(device, message.manifest))
+                            )
                     figures.bytes += message.ByteSize()
                     figures.messages += 1
             except aio.AioRpcError as error:
@@ -285,6 +296,38 @@ class Fleet:
                 figures.errors[name] = figures.errors.get(name, 0) + 1
                 await asyncio.sleep(BACKOFF.delay(attempt))  # as the agent waits
                 attempt += 1
+
+    def is_next(self, device: Device) -> bool:
+        if self.args.next_sha256:
+            return device.current == self.args.next_sha256
+        return bool(device.sha256) and device.current != device.sha256
+
+    async def follow(self, device: Device, manifest: delivery_pb2.ModelManifest) -> None:
+        """Read, verify and report the model the device was told of (``--follow``)."""
+        try:
+            data = await self.read_model(device, manifest.sha256, manifest.size_bytes)
+            if hashlib.sha256(data).hexdigest() != manifest.sha256:
+                raise ValueError("the model's bytes do not match its manifest's sha256")
+            report = registry_pb2.ReportStatusRequest(
+                name=device.name,
+                report=registry_pb2.StatusReport(
+                    model_sha256=manifest.sha256,
+                    measured_latency_ms=self.args.report_latency_ms,
+                ),
+                request_id=str(uuid.uuid4()),
+            )
+            registry = self.registry(device)
+            await self.figures.call(
+                "ReportStatus",
+                lambda: registry.ReportStatus(
+                    report, metadata=bearer(device.token), timeout=CALL_TIMEOUT_S
+                ),
+            )
+        except (aio.AioRpcError, ValueError) as error:
+            device.follow_error = str(error)[:300]
+            return
+        device.sha256 = manifest.sha256
+        device.running_at = time.time()
 
     async def heartbeats(self, device: Device) -> None:
         registry = self.registry(device)
@@ -308,14 +351,25 @@ class Fleet:
 
     async def told(self) -> dict[str, Any]:
         watching = [d for d in self.devices if d.current_seen.is_set()]
+        deadline = time.monotonic() + self.args.told_timeout
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
                 asyncio.gather(*(d.next_seen.wait() for d in watching)),
                 self.args.told_timeout,
             )
+        while self.args.follow and time.monotonic() < deadline:
+            if all(d.running_at or d.follow_error for d in watching if d.next_seen.is_set()):
+                break
+            await asyncio.sleep(0.05)
+        failed: dict[str, int] = {}
+        for device in watching:
+            if device.follow_error:
+                failed[device.follow_error] = failed.get(device.follow_error, 0) + 1
         return {
             "watching": len(watching),
             "told_at": sorted(d.next_at for d in watching if d.next_seen.is_set()),
+            "running_at": sorted(d.running_at for d in watching if d.running_at),
+            "follow_failed": failed,
         }
 
     async def close(self) -> dict[str, Any]:
@@ -356,8 +410,10 @@ def main() -> int:
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--heartbeat-seconds", type=float, default=30.0)
-    parser.add_argument("--next-sha256", required=True)
+    parser.add_argument("--next-sha256", default="")
     parser.add_argument("--told-timeout", type=float, default=300.0)
+    parser.add_argument("--follow", action="store_true")
+    parser.add_argument("--report-latency-ms", type=float, default=1.0)
     asyncio.run(run(parser.parse_args()))
     return 0
 

@@ -20,7 +20,18 @@ nothing else, so that ten thousand of them fit beside the servers on one machine
 3. PUSH. An operator rolls the fleet back to the profile's other model (PinFleet with
    rollback, as ``ofa-fleet fleets rollback`` does); printed: how long until every
    watching device was told, with the p50 and p99 device. A pin goes to the whole fleet
-   at once; a staged rollout would tell its canaries first.
+   at once.
+
+   With ``--staged CANARY_PERCENT`` the fleet is a staged one instead (failure threshold
+   50%, ``--min-success-reports``), booted on the current model alone, a search service
+   runs beside (``--checkpoint``, a local Ray) and delivery's reconciler with it, which
+   makes the profile's first model before the devices boot. The push is an operator
+   tightening the profile's budget (``--staged-budget-factor``, UpdateProfile): search
+   makes a new model, the reconciler stores it, the rollout starts. Devices follow what
+   they are told
+   (read, verify, report the model with ``--report-latency-ms``). Printed: when delivery
+   started the rollout and promoted it (from its log), and when each device was told and
+   ran the new model, canaries first.
 
 For every RPC, over the phase it ran in: calls that succeeded and per second, latency
 p50/p99/p99.9, failed attempts by status code (retried ones included), bytes received.
@@ -34,13 +45,14 @@ and ``bench/delivery_fleet.py`` (bare grpc.aio and nginx + wrk for model bytes).
 Run (about 4 minutes for 10,000 devices on 2 cores, plus the first training)::
 
     .venv/bin/python bench/fleet_load.py [--devices 10000] [--processes 4] \\
-        [--hold-seconds 60] [--heartbeat-seconds 30] [--arch min] [--json]
+        [--hold-seconds 60] [--heartbeat-seconds 30] [--arch min] [--staged 5] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -48,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +81,12 @@ from fleet_servers import (  # noqa: E402
     delivery_process,
     publish_model,
     registry_process,
+    service_process,
 )
 
+from ofa_fleet.delivery.store.blobs import FileBlobStore  # noqa: E402
 from ofa_fleet.serving.client import bearer  # noqa: E402
-from ofa_fleet.v1 import delivery_pb2  # noqa: E402
+from ofa_fleet.v1 import delivery_pb2, registry_pb2  # noqa: E402
 from tests.databases import postgres_schema  # noqa: E402
 
 FLEET = "load"
@@ -107,6 +122,7 @@ class Devices:
         token: str,
         next_sha: str,
     ) -> None:
+        follow = ["--follow", "--report-latency-ms", str(args.report_latency_ms)]
         share = math.ceil(args.devices / args.processes)
         self.processes: list[subprocess.Popen[str]] = []
         for index, first in enumerate(range(0, args.devices, share)):
@@ -120,6 +136,7 @@ class Devices:
                         *("--first", str(first), "--count", str(min(share, args.devices - first))),
                         *("--channels", str(args.channels), "--in-flight", str(args.in_flight)),
                         *("--heartbeat-seconds", str(args.heartbeat_seconds)),
+                        *(follow if args.staged else []),
                     ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -235,38 +252,126 @@ def run_fleet(
         operator = Operator(registry.address)
         try:
             profile = operator.create_profile(args.profile)
-            token = operator.create_fleet(FLEET, profile)
+            token = operator.create_fleet(FLEET, profile, staged_policy(args))
         finally:
             operator.close()
         files = DeliveryFiles(folder / "delivery", delivery_db)
-        for model in (earlier, current):  # the history's order: rollback pins `earlier`
-            publish_model(files, profile, model["onnx"], model["arch"], model["supernet_version"])
+        if not args.staged:  # the history's order: rollback pins `earlier`
+            for model in (earlier, current):
+                publish_model(
+                    files, profile, model["onnx"], model["arch"], model["supernet_version"]
+                )
+        with_search: tuple[str, ...] = ()
+        if args.staged:
+            say("starting search (local Ray) for the staged push")
+            search = stack.enter_context(
+                service_process(
+                    *("search", "--checkpoint", str(args.checkpoint)),
+                    *("--registry", registry.address),
+                    start_timeout_s=900.0,
+                )
+            )
+            with_search = ("--search", search.address)
         deliveries = [
-            stack.enter_context(delivery_process(files, registry.address))
+            stack.enter_context(delivery_process(files, registry.address, *with_search))
             for _ in range(args.delivery_replicas)
         ]
+        if args.staged:
+            say("waiting for the reconciler's first model of the profile")
+            first = deliveries[0].wait_for("specialized", 900.0)
+            result["model_bytes"] = FileBlobStore(files.blobs).size(first["sha256"])
         servers = {"registry": ServerUse(registry)}
         for index, delivery in enumerate(deliveries):
             servers[f"delivery-{index}" if len(deliveries) > 1 else "delivery"] = ServerUse(
                 delivery
             )
         say(f"starting {args.processes} device processes for {args.devices:,} devices")
-        devices = Devices(
-            args, registry.address, [d.address for d in deliveries], token, earlier["sha256"]
+        # A staged push's model is search's to make: devices wait for any other model.
+        next_sha = "" if args.staged else earlier["sha256"]
+        devices = Devices(args, registry.address, [d.address for d in deliveries], token, next_sha)
+        push = (
+            functools.partial(tighten_push, registry.address, profile, args.staged_budget_factor)
+            if args.staged
+            else functools.partial(pin_push, deliveries[0].address)
         )
         try:
-            result.update(drive(args, devices, servers, deliveries[0].address))
+            result.update(
+                drive(args, devices, servers, push, deliveries, FileBlobStore(files.blobs))
+            )
         finally:
             devices.close()
     result["load_after"] = delivery_fleet.load_average()
     return result
 
 
+def staged_policy(args: argparse.Namespace) -> registry_pb2.RolloutPolicy | None:
+    if not args.staged:
+        return None
+    return registry_pb2.RolloutPolicy(
+        staged=registry_pb2.StagedRollout(
+            canary_percent=args.staged,
+            failure_threshold_percent=50,
+            min_success_reports=args.min_success_reports,
+        )
+    )
+
+
+def pin_push(delivery: str) -> float:
+    """Roll the fleet back to the profile's earlier model; when the pin was asked for."""
+    with delivery_fleet.delivery_operator_stub(delivery) as stub:
+        pushed_at = time.time()
+        stub.PinFleet(
+            delivery_pb2.PinFleetRequest(fleet=f"fleets/{FLEET}", rollback=True),
+            metadata=bearer(OPERATOR_TOKEN),
+            timeout=60,
+        )
+    return pushed_at
+
+
+def tighten_push(registry: str, profile: str, factor: float) -> float:
+    """Tighten the profile's latency budget (UpdateProfile): delivery's reconciler has
+    search make a new model, which the staged fleet then rolls out; when it was asked."""
+    operator = Operator(registry)
+    try:
+        pushed_at = time.time()
+        operator.scale_budget(profile, factor)
+    finally:
+        operator.close()
+    return pushed_at
+
+
+def rollout_moments(deliveries: list[LoggedProcess], pushed_at: float) -> dict[str, Any]:
+    """Seconds from the push to each state delivery logged for the rollout (the first
+    replica to log it), as its log reader saw the lines."""
+    moments: dict[str, float] = {}
+    for delivery in deliveries:
+        for entry in delivery.logged("rollout"):
+            state = str(entry.get("state")).rsplit(".", 1)[-1].lower()  # RolloutState.CANARY
+            seen = float(entry["seen_at"]) - pushed_at
+            if seen >= 0 and (state not in moments or seen < moments[state]):
+                moments[state] = round(seen, 3)
+                if state == "canary":
+                    moments["canaries"] = int(entry.get("canaries", 0))
+    return moments
+
+
+def pushed_model_bytes(
+    deliveries: list[LoggedProcess], blobs: FileBlobStore, pushed_at: float
+) -> int | None:
+    """The size of the model the reconciler stored after the push (from its log)."""
+    for entry in deliveries[0].logged("specialized"):
+        if float(entry["seen_at"]) >= pushed_at:
+            return blobs.size(str(entry["sha256"]))
+    return None
+
+
 def drive(
     args: argparse.Namespace,
     devices: Devices,
     servers: dict[str, ServerUse],
-    delivery: str,
+    push: Callable[[], float],
+    deliveries: list[LoggedProcess],
+    blobs: FileBlobStore,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     say(f"1. boot: {args.devices:,} devices enrol, download, verify, report")
@@ -321,17 +426,19 @@ def drive(
         ),
         "servers": used,
     }
-    say("3. push: the fleet is rolled back to the profile's earlier model (PinFleet)")
+    if args.staged:
+        say(f"3. push: a new current model, staged ({args.staged}% canaries first)")
+    else:
+        say("3. push: the fleet is rolled back to the profile's earlier model (PinFleet)")
     before = {name: use.cpu_seconds() for name, use in servers.items()}
-    with delivery_fleet.delivery_operator_stub(delivery) as stub:
-        pushed_at = time.time()
-        stub.PinFleet(
-            delivery_pb2.PinFleetRequest(fleet=f"fleets/{FLEET}", rollback=True),
-            metadata=bearer(OPERATOR_TOKEN),
-            timeout=60,
-        )
+    pushed_at = push()
     told = devices.phase("told")
     delays = sorted(t - pushed_at for answer in told for t in answer["told_at"])
+    running = sorted(t - pushed_at for answer in told for t in answer["running_at"])
+    follow_failed: dict[str, int] = {}
+    for answer in told:
+        for error, count in answer["follow_failed"].items():
+            follow_failed[error] = follow_failed.get(error, 0) + count
     push_seconds = time.time() - pushed_at
     booted = out["boot"]["booted"]
     per_device = {
@@ -350,12 +457,25 @@ def drive(
         "all_told_s": round(delays[-1], 3) if delays else None,
         "servers": use_between(servers, before, push_seconds),
     }
+    if args.staged:
+        out["push"]["staged"] = {
+            "canary_percent": args.staged,
+            "min_success_reports": args.min_success_reports,
+            "rollout": rollout_moments(deliveries, pushed_at),
+            "model_bytes": pushed_model_bytes(deliveries, blobs, pushed_at),
+            "running": len(running),
+            "running_p50_s": round(nearest_rank(running, 50), 3),
+            "all_running_s": round(running[-1], 3) if running else None,
+            "told_s": [round(d, 3) for d in delays],
+            "follow_failed": follow_failed,
+        }
     rpcs = merge_rpcs(devices.phase("stop"))
+    followed = push_seconds if args.staged else 0.0  # devices read and report the push too
     phase_of = {
         "RegisterDevice": boot_seconds,
         "GetModelManifest": boot_seconds,
-        "ReadModel": boot_seconds,
-        "ReportStatus": boot_seconds,
+        "ReadModel": boot_seconds + followed,
+        "ReportStatus": boot_seconds + followed,
         "Heartbeat": open_seconds + hold_seconds + push_seconds,
         "WatchModel": open_seconds + hold_seconds + push_seconds,
     }
@@ -388,10 +508,29 @@ def print_result(result: dict[str, Any]) -> None:
         f" µs per heartbeat, delivery CPU {hold['delivery_cpu_us_per_stream_second']} µs per "
         "open stream per second (each server's whole CPU over the hold)"
     )
-    console.print(
-        f"3. push (PinFleet rollback): {push['told']:,} of {push['watching']:,} watching "
-        f"devices told; p50 {push['p50_s']} s, p99 {push['p99_s']} s, all {push['all_told_s']} s"
-    )
+    if "staged" in push:
+        staged = push["staged"]
+        rollout = staged["rollout"]
+        canaries = rollout.get("canaries", 0)
+        told = staged["told_s"]
+        console.print(
+            f"3. push (budget tightened, staged rollout, {staged['canary_percent']}% canaries, "
+            f"{staged['min_success_reports']} successes to promote; new model "
+            f"{staged['model_bytes'] or 0:,} bytes): rollout started {rollout.get('canary')} s "
+            f"after the push ({canaries:,} canaries), the last canary told "
+            f"{told[canaries - 1] if 0 < canaries <= len(told) else None} s, promoted "
+            f"{rollout.get('promoted')} s, rolled back {rollout.get('rolled_back')}; "
+            f"{push['told']:,} of {push['watching']:,} told (p50 {push['p50_s']} s, all "
+            f"{push['all_told_s']} s), {staged['running']:,} ran it (p50 "
+            f"{staged['running_p50_s']} s, all {staged['all_running_s']} s), failed "
+            f"{sum(staged['follow_failed'].values())}"
+        )
+    else:
+        console.print(
+            f"3. push (PinFleet rollback): {push['told']:,} of {push['watching']:,} watching "
+            f"devices told; p50 {push['p50_s']} s, p99 {push['p99_s']} s, all "
+            f"{push['all_told_s']} s"
+        )
     table = Table(title="Calls, over the phase each ran in (WatchModel: manifests received)")
     table.add_column("rpc", no_wrap=True)
     for column in ("calls", "calls/s", "MB/s", "p50 ms", "p99 ms", "p99.9 ms", "errors"):
@@ -458,6 +597,26 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--delivery-replicas", type=int, default=1, help="device processes split among them"
+    )
+    parser.add_argument(
+        "--staged",
+        type=int,
+        default=0,
+        metavar="CANARY_PERCENT",
+        help="a staged fleet, and the push a new current model (see 3. PUSH)",
+    )
+    parser.add_argument("--min-success-reports", type=int, default=50)
+    parser.add_argument(
+        "--staged-budget-factor",
+        type=float,
+        default=0.5,
+        help="the staged push multiplies the profile's budget by this (a new model)",
+    )
+    parser.add_argument(
+        "--report-latency-ms",
+        type=float,
+        default=1.0,
+        help="what following devices report as measured (within the profile's budget)",
     )
     parser.add_argument("--json", action="store_true")
     return parser

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from ofa_fleet.contract.manifest import Manifest
 from ofa_fleet.delivery.migrations import DELIVERY_MIGRATIONS
@@ -88,6 +89,7 @@ class LoggedProcess:
             except json.JSONDecodeError:
                 entry = {"event": "text", "line": line}
             if isinstance(entry, dict):
+                entry["seen_at"] = time.time()  # the log's own time is to the second
                 self.events.append(entry)
                 self._queue.put(entry)
         self._queue.put({"event": "exited"})
@@ -236,12 +238,36 @@ class Operator:
         )
         return spec.name
 
-    def create_fleet(self, name: str, profile: str) -> str:
-        """Create fleet `name` of `profile`; its enrolment token."""
-        created = self.stub.CreateFleet(
-            registry_pb2.CreateFleetRequest(
-                fleet_id=name, fleet=registry_pb2.Fleet(profile=f"profiles/{profile}")
+    def scale_budget(self, profile: str, factor: float) -> float:
+        """Multiply `profile`'s latency budget by `factor` (UpdateProfile); the new budget
+        in milliseconds."""
+        spec = self.stub.GetProfile(
+            registry_pb2.GetProfileRequest(name=f"profiles/{profile}"),
+            metadata=bearer(OPERATOR_TOKEN),
+            timeout=CALL_TIMEOUT_S,
+        ).profile.spec
+        budget = spec.constraints.latency_budget.ToNanoseconds() * factor
+        spec.constraints.latency_budget.FromNanoseconds(int(budget))
+        self.stub.UpdateProfile(
+            registry_pb2.UpdateProfileRequest(
+                profile=spec,
+                update_mask=field_mask_pb2.FieldMask(paths=["constraints.latency_budget"]),
             ),
+            metadata=bearer(OPERATOR_TOKEN),
+            timeout=CALL_TIMEOUT_S,
+        )
+        return budget / 1e6
+
+    def create_fleet(
+        self, name: str, profile: str, rollout: registry_pb2.RolloutPolicy | None = None
+    ) -> str:
+        """Create fleet `name` of `profile` (auto_latest unless `rollout` says otherwise);
+        its enrolment token."""
+        fleet = registry_pb2.Fleet(profile=f"profiles/{profile}")
+        if rollout is not None:
+            fleet.rollout.CopyFrom(rollout)
+        created = self.stub.CreateFleet(
+            registry_pb2.CreateFleetRequest(fleet_id=name, fleet=fleet),
             metadata=bearer(OPERATOR_TOKEN),
             timeout=CALL_TIMEOUT_S,
         )
