@@ -31,9 +31,10 @@ stdout:
     streams and heartbeats end; the answer holds every call's figures.
 
 Figures per RPC: calls that succeeded with their latencies, failed attempts by status
-code, bytes received. Transient codes (UNAVAILABLE, RESOURCE_EXHAUSTED,
-DEADLINE_EXCEEDED) are retried after a short backoff, up to ``RETRIES`` attempts, as an
-agent would; a device whose boot still fails is counted failed with its last error.
+code, bytes received. The agent's transient codes (`agent.backoff.TRANSIENT_CODES`:
+UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, CANCELLED) are retried after its
+backoff, up to ``RETRIES`` attempts; a device whose boot still fails is counted failed
+with its last error.
 """
 
 from __future__ import annotations
@@ -50,10 +51,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import grpc
 from grpc import aio
 
-from ofa_fleet.agent.backoff import Backoff
+from ofa_fleet.agent.backoff import TRANSIENT_CODES, Backoff
 from ofa_fleet.serving.channel_options import CLIENT_OPTIONS
 from ofa_fleet.serving.client import bearer
 from ofa_fleet.v1 import delivery_pb2, delivery_pb2_grpc, registry_pb2, registry_pb2_grpc
@@ -62,13 +62,6 @@ T = TypeVar("T")
 CALL_TIMEOUT_S = 60.0
 RETRIES = 6
 BACKOFF = Backoff()  # the agent's: 0.5 s doubling to 30 s, each wait jittered
-TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-    }
-)
 
 
 class RpcFigures:
@@ -109,7 +102,7 @@ class Figures:
                 if self.frozen:
                     raise
                 figures.errors[code.name] = figures.errors.get(code.name, 0) + 1
-                if code not in TRANSIENT or tries == RETRIES:
+                if code not in TRANSIENT_CODES or tries == RETRIES:
                     raise
                 await asyncio.sleep(BACKOFF.delay(tries - 1))
                 continue
@@ -303,29 +296,43 @@ class Fleet:
         return bool(device.sha256) and device.current != device.sha256
 
     async def follow(self, device: Device, manifest: delivery_pb2.ModelManifest) -> None:
-        """Read, verify and report the model the device was told of (``--follow``)."""
-        try:
-            data = await self.read_model(device, manifest.sha256, manifest.size_bytes)
-            if hashlib.sha256(data).hexdigest() != manifest.sha256:
-                raise ValueError("the model's bytes do not match its manifest's sha256")
-            report = registry_pb2.ReportStatusRequest(
-                name=device.name,
-                report=registry_pb2.StatusReport(
-                    model_sha256=manifest.sha256,
-                    measured_latency_ms=self.args.report_latency_ms,
-                ),
-                request_id=str(uuid.uuid4()),
-            )
-            registry = self.registry(device)
-            await self.figures.call(
-                "ReportStatus",
-                lambda: registry.ReportStatus(
-                    report, metadata=bearer(device.token), timeout=CALL_TIMEOUT_S
-                ),
-            )
-        except (aio.AioRpcError, ValueError) as error:
-            device.follow_error = str(error)[:300]
-            return
+        """Read, verify and report the model the device was told of (``--follow``); as the
+        agent does, a download that still fails after its retries is tried again after
+        the backoff's longest wait, until ``told`` stops waiting."""
+        attempt = 0
+        while True:
+            try:
+                await self.follow_once(device, manifest)
+                return
+            except aio.AioRpcError as error:
+                if error.code() not in TRANSIENT_CODES:
+                    device.follow_error = f"{error.code().name}: {error.details()}"[:300]
+                    return
+            except ValueError as error:
+                device.follow_error = str(error)[:300]
+                return
+            await asyncio.sleep(BACKOFF.delay(RETRIES + attempt))
+            attempt += 1
+
+    async def follow_once(self, device: Device, manifest: delivery_pb2.ModelManifest) -> None:
+        data = await self.read_model(device, manifest.sha256, manifest.size_bytes)
+        if hashlib.sha256(data).hexdigest() != manifest.sha256:
+            raise ValueError("the model's bytes do not match its manifest's sha256")
+        report = registry_pb2.ReportStatusRequest(
+            name=device.name,
+            report=registry_pb2.StatusReport(
+                model_sha256=manifest.sha256,
+                measured_latency_ms=self.args.report_latency_ms,
+            ),
+            request_id=str(uuid.uuid4()),
+        )
+        registry = self.registry(device)
+        await self.figures.call(
+            "ReportStatus",
+            lambda: registry.ReportStatus(
+                report, metadata=bearer(device.token), timeout=CALL_TIMEOUT_S
+            ),
+        )
         device.sha256 = manifest.sha256
         device.running_at = time.time()
 
