@@ -28,10 +28,9 @@ nothing else, so that ten thousand of them fit beside the servers on one machine
    makes the profile's first model before the devices boot. The push is an operator
    tightening the profile's budget (``--staged-budget-factor``, UpdateProfile): search
    makes a new model, the reconciler stores it, the rollout starts. Devices follow what
-   they are told
-   (read, verify, report the model with ``--report-latency-ms``). Printed: when delivery
-   started the rollout and promoted it (from its log), and when each device was told and
-   ran the new model, canaries first.
+   they are told (read, verify, report the model with ``--report-latency-ms``). Printed:
+   when delivery started the rollout and promoted it (from its log), and when each
+   device was told and ran the new model, canaries first.
 
 For every RPC, over the phase it ran in: calls that succeeded and per second, latency
 p50/p99/p99.9, failed attempts by status code (retried ones included), bytes received.
