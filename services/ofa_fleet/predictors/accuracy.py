@@ -20,7 +20,6 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau
 from torch import nn
 
 from ofa_fleet.carbon.cost import EnergyCost
@@ -186,6 +185,10 @@ def fit_accuracy_predictor(
     network, base = fit_network(encodings[trained], targets[trained], epochs, seed)
     predicted = predict_top1(network, base, encodings[held])
     errors = (predicted - targets[held]) * 100.0
+    # Imported here, where a fit needs it: scipy.stats took about 1 s to import, paid by
+    # every search worker and server that only predicts.
+    from scipy.stats import kendalltau
+
     tau = kendalltau(predicted, targets[held]).statistic
     quality = FitQuality(
         kendall_tau=float(tau) if tau == tau else 0.0,  # NaN when every prediction ties
