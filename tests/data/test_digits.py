@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from ofa_fleet.data import load_dataset
+from ofa_fleet.data import digits, load_dataset
 
 
 def test_digits_shapes_dtypes_and_metadata() -> None:
@@ -53,3 +53,17 @@ def test_digits_split_is_stratified(fraction: float) -> None:
     totals = torch.bincount(torch.from_numpy(load_digits().target), minlength=10)
     held_out = torch.bincount(splits.val.labels, minlength=10)
     assert ((held_out - totals * fraction).abs() <= 0.5 + 1e-9).all()
+
+
+def test_the_file_is_read_exactly_as_scikit_learn_loads_it() -> None:
+    levels, labels = digits._digits()
+    bunch = load_digits()
+    assert digits._digits_file() is not None and digits._digits_file().is_file()
+    assert torch.equal(levels, torch.from_numpy(bunch.images).to(torch.float32))
+    assert torch.equal(labels, torch.from_numpy(bunch.target).to(torch.int64))
+
+
+def test_where_the_file_is_not_scikit_learn_loads_it(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(digits, "_digits_file", lambda: tmp_path / "moved.csv.gz")
+    levels, labels = digits._digits()
+    assert levels.shape == (1797, 8, 8) and labels.tolist() == load_digits().target.tolist()
