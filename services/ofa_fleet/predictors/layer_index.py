@@ -29,7 +29,9 @@ class LayerIndex:
         self.padding = len(self.layers)  # index of the all-zero row of every figure array
         self.max_layers = 3 + space.num_stages * space.max_depth
         self._fixed: dict[int, tuple[int, int, int]] = {}
-        self._block: dict[tuple[int, int, bool, BlockChoice], int] = {}
+        # Keyed by plain ints: a search looks up every block of thousands of candidates,
+        # and hashing a `BlockChoice` (a dataclass) was most of that lookup's cost.
+        self._block: dict[tuple[int, int, bool, int, int], int] = {}
         choices = [BlockChoice(k, e) for k in space.kernel_sizes for e in space.expand_ratios]
         depth = min(2, space.max_depth)
         for resolution in space.resolutions:
@@ -40,14 +42,16 @@ class LayerIndex:
                 self._fixed[resolution] = (ids[0], ids[1], ids[-1])
                 for stage in range(space.num_stages):
                     first = 2 + stage * depth
-                    self._block[(resolution, stage, True, choice)] = ids[first]
+                    key = (choice.kernel, choice.expand)
+                    self._block[(resolution, stage, True, *key)] = ids[first]
                     if depth > 1:
-                        self._block[(resolution, stage, False, choice)] = ids[first + 1]
+                        self._block[(resolution, stage, False, *key)] = ids[first + 1]
 
     def row(self, arch: ArchConfig) -> list[int]:
         """Layer indices of ``arch`` in execution order."""
         try:
-            stem, first, head = self._fixed[arch.resolution]
+            resolution = arch.resolution
+            stem, first, head = self._fixed[resolution]
             ids = [stem, first]
             block = self._block
             if len(arch.stages) != self.space.num_stages:
@@ -56,7 +60,8 @@ class LayerIndex:
                 if len(choices) not in self.space.depths:
                     raise KeyError(arch)
                 for position, choice in enumerate(choices):
-                    ids.append(block[(arch.resolution, stage, position == 0, choice)])
+                    key = (resolution, stage, position == 0, choice.kernel, choice.expand)
+                    ids.append(block[key])
         except KeyError:
             validate(arch, self.space)  # raises the precise error
             raise

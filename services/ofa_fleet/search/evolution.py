@@ -198,7 +198,7 @@ class EvolutionSearch:
             if stale >= settings.patience:
                 stop_reason = "converged"
                 break
-        return self._outcome(best, generation, stop_reason, time.perf_counter() - started)
+        return self._outcome(generation, stop_reason, time.perf_counter() - started)
 
     # ------------------------------------------------------------------ seeding
 
@@ -317,13 +317,13 @@ class EvolutionSearch:
         if self.should_stop():
             raise CancelledError("search cancelled: the caller left or its deadline passed")
 
-    def _outcome(
-        self, best: Candidate, generations: int, stop_reason: str, seconds: float
-    ) -> SearchOutcome:
+    def _outcome(self, generations: int, stop_reason: str, seconds: float) -> SearchOutcome:
         feasible = self.memory.feasible()
-        # Any feasible arch scored, admitted to the population or not, may be the best.
+        # Any feasible arch scored, admitted to the population or not, may be the best; the
+        # leader is among them, so the first ranked is at least as good. Taken always, ties
+        # (equal top-1 and latency) go by the arch string, so `ranked` starts with `best`.
         ranked = sorted(feasible, key=lambda c: (-c.top1, c.latency_ms, str(c.arch)))
-        best = ranked[0] if ranked[0].top1 > best.top1 else best
+        best = ranked[0]
         min_top1 = self.budget.min_top1
         if min_top1 is not None and best.top1 < min_top1:
             raise InfeasibleProfileError(
