@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from ofa_fleet.core.arch import ArchConfig, validate
-from ofa_fleet.search.genome import Genome, GenomeOperators
+from ofa_fleet.search.genome import Genome, GenomeOperators, _active_slots
 from tests.search.landscape import SPACE
 
 
@@ -60,3 +60,8 @@ def test_smallest_covers_every_allowed_resolution():
     archs = [g.arch(SPACE) for g in operators.smallest()]
     assert [a.resolution for a in archs] == [24, 32]
     assert all(a.stages == ArchConfig.min(SPACE).stages for a in archs)
+
+
+def test_the_active_genes_are_the_used_slots_of_each_stage_even_a_single_one():
+    assert _active_slots((2, 1), 3)((1, 2, 3, 4, 5, 6)) == (1, 2, 4)
+    assert _active_slots((1,), 4)((5, 6, 7, 8)) == (5,)  # a tuple, not the bare gene
