@@ -135,6 +135,7 @@ class Devices:
                         *("--first", str(first), "--count", str(min(share, args.devices - first))),
                         *("--channels", str(args.channels), "--in-flight", str(args.in_flight)),
                         *("--heartbeat-seconds", str(args.heartbeat_seconds)),
+                        *("--told-timeout", str(args.told_timeout)),
                         *(follow if args.staged else []),
                     ],
                     stdin=subprocess.PIPE,
@@ -605,6 +606,12 @@ def parser() -> argparse.ArgumentParser:
         help="a staged fleet, and the push a new current model (see 3. PUSH)",
     )
     parser.add_argument("--min-success-reports", type=int, default=50)
+    parser.add_argument(
+        "--told-timeout",
+        type=float,
+        default=300.0,
+        help="how long the push waits for every device to be told (and, staged, to run it)",
+    )
     parser.add_argument(
         "--staged-budget-factor",
         type=float,
