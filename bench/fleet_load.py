@@ -616,7 +616,9 @@ def parser() -> argparse.ArgumentParser:
         "--staged-budget-factor",
         type=float,
         default=0.5,
-        help="the staged push multiplies the profile's budget by this (a new model)",
+        help="the staged push multiplies the profile's budget by this (a new model); where "
+        "search finds the current model fits the tighter budget too, the push makes no new "
+        "model and no rollout starts (rollout started None): pick a smaller factor",
     )
     parser.add_argument(
         "--report-latency-ms",
